@@ -1,0 +1,33 @@
+# Quick start: `make demo`, then `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Simulate a crash, run it through the ledger, publish snapshots, audit them.
+demo: $(STAMP)
+	$(BIN)/backstop demo --workdir demo-out
+
+## The whole test suite; PostgreSQL tests use BACKSTOP_TEST_PG_URL (default: local server, db `test`).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## Benchmarks (see bench/README.md); each prints a ratio against a baseline from the same run.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/import_throughput.py
+	$(BIN)/python bench/merkle_build.py
+	$(BIN)/python bench/audit_replay.py
+
+clean:
+	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

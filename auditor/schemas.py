@@ -1,0 +1,35 @@
+"""Access to the JSON Schemas under `schemas/`, packaged as `auditor._schemas`."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    """Return the parsed schema `name` (for example ``"snapshot"``)."""
+    text = resources.files("auditor._schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    """Return a compiled validator for schema `name`."""
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def first_error(name: str, document: Any) -> str | None:
+    """Validate `document`; return ``"field: reason"`` for the first error, or None."""
+    errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return None
+    error = errors[0]
+    path = ".".join(str(p) for p in error.absolute_path) or "(document)"
+    return f"{path}: {error.message}"
