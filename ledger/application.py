@@ -1,0 +1,124 @@
+"""The Backstop application: one `eventsourcing` Application over one database URL.
+
+Writes go through `Ledger.write()`: one database transaction in which the fund's new events,
+the projections, the log tree and the idempotency index are all written, or none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import Connection, Engine
+
+from auditor.merkle import leaf_hash
+from auditor.wire import canonical_bytes
+from ledger.domain import Fund, FundRuleError, export_event, fund_id
+from ledger.logtree import LogTree
+from ledger.persistence import default_url, normalize_url
+from ledger.projections import Projector
+from ledger.tables import metadata
+
+SNAPSHOT_INTERVAL = 10_000  # events between aggregate snapshots: loading never replays more
+
+
+class FundNotFound(LookupError):
+    """No fund of that name in this database."""
+
+
+class ConcurrentWriteError(RuntimeError):
+    """Another writer appended to the fund first; the caller may reload and retry."""
+
+
+class Ledger(Application[Any]):
+    """The operator's application: funds, their event logs and everything derived from them."""
+
+    name = "backstop"
+    env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "IS_SNAPSHOTTING_ENABLED": "y"}
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = normalize_url(url or default_url())
+        super().__init__(env={"SQLALCHEMY_URL": self.url})
+        metadata.create_all(self.engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine shared by the event store and the ledger's tables."""
+        return self.recorder.datastore.engine  # type: ignore[attr-defined,no-any-return]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One database transaction for events and derived tables (nested saves join it)."""
+        try:
+            with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
+                yield session.connection()
+        except IntegrityError as error:
+            raise ConcurrentWriteError(str(error)) from error
+
+    # -- funds ----------------------------------------------------------------------------
+
+    def get_fund(self, name: str) -> Fund:
+        """Load a fund (from its latest snapshot plus later events)."""
+        from eventsourcing.application import AggregateNotFoundError
+
+        try:
+            return self.repository.get(fund_id(name))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            raise FundNotFound(f"no fund named {name!r} in this database "
+                               "(create it with `backstop init`)") from None
+
+    def fund_exists(self, name: str) -> bool:
+        """Whether a fund of that name exists."""
+        return fund_id(name) in self.repository
+
+    def open_fund(self, config: dict[str, Any], time: str) -> Fund:
+        """Create a fund with its assets, markets and first policy, in one transaction."""
+        if self.fund_exists(config["fund"]):
+            raise FundRuleError(f"fund: a fund named {config['fund']!r} already exists")
+        data = {"fund": config["fund"], "assets": config["assets"], "markets": config["markets"]}
+        for market, spec in config["markets"].items():
+            if spec["quote"] not in config["assets"]:
+                raise FundRuleError(f"markets.{market}.quote: unknown asset {spec['quote']!r}")
+        fund = Fund(time=time, ref=None, data=data)
+        fund.set_policy(config["policy"], time=time, ref=None)
+        with self.transaction() as connection:
+            self.record(fund, connection)
+        return fund
+
+    def record(self, fund: Fund, connection: Connection) -> int:
+        """Save the fund's pending events and everything derived from them, in `connection`'s
+        transaction. Returns the number of events written."""
+        pending = list(fund.pending_events)
+        if not pending:
+            return 0
+        previous_version = pending[0].originator_version - 1
+        self.save(fund)
+        exported = [export_event(e, fund.name) for e in pending]
+        LogTree(connection, fund.name).append(
+            [leaf_hash(canonical_bytes(e)) for e in exported])
+        Projector(connection, fund.name, fund.assets).apply(exported)
+        if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
+            assert self.snapshots is not None
+            self.snapshots.put([Fund.Snapshot.take(fund)])
+        return len(pending)
+
+    # -- reading the log ------------------------------------------------------------------
+
+    def log_events(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Exported events of a fund with start <= index < stop, in log order.
+
+        Reads in pages so memory stays flat on long logs (event version = index + 1).
+        """
+        page = 5000
+        position = start
+        while stop is None or position < stop:
+            upper = position + page if stop is None else min(position + page, stop)
+            batch = list(self.repository.event_store.get(fund_id(name), gt=position, lte=upper))
+            for event in batch:
+                yield export_event(event, name)
+            if len(batch) < upper - position:
+                return
+            position = upper

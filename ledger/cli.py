@@ -1,0 +1,316 @@
+"""`backstop`: the operator's command line.
+
+Every command takes `--db URL` (or $BACKSTOP_DB; default a SQLite file `backstop.sqlite` in
+the working directory) and `--fund NAME` (or $BACKSTOP_FUND; default the database's only fund).
+Exit codes: 0 success, 1 failure, 2 usage or input error (bad record, unknown fund, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import select
+
+from auditor.schemas import first_error
+from auditor.wire import format_amount
+from ledger.application import FundNotFound, Ledger
+from ledger.domain import FundRuleError
+from ledger.importer import DEFAULT_BATCH_SIZE, RecordError, import_file
+from ledger.persistence import DB_ENV, DatabaseURLError
+from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
+from ledger.queries import fund_names, rebuild_projections
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class InputError(click.ClickException):
+    """A usage or input problem: exit code 2, one line on stderr."""
+
+    exit_code = 2
+
+
+def now() -> str:
+    """The current UTC time in the wire format."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def store_options(func: F) -> F:
+    """Add `--db` and `--fund` to a command and pass an opened Ledger and fund name."""
+
+    @click.option("--db", "db_url", envvar=DB_ENV, metavar="URL", show_envvar=True,
+                  help="Database URL: sqlite:///PATH (default ./backstop.sqlite) or "
+                       "postgresql+psycopg://USER@HOST/DB.")
+    @click.option("--fund", "fund_name", envvar="BACKSTOP_FUND", metavar="NAME",
+                  show_envvar=True, help="Fund name (default: the database's only fund).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, db_url: str | None, fund_name: str | None, **kwargs: Any) -> Any:
+        try:
+            ledger = Ledger(db_url)
+        except DatabaseURLError as error:
+            raise InputError(str(error)) from None
+        ctx = click.get_current_context()
+        ctx.call_on_close(ledger.close)
+        return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def resolve_fund(ledger: Ledger, name: str | None) -> str:
+    """The fund to act on: the given name, or the database's only fund."""
+    if name is not None:
+        if not ledger.fund_exists(name):
+            raise InputError(f"no fund named {name!r} in this database "
+                             "(create it with `backstop init`)")
+        return name
+    names = fund_names(ledger.engine)
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InputError("this database has no fund yet: create one with `backstop init CONFIG`")
+    raise InputError(f"this database has several funds ({', '.join(names)}): pick one with --fund")
+
+
+def emit_json(document: Any) -> None:
+    """Print a JSON document for scripts."""
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="backstop")
+def main() -> None:
+    """Backstop: the ledger of an exchange's insurance fund.
+
+    \b
+    Typical flow:
+      backstop init fund.json          create the fund (assets, markets, policy)
+      backstop import facts.jsonl      record exchange facts (liquidations, fees, ...)
+      backstop balances                fund balance per asset and running totals
+      backstop export events.jsonl     the event stream an auditor replays
+    """
+
+
+@main.command()
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--time", "time_", metavar="RFC3339", help="Opening time (default: now, UTC).")
+@store_options
+def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None) -> None:
+    """Create a fund from CONFIG: {"fund", "assets", "markets", "policy"}.
+
+    "policy" is the policy document itself or the path of a policy JSON file (relative to
+    CONFIG). See schemas/fund.schema.json and schemas/policy.schema.json.
+    """
+    try:
+        document = json.loads(config.read_text("utf-8"))
+    except ValueError as error:
+        raise InputError(f"{config}: not valid JSON: {error}") from None
+    if isinstance(document, dict) and isinstance(document.get("policy"), str):
+        policy_path = config.parent / document["policy"]
+        try:
+            document["policy"] = json.loads(policy_path.read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(f"{config}: policy: cannot read {policy_path}: {error}") from None
+    error = first_error("fund", document)
+    if error is not None:
+        raise InputError(f"{config}: {error}")
+    if fund_name is not None and fund_name != document["fund"]:
+        raise InputError(f"--fund {fund_name!r} differs from the config's fund "
+                         f"{document['fund']!r}")
+    try:
+        fund = ledger.open_fund(document, time_ or now())
+    except ValueError as error:
+        raise InputError(f"{config}: {error}") from None
+    click.echo(f"created fund {fund.name!r} with assets {', '.join(sorted(fund.assets))}, "
+               f"policy version {fund.policy_version} ({fund.log_size} events)")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True,
+              type=click.IntRange(1, 1_000_000), help="Facts per save (one INSERT batch).")
+@click.option("--batch-commit", is_flag=True,
+              help="Commit each batch on its own (resumable) instead of the whole file at once.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@store_options
+def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledger: Ledger,
+            fund_name: str | None) -> None:
+    """Record the exchange facts in FILE (JSONL, schemas/facts.schema.json).
+
+    Facts already recorded with the same fields are skipped; the same id with different
+    fields is a conflict. A bad record stops the import with `line N: field: reason` and
+    exit code 2, and nothing of the file is written (with --batch-commit: nothing of its batch).
+    """
+    name = resolve_fund(ledger, fund_name)
+    total = file.stat().st_size
+    show_bar = sys.stderr.isatty() and not as_json
+    bar = click.progressbar(length=total, label="importing", file=sys.stderr) if show_bar else None
+    done = 0
+
+    def progress(consumed: int) -> None:
+        nonlocal done
+        if bar is not None:
+            bar.update(consumed - done)
+        done = consumed
+
+    try:
+        if bar is not None:
+            bar.__enter__()
+        report = import_file(ledger, name, file, batch_size=batch_size,
+                             batch_commit=batch_commit, progress=progress)
+    except (RecordError, FundNotFound) as error:
+        raise InputError(f"{file}: {error}") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        emit_json(vars(report))
+        return
+    kinds = ", ".join(f"{n} {t}" for t, n in sorted(report.by_type.items())) or "none"
+    click.echo(f"{report.recorded} facts recorded ({kinds}), {report.already_recorded} already "
+               f"recorded; {report.events} events in {report.batches} batches")
+
+
+@main.command("balances")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@store_options
+def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
+    """Fund balance per asset, and running totals (inflow, covered, socialized, ...)."""
+    name = resolve_fund(ledger, fund_name)
+    fund = ledger.get_fund(name)
+    with ledger.engine.connect() as conn:
+        total_rows = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == name))}
+        position = conn.execute(select(positions.c.position).where(
+            positions.c.fund == name)).scalar() or 0
+        type_counts = dict(conn.execute(select(counts.c.type, counts.c.count).where(
+            counts.c.fund == name)).all())
+        balance_rows = {r.asset: int(r.units) for r in conn.execute(
+            select(balances).where(balances.c.fund == name))}
+    doc: dict[str, Any] = {"fund": name, "log_size": position, "policy_version": fund.policy_version,
+                           "events": type_counts, "assets": {}}
+    for asset, decimals in sorted(fund.assets.items()):
+        row = total_rows.get(asset)
+        doc["assets"][asset] = {
+            "balance": format_amount(balance_rows.get(asset, 0), decimals),
+            **{f: format_amount(int(getattr(row, f)) if row else 0, decimals)
+               for f in TOTAL_FIELDS}}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"fund {name}: {position} events, policy version {fund.policy_version}, "
+               f"{type_counts.get('liquidation_settled', 0)} liquidations")
+    for asset, values in doc["assets"].items():
+        click.echo(f"  {asset:<8} {'balance':<15} {values['balance']:>20}")
+        for f in TOTAL_FIELDS:
+            click.echo(f"  {'':<8} {f:<15} {values[f]:>20}")
+
+
+@main.command("account")
+@click.argument("account_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@store_options
+def account_(account_id: str, as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
+    """Totals of one account: fees contributed, payouts received, clawbacks paid."""
+    name = resolve_fund(ledger, fund_name)
+    fund = ledger.get_fund(name)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(accounts).where(
+            accounts.c.fund == name, accounts.c.account == account_id)).all()
+    if not rows:
+        raise InputError(f"account {account_id!r}: no fees, payouts or clawbacks recorded")
+    doc = {"fund": name, "account": account_id, "assets": {
+        r.asset: {f: format_amount(int(getattr(r, f)), fund.assets[r.asset])
+                  for f in ("fees", "payouts", "clawbacks")} for r in rows}}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"account {account_id} in fund {name}")
+    for asset, values in sorted(doc["assets"].items()):
+        click.echo(f"  {asset:8} fees {values['fees']:>16}  payouts {values['payouts']:>16}  "
+                   f"clawbacks {values['clawbacks']:>16}")
+
+
+@main.command()
+@click.option("--page", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--per-page", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One exported event per line (JSONL).")
+@store_options
+def history(page: int, per_page: int, as_json: bool, ledger: Ledger,
+            fund_name: str | None) -> None:
+    """The fund's events, oldest first, a page at a time."""
+    name = resolve_fund(ledger, fund_name)
+    size = ledger.get_fund(name).log_size
+    start = (page - 1) * per_page
+    pages = max(1, -(-size // per_page))
+    if start >= size and size:
+        raise InputError(f"--page {page}: the log has {pages} pages of {per_page}")
+    for event in ledger.log_events(name, start, min(start + per_page, size)):
+        if as_json:
+            click.echo(json.dumps(event, sort_keys=True, separators=(",", ":")))
+            continue
+        data = event["data"]
+        summary = " ".join(f"{k}={v}" for k, v in data.items()
+                           if isinstance(v, (str, int)) and k not in ("policy_hash",))
+        click.echo(f"{event['index']:>8}  {event['time']}  {event['type']:<26} "
+                   f"{event['ref'] or '':<16} {summary}")
+    if not as_json:
+        click.echo(f"page {page} of {pages} ({size} events)", err=True)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--size", type=click.IntRange(0), help="Export only the first SIZE events.")
+@store_options
+def export(file: Path, size: int | None, ledger: Ledger, fund_name: str | None) -> None:
+    """Write the event stream as canonical JSONL (one RFC 8785 object per line).
+
+    This is what an auditor replays with `backstop-audit replay`. FILE may be - for stdout.
+    """
+    from ledger.exporting import write_export
+
+    name = resolve_fund(ledger, fund_name)
+    log_size = ledger.get_fund(name).log_size
+    if size is not None and size > log_size:
+        raise InputError(f"--size {size}: the log has only {log_size} events")
+    count = write_export(ledger, name, file, size if size is not None else log_size)
+    if str(file) != "-":
+        click.echo(f"exported {count} events to {file}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@store_options
+def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
+    """Rebuild every projection and the log tree from the event log, from zero.
+
+    Reports whether the rebuilt balances equal the ones kept incrementally.
+    """
+    name = resolve_fund(ledger, fund_name)
+    report = rebuild_projections(ledger, name)
+    if as_json:
+        emit_json(report)
+        return
+    verdict = "identical to" if report["unchanged"] else "DIFFERENT from"
+    click.echo(f"replayed {report['events']} events of fund {name}: projections are {verdict} "
+               "the incremental ones")
+    if not report["unchanged"]:
+        sys.exit(1)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules."""
+    import importlib
+
+    for module, name in (("ledger.cli_simulate", "simulate"),):
+        try:
+            main.add_command(getattr(importlib.import_module(module), name))
+        except ModuleNotFoundError:  # TEMP while modules land
+            pass
+
+
+_register_optional_commands()

@@ -1,0 +1,313 @@
+"""The insurance fund as one event-sourced aggregate: the consistency boundary.
+
+Every event carries the same three fields (`time`, `ref`, `data`) so that its export line is a
+plain projection of it (see schemas/README.md, "Events"). Commands check the fund's rules
+before any event is triggered: a payout, withdrawal or rebalance that would take a balance
+below zero is refused, so the log never holds one.
+
+This module imports no infrastructure; the waterfall and policy it uses are pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from auditor.wire import canonical_bytes, format_amount, parse_amount_lenient
+from ledger.policy import Policy, policy_hash
+from ledger.waterfall import LiquidationFact, settle
+
+
+class FundRuleError(ValueError):
+    """A command would break one of the fund's rules; the message names the field."""
+
+
+def fund_id(name: str) -> UUID:
+    """The fund aggregate's id, derived from its name so the name is enough to find it."""
+    return uuid5(NAMESPACE_URL, f"backstop:fund:{name}")
+
+
+@lru_cache(maxsize=64)
+def _parsed_policy(document_bytes: bytes, decimals: tuple[tuple[str, int], ...]) -> Policy:
+    import json
+
+    return Policy.from_document(json.loads(document_bytes), dict(decimals))
+
+
+class Fund(Aggregate):
+    """An insurance fund: balances per asset, the active policy, recent market observations."""
+
+    TOPIC = "backstop:Fund"
+
+    class Event(Aggregate.Event):
+        """Base of every fund event: the wire `type`, `version`, and the three payload fields."""
+
+        TYPE: ClassVar[str] = ""
+        VERSION: ClassVar[int] = 1
+        time: str
+        ref: str | None
+        data: dict[str, Any]
+
+        def apply(self, fund: Fund) -> None:  # overridden where the event changes state
+            pass
+
+    class Created(Aggregate.Created):
+        TOPIC = "backstop:fund_opened/1"
+        TYPE: ClassVar[str] = "fund_opened"
+        VERSION: ClassVar[int] = 1
+        time: str
+        ref: str | None
+        data: dict[str, Any]
+
+    class PolicySet(Event):
+        TOPIC = "backstop:policy_set/1"
+        TYPE = "policy_set"
+
+        def apply(self, fund: Fund) -> None:
+            fund.policy = self.data["policy"]
+            fund.policy_version = self.data["policy_version"]
+
+    class LiquidationSettled(Event):
+        TOPIC = "backstop:liquidation_settled/1"
+        TYPE = "liquidation_settled"
+
+    class FeeInflow(Event):
+        TOPIC = "backstop:fee_inflow/1"
+        TYPE = "fee_inflow"
+
+        def apply(self, fund: Fund) -> None:
+            fund._credit(self.data["asset"], self.data["amount"])
+
+    class DeficitCovered(Event):
+        TOPIC = "backstop:deficit_covered/1"
+        TYPE = "deficit_covered"
+
+        def apply(self, fund: Fund) -> None:
+            fund._debit(self.data["asset"], self.data["amount"])
+
+    class SocializedLossAssessed(Event):
+        TOPIC = "backstop:socialized_loss_assessed/1"
+        TYPE = "socialized_loss_assessed"
+
+    class ClawbackCharged(Event):
+        TOPIC = "backstop:clawback_charged/1"
+        TYPE = "clawback_charged"
+
+    class CapitalInjected(Event):
+        TOPIC = "backstop:capital_injected/1"
+        TYPE = "capital_injected"
+
+        def apply(self, fund: Fund) -> None:
+            fund._credit(self.data["asset"], self.data["amount"])
+
+    class CapitalWithdrawn(Event):
+        TOPIC = "backstop:capital_withdrawn/1"
+        TYPE = "capital_withdrawn"
+
+        def apply(self, fund: Fund) -> None:
+            fund._debit(self.data["asset"], self.data["amount"])
+
+    class ReserveRebalanced(Event):
+        TOPIC = "backstop:reserve_rebalanced/1"
+        TYPE = "reserve_rebalanced"
+
+        def apply(self, fund: Fund) -> None:
+            fund._debit(self.data["from_asset"], self.data["from_amount"])
+            fund._credit(self.data["to_asset"], self.data["to_amount"])
+
+    class MarketObserved(Event):
+        TOPIC = "backstop:market_observed/1"
+        TYPE = "market_observed"
+
+        def apply(self, fund: Fund) -> None:
+            market = self.data["market"]
+            fund.observed[market] = [self.data["mark_price"], self.data["open_interest"]]
+            prices = fund.prices.setdefault(market, [])
+            prices.append(self.data["mark_price"])
+            keep = fund._price_window() + 1
+            if len(prices) > keep:
+                del prices[: len(prices) - keep]
+
+    @classmethod
+    def create_id(cls, *, data: Mapping[str, Any], **_: Any) -> UUID:
+        return fund_id(data["fund"])
+
+    def __init__(self, *, time: str, ref: str | None, data: dict[str, Any]) -> None:
+        self.name: str = data["fund"]
+        self.assets: dict[str, int] = {a: spec["decimals"] for a, spec in data["assets"].items()}
+        self.markets: dict[str, str] = {m: spec["quote"] for m, spec in data["markets"].items()}
+        self.balances: dict[str, int] = {asset: 0 for asset in self.assets}
+        self.policy: dict[str, Any] | None = None
+        self.policy_version: int = 0
+        self.prices: dict[str, list[str]] = {}
+        self.observed: dict[str, list[str]] = {}
+
+    # -- queries --------------------------------------------------------------------------
+
+    @property
+    def log_size(self) -> int:
+        """Number of events in the fund's log (the aggregate version)."""
+        return self.version
+
+    def active_policy(self) -> Policy:
+        """The parsed active policy; a fund has one from its second event on."""
+        if self.policy is None:
+            raise FundRuleError("policy: the fund has no policy yet")
+        return _parsed_policy(canonical_bytes(self.policy), tuple(sorted(self.assets.items())))
+
+    def decimals(self, asset: str, field: str = "asset") -> int:
+        """Decimals of a configured asset, or a FundRuleError naming `field`."""
+        try:
+            return self.assets[asset]
+        except KeyError:
+            raise FundRuleError(f"{field}: unknown asset {asset!r}") from None
+
+    def quote_asset(self, market: str) -> str:
+        """The quote asset of a configured market."""
+        try:
+            return self.markets[market]
+        except KeyError:
+            raise FundRuleError(f"market: unknown market {market!r}") from None
+
+    # -- commands -------------------------------------------------------------------------
+
+    def set_policy(self, document: dict[str, Any], *, time: str, ref: str | None) -> None:
+        """Adopt a new policy version (validated against the fund's assets)."""
+        Policy.from_document(document, self.assets)  # raises PolicyError naming the field
+        version = document["version"]
+        if version <= self.policy_version:
+            raise FundRuleError(
+                f"policy.version: {version} must be greater than the active {self.policy_version}"
+            )
+        data = {"policy_version": version, "policy": document, "policy_hash": policy_hash(document)}
+        self.trigger_event(self.PolicySet, time=time, ref=ref, data=data)
+
+    def record_fee(self, record: Mapping[str, Any]) -> None:
+        """Record a fee inflow (trading-fee share, liquidation fee paid directly, other)."""
+        asset = record["asset"]
+        units = self._units(record["amount"], asset, "amount")
+        data = {"kind": record["kind"], "asset": asset, "amount": self._fmt(units, asset),
+                "account": record.get("account")}
+        self.trigger_event(self.FeeInflow, time=record["time"], ref=record["id"], data=data)
+
+    def record_capital(self, record: Mapping[str, Any]) -> None:
+        """Inject or withdraw capital; a withdrawal beyond the balance is refused."""
+        asset = record["asset"]
+        units = self._units(record["amount"], asset, "amount")
+        data = {"asset": asset, "amount": self._fmt(units, asset), "source": record["source"]}
+        if record["direction"] == "withdraw":
+            self._check_covers(asset, units, "amount")
+            event_class: type[Fund.Event] = self.CapitalWithdrawn
+        else:
+            event_class = self.CapitalInjected
+        self.trigger_event(event_class, time=record["time"], ref=record["id"], data=data)
+
+    def record_rebalance(self, record: Mapping[str, Any]) -> None:
+        """Move reserves between assets (a conversion at the exchange's rate)."""
+        source, target = record["from_asset"], record["to_asset"]
+        if source == target:
+            raise FundRuleError("to_asset: must differ from from_asset")
+        out_units = self._units(record["from_amount"], source, "from_amount")
+        in_units = self._units(record["to_amount"], target, "to_amount")
+        self._check_covers(source, out_units, "from_amount")
+        data = {"from_asset": source, "from_amount": self._fmt(out_units, source),
+                "to_asset": target, "to_amount": self._fmt(in_units, target)}
+        self.trigger_event(self.ReserveRebalanced, time=record["time"], ref=record["id"], data=data)
+
+    def record_observation(self, record: Mapping[str, Any]) -> None:
+        """Record an observed mark price and open interest of a market."""
+        self.quote_asset(record["market"])
+        data = {"market": record["market"], "mark_price": record["mark_price"],
+                "open_interest": record["open_interest"]}
+        self.trigger_event(self.MarketObserved, time=record["time"], ref=record["id"], data=data)
+
+    def record_liquidation(self, record: Mapping[str, Any]) -> None:
+        """Settle a liquidation by the active policy and record the outcome and money moves."""
+        market = record["market"]
+        asset = self.quote_asset(market)
+        decimals = self.assets[asset]
+        policy = self.active_policy()
+        fact = LiquidationFact.from_record(dict(record), decimals)
+        prices = [Fraction(p) for p in self.prices.get(market, ())]
+        balance = self.balances[asset]
+        result = settle(fact, policy, balance, decimals, prices, asset=asset)
+        time, ref = record["time"], record["id"]
+        facts = {key: record[key] for key in (
+            "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
+            "mark_price")}
+        facts["counterparties"] = list(record.get("counterparties") or [])
+        data = {**facts, "asset": asset, "policy_version": self.policy_version,
+                "outcome": result.outcome(decimals)}
+        self.trigger_event(self.LiquidationSettled, time=time, ref=ref, data=data)
+        account = record["account"]
+        if result.fee > 0:
+            self.trigger_event(self.FeeInflow, time=time, ref=ref, data={
+                "kind": "liquidation_fee", "asset": asset,
+                "amount": self._fmt(result.fee, asset), "account": account})
+        if result.fund_payment > 0:
+            self.trigger_event(self.DeficitCovered, time=time, ref=ref, data={
+                "asset": asset, "amount": self._fmt(result.fund_payment, asset),
+                "account": account})
+        if result.socialized > 0:
+            self.trigger_event(self.SocializedLossAssessed, time=time, ref=ref, data={
+                "asset": asset, "amount": self._fmt(result.socialized, asset),
+                "method": result.method, "unresolved": self._fmt(result.unresolved, asset)})
+        for claw in result.clawbacks:
+            self.trigger_event(self.ClawbackCharged, time=time, ref=ref, data={
+                "asset": asset, **claw.data(decimals), "method": result.method})
+
+    # -- state helpers --------------------------------------------------------------------
+
+    def _units(self, text: str, asset: str, field: str) -> int:
+        decimals = self.decimals(asset)
+        try:
+            units = parse_amount_lenient(text, decimals)
+        except ValueError as error:
+            raise FundRuleError(f"{field}: {error}") from None
+        if units <= 0:
+            raise FundRuleError(f"{field}: must be positive, got {text!r}")
+        return units
+
+    def _fmt(self, units: int, asset: str) -> str:
+        return format_amount(units, self.assets[asset])
+
+    def _check_covers(self, asset: str, units: int, field: str) -> None:
+        balance = self.balances[asset]
+        if units > balance:
+            raise FundRuleError(
+                f"{field}: {self._fmt(units, asset)} {asset} exceeds the fund balance "
+                f"{self._fmt(balance, asset)} {asset}")
+
+    def _credit(self, asset: str, amount: str) -> None:
+        self.balances[asset] += parse_amount_lenient(amount, self.assets[asset])
+
+    def _debit(self, asset: str, amount: str) -> None:
+        self.balances[asset] -= parse_amount_lenient(amount, self.assets[asset])
+        assert self.balances[asset] >= 0, "commands must refuse what would go negative"
+
+    def _price_window(self) -> int:
+        if self.policy is None:
+            return 1
+        share = self.policy.get("fund_share", {})
+        return int(share.get("volatility", {}).get("window", 1))
+
+
+def event_types() -> dict[str, type[Aggregate.Event]]:
+    """Wire `type` -> event class, for every fund event."""
+    classes = [Fund.Created, Fund.PolicySet, Fund.LiquidationSettled, Fund.FeeInflow,
+               Fund.DeficitCovered, Fund.SocializedLossAssessed, Fund.ClawbackCharged,
+               Fund.CapitalInjected, Fund.CapitalWithdrawn, Fund.ReserveRebalanced,
+               Fund.MarketObserved]
+    return {cls.TYPE: cls for cls in classes}
+
+
+def export_event(event: Any, fund: str) -> dict[str, Any]:
+    """The wire form of a stored fund event (schemas/README.md, "Events")."""
+    return {"index": event.originator_version - 1, "type": type(event).TYPE,
+            "version": type(event).VERSION, "fund": fund, "time": event.time,
+            "ref": event.ref, "data": event.data}

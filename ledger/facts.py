@@ -1,0 +1,110 @@
+"""Exchange facts: validation, normal form, and the fingerprint that makes recording idempotent.
+
+A fact's fingerprint is the SHA-256 of the RFC 8785 bytes of its normal form (amounts
+formatted with the asset's decimals, optional fields made explicit). The same normal form can
+be read back from the event the fact caused, so the idempotency index can be rebuilt from the
+log alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.schemas import first_error
+from auditor.wire import canonical_bytes, format_amount, parse_amount_lenient, sha256_hex
+
+LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "collateral",
+                      "fill_price", "mark_price")
+# Event type -> fact type, for events that a fact causes directly (not derived by the waterfall).
+FACT_OF_EVENT = {
+    "policy_set": "policy",
+    "liquidation_settled": "liquidation",
+    "fee_inflow": "fee",
+    "capital_injected": "capital",
+    "capital_withdrawn": "capital",
+    "reserve_rebalanced": "rebalance",
+    "market_observed": "observation",
+}
+
+
+class FactError(ValueError):
+    """A fact is malformed; the message is `field: reason`."""
+
+
+def validate(record: Any) -> None:
+    """Check a fact against schemas/facts.schema.json; raise FactError naming the field."""
+    if not isinstance(record, dict):
+        raise FactError("(record): must be a JSON object")
+    error = first_error("facts", record)
+    if error is not None:
+        raise FactError(error)
+
+
+def _amount(record: Mapping[str, Any], field: str, asset: str, decimals: Mapping[str, int]) -> str:
+    if asset not in decimals:
+        raise FactError(f"{'asset' if field == 'amount' else field.replace('amount', 'asset')}: "
+                        f"unknown asset {asset!r}")
+    try:
+        return format_amount(parse_amount_lenient(record[field], decimals[asset]), decimals[asset])
+    except ValueError as error:
+        raise FactError(f"{field}: {error}") from None
+
+
+def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int]) -> dict[str, Any]:
+    """The fact with amounts in their exact wire form and optional fields made explicit."""
+    kind = record["type"]
+    base = {"type": kind, "id": record["id"], "time": record["time"]}
+    if kind == "liquidation":
+        return {**base, **{f: record[f] for f in LIQUIDATION_FIELDS},
+                "counterparties": list(record.get("counterparties") or [])}
+    if kind == "fee":
+        return {**base, "kind": record["kind"], "asset": record["asset"],
+                "amount": _amount(record, "amount", record["asset"], decimals),
+                "account": record.get("account")}
+    if kind == "capital":
+        return {**base, "direction": record["direction"], "asset": record["asset"],
+                "amount": _amount(record, "amount", record["asset"], decimals),
+                "source": record["source"]}
+    if kind == "rebalance":
+        return {**base, "from_asset": record["from_asset"],
+                "from_amount": _amount(record, "from_amount", record["from_asset"], decimals),
+                "to_asset": record["to_asset"],
+                "to_amount": _amount(record, "to_amount", record["to_asset"], decimals)}
+    if kind == "observation":
+        return {**base, "market": record["market"], "mark_price": record["mark_price"],
+                "open_interest": record["open_interest"]}
+    if kind == "policy":
+        return {**base, "policy": record["policy"]}
+    raise FactError(f"type: unknown fact type {kind!r}")
+
+
+def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The normal form of the fact that caused an exported event, or None for derived events."""
+    kind, data = event["type"], event["data"]
+    fact = FACT_OF_EVENT.get(kind)
+    if fact is None or event["ref"] is None or (
+            kind == "fee_inflow" and data["kind"] == "liquidation_fee"):
+        return None
+    base = {"type": fact, "id": event["ref"], "time": event["time"]}
+    if fact == "liquidation":
+        return {**base, **{f: data[f] for f in LIQUIDATION_FIELDS},
+                "counterparties": data["counterparties"]}
+    if fact == "fee":
+        return {**base, "kind": data["kind"], "asset": data["asset"], "amount": data["amount"],
+                "account": data.get("account")}
+    if fact == "capital":
+        direction = "inject" if kind == "capital_injected" else "withdraw"
+        return {**base, "direction": direction, "asset": data["asset"], "amount": data["amount"],
+                "source": data["source"]}
+    if fact == "rebalance":
+        return {**base, **{f: data[f] for f in ("from_asset", "from_amount", "to_asset",
+                                                "to_amount")}}
+    if fact == "observation":
+        return {**base, **{f: data[f] for f in ("market", "mark_price", "open_interest")}}
+    return {**base, "policy": data["policy"]}
+
+
+def fingerprint(normal: Mapping[str, Any]) -> str:
+    """SHA-256 hex of the fact's normal form (RFC 8785 bytes)."""
+    return sha256_hex(canonical_bytes(dict(normal)))

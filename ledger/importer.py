@@ -1,0 +1,164 @@
+"""`backstop import`: exchange facts from JSONL into the fund, in batches, all or nothing.
+
+By default the whole file is one transaction, written in batches of `batch_size` facts (one
+save per batch): any bad record rolls everything back. With `batch_commit` each batch commits
+on its own, so a huge file can be resumed: re-importing skips what is already recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, select, tuple_
+
+from ledger.application import ConcurrentWriteError, Ledger
+from ledger.domain import Fund
+from ledger.facts import FactError, fingerprint, normal_form, validate
+from ledger.projections import exchange_ids
+
+DEFAULT_BATCH_SIZE = 2000
+WRITE_ATTEMPTS = 5
+
+
+class RecordError(ValueError):
+    """A bad record: `line N: field: reason`. Nothing from its transaction was written."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    lines: int = 0
+    recorded: int = 0
+    already_recorded: int = 0
+    events: int = 0
+    batches: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+_COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
+    "liquidation": Fund.record_liquidation,
+    "fee": Fund.record_fee,
+    "capital": Fund.record_capital,
+    "rebalance": Fund.record_rebalance,
+    "observation": Fund.record_observation,
+    "policy": lambda fund, r: fund.set_policy(r["policy"], time=r["time"], ref=r["id"]),
+}
+
+
+def parse_line(number: int, raw: bytes) -> dict[str, Any]:
+    """Decode and schema-check one JSONL line; raise RecordError naming the field."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RecordError(number, f"(record): not valid JSON: {error}") from None
+    try:
+        validate(record)
+    except FactError as error:
+        raise RecordError(number, str(error)) from None
+    return record  # type: ignore[no-any-return]
+
+
+def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each non-blank line."""
+    for number, raw in enumerate(stream, start=1):
+        if raw.strip():
+            yield number, raw
+
+
+def _batches(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    batch: list[tuple[int, bytes]] = []
+    for item in lines:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _recorded_fingerprints(connection: Connection, fund: str,
+                           keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for start in range(0, len(keys), 400):  # below SQLite's bound-parameter limit
+        chunk = keys[start:start + 400]
+        rows = connection.execute(select(
+            exchange_ids.c.kind, exchange_ids.c.exchange_id, exchange_ids.c.fingerprint).where(
+            exchange_ids.c.fund == fund,
+            tuple_(exchange_ids.c.kind, exchange_ids.c.exchange_id).in_(chunk)))
+        for kind, exchange_id, print_ in rows:
+            found[(kind, exchange_id)] = print_
+    return found
+
+
+def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
+                batch_commit: bool = False,
+                progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Import a JSONL file of exchange facts; `progress` gets the bytes consumed so far.
+
+    A concurrent writer on the same fund makes the loser start over (idempotency turns what
+    the winner already recorded into no-ops), up to a few times.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with path.open("rb") as stream:
+                return _import_stream(ledger, fund, stream, batch_size=batch_size,
+                                      batch_commit=batch_commit, progress=progress)
+        except ConcurrentWriteError:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_size: int,
+                   batch_commit: bool, progress: Callable[[int], None] | None) -> ImportReport:
+    report = ImportReport()
+    seen: dict[tuple[str, str], str] = {}
+    consumed = 0
+    with ExitStack() as stack:
+        outer = None if batch_commit else stack.enter_context(ledger.transaction())
+        fund = ledger.get_fund(fund_name)
+        for batch in _batches(numbered_lines(stream), batch_size):
+            with ledger.transaction() if outer is None else nullcontext(outer) as connection:
+                parsed = []
+                for number, raw in batch:
+                    consumed += len(raw)
+                    record = parse_line(number, raw)
+                    try:
+                        normal = normal_form(record, fund.assets)
+                    except FactError as error:
+                        raise RecordError(number, str(error)) from None
+                    parsed.append((number, record, (record["type"], record["id"]),
+                                   fingerprint(normal)))
+                recorded = _recorded_fingerprints(
+                    connection, fund_name, [key for _, _, key, _ in parsed if key not in seen])
+                for number, record, key, print_ in parsed:
+                    report.lines += 1
+                    prior = seen.get(key) or recorded.get(key)
+                    if prior is not None:
+                        if prior != print_:
+                            raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
+                                              "recorded with different fields (conflict)")
+                        report.already_recorded += 1
+                        continue
+                    try:
+                        _COMMANDS[record["type"]](fund, record)
+                    except ValueError as error:
+                        raise RecordError(number, str(error)) from None
+                    seen[key] = print_
+                    report.recorded += 1
+                    report.by_type[record["type"]] = report.by_type.get(record["type"], 0) + 1
+                report.events += ledger.record(fund, connection)
+                report.batches += 1
+            if progress is not None:
+                progress(consumed)
+    return report

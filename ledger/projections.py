@@ -1,0 +1,216 @@
+"""Read models kept beside the event store: balances, account totals, running totals, ids.
+
+A `Projector` folds fund events into in-memory deltas and writes them with one statement per
+table per batch, inside the caller's transaction. Each fund's projection records the log
+position it has applied, so it can catch up incrementally or be rebuilt from zero.
+Amounts are stored as decimal strings of integer minor units: exact at any size, on both
+backends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from auditor.wire import parse_amount
+from ledger.facts import fingerprint, normal_form_of_event
+from ledger.tables import metadata
+
+positions = Table(
+    "backstop_projection_position", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+balances = Table(
+    "backstop_balances", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    Column("units", Text, nullable=False),
+)
+accounts = Table(
+    "backstop_accounts", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("account", String(200), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    Column("fees", Text, nullable=False),
+    Column("payouts", Text, nullable=False),
+    Column("clawbacks", Text, nullable=False),
+)
+TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
+                "withdrawn", "rebalanced_in", "rebalanced_out")
+totals = Table(
+    "backstop_totals", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    *[Column(name, Text, nullable=False) for name in TOTAL_FIELDS],
+)
+exchange_ids = Table(
+    "backstop_exchange_ids", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("exchange_id", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+counts = Table(
+    "backstop_event_counts", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
+PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
+
+
+def upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows`, replacing rows with the same primary key (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    update = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=update), rows)
+
+
+class Projector:
+    """Applies exported fund events to the projection tables of one fund."""
+
+    def __init__(self, connection: Connection, fund: str, decimals: Mapping[str, int]) -> None:
+        self.connection = connection
+        self.fund = fund
+        self.decimals = dict(decimals)
+
+    def position(self) -> int:
+        """How many events of the fund's log the projections include."""
+        row = self.connection.execute(
+            select(positions.c.position).where(positions.c.fund == self.fund)).first()
+        return row[0] if row else 0
+
+    def reset(self) -> None:
+        """Forget everything projected for this fund (before a rebuild from zero)."""
+        for table in PROJECTION_TABLES:
+            self.connection.execute(delete(table).where(table.c.fund == self.fund))
+
+    def apply(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Fold exported events (in log order) into the tables; return the new position."""
+        balance: dict[str, int] = defaultdict(int)
+        account: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        total: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTAL_FIELDS, 0))
+        per_type: dict[str, int] = defaultdict(int)
+        ids: list[dict[str, Any]] = []
+        position = None
+        for event in events:
+            position = event["index"] + 1
+            kind, data = event["type"], event["data"]
+            per_type[kind] += 1
+            if kind == "fund_opened":
+                for asset, spec in data["assets"].items():
+                    self.decimals[asset] = spec["decimals"]
+                    balance[asset] += 0
+                    total[asset]["inflow"] += 0
+                continue
+            fact = normal_form_of_event(event)
+            if fact is not None:
+                ids.append({"fund": self.fund, "kind": fact["type"], "exchange_id": fact["id"],
+                            "fingerprint": fingerprint(fact), "position": event["index"]})
+            self._fold(kind, data, balance, account, total)
+        if position is None:
+            return self.position()
+        self._write(balance, account, total, per_type, ids, position)
+        return position
+
+    def _units(self, asset: str, amount: str) -> int:
+        return parse_amount(amount, self.decimals[asset])
+
+    def _fold(self, kind: str, data: Mapping[str, Any], balance: dict[str, int],
+              account: dict[tuple[str, str], list[int]],
+              total: dict[str, dict[str, int]]) -> None:
+        if kind == "fee_inflow":
+            units = self._units(data["asset"], data["amount"])
+            balance[data["asset"]] += units
+            total[data["asset"]]["inflow"] += units
+            if data.get("account") is not None:
+                account[(data["account"], data["asset"])][0] += units
+        elif kind == "deficit_covered":
+            units = self._units(data["asset"], data["amount"])
+            balance[data["asset"]] -= units
+            total[data["asset"]]["covered"] += units
+            account[(data["account"], data["asset"])][1] += units
+        elif kind == "socialized_loss_assessed":
+            total[data["asset"]]["socialized"] += self._units(data["asset"], data["amount"])
+            total[data["asset"]]["unresolved"] += self._units(data["asset"], data["unresolved"])
+        elif kind == "clawback_charged":
+            units = self._units(data["asset"], data["amount"])
+            total[data["asset"]]["clawed_back"] += units
+            account[(data["account"], data["asset"])][2] += units
+        elif kind in ("capital_injected", "capital_withdrawn"):
+            units = self._units(data["asset"], data["amount"])
+            sign = 1 if kind == "capital_injected" else -1
+            balance[data["asset"]] += sign * units
+            total[data["asset"]]["injected" if sign > 0 else "withdrawn"] += units
+        elif kind == "reserve_rebalanced":
+            out_units = self._units(data["from_asset"], data["from_amount"])
+            in_units = self._units(data["to_asset"], data["to_amount"])
+            balance[data["from_asset"]] -= out_units
+            balance[data["to_asset"]] += in_units
+            total[data["from_asset"]]["rebalanced_out"] += out_units
+            total[data["to_asset"]]["rebalanced_in"] += in_units
+
+    def _write(self, balance: dict[str, int], account: dict[tuple[str, str], list[int]],
+               total: dict[str, dict[str, int]], per_type: dict[str, int],
+               ids: list[dict[str, Any]], position: int) -> None:
+        conn, fund = self.connection, self.fund
+        old_balance = {r.asset: int(r.units) for r in conn.execute(
+            select(balances).where(balances.c.fund == fund))}
+        upsert(conn, balances, [
+            {"fund": fund, "asset": a, "units": str(old_balance.get(a, 0) + d)}
+            for a, d in balance.items()])
+        old_totals = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == fund))}
+        upsert(conn, totals, [
+            {"fund": fund, "asset": a, **{
+                f: str((int(getattr(old_totals[a], f)) if a in old_totals else 0) + d[f])
+                for f in TOTAL_FIELDS}}
+            for a, d in total.items()])
+        if account:
+            old_accounts = self._existing_accounts(list(account))
+            rows = []
+            for key, delta in account.items():
+                old = old_accounts.get(key, (0, 0, 0))
+                rows.append({"fund": fund, "account": key[0], "asset": key[1],
+                             **{f: str(old[i] + delta[i]) for i, f in enumerate(ACCOUNT_FIELDS)}})
+            upsert(conn, accounts, rows)
+        old_counts = {r.type: r.count for r in conn.execute(
+            select(counts).where(counts.c.fund == fund))}
+        upsert(conn, counts, [{"fund": fund, "type": t, "count": old_counts.get(t, 0) + n}
+                              for t, n in per_type.items()])
+        upsert(conn, exchange_ids, ids)
+        upsert(conn, positions, [{"fund": fund, "position": position}])
+
+    def _existing_accounts(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, ...]]:
+        found: dict[tuple[str, str], tuple[int, ...]] = {}
+        for start in range(0, len(keys), 500):  # stay below SQLite's bound-parameter limit
+            chunk = keys[start:start + 500]
+            rows = self.connection.execute(select(accounts).where(
+                accounts.c.fund == self.fund,
+                tuple_(accounts.c.account, accounts.c.asset).in_(chunk)))
+            for r in rows:
+                found[(r.account, r.asset)] = (int(r.fees), int(r.payouts), int(r.clawbacks))
+        return found
+
