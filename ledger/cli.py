@@ -22,7 +22,7 @@ from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
 from ledger.domain import FundRuleError
-from ledger.importer import DEFAULT_BATCH_SIZE, RecordError, import_file
+from ledger.importer import DEFAULT_BATCH_SIZE, RecordError, import_file, is_export, restore_export
 from ledger.persistence import DB_ENV, DatabaseURLError
 from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
 from ledger.queries import fund_names, rebuild_projections
@@ -142,11 +142,15 @@ def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledg
             fund_name: str | None) -> None:
     """Record the exchange facts in FILE (JSONL, schemas/facts.schema.json).
 
+    FILE may also be an event export (`backstop export`): then the fund is rebuilt from it in
+    an empty database, every outcome re-derived and checked against the export.
+
     Facts already recorded with the same fields are skipped; the same id with different
     fields is a conflict. A bad record stops the import with `line N: field: reason` and
     exit code 2, and nothing of the file is written (with --batch-commit: nothing of its batch).
     """
-    name = resolve_fund(ledger, fund_name)
+    restoring = is_export(file)
+    name = None if restoring else resolve_fund(ledger, fund_name)
     total = file.stat().st_size
     show_bar = sys.stderr.isatty() and not as_json
     bar = click.progressbar(length=total, label="importing", file=sys.stderr) if show_bar else None
@@ -161,8 +165,11 @@ def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledg
     try:
         if bar is not None:
             bar.__enter__()
-        report = import_file(ledger, name, file, batch_size=batch_size,
-                             batch_commit=batch_commit, progress=progress)
+        if name is None:
+            report = restore_export(ledger, file, batch_size=batch_size, progress=progress)
+        else:
+            report = import_file(ledger, name, file, batch_size=batch_size,
+                                 batch_commit=batch_commit, progress=progress)
     except (RecordError, FundNotFound) as error:
         raise InputError(f"{file}: {error}") from None
     finally:
