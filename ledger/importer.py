@@ -45,6 +45,17 @@ class ImportReport:
     batches: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
+    def merge(self, other: ImportReport) -> None:
+        """Add another report's counts to this one."""
+        for name in ("lines", "recorded", "already_recorded", "events", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, count in other.by_type.items():
+            self.by_type[kind] = self.by_type.get(kind, 0) + count
+
+
+# (line number, record, (fact type, exchange id), fingerprint)
+_Parsed = tuple[int, dict[str, Any], tuple[str, str], str]
+
 
 _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
     "liquidation": Fund.record_liquidation,
@@ -129,40 +140,66 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
         outer = None if batch_commit else stack.enter_context(ledger.transaction())
         fund = ledger.get_fund(fund_name)
         for batch in _batches(numbered_lines(stream), batch_size):
-            with ledger.transaction() if outer is None else nullcontext(outer) as connection:
-                parsed = []
-                for number, raw in batch:
-                    consumed += len(raw)
-                    record = parse_line(number, raw)
-                    try:
-                        normal = normal_form(record, fund.assets)
-                    except FactError as error:
-                        raise RecordError(number, str(error)) from None
-                    parsed.append((number, record, (record["type"], record["id"]),
-                                   fingerprint(normal)))
-                recorded = _recorded_fingerprints(
-                    connection, fund_name, [key for _, _, key, _ in parsed if key not in seen])
-                for number, record, key, print_ in parsed:
-                    report.lines += 1
-                    prior = seen.get(key) or recorded.get(key)
-                    if prior is not None:
-                        if prior != print_:
-                            raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
-                                              "recorded with different fields (conflict)")
-                        report.already_recorded += 1
-                        continue
-                    try:
-                        _COMMANDS[record["type"]](fund, record)
-                    except ValueError as error:
-                        raise RecordError(number, str(error)) from None
-                    seen[key] = print_
-                    report.recorded += 1
-                    report.by_type[record["type"]] = report.by_type.get(record["type"], 0) + 1
-                report.events += ledger.record(fund, connection)
-                report.batches += 1
+            parsed = []
+            for number, raw in batch:
+                consumed += len(raw)
+                record = parse_line(number, raw)
+                try:
+                    normal = normal_form(record, fund.assets)
+                except FactError as error:
+                    raise RecordError(number, str(error)) from None
+                parsed.append((number, record, (record["type"], record["id"]), fingerprint(normal)))
+            if outer is not None:
+                _apply_batch(ledger, fund, outer, parsed, seen, report)
+            else:
+                fund = _commit_batch(ledger, fund, parsed, seen, report)
             if progress is not None:
                 progress(consumed)
     return report
+
+
+def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
+                  seen: dict[tuple[str, str], str], report: ImportReport) -> Fund:
+    """Apply and commit one batch on its own; on a concurrent write, reload and redo it."""
+    for attempt in range(1, WRITE_ATTEMPTS * 4 + 1):
+        batch_seen, batch_report = dict(seen), ImportReport()
+        try:
+            with ledger.transaction() as connection:
+                _apply_batch(ledger, fund, connection, parsed, batch_seen, batch_report)
+        except ConcurrentWriteError:
+            if attempt == WRITE_ATTEMPTS * 4:
+                raise
+            fund = ledger.get_fund(fund.name)  # the other writer's events are in it now
+            continue
+        seen.update(batch_seen)
+        report.merge(batch_report)
+        return fund
+    raise AssertionError("unreachable")
+
+
+def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
+                 seen: dict[tuple[str, str], str], report: ImportReport) -> None:
+    """Run each new fact's command on the fund and record the batch in `connection`."""
+    recorded = _recorded_fingerprints(
+        connection, fund.name, [key for _, _, key, _ in parsed if key not in seen])
+    for number, record, key, print_ in parsed:
+        report.lines += 1
+        prior = seen.get(key) or recorded.get(key)
+        if prior is not None:
+            if prior != print_:
+                raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
+                                  "recorded with different fields (conflict)")
+            report.already_recorded += 1
+            continue
+        try:
+            _COMMANDS[record["type"]](fund, record)
+        except ValueError as error:
+            raise RecordError(number, str(error)) from None
+        seen[key] = print_
+        report.recorded += 1
+        report.by_type[record["type"]] = report.by_type.get(record["type"], 0) + 1
+    report.events += ledger.record(fund, connection)
+    report.batches += 1
 
 
 def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -203,7 +240,8 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
             else:
                 _reapply(fund, number, event, report)
             expected.append((number, raw))
-            if len(expected) >= batch_size:
+            # Flush only between facts: a liquidation's derived events come in one piece.
+            if len(expected) >= batch_size and len(fund.pending_events) == len(expected):
                 flush()
                 if progress is not None:
                     progress(consumed)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a fresh database per test on every backend (SQLite file, PostgreSQL).
+
+PostgreSQL tests use $BACKSTOP_TEST_PG_URL (default: the local server's `test` database as
+user postgres); each test gets a database of its own, created and dropped around it. They are
+skipped when the server is unreachable, unless $BACKSTOP_REQUIRE_PG is set (CI sets it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("BACKSTOP_TEST_PG_URL",
+                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_counter = itertools.count()
+
+
+def _pg_admin(url: str):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(plain, autocommit=True, connect_timeout=5)
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL is reachable, else the reason."""
+    try:
+        with _pg_admin(PG_URL):
+            return None
+    except Exception as error:  # noqa: BLE001 - any failure means unreachable
+        return f"PostgreSQL unreachable at {PG_URL}: {error}"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of the test PostgreSQL server (skip or fail when it is down)."""
+    reason = pg_available()
+    if reason is not None:
+        if os.environ.get("BACKSTOP_REQUIRE_PG"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def fresh_pg_url(pg_server: str) -> Iterator[str]:
+    """A URL to a newly created, empty PostgreSQL database, dropped after the test."""
+    name = f"backstop_t{os.getpid()}_{next(_counter)}"
+    with _pg_admin(pg_server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = pg_server.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with _pg_admin(pg_server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One empty database per test, on each backend: the store conformance parameter."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    return request.getfixturevalue("fresh_pg_url")
+
+
+@pytest.fixture
+def make_ledger() -> Iterator[Callable[[str], object]]:
+    """Open Ledger applications that are closed (and their engines disposed) after the test."""
+    from ledger.application import Ledger
+
+    opened: list[Ledger] = []
+
+    def make(url: str) -> Ledger:
+        ledger = Ledger(url)
+        opened.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+        ledger.engine.dispose()

@@ -1,0 +1,159 @@
+"""Store conformance suite: every test runs on SQLite and on PostgreSQL (see conftest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import application
+from ledger.application import Ledger
+from ledger.exporting import write_export
+from ledger.importer import RecordError, import_file, restore_export
+from ledger.projections import exchange_ids
+from ledger.queries import rebuild_projections
+from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
+
+
+def balances(ledger: Ledger, fund: str = "main") -> dict[str, int]:
+    return dict(ledger.get_fund(fund).balances)
+
+
+def id_count(ledger: Ledger) -> int:
+    with ledger.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(exchange_ids)).scalar_one()
+
+
+def test_crash_scenario_balances(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    report = import_file(ledger, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+    assert (report.recorded, report.events) == (4, 9)
+    assert balances(ledger) == {"USDT": 150}
+    account_totals = rebuild_projections(ledger, "main")
+    assert account_totals["unchanged"] and account_totals["log_root_matches"]
+
+
+def test_reimport_same_file_changes_nothing(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    facts = write_jsonl(tmp_path / "f.jsonl", crash_records())
+    import_file(ledger, "main", facts)
+    first = write_export(ledger, "main", tmp_path / "a.jsonl", ledger.get_fund("main").log_size)
+    again = import_file(ledger, "main", facts)
+    assert (again.recorded, again.already_recorded, again.events) == (0, 4, 0)
+    write_export(ledger, "main", tmp_path / "b.jsonl", ledger.get_fund("main").log_size)
+    assert first == 11
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+
+
+def test_same_id_different_fields_is_a_conflict(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", [fee("f1", "1.50")]))
+    with pytest.raises(RecordError, match=r"^line 2: id: fee 'f1' is already recorded with "
+                                          r"different fields \(conflict\)$"):
+        import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl",
+                                                [fee("f2", "2.00"), fee("f1", "1.51")]))
+    assert balances(ledger) == {"USDT": 150}
+    assert ledger.get_fund("main").log_size == 3
+
+
+def test_invalid_5000th_record_writes_nothing(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    records = [fee(f"f{i}", "0.01") for i in range(1, 5000)]
+    bad = fee("f5000", "0.01")
+    bad["amount"] = 0.01  # a float amount: the schema requires a decimal string
+    records.append(bad)
+    path = write_jsonl(tmp_path / "big.jsonl", records)
+    with pytest.raises(RecordError, match=r"^line 5000: amount: 0.01 is not of type 'string'$"):
+        import_file(ledger, "main", path, batch_size=1000)
+    assert ledger.get_fund("main").log_size == 2
+    assert balances(ledger) == {"USDT": 0}
+    assert id_count(ledger) == 0
+    assert rebuild_projections(ledger, "main")["unchanged"]
+
+
+def test_rule_violation_rolls_back_whole_file(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    path = write_jsonl(tmp_path / "w.jsonl",
+                       [capital("c1", "10.00"), capital("w1", "10.01", direction="withdraw")])
+    with pytest.raises(RecordError, match=r"^line 2: amount: 10.01 USDT exceeds the fund "
+                                          r"balance 10.00 USDT$"):
+        import_file(ledger, "main", path, batch_size=1)
+    assert ledger.get_fund("main").log_size == 2
+    assert id_count(ledger) == 0
+
+
+def test_batch_commit_keeps_earlier_batches_and_resumes(db_url: str, make_ledger,
+                                                        tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    records = [fee(f"f{i}", "1.00") for i in range(10)]
+    records[7]["amount"] = "-1"
+    path = write_jsonl(tmp_path / "b.jsonl", records)
+    with pytest.raises(RecordError, match="^line 8: amount: "):
+        import_file(ledger, "main", path, batch_size=3, batch_commit=True)
+    assert balances(ledger) == {"USDT": 600}  # batches [0..2] and [3..5] committed
+    records[7]["amount"] = "1"
+    report = import_file(ledger, "main", write_jsonl(path, records), batch_commit=True)
+    assert (report.recorded, report.already_recorded) == (4, 6)
+    assert balances(ledger) == {"USDT": 1000}
+
+
+def test_replay_from_zero_equals_incremental(db_url: str, make_ledger, tmp_path: Path) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    for n in range(3):  # several imports, so projections were built incrementally
+        import_file(ledger, "main", write_jsonl(tmp_path / f"{n}.jsonl",
+                                                [fee(f"f{n}-{i}", "0.10", f"acct{i % 7}")
+                                                 for i in range(40)]))
+    import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", crash_records()))
+    report = rebuild_projections(ledger, "main")
+    assert report == {"events": 2 + 120 + 9, "unchanged": True, "log_root_matches": True}
+
+
+def test_export_then_restore_gives_identical_export(db_url: str, make_ledger,
+                                                    tmp_path: Path) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.sqlite'}")
+    source.open_fund(fund_config(), TIME)
+    import_file(source, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+    size = source.get_fund("main").log_size
+    write_export(source, "main", tmp_path / "one.jsonl", size)
+    target = make_ledger(db_url)
+    restore_export(target, tmp_path / "one.jsonl", batch_size=4)
+    write_export(target, "main", tmp_path / "two.jsonl", size)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+
+
+def test_restore_rejects_a_tampered_outcome(db_url: str, make_ledger, tmp_path: Path) -> None:
+    source = make_ledger(f"sqlite:///{tmp_path / 'source.sqlite'}")
+    source.open_fund(fund_config(), TIME)
+    import_file(source, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+    write_export(source, "main", tmp_path / "one.jsonl", source.get_fund("main").log_size)
+    lines = (tmp_path / "one.jsonl").read_bytes().splitlines(keepends=True)
+    lines[4] = lines[4].replace(b'"amount":"28.05"', b'"amount":"28.06"')  # L1's fee
+    (tmp_path / "bad.jsonl").write_bytes(b"".join(lines))
+    target = make_ledger(db_url)
+    with pytest.raises(RecordError, match=r"^line 5: \(event 4\): re-deriving it gives a "
+                                          r"different event$"):
+        restore_export(target, tmp_path / "bad.jsonl")
+    assert not target.fund_exists("main")
+
+
+def test_loading_uses_snapshots(db_url: str, make_ledger, tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(application, "SNAPSHOT_INTERVAL", 50)
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "f.jsonl",
+                                            [fee(f"f{i}", "0.01") for i in range(120)]),
+                batch_size=25)
+    assert ledger.snapshots is not None
+    snapshots = list(ledger.snapshots.get(ledger.get_fund("main").id))
+    assert [s.originator_version for s in snapshots] == [52, 102]
+    loaded = ledger.get_fund("main")
+    assert (loaded.version, loaded.balances) == (122, {"USDT": 120})
