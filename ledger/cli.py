@@ -309,15 +309,13 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
         sys.exit(1)
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    import importlib
+def _register_commands() -> None:
+    """Commands that live in modules of their own."""
+    from ledger.cli_publish import keygen, prove, snapshot
+    from ledger.cli_simulate import simulate_command
 
-    for module, name in (("ledger.cli_simulate", "simulate"),):
-        try:
-            main.add_command(getattr(importlib.import_module(module), name))
-        except ModuleNotFoundError:  # TEMP while modules land
-            pass
+    for command in (simulate_command, keygen, snapshot, prove):
+        main.add_command(command)
 
 
-_register_optional_commands()
+_register_commands()

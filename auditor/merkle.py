@@ -1,0 +1,330 @@
+"""RFC 6962 / RFC 9162 Merkle tree over SHA-256: roots, streaming roots, proofs, verification.
+
+leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right); the tree over n leaves
+splits at the largest power of two smaller than n.
+
+Proof generation works on a `node(level, i)` callback returning the hash of the *perfect*
+subtree of height `level` covering leaves [i * 2**level, (i + 1) * 2**level), so storage only
+ever keeps perfect subtrees (they never change once complete); the hashes of non-perfect
+subtrees on the right edge are folded from perfect ones here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "EMPTY_ROOT",
+    "CompactRange",
+    "ProofError",
+    "consistency_proof",
+    "consistency_proof_from_leaves",
+    "inclusion_proof",
+    "inclusion_proof_from_leaves",
+    "leaf_hash",
+    "node_hash",
+    "perfect_root",
+    "range_hash",
+    "root_of",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+_sha256 = hashlib.sha256
+HASH_SIZE = 32
+EMPTY_ROOT: bytes = _sha256(b"").digest()
+
+NodeFn = Callable[[int, int], bytes]
+
+
+class ProofError(ValueError):
+    """A Merkle proof does not verify; the message says why."""
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 6962 leaf hash: SHA-256(0x00 || data)."""
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """RFC 6962 interior node hash: SHA-256(0x01 || left || right)."""
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def perfect_root(hashes: Sequence[bytes]) -> bytes:
+    """Root of a perfect subtree whose bottom row is `hashes` (length a power of two)."""
+    row = hashes
+    while len(row) > 1:
+        it = iter(row)
+        row = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it)]
+    return row[0]
+
+
+def _carry_root(row: Sequence[bytes]) -> bytes:
+    """MTH by pairing level by level, carrying an odd last node up unchanged (RFC 6962 shape)."""
+    while len(row) > 1:
+        it = iter(row)
+        nxt = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it)]
+        if len(row) & 1:
+            nxt.append(row[-1])
+        row = nxt
+    return row[0]
+
+
+_CHUNK = 256
+
+
+def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
+    """Merkle Tree Hash (MTH) of a list of leaf hashes; EMPTY_ROOT for none.
+
+    Works in aligned chunks of 256 (perfect subtrees, cache-friendly); the short tail chunk is
+    the right-edge subtree. Repeating on the chunk roots gives exactly the RFC 6962 shape.
+    """
+    row = leaf_hashes
+    if not row:
+        return EMPTY_ROOT
+    while len(row) > 1:
+        full = len(row) - len(row) % _CHUNK
+        nxt = [perfect_root(row[i : i + _CHUNK]) for i in range(0, full, _CHUNK)]
+        if full < len(row):
+            nxt.append(_carry_root(row[full:]))
+        row = nxt
+    return row[0]
+
+
+class CompactRange:
+    """Streaming MTH: keeps one perfect-subtree root per set bit of the size (O(log n))."""
+
+    __slots__ = ("_stack", "size")
+
+    def __init__(self) -> None:
+        self._stack: list[bytes] = []
+        self.size = 0
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Add the next leaf hash, merging completed perfect subtrees."""
+        stack = self._stack
+        n = self.size
+        h = leaf_hash
+        # Each trailing 1-bit of the old size is a perfect subtree that now has a right sibling.
+        while n & 1:
+            h = _sha256(b"\x01" + stack.pop() + h).digest()
+            n >>= 1
+        stack.append(h)
+        self.size += 1
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append many leaf hashes in order."""
+        for h in leaf_hashes:
+            self.append(h)
+
+    def root(self) -> bytes:
+        """MTH of the leaves appended so far."""
+        stack = self._stack
+        if not stack:
+            return EMPTY_ROOT
+        h = stack[-1]
+        for left in reversed(stack[:-1]):
+            h = _sha256(b"\x01" + left + h).digest()
+        return h
+
+
+def _largest_pow2_below(n: int) -> int:
+    """Largest power of two strictly smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def range_hash(start: int, end: int, node: NodeFn) -> bytes:
+    """Hash of the RFC 6962 subtree over leaves [start, end), folded from perfect subtrees.
+
+    `start` must be aligned to a power of two >= end - start (true for every subtree of an
+    RFC 6962 tree). The subtree decomposes left to right into perfect subtrees whose sizes
+    are the set bits of (end - start), largest first.
+    """
+    count = end - start
+    if count <= 0:
+        raise ValueError(f"empty range [{start}, {end})")
+    parts: list[bytes] = []
+    pos = start
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            parts.append(node(level, pos >> level))
+            pos += 1 << level
+    h = parts[-1]
+    for left in reversed(parts[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
+def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
+    """RFC 9162 inclusion proof (PATH) for leaf `index` in a tree of `size` leaves."""
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} is outside tree size {size}")
+    path: list[bytes] = []
+    start, n, m = 0, size, index
+    while n > 1:
+        k = _largest_pow2_below(n)
+        if m < k:
+            path.append(range_hash(start + k, start + n, node))
+            n = k
+        else:
+            path.append(range_hash(start, start + k, node))
+            start, m, n = start + k, m - k, n - k
+    path.reverse()  # collected top-down; proofs list siblings from the leaf upwards
+    return path
+
+
+def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]:
+    """RFC 9162 consistency proof (PROOF) between tree sizes 0 < old_size <= new_size."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"need 0 < old_size <= new_size, got {old_size} and {new_size}")
+    tail: list[bytes] = []
+    start, m, n, complete = 0, old_size, new_size, True
+    while m != n:
+        k = _largest_pow2_below(n)
+        if m <= k:
+            tail.append(range_hash(start + k, start + n, node))
+            n = k
+        else:
+            tail.append(range_hash(start, start + k, node))
+            start, m, n, complete = start + k, m - k, n - k, False
+    # Base case of SUBPROOF: the old subtree itself, unless it is the whole old tree.
+    proof = [] if complete else [range_hash(start, start + n, node)]
+    proof.extend(reversed(tail))
+    return proof
+
+
+def _leaves_node_fn(leaf_hashes: Sequence[bytes]) -> NodeFn:
+    """A node callback over an in-memory list of leaf hashes."""
+
+    def node(level: int, i: int) -> bytes:
+        lo = i << level
+        hi = lo + (1 << level)
+        if hi > len(leaf_hashes):
+            raise ValueError(f"perfect subtree ({level}, {i}) is beyond {len(leaf_hashes)} leaves")
+        return perfect_root(leaf_hashes[lo:hi])
+
+    return node
+
+
+def inclusion_proof_from_leaves(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Inclusion proof for leaf `index` in the tree over all of `leaf_hashes`."""
+    return inclusion_proof(index, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
+
+
+def consistency_proof_from_leaves(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Consistency proof from the first `old_size` leaves to all of `leaf_hashes`."""
+    return consistency_proof(old_size, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
+
+
+def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
+    """(inner, border): proof hashes below the path's divergence from the right edge, and on it."""
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def _check_hashes(proof: Sequence[bytes]) -> None:
+    for pos, h in enumerate(proof):
+        if not isinstance(h, (bytes, bytearray)) or len(h) != HASH_SIZE:
+            raise ProofError(f"proof hash {pos} is not {HASH_SIZE} bytes")
+
+
+def _hex(h: bytes) -> str:
+    return bytes(h).hex() or "(empty)"
+
+
+def verify_inclusion(
+    leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes] | None, root: bytes
+) -> None:
+    """Verify an RFC 9162 §2.1.3.2 inclusion proof; raise ProofError with the reason."""
+    proof = list(proof or [])
+    if index < 0 or size < 0:
+        raise ProofError(f"negative index {index} or size {size}")
+    if index >= size:
+        raise ProofError(f"index {index} is beyond tree size {size}")
+    if len(leaf_hash) != HASH_SIZE:
+        raise ProofError(f"leaf hash is {len(leaf_hash)} bytes, expected {HASH_SIZE}")
+    inner, border = _inclusion_shape(index, size)
+    if len(proof) != inner + border:
+        raise ProofError(f"proof has {len(proof)} hashes, expected {inner + border}")
+    _check_hashes(proof)
+    fn, sn, r = index, size - 1, bytes(leaf_hash)
+    for p in proof:
+        if sn == 0:  # unreachable after the length check; kept as the RFC's guard
+            raise ProofError("proof is longer than the path to the root")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("proof is shorter than the path to the root")
+    if r != root:
+        raise ProofError(f"root mismatch: computed {_hex(r)}, expected {_hex(root)}")
+
+
+def verify_consistency(
+    old_size: int,
+    new_size: int,
+    proof: Sequence[bytes] | None,
+    old_root: bytes,
+    new_root: bytes,
+) -> None:
+    """Verify an RFC 9162 §2.1.4.2 consistency proof; raise ProofError with the reason."""
+    proof = list(proof or [])
+    if old_size < 0 or new_size < 0:
+        raise ProofError(f"negative tree size {old_size} or {new_size}")
+    if old_size > new_size:
+        raise ProofError(f"old size {old_size} is larger than new size {new_size}")
+    if old_size == 0:
+        # Every tree extends the empty tree: such a proof proves nothing, so it is refused.
+        raise ProofError("consistency proof from the empty tree (old size 0) is not accepted")
+    if old_size == new_size:
+        if proof:
+            raise ProofError(f"proof has {len(proof)} hashes, expected 0 for equal sizes")
+        if old_root != new_root:
+            raise ProofError(
+                f"root mismatch: sizes are equal but roots differ ({_hex(old_root)} vs {_hex(new_root)})"
+            )
+        return
+    # Expected length: the inclusion path of leaf old_size-1 in new_size, minus the levels
+    # below the old tree's lowest perfect subtree, plus that subtree's root unless the old
+    # tree is itself perfect (then old_root serves as the seed).
+    shift = (old_size & -old_size).bit_length() - 1
+    inner, border = _inclusion_shape(old_size - 1, new_size)
+    seeded = old_size == 1 << shift
+    expected = (0 if seeded else 1) + inner - shift + border
+    if len(proof) != expected:
+        raise ProofError(f"proof has {len(proof)} hashes, expected {expected}")
+    _check_hashes(proof)
+    path = [bytes(old_root)] + proof if seeded else proof
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            raise ProofError("proof is longer than the path to the root")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        raise ProofError("proof is shorter than the path to the root")
+    if fr != old_root:
+        raise ProofError(f"old root mismatch: computed {_hex(fr)}, expected {_hex(old_root)}")
+    if sr != new_root:
+        raise ProofError(f"new root mismatch: computed {_hex(sr)}, expected {_hex(new_root)}")

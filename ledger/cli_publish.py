@@ -1,0 +1,166 @@
+"""`backstop keygen`, `backstop snapshot publish`, `backstop prove ...`: publishing commitments."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from auditor.keys import KeyFormatError, Signer
+from ledger.application import Ledger
+from ledger.cli import InputError, emit_json, now, resolve_fund, store_options
+from ledger.publish import (
+    PublishError,
+    account_proof,
+    consistency_proof,
+    event_proof,
+    latest,
+    load_publication,
+    publish,
+    snapshot_row,
+)
+
+PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
+
+
+def _passphrase(required: bool = False) -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def load_signer(path: Path) -> Signer:
+    """Load a private key file written by `backstop keygen` (passphrase from the env)."""
+    try:
+        return Signer.from_pem(path.read_bytes(), passphrase=_passphrase())
+    except (KeyFormatError, OSError) as error:
+        hint = f" (set ${PASSPHRASE_ENV} for an encrypted key)" if "password" in str(error).lower() \
+            or "encrypted" in str(error).lower() else ""
+        raise InputError(f"--key {path}: {error}{hint}") from None
+
+
+@click.command()
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Private key file to write (mode 0600); NAME.pub-style verifier key beside it.")
+@click.option("--encrypt", is_flag=True,
+              help=f"Encrypt the key with a passphrase (from ${PASSPHRASE_ENV}, else prompted).")
+def keygen(name: str, out: Path, encrypt: bool) -> None:
+    """Create an Ed25519 signing key named NAME (for example example.com/backstop).
+
+    Prints the verifier key (C2SP signed-note form name+keyid+base64) that auditors pin.
+    """
+    if out.exists():
+        raise InputError(f"--out {out}: already exists; refusing to overwrite a key")
+    passphrase = None
+    if encrypt:
+        passphrase = _passphrase() or click.prompt(
+            "passphrase", hide_input=True, confirmation_prompt=True).encode()
+    try:
+        signer = Signer.generate(name)
+    except KeyFormatError as error:
+        raise InputError(f"NAME: {error}") from None
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(signer.to_pem(passphrase))
+    out.with_name(out.name + ".pub").write_text(signer.verifier_key() + "\n", "utf-8")
+    click.echo(signer.verifier_key())
+
+
+@click.group()
+def snapshot() -> None:
+    """Signed reserve snapshots."""
+
+
+@snapshot.command("publish")
+@click.option("--key", "key_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Private key file from `backstop keygen`.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory to write (served as-is by any web server).")
+@click.option("--time", "time_", metavar="RFC3339", help="Snapshot time (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
+@store_options
+def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, ledger: Ledger,
+             fund_name: str | None) -> None:
+    """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
+
+    \b
+    DIR/snapshot.json    the signed snapshot        DIR/checkpoint   C2SP signed checkpoint
+    DIR/events.jsonl     the event export           DIR/accounts/    one proof per account
+    DIR/account-seed     seed of the account tree   DIR/verifier-key the operator's key
+    """
+    name = resolve_fund(ledger, fund_name)
+    signer = load_signer(key_path)
+    try:
+        publication = publish(ledger, name, signer, out, time_ or now())
+    except PublishError as error:
+        raise InputError(str(error)) from None
+    document = publication.document
+    if as_json:
+        emit_json(document)
+        return
+    click.echo(f"published snapshot of fund {name} at log size {document['log']['size']} "
+               f"(root {document['log']['root'][:16]}…, {document['accounts']['count']} "
+               f"accounts) to {out}")
+
+
+@click.group()
+def prove() -> None:
+    """Proofs against the published snapshots (print JSON documents)."""
+
+
+@prove.command("event")
+@click.argument("index", type=click.IntRange(0))
+@click.option("--size", type=click.IntRange(1),
+              help="Log size to prove against (default: the latest snapshot's).")
+@store_options
+def prove_event(index: int, size: int | None, ledger: Ledger, fund_name: str | None) -> None:
+    """Inclusion proof of event INDEX (0-based) in the log."""
+    name = resolve_fund(ledger, fund_name)
+    if size is None:
+        with ledger.engine.connect() as connection:
+            row = latest(connection, name)
+        size = row["log_size"] if row else ledger.get_fund(name).log_size
+    try:
+        emit_json(event_proof(ledger, name, index, size))
+    except PublishError as error:
+        raise InputError(str(error)) from None
+
+
+@prove.command("account")
+@click.argument("account_id")
+@click.option("--size", type=click.IntRange(1),
+              help="Log size of the snapshot to prove against (default: the latest).")
+@store_options
+def prove_account(account_id: str, size: int | None, ledger: Ledger,
+                  fund_name: str | None) -> None:
+    """Proof that ACCOUNT_ID's totals are in a snapshot's account tree."""
+    name = resolve_fund(ledger, fund_name)
+    try:
+        with ledger.engine.connect() as connection:
+            publication = load_publication(snapshot_row(connection, name, size))
+        if account_id not in publication.entries:
+            raise PublishError(f"account {account_id!r} is not in the snapshot at log size "
+                               f"{publication.document['log']['size']}")
+        emit_json(account_proof(publication.document, publication.seed, publication.tree,
+                                publication.entries, account_id))
+    except PublishError as error:
+        raise InputError(str(error)) from None
+
+
+@prove.command("consistency")
+@click.argument("old", type=click.IntRange(1))
+@click.argument("new", type=click.IntRange(1))
+@store_options
+def prove_consistency(old: int, new: int, ledger: Ledger, fund_name: str | None) -> None:
+    """Consistency proof: the log of NEW events extends the log of OLD events."""
+    name = resolve_fund(ledger, fund_name)
+    try:
+        emit_json(consistency_proof(ledger, name, old, new))
+    except PublishError as error:
+        raise InputError(str(error)) from None
+
+
+__all__ = ["keygen", "snapshot", "prove", "json"]

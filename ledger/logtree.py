@@ -1,0 +1,250 @@
+"""The event-log Merkle tree, persisted incrementally as C2SP tlog-tiles-style tiles.
+
+Tile level L, index t holds the hashes of tree level 8*L, nodes [256*t, 256*t + w),
+concatenated (w <= 256; a partial tile on the right edge is rewritten as it grows). Nodes at
+tree levels between tile levels are recomputed from a tile's hashes on demand, exactly as
+tlog-tiles clients do. Only perfect subtrees are stored; auditor.merkle folds right-edge
+subtrees from them. The log size is derived from the last level-0 tile, so there is no
+separate counter to drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from auditor import merkle
+from ledger.tables import metadata
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+HASH = 32
+
+log_tiles = sa.Table(
+    "log_tiles",
+    metadata,
+    sa.Column("fund", sa.Text, primary_key=True),
+    sa.Column("level", sa.Integer, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True),
+    sa.Column("hashes", sa.LargeBinary, nullable=False),
+)
+
+
+_fund = sa.bindparam("fund")
+_level = sa.bindparam("level")
+_idx = sa.bindparam("idx")
+_tiles = log_tiles.c
+_last_idx = (
+    sa.select(_tiles.level, sa.func.max(_tiles.idx).label("idx"))
+    .where(_tiles.fund == _fund)
+    .group_by(_tiles.level)
+    .subquery()
+)
+# The right-edge (last) tile of every tile level, in one statement.
+_SELECT_LAST_TILES = (
+    sa.select(_tiles.level, _tiles.idx, _tiles.hashes)
+    .join(_last_idx, sa.and_(_tiles.level == _last_idx.c.level, _tiles.idx == _last_idx.c.idx))
+    .where(_tiles.fund == _fund)
+)
+_SELECT_LAST_TILE = (
+    sa.select(_tiles.idx, _tiles.hashes)
+    .where(_tiles.fund == _fund, _tiles.level == _level)
+    .order_by(_tiles.idx.desc())
+    .limit(1)
+)
+_SELECT_TILE = sa.select(_tiles.hashes).where(
+    _tiles.fund == _fund, _tiles.level == _level, _tiles.idx == _idx
+)
+
+
+
+def _upsert(dialect_insert) -> sa.Insert:
+    ins = dialect_insert(log_tiles)
+    return ins.on_conflict_do_update(
+        index_elements=[_tiles.fund, _tiles.level, _tiles.idx],
+        set_={"hashes": ins.excluded.hashes},
+    )
+
+
+# Dialects with INSERT ... ON CONFLICT; others fall back to delete + insert.
+_UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
+
+
+def _split(blob: bytes) -> list[bytes]:
+    return [blob[i : i + HASH] for i in range(0, len(blob), HASH)]
+
+
+class LogTree:
+    """One fund's log tree inside the caller's connection (and transaction)."""
+
+    def __init__(self, connection: sa.Connection, fund: str) -> None:
+        self.conn = connection
+        self.fund = fund
+
+    # --- storage ---------------------------------------------------------------------
+
+    def _last_tile(self, level: int) -> tuple[int, bytes] | None:
+        row = self.conn.execute(_SELECT_LAST_TILE, {"fund": self.fund, "level": level}).first()
+        return None if row is None else (row.idx, bytes(row.hashes))
+
+    def _last_tiles(self) -> dict[int, tuple[int, bytes]]:
+        rows = self.conn.execute(_SELECT_LAST_TILES, {"fund": self.fund})
+        return {r.level: (r.idx, bytes(r.hashes)) for r in rows}
+
+    def _get_tile(self, level: int, idx: int) -> bytes:
+        row = self.conn.execute(_SELECT_TILE, {"fund": self.fund, "level": level, "idx": idx}).first()
+        return b"" if row is None else bytes(row.hashes)
+
+    def _fetch_tiles(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        keys = sorted(set(keys))
+        if not keys:
+            return {}
+        cond = sa.or_(*(sa.and_(log_tiles.c.level == lv, log_tiles.c.idx == ix) for lv, ix in keys))
+        rows = self.conn.execute(
+            sa.select(log_tiles.c.level, log_tiles.c.idx, log_tiles.c.hashes).where(
+                log_tiles.c.fund == self.fund, cond
+            )
+        )
+        return {(r.level, r.idx): bytes(r.hashes) for r in rows}
+
+    def _write_tiles(self, rows: list[dict]) -> None:
+        """Insert or overwrite tile rows in one statement (executemany)."""
+        if not rows:
+            return
+        stmt = _UPSERT.get(self.conn.dialect.name)
+        if stmt is not None:
+            self.conn.execute(stmt, rows)
+            return
+        # Portable fallback: only the first tile of a level can pre-exist (the partial one).
+        for r in rows:
+            self.conn.execute(
+                log_tiles.delete().where(
+                    log_tiles.c.fund == r["fund"],
+                    log_tiles.c.level == r["level"],
+                    log_tiles.c.idx == r["idx"],
+                )
+            )
+        self.conn.execute(log_tiles.insert(), rows)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Number of leaves in the log."""
+        last = self._last_tile(0)
+        return 0 if last is None else last[0] * TILE_WIDTH + len(last[1]) // HASH
+
+    def _node_fn(self, tiles: dict[tuple[int, int], bytes]) -> merkle.NodeFn:
+        """A node(level, i) callback over fetched tiles (missing tiles are fetched singly)."""
+        cache: dict[tuple[int, int], bytes] = {}
+
+        def node(level: int, i: int) -> bytes:
+            key = (level, i)
+            if key in cache:
+                return cache[key]
+            tile_level, sub = divmod(level, TILE_HEIGHT)
+            first = i << sub  # index of the subtree's first node on the tile level's row
+            tkey = (tile_level, first >> TILE_HEIGHT)
+            if tkey not in tiles:
+                tiles[tkey] = self._get_tile(*tkey)
+            blob = tiles[tkey]
+            lo = (first & (TILE_WIDTH - 1)) * HASH
+            hi = lo + (HASH << sub)
+            if hi > len(blob):
+                raise ValueError(f"log tree node ({level}, {i}) is not stored (fund {self.fund!r})")
+            h = merkle.perfect_root(_split(blob[lo:hi]))
+            cache[key] = h
+            return h
+
+        return node
+
+    def _prefetched(self, build) -> merkle.NodeFn:
+        """Find every tile a computation touches (dry run with dummy hashes), fetch them in
+        one query, and return a node callback over them."""
+        needed: set[tuple[int, int]] = set()
+
+        def record(level: int, i: int) -> bytes:
+            tile_level, sub = divmod(level, TILE_HEIGHT)
+            needed.add((tile_level, (i << sub) >> TILE_HEIGHT))
+            return bytes(HASH)
+
+        build(record)
+        return self._node_fn(self._fetch_tiles(needed))
+
+    def _checked_size(self, size: int | None) -> int:
+        current = self.size()
+        if size is None:
+            return current
+        if not 0 <= size <= current:
+            raise ValueError(f"tree size {size} is outside the log (size {current})")
+        return size
+
+    def root(self, size: int | None = None) -> bytes:
+        """Root hash of the first `size` leaves (default: the whole log)."""
+        n = self._checked_size(size)
+        if n == 0:
+            return merkle.EMPTY_ROOT
+
+        def build(node: merkle.NodeFn) -> bytes:
+            return merkle.range_hash(0, n, node)
+
+        return build(self._prefetched(build))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
+        n = self._checked_size(size)
+
+        def build(node: merkle.NodeFn) -> list[bytes]:
+            return merkle.inclusion_proof(index, n, node)
+
+        return build(self._prefetched(build))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes of this log."""
+        n = self._checked_size(new_size)
+
+        def build(node: merkle.NodeFn) -> list[bytes]:
+            return merkle.consistency_proof(old_size, n, node)
+
+        return build(self._prefetched(build))
+
+    # --- writing ---------------------------------------------------------------------
+
+    def append(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append leaf hashes (in log order) inside the caller's transaction.
+
+        Two statements: one SELECT of every level's right-edge tile, one multi-row upsert.
+        Every completed tile contributes its root as a new hash on the next tile level.
+        """
+        new = list(leaf_hashes)
+        if set(map(len, new)) - {HASH}:  # map/set keep the check at C speed
+            raise ValueError("leaf hashes must be 32 bytes each")
+        lasts = self._last_tiles()
+        rows: list[dict] = []
+        level = 0
+        while new:
+            last = lasts.get(level)
+            if last is None:
+                tile_idx, prefix = 0, []
+            elif len(last[1]) == TILE_WIDTH * HASH:
+                tile_idx, prefix = last[0] + 1, []
+            else:
+                tile_idx, prefix = last[0], _split(last[1])
+            row = prefix + new if prefix else new
+            completed: list[bytes] = []
+            for off in range(0, len(row), TILE_WIDTH):
+                chunk = row[off : off + TILE_WIDTH]
+                rows.append(
+                    {"fund": self.fund, "level": level, "idx": tile_idx, "hashes": b"".join(chunk)}
+                )
+                if len(chunk) == TILE_WIDTH:
+                    completed.append(merkle.perfect_root(chunk))
+                tile_idx += 1
+            new = completed
+            level += 1
+        self._write_tiles(rows)
+
+    def delete(self) -> None:
+        """Remove this fund's tiles (tests and tooling)."""
+        self.conn.execute(log_tiles.delete().where(log_tiles.c.fund == self.fund))

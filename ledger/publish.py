@@ -1,0 +1,226 @@
+"""Signed reserve snapshots, checkpoints and proofs: what the operator publishes.
+
+A snapshot commits to the log (RFC 6962 root), the reserves, the account tree (Merkle sum
+tree over per-account totals under a fresh per-snapshot seed), market metrics and the active
+policy, and links to the previous snapshot by a consistency proof. Formats: schemas/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Connection, String, Table, Text, select
+
+from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
+from auditor.sumtree import SumTree, account_nonce
+from auditor.wire import canonical_bytes, format_amount, format_decimal, parse_decimal
+from ledger.application import Ledger
+from ledger.domain import Fund
+from ledger.exporting import write_export
+from ledger.logtree import LogTree
+from ledger.policy import policy_hash
+from ledger.projections import ACCOUNT_FIELDS, accounts
+from ledger.tables import metadata
+
+SNAPSHOT_FORMAT = "backstop-snapshot/1"
+
+published = Table(
+    "backstop_published", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("log_size", BigInteger, primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("seed", String(64), nullable=False),
+    Column("accounts", Text, nullable=False),  # {account: [sums...]} as committed
+)
+
+
+class PublishError(ValueError):
+    """The snapshot cannot be published as asked."""
+
+
+@dataclass
+class Publication:
+    """A signed snapshot and what is needed to prove against it."""
+
+    document: dict[str, Any]
+    seed: bytes
+    tree: SumTree
+    entries: dict[str, tuple[int, ...]]
+
+
+def _sums_by_asset(sums: tuple[int, ...], assets: list[str], decimals: dict[str, int]) -> dict:
+    return {asset: {field: format_amount(sums[3 * i + j], decimals[asset])
+                    for j, field in enumerate(ACCOUNT_FIELDS)}
+            for i, asset in enumerate(assets)}
+
+
+def account_entries(connection: Connection, fund: str, assets: list[str]) -> dict[str, tuple[int, ...]]:
+    """Per-account sum vectors (fees, payouts, clawbacks per asset, assets in order)."""
+    position = {asset: i for i, asset in enumerate(assets)}
+    entries: dict[str, list[int]] = {}
+    for row in connection.execute(select(accounts).where(accounts.c.fund == fund)):
+        vector = entries.setdefault(row.account, [0] * (3 * len(assets)))
+        base = 3 * position[row.asset]
+        vector[base:base + 3] = [int(row.fees), int(row.payouts), int(row.clawbacks)]
+    return {account: tuple(v) for account, v in entries.items()}
+
+
+def _metrics(fund: Fund) -> dict[str, Any]:
+    markets = {}
+    for market, (mark, open_interest) in sorted(fund.observed.items()):
+        asset = fund.markets[market]
+        notional = parse_decimal(mark) * parse_decimal(open_interest)
+        reserve = Fraction(fund.balances[asset], 10 ** fund.assets[asset])
+        markets[market] = {
+            "mark_price": mark, "open_interest": open_interest,
+            "open_interest_notional": format_decimal(notional, fund.assets[asset]),
+            "fund_to_oi": None if notional == 0 else format_decimal(reserve / notional, 12)}
+    return {"markets": markets}
+
+
+def latest(connection: Connection, fund: str) -> dict[str, Any] | None:
+    """The latest published snapshot row of `fund`, or None."""
+    row = connection.execute(select(published).where(published.c.fund == fund)
+                             .order_by(published.c.log_size.desc()).limit(1)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dict[str, Any]:
+    """The published snapshot of `fund` at `log_size` (None: the latest)."""
+    if log_size is None:
+        row = latest(connection, fund)
+    else:
+        found = connection.execute(select(published).where(
+            published.c.fund == fund, published.c.log_size == log_size)).first()
+        row = None if found is None else dict(found._mapping)
+    if row is None:
+        raise PublishError("no snapshot published" + ("" if log_size is None
+                                                      else f" at log size {log_size}"))
+    return row
+
+
+def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -> Publication:
+    """Build, sign and record a snapshot of the fund's current state, in one transaction."""
+    with ledger.transaction() as connection:
+        fund = ledger.get_fund(fund_name)
+        tree_log = LogTree(connection, fund_name)
+        size = fund.log_size
+        assets = sorted(fund.assets)
+        entries = account_entries(connection, fund_name, assets)
+        seed = secrets.token_bytes(32)
+        tree = SumTree.build(((account, account_nonce(seed, account), sums)
+                              for account, sums in entries.items()), width=3 * len(assets))
+        previous = latest(connection, fund_name)
+        link = None
+        if previous is not None:
+            old_size = previous["log_size"]
+            if old_size > size:
+                raise PublishError(f"the log shrank from {old_size} to {size} events")
+            link = {"log_size": old_size, "log_root": tree_log.root(old_size).hex(),
+                    "consistency": [h.hex() for h in tree_log.consistency_proof(old_size, size)]
+                    if 0 < old_size < size else []}
+        document: dict[str, Any] = {
+            "format": SNAPSHOT_FORMAT, "fund": fund_name, "time": time,
+            "log": {"size": size, "root": tree_log.root(size).hex()},
+            "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
+            "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
+                         "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
+            "metrics": _metrics(fund),
+            "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
+            "previous": link,
+        }
+        document["signatures"] = [sign_document(document, signer)]
+        if previous is not None and previous["log_size"] == size:
+            raise PublishError(f"a snapshot at log size {size} is already published; "
+                               "import more facts first")
+        connection.execute(published.insert().values(
+            fund=fund_name, log_size=size, document=json.dumps(document), seed=seed.hex(),
+            accounts=json.dumps({a: list(s) for a, s in entries.items()})))
+    return Publication(document, seed, tree, entries)
+
+
+def account_proof(document: dict[str, Any], seed: bytes, tree: SumTree,
+                  entries: dict[str, tuple[int, ...]], account: str) -> dict[str, Any]:
+    """The account-proof document of one account against a snapshot."""
+    assets = document["accounts"]["assets"]
+    decimals = {a: len(document["reserves"][a].partition(".")[2]) for a in assets}
+    index = tree.index_of(account)
+    return {"format": "backstop-account-proof/1", "fund": document["fund"],
+            "log_size": document["log"]["size"], "account": account,
+            "nonce": account_nonce(seed, account).hex(),
+            "totals": _sums_by_asset(entries[account], assets, decimals),
+            "index": index, "count": tree.count, "root": tree.root.hex(),
+            "path": [{"hash": h.hex(), "sums": _sums_by_asset(tuple(s), assets, decimals)}
+                     for h, s in tree.proof(index)]}
+
+
+def load_publication(row: dict[str, Any]) -> Publication:
+    """Rebuild the account tree of a stored snapshot (deterministic from seed and entries)."""
+    document = json.loads(row["document"])
+    seed = bytes.fromhex(row["seed"])
+    entries = {a: tuple(s) for a, s in json.loads(row["accounts"]).items()}
+    width = 3 * len(document["accounts"]["assets"])
+    tree = SumTree.build(((a, account_nonce(seed, a), s) for a, s in entries.items()), width=width)
+    return Publication(document, seed, tree, entries)
+
+
+def event_proof(ledger: Ledger, fund: str, index: int, size: int) -> dict[str, Any]:
+    """Inclusion proof of event `index` in the log of `size` events."""
+    if not 0 <= index < size:
+        raise PublishError(f"event {index} is not in a log of {size} events")
+    event = next(iter(ledger.log_events(fund, index, index + 1)))
+    with ledger.engine.connect() as connection:
+        tree = LogTree(connection, fund)
+        return {"format": "backstop-event-proof/1", "event": event, "index": index,
+                "log_size": size, "log_root": tree.root(size).hex(),
+                "proof": [h.hex() for h in tree.inclusion_proof(index, size)]}
+
+
+def consistency_proof(ledger: Ledger, fund: str, old_size: int, new_size: int) -> dict[str, Any]:
+    """Consistency proof between two log sizes."""
+    if not 0 < old_size <= new_size:
+        raise PublishError(f"need 0 < OLD <= NEW, got {old_size} and {new_size}")
+    with ledger.engine.connect() as connection:
+        tree = LogTree(connection, fund)
+        if new_size > tree.size():
+            raise PublishError(f"the log has only {tree.size()} events")
+        return {"format": "backstop-consistency-proof/1",
+                "old": {"size": old_size, "root": tree.root(old_size).hex()},
+                "new": {"size": new_size, "root": tree.root(new_size).hex()},
+                "proof": [h.hex() for h in tree.consistency_proof(old_size, new_size)]
+                if old_size < new_size else []}
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write a JSON document (pretty, stable key order)."""
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", "utf-8")
+
+
+def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str) -> Publication:
+    """Create a snapshot and write the directory a web server can serve as-is."""
+    publication = create_snapshot(ledger, fund_name, signer, time)
+    document = publication.document
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accounts").mkdir(exist_ok=True)
+    write_json(out / "snapshot.json", document)
+    origin = f"backstop/{fund_name}"
+    body = checkpoint_body(origin, document["log"]["size"], bytes.fromhex(document["log"]["root"]))
+    (out / "checkpoint").write_text(sign_note(body, [signer]), "utf-8")
+    write_export(ledger, fund_name, out / "events.jsonl", document["log"]["size"])
+    (out / "account-seed").write_text(publication.seed.hex() + "\n", "utf-8")
+    (out / "verifier-key").write_text(signer.verifier_key() + "\n", "utf-8")
+    fund = ledger.get_fund(fund_name)
+    write_json(out / "policy.json", fund.policy)
+    for account in publication.entries:
+        proof = account_proof(document, publication.seed, publication.tree,
+                              publication.entries, account)
+        leaf = publication.tree.leaf(proof["index"])[0].hex()
+        write_json(out / "accounts" / f"{leaf}.json", proof)
+    os.chmod(out / "account-seed", 0o644)
+    return publication
