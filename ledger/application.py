@@ -23,6 +23,7 @@ from ledger.projections import Projector
 from ledger.tables import metadata
 
 SNAPSHOT_INTERVAL = 10_000  # events between aggregate snapshots: loading never replays more
+INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
 
 
 class FundNotFound(LookupError):
@@ -83,7 +84,7 @@ class Ledger(Application[Any]):
             if spec["quote"] not in config["assets"]:
                 raise FundRuleError(f"markets.{market}.quote: unknown asset {spec['quote']!r}")
         fund = Fund(time=time, ref=None, data=data)
-        fund.set_policy(config["policy"], time=time, ref=None)
+        fund.set_policy(config["policy"], time=time, ref=INITIAL_POLICY_REF)
         with self.transaction() as connection:
             self.record(fund, connection)
         return fund

@@ -275,9 +275,6 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
 def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportReport) -> None:
     """Re-apply the fact behind an exported event; derived events are regenerated, not read."""
     try:
-        if event["type"] == "policy_set" and event["ref"] is None:
-            fund.set_policy(event["data"]["policy"], time=event["time"], ref=None)
-            return
         fact = normal_form_of_event(event)
         if fact is None:
             return
