@@ -166,7 +166,7 @@ class Verifier:
     def from_vkey(cls, text: str) -> Verifier:
         """Parse a C2SP verifier key; checks the name, algorithm, length and key id."""
         text = text.strip()
-        parts = text.split("+")
+        parts = text.split("+", 2)  # the base64 key may itself contain "+"
         if len(parts) != 3:
             raise KeyFormatError(f"verifier key {text!r} must be name+keyid+key")
         name, kid_hex, key_b64 = parts

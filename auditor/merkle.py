@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 __all__ = [
     "EMPTY_ROOT",
     "CompactRange",
+    "NodeFn",
     "ProofError",
     "consistency_proof",
     "consistency_proof_from_leaves",
@@ -114,9 +115,27 @@ class CompactRange:
         stack.append(h)
         self.size += 1
 
+    def _push(self, h: bytes, level: int) -> None:
+        """Append the root of a perfect subtree of 2**level leaves; size must be aligned."""
+        stack = self._stack
+        n = self.size >> level
+        while n & 1:
+            h = _sha256(b"\x01" + stack.pop() + h).digest()
+            n >>= 1
+        stack.append(h)
+        self.size += 1 << level
+
     def extend(self, leaf_hashes: Sequence[bytes]) -> None:
-        """Append many leaf hashes in order."""
-        for h in leaf_hashes:
+        """Append many leaf hashes in order (aligned 256-leaf chunks are hashed in bulk)."""
+        total = len(leaf_hashes)
+        i = 0
+        while i < total and self.size % _CHUNK:
+            self.append(leaf_hashes[i])
+            i += 1
+        while total - i >= _CHUNK:
+            self._push(perfect_root(leaf_hashes[i : i + _CHUNK]), _CHUNK.bit_length() - 1)
+            i += _CHUNK
+        for h in leaf_hashes[i:]:
             self.append(h)
 
     def root(self) -> bytes:

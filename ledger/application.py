@@ -22,7 +22,7 @@ from ledger.persistence import default_url, normalize_url
 from ledger.projections import Projector
 from ledger.tables import metadata
 
-SNAPSHOT_INTERVAL = 10_000  # events between aggregate snapshots: loading never replays more
+SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
 INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
 
 

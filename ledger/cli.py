@@ -309,6 +309,23 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-out"), show_default=True,
+              help="Folder for the database, published snapshots and chart (recreated).")
+@click.option("--seed", default=7, show_default=True, help="Simulation seed.")
+@click.option("--traders", default=3000, show_default=True, type=click.IntRange(10))
+def demo(workdir: Path, seed: int, traders: int) -> None:
+    """Simulate a crash, record it, publish hourly snapshots, audit them, draw the chart."""
+    from ledger.demo import report, run_demo
+    from ledger.simulate import SimulationConfig
+
+    result = run_demo(workdir, SimulationConfig(seed=seed, traders=traders), say=click.echo)
+    click.echo(report(result))
+    if not result.verified:
+        sys.exit(1)
+
+
 def _register_commands() -> None:
     """Commands that live in modules of their own."""
     from ledger.cli_publish import keygen, prove, snapshot

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -10,29 +11,30 @@ from auditor.wire import canonical_bytes
 from ledger.application import Ledger
 
 
-def export_lines(ledger: Ledger, fund: str, size: int):  # type: ignore[no-untyped-def]
-    """Yield the export's lines (bytes, newline-terminated) for the first `size` events."""
-    for event in ledger.log_events(fund, 0, size):
-        yield canonical_bytes(event) + b"\n"
-
-
-def write_export(ledger: Ledger, fund: str, path: Path, size: int) -> int:
+def write_export(ledger: Ledger, fund: str, path: Path, size: int,
+                 prefix: tuple[Path, int] | None = None) -> int:
     """Write the first `size` events of `fund` to `path` ("-" for stdout); return the count.
 
-    Writes to a temporary file first and renames it, so a reader never sees half an export.
+    `prefix` = (an earlier export of this fund, its event count) is copied instead of being
+    re-serialized. Writes to a temporary file first and renames it, so a reader never sees
+    half an export.
     """
     if str(path) == "-":
-        return _write(ledger, fund, sys.stdout.buffer, size)
+        return _write(ledger, fund, sys.stdout.buffer, 0, size)
     partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as stream:
-        count = _write(ledger, fund, stream, size)
+    start = 0
+    if prefix is not None and prefix[1] <= size:
+        shutil.copyfile(prefix[0], partial)
+        start = prefix[1]
+    with partial.open("ab" if start else "wb") as stream:
+        count = start + _write(ledger, fund, stream, start, size)
     partial.replace(path)
     return count
 
 
-def _write(ledger: Ledger, fund: str, stream: BinaryIO, size: int) -> int:
+def _write(ledger: Ledger, fund: str, stream: BinaryIO, start: int, size: int) -> int:
     count = 0
-    for line in export_lines(ledger, fund, size):
-        stream.write(line)
+    for event in ledger.log_events(fund, start, size):
+        stream.write(canonical_bytes(event) + b"\n")
         count += 1
     return count

@@ -10,7 +10,7 @@ separate counter to drift.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,9 +59,8 @@ _SELECT_TILE = sa.select(_tiles.hashes).where(
 )
 
 
-
-def _upsert(dialect_insert) -> sa.Insert:
-    ins = dialect_insert(log_tiles)
+def _upsert(dialect_insert: Callable[..., sa.Insert]) -> sa.Insert:
+    ins = dialect_insert(log_tiles)  # dialect insert: has on_conflict_do_update / excluded
     return ins.on_conflict_do_update(
         index_elements=[_tiles.fund, _tiles.level, _tiles.idx],
         set_={"hashes": ins.excluded.hashes},
@@ -159,7 +158,7 @@ class LogTree:
 
         return node
 
-    def _prefetched(self, build) -> merkle.NodeFn:
+    def _prefetched(self, build: Callable[[merkle.NodeFn], object]) -> merkle.NodeFn:
         """Find every tile a computation touches (dry run with dummy hashes), fetch them in
         one query, and return a node callback over them."""
         needed: set[tuple[int, int]] = set()
@@ -216,8 +215,13 @@ class LogTree:
 
         Two statements: one SELECT of every level's right-edge tile, one multi-row upsert.
         Every completed tile contributes its root as a new hash on the next tile level.
+        Appends to one fund must be serialized by the caller (one writer per fund, as the
+        event store's per-fund ordering already requires): two concurrent appenders would
+        both extend the same right-edge tile.
         """
         new = list(leaf_hashes)
+        if not new:
+            return
         if set(map(len, new)) - {HASH}:  # map/set keep the check at C speed
             raise ValueError("leaf hashes must be 32 bytes each")
         lasts = self._last_tiles()

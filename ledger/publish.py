@@ -52,6 +52,7 @@ class Publication:
     seed: bytes
     tree: SumTree
     entries: dict[str, tuple[int, ...]]
+    policy: dict[str, Any] | None = None
 
 
 def _sums_by_asset(sums: tuple[int, ...], assets: list[str], decimals: dict[str, int]) -> dict:
@@ -142,7 +143,7 @@ def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -
         connection.execute(published.insert().values(
             fund=fund_name, log_size=size, document=json.dumps(document), seed=seed.hex(),
             accounts=json.dumps({a: list(s) for a, s in entries.items()})))
-    return Publication(document, seed, tree, entries)
+    return Publication(document, seed, tree, entries, fund.policy)
 
 
 def account_proof(document: dict[str, Any], seed: bytes, tree: SumTree,
@@ -202,8 +203,13 @@ def write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
-def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str) -> Publication:
-    """Create a snapshot and write the directory a web server can serve as-is."""
+def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str,
+            previous_dir: Path | None = None) -> Publication:
+    """Create a snapshot and write the directory a web server can serve as-is.
+
+    `previous_dir`, an earlier publication of this fund, lets the event export be extended
+    instead of rewritten.
+    """
     publication = create_snapshot(ledger, fund_name, signer, time)
     document = publication.document
     out.mkdir(parents=True, exist_ok=True)
@@ -212,11 +218,13 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
     origin = f"backstop/{fund_name}"
     body = checkpoint_body(origin, document["log"]["size"], bytes.fromhex(document["log"]["root"]))
     (out / "checkpoint").write_text(sign_note(body, [signer]), "utf-8")
-    write_export(ledger, fund_name, out / "events.jsonl", document["log"]["size"])
+    prefix = None
+    if previous_dir is not None and document["previous"] is not None:
+        prefix = (previous_dir / "events.jsonl", document["previous"]["log_size"])
+    write_export(ledger, fund_name, out / "events.jsonl", document["log"]["size"], prefix)
     (out / "account-seed").write_text(publication.seed.hex() + "\n", "utf-8")
     (out / "verifier-key").write_text(signer.verifier_key() + "\n", "utf-8")
-    fund = ledger.get_fund(fund_name)
-    write_json(out / "policy.json", fund.policy)
+    write_json(out / "policy.json", publication.policy)
     for account in publication.entries:
         proof = account_proof(document, publication.seed, publication.tree,
                               publication.entries, account)

@@ -68,7 +68,7 @@ def test_go_vector_open() -> None:
 def test_verifier_key_parse_and_keyid_check() -> None:
     v = Verifier.from_vkey(GO_VKEY)
     assert v.name == "PeterNeumann" and v.key_id.hex() == "c74f20a3"
-    pub = base64.b64decode(GO_VKEY.split("+")[2])[1:]
+    pub = base64.b64decode(GO_VKEY.split("+", 2)[2])[1:]
     assert hashlib.sha256(b"PeterNeumann\n\x01" + pub).digest()[:4] == v.key_id
     # Go's own rejected manglings: wrong-length key and unknown algorithm (with adjusted hash).
     for bad in [
@@ -160,6 +160,22 @@ def test_key_file_round_trip_with_passphrase() -> None:
 def test_mismatched_key_id_detected() -> None:
     a, b = Signer.generate("operator"), Signer.generate("operator")
     vkey = a.verifier_key()
-    forged = "+".join([vkey.split("+")[0], vkey.split("+")[1], b.verifier_key().split("+")[2]])
+    name, kid, _ = vkey.split("+", 2)  # base64 may contain "+": split only twice
+    forged = "+".join([name, kid, b.verifier_key().split("+", 2)[2]])
     with pytest.raises(KeyFormatError, match="does not match"):
         Verifier.from_vkey(forged)
+
+
+def test_verifier_key_whose_base64_contains_plus_parses() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from auditor.keys import Signer, Verifier
+
+    for seed in range(200):  # deterministic search for a key whose base64 has a "+"
+        signer = Signer("plus.example", Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32))
+        if "+" in signer.verifier_key().split("+", 2)[2]:
+            break
+    else:
+        raise AssertionError("no seed gave a '+' in base64")
+    verifier = Verifier.from_vkey(signer.verifier_key())
+    assert (verifier.name, verifier.public_key) == ("plus.example", signer.public_key)

@@ -211,3 +211,14 @@ def test_root_across_chunk_boundaries(n: int) -> None:
     cr = CompactRange()
     cr.extend(leaves)
     assert root_of(leaves) == want and cr.root() == want
+
+
+def test_compact_range_extend_uneven_chunks() -> None:
+    leaves = _leaves(2000)
+    cr = CompactRange()
+    pos = 0
+    for chunk in [1, 255, 256, 257, 3, 512, 700, 16]:
+        cr.extend(leaves[pos : pos + chunk])
+        pos += chunk
+        assert cr.size == pos
+        assert cr.root() == _naive_mth(leaves[:pos])

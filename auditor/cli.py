@@ -1,0 +1,606 @@
+"""`backstop-audit`: verify what an insurance-fund operator publishes, offline.
+
+Exit codes: 0 verified; 1 verification failed (one ``FAILED: what: why`` line); 2 usage or
+input error (unreadable file, bad JSON, schema-invalid document, malformed key).
+Every command takes ``--json`` for a machine-readable verdict. This module never imports
+`ledger`: the auditor shares only the wire formats with the operator (schemas/README.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from auditor import merkle, sumtree
+from auditor.keys import (
+    KeyFormatError, NoteError, SignatureError, Signer, Verifier, key_id, open_note, parse_checkpoint,
+    sign_document, verify_document,
+)
+from auditor.replay import Discrepancy, ReplayResult, replay
+from auditor.report import Failed, InputError, Report
+from auditor.schemas import first_error
+from auditor.wire import WireError, canonical_bytes, format_amount, parse_amount
+
+PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
+KINDS = ("fees", "payouts", "clawbacks")
+
+
+# ------------------------------------------------------------------ loading inputs
+
+
+def read_bytes(path: str | Path, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+
+
+def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
+    """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
+    raw = read_bytes(path, what)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path}: not valid JSON ({exc})") from None
+    if schema is not None:
+        error = first_error(schema, doc)
+        if error is not None:
+            raise InputError(f"{what} {path}: does not match {schema}.schema.json: {error}")
+    return doc
+
+
+def parse_vkey(text: str) -> Verifier:
+    """Parse a C2SP verifier key ``name+hex(keyid)+base64(0x01 || key)``.
+
+    The base64 part may itself contain "+", so split at the first two only (names cannot
+    contain "+"), then let `Verifier.from_vkey` check everything when it can parse the
+    text; otherwise check the key id here.
+    """
+    text = text.strip()
+    parts = text.split("+", 2)
+    if len(parts) != 3:
+        raise KeyFormatError(f"verifier key {text!r} must be name+keyid+key")
+    if "+" not in parts[2]:
+        return Verifier.from_vkey(text)
+    name, kid_hex, key_b64 = parts
+    if not name or any(c.isspace() or ord(c) < 0x20 for c in name):
+        raise KeyFormatError(f"verifier key has invalid name {name!r}")
+    if len(kid_hex) != 8 or any(c not in "0123456789abcdef" for c in kid_hex):
+        raise KeyFormatError(f"verifier key id {kid_hex!r} is not 8 lowercase hex digits")
+    try:
+        raw = base64.b64decode(key_b64, validate=True)
+    except binascii.Error:
+        raise KeyFormatError(f"verifier key for {name!r} is not valid base64") from None
+    if len(raw) != 33 or raw[0] != 0x01:
+        raise KeyFormatError(f"verifier key for {name!r} is not an Ed25519 key (0x01 + 32 bytes)")
+    if key_id(name, raw[1:]).hex() != kid_hex:
+        raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {name!r}")
+    return Verifier(name, bytes.fromhex(kid_hex), raw[1:])
+
+
+def load_verifiers(values: Iterable[str]) -> list[Verifier]:
+    """Each value is a verifier key, or a file holding one (or several, one per line)."""
+    out: list[Verifier] = []
+    for value in values:
+        try:
+            out.append(parse_vkey(value))
+            continue
+        except KeyFormatError as exc:
+            direct_error = exc
+        path = Path(value)
+        if not path.is_file():
+            raise InputError(f"--key {value!r}: not a verifier key ({direct_error}) nor a file")
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--key {value}: cannot read ({exc})") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise InputError(f"--key {value}: file holds no verifier key")
+        for line in lines:
+            try:
+                out.append(parse_vkey(line))
+            except KeyFormatError as exc:
+                raise InputError(f"--key {value}: {exc}") from None
+    if not out:
+        raise InputError("no verifier key given (--key)")
+    return out
+
+
+def load_seed(path: str | Path) -> bytes:
+    text = read_bytes(path, "seed file").decode("ascii", "replace").strip()
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"seed file {path}: not hex") from None
+    if len(seed) != 32:
+        raise InputError(f"seed file {path}: {len(seed)} bytes, expected 32")
+    return seed
+
+
+def snapshot_decimals(snapshot: dict[str, Any]) -> dict[str, int]:
+    """Asset decimals implied by the snapshot's reserve strings ("16.26" -> 2)."""
+    return {asset: len(text.partition(".")[2]) for asset, text in snapshot["reserves"].items()}
+
+
+# ------------------------------------------------------------------ shared checks
+
+
+def check_signatures(report: Report, doc: dict[str, Any], verifiers: list[Verifier],
+                     require: int, what: str = "snapshot") -> list[str]:
+    try:
+        names = verify_document(doc, verifiers, require)
+    except SignatureError as exc:
+        raise report.fail(f"{what} signatures", str(exc)) from None
+    report.ok(f"{what} signatures", f"{len(names)} valid ({', '.join(names)}), {require} required")
+    return names
+
+
+def check_snapshot_internal(report: Report, snap: dict[str, Any]) -> None:
+    """Totals are well-formed non-negative amounts; the previous link's proof verifies."""
+    decimals = snapshot_decimals(snap)
+    for asset, text in snap["reserves"].items():
+        try:
+            units = parse_amount(text, decimals[asset])
+        except WireError as exc:
+            raise report.fail(f"reserves.{asset}", str(exc)) from None
+        if units < 0:
+            raise report.fail(f"reserves.{asset}", f"negative reserve {text}")
+    acc = snap["accounts"]
+    assets = acc["assets"]
+    if list(assets) != sorted(set(assets)):
+        raise report.fail("accounts.assets", f"{assets} is not sorted and distinct")
+    for asset in assets:
+        if asset not in decimals:
+            raise report.fail(f"accounts.assets.{asset}", "has no reserve entry (decimals unknown)")
+        totals = acc["totals"].get(asset)
+        if not isinstance(totals, dict):
+            raise report.fail(f"accounts.totals.{asset}", "missing")
+        for kind in KINDS:
+            try:
+                units = parse_amount(totals.get(kind), decimals[asset])
+            except WireError as exc:
+                raise report.fail(f"accounts.totals.{asset}.{kind}", str(exc)) from None
+            if units < 0:
+                raise report.fail(f"accounts.totals.{asset}.{kind}", f"negative total {totals[kind]}")
+            if acc["count"] == 0 and units:
+                raise report.fail(f"accounts.totals.{asset}.{kind}", "non-zero with no accounts")
+    if acc["count"] == 0 and acc["root"] != merkle.EMPTY_ROOT.hex():
+        raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
+    if snap["log"]["size"] == 0 and snap["log"]["root"] != merkle.EMPTY_ROOT.hex():
+        raise report.fail("log.root", "an empty log must have root SHA-256('')")
+    report.ok("snapshot totals", "amounts well-formed and non-negative")
+    prev = snap.get("previous")
+    if prev is None:
+        report.note("previous", "none (first snapshot)")
+        return
+    try:
+        merkle.verify_consistency(
+            prev["log_size"], snap["log"]["size"], [bytes.fromhex(h) for h in prev["consistency"]],
+            bytes.fromhex(prev["log_root"]), bytes.fromhex(snap["log"]["root"]))
+    except (merkle.ProofError, ValueError) as exc:
+        raise report.fail("previous.consistency", str(exc)) from None
+    report.ok("previous.consistency",
+              f"log of size {prev['log_size']} is a prefix of this one ({snap['log']['size']})")
+
+
+def snapshot_figures(report: Report, snap: dict[str, Any]) -> None:
+    report.figures.update({
+        "fund": snap["fund"], "time": snap["time"], "log_size": snap["log"]["size"],
+        "log_root": snap["log"]["root"], "reserves": snap["reserves"],
+        "accounts": snap["accounts"]["count"], "account_totals": snap["accounts"]["totals"],
+        "policy_version": snap["policy"]["version"],
+    })
+
+
+def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
+               seed: bytes | None) -> ReplayResult:
+    """Stream the export, re-derive everything, compare with the snapshot."""
+    size = snap["log"]["size"]
+    progress: Callable[[int], None] | None = None
+    if sys.stderr.isatty():
+        def progress(n: int) -> None:
+            sys.stderr.write(f"\rreplayed {n:,} / {size:,} events")
+            if n >= size:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+    try:
+        handle = open(events, "rb")
+    except OSError as exc:
+        raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
+    with handle:
+        try:
+            result = replay(handle, progress=progress, at_size=size)
+        except Discrepancy as exc:
+            raise report.fail("replay", str(exc)) from None
+        except ValueError as exc:  # e.g. a policy window beyond the auditor's limit
+            raise report.fail("replay", str(exc)) from None
+    report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived")
+    problems = result.snapshot_checks(snap, seed)
+    if problems:
+        for problem in problems[1:]:
+            report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
+        raise report.fail("snapshot vs replay", problems[0])
+    report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
+    if seed is None:
+        report.note("accounts.root", "not checked (no account seed)")
+    else:
+        report.ok("accounts.root", "account tree rebuilt from the replay")
+    dec = result.decimals
+    report.figures.update({
+        "events": result.count,
+        "liquidations": result.liquidations,
+        "balances": {a: format_amount(u, dec[a]) for a, u in sorted(result.balances.items())},
+        "accounts": result.account_count,
+        "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t)}
+                   for a, t in sorted(result.totals.items())},
+    })
+    return result
+
+
+def find_seed(seed_path: str | None, snapshot_path: str) -> bytes | None:
+    if seed_path is not None:
+        return load_seed(seed_path)
+    beside = Path(snapshot_path).parent / "account-seed"
+    return load_seed(beside) if beside.is_file() else None
+
+
+# ------------------------------------------------------------------ command plumbing
+
+
+def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Wrap a command body `f(report, **params)`: verdict, output, exit code."""
+
+    def wrap(f: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(f)
+        def run(as_json: bool, **params: Any) -> None:
+            report = execute(name, f, **params)
+            click.echo(report.as_json() if as_json else report.as_text())
+            sys.exit(report.exit_code)
+
+        return click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")(run)
+
+    return wrap
+
+
+def execute(name: str, body: Callable[..., None], **params: Any) -> Report:
+    """Run one command body; return its report (the verdict is in `exit_code`)."""
+    report = Report(name)
+    try:
+        body(report, **params)
+    except Failed as exc:
+        report.reason = str(exc)
+    except InputError as exc:
+        report.error = str(exc)
+    return report
+
+
+def key_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--require", default=1, show_default=True, type=click.IntRange(1),
+                     help="Distinct valid signatures required.")(f)
+    return click.option("--key", "keys", multiple=True, required=True, metavar="VKEY|FILE",
+                        help="Trusted verifier key (name+id+key) or a file holding one; repeatable.")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Verify an insurance fund's published snapshots, proofs and event log offline."""
+
+
+# ------------------------------------------------------------------ snapshot
+
+
+def verify_snapshot(report: Report, snapshot: str, keys: tuple[str, ...], require: int) -> None:
+    verifiers = load_verifiers(keys)
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    report.ok("snapshot schema")
+    check_signatures(report, snap, verifiers, require)
+    check_snapshot_internal(report, snap)
+    snapshot_figures(report, snap)
+
+
+@main.command("snapshot")
+@click.argument("snapshot")
+@key_options
+@audit_command("snapshot")
+def snapshot_cmd(report: Report, **params: Any) -> None:
+    """Check a snapshot's schema, signatures and internal consistency."""
+    verify_snapshot(report, **params)
+
+
+# ------------------------------------------------------------------ replay
+
+
+def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
+                  require: int, seed: str | None) -> None:
+    verifiers = load_verifiers(keys)
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    seed_bytes = find_seed(seed, snapshot)
+    report.ok("snapshot schema")
+    check_signatures(report, snap, verifiers, require)
+    run_replay(report, snap, events, seed_bytes)
+    report.figures["snapshot"] = {"fund": snap["fund"], "log_size": snap["log"]["size"],
+                                  "log_root": snap["log"]["root"]}
+
+
+@main.command("replay")
+@click.argument("events")
+@click.option("--snapshot", required=True, help="The signed snapshot the export must match.")
+@key_options
+@click.option("--seed", default=None, metavar="FILE",
+              help="Account-tree seed (hex); default: account-seed beside the snapshot.")
+@audit_command("replay")
+def replay_cmd(report: Report, **params: Any) -> None:
+    """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot."""
+    verify_replay(report, **params)
+
+
+# ------------------------------------------------------------------ account
+
+
+def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
+                   require: int) -> None:
+    verifiers = load_verifiers(keys)
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    doc = load_json(proof, "account proof", "account-proof")
+    report.ok("schemas")
+    check_signatures(report, snap, verifiers, require)
+    acc = snap["accounts"]
+    if doc["root"] != acc["root"]:
+        raise report.fail("root", f"proof is for account root {doc['root']}, snapshot has {acc['root']}")
+    if doc["count"] != acc["count"]:
+        raise report.fail("count", f"proof is for {doc['count']} accounts, snapshot has {acc['count']}")
+    decimals = snapshot_decimals(snap)
+    assets = acc["assets"]
+
+    def vector(sums: Any, where: str) -> list[int]:
+        out = []
+        for asset in assets:
+            if asset not in decimals:
+                raise report.fail(f"accounts.assets.{asset}", "has no reserve entry (decimals unknown)")
+            entry = sums.get(asset) if isinstance(sums, dict) else None
+            if not isinstance(entry, dict):
+                raise report.fail(f"{where}.{asset}", "missing")
+            for kind in KINDS:
+                try:
+                    out.append(parse_amount(entry.get(kind), decimals[asset]))
+                except WireError as exc:
+                    raise report.fail(f"{where}.{asset}.{kind}", str(exc)) from None
+        return out
+
+    leaf_sums = vector(doc["totals"], "totals")
+    totals = vector(acc["totals"], "snapshot accounts.totals")
+    path = [(bytes.fromhex(p["hash"]), vector(p["sums"], f"path.{i}.sums"))
+            for i, p in enumerate(doc["path"])]
+    try:
+        leaf = sumtree.account_leaf_hash(bytes.fromhex(doc["nonce"]), doc["account"], leaf_sums)
+        sumtree.verify_sum_proof(leaf, leaf_sums, doc["index"], doc["count"], path,
+                                 bytes.fromhex(acc["root"]), totals)
+    except (sumtree.SumProofError, ValueError) as exc:
+        raise report.fail("sum proof", str(exc)) from None
+    report.ok("sum proof", f"leaf {doc['index']} of {doc['count']} -> snapshot account root and totals")
+    report.figures.update({"account": doc["account"], "totals": doc["totals"],
+                           "fund": snap["fund"], "log_size": snap["log"]["size"]})
+
+
+@main.command("account")
+@click.argument("proof")
+@click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
+@key_options
+@audit_command("account")
+def account_cmd(report: Report, **params: Any) -> None:
+    """Check an account proof against a snapshot's account root and totals."""
+    verify_account(report, **params)
+
+
+# ------------------------------------------------------------------ event
+
+
+def verify_event(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
+                 require: int) -> None:
+    verifiers = load_verifiers(keys)
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    doc = load_json(proof, "event proof", "event-proof")
+    error = first_error("event", doc["event"])
+    if error is not None:
+        raise InputError(f"event proof {proof}: event does not match event.schema.json: {error}")
+    report.ok("schemas")
+    check_signatures(report, snap, verifiers, require)
+    size, root = snap["log"]["size"], snap["log"]["root"]
+    if doc["log_size"] != size:
+        raise report.fail("log_size", f"proof is for log size {doc['log_size']}, snapshot has {size}")
+    if doc["log_root"] != root:
+        raise report.fail("log_root", f"proof names root {doc['log_root']}, snapshot has {root}")
+    event = doc["event"]
+    if event["index"] != doc["index"]:
+        raise report.fail("index", f"event index {event['index']} differs from proof index {doc['index']}")
+    if event["fund"] != snap["fund"]:
+        raise report.fail("event.fund", f"{event['fund']!r} is not the snapshot's fund {snap['fund']!r}")
+    leaf = merkle.leaf_hash(canonical_bytes(event))
+    try:
+        merkle.verify_inclusion(leaf, doc["index"], size, [bytes.fromhex(h) for h in doc["proof"]],
+                                bytes.fromhex(root))
+    except (merkle.ProofError, ValueError) as exc:
+        raise report.fail("inclusion", str(exc)) from None
+    report.ok("inclusion", f"event {doc['index']} is in the log of size {size}")
+    report.figures.update({"index": doc["index"], "type": event["type"], "ref": event["ref"],
+                           "log_size": size, "log_root": root})
+
+
+@main.command("event")
+@click.argument("proof")
+@click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
+@key_options
+@audit_command("event")
+def event_cmd(report: Report, **params: Any) -> None:
+    """Check an event inclusion proof against a snapshot's log root."""
+    verify_event(report, **params)
+
+
+# ------------------------------------------------------------------ consistency
+
+
+def verify_consistency(report: Report, old: str, new: str, keys: tuple[str, ...], require: int,
+                       proof: str | None) -> None:
+    verifiers = load_verifiers(keys)
+    a = load_json(old, "old snapshot", "snapshot")
+    b = load_json(new, "new snapshot", "snapshot")
+    doc = load_json(proof, "consistency proof", "consistency-proof") if proof else None
+    report.ok("schemas")
+    check_signatures(report, a, verifiers, require, "old snapshot")
+    check_signatures(report, b, verifiers, require, "new snapshot")
+    if a["fund"] != b["fund"]:
+        raise report.fail("fund", f"old snapshot is of {a['fund']!r}, new of {b['fund']!r}")
+    old_size, old_root = a["log"]["size"], a["log"]["root"]
+    new_size, new_root = b["log"]["size"], b["log"]["root"]
+    if doc is not None:
+        if doc["old"]["size"] != old_size or doc["new"]["size"] != new_size:
+            raise report.fail("proof sizes", f"proof is from {doc['old']['size']} to "
+                                             f"{doc['new']['size']}, snapshots are {old_size} and {new_size}")
+        hashes = doc["proof"]
+        source = "--proof"
+    else:
+        prev = b.get("previous")
+        if prev is None:
+            raise report.fail("previous", "new snapshot has no previous link (pass --proof)")
+        if prev["log_size"] != old_size or prev["log_root"] != old_root:
+            raise report.fail("previous", f"new snapshot links to log size {prev['log_size']} root "
+                                          f"{prev['log_root']}, not the old snapshot's {old_size} "
+                                          f"root {old_root} (pass --proof)")
+        hashes = prev["consistency"]
+        source = "new snapshot's previous link"
+    try:
+        merkle.verify_consistency(old_size, new_size, [bytes.fromhex(h) for h in hashes],
+                                  bytes.fromhex(old_root), bytes.fromhex(new_root))
+    except (merkle.ProofError, ValueError) as exc:
+        raise report.fail("consistency", f"{exc} (history rewritten or wrong proof)") from None
+    report.ok("consistency", f"log of size {old_size} is a prefix of size {new_size} ({source})")
+    report.figures.update({"fund": a["fund"], "old": {"size": old_size, "root": old_root},
+                           "new": {"size": new_size, "root": new_root}})
+
+
+@main.command("consistency")
+@click.argument("old")
+@click.argument("new")
+@key_options
+@click.option("--proof", default=None, metavar="FILE",
+              help="Consistency-proof document, when NEW.previous does not link to OLD.")
+@audit_command("consistency")
+def consistency_cmd(report: Report, **params: Any) -> None:
+    """Check that NEW's log extends OLD's (append-only history)."""
+    verify_consistency(report, **params)
+
+
+# ------------------------------------------------------------------ checkpoint
+
+
+def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], require: int,
+                      snapshot: str | None) -> None:
+    verifiers = load_verifiers(keys)
+    raw = read_bytes(checkpoint, "checkpoint")
+    snap = load_json(snapshot, "snapshot", "snapshot") if snapshot else None
+    try:
+        note = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"checkpoint {checkpoint}: not UTF-8") from None
+    try:
+        body, names = open_note(note, verifiers)
+    except NoteError as exc:
+        raise report.fail("checkpoint signature", str(exc)) from None
+    if len(set(names)) < require:
+        raise report.fail("checkpoint signature", f"{len(set(names))} known key(s) verified, "
+                                                  f"{require} required")
+    report.ok("checkpoint signature", f"{len(names)} valid ({', '.join(names)})")
+    try:
+        origin, size, root = parse_checkpoint(body)
+    except NoteError as exc:
+        raise report.fail("checkpoint body", str(exc)) from None
+    report.ok("checkpoint body", f"{origin} size {size}")
+    if snap is not None:
+        check_signatures(report, snap, verifiers, require)
+        if origin != f"backstop/{snap['fund']}":
+            raise report.fail("origin", f"{origin!r} is not 'backstop/{snap['fund']}'")
+        if size != snap["log"]["size"]:
+            raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
+        if root.hex() != snap["log"]["root"]:
+            raise report.fail("root", f"checkpoint root {root.hex()}, snapshot log root {snap['log']['root']}")
+        report.ok("snapshot", "checkpoint size and root equal the snapshot's log")
+    report.figures.update({"origin": origin, "size": size, "root": root.hex(),
+                           "root_base64": base64.b64encode(root).decode()})
+
+
+@main.command("checkpoint")
+@click.argument("checkpoint")
+@key_options
+@click.option("--snapshot", default=None, help="Also require the snapshot's log size and root.")
+@audit_command("checkpoint")
+def checkpoint_cmd(report: Report, **params: Any) -> None:
+    """Check a C2SP tlog-checkpoint (signed note)."""
+    verify_checkpoint(report, **params)
+
+
+# ------------------------------------------------------------------ cosign
+
+
+def do_cosign(report: Report, snapshot: str, key: str, events: str, trust: tuple[str, ...],
+              require: int, seed: str | None, out: str | None) -> None:
+    if trust:
+        verifiers = load_verifiers(trust)
+    else:
+        beside = Path(snapshot).parent / "verifier-key"
+        if not beside.is_file():
+            raise InputError("no operator key: pass --trust VKEY (or put verifier-key beside the snapshot)")
+        verifiers = load_verifiers([str(beside)])
+        report.note("operator key", f"taken from {beside} (pass --trust to pin it)")
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        signer = Signer.from_pem(read_bytes(key, "witness key"),
+                                 passphrase=passphrase.encode() if passphrase else None)
+    except (KeyFormatError, UnicodeDecodeError) as exc:
+        raise InputError(f"witness key {key}: {exc}") from None
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    seed_bytes = find_seed(seed, snapshot)
+    report.ok("snapshot schema")
+    check_signatures(report, snap, verifiers, require)
+    check_snapshot_internal(report, snap)
+    run_replay(report, snap, events, seed_bytes)
+    sigs = snap["signatures"]
+    if any(s.get("key") == signer.key_name for s in sigs):
+        report.note("cosign", f"already signed by {signer.key_name}; nothing written")
+        return
+    sigs.append(sign_document(snap, signer))
+    target = Path(out) if out else Path(snapshot)
+    text = json.dumps(snap, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(text, "utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    report.ok("cosign", f"signed by {signer.key_name}, written to {target}")
+    report.figures.update({"witness": signer.verifier_key(), "written": str(target)})
+
+
+@main.command("cosign")
+@click.argument("snapshot")
+@click.option("--key", required=True, metavar="FILE", help="Witness private key file (backstop keygen).")
+@click.option("--events", required=True, metavar="EVENTS.jsonl", help="The event export to replay.")
+@click.option("--trust", multiple=True, metavar="VKEY|FILE", help="Operator verifier key; repeatable.")
+@click.option("--require", default=1, show_default=True, type=click.IntRange(1),
+              help="Distinct valid trusted signatures required before cosigning.")
+@click.option("--seed", default=None, metavar="FILE", help="Account-tree seed (hex).")
+@click.option("--out", default=None, metavar="FILE", help="Write here instead of SNAPSHOT.")
+@audit_command("cosign")
+def cosign_cmd(report: Report, **params: Any) -> None:
+    """Fully verify SNAPSHOT against EVENTS, then append the witness's signature."""
+    do_cosign(report, **params)
+

@@ -1,0 +1,230 @@
+"""`backstop demo`: the main job end to end on the embedded SQLite store.
+
+Simulate a crash, record it hour by hour, publish a signed snapshot after every simulated hour,
+have the auditor (a separate process, through its CLI) verify every snapshot by full replay and
+every consecutive pair for consistency, then report and draw the chart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from auditor.keys import Signer
+from auditor.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from ledger.application import Ledger
+from ledger.importer import import_file
+from ledger.publish import publish
+from ledger.simulate import SimulationConfig, fund_config, write_facts
+
+KEY_NAME = "demo.backstop.example"
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, for the report and for tests."""
+
+    workdir: Path
+    chart: Path
+    published: list[Path]
+    facts: int
+    events: int
+    liquidations: int
+    initial_balance: int
+    final_balance: int
+    covered: int
+    covered_count: int
+    socialized: int
+    clawbacks: int
+    clawed_accounts: int
+    lowest_ratio: Fraction | None
+    lowest_ratio_time: str | None
+    audits: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit, reason)
+    decimals: int = 2
+    asset: str = "USDT"
+
+    @property
+    def verified(self) -> bool:
+        """Whether every audit run exited 0."""
+        return bool(self.audits) and all(code == 0 for _, code, _ in self.audits)
+
+
+def _auditor_command() -> list[str]:
+    script = Path(sys.executable).with_name("backstop-audit")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "auditor.cli"]
+
+
+def _audit(args: list[str]) -> tuple[int, str]:
+    run = subprocess.run(_auditor_command() + args + ["--json"], capture_output=True, text=True,
+                         check=False)
+    try:
+        reason = json.loads(run.stdout).get("reason") or ""
+    except ValueError:
+        reason = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
+        reason = reason[0]
+    return run.returncode, str(reason)
+
+
+def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:
+    """Split the facts file by simulated hour (facts are in time order)."""
+    chunks: dict[str, list[bytes]] = {}
+    with facts.open("rb") as stream:
+        for line in stream:
+            hour = json.loads(line)["time"][:13]
+            chunks.setdefault(hour, []).append(line)
+    paths = []
+    for n, (hour, lines) in enumerate(chunks.items(), start=1):
+        path = out / f"{n:03d}-{hour.replace(':', '')}.jsonl"
+        path.write_bytes(b"".join(lines))
+        paths.append((hour, path))
+    return paths
+
+
+def _series(events: Path, asset: str, decimals: int) -> dict[str, list[Any]]:
+    """Price, fund balance and coverage ratio at each market observation, from the export."""
+    balance = 0
+    series: dict[str, list[Any]] = defaultdict(list)
+    with events.open("rb") as stream:
+        for line in stream:
+            event = json.loads(line)
+            kind, data = event["type"], event["data"]
+            if kind in ("fee_inflow", "capital_injected") and data["asset"] == asset:
+                balance += parse_amount(data["amount"], decimals)
+            elif kind in ("deficit_covered", "capital_withdrawn") and data["asset"] == asset:
+                balance -= parse_amount(data["amount"], decimals)
+            elif kind == "market_observed":
+                notional = parse_decimal(data["mark_price"]) * parse_decimal(data["open_interest"])
+                fund = Fraction(balance, 10**decimals)
+                series["times"].append(event["time"])
+                series["prices"].append(parse_decimal(data["mark_price"]))
+                series["balances"].append(fund)
+                series["ratios"].append(fund / notional if notional else Fraction(0))
+    return series
+
+
+def run_demo(workdir: Path, config: SimulationConfig | None = None,
+             say: Callable[[str], None] = print) -> DemoResult:
+    """Run the whole demo in `workdir` (recreated) and return what happened."""
+    from ledger.chart import write_chart
+
+    config = config or SimulationConfig()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    (workdir / "chunks").mkdir(parents=True)
+    facts = workdir / "facts.jsonl"
+    summary = write_facts(config, facts)
+    say(f"simulated {config.profile}: {sum(summary.facts_by_type.values())} exchange facts, "
+        f"{summary.liquidations} liquidations, {config.traders} traders")
+    settings = fund_config(config)
+    asset, decimals = config.quote, config.quote_decimals
+    ledger = Ledger(f"sqlite:///{workdir / 'backstop.sqlite'}")
+    try:
+        ledger.open_fund(settings, summary.times[0] if summary.times else "2020-01-01T00:00:00Z")
+        signer = Signer.generate(KEY_NAME)
+        (workdir / "operator.key").write_bytes(signer.to_pem())
+        (workdir / "operator.key").chmod(0o600)
+        vkey = signer.verifier_key()
+        published: list[Path] = []
+        for hour, chunk in _hourly_chunks(facts, workdir / "chunks"):
+            import_file(ledger, settings["fund"], chunk)
+            out = workdir / "published" / chunk.stem
+            publication = publish(ledger, settings["fund"], signer, out, f"{hour}:59:59Z",
+                                  previous_dir=published[-1] if published else None)
+            published.append(out)
+            events = publication.document["log"]["size"]
+            say(f"  {hour}:00  snapshot {len(published):>2} at log size {events}")
+    finally:
+        ledger.close()
+    say(f"auditing {len(published)} snapshots with backstop-audit (separate processes)")
+    runs: list[tuple[str, list[str]]] = []
+    for n, out in enumerate(published):
+        runs.append((f"replay {out.name}", ["replay", str(out / "events.jsonl"), "--snapshot",
+                                            str(out / "snapshot.json"), "--key", vkey]))
+        if n:
+            runs.append((f"consistency {published[n - 1].name} -> {out.name}",
+                         ["consistency", str(published[n - 1] / "snapshot.json"),
+                          str(out / "snapshot.json"), "--key", vkey]))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # one process per core
+        results = list(pool.map(lambda run: _audit(run[1]), runs))
+    audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results)]
+    last_events = published[-1] / "events.jsonl"
+    totals = _totals(last_events, asset, decimals)
+    series = _series(last_events, asset, decimals)
+    chart = workdir / "crash.png"
+    write_chart(str(chart), series["times"], series["prices"], series["balances"],
+                series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
+    positive = [(r, t) for r, t in zip(series["ratios"], series["times"])]
+    lowest = min(positive) if positive else (None, None)
+    return DemoResult(workdir=workdir, chart=chart, published=published,
+                      facts=sum(summary.facts_by_type.values()), events=events,
+                      lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
+                      decimals=decimals, asset=asset, **totals)
+
+
+def _totals(events: Path, asset: str, decimals: int) -> dict[str, int]:
+    """Headline totals of the demo, read from the final export."""
+    t = dict.fromkeys(("liquidations", "initial_balance", "final_balance", "covered",
+                       "covered_count", "socialized", "clawbacks"), 0)
+    clawed: set[str] = set()
+    with events.open("rb") as stream:
+        for line in stream:
+            event = json.loads(line)
+            kind, data = event["type"], event["data"]
+            units = parse_amount(data["amount"], decimals) if "amount" in data and \
+                data.get("asset") == asset else 0
+            if kind == "liquidation_settled":
+                t["liquidations"] += 1
+            elif kind == "capital_injected":
+                t["initial_balance"] += units
+                t["final_balance"] += units
+            elif kind == "fee_inflow":
+                t["final_balance"] += units
+            elif kind == "deficit_covered":
+                t["final_balance"] -= units
+                t["covered"] += units
+                t["covered_count"] += 1
+            elif kind == "socialized_loss_assessed":
+                t["socialized"] += units
+            elif kind == "clawback_charged":
+                t["clawbacks"] += units
+                clawed.add(data["account"])
+    return {**t, "clawed_accounts": len(clawed)}
+
+
+def report(result: DemoResult) -> str:
+    """The short human report printed at the end of the demo."""
+    def money(units: int) -> str:
+        return f"{format_amount(units, result.decimals)} {result.asset}"
+
+    failed = [(what, reason) for what, code, reason in result.audits if code != 0]
+    ratio = "n/a" if result.lowest_ratio is None else \
+        f"{format_decimal(result.lowest_ratio * 100, 4)}% at {result.lowest_ratio_time}"
+    lines = [
+        "",
+        "Backstop demo report",
+        f"  fund balance        {money(result.initial_balance)} before, "
+        f"{money(result.final_balance)} after",
+        f"  liquidations        {result.liquidations} ({result.facts} exchange facts, "
+        f"{result.events} events)",
+        f"  deficits covered    {result.covered_count}, {money(result.covered)} paid by the fund",
+        f"  socialized          {money(result.socialized)} clawed back from "
+        f"{result.clawed_accounts} accounts",
+        f"  lowest fund/OI      {ratio}",
+        f"  snapshots           {len(result.published)} published under "
+        f"{result.workdir / 'published'}",
+        f"  audit               {len(result.audits)} auditor runs: "
+        + ("VERIFIED" if result.verified else f"FAILED ({len(failed)})"),
+        f"  chart               {result.chart}",
+    ]
+    lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""backstop-audit end to end: published directories made by `backstop`, verified by
+`backstop-audit`, with exact exit codes (0 verified, 1 failed, 2 input error)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from auditor.cli import main as audit
+
+ROOT = Path(__file__).resolve().parent.parent
+FUND = ROOT / "fixtures" / "crash-small.fund.json"
+FACTS = ROOT / "fixtures" / "crash-small.jsonl"
+T0 = "2020-03-12T00:00:00Z"
+_WORLD: dict[str, Any] = {}
+
+
+def backstop(*args: str) -> str:
+    """Run the operator CLI in-process; fail the test on a non-zero exit."""
+    from ledger.cli import main as operator
+
+    result = CliRunner().invoke(operator, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, (args, result.output)
+    return result.output
+
+
+def build_world(base: Path) -> dict[str, Any]:
+    """Built once per session (shared by the audit test modules):
+
+    a/  first snapshot (first 300 facts), b/ second snapshot (all facts; previous -> a),
+    c/  a rewritten history in a fresh db (facts 0-199 then 300-451), same operator key,
+    op.key / wit.key signing keys, event and consistency proofs.
+    """
+    if _WORLD:
+        return _WORLD
+    lines = FACTS.read_text().splitlines(keepends=True)
+    first, rewritten = base / "first.jsonl", base / "rewritten.jsonl"
+    first.write_text("".join(lines[:300]))
+    rewritten.write_text("".join(lines[:200] + lines[300:]))
+    db1, db2 = f"sqlite:///{base / 'one.sqlite'}", f"sqlite:///{base / 'two.sqlite'}"
+    op_vkey = backstop("keygen", "op", "--out", str(base / "op.key")).strip().splitlines()[-1]
+    wit_vkey = backstop("keygen", "witness", "--out", str(base / "wit.key")).strip().splitlines()[-1]
+    backstop("init", str(FUND), "--db", db1, "--time", T0)
+    backstop("import", str(first), "--db", db1)
+    backstop("snapshot", "publish", "--key", str(base / "op.key"), "--out", str(base / "a"),
+             "--db", db1, "--time", "2020-03-13T00:00:00Z")
+    backstop("import", str(FACTS), "--db", db1)
+    backstop("snapshot", "publish", "--key", str(base / "op.key"), "--out", str(base / "b"),
+             "--db", db1, "--time", "2020-03-14T00:00:00Z")
+    (base / "event-7.json").write_text(backstop("prove", "event", "7", "--db", db1))
+    backstop("init", str(FUND), "--db", db2, "--time", T0)
+    backstop("import", str(rewritten), "--db", db2)
+    backstop("snapshot", "publish", "--key", str(base / "op.key"), "--out", str(base / "c"),
+             "--db", db2, "--time", "2020-03-14T00:00:00Z")
+    size_a = json.loads((base / "a" / "snapshot.json").read_text())["log"]["size"]
+    size_c = json.loads((base / "c" / "snapshot.json").read_text())["log"]["size"]
+    (base / "rewrite-proof.json").write_text(
+        backstop("prove", "consistency", str(size_a), str(size_c), "--db", db2))
+    _WORLD.update(base=base, op=op_vkey, witness=wit_vkey)
+    return _WORLD
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return build_world(tmp_path_factory.mktemp("audit-world"))
+
+
+@pytest.fixture
+def pub(world: dict[str, Any], tmp_path: Path) -> Path:
+    """A private copy of the whole world (published dirs a, b, c and the keys)."""
+    dst = tmp_path / "w"
+    shutil.copytree(world["base"], dst, ignore=shutil.ignore_patterns("*.sqlite*"))
+    return dst
+
+
+def run(*args: Any) -> tuple[int, str]:
+    result = CliRunner().invoke(audit, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def run_json(*args: Any) -> tuple[int, dict[str, Any]]:
+    code, out = run(*args, "--json")
+    return code, json.loads(out)
+
+
+def one_account(d: Path) -> Path:
+    return sorted((d / "accounts").iterdir())[0]
+
+
+# ------------------------------------------------------------------ each command, untouched
+
+
+def test_snapshot_verifies(pub: Path, world: dict[str, Any]) -> None:
+    code, doc = run_json("snapshot", pub / "a" / "snapshot.json", "--key", world["op"])
+    assert code == 0 and doc["verified"] is True and doc["reason"] is None
+    snap = json.loads((pub / "a" / "snapshot.json").read_text())
+    assert doc["log_size"] == snap["log"]["size"] and doc["log_root"] == snap["log"]["root"]
+    assert doc["reserves"] == snap["reserves"] and doc["accounts"] == snap["accounts"]["count"]
+    assert all(c["ok"] is not False for c in doc["checks"])
+    # the second snapshot's previous link is verified too, and a key file works as --key
+    code, doc = run_json("snapshot", pub / "b" / "snapshot.json", "--key", pub / "b" / "verifier-key")
+    assert code == 0
+    assert any(c["check"] == "previous.consistency" and c["ok"] for c in doc["checks"])
+    code, out = run("snapshot", pub / "b" / "snapshot.json", "--key", world["op"])
+    assert code == 0 and out.rstrip().endswith("VERIFIED")
+
+
+def test_replay_verifies_with_exact_figures(pub: Path, world: dict[str, Any]) -> None:
+    d = pub / "b"
+    code, doc = run_json("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
+                         "--key", world["op"])
+    assert code == 0, doc
+    snap = json.loads((d / "snapshot.json").read_text())
+    assert doc["events"] == snap["log"]["size"]
+    assert doc["balances"] == snap["reserves"]
+    assert doc["accounts"] == snap["accounts"]["count"]
+    assert doc["totals"] == snap["accounts"]["totals"]
+    assert doc["liquidations"] == sum(
+        1 for line in (d / "events.jsonl").read_text().splitlines() if '"liquidation_settled"' in line)
+    assert any(c["check"] == "accounts.root" and c["ok"] is True for c in doc["checks"])
+
+
+def test_replay_without_seed_reports_root_unchecked(pub: Path, world: dict[str, Any]) -> None:
+    d = pub / "a"
+    (d / "account-seed").unlink()
+    code, doc = run_json("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
+                         "--key", world["op"])
+    assert code == 0
+    assert any(c["check"] == "accounts.root" and c["ok"] is None for c in doc["checks"])
+    # a wrong seed is caught
+    (pub / "seed").write_text("00" * 32)
+    code, out = run("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
+                    "--key", world["op"], "--seed", pub / "seed")
+    assert code == 1 and "FAILED: snapshot vs replay: accounts.root" in out
+
+
+def test_replay_of_longer_export_checks_the_prefix(pub: Path, world: dict[str, Any]) -> None:
+    code, doc = run_json("replay", pub / "b" / "events.jsonl", "--snapshot", pub / "a" / "snapshot.json",
+                         "--key", world["op"], "--seed", pub / "a" / "account-seed")
+    assert code == 0, doc
+    assert doc["events"] == json.loads((pub / "a" / "snapshot.json").read_text())["log"]["size"]
+
+
+def test_account_verifies(pub: Path, world: dict[str, Any]) -> None:
+    d = pub / "b"
+    proof_path = one_account(d)
+    proof = json.loads(proof_path.read_text())
+    code, doc = run_json("account", proof_path, "--snapshot", d / "snapshot.json", "--key", world["op"])
+    assert code == 0, doc
+    assert doc["account"] == proof["account"] and doc["totals"] == proof["totals"]
+    # the proof of snapshot a does not fit snapshot b
+    code, out = run("account", one_account(pub / "a"), "--snapshot", d / "snapshot.json",
+                    "--key", world["op"])
+    assert code == 1 and "FAILED: root" in out
+
+
+def test_event_verifies(pub: Path, world: dict[str, Any]) -> None:
+    proof = pub / "event-7.json"
+    code, doc = run_json("event", proof, "--snapshot", pub / "b" / "snapshot.json", "--key", world["op"])
+    assert code == 0, doc
+    assert doc["index"] == 7
+    # against the older snapshot: different log size, a clear failure
+    code, out = run("event", proof, "--snapshot", pub / "a" / "snapshot.json", "--key", world["op"])
+    assert code == 1 and "FAILED: log_size" in out
+    # an altered event is not in the log
+    doc = json.loads(proof.read_text())
+    doc["event"]["time"] = "2020-03-12T00:00:01Z"
+    proof.write_text(json.dumps(doc))
+    code, out = run("event", proof, "--snapshot", pub / "b" / "snapshot.json", "--key", world["op"])
+    assert code == 1 and "FAILED: inclusion: root mismatch" in out
+
+
+def test_checkpoint_verifies(pub: Path, world: dict[str, Any]) -> None:
+    d = pub / "b"
+    code, doc = run_json("checkpoint", d / "checkpoint", "--key", world["op"],
+                         "--snapshot", d / "snapshot.json")
+    assert code == 0, doc
+    snap = json.loads((d / "snapshot.json").read_text())
+    assert doc["size"] == snap["log"]["size"] and doc["root"] == snap["log"]["root"]
+    assert doc["origin"] == f"backstop/{snap['fund']}"
+    code, out = run("checkpoint", d / "checkpoint", "--key", world["op"],
+                    "--snapshot", pub / "a" / "snapshot.json")
+    assert code == 1 and "FAILED: size" in out
+
+
+def test_consistency_between_real_snapshots(pub: Path, world: dict[str, Any]) -> None:
+    code, doc = run_json("consistency", pub / "a" / "snapshot.json", pub / "b" / "snapshot.json",
+                         "--key", world["op"])
+    assert code == 0, doc
+    a = json.loads((pub / "a" / "snapshot.json").read_text())
+    assert doc["old"] == {"size": a["log"]["size"], "root": a["log"]["root"]}
+
+
+def test_rewritten_history_fails_consistency(pub: Path, world: dict[str, Any]) -> None:
+    old, new = pub / "a" / "snapshot.json", pub / "c" / "snapshot.json"
+    # same operator key, validly signed, yet not an extension of a's log
+    assert run("snapshot", new, "--key", world["op"])[0] == 0
+    code, out = run("consistency", old, new, "--key", world["op"], "--proof", pub / "rewrite-proof.json")
+    assert code == 1 and "FAILED: consistency: old root mismatch" in out
+    code, out = run("consistency", old, new, "--key", world["op"])
+    assert code == 1 and "FAILED: previous" in out
+
+
+# ------------------------------------------------------------------ keys and signatures
+
+
+def test_wrong_key_fails_every_command(pub: Path, world: dict[str, Any]) -> None:
+    d, wrong = pub / "b", world["witness"]
+    for args in (["snapshot", d / "snapshot.json"],
+                 ["replay", d / "events.jsonl", "--snapshot", d / "snapshot.json"],
+                 ["account", one_account(d), "--snapshot", d / "snapshot.json"],
+                 ["event", pub / "event-7.json", "--snapshot", d / "snapshot.json"],
+                 ["checkpoint", d / "checkpoint"],
+                 ["consistency", pub / "a" / "snapshot.json", d / "snapshot.json"]):
+        code, doc = run_json(*args, "--key", wrong)
+        assert code == 1, (args, doc)
+        assert doc["verified"] is False and doc["reason"], doc
+
+
+def test_require_two_and_cosign(pub: Path, world: dict[str, Any]) -> None:
+    snap = pub / "b" / "snapshot.json"
+    both = ["--key", world["op"], "--key", world["witness"]]
+    code, out = run("snapshot", snap, *both, "--require", "2")
+    assert code == 1 and "FAILED: snapshot signatures: 1 known key(s) verified, 2 required" in out
+    code, doc = run_json("cosign", snap, "--key", pub / "wit.key", "--events", pub / "b" / "events.jsonl",
+                         "--trust", world["op"])
+    assert code == 0, doc
+    assert len(json.loads(snap.read_text())["signatures"]) == 2
+    assert run("snapshot", snap, *both, "--require", "2")[0] == 0
+    assert run("snapshot", snap, "--key", world["witness"])[0] == 0
+    assert run("replay", pub / "b" / "events.jsonl", "--snapshot", snap, *both, "--require", "2")[0] == 0
+
+
+def test_cosign_refuses_a_bad_export_and_writes_nothing(pub: Path, world: dict[str, Any]) -> None:
+    snap = pub / "b" / "snapshot.json"
+    before = snap.read_bytes()
+    events = pub / "b" / "events.jsonl"
+    lines = events.read_bytes().splitlines(keepends=True)
+    events.write_bytes(b"".join(lines[:-1]))
+    out_path = pub / "cosigned.json"
+    code, out = run("cosign", snap, "--key", pub / "wit.key", "--events", events,
+                    "--trust", world["op"], "--out", out_path)
+    assert code == 1 and "FAILED: snapshot vs replay: log.size" in out
+    assert snap.read_bytes() == before and not out_path.exists()
+
+
+# ------------------------------------------------------------------ input errors (exit 2)
+
+
+def test_input_errors_exit_2(pub: Path, world: dict[str, Any]) -> None:
+    bad = pub / "bad.json"
+    bad.write_text("{not json")
+    code, out = run("snapshot", bad, "--key", world["op"])
+    assert code == 2 and "not valid JSON" in out
+    code, doc = run_json("account", bad, "--snapshot", pub / "b" / "snapshot.json", "--key", world["op"])
+    assert code == 2 and doc["verified"] is False and "not valid JSON" in doc["error"]
+    assert run("snapshot", pub / "missing.json", "--key", world["op"])[0] == 2
+    assert run("snapshot", pub / "b" / "snapshot.json", "--key", "op+00000000+AAAA")[0] == 2
+    schema_bad = json.loads((pub / "b" / "snapshot.json").read_text())
+    del schema_bad["log"]
+    bad.write_text(json.dumps(schema_bad))
+    code, out = run("snapshot", bad, "--key", world["op"])
+    assert code == 2 and "snapshot.schema.json" in out
+    assert run("snapshot")[0] == 2                      # click usage error
+    assert run("replay", pub / "b" / "events.jsonl", "--key", world["op"])[0] == 2
