@@ -38,7 +38,7 @@ class Ledger(Application[Any]):
     """The operator's application: funds, their event logs and everything derived from them."""
 
     name = "backstop"
-    env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "IS_SNAPSHOTTING_ENABLED": "y"}
+    env = {"PERSISTENCE_MODULE": "ledger.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
 
     def __init__(self, url: str | None = None) -> None:
         self.url = normalize_url(url or default_url())

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from auditor.schemas import first_error
+from collections.abc import Callable
+from functools import lru_cache
+
+import fastjsonschema
+
+from auditor.schemas import first_error, load_schema
 from auditor.wire import canonical_bytes, format_amount, parse_amount_lenient, sha256_hex
 
 LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "collateral",
@@ -32,10 +37,43 @@ class FactError(ValueError):
     """A fact is malformed; the message is `field: reason`."""
 
 
+@lru_cache(maxsize=None)
+def _type_validators() -> dict[str, Callable[[Any], Any]]:
+    """One compiled check per fact type, cut from schemas/facts.schema.json (its if/then
+    blocks, references inlined). `fastjsonschema` compiles them to plain Python, ~20x faster
+    than interpreting the schema per record, which is most of an import's time otherwise;
+    the `jsonschema` package still words the message when a record fails."""
+    schema = load_schema("facts")
+    validators = {}
+    for block in schema["allOf"]:
+        kind = block["if"]["properties"]["type"]["const"]
+        validators[kind] = fastjsonschema.compile(_inline(block["then"], schema["$defs"]))
+    return validators
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace local `#/$defs/NAME` references by their target ($ref lookups dominate)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    return node
+
+
 def validate(record: Any) -> None:
     """Check a fact against schemas/facts.schema.json; raise FactError naming the field."""
     if not isinstance(record, dict):
         raise FactError("(record): must be a JSON object")
+    check = _type_validators().get(record.get("type"))  # type: ignore[arg-type]
+    if check is not None:
+        try:
+            check(record)
+            return
+        except fastjsonschema.JsonSchemaException:
+            pass
     error = first_error("facts", record)
     if error is not None:
         raise FactError(error)

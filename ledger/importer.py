@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from ledger.application import ConcurrentWriteError, Ledger
 from auditor.wire import canonical_bytes
@@ -24,6 +24,7 @@ from ledger.projections import exchange_ids
 
 DEFAULT_BATCH_SIZE = 2000
 WRITE_ATTEMPTS = 5
+QUERY_CHUNK = 10_000  # ids per IN (...) query, below SQLite's 32,766 bound parameters
 
 
 class RecordError(ValueError):
@@ -53,8 +54,9 @@ class ImportReport:
             self.by_type[kind] = self.by_type.get(kind, 0) + count
 
 
-# (line number, record, (fact type, exchange id), fingerprint)
-_Parsed = tuple[int, dict[str, Any], tuple[str, str], str]
+# (line number, record, (fact type, exchange id), normal form)
+_Parsed = tuple[int, dict[str, Any], tuple[str, str], dict[str, Any]]
+
 
 
 _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
@@ -100,15 +102,18 @@ def _batches(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tup
 
 def _recorded_fingerprints(connection: Connection, fund: str,
                            keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Fingerprints of the facts among `keys` that are already recorded."""
+    wanted = set(keys)
+    ids = sorted({exchange_id for _, exchange_id in wanted})
     found: dict[tuple[str, str], str] = {}
-    for start in range(0, len(keys), 400):  # below SQLite's bound-parameter limit
-        chunk = keys[start:start + 400]
+    for start in range(0, len(ids), QUERY_CHUNK):
         rows = connection.execute(select(
             exchange_ids.c.kind, exchange_ids.c.exchange_id, exchange_ids.c.fingerprint).where(
             exchange_ids.c.fund == fund,
-            tuple_(exchange_ids.c.kind, exchange_ids.c.exchange_id).in_(chunk)))
+            exchange_ids.c.exchange_id.in_(ids[start:start + QUERY_CHUNK])))
         for kind, exchange_id, print_ in rows:
-            found[(kind, exchange_id)] = print_
+            if (kind, exchange_id) in wanted:
+                found[(kind, exchange_id)] = print_
     return found
 
 
@@ -134,7 +139,7 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
 def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_size: int,
                    batch_commit: bool, progress: Callable[[int], None] | None) -> ImportReport:
     report = ImportReport()
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     consumed = 0
     with ExitStack() as stack:
         outer = None if batch_commit else stack.enter_context(ledger.transaction())
@@ -148,7 +153,7 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
                     normal = normal_form(record, fund.assets)
                 except FactError as error:
                     raise RecordError(number, str(error)) from None
-                parsed.append((number, record, (record["type"], record["id"]), fingerprint(normal)))
+                parsed.append((number, record, (record["type"], record["id"]), normal))
             if outer is not None:
                 _apply_batch(ledger, fund, outer, parsed, seen, report)
             else:
@@ -159,7 +164,7 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
 
 
 def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
-                  seen: dict[tuple[str, str], str], report: ImportReport) -> Fund:
+                  seen: dict[tuple[str, str], dict[str, Any]], report: ImportReport) -> Fund:
     """Apply and commit one batch on its own; on a concurrent write, reload and redo it."""
     for attempt in range(1, WRITE_ATTEMPTS * 4 + 1):
         batch_seen, batch_report = dict(seen), ImportReport()
@@ -178,15 +183,16 @@ def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
 
 
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
-                 seen: dict[tuple[str, str], str], report: ImportReport) -> None:
+                 seen: dict[tuple[str, str], dict[str, Any]], report: ImportReport) -> None:
     """Run each new fact's command on the fund and record the batch in `connection`."""
     recorded = _recorded_fingerprints(
         connection, fund.name, [key for _, _, key, _ in parsed if key not in seen])
-    for number, record, key, print_ in parsed:
+    for number, record, key, normal in parsed:
         report.lines += 1
-        prior = seen.get(key) or recorded.get(key)
-        if prior is not None:
-            if prior != print_:
+        if key in seen or key in recorded:
+            # Only a collision needs the fingerprint: new facts (the bulk) skip it.
+            same = seen[key] == normal if key in seen else recorded[key] == fingerprint(normal)
+            if not same:
                 raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
                                   "recorded with different fields (conflict)")
             report.already_recorded += 1
@@ -195,7 +201,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             _COMMANDS[record["type"]](fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
-        seen[key] = print_
+        seen[key] = normal
         report.recorded += 1
         report.by_type[record["type"]] = report.by_type.get(record["type"], 0) + 1
     report.events += ledger.record(fund, connection)

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Text,
     delete,
     select,
-    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -200,17 +199,18 @@ class Projector:
             select(counts).where(counts.c.fund == fund))}
         upsert(conn, counts, [{"fund": fund, "type": t, "count": old_counts.get(t, 0) + n}
                               for t, n in per_type.items()])
-        upsert(conn, exchange_ids, ids)
+        if ids:  # new ids only: the importer checked them, a rebuild starts empty
+            conn.execute(exchange_ids.insert(), ids)
         upsert(conn, positions, [{"fund": fund, "position": position}])
 
     def _existing_accounts(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, ...]]:
+        wanted = set(keys)
+        names = sorted({account for account, _ in wanted})
         found: dict[tuple[str, str], tuple[int, ...]] = {}
-        for start in range(0, len(keys), 500):  # stay below SQLite's bound-parameter limit
-            chunk = keys[start:start + 500]
+        for start in range(0, len(names), 10_000):  # below SQLite's bound-parameter limit
             rows = self.connection.execute(select(accounts).where(
-                accounts.c.fund == self.fund,
-                tuple_(accounts.c.account, accounts.c.asset).in_(chunk)))
+                accounts.c.fund == self.fund, accounts.c.account.in_(names[start:start + 10_000])))
             for r in rows:
-                found[(r.account, r.asset)] = (int(r.fees), int(r.payouts), int(r.clawbacks))
+                if (r.account, r.asset) in wanted:
+                    found[(r.account, r.asset)] = (int(r.fees), int(r.payouts), int(r.clawbacks))
         return found
-

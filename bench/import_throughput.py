@@ -1,0 +1,140 @@
+"""Import throughput (events/s) on a SQLite file and on PostgreSQL, beside a baseline.
+
+Baseline (same run, same database kind): the stock eventsourcing pattern, saving 1,000
+freshly created aggregates (one event each) per `app.save` call, through the same
+eventsourcing-sqlalchemy persistence. Target: `backstop import` at >= 2x the baseline's
+events/s on SQLite.
+
+    python bench/import_throughput.py [--facts 100000] [--pg URL | --no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+
+from ledger.application import Ledger
+from ledger.importer import import_file
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+FUND = {"fund": "bench", "assets": {"USDT": {"decimals": 2}},
+        "markets": {"BTC-PERP": {"quote": "USDT"}},
+        "policy": {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.005",
+                   "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}}
+
+
+class Trade(Aggregate):
+    """Baseline aggregate: one created event carrying a fee-like payload."""
+
+    TOPIC = "bench:Trade"
+
+    class Created(Aggregate.Created):
+        TOPIC = "bench:Trade.Created"
+        time: str
+        ref: str
+        data: dict[str, Any]
+
+    def __init__(self, time: str, ref: str, data: dict[str, Any]) -> None:
+        self.time, self.ref, self.data = time, ref, data
+
+
+class Baseline(Application[Any]):
+    name = "baseline"
+    env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy"}
+
+
+def write_facts(path: Path, count: int) -> None:
+    """`count` facts: 1 capital injection, then fees (80%), observations (15%) and surplus
+    liquidations (5%, two events each)."""
+    with path.open("w") as out:
+        out.write(json.dumps({"type": "capital", "id": "c0", "time": "2020-03-12T00:00:00Z",
+                              "direction": "inject", "asset": "USDT", "amount": "100000",
+                              "source": "operator"}) + "\n")
+        for i in range(1, count):
+            t = f"2020-03-12T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z"
+            if i % 20 == 0:
+                fact = {"type": "liquidation", "id": f"l{i}", "time": t,
+                        "account": f"acct-{i % 5000}", "market": "BTC-PERP", "side": "long",
+                        "size": "0.1", "entry_price": "60000", "collateral": "900",
+                        "fill_price": str(52000 + i % 5000), "mark_price": "52000"}
+            elif i % 7 == 0:
+                fact = {"type": "observation", "id": f"o{i}", "time": t, "market": "BTC-PERP",
+                        "mark_price": str(50000 + i % 1000), "open_interest": "1200.5"}
+            else:
+                fact = {"type": "fee", "id": f"f{i}", "time": t, "kind": "trading_fee_share",
+                        "asset": "USDT", "amount": f"{i % 100}.{i % 97:02d}",
+                        "account": f"acct-{i % 5000}"}
+            out.write(json.dumps(fact) + "\n")
+
+
+def run_baseline(url: str, count: int) -> tuple[int, float]:
+    app = Baseline(env={"SQLALCHEMY_URL": url})
+    start = time.perf_counter()
+    for first in range(0, count, 1000):
+        app.save(*[Trade(time="2020-03-12T00:00:00Z", ref=f"t{i}",
+                         data={"kind": "trading_fee_share", "asset": "USDT", "amount": "1.00",
+                               "account": f"acct-{i % 5000}"})
+                   for i in range(first, min(first + 1000, count))])
+    elapsed = time.perf_counter() - start
+    app.close()
+    return count, elapsed
+
+
+def run_import(url: str, facts: Path) -> tuple[int, float]:
+    ledger = Ledger(url)
+    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+    start = time.perf_counter()
+    report = import_file(ledger, "bench", facts)
+    elapsed = time.perf_counter() - start
+    ledger.close()
+    return report.events, elapsed
+
+
+def fresh_pg(url: str, name: str) -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as error:  # noqa: BLE001 - report and skip the backend
+        print(f"PostgreSQL skipped: {error}")
+        return None
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", type=int, default=100_000)
+    parser.add_argument("--pg", default=os.environ.get("BACKSTOP_TEST_PG_URL", DEFAULT_PG))
+    parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        facts = Path(tmp) / "facts.jsonl"
+        write_facts(facts, args.facts)
+        backends = [("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
+        if not args.no_pg:
+            backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"backstop_bench_{tag}")))
+        print(f"{args.facts} facts; baseline = 1,000 fresh aggregates per app.save")
+        for kind, make_url in backends:
+            base_url, ours_url = make_url("baseline"), make_url("import")
+            if base_url is None or ours_url is None:
+                continue
+            base_events, base_s = run_baseline(base_url, args.facts)
+            events, ours_s = run_import(ours_url, facts)
+            base_rate, rate = base_events / base_s, events / ours_s
+            print(f"{kind:9} baseline {base_rate:9.0f} events/s ({base_events} in {base_s:.1f} s)"
+                  f" | backstop import {rate:9.0f} events/s ({events} in {ours_s:.1f} s)"
+                  f" | ratio {rate / base_rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
