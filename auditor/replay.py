@@ -21,6 +21,7 @@ from itertools import islice
 from typing import Any
 
 from auditor import merkle, rules
+from auditor.seen import SeenIds
 from auditor.wire import (
     WireError, canonical_bytes, format_amount, format_decimal, parse_amount, parse_decimal,
     sha256_hex,
@@ -137,7 +138,7 @@ class _Replayer:
         self.balances: dict[str, int] = {}
         self.accounts: dict[str, list[int]] = {}
         self.totals: dict[str, list[int]] = {}
-        self.refs: dict[str, set[str]] = {f: set() for f in set(EXTERNAL_FAMILIES.values())}
+        self.refs = SeenIds()  # bounded memory: spills to a temporary file on long logs
         self.policy: rules.Policy | None = None
         self.policy_hash: str | None = None
         self.prices: dict[str, deque[str]] = {}
@@ -214,6 +215,7 @@ class _Replayer:
             if count == at_size:
                 break
         self.count = count
+        self.refs.close()
         if self.pending:
             typ = self.pending[0][0]
             raise Discrepancy(count, f"log ends before the {typ} derived from the liquidation "
@@ -262,10 +264,8 @@ class _Replayer:
         ref = ev["ref"]
         if type(ref) is not str or not ref:
             raise _Fail(f"ref: {ref!r} is not an exchange id")
-        seen = self.refs[EXTERNAL_FAMILIES[ev["type"]]]
-        if ref in seen:
+        if not self.refs.add(f"{EXTERNAL_FAMILIES[ev['type']]}\x00{ref}"):
             raise _Fail(f"ref: duplicate exchange id {ref!r} for {ev['type']}")
-        seen.add(ref)
 
     def _add_balance(self, asset: str, units: int, field_name: str) -> None:
         balance = self.balances[asset] + units

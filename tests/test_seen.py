@@ -1,0 +1,29 @@
+"""SeenIds: exact duplicate detection before and after spilling to disk."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.seen import SeenIds
+
+
+def test_duplicates_found_in_memory_and_after_spilling() -> None:
+    seen = SeenIds(memory_limit=100)
+    assert all(seen.add(f"id-{i}") for i in range(1000))  # ten spills
+    assert seen.db is not None and len(seen.recent) == 0
+    assert seen.add("id-5") is False  # long spilled
+    assert seen.add("id-999") is False  # spilled in the last batch
+    assert seen.add("id-1000") is True
+    assert seen.add("id-1000") is False  # in memory
+    seen.close()
+
+
+@settings(max_examples=60)
+@given(st.lists(st.text(max_size=4), max_size=300), st.integers(1, 50))
+def test_agrees_with_a_plain_set(keys: list[str], limit: int) -> None:
+    seen, reference = SeenIds(memory_limit=limit), set()
+    for key in keys:
+        assert seen.add(key) is (key not in reference)
+        reference.add(key)
+    seen.close()
