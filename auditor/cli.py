@@ -9,7 +9,6 @@ Every command takes ``--json`` for a machine-readable verdict. This module never
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import json
 import os
@@ -22,7 +21,7 @@ import click
 
 from auditor import merkle, sumtree
 from auditor.keys import (
-    KeyFormatError, NoteError, SignatureError, Signer, Verifier, key_id, open_note, parse_checkpoint,
+    KeyFormatError, NoteError, SignatureError, Signer, Verifier, open_note, parse_checkpoint,
     sign_document, verify_document,
 )
 from auditor.replay import Discrepancy, ReplayResult, replay
@@ -58,41 +57,12 @@ def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]
     return doc
 
 
-def parse_vkey(text: str) -> Verifier:
-    """Parse a C2SP verifier key ``name+hex(keyid)+base64(0x01 || key)``.
-
-    The base64 part may itself contain "+", so split at the first two only (names cannot
-    contain "+"), then let `Verifier.from_vkey` check everything when it can parse the
-    text; otherwise check the key id here.
-    """
-    text = text.strip()
-    parts = text.split("+", 2)
-    if len(parts) != 3:
-        raise KeyFormatError(f"verifier key {text!r} must be name+keyid+key")
-    if "+" not in parts[2]:
-        return Verifier.from_vkey(text)
-    name, kid_hex, key_b64 = parts
-    if not name or any(c.isspace() or ord(c) < 0x20 for c in name):
-        raise KeyFormatError(f"verifier key has invalid name {name!r}")
-    if len(kid_hex) != 8 or any(c not in "0123456789abcdef" for c in kid_hex):
-        raise KeyFormatError(f"verifier key id {kid_hex!r} is not 8 lowercase hex digits")
-    try:
-        raw = base64.b64decode(key_b64, validate=True)
-    except binascii.Error:
-        raise KeyFormatError(f"verifier key for {name!r} is not valid base64") from None
-    if len(raw) != 33 or raw[0] != 0x01:
-        raise KeyFormatError(f"verifier key for {name!r} is not an Ed25519 key (0x01 + 32 bytes)")
-    if key_id(name, raw[1:]).hex() != kid_hex:
-        raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {name!r}")
-    return Verifier(name, bytes.fromhex(kid_hex), raw[1:])
-
-
 def load_verifiers(values: Iterable[str]) -> list[Verifier]:
     """Each value is a verifier key, or a file holding one (or several, one per line)."""
     out: list[Verifier] = []
     for value in values:
         try:
-            out.append(parse_vkey(value))
+            out.append(Verifier.from_vkey(value))
             continue
         except KeyFormatError as exc:
             direct_error = exc
@@ -108,7 +78,7 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
             raise InputError(f"--key {value}: file holds no verifier key")
         for line in lines:
             try:
-                out.append(parse_vkey(line))
+                out.append(Verifier.from_vkey(line))
             except KeyFormatError as exc:
                 raise InputError(f"--key {value}: {exc}") from None
     if not out:

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
-from ledger.domain import FundRuleError
 from ledger.importer import DEFAULT_BATCH_SIZE, RecordError, import_file, is_export, restore_export
 from ledger.persistence import DB_ENV, DatabaseURLError
 from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals

@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, Connection, String, Table, Text, sele
 
 from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
 from auditor.sumtree import SumTree, account_nonce
-from auditor.wire import canonical_bytes, format_amount, format_decimal, parse_decimal
+from auditor.wire import format_amount, format_decimal, parse_decimal
 from ledger.application import Ledger
 from ledger.domain import Fund
 from ledger.exporting import write_export
