@@ -103,17 +103,16 @@ def _batches(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tup
 def _recorded_fingerprints(connection: Connection, fund: str,
                            keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """Fingerprints of the facts among `keys` that are already recorded."""
-    wanted = set(keys)
-    ids = sorted({exchange_id for _, exchange_id in wanted})
+    by_kind: dict[str, list[str]] = {}
+    for kind, exchange_id in keys:
+        by_kind.setdefault(kind, []).append(exchange_id)
     found: dict[tuple[str, str], str] = {}
-    for start in range(0, len(ids), QUERY_CHUNK):
-        rows = connection.execute(select(
-            exchange_ids.c.kind, exchange_ids.c.exchange_id, exchange_ids.c.fingerprint).where(
-            exchange_ids.c.fund == fund,
-            exchange_ids.c.exchange_id.in_(ids[start:start + QUERY_CHUNK])))
-        for kind, exchange_id, print_ in rows:
-            if (kind, exchange_id) in wanted:
-                found[(kind, exchange_id)] = print_
+    for kind, ids in by_kind.items():  # (fund, kind, id) is the primary key: use all three
+        for start in range(0, len(ids), QUERY_CHUNK):
+            rows = connection.execute(select(exchange_ids.c.exchange_id, exchange_ids.c.fingerprint)
+                                      .where(exchange_ids.c.fund == fund, exchange_ids.c.kind == kind,
+                                             exchange_ids.c.exchange_id.in_(ids[start:start + QUERY_CHUNK])))
+            found.update(((kind, exchange_id), print_) for exchange_id, print_ in rows)
     return found
 
 
