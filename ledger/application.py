@@ -57,7 +57,10 @@ class Ledger(Application[Any]):
             with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
                 yield session.connection()
         except IntegrityError as error:
-            raise ConcurrentWriteError(str(error)) from error
+            # Another writer took the same version of the fund's stream first.
+            if "backstop_events" in str(error) or "aggregate_idx" in str(error):
+                raise ConcurrentWriteError(str(error)) from error
+            raise
 
     # -- funds ----------------------------------------------------------------------------
 

@@ -138,7 +138,6 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
 def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_size: int,
                    batch_commit: bool, progress: Callable[[int], None] | None) -> ImportReport:
     report = ImportReport()
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
     consumed = 0
     with ExitStack() as stack:
         outer = None if batch_commit else stack.enter_context(ledger.transaction())
@@ -154,38 +153,41 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
                     raise RecordError(number, str(error)) from None
                 parsed.append((number, record, (record["type"], record["id"]), normal))
             if outer is not None:
-                _apply_batch(ledger, fund, outer, parsed, seen, report)
+                _apply_batch(ledger, fund, outer, parsed, report)
             else:
-                fund = _commit_batch(ledger, fund, parsed, seen, report)
+                fund = _commit_batch(ledger, fund, parsed, report)
             if progress is not None:
                 progress(consumed)
     return report
 
 
 def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
-                  seen: dict[tuple[str, str], dict[str, Any]], report: ImportReport) -> Fund:
+                  report: ImportReport) -> Fund:
     """Apply and commit one batch on its own; on a concurrent write, reload and redo it."""
     for attempt in range(1, WRITE_ATTEMPTS * 4 + 1):
-        batch_seen, batch_report = dict(seen), ImportReport()
+        batch_report = ImportReport()
         try:
             with ledger.transaction() as connection:
-                _apply_batch(ledger, fund, connection, parsed, batch_seen, batch_report)
+                _apply_batch(ledger, fund, connection, parsed, batch_report)
         except ConcurrentWriteError:
             if attempt == WRITE_ATTEMPTS * 4:
                 raise
             fund = ledger.get_fund(fund.name)  # the other writer's events are in it now
             continue
-        seen.update(batch_seen)
         report.merge(batch_report)
         return fund
     raise AssertionError("unreachable")
 
 
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
-                 seen: dict[tuple[str, str], dict[str, Any]], report: ImportReport) -> None:
-    """Run each new fact's command on the fund and record the batch in `connection`."""
-    recorded = _recorded_fingerprints(
-        connection, fund.name, [key for _, _, key, _ in parsed if key not in seen])
+                 report: ImportReport) -> None:
+    """Run each new fact's command on the fund and record the batch in `connection`.
+
+    Facts of earlier batches are found in the idempotency index (written in the same
+    transaction, or committed); facts earlier in this batch are in `seen`.
+    """
+    recorded = _recorded_fingerprints(connection, fund.name, [key for _, _, key, _ in parsed])
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
     for number, record, key, normal in parsed:
         report.lines += 1
         if key in seen or key in recorded:

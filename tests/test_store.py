@@ -157,3 +157,20 @@ def test_loading_uses_snapshots(db_url: str, make_ledger, tmp_path: Path,
     assert [s.originator_version for s in snapshots] == [52, 102]
     loaded = ledger.get_fund("main")
     assert (loaded.version, loaded.balances) == (122, {"USDT": 120})
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_duplicates_inside_one_file(db_url: str, make_ledger, tmp_path: Path,
+                                    batch_size: int) -> None:
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    same = [fee("f1", "1.00"), fee("f2", "2.00"), fee("f1", "1"), fee("f3", "3.00")]
+    report = import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", same),
+                         batch_size=batch_size)
+    assert (report.recorded, report.already_recorded) == (3, 1)  # "1" is the same as "1.00"
+    assert balances(ledger) == {"USDT": 600}
+    clash = [fee("g1", "1.00"), fee("g2", "2.00"), fee("g1", "1.01")]
+    with pytest.raises(RecordError, match=r"^line 3: id: fee 'g1' is already recorded"):
+        import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", clash),
+                    batch_size=batch_size)
+    assert balances(ledger) == {"USDT": 600}
