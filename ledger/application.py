@@ -101,13 +101,20 @@ class Ledger(Application[Any]):
         previous_version = pending[0].originator_version - 1
         self.save(fund)
         exported = [export_event(e, fund.name) for e in pending]
-        LogTree(connection, fund.name).append(
+        self.log_tree(connection, fund.name).append(
             [leaf_hash(canonical_bytes(e)) for e in exported])
         Projector(connection, fund.name, fund.assets).apply(exported)
         if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
             assert self.snapshots is not None
             self.snapshots.put([Fund.Snapshot.take(fund)])
         return len(pending)
+
+    def log_tree(self, connection: Connection, fund: str) -> LogTree:
+        """The fund's RFC 6962 log tree; complete bottom tiles are recomputed from the log."""
+        def leaves(start: int, end: int) -> list[bytes]:
+            return [leaf_hash(canonical_bytes(e)) for e in self.log_events(fund, start, end)]
+
+        return LogTree(connection, fund, leaves=leaves)
 
     # -- reading the log ------------------------------------------------------------------
 

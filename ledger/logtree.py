@@ -75,12 +75,24 @@ def _split(blob: bytes) -> list[bytes]:
     return [blob[i : i + HASH] for i in range(0, len(blob), HASH)]
 
 
-class LogTree:
-    """One fund's log tree inside the caller's connection (and transaction)."""
+LeafSource = Callable[[int, int], Sequence[bytes]]
 
-    def __init__(self, connection: sa.Connection, fund: str) -> None:
+
+class LogTree:
+    """One fund's log tree inside the caller's connection (and transaction).
+
+    With `leaves` (a function giving the leaf hashes of [start, end) from the log itself),
+    complete bottom tiles are not stored: they are 97% of the tree's bytes and the log can
+    recompute any of them from 256 events. Only the right-edge bottom tile (possibly empty,
+    it also records the size) and the tiles above are kept. A fund's tree must always be
+    opened the same way.
+    """
+
+    def __init__(self, connection: sa.Connection, fund: str,
+                 leaves: LeafSource | None = None) -> None:
         self.conn = connection
         self.fund = fund
+        self.leaves = leaves
 
     # --- storage ---------------------------------------------------------------------
 
@@ -148,6 +160,10 @@ class LogTree:
             if tkey not in tiles:
                 tiles[tkey] = self._get_tile(*tkey)
             blob = tiles[tkey]
+            if tkey[0] == 0 and len(blob) < TILE_WIDTH * HASH and self.leaves is not None \
+                    and tkey[1] < self._edge_tile():
+                start = tkey[1] * TILE_WIDTH  # an elided, complete bottom tile
+                blob = tiles[tkey] = b"".join(self.leaves(start, start + TILE_WIDTH))
             lo = (first & (TILE_WIDTH - 1)) * HASH
             hi = lo + (HASH << sub)
             if hi > len(blob):
@@ -170,6 +186,10 @@ class LogTree:
 
         build(record)
         return self._node_fn(self._fetch_tiles(needed))
+
+    def _edge_tile(self) -> int:
+        """Index of the right-edge bottom tile (the first one that is not complete)."""
+        return self.size() // TILE_WIDTH
 
     def _checked_size(self, size: int | None) -> int:
         current = self.size()
@@ -237,14 +257,23 @@ class LogTree:
                 tile_idx, prefix = last[0], _split(last[1])
             row = prefix + new if prefix else new
             completed: list[bytes] = []
+            elide = level == 0 and self.leaves is not None
             for off in range(0, len(row), TILE_WIDTH):
                 chunk = row[off : off + TILE_WIDTH]
-                rows.append(
-                    {"fund": self.fund, "level": level, "idx": tile_idx, "hashes": b"".join(chunk)}
-                )
                 if len(chunk) == TILE_WIDTH:
                     completed.append(merkle.perfect_root(chunk))
+                if not (elide and len(chunk) == TILE_WIDTH):
+                    rows.append({"fund": self.fund, "level": level, "idx": tile_idx,
+                                 "hashes": b"".join(chunk)})
                 tile_idx += 1
+            if elide:
+                edge = tile_idx if len(row) % TILE_WIDTH == 0 else tile_idx - 1
+                if edge == tile_idx:  # an empty edge tile keeps recording the size
+                    rows.append({"fund": self.fund, "level": 0, "idx": edge, "hashes": b""})
+                # The old edge tile is complete now: the log can recompute it.
+                self.conn.execute(log_tiles.delete().where(
+                    log_tiles.c.fund == self.fund, log_tiles.c.level == 0,
+                    log_tiles.c.idx < edge))
             new = completed
             level += 1
         self._write_tiles(rows)

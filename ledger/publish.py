@@ -23,7 +23,6 @@ from auditor.wire import format_amount, format_decimal, parse_decimal
 from ledger.application import Ledger
 from ledger.domain import Fund
 from ledger.exporting import write_export
-from ledger.logtree import LogTree
 from ledger.policy import policy_hash
 from ledger.projections import ACCOUNT_FIELDS, accounts
 from ledger.tables import metadata
@@ -110,7 +109,7 @@ def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -
     """Build, sign and record a snapshot of the fund's current state, in one transaction."""
     with ledger.transaction() as connection:
         fund = ledger.get_fund(fund_name)
-        tree_log = LogTree(connection, fund_name)
+        tree_log = ledger.log_tree(connection, fund_name)
         size = fund.log_size
         assets = sorted(fund.assets)
         entries = account_entries(connection, fund_name, assets)
@@ -177,7 +176,7 @@ def event_proof(ledger: Ledger, fund: str, index: int, size: int) -> dict[str, A
         raise PublishError(f"event {index} is not in a log of {size} events")
     event = next(iter(ledger.log_events(fund, index, index + 1)))
     with ledger.engine.connect() as connection:
-        tree = LogTree(connection, fund)
+        tree = ledger.log_tree(connection, fund)
         return {"format": "backstop-event-proof/1", "event": event, "index": index,
                 "log_size": size, "log_root": tree.root(size).hex(),
                 "proof": [h.hex() for h in tree.inclusion_proof(index, size)]}
@@ -188,7 +187,7 @@ def consistency_proof(ledger: Ledger, fund: str, old_size: int, new_size: int) -
     if not 0 < old_size <= new_size:
         raise PublishError(f"need 0 < OLD <= NEW, got {old_size} and {new_size}")
     with ledger.engine.connect() as connection:
-        tree = LogTree(connection, fund)
+        tree = ledger.log_tree(connection, fund)
         if new_size > tree.size():
             raise PublishError(f"the log has only {tree.size()} events")
         return {"format": "backstop-consistency-proof/1",

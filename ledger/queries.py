@@ -9,7 +9,6 @@ from sqlalchemy import Engine, select
 from auditor.merkle import CompactRange, leaf_hash
 from auditor.wire import canonical_bytes
 from ledger.application import Ledger
-from ledger.logtree import LogTree
 from ledger.projections import PROJECTION_TABLES, Projector, positions
 
 REBUILD_PAGE = 5000
@@ -47,6 +46,6 @@ def rebuild_projections(ledger: Ledger, fund: str) -> dict[str, Any]:
                 page = []
         projector.apply(page)
         after = _projection_rows(connection, fund)
-        stored_root = LogTree(connection, fund).root(state.log_size)
+        stored_root = ledger.log_tree(connection, fund).root(state.log_size)
     return {"events": state.log_size, "unchanged": before == after,
             "log_root_matches": stored_root == compact.root()}
