@@ -133,7 +133,7 @@ def main() -> None:
             base_rate, rate = base_events / base_s, events / ours_s
             print(f"{kind:9} baseline {base_rate:9.0f} events/s ({base_events} in {base_s:.1f} s)"
                   f" | backstop import {rate:9.0f} events/s ({events} in {ours_s:.1f} s)"
-                  f" | ratio {rate / base_rate:.2f}x")
+                  f" | ratio {rate / base_rate:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from ledger.publish import (
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 
 
-def _passphrase(required: bool = False) -> bytes | None:
+def _passphrase() -> bytes | None:
     value = os.environ.get(PASSPHRASE_ENV)
     return value.encode() if value else None
 
@@ -43,7 +42,7 @@ def load_signer(path: Path) -> Signer:
 @click.command()
 @click.argument("name")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Private key file to write (mode 0600); NAME.pub-style verifier key beside it.")
+              help="Private key file to write (mode 0600); the verifier key goes to OUT.pub.")
 @click.option("--encrypt", is_flag=True,
               help=f"Encrypt the key with a passphrase (from ${PASSPHRASE_ENV}, else prompted).")
 def keygen(name: str, out: Path, encrypt: bool) -> None:
@@ -162,5 +161,3 @@ def prove_consistency(old: int, new: int, ledger: Ledger, fund_name: str | None)
     except PublishError as error:
         raise InputError(str(error)) from None
 
-
-__all__ = ["keygen", "snapshot", "prove", "json"]

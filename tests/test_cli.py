@@ -97,3 +97,33 @@ def test_empty_database_says_how_to_start(env: dict[str, str]) -> None:
     result = run(["balances"], env)
     assert result.exit_code == 2
     assert "this database has no fund yet: create one with `backstop init CONFIG`" in result.output
+
+
+def test_keygen_writes_a_private_file_and_refuses_to_overwrite(tmp_path: Path,
+                                                               env: dict[str, str]) -> None:
+    from auditor.keys import Signer
+
+    key = tmp_path / "op.key"
+    result = run(["keygen", "ops.example/fund", "--out", str(key)], env)
+    vkey = result.output.strip()
+    assert result.exit_code == 0 and vkey.startswith("ops.example/fund+")
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "op.key.pub").read_text().strip() == vkey
+    assert Signer.from_pem(key.read_bytes()).verifier_key() == vkey
+    again = run(["keygen", "ops.example/fund", "--out", str(key)], env)
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+
+
+def test_encrypted_key_needs_its_passphrase_to_publish(tmp_path: Path, funded: Path,
+                                                       env: dict[str, str]) -> None:
+    key = tmp_path / "enc.key"
+    locked = {**env, "BACKSTOP_KEY_PASSPHRASE": "correct horse"}
+    assert run(["keygen", "ops.example/fund", "--out", str(key), "--encrypt"], locked) \
+        .exit_code == 0
+    assert b"ENCRYPTED" in key.read_bytes()
+    wrong = run(["snapshot", "publish", "--key", str(key), "--out", str(tmp_path / "p")],
+                {**env, "BACKSTOP_KEY_PASSPHRASE": "wrong"})
+    assert wrong.exit_code == 2 and f"--key {key}:" in wrong.output
+    ok = run(["snapshot", "publish", "--key", str(key), "--out", str(tmp_path / "p")], locked)
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "p" / "snapshot.json").exists()
