@@ -23,6 +23,7 @@ from ledger.projections import Projector
 from ledger.tables import metadata
 
 SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
+CATCH_UP_PAGE = 5_000  # events per step when derived state catches up with the log
 INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
 
 
@@ -100,14 +101,31 @@ class Ledger(Application[Any]):
             return 0
         previous_version = pending[0].originator_version - 1
         self.save(fund)
+        tree = self.log_tree(connection, fund.name)
+        projector = Projector(connection, fund.name, fund.assets)
+        self._catch_up(fund.name, tree, projector, previous_version)
         exported = [export_event(e, fund.name) for e in pending]
-        self.log_tree(connection, fund.name).append(
-            [leaf_hash(canonical_bytes(e)) for e in exported])
-        Projector(connection, fund.name, fund.assets).apply(exported)
+        tree.append([leaf_hash(canonical_bytes(e)) for e in exported])
+        projector.apply(exported)
         if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
             assert self.snapshots is not None
             self.snapshots.put([Fund.Snapshot.take(fund)])
         return len(pending)
+
+    def _catch_up(self, fund: str, tree: LogTree, projector: Projector, upto: int) -> None:
+        """Bring the log tree and projections up to `upto` events if they lag the log (for
+        example after `replay` was interrupted, or tables were added to an existing store)."""
+        tree_size, position = tree.size(), projector.position()
+        if min(tree_size, position) >= upto:
+            return
+        page: list[dict[str, Any]] = []
+        for event in self.log_events(fund, min(tree_size, position), upto):
+            page.append(event)
+            if len(page) == CATCH_UP_PAGE or event["index"] == upto - 1:
+                tree.append([leaf_hash(canonical_bytes(e)) for e in page
+                             if e["index"] >= tree_size])
+                projector.apply([e for e in page if e["index"] >= position])
+                page = []
 
     def log_tree(self, connection: Connection, fund: str) -> LogTree:
         """The fund's RFC 6962 log tree; complete bottom tiles are recomputed from the log."""

@@ -174,3 +174,22 @@ def test_duplicates_inside_one_file(db_url: str, make_ledger, tmp_path: Path,
         import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", clash),
                     batch_size=batch_size)
     assert balances(ledger) == {"USDT": 600}
+
+
+def test_derived_state_catches_up_with_the_log(db_url: str, make_ledger, tmp_path: Path) -> None:
+    """Projections and log tiles that lag the log (wiped here) are caught up on the next write."""
+    from ledger.logtree import log_tiles
+    from ledger.projections import PROJECTION_TABLES
+
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", crash_records()))
+    with ledger.transaction() as connection:
+        for table in (*PROJECTION_TABLES, log_tiles):
+            connection.execute(table.delete())
+    import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", [fee("f9", "0.25")]))
+    with ledger.engine.connect() as connection:
+        assert ledger.log_tree(connection, "main").size() == 12
+    assert rebuild_projections(ledger, "main") == {"events": 12, "unchanged": True,
+                                                   "log_root_matches": True}
+    assert balances(ledger) == {"USDT": 175}
