@@ -1,9 +1,8 @@
-"""Exchange facts: validation, normal form, and the fingerprint that makes recording idempotent.
+"""Exchange facts: validation, and the normal form that makes recording idempotent.
 
-A fact's fingerprint is the SHA-256 of the RFC 8785 bytes of its normal form (amounts
-formatted with the asset's decimals, optional fields made explicit). The same normal form can
-be read back from the event the fact caused, so the idempotency index can be rebuilt from the
-log alone.
+A fact's normal form has amounts in their exact wire form and optional fields made explicit.
+It can be read back from the event the fact caused, so a re-recorded id is compared field by
+field with what the log holds, and the idempotency index needs only the id and its position.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from functools import lru_cache
 import fastjsonschema
 
 from auditor.schemas import first_error, load_schema
-from auditor.wire import canonical_bytes, format_amount, parse_amount_lenient, sha256_hex
+from auditor.wire import format_amount, parse_amount_lenient
 
 LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "collateral",
                       "fill_price", "mark_price")
@@ -141,8 +140,3 @@ def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
     if fact == "observation":
         return {**base, **{f: data[f] for f in ("market", "mark_price", "open_interest")}}
     return {**base, "policy": data["policy"]}
-
-
-def fingerprint(normal: Mapping[str, Any]) -> str:
-    """SHA-256 hex of the fact's normal form (RFC 8785 bytes)."""
-    return sha256_hex(canonical_bytes(dict(normal)))

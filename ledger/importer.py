@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ledger.application import ConcurrentWriteError, Ledger
 from auditor.wire import canonical_bytes
 from ledger.domain import Fund, export_event
-from ledger.facts import FactError, fingerprint, normal_form, normal_form_of_event, validate
-from ledger.projections import exchange_ids
+from ledger.facts import FactError, normal_form, normal_form_of_event, validate
+from ledger.projections import exchange_ids, select_where_in
 
 DEFAULT_BATCH_SIZE = 2000
 WRITE_ATTEMPTS = 5
-QUERY_CHUNK = 10_000  # ids per IN (...) query, below SQLite's 32,766 bound parameters
+NEARBY = 256  # collided positions this close are read back from the log in one range
 
 
 class RecordError(ValueError):
@@ -100,20 +100,34 @@ def _batches(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tup
         yield batch
 
 
-def _recorded_fingerprints(connection: Connection, fund: str,
-                           keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """Fingerprints of the facts among `keys` that are already recorded."""
+def _recorded_positions(connection: Connection, fund: str,
+                        keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Log positions of the events recorded for those of `keys` already seen."""
     by_kind: dict[str, list[str]] = {}
     for kind, exchange_id in keys:
         by_kind.setdefault(kind, []).append(exchange_id)
-    found: dict[tuple[str, str], str] = {}
+    found: dict[tuple[str, str], int] = {}
     for kind, ids in by_kind.items():  # (fund, kind, id) is the primary key: use all three
-        for start in range(0, len(ids), QUERY_CHUNK):
-            rows = connection.execute(select(exchange_ids.c.exchange_id, exchange_ids.c.fingerprint)
-                                      .where(exchange_ids.c.fund == fund, exchange_ids.c.kind == kind,
-                                             exchange_ids.c.exchange_id.in_(ids[start:start + QUERY_CHUNK])))
-            found.update(((kind, exchange_id), print_) for exchange_id, print_ in rows)
+        rows = select_where_in(connection, exchange_ids, {"fund": fund, "kind": kind},
+                               "exchange_id", ids)
+        found.update(((kind, row.exchange_id), row.position) for row in rows)
     return found
+
+
+def _recorded_facts(ledger: Ledger, fund: str, positions: Iterable[int]) -> dict[int, Any]:
+    """The normal form of the fact behind each event at `positions`, read back from the log
+    in runs of nearby positions (a re-imported file collides on one long run)."""
+    wanted_set = set(positions)
+    wanted = sorted(wanted_set)
+    facts: dict[int, Any] = {}
+    run_start = 0
+    for i, position in enumerate(wanted):
+        if i + 1 == len(wanted) or wanted[i + 1] - position > NEARBY:
+            for event in ledger.log_events(fund, wanted[run_start], position + 1):
+                if event["index"] in wanted_set:
+                    facts[event["index"]] = normal_form_of_event(event)
+            run_start = i + 1
+    return facts
 
 
 def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -186,13 +200,13 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
     Facts of earlier batches are found in the idempotency index (written in the same
     transaction, or committed); facts earlier in this batch are in `seen`.
     """
-    recorded = _recorded_fingerprints(connection, fund.name, [key for _, _, key, _ in parsed])
+    recorded = _recorded_positions(connection, fund.name, [key for _, _, key, _ in parsed])
+    earlier = _recorded_facts(ledger, fund.name, recorded.values()) if recorded else {}
     seen: dict[tuple[str, str], dict[str, Any]] = {}
     for number, record, key, normal in parsed:
         report.lines += 1
         if key in seen or key in recorded:
-            # Only a collision needs the fingerprint: new facts (the bulk) skip it.
-            same = seen[key] == normal if key in seen else recorded[key] == fingerprint(normal)
+            same = (seen[key] if key in seen else earlier[recorded[key]]) == normal
             if not same:
                 raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
                                   "recorded with different fields (conflict)")

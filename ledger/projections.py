@@ -10,7 +10,7 @@ backends.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -23,11 +23,12 @@ from sqlalchemy import (
     Text,
     delete,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from auditor.wire import parse_amount
-from ledger.facts import fingerprint, normal_form_of_event
+from ledger.facts import normal_form_of_event
 from ledger.tables import metadata
 
 positions = Table(
@@ -63,7 +64,6 @@ exchange_ids = Table(
     Column("fund", String(64), primary_key=True),
     Column("kind", String(32), primary_key=True),
     Column("exchange_id", String(200), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
     Column("position", BigInteger, nullable=False),
 )
 counts = Table(
@@ -86,6 +86,30 @@ def upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     keys = [c.name for c in table.primary_key.columns]
     update = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
     connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=update), rows)
+
+
+def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, Any],
+                    column: str, values: Sequence[str]) -> list[Any]:
+    """Rows of `table` matching `fixed` (column = value) whose `column` is one of `values`.
+
+    PostgreSQL gets one `JOIN unnest(array)`: a long IN list inside a big, freshly written
+    transaction is planned as a sequential scan comparing every row with every value, while
+    the join stays linear whatever the statistics say. SQLite takes chunked IN lists (below
+    its bound-parameter limit).
+    """
+    if not values:
+        return []
+    where = " AND ".join(f"t.{name} = :{name}" for name in fixed)
+    if connection.dialect.name == "postgresql":
+        sql = text(f"SELECT t.* FROM {table.name} AS t JOIN unnest(CAST(:values AS text[])) "
+                   f"AS v(value) ON t.{column} = v.value WHERE {where}")
+        return list(connection.execute(sql, {**fixed, "values": list(values)}))
+    found: list[Any] = []
+    for start in range(0, len(values), 10_000):
+        found += connection.execute(select(table).where(
+            *[table.c[name] == value for name, value in fixed.items()],
+            table.c[column].in_(values[start:start + 10_000])))
+    return found
 
 
 class Projector:
@@ -128,7 +152,7 @@ class Projector:
             fact = normal_form_of_event(event)
             if fact is not None:
                 ids.append({"fund": self.fund, "kind": fact["type"], "exchange_id": fact["id"],
-                            "fingerprint": fingerprint(fact), "position": event["index"]})
+                            "position": event["index"]})
             self._fold(kind, data, balance, account, total)
         if position is None:
             return self.position()
@@ -205,12 +229,7 @@ class Projector:
 
     def _existing_accounts(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, ...]]:
         wanted = set(keys)
-        names = sorted({account for account, _ in wanted})
-        found: dict[tuple[str, str], tuple[int, ...]] = {}
-        for start in range(0, len(names), 10_000):  # below SQLite's bound-parameter limit
-            rows = self.connection.execute(select(accounts).where(
-                accounts.c.fund == self.fund, accounts.c.account.in_(names[start:start + 10_000])))
-            for r in rows:
-                if (r.account, r.asset) in wanted:
-                    found[(r.account, r.asset)] = (int(r.fees), int(r.payouts), int(r.clawbacks))
-        return found
+        rows = select_where_in(self.connection, accounts, {"fund": self.fund}, "account",
+                               sorted({account for account, _ in wanted}))
+        return {(r.account, r.asset): (int(r.fees), int(r.payouts), int(r.clawbacks))
+                for r in rows if (r.account, r.asset) in wanted}
