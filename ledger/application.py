@@ -19,7 +19,7 @@ from auditor.wire import canonical_bytes
 from ledger.domain import Fund, FundRuleError, export_event, fund_id
 from ledger.logtree import LogTree
 from ledger.persistence import default_url, normalize_url
-from ledger.projections import Projector
+from ledger.projections import AccountCache, Projector
 from ledger.tables import metadata
 
 SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
@@ -45,6 +45,7 @@ class Ledger(Application[Any]):
         self.url = normalize_url(url or default_url())
         super().__init__(env={"SQLALCHEMY_URL": self.url})
         metadata.create_all(self.engine)
+        self._account_caches: dict[str, AccountCache] = {}
 
     @property
     def engine(self) -> Engine:
@@ -102,7 +103,7 @@ class Ledger(Application[Any]):
         previous_version = pending[0].originator_version - 1
         self.save(fund)
         tree = self.log_tree(connection, fund.name)
-        projector = Projector(connection, fund.name, fund.assets)
+        projector = Projector(connection, fund.name, fund.assets, self.account_cache(fund.name))
         self._catch_up(fund.name, tree, projector, previous_version)
         exported = [export_event(e, fund.name) for e in pending]
         tree.append([leaf_hash(canonical_bytes(e)) for e in exported])
@@ -126,6 +127,10 @@ class Ledger(Application[Any]):
                              if e["index"] >= tree_size])
                 projector.apply([e for e in page if e["index"] >= position])
                 page = []
+
+    def account_cache(self, fund: str) -> AccountCache:
+        """This process's cache of the fund's account rows (see AccountCache)."""
+        return self._account_caches.setdefault(fund, AccountCache())
 
     def log_tree(self, connection: Connection, fund: str) -> LogTree:
         """The fund's RFC 6962 log tree; complete bottom tiles are recomputed from the log."""

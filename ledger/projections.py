@@ -112,13 +112,34 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
     return found
 
 
+class AccountCache:
+    """Account rows as this process last wrote them, valid at one log position.
+
+    Writes to a fund are serialized by its event stream (a writer whose events were saved at
+    position P was the only one to extend the log from P), so rows cached at P are still the
+    database's rows when the next batch starts at P; any other start reads them afresh.
+    """
+
+    def __init__(self) -> None:
+        self.position = -1
+        self.rows: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    def valid_at(self, position: int) -> bool:
+        """Whether the cached rows are the database's rows at `position`."""
+        if self.position != position:
+            self.rows.clear()
+        return self.position == position
+
+
 class Projector:
     """Applies exported fund events to the projection tables of one fund."""
 
-    def __init__(self, connection: Connection, fund: str, decimals: Mapping[str, int]) -> None:
+    def __init__(self, connection: Connection, fund: str, decimals: Mapping[str, int],
+                 cache: AccountCache | None = None) -> None:
         self.connection = connection
         self.fund = fund
         self.decimals = dict(decimals)
+        self.cache = cache or AccountCache()
 
     def position(self) -> int:
         """How many events of the fund's log the projections include."""
@@ -135,12 +156,15 @@ class Projector:
         """Fold exported events (in log order) into the tables; return the new position."""
         balance: dict[str, int] = defaultdict(int)
         account: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+        start: int | None = None
         total: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTAL_FIELDS, 0))
         per_type: dict[str, int] = defaultdict(int)
         ids: list[dict[str, Any]] = []
         position = None
         for event in events:
             position = event["index"] + 1
+            if start is None:
+                start = event["index"]
             kind, data = event["type"], event["data"]
             per_type[kind] += 1
             if kind == "fund_opened":
@@ -154,9 +178,9 @@ class Projector:
                 ids.append({"fund": self.fund, "kind": fact["type"], "exchange_id": fact["id"],
                             "position": event["index"]})
             self._fold(kind, data, balance, account, total)
-        if position is None:
+        if position is None or start is None:
             return self.position()
-        self._write(balance, account, total, per_type, ids, position)
+        self._write(balance, account, total, per_type, ids, start, position)
         return position
 
     def _units(self, asset: str, amount: str) -> int:
@@ -198,7 +222,7 @@ class Projector:
 
     def _write(self, balance: dict[str, int], account: dict[tuple[str, str], list[int]],
                total: dict[str, dict[str, int]], per_type: dict[str, int],
-               ids: list[dict[str, Any]], position: int) -> None:
+               ids: list[dict[str, Any]], start: int, position: int) -> None:
         conn, fund = self.connection, self.fund
         old_balance = {r.asset: int(r.units) for r in conn.execute(
             select(balances).where(balances.c.fund == fund))}
@@ -211,14 +235,16 @@ class Projector:
                 f: str((int(getattr(old_totals[a], f)) if a in old_totals else 0) + d[f])
                 for f in TOTAL_FIELDS}}
             for a, d in total.items()])
-        if account:
-            old_accounts = self._existing_accounts(list(account))
-            rows = []
-            for key, delta in account.items():
-                old = old_accounts.get(key, (0, 0, 0))
-                rows.append({"fund": fund, "account": key[0], "asset": key[1],
-                             **{f: str(old[i] + delta[i]) for i, f in enumerate(ACCOUNT_FIELDS)}})
-            upsert(conn, accounts, rows)
+        known = self.cache.rows if self.cache.valid_at(start) else {}
+        stored = self._existing_accounts([k for k in account if k not in known])
+        updated: dict[tuple[str, str], tuple[int, ...]] = {}
+        for key, delta in account.items():
+            old = known.get(key) or stored.get(key) or (0, 0, 0)
+            updated[key] = (old[0] + delta[0], old[1] + delta[1], old[2] + delta[2])
+        upsert(conn, accounts, [
+            {"fund": fund, "account": key[0], "asset": key[1],
+             **{f: str(value[i]) for i, f in enumerate(ACCOUNT_FIELDS)}}
+            for key, value in updated.items()])
         old_counts = {r.type: r.count for r in conn.execute(
             select(counts).where(counts.c.fund == fund))}
         upsert(conn, counts, [{"fund": fund, "type": t, "count": old_counts.get(t, 0) + n}
@@ -226,8 +252,14 @@ class Projector:
         if ids:  # new ids only: the importer checked them, a rebuild starts empty
             conn.execute(exchange_ids.insert(), ids)
         upsert(conn, positions, [{"fund": fund, "position": position}])
+        # Only now, with every row written, may the cache speak for position `position`.
+        self.cache.rows.update(stored)
+        self.cache.rows.update(updated)
+        self.cache.position = position
 
     def _existing_accounts(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, ...]]:
+        if not keys:
+            return {}
         wanted = set(keys)
         rows = select_where_in(self.connection, accounts, {"fund": self.fund}, "account",
                                sorted({account for account, _ in wanted}))

@@ -34,7 +34,7 @@ def rebuild_projections(ledger: Ledger, fund: str) -> dict[str, Any]:
     state = ledger.get_fund(fund)
     with ledger.transaction() as connection:
         before = _projection_rows(connection, fund)
-        projector = Projector(connection, fund, {})
+        projector = Projector(connection, fund, {}, ledger.account_cache(fund))
         projector.reset()
         compact = CompactRange()
         page: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ from ledger import application
 from ledger.application import Ledger
 from ledger.exporting import write_export
 from ledger.importer import RecordError, import_file, restore_export
-from ledger.projections import exchange_ids
+from ledger.projections import accounts, exchange_ids
 from ledger.queries import rebuild_projections
 from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
 
@@ -193,3 +193,22 @@ def test_derived_state_catches_up_with_the_log(db_url: str, make_ledger, tmp_pat
     assert rebuild_projections(ledger, "main") == {"events": 12, "unchanged": True,
                                                    "log_root_matches": True}
     assert balances(ledger) == {"USDT": 175}
+
+
+@pytest.mark.parametrize("batch_commit", [False, True])
+def test_account_totals_after_a_rolled_back_import(db_url: str, make_ledger, tmp_path: Path,
+                                                   batch_commit: bool) -> None:
+    """A failed import must not leave in-process state behind (the account cache)."""
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", [fee("a1", "1.00", "x")]))
+    failing = [fee("b1", "2.00", "x"), fee("b2", "4.00", "x"), {**fee("b3", "1.00"), "amount": "?"}]
+    with pytest.raises(RecordError, match="^line 3: amount: "):
+        import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", failing), batch_size=2,
+                    batch_commit=batch_commit)
+    import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", [fee("c1", "8.00", "x")]))
+    expected = 100 + (600 if batch_commit else 0) + 800  # batch [b1, b2] committed on its own
+    with ledger.engine.connect() as connection:
+        row = connection.execute(select(accounts.c.fees).where(accounts.c.account == "x")).one()
+    assert int(row.fees) == expected
+    assert rebuild_projections(ledger, "main")["unchanged"]
