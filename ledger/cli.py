@@ -115,9 +115,9 @@ def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None)
             document["policy"] = json.loads(policy_path.read_text("utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(f"{config}: policy: cannot read {policy_path}: {error}") from None
-    error = first_error("fund", document)
-    if error is not None:
-        raise InputError(f"{config}: {error}")
+    problem = first_error("fund", document)
+    if problem is not None:
+        raise InputError(f"{config}: {problem}")
     if fund_name is not None and fund_name != document["fund"]:
         raise InputError(f"--fund {fund_name!r} differs from the config's fund "
                          f"{document['fund']!r}")
@@ -193,8 +193,8 @@ def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
         total_rows = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == name))}
         position = conn.execute(select(positions.c.position).where(
             positions.c.fund == name)).scalar() or 0
-        type_counts = dict(conn.execute(select(counts.c.type, counts.c.count).where(
-            counts.c.fund == name)).all())
+        type_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
+            select(counts.c.type, counts.c.count).where(counts.c.fund == name))}
         balance_rows = {r.asset: int(r.units) for r in conn.execute(
             select(balances).where(balances.c.fund == name))}
     doc: dict[str, Any] = {"fund": name, "log_size": position, "policy_version": fund.policy_version,
@@ -229,7 +229,7 @@ def account_(account_id: str, as_json: bool, ledger: Ledger, fund_name: str | No
             accounts.c.fund == name, accounts.c.account == account_id)).all()
     if not rows:
         raise InputError(f"account {account_id!r}: no fees, payouts or clawbacks recorded")
-    doc = {"fund": name, "account": account_id, "assets": {
+    doc: dict[str, Any] = {"fund": name, "account": account_id, "assets": {
         r.asset: {f: format_amount(int(getattr(r, f)), fund.assets[r.asset])
                   for f in ("fees", "payouts", "clawbacks")} for r in rows}}
     if as_json:

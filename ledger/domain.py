@@ -297,15 +297,6 @@ class Fund(Aggregate):
         return int(share.get("volatility", {}).get("window", 1))
 
 
-def event_types() -> dict[str, type[Aggregate.Event]]:
-    """Wire `type` -> event class, for every fund event."""
-    classes = [Fund.Created, Fund.PolicySet, Fund.LiquidationSettled, Fund.FeeInflow,
-               Fund.DeficitCovered, Fund.SocializedLossAssessed, Fund.ClawbackCharged,
-               Fund.CapitalInjected, Fund.CapitalWithdrawn, Fund.ReserveRebalanced,
-               Fund.MarketObserved]
-    return {cls.TYPE: cls for cls in classes}
-
-
 def export_event(event: Any, fund: str) -> dict[str, Any]:
     """The wire form of a stored fund event (schemas/README.md, "Events")."""
     return {"index": event.originator_version - 1, "type": type(event).TYPE,

@@ -245,8 +245,8 @@ class Projector:
             {"fund": fund, "account": key[0], "asset": key[1],
              **{f: str(value[i]) for i, f in enumerate(ACCOUNT_FIELDS)}}
             for key, value in updated.items()])
-        old_counts = {r.type: r.count for r in conn.execute(
-            select(counts).where(counts.c.fund == fund))}
+        old_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
+            select(counts.c.type, counts.c.count).where(counts.c.fund == fund))}
         upsert(conn, counts, [{"fund": fund, "type": t, "count": old_counts.get(t, 0) + n}
                               for t, n in per_type.items()])
         if ids:  # new ids only: the importer checked them, a rebuild starts empty
