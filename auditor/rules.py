@@ -218,11 +218,6 @@ def _ceil_units(x: Fraction, decimals: int) -> int:
     return -((-x.numerator * 10**decimals) // x.denominator)
 
 
-def _round_places(x: Fraction, places: int) -> Fraction:
-    """Half-even rounding to `places` decimals, as an exact Fraction."""
-    return Fraction(round(x * 10**places), 10**places)
-
-
 # ---------------------------------------------------------------- share
 
 

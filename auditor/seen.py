@@ -26,14 +26,12 @@ class SeenIds:
         self.bloom: bytearray | None = None
         self.db: sqlite3.Connection | None = None
         self._path: str | None = None
-        self.disk_lookups = 0
 
     def add(self, key: str) -> bool:
         """Record `key`; return False when it was seen before."""
         if key in self.recent:
             return False
         if self.bloom is not None and self._maybe_spilled(key):
-            self.disk_lookups += 1
             assert self.db is not None
             if self.db.execute("SELECT 1 FROM ids WHERE key = ?", (key,)).fetchone():
                 return False

@@ -27,6 +27,11 @@ CATCH_UP_PAGE = 5_000  # events per step when derived state catches up with the 
 INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
 
 
+def event_leaf(event: dict[str, Any]) -> bytes:
+    """The RFC 6962 leaf hash of an exported event: its canonical export line, hashed."""
+    return leaf_hash(canonical_bytes(event))
+
+
 class FundNotFound(LookupError):
     """No fund of that name in this database."""
 
@@ -106,7 +111,7 @@ class Ledger(Application[Any]):
         projector = Projector(connection, fund.name, fund.assets, self.account_cache(fund.name))
         self._catch_up(fund.name, tree, projector, previous_version)
         exported = [export_event(e, fund.name) for e in pending]
-        tree.append([leaf_hash(canonical_bytes(e)) for e in exported])
+        tree.append([event_leaf(e) for e in exported])
         projector.apply(exported)
         if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
             assert self.snapshots is not None
@@ -123,7 +128,7 @@ class Ledger(Application[Any]):
         for event in self.log_events(fund, min(tree_size, position), upto):
             page.append(event)
             if len(page) == CATCH_UP_PAGE or event["index"] == upto - 1:
-                tree.append([leaf_hash(canonical_bytes(e)) for e in page
+                tree.append([event_leaf(e) for e in page
                              if e["index"] >= tree_size])
                 projector.apply([e for e in page if e["index"] >= position])
                 page = []
@@ -135,7 +140,7 @@ class Ledger(Application[Any]):
     def log_tree(self, connection: Connection, fund: str) -> LogTree:
         """The fund's RFC 6962 log tree; complete bottom tiles are recomputed from the log."""
         def leaves(start: int, end: int) -> list[bytes]:
-            return [leaf_hash(canonical_bytes(e)) for e in self.log_events(fund, start, end)]
+            return [event_leaf(e) for e in self.log_events(fund, start, end)]
 
         return LogTree(connection, fund, leaves=leaves)
 

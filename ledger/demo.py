@@ -90,26 +90,44 @@ def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:
     return paths
 
 
-def _series(events: Path, asset: str, decimals: int) -> dict[str, list[Any]]:
-    """Price, fund balance and coverage ratio at each market observation, from the export."""
-    balance = 0
+def _read_export(events: Path, asset: str,
+                 decimals: int) -> tuple[dict[str, int], dict[str, list[Any]]]:
+    """One pass over the final export: the report's totals, and the chart's series (price,
+    fund balance and coverage ratio at each market observation)."""
+    t = dict.fromkeys(("liquidations", "initial_balance", "final_balance", "covered",
+                       "covered_count", "socialized", "clawbacks"), 0)
+    clawed: set[str] = set()
     series: dict[str, list[Any]] = defaultdict(list)
     with events.open("rb") as stream:
         for line in stream:
             event = json.loads(line)
             kind, data = event["type"], event["data"]
-            if kind in ("fee_inflow", "capital_injected") and data["asset"] == asset:
-                balance += parse_amount(data["amount"], decimals)
-            elif kind in ("deficit_covered", "capital_withdrawn") and data["asset"] == asset:
-                balance -= parse_amount(data["amount"], decimals)
+            units = parse_amount(data["amount"], decimals) if "amount" in data and \
+                data.get("asset") == asset else 0
+            if kind in ("capital_injected", "fee_inflow"):
+                t["final_balance"] += units
+                t["initial_balance"] += units if kind == "capital_injected" else 0
+            elif kind in ("deficit_covered", "capital_withdrawn"):
+                t["final_balance"] -= units
+                if kind == "deficit_covered":
+                    t["covered"] += units
+                    t["covered_count"] += 1
+            elif kind == "liquidation_settled":
+                t["liquidations"] += 1
+            elif kind == "socialized_loss_assessed":
+                t["socialized"] += units
+            elif kind == "clawback_charged":
+                t["clawbacks"] += units
+                clawed.add(data["account"])
             elif kind == "market_observed":
-                notional = parse_decimal(data["mark_price"]) * parse_decimal(data["open_interest"])
-                fund = Fraction(balance, 10**decimals)
+                mark = parse_decimal(data["mark_price"])
+                notional = mark * parse_decimal(data["open_interest"])
+                fund = Fraction(t["final_balance"], 10**decimals)
                 series["times"].append(event["time"])
-                series["prices"].append(parse_decimal(data["mark_price"]))
+                series["prices"].append(mark)
                 series["balances"].append(fund)
                 series["ratios"].append(fund / notional if notional else Fraction(0))
-    return series
+    return {**t, "clawed_accounts": len(clawed)}, series
 
 
 def run_demo(workdir: Path, config: SimulationConfig | None = None,
@@ -158,47 +176,15 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
         results = list(pool.map(lambda run: _audit(run[1]), runs))
     audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results)]
     last_events = published[-1] / "events.jsonl"
-    totals = _totals(last_events, asset, decimals)
-    series = _series(last_events, asset, decimals)
+    totals, series = _read_export(last_events, asset, decimals)
     chart = workdir / "crash.png"
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
-    positive = [(r, t) for r, t in zip(series["ratios"], series["times"])]
-    lowest = min(positive) if positive else (None, None)
+    lowest = min(zip(series["ratios"], series["times"]), default=(None, None))
     return DemoResult(workdir=workdir, chart=chart, published=published,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, **totals)
-
-
-def _totals(events: Path, asset: str, decimals: int) -> dict[str, int]:
-    """Headline totals of the demo, read from the final export."""
-    t = dict.fromkeys(("liquidations", "initial_balance", "final_balance", "covered",
-                       "covered_count", "socialized", "clawbacks"), 0)
-    clawed: set[str] = set()
-    with events.open("rb") as stream:
-        for line in stream:
-            event = json.loads(line)
-            kind, data = event["type"], event["data"]
-            units = parse_amount(data["amount"], decimals) if "amount" in data and \
-                data.get("asset") == asset else 0
-            if kind == "liquidation_settled":
-                t["liquidations"] += 1
-            elif kind == "capital_injected":
-                t["initial_balance"] += units
-                t["final_balance"] += units
-            elif kind == "fee_inflow":
-                t["final_balance"] += units
-            elif kind == "deficit_covered":
-                t["final_balance"] -= units
-                t["covered"] += units
-                t["covered_count"] += 1
-            elif kind == "socialized_loss_assessed":
-                t["socialized"] += units
-            elif kind == "clawback_charged":
-                t["clawbacks"] += units
-                clawed.add(data["account"])
-    return {**t, "clawed_accounts": len(clawed)}
 
 
 def report(result: DemoResult) -> str:

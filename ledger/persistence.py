@@ -33,8 +33,3 @@ def normalize_url(url: str) -> str:
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql+psycopg://..."
     )
-
-
-def is_sqlite(url: str) -> bool:
-    """Whether `url` is a SQLite URL."""
-    return url.startswith("sqlite:")

@@ -17,8 +17,6 @@ from typing import Any
 from auditor.schemas import first_error
 from auditor.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
 
-SOCIALIZATION_METHODS = ("pro_rata_profit", "adl", "none")
-
 
 class PolicyError(ValueError):
     """A policy document is malformed; the message is one line, ``"field: reason"``."""

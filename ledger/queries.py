@@ -6,9 +6,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from auditor.merkle import CompactRange, leaf_hash
-from auditor.wire import canonical_bytes
-from ledger.application import Ledger
+from auditor.merkle import CompactRange
+from ledger.application import Ledger, event_leaf
 from ledger.projections import PROJECTION_TABLES, Projector, positions
 
 REBUILD_PAGE = 5000
@@ -40,7 +39,7 @@ def rebuild_projections(ledger: Ledger, fund: str) -> dict[str, Any]:
         page: list[dict[str, Any]] = []
         for event in ledger.log_events(fund, 0, state.log_size):
             page.append(event)
-            compact.append(leaf_hash(canonical_bytes(event)))
+            compact.append(event_leaf(event))
             if len(page) >= REBUILD_PAGE:
                 projector.apply(page)
                 page = []
