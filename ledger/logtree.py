@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from auditor import merkle
+from ledger.bulk import insert_rows
 from ledger.tables import metadata
 
 TILE_HEIGHT = 8
@@ -57,18 +57,6 @@ _SELECT_LAST_TILE = (
 _SELECT_TILE = sa.select(_tiles.hashes).where(
     _tiles.fund == _fund, _tiles.level == _level, _tiles.idx == _idx
 )
-
-
-def _upsert(dialect_insert: Callable[..., sa.Insert]) -> sa.Insert:
-    ins = dialect_insert(log_tiles)  # dialect insert: has on_conflict_do_update / excluded
-    return ins.on_conflict_do_update(
-        index_elements=[_tiles.fund, _tiles.level, _tiles.idx],
-        set_={"hashes": ins.excluded.hashes},
-    )
-
-
-# Dialects with INSERT ... ON CONFLICT; others fall back to delete + insert.
-_UPSERT = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
 
 
 def _split(blob: bytes) -> list[bytes]:
@@ -119,25 +107,6 @@ class LogTree:
             )
         )
         return {(r.level, r.idx): bytes(r.hashes) for r in rows}
-
-    def _write_tiles(self, rows: list[dict]) -> None:
-        """Insert or overwrite tile rows in one statement (executemany)."""
-        if not rows:
-            return
-        stmt = _UPSERT.get(self.conn.dialect.name)
-        if stmt is not None:
-            self.conn.execute(stmt, rows)
-            return
-        # Portable fallback: only the first tile of a level can pre-exist (the partial one).
-        for r in rows:
-            self.conn.execute(
-                log_tiles.delete().where(
-                    log_tiles.c.fund == r["fund"],
-                    log_tiles.c.level == r["level"],
-                    log_tiles.c.idx == r["idx"],
-                )
-            )
-        self.conn.execute(log_tiles.insert(), rows)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -245,7 +214,7 @@ class LogTree:
         if set(map(len, new)) - {HASH}:  # map/set keep the check at C speed
             raise ValueError("leaf hashes must be 32 bytes each")
         lasts = self._last_tiles()
-        rows: list[dict] = []
+        rows: list[tuple[str, int, int, bytes]] = []
         level = 0
         while new:
             last = lasts.get(level)
@@ -263,20 +232,19 @@ class LogTree:
                 if len(chunk) == TILE_WIDTH:
                     completed.append(merkle.perfect_root(chunk))
                 if not (elide and len(chunk) == TILE_WIDTH):
-                    rows.append({"fund": self.fund, "level": level, "idx": tile_idx,
-                                 "hashes": b"".join(chunk)})
+                    rows.append((self.fund, level, tile_idx, b"".join(chunk)))
                 tile_idx += 1
             if elide:
                 edge = tile_idx if len(row) % TILE_WIDTH == 0 else tile_idx - 1
                 if edge == tile_idx:  # an empty edge tile keeps recording the size
-                    rows.append({"fund": self.fund, "level": 0, "idx": edge, "hashes": b""})
+                    rows.append((self.fund, 0, edge, b""))
                 # The old edge tile is complete now: the log can recompute it.
                 self.conn.execute(log_tiles.delete().where(
                     log_tiles.c.fund == self.fund, log_tiles.c.level == 0,
                     log_tiles.c.idx < edge))
             new = completed
             level += 1
-        self._write_tiles(rows)
+        insert_rows(self.conn, log_tiles, rows, replace=True)
 
     def delete(self) -> None:
         """Remove this fund's tiles (tests and tooling)."""

@@ -25,9 +25,9 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from auditor.wire import parse_amount
+from ledger.bulk import insert_rows
 from ledger.facts import normal_form_of_event
 from ledger.tables import metadata
 
@@ -75,17 +75,6 @@ counts = Table(
 
 ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
 PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
-
-
-def upsert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows`, replacing rows with the same primary key (SQLite and PostgreSQL)."""
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    update = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=update), rows)
 
 
 def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, Any],
@@ -159,7 +148,7 @@ class Projector:
         start: int | None = None
         total: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTAL_FIELDS, 0))
         per_type: dict[str, int] = defaultdict(int)
-        ids: list[dict[str, Any]] = []
+        ids: list[tuple[str, str, str, int]] = []
         position = None
         for event in events:
             position = event["index"] + 1
@@ -175,8 +164,7 @@ class Projector:
                 continue
             fact = normal_form_of_event(event)
             if fact is not None:
-                ids.append({"fund": self.fund, "kind": fact["type"], "exchange_id": fact["id"],
-                            "position": event["index"]})
+                ids.append((self.fund, fact["type"], fact["id"], event["index"]))
             self._fold(kind, data, balance, account, total)
         if position is None or start is None:
             return self.position()
@@ -222,36 +210,33 @@ class Projector:
 
     def _write(self, balance: dict[str, int], account: dict[tuple[str, str], list[int]],
                total: dict[str, dict[str, int]], per_type: dict[str, int],
-               ids: list[dict[str, Any]], start: int, position: int) -> None:
+               ids: list[tuple[str, str, str, int]], start: int, position: int) -> None:
         conn, fund = self.connection, self.fund
         old_balance = {r.asset: int(r.units) for r in conn.execute(
             select(balances).where(balances.c.fund == fund))}
-        upsert(conn, balances, [
-            {"fund": fund, "asset": a, "units": str(old_balance.get(a, 0) + d)}
-            for a, d in balance.items()])
+        insert_rows(conn, balances, [(fund, a, str(old_balance.get(a, 0) + d))
+                                     for a, d in balance.items()], replace=True)
         old_totals = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == fund))}
-        upsert(conn, totals, [
-            {"fund": fund, "asset": a, **{
-                f: str((int(getattr(old_totals[a], f)) if a in old_totals else 0) + d[f])
-                for f in TOTAL_FIELDS}}
-            for a, d in total.items()])
+        insert_rows(conn, totals, [
+            (fund, a, *(str((int(getattr(old_totals[a], f)) if a in old_totals else 0) + d[f])
+                        for f in TOTAL_FIELDS))
+            for a, d in total.items()], replace=True)
         known = self.cache.rows if self.cache.valid_at(start) else {}
         stored = self._existing_accounts([k for k in account if k not in known])
         updated: dict[tuple[str, str], tuple[int, ...]] = {}
         for key, delta in account.items():
             old = known.get(key) or stored.get(key) or (0, 0, 0)
             updated[key] = (old[0] + delta[0], old[1] + delta[1], old[2] + delta[2])
-        upsert(conn, accounts, [
-            {"fund": fund, "account": key[0], "asset": key[1],
-             **{f: str(value[i]) for i, f in enumerate(ACCOUNT_FIELDS)}}
-            for key, value in updated.items()])
+        insert_rows(conn, accounts, [
+            (fund, key[0], key[1], str(value[0]), str(value[1]), str(value[2]))
+            for key, value in updated.items()], replace=True)
         old_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
             select(counts.c.type, counts.c.count).where(counts.c.fund == fund))}
-        upsert(conn, counts, [{"fund": fund, "type": t, "count": old_counts.get(t, 0) + n}
-                              for t, n in per_type.items()])
-        if ids:  # new ids only: the importer checked them, a rebuild starts empty
-            conn.execute(exchange_ids.insert(), ids)
-        upsert(conn, positions, [{"fund": fund, "position": position}])
+        insert_rows(conn, counts, [(fund, t, old_counts.get(t, 0) + n)
+                                   for t, n in per_type.items()], replace=True)
+        # New ids only: the importer checked them, a rebuild starts empty.
+        insert_rows(conn, exchange_ids, ids)
+        insert_rows(conn, positions, [(fund, position)], replace=True)
         # Only now, with every row written, may the cache speak for position `position`.
         self.cache.rows.update(stored)
         self.cache.rows.update(updated)
