@@ -6,18 +6,21 @@ the projections, the log tree and the idempotency index are all written, or none
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Mapper
 from sqlalchemy import Connection, Engine
 
 from auditor.merkle import leaf_hash
 from auditor.wire import canonical_bytes
 from ledger.domain import Fund, FundRuleError, export_event, fund_id
 from ledger.logtree import LogTree
+from ledger.mapper import FundMapper, stored_fund_events
 from ledger.persistence import default_url, normalize_url
 from ledger.projections import AccountCache, Projector
 from ledger.tables import metadata
@@ -51,6 +54,10 @@ class Ledger(Application[Any]):
         super().__init__(env={"SQLALCHEMY_URL": self.url})
         metadata.create_all(self.engine)
         self._account_caches: dict[str, AccountCache] = {}
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Fund events are stored as their canonical export lines (see ledger.mapper)."""
+        return FundMapper(transcoder=self.construct_transcoder())
 
     @property
     def engine(self) -> Engine:
@@ -93,7 +100,7 @@ class Ledger(Application[Any]):
         for market, spec in config["markets"].items():
             if spec["quote"] not in config["assets"]:
                 raise FundRuleError(f"markets.{market}.quote: unknown asset {spec['quote']!r}")
-        fund = Fund(time=time, ref=None, data=data)
+        fund = Fund.open(time=time, ref=None, data=data)
         fund.set_policy(config["policy"], time=time, ref=INITIAL_POLICY_REF)
         with self.transaction() as connection:
             self.record(fund, connection)
@@ -102,16 +109,17 @@ class Ledger(Application[Any]):
     def record(self, fund: Fund, connection: Connection) -> int:
         """Save the fund's pending events and everything derived from them, in `connection`'s
         transaction. Returns the number of events written."""
-        pending = list(fund.pending_events)
+        pending = fund.collect_events()
         if not pending:
             return 0
         previous_version = pending[0].originator_version - 1
-        self.save(fund)
+        exported = [export_event(e, fund.name) for e in pending]
+        lines = [canonical_bytes(e) for e in exported]
+        self.recorder.insert_events(stored_fund_events(fund.id, pending, lines))
         tree = self.log_tree(connection, fund.name)
         projector = Projector(connection, fund.name, fund.assets, self.account_cache(fund.name))
         self._catch_up(fund.name, tree, projector, previous_version)
-        exported = [export_event(e, fund.name) for e in pending]
-        tree.append([event_leaf(e) for e in exported])
+        tree.append([leaf_hash(line) for line in lines])
         projector.apply(exported)
         if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
             assert self.snapshots is not None
@@ -124,13 +132,14 @@ class Ledger(Application[Any]):
         tree_size, position = tree.size(), projector.position()
         if min(tree_size, position) >= upto:
             return
-        page: list[dict[str, Any]] = []
-        for event in self.log_events(fund, min(tree_size, position), upto):
-            page.append(event)
-            if len(page) == CATCH_UP_PAGE or event["index"] == upto - 1:
-                tree.append([event_leaf(e) for e in page
-                             if e["index"] >= tree_size])
-                projector.apply([e for e in page if e["index"] >= position])
+        start = min(tree_size, position)
+        page: list[bytes] = []
+        for index, line in enumerate(self.log_lines(fund, start, upto), start=start):
+            page.append(line)
+            if len(page) == CATCH_UP_PAGE or index == upto - 1:
+                first = index + 1 - len(page)
+                tree.append([leaf_hash(x) for x in page[max(0, tree_size - first):]])
+                projector.apply([json.loads(x) for x in page[max(0, position - first):]])
                 page = []
 
     def account_cache(self, fund: str) -> AccountCache:
@@ -140,24 +149,31 @@ class Ledger(Application[Any]):
     def log_tree(self, connection: Connection, fund: str) -> LogTree:
         """The fund's RFC 6962 log tree; complete bottom tiles are recomputed from the log."""
         def leaves(start: int, end: int) -> list[bytes]:
-            return [event_leaf(e) for e in self.log_events(fund, start, end)]
+            return [leaf_hash(line) for line in self.log_lines(fund, start, end)]
 
         return LogTree(connection, fund, leaves=leaves)
 
     # -- reading the log ------------------------------------------------------------------
 
-    def log_events(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
-        """Exported events of a fund with start <= index < stop, in log order.
+    def log_lines(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
+        """Canonical export lines (without newline) of a fund's events with
+        start <= index < stop, in log order: the stored bytes themselves (ledger.mapper).
 
         Reads in pages so memory stays flat on long logs (event version = index + 1).
         """
         page = 5000
         position = start
+        originator_id = fund_id(name)
         while stop is None or position < stop:
             upper = position + page if stop is None else min(position + page, stop)
-            batch = list(self.repository.event_store.get(fund_id(name), gt=position, lte=upper))
-            for event in batch:
-                yield export_event(event, name)
+            batch = self.recorder.select_events(originator_id, gt=position, lte=upper)
+            for stored in batch:
+                yield stored.state
             if len(batch) < upper - position:
                 return
             position = upper
+
+    def log_events(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Exported events (parsed export lines) of a fund, as `log_lines`."""
+        for line in self.log_lines(name, start, stop):
+            yield json.loads(line)

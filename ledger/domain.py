@@ -11,6 +11,7 @@ This module imports no infrastructure; the waterfall and policy it uses are pure
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -30,6 +31,12 @@ class FundRuleError(ValueError):
 def fund_id(name: str) -> UUID:
     """The fund aggregate's id, derived from its name so the name is enough to find it."""
     return uuid5(NAMESPACE_URL, f"backstop:fund:{name}")
+
+
+def instant(time: str) -> datetime:
+    """A fund event's eventsourcing timestamp: its own `time`, so that an event (and an
+    aggregate rebuilt from events) is fully determined by the event's export line."""
+    return datetime.fromisoformat(time)
 
 
 @lru_cache(maxsize=64)
@@ -137,6 +144,11 @@ class Fund(Aggregate):
     def create_id(cls, *, data: Mapping[str, Any], **_: Any) -> UUID:
         return fund_id(data["fund"])
 
+    @classmethod
+    def open(cls, *, time: str, ref: str | None, data: dict[str, Any]) -> Fund:
+        """A new fund (its `fund_opened` event is pending)."""
+        return cls._create(cls.Created, time=time, ref=ref, data=data, timestamp=instant(time))
+
     def __init__(self, *, time: str, ref: str | None, data: dict[str, Any]) -> None:
         self.name: str = data["fund"]
         self.assets: dict[str, int] = {a: spec["decimals"] for a, spec in data["assets"].items()}
@@ -175,6 +187,10 @@ class Fund(Aggregate):
             raise FundRuleError(f"market: unknown market {market!r}") from None
 
     # -- commands -------------------------------------------------------------------------
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        kwargs.setdefault("timestamp", instant(kwargs["time"]))
+        super().trigger_event(event_class, **kwargs)
 
     def set_policy(self, document: dict[str, Any], *, time: str, ref: str | None) -> None:
         """Adopt a new policy version (validated against the fund's assets)."""
@@ -264,7 +280,7 @@ class Fund(Aggregate):
     # -- state helpers --------------------------------------------------------------------
 
     def _units(self, text: str, asset: str, field: str) -> int:
-        decimals = self.decimals(asset)
+        decimals = self.decimals(asset, field.replace("amount", "asset"))  # its asset field
         try:
             units = parse_amount_lenient(text, decimals)
         except ValueError as error:
@@ -295,6 +311,10 @@ class Fund(Aggregate):
             return 1
         share = self.policy.get("fund_share", {})
         return int(share.get("volatility", {}).get("window", 1))
+
+
+# Every fund event class (eventsourcing makes Fund.Created a subclass of Fund.Event too).
+EVENT_CLASSES: tuple[type[Any], ...] = tuple(Fund.Event.__subclasses__())
 
 
 def export_event(event: Any, fund: str) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from auditor.wire import canonical_bytes
 from ledger.application import Ledger
 
 
@@ -34,7 +33,7 @@ def write_export(ledger: Ledger, fund: str, path: Path, size: int,
 
 def _write(ledger: Ledger, fund: str, stream: BinaryIO, start: int, size: int) -> int:
     count = 0
-    for event in ledger.log_events(fund, start, size):
-        stream.write(canonical_bytes(event) + b"\n")
+    for line in ledger.log_lines(fund, start, size):  # stored canonical (ledger.mapper)
+        stream.write(line + b"\n")
         count += 1
     return count

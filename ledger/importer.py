@@ -54,8 +54,8 @@ class ImportReport:
             self.by_type[kind] = self.by_type.get(kind, 0) + count
 
 
-# (line number, record, (fact type, exchange id), normal form)
-_Parsed = tuple[int, dict[str, Any], tuple[str, str], dict[str, Any]]
+# (line number, record, (fact type, exchange id))
+_Parsed = tuple[int, dict[str, Any], tuple[str, str]]
 
 
 
@@ -161,11 +161,7 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
             for number, raw in batch:
                 consumed += len(raw)
                 record = parse_line(number, raw)
-                try:
-                    normal = normal_form(record, fund.assets)
-                except FactError as error:
-                    raise RecordError(number, str(error)) from None
-                parsed.append((number, record, (record["type"], record["id"]), normal))
+                parsed.append((number, record, (record["type"], record["id"])))
             if outer is not None:
                 _apply_batch(ledger, fund, outer, parsed, report)
             else:
@@ -198,16 +194,22 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
     """Run each new fact's command on the fund and record the batch in `connection`.
 
     Facts of earlier batches are found in the idempotency index (written in the same
-    transaction, or committed); facts earlier in this batch are in `seen`.
+    transaction, or committed); facts earlier in this batch are in `seen`. Normal forms are
+    only computed for an id seen again: a new fact's command checks its fields itself.
     """
-    recorded = _recorded_positions(connection, fund.name, [key for _, _, key, _ in parsed])
+    recorded = _recorded_positions(connection, fund.name, [key for _, _, key in parsed])
     earlier = _recorded_facts(ledger, fund.name, recorded.values()) if recorded else {}
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    for number, record, key, normal in parsed:
+    for number, record, key in parsed:
         report.lines += 1
         if key in seen or key in recorded:
-            same = (seen[key] if key in seen else earlier[recorded[key]]) == normal
-            if not same:
+            try:
+                normal = normal_form(record, fund.assets)
+                first = (normal_form(seen[key], fund.assets) if key in seen
+                         else earlier[recorded[key]])
+            except FactError as error:
+                raise RecordError(number, str(error)) from None
+            if first != normal:
                 raise RecordError(number, f"id: {key[0]} {key[1]!r} is already "
                                   "recorded with different fields (conflict)")
             report.already_recorded += 1
@@ -216,7 +218,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             _COMMANDS[record["type"]](fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
-        seen[key] = normal
+        seen[key] = record
         report.recorded += 1
         report.by_type[record["type"]] = report.by_type.get(record["type"], 0) + 1
     report.events += ledger.record(fund, connection)
@@ -290,7 +292,7 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
     if ledger.fund_exists(event["data"]["fund"]):
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
-    return Fund(time=event["time"], ref=event["ref"], data=event["data"])
+    return Fund.open(time=event["time"], ref=event["ref"], data=event["data"])
 
 
 def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportReport) -> None:

@@ -212,3 +212,39 @@ def test_account_totals_after_a_rolled_back_import(db_url: str, make_ledger, tmp
         row = connection.execute(select(accounts.c.fees).where(accounts.c.account == "x")).one()
     assert int(row.fees) == expected
     assert rebuild_projections(ledger, "main")["unchanged"]
+
+
+def test_fund_events_are_stored_as_their_export_lines(db_url: str, make_ledger,
+                                                      tmp_path: Path) -> None:
+    """ledger.mapper: the stored bytes are the RFC 8785 export line (checked with the rfc8785
+    package), and decoding them gives events equal to the ones that were recorded."""
+    import rfc8785
+    from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
+
+    ledger = make_ledger(db_url)
+    opened = ledger.open_fund(fund_config(), TIME)
+    fund = ledger.get_fund("main")
+    fund.record_fee({**fee("f1", "1.5"), "time": "2020-03-12T01:02:03.25Z"})
+    recorded = list(fund.pending_events)
+    with ledger.transaction() as connection:
+        ledger.record(fund, connection)
+    stored = ledger.recorder.select_events(fund.id)
+    assert [s.topic for s in stored] == ["backstop:fund_opened/1", "backstop:policy_set/1",
+                                         "backstop:fee_inflow/1"]
+    assert stored[2].state == rfc8785.dumps({
+        "index": 2, "type": "fee_inflow", "version": 1, "fund": "main",
+        "time": "2020-03-12T01:02:03.25Z", "ref": "f1",
+        "data": {"kind": "trading_fee_share", "asset": "USDT", "amount": "1.50",
+                 "account": "carol"}})
+    assert list(ledger.log_lines("main")) == [s.state for s in stored]
+    decoded = [ledger.mapper.to_domain_event(s) for s in stored]
+    assert [vars(e) for e in decoded[2:]] == [vars(e) for e in recorded]
+    assert str(decoded[2].timestamp) == "2020-03-12 01:02:03.250000+00:00"
+    assert ledger.get_fund("main") == fund
+    assert opened.created_on == decoded[0].timestamp
+    # A fund event cannot go through the library's generic encoding (it lacks the name).
+    with pytest.raises(TypeError, match="stored by Ledger.record"):
+        ledger.mapper.to_stored_event(recorded[0])
+    moved = StoredEvent(stored[2].originator_id, 5, stored[2].topic, stored[2].state)
+    with pytest.raises(MapperDeserialisationError, match="index 2 is not version 5 - 1"):
+        ledger.mapper.to_domain_event(moved)
