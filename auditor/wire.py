@@ -14,7 +14,7 @@ from typing import Any
 
 import rfc8785
 
-_DECIMAL = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?")
+_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 
 
 class WireError(ValueError):
@@ -28,30 +28,29 @@ def parse_decimal(text: Any) -> Fraction:
     return Fraction(text)
 
 
-def parse_amount(text: Any, decimals: int) -> int:
-    """Parse an amount string with exactly `decimals` decimals into integer minor units."""
-    if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
-        raise WireError(f"not a decimal string: {text!r}")
-    whole, _, frac = text.partition(".")
-    if len(frac) != decimals:
-        raise WireError(f"amount {text!r} must have exactly {decimals} decimals")
-    negative = whole.startswith("-")
-    units = int(whole.lstrip("-")) * 10**decimals + (int(frac) if frac else 0)
-    return -units if negative else units
-
-
 def parse_amount_lenient(text: Any, decimals: int) -> int:
     """Parse an amount with at most `decimals` decimals (exchange input) into minor units."""
-    if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
         raise WireError(f"not a decimal string: {text!r}")
-    whole, _, frac = text.partition(".")
-    digits = frac.rstrip("0")
+    sign, whole, frac = match.groups()
+    digits = frac.rstrip("0") if frac else ""
     if len(digits) > decimals:
         raise WireError(f"amount {text!r} has more than {decimals} decimals")
-    units = int(whole.lstrip("-")) * 10**decimals
-    if digits:
-        units += int(digits) * 10 ** (decimals - len(digits))
-    return -units if whole.startswith("-") else units
+    units = int(whole + digits.ljust(decimals, "0"))
+    return -units if sign else units
+
+
+def parse_amount(text: Any, decimals: int) -> int:
+    """Parse an amount string with exactly `decimals` decimals into integer minor units."""
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise WireError(f"not a decimal string: {text!r}")
+    sign, whole, frac = match.groups()
+    if len(frac or "") != decimals:
+        raise WireError(f"amount {text!r} must have exactly {decimals} decimals")
+    units = int(whole + (frac or ""))
+    return -units if sign else units
 
 
 def format_amount(units: int, decimals: int) -> str:
@@ -72,19 +71,37 @@ def format_decimal(value: Fraction, places: int) -> str:
 _SAFE_INT = 2**53  # JCS serializes numbers as IEEE doubles; larger ints are not exact
 
 
-def _plain(value: Any) -> bool:
-    """Whether `value` is in the subset where the standard json module's sorted, compact
+def _plain(document: Any) -> bool:
+    """Whether `document` is in the subset where the standard json module's sorted, compact
     output is byte-identical to RFC 8785: ASCII keys (so code-point and UTF-16 key order
-    agree), no floats (JCS formats them the ECMAScript way), integers within +-2^53."""
-    if isinstance(value, str) or value is None or value is True or value is False:
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT < value < _SAFE_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_plain(v) for v in value)
-    return False
+    agree), no floats (JCS formats them the ECMAScript way), integers within +-2^53.
+    Exact types only (a str or int subclass may serialize its own way), walked with a stack:
+    this runs once per event written."""
+    stack = [document]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            continue
+        if kind is int:
+            if -_SAFE_INT < value < _SAFE_INT:
+                continue
+            return False
+        if kind is dict:
+            for key in value:
+                if type(key) is not str or not key.isascii():
+                    return False
+            extend(value.values())
+        elif kind is list:
+            extend(value)
+        else:
+            return False
+    return True
+
+
+_JCS_SUBSET = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               allow_nan=False)
 
 
 def canonical_bytes(document: Any) -> bytes:
@@ -97,8 +114,7 @@ def canonical_bytes(document: Any) -> bytes:
     """
     if _plain(document):
         try:
-            return json.dumps(document, sort_keys=True, separators=(",", ":"),
-                              ensure_ascii=False).encode("utf-8")
+            return _JCS_SUBSET.encode(document).encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates: JCS escapes them
             pass
     return rfc8785.dumps(document)

@@ -7,11 +7,9 @@ field with what the log holds, and the idempotency index needs only the id and i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import Any
 
 import fastjsonschema
 
@@ -116,14 +114,24 @@ def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int]) -> dict[
     raise FactError(f"type: unknown fact type {kind!r}")
 
 
-def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The normal form of the fact that caused an exported event, or None for derived events."""
-    kind, data = event["type"], event["data"]
+def fact_key_of_event(event: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(fact type, exchange id) of the fact that caused an exported event, or None for
+    derived events (and the fund's opening)."""
+    kind = event["type"]
     fact = FACT_OF_EVENT.get(kind)
     if fact is None or event["ref"] is None or (
-            kind == "fee_inflow" and data["kind"] == "liquidation_fee"):
+            kind == "fee_inflow" and event["data"]["kind"] == "liquidation_fee"):
         return None
-    base = {"type": fact, "id": event["ref"], "time": event["time"]}
+    return fact, event["ref"]
+
+
+def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The normal form of the fact that caused an exported event, or None for derived events."""
+    key = fact_key_of_event(event)
+    if key is None:
+        return None
+    fact, kind, data = key[0], event["type"], event["data"]
+    base = {"type": fact, "id": key[1], "time": event["time"]}
     if fact == "liquidation":
         return {**base, **{f: data[f] for f in LIQUIDATION_FIELDS},
                 "counterparties": data["counterparties"]}

@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from auditor.wire import parse_amount
 from ledger.bulk import insert_rows
-from ledger.facts import normal_form_of_event
+from ledger.facts import fact_key_of_event
 from ledger.tables import metadata
 
 positions = Table(
@@ -162,9 +162,9 @@ class Projector:
                     balance[asset] += 0
                     total[asset]["inflow"] += 0
                 continue
-            fact = normal_form_of_event(event)
-            if fact is not None:
-                ids.append((self.fund, fact["type"], fact["id"], event["index"]))
+            key = fact_key_of_event(event)
+            if key is not None:
+                ids.append((self.fund, key[0], key[1], event["index"]))
             self._fold(kind, data, balance, account, total)
         if position is None or start is None:
             return self.position()

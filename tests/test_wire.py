@@ -78,3 +78,11 @@ def test_format_decimal_rounds_half_even() -> None:
 def test_lenient_amounts_accept_fewer_or_padded_decimals(text: str, decimals: int,
                                                          units: int) -> None:
     assert parse_amount_lenient(text, decimals) == units
+
+
+@given(st.integers(-(10**30), 10**30), st.integers(0, 18), st.integers(0, 3))
+def test_amount_parsers_invert_format(units: int, decimals: int, padding: int) -> None:
+    text = format_amount(units, decimals)
+    assert parse_amount(text, decimals) == units
+    padded = text + ("." if decimals == 0 and padding else "") + "0" * padding
+    assert parse_amount_lenient(padded, decimals) == units
