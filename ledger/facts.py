@@ -48,6 +48,11 @@ def _type_validators() -> dict[str, Callable[[Any], Any]]:
     return validators
 
 
+def compile_validators() -> None:
+    """Compile the per-type checks now (they are compiled on first use otherwise)."""
+    _type_validators()
+
+
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
     """Replace local `#/$defs/NAME` references by their target ($ref lookups dominate)."""
     if isinstance(node, dict):

@@ -8,7 +8,7 @@ on its own, so a huge file can be resumed: re-importing skips what is already re
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,23 +16,16 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 
-from ledger.application import ConcurrentWriteError, Ledger
 from auditor.wire import canonical_bytes
+from ledger.application import ConcurrentWriteError, Ledger
 from ledger.domain import Fund, export_event
-from ledger.facts import FactError, normal_form, normal_form_of_event, validate
+from ledger.factfile import RecordError, numbered_lines, parsed_batches
+from ledger.facts import FactError, normal_form, normal_form_of_event
 from ledger.projections import exchange_ids, select_where_in
 
 DEFAULT_BATCH_SIZE = 2000
 WRITE_ATTEMPTS = 5
 NEARBY = 256  # collided positions this close are read back from the log in one range
-
-
-class RecordError(ValueError):
-    """A bad record: `line N: field: reason`. Nothing from its transaction was written."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
-        self.line = line
 
 
 @dataclass
@@ -69,37 +62,6 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
 }
 
 
-def parse_line(number: int, raw: bytes) -> dict[str, Any]:
-    """Decode and schema-check one JSONL line; raise RecordError naming the field."""
-    try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RecordError(number, f"(record): not valid JSON: {error}") from None
-    try:
-        validate(record)
-    except FactError as error:
-        raise RecordError(number, str(error)) from None
-    return record  # type: ignore[no-any-return]
-
-
-def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) for each non-blank line."""
-    for number, raw in enumerate(stream, start=1):
-        if raw.strip():
-            yield number, raw
-
-
-def _batches(lines: Iterable[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
-    batch: list[tuple[int, bytes]] = []
-    for item in lines:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _recorded_positions(connection: Connection, fund: str,
                         keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Log positions of the events recorded for those of `keys` already seen."""
@@ -131,9 +93,12 @@ def _recorded_facts(ledger: Ledger, fund: str, positions: Iterable[int]) -> dict
 
 
 def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
-                batch_commit: bool = False,
-                progress: Callable[[int], None] | None = None) -> ImportReport:
+                batch_commit: bool = False, progress: Callable[[int], None] | None = None,
+                parallel: bool | None = None) -> ImportReport:
     """Import a JSONL file of exchange facts; `progress` gets the bytes consumed so far.
+
+    `parallel` decodes and checks records in a worker process (default: for large files,
+    see ledger.factfile).
 
     A concurrent writer on the same fund makes the loser start over (idempotency turns what
     the winner already recorded into no-ops), up to a few times.
@@ -142,7 +107,8 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
         try:
             with path.open("rb") as stream:
                 return _import_stream(ledger, fund, stream, batch_size=batch_size,
-                                      batch_commit=batch_commit, progress=progress)
+                                      batch_commit=batch_commit, progress=progress,
+                                      parallel=parallel)
         except ConcurrentWriteError:
             if attempt == WRITE_ATTEMPTS:
                 raise
@@ -150,18 +116,15 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
 
 
 def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_size: int,
-                   batch_commit: bool, progress: Callable[[int], None] | None) -> ImportReport:
+                   batch_commit: bool, progress: Callable[[int], None] | None,
+                   parallel: bool | None) -> ImportReport:
     report = ImportReport()
-    consumed = 0
     with ExitStack() as stack:
         outer = None if batch_commit else stack.enter_context(ledger.transaction())
         fund = ledger.get_fund(fund_name)
-        for batch in _batches(numbered_lines(stream), batch_size):
-            parsed = []
-            for number, raw in batch:
-                consumed += len(raw)
-                record = parse_line(number, raw)
-                parsed.append((number, record, (record["type"], record["id"])))
+        for records, consumed in parsed_batches(stream, batch_size, parallel=parallel):
+            parsed = [(number, record, (record["type"], record["id"]))
+                      for number, record in records]
             if outer is not None:
                 _apply_batch(ledger, fund, outer, parsed, report)
             else:

@@ -50,6 +50,7 @@ accounts = Table(
     Column("fees", Text, nullable=False),
     Column("payouts", Text, nullable=False),
     Column("clawbacks", Text, nullable=False),
+    sqlite_with_rowid=False,  # rows are found by their key only: one b-tree, not two
 )
 TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
                 "withdrawn", "rebalanced_in", "rebalanced_out")
@@ -65,6 +66,7 @@ exchange_ids = Table(
     Column("kind", String(32), primary_key=True),
     Column("exchange_id", String(200), primary_key=True),
     Column("position", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 counts = Table(
     "backstop_event_counts", metadata,

@@ -60,7 +60,9 @@ def test_same_id_different_fields_is_a_conflict(db_url: str, make_ledger, tmp_pa
     assert ledger.get_fund("main").log_size == 3
 
 
-def test_invalid_5000th_record_writes_nothing(db_url: str, make_ledger, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["inline", "worker"])
+def test_invalid_5000th_record_writes_nothing(db_url: str, make_ledger, tmp_path: Path,
+                                              parallel: bool) -> None:
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
     records = [fee(f"f{i}", "0.01") for i in range(1, 5000)]
@@ -69,7 +71,7 @@ def test_invalid_5000th_record_writes_nothing(db_url: str, make_ledger, tmp_path
     records.append(bad)
     path = write_jsonl(tmp_path / "big.jsonl", records)
     with pytest.raises(RecordError, match=r"^line 5000: amount: 0.01 is not of type 'string'$"):
-        import_file(ledger, "main", path, batch_size=1000)
+        import_file(ledger, "main", path, batch_size=1000, parallel=parallel)
     assert ledger.get_fund("main").log_size == 2
     assert balances(ledger) == {"USDT": 0}
     assert id_count(ledger) == 1  # only the initial policy's slot
@@ -88,15 +90,16 @@ def test_rule_violation_rolls_back_whole_file(db_url: str, make_ledger, tmp_path
     assert id_count(ledger) == 1  # only the initial policy's slot
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["inline", "worker"])
 def test_batch_commit_keeps_earlier_batches_and_resumes(db_url: str, make_ledger,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path, parallel: bool) -> None:
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
     records = [fee(f"f{i}", "1.00") for i in range(10)]
     records[7]["amount"] = "-1"
     path = write_jsonl(tmp_path / "b.jsonl", records)
     with pytest.raises(RecordError, match="^line 8: amount: "):
-        import_file(ledger, "main", path, batch_size=3, batch_commit=True)
+        import_file(ledger, "main", path, batch_size=3, batch_commit=True, parallel=parallel)
     assert balances(ledger) == {"USDT": 600}  # batches [0..2] and [3..5] committed
     records[7]["amount"] = "1"
     report = import_file(ledger, "main", write_jsonl(path, records), batch_commit=True)
