@@ -23,9 +23,12 @@ class WireError(ValueError):
 
 def parse_decimal(text: Any) -> Fraction:
     """Parse an exact decimal string (``"-12.50"``) into a Fraction; no floats, no exponents."""
-    if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
         raise WireError(f"not a decimal string: {text!r}")
-    return Fraction(text)
+    sign, whole, frac = match.groups()
+    frac = frac or ""
+    return Fraction(int(sign + whole + frac), 10 ** len(frac))  # not Fraction(str): 3x slower
 
 
 def parse_amount_lenient(text: Any, decimals: int) -> int:
@@ -62,10 +65,13 @@ def format_amount(units: int, decimals: int) -> str:
 
 def format_decimal(value: Fraction, places: int) -> str:
     """Round `value` half-even to `places` decimals and format it (display values only)."""
-    scaled = round(value * 10**places)  # Fraction.__round__ rounds half to even
+    quotient, remainder = divmod(value.numerator * 10**places, value.denominator)
+    twice = 2 * remainder  # the remainder is >= 0 (floor division): compare it with half
+    if twice > value.denominator or (twice == value.denominator and quotient % 2):
+        quotient += 1
     if places == 0:
-        return str(scaled)
-    return format_amount(scaled, places)
+        return str(quotient)
+    return format_amount(quotient, places)
 
 
 _SAFE_INT = 2**53  # JCS serializes numbers as IEEE doubles; larger ints are not exact

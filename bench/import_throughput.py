@@ -5,7 +5,14 @@ freshly created aggregates (one event each) per `app.save` call, through the sam
 eventsourcing-sqlalchemy persistence. Target: `backstop import` at >= 2x the baseline's
 events/s on SQLite.
 
-    python bench/import_throughput.py [--facts 100000] [--pg URL | --no-pg]
+This machine's speed drifts by up to 2x within tens of seconds, so baseline and import are
+interleaved finely: the facts are split into `--slices` files, and each round alternates one
+baseline slice (as many aggregates) with one `import_file` of a slice, into the same two
+databases. Each side's events/s is its total over the round; the median ratio over rounds
+is reported.
+
+    python bench/import_throughput.py [--facts 100000] [--slices 10] [--rounds 3]
+                                      [--pg URL | --no-pg]
 """
 
 from __future__ import annotations
@@ -76,27 +83,52 @@ def write_facts(path: Path, count: int) -> None:
             out.write(json.dumps(fact) + "\n")
 
 
-def run_baseline(url: str, count: int) -> tuple[int, float]:
-    app = Baseline(env={"SQLALCHEMY_URL": url})
+def split(facts: Path, parts: int) -> list[Path]:
+    """The facts file cut into `parts` files of consecutive lines."""
+    lines = facts.read_bytes().splitlines(keepends=True)
+    size = -(-len(lines) // parts)
+    paths = []
+    for part in range(parts):
+        path = facts.with_name(f"{facts.stem}.{part}.jsonl")
+        path.write_bytes(b"".join(lines[part * size:(part + 1) * size]))
+        paths.append(path)
+    return paths
+
+
+def baseline_slice(app: Baseline, first: int, count: int) -> tuple[int, float]:
     start = time.perf_counter()
-    for first in range(0, count, 1000):
+    for low in range(first, first + count, 1000):
         app.save(*[Trade(time="2020-03-12T00:00:00Z", ref=f"t{i}",
                          data={"kind": "trading_fee_share", "asset": "USDT", "amount": "1.00",
                                "account": f"acct-{i % 5000}"})
-                   for i in range(first, min(first + 1000, count))])
-    elapsed = time.perf_counter() - start
-    app.close()
-    return count, elapsed
+                   for i in range(low, min(low + 1000, first + count))])
+    return count, time.perf_counter() - start
 
 
-def run_import(url: str, facts: Path) -> tuple[int, float]:
-    ledger = Ledger(url)
-    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+def import_slice(ledger: Ledger, facts: Path) -> tuple[int, float]:
     start = time.perf_counter()
     report = import_file(ledger, "bench", facts)
-    elapsed = time.perf_counter() - start
+    return report.events, time.perf_counter() - start
+
+
+def run_round(base_url: str, ours_url: str, slices: list[Path],
+              count: int) -> tuple[tuple[int, float], tuple[int, float]]:
+    """(events, seconds) of the baseline and of the import, slices interleaved."""
+    app = Baseline(env={"SQLALCHEMY_URL": base_url})
+    ledger = Ledger(ours_url)
+    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+    base, ours = [0, 0.0], [0, 0.0]
+    per_slice = -(-count // len(slices))
+    for number, path in enumerate(slices):
+        for total, (events, seconds) in (
+                (base, baseline_slice(app, number * per_slice,
+                                      min(per_slice, count - number * per_slice))),
+                (ours, import_slice(ledger, path))):
+            total[0] += events
+            total[1] += seconds
+    app.close()
     ledger.close()
-    return report.events, elapsed
+    return (int(base[0]), base[1]), (int(ours[0]), ours[1])
 
 
 def fresh_pg(url: str, name: str) -> str | None:
@@ -117,24 +149,28 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=100_000)
     parser.add_argument("--pg", default=os.environ.get("BACKSTOP_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--no-pg", action="store_true")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="baseline/import pairs per backend, interleaved (median ratio)")
+    parser.add_argument("--slices", type=int, default=10,
+                        help="baseline and import alternate slice by slice within a round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per backend, each on fresh databases (median ratio)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         facts = Path(tmp) / "facts.jsonl"
         write_facts(facts, args.facts)
+        slices = split(facts, args.slices)
         backends = [("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
         if not args.no_pg:
             backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"backstop_bench_{tag}")))
-        print(f"{args.facts} facts; baseline = 1,000 fresh aggregates per app.save")
+        print(f"{args.facts} facts in {args.slices} slices; baseline = 1,000 fresh aggregates "
+              "per app.save")
         for kind, make_url in backends:
             ratios = []
-            for round_ in range(args.rounds):  # interleaved: the machine's speed drifts
+            for round_ in range(args.rounds):
                 base_url, ours_url = make_url(f"baseline{round_}"), make_url(f"import{round_}")
                 if base_url is None or ours_url is None:
                     break
-                base_events, base_s = run_baseline(base_url, args.facts)
-                events, ours_s = run_import(ours_url, facts)
+                (base_events, base_s), (events, ours_s) = run_round(base_url, ours_url, slices,
+                                                                    args.facts)
                 base_rate, rate = base_events / base_s, events / ours_s
                 ratios.append(rate / base_rate)
                 print(f"{kind:9} baseline {base_rate:7.0f} events/s ({base_events} in "

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from fractions import Fraction
-from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from auditor.wire import canonical_bytes, format_amount, parse_amount_lenient
+from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
 from ledger.policy import Policy, policy_hash
 from ledger.waterfall import LiquidationFact, settle
 
@@ -39,11 +37,8 @@ def instant(time: str) -> datetime:
     return datetime.fromisoformat(time)
 
 
-@lru_cache(maxsize=64)
-def _parsed_policy(document_bytes: bytes, decimals: tuple[tuple[str, int], ...]) -> Policy:
-    import json
-
-    return Policy.from_document(json.loads(document_bytes), dict(decimals))
+# Parsed policies by (policy hash, asset decimals): a policy is parsed once, not per liquidation.
+_POLICIES: dict[tuple[str, tuple[tuple[str, int], ...]], Policy] = {}
 
 
 class Fund(Aggregate):
@@ -78,6 +73,7 @@ class Fund(Aggregate):
         def apply(self, fund: Fund) -> None:
             fund.policy = self.data["policy"]
             fund.policy_version = self.data["policy_version"]
+            fund.policy_hash = self.data["policy_hash"]
 
     class LiquidationSettled(Event):
         TOPIC = "backstop:liquidation_settled/1"
@@ -156,6 +152,7 @@ class Fund(Aggregate):
         self.balances: dict[str, int] = {asset: 0 for asset in self.assets}
         self.policy: dict[str, Any] | None = None
         self.policy_version: int = 0
+        self.policy_hash: str | None = None
         self.prices: dict[str, list[str]] = {}
         self.observed: dict[str, list[str]] = {}
 
@@ -168,9 +165,15 @@ class Fund(Aggregate):
 
     def active_policy(self) -> Policy:
         """The parsed active policy; a fund has one from its second event on."""
-        if self.policy is None:
+        if self.policy is None or self.policy_hash is None:
             raise FundRuleError("policy: the fund has no policy yet")
-        return _parsed_policy(canonical_bytes(self.policy), tuple(sorted(self.assets.items())))
+        key = (self.policy_hash, tuple(sorted(self.assets.items())))
+        policy = _POLICIES.get(key)
+        if policy is None:
+            if len(_POLICIES) >= 64:  # bounded: policies change rarely
+                _POLICIES.clear()
+            policy = _POLICIES[key] = Policy.from_document(self.policy, self.assets)
+        return policy
 
     def decimals(self, asset: str, field: str = "asset") -> int:
         """Decimals of a configured asset, or a FundRuleError naming `field`."""
@@ -249,7 +252,7 @@ class Fund(Aggregate):
         decimals = self.assets[asset]
         policy = self.active_policy()
         fact = LiquidationFact.from_record(dict(record), decimals)
-        prices = [Fraction(p) for p in self.prices.get(market, ())]
+        prices = [parse_decimal(p) for p in self.prices.get(market, ())]
         balance = self.balances[asset]
         result = settle(fact, policy, balance, decimals, prices, asset=asset)
         time, ref = record["time"], record["id"]

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 from ledger.facts import FactError, compile_validators, validate
 
-PARALLEL_FROM_BYTES = 4 << 20  # smaller files parse faster than a worker process starts
+PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts
 AHEAD = 3  # batches parsed ahead of the one being applied (bounds memory)
 
 Lines = list[tuple[int, bytes]]

@@ -9,6 +9,7 @@ backends.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -83,10 +84,10 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
                     column: str, values: Sequence[str]) -> list[Any]:
     """Rows of `table` matching `fixed` (column = value) whose `column` is one of `values`.
 
-    PostgreSQL gets one `JOIN unnest(array)`: a long IN list inside a big, freshly written
-    transaction is planned as a sequential scan comparing every row with every value, while
-    the join stays linear whatever the statistics say. SQLite takes chunked IN lists (below
-    its bound-parameter limit).
+    The values travel as one array parameter, unnested by the database: PostgreSQL's
+    `unnest(text[])`, SQLite's `json_each(json)`. A long IN list would cost a bound parameter
+    per value (and, inside a big freshly written PostgreSQL transaction, is planned as a
+    sequential scan comparing every row with every value); the join stays linear.
     """
     if not values:
         return []
@@ -95,12 +96,9 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
         sql = text(f"SELECT t.* FROM {table.name} AS t JOIN unnest(CAST(:values AS text[])) "
                    f"AS v(value) ON t.{column} = v.value WHERE {where}")
         return list(connection.execute(sql, {**fixed, "values": list(values)}))
-    found: list[Any] = []
-    for start in range(0, len(values), 10_000):
-        found += connection.execute(select(table).where(
-            *[table.c[name] == value for name, value in fixed.items()],
-            table.c[column].in_(values[start:start + 10_000])))
-    return found
+    sql = text(f"SELECT t.* FROM {table.name} AS t WHERE {where} AND t.{column} IN "
+               "(SELECT value FROM json_each(:values))")
+    return list(connection.execute(sql, {**fixed, "values": json.dumps(list(values))}))
 
 
 class AccountCache:

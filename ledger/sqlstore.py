@@ -37,8 +37,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         # PostgreSQL's own uuid. Each id is converted once.
         to_db = None if connection.dialect.name == "postgresql" else \
             table.c.originator_id.type.bind_processor(connection.dialect)
-        ids = {e.originator_id: to_db(e.originator_id) if to_db else e.originator_id
-               for e in stored_events}
+        ids = {oid: to_db(oid) if to_db else oid for oid in {e.originator_id for e in stored_events}}
         insert_rows(connection, table, [
             (ids[e.originator_id], e.originator_version, e.topic, e.state) for e in stored_events
         ], columns=_EVENT_COLUMNS, converted=frozenset({"originator_id"}))

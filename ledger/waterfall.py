@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -210,16 +210,17 @@ def settle(
     scale = 10**decimals
     delta = fact.delta
     share, vol = policy.share(prices)
-    nothing = Settlement(
-        bankruptcy_price=fact.bankruptcy_price, delta=delta, fee=0, remainder=0, share=share,
-        volatility=vol, deficit=0, fund_payment=0, socialized=0, unresolved=0,
-        method=policy.socialization,
-    )
+
+    def settlement(**amounts: Any) -> Settlement:
+        return Settlement(bankruptcy_price=fact.bankruptcy_price, delta=delta, share=share,
+                          volatility=vol, method=policy.socialization, **amounts)
+
     if delta >= 0:
         fee_cap = policy.fee_cap_rate * fact.fill_price * fact.size
         fee = math.floor(min(delta, fee_cap) * share * scale)
         remainder = math.floor(delta * scale) - fee  # sub-unit dust stays with the trader
-        return replace(nothing, fee=fee, remainder=remainder)
+        return settlement(fee=fee, remainder=remainder, deficit=0, fund_payment=0,
+                          socialized=0, unresolved=0)
 
     deficit = math.ceil(-delta * scale)  # the winning side is paid in full units
     limits = [deficit, max(0, balance - policy.reserve(asset))]
@@ -235,10 +236,10 @@ def settle(
         clawbacks = tuple(Clawback(a, amount) for a, amount in pro_rata(shortfall, profits))
     elif shortfall > 0 and policy.socialization == "adl":
         clawbacks = _adl(fact, shortfall, decimals)
-    return replace(
-        nothing, deficit=deficit, fund_payment=fund_payment, socialized=shortfall,
-        unresolved=shortfall - sum(c.amount for c in clawbacks), clawbacks=clawbacks,
-    )
+    return settlement(fee=0, remainder=0, deficit=deficit, fund_payment=fund_payment,
+                      socialized=shortfall,
+                      unresolved=shortfall - sum(c.amount for c in clawbacks),
+                      clawbacks=clawbacks)
 
 
 def pro_rata(shortfall: int, profits: Mapping[str, int]) -> list[tuple[str, int]]:

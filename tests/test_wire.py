@@ -86,3 +86,17 @@ def test_amount_parsers_invert_format(units: int, decimals: int, padding: int) -
     assert parse_amount(text, decimals) == units
     padded = text + ("." if decimals == 0 and padding else "") + "0" * padding
     assert parse_amount_lenient(padded, decimals) == units
+
+
+@given(st.fractions(max_denominator=10**6).filter(lambda f: abs(f) < 10**9),
+       st.integers(0, 12))
+def test_format_decimal_is_half_even_rounding(value: Fraction, places: int) -> None:
+    scaled = round(value * 10**places)  # Fraction.__round__: half to even, the reference
+    expected = str(scaled) if places == 0 else format_amount(scaled, places)
+    assert format_decimal(value, places) == expected
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=6))
+def test_parse_decimal_is_exact(value: object) -> None:
+    text = f"{value:f}"
+    assert parse_decimal(text) == Fraction(text)
