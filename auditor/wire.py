@@ -7,11 +7,11 @@ here knows about the fund's rules.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from fractions import Fraction
 from typing import Any
 
+import orjson
 import rfc8785
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
@@ -78,8 +78,8 @@ _SAFE_INT = 2**53  # JCS serializes numbers as IEEE doubles; larger ints are not
 
 
 def _plain(document: Any) -> bool:
-    """Whether `document` is in the subset where the standard json module's sorted, compact
-    output is byte-identical to RFC 8785: ASCII keys (so code-point and UTF-16 key order
+    """Whether `document` is in the subset where orjson's sorted output is byte-identical
+    to RFC 8785: ASCII keys (so code-point and UTF-16 key order
     agree), no floats (JCS formats them the ECMAScript way), integers within +-2^53.
     Exact types only (a str or int subclass may serialize its own way), walked with a stack:
     this runs once per event written."""
@@ -106,22 +106,18 @@ def _plain(document: Any) -> bool:
     return True
 
 
-_JCS_SUBSET = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               allow_nan=False)
-
-
 def canonical_bytes(document: Any) -> bytes:
     """RFC 8785 (JCS) serialization of a JSON document.
 
-    Documents in the plain subset (every Backstop event and snapshot) take the standard
-    library's C encoder, which gives the same bytes several times faster; anything else, and
+    Documents in the plain subset (every Backstop event and snapshot) take `orjson` with
+    sorted keys, which gives the same bytes an order of magnitude faster; anything else, and
     strings that are not valid Unicode, go through the `rfc8785` package. A property test
     checks the two agree.
     """
     if _plain(document):
         try:
-            return _JCS_SUBSET.encode(document).encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates: JCS escapes them
+            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # lone surrogates: rfc8785 raises its own error
             pass
     return rfc8785.dumps(document)
 

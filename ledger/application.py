@@ -6,12 +6,12 @@ the projections, the log tree and the idempotency index are all written, or none
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Mapper
 from sqlalchemy import Connection, Engine
@@ -139,7 +139,7 @@ class Ledger(Application[Any]):
             if len(page) == CATCH_UP_PAGE or index == upto - 1:
                 first = index + 1 - len(page)
                 tree.append([leaf_hash(x) for x in page[max(0, tree_size - first):]])
-                projector.apply([json.loads(x) for x in page[max(0, position - first):]])
+                projector.apply([orjson.loads(x) for x in page[max(0, position - first):]])
                 page = []
 
     def account_cache(self, fund: str) -> AccountCache:
@@ -176,4 +176,4 @@ class Ledger(Application[Any]):
     def log_events(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
         """Exported events (parsed export lines) of a fund, as `log_lines`."""
         for line in self.log_lines(name, start, stop):
-            yield json.loads(line)
+            yield orjson.loads(line)

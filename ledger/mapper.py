@@ -10,11 +10,11 @@ object go through the library's JSON transcoder as usual.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
@@ -47,7 +47,7 @@ class FundMapper(Mapper[UUID]):
             return super().to_domain_event(stored_event)
         version = stored_event.originator_version
         try:
-            line = json.loads(stored_event.state)
+            line = orjson.loads(stored_event.state)
             if line["index"] != version - 1:
                 raise ValueError(f"index {line['index']} is not version {version} - 1")
             state = {"originator_id": stored_event.originator_id, "originator_version": version,

@@ -50,6 +50,11 @@ def test_canonical_bytes_known_values(document: object, expected: bytes) -> None
     assert canonical_bytes(document) == expected
 
 
+def test_canonical_bytes_refuse_lone_surrogates() -> None:
+    with pytest.raises(rfc8785.CanonicalizationError, match="non-UTF-8"):
+        canonical_bytes({"s": "\ud800"})  # not valid Unicode: no canonical UTF-8 form
+
+
 def test_amounts_round_trip_exactly() -> None:
     assert parse_amount("51.00", 2) == 5100
     assert parse_amount("-0.05", 2) == -5
