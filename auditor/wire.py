@@ -79,29 +79,36 @@ _SAFE_INT = 2**53  # JCS serializes numbers as IEEE doubles; larger ints are not
 
 def _plain(document: Any) -> bool:
     """Whether `document` is in the subset where orjson's sorted output is byte-identical
-    to RFC 8785: ASCII keys (so code-point and UTF-16 key order
-    agree), no floats (JCS formats them the ECMAScript way), integers within +-2^53.
-    Exact types only (a str or int subclass may serialize its own way), walked with a stack:
-    this runs once per event written."""
+    to RFC 8785: ASCII keys (so code-point and UTF-16 key order agree), no floats (JCS
+    formats them the ECMAScript way), integers within +-2^53. Exact value types only (a str
+    or int subclass may serialize its own way). Runs once per event written, so containers
+    are walked with a stack and keys are checked at C speed."""
     stack = [document]
-    pop, extend = stack.pop, stack.extend
     while stack:
-        value = pop()
+        value = stack.pop()
         kind = type(value)
-        if kind is str or value is None or kind is bool:
-            continue
-        if kind is int:
-            if -_SAFE_INT < value < _SAFE_INT:
-                continue
-            return False
         if kind is dict:
-            for key in value:
-                if type(key) is not str or not key.isascii():
+            try:
+                if not all(map(str.isascii, value)):
                     return False
-            extend(value.values())
+            except TypeError:  # a key that is not a string
+                return False
+            items: Any = value.values()
         elif kind is list:
-            extend(value)
+            items = value
         else:
+            items = (value,)
+        for item in items:
+            kind = type(item)
+            if kind is str or item is None or kind is bool:
+                continue
+            if kind is int:
+                if -_SAFE_INT < item < _SAFE_INT:
+                    continue
+                return False
+            if kind is dict or kind is list:
+                stack.append(item)
+                continue
             return False
     return True
 
