@@ -1,7 +1,8 @@
 """The Backstop application: one `eventsourcing` Application over one database URL.
 
-Writes go through `Ledger.write()`: one database transaction in which the fund's new events,
-the projections, the log tree and the idempotency index are all written, or none of them.
+Writes go through `Ledger.record()` inside `Ledger.transaction()`: one database transaction in
+which the fund's new events, the projections, the log tree and the idempotency index are all
+written, or none of them.
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ class Ledger(Application[Any]):
 
     def record(self, fund: Fund, connection: Connection) -> int:
         """Save the fund's pending events and everything derived from them, in `connection`'s
-        transaction. Returns the number of events written."""
+        transaction. Returns the number of events written.
+
+        The events go straight to the recorder rather than through `Application.save`: each is
+        stored as its canonical export line, which carries the fund's name (ledger.mapper), and
+        the same bytes are the log tree's leaves.
+        """
         pending = fund.collect_events()
         if not pending:
             return 0
