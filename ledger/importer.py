@@ -121,7 +121,7 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
                    parallel: bool | None) -> ImportReport:
     report = ImportReport()
     with ExitStack() as stack:
-        stack.enter_context(_frozen_heap())
+        stack.enter_context(_bulk_gc())
         outer = None if batch_commit else stack.enter_context(ledger.transaction())
         fund = ledger.get_fund(fund_name)
         for records, consumed in parsed_batches(stream, batch_size, parallel=parallel):
@@ -137,17 +137,20 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
 
 
 @contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Leave the objects that predate the import out of the cyclic GC's passes (`gc.freeze`).
-
-    An import makes and drops containers by the million, so collections are frequent, and
-    each full one would walk every module, table and compiled statement the process holds:
-    measured at 2.5% of an import's instructions. Nothing the import makes is frozen.
+def _bulk_gc() -> Iterator[None]:
+    """Fewer and cheaper cyclic-GC passes while an import makes and drops containers by the
+    million: objects that predate the import are frozen out of the passes (`gc.freeze`), and
+    the youngest generation is collected every 20,000 allocations instead of 700 (a batch's
+    live events and records would otherwise be rescanned many times). Together they save
+    about 4% of an import's instructions; both settings are restored afterwards.
     """
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(20_000, *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
