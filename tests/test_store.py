@@ -251,3 +251,17 @@ def test_fund_events_are_stored_as_their_export_lines(db_url: str, make_ledger,
     moved = StoredEvent(stored[2].originator_id, 5, stored[2].topic, stored[2].state)
     with pytest.raises(MapperDeserialisationError, match="index 2 is not version 5 - 1"):
         ledger.mapper.to_domain_event(moved)
+
+
+def test_import_restores_the_gc_settings(db_url: str, make_ledger, tmp_path: Path) -> None:
+    """The import's GC tuning (ledger.importer._bulk_gc) ends with it, also on an error."""
+    import gc
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", [fee("f1", "1.00")]))
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    with pytest.raises(RecordError):
+        import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", [fee("f1", "2.00")]))
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
