@@ -92,16 +92,8 @@ def parsed_batches(stream: BinaryIO, batch_size: int, *,
     """
     if parallel is None:
         parallel = _worth_a_worker(stream)
-    consumed = 0
-
-    def sized(items: Iterator[Lines]) -> Iterator[tuple[Lines, int]]:
-        nonlocal consumed
-        for batch in items:
-            consumed += sum(len(raw) for _, raw in batch)
-            yield batch, consumed
-
-    pending = sized(batches(numbered_lines(stream), batch_size))
-    if not parallel:
+    pending = _with_bytes_read(batches(numbered_lines(stream), batch_size))
+    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
         for batch, read in pending:
             yield _records(_parse_batch(batch)), read
         return
@@ -120,6 +112,13 @@ def parsed_batches(stream: BinaryIO, batch_size: int, *,
                 yield _records(future.result()), done
         finally:  # an error downstream: do not wait for batches nobody will read
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _with_bytes_read(items: Iterator[Lines]) -> Iterator[tuple[Lines, int]]:
+    read = 0
+    for batch in items:
+        read += sum(len(raw) for _, raw in batch)
+        yield batch, read
 
 
 def _worth_a_worker(stream: BinaryIO) -> bool:
