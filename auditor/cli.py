@@ -176,13 +176,14 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
                seed: bytes | None) -> ReplayResult:
     """Stream the export, re-derive everything, compare with the snapshot."""
     size = snap["log"]["size"]
-    progress: Callable[[int], None] | None = None
-    if sys.stderr.isatty():
-        def progress(n: int) -> None:
-            sys.stderr.write(f"\rreplayed {n:,} / {size:,} events")
-            if n >= size:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+
+    def show(n: int) -> None:
+        sys.stderr.write(f"\rreplayed {n:,} / {size:,} events")
+        if n >= size:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
     try:
         handle = open(events, "rb")
     except OSError as exc:

@@ -157,11 +157,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         facts = Path(tmp) / "facts.jsonl"
         write_facts(facts, args.facts)
-        slices = split(facts, args.slices)
+        slices = split(facts, max(1, min(args.slices, args.facts)))
         backends = [("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
         if not args.no_pg:
             backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"backstop_bench_{tag}")))
-        print(f"{args.facts} facts in {args.slices} slices; baseline = 1,000 fresh aggregates "
+        print(f"{args.facts} facts in {len(slices)} slices; baseline = 1,000 fresh aggregates "
               "per app.save")
         for kind, make_url in backends:
             ratios = []

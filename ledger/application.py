@@ -32,7 +32,10 @@ INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `back
 
 
 def event_leaf(event: dict[str, Any]) -> bytes:
-    """The RFC 6962 leaf hash of an exported event: its canonical export line, hashed."""
+    """The RFC 6962 leaf hash of an exported event: its canonical export line, hashed.
+
+    Writes hash the stored lines directly; `backstop replay` re-serializes parsed events with
+    this, so it also checks that the stored lines are canonical."""
     return leaf_hash(canonical_bytes(event))
 
 
@@ -57,8 +60,14 @@ class Ledger(Application[Any]):
         self._account_caches: dict[str, AccountCache] = {}
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Fund events are stored as their canonical export lines (see ledger.mapper)."""
-        return FundMapper(transcoder=self.construct_transcoder())
+        """Fund events are stored as their canonical export lines (see ledger.mapper), so
+        the library's cipher and compressor settings cannot apply to them: refused."""
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
+                                     mapper_class=FundMapper)
+        if mapper.cipher is not None or mapper.compressor is not None:
+            raise ValueError("CIPHER_TOPIC / COMPRESSOR_TOPIC: fund events are stored as their "
+                             "canonical export lines and cannot be encrypted or compressed")
+        return mapper
 
     @property
     def engine(self) -> Engine:
@@ -101,7 +110,7 @@ class Ledger(Application[Any]):
         for market, spec in config["markets"].items():
             if spec["quote"] not in config["assets"]:
                 raise FundRuleError(f"markets.{market}.quote: unknown asset {spec['quote']!r}")
-        fund = Fund.open(time=time, ref=None, data=data)
+        fund = Fund(time=time, ref=None, data=data)
         fund.set_policy(config["policy"], time=time, ref=INITIAL_POLICY_REF)
         with self.transaction() as connection:
             self.record(fund, connection)

@@ -33,8 +33,15 @@ def fund_id(name: str) -> UUID:
 
 def instant(time: str) -> datetime:
     """A fund event's eventsourcing timestamp: its own `time`, so that an event (and an
-    aggregate rebuilt from events) is fully determined by the event's export line."""
-    return datetime.fromisoformat(time)
+    aggregate rebuilt from events) is fully determined by the event's export line.
+
+    The schemas check the shape of a time; a time of that shape that is not a real instant
+    (February 30, a leap second) is refused here, naming the field.
+    """
+    try:
+        return datetime.fromisoformat(time)
+    except ValueError as error:
+        raise FundRuleError(f"time: {time!r} is not a valid UTC date-time ({error})") from None
 
 
 # Parsed policies by (policy hash, asset decimals): a policy is parsed once, not per liquidation.
@@ -141,9 +148,9 @@ class Fund(Aggregate):
         return fund_id(data["fund"])
 
     @classmethod
-    def open(cls, *, time: str, ref: str | None, data: dict[str, Any]) -> Fund:
-        """A new fund (its `fund_opened` event is pending)."""
-        return cls._create(cls.Created, time=time, ref=ref, data=data, timestamp=instant(time))
+    def _create(cls, event_class: type[Any], **kwargs: Any) -> Fund:
+        kwargs.setdefault("timestamp", instant(kwargs["time"]))  # see `instant`
+        return super()._create(event_class, **kwargs)
 
     def __init__(self, *, time: str, ref: str | None, data: dict[str, Any]) -> None:
         self.name: str = data["fund"]
@@ -165,9 +172,11 @@ class Fund(Aggregate):
 
     def active_policy(self) -> Policy:
         """The parsed active policy; a fund has one from its second event on."""
-        if self.policy is None or self.policy_hash is None:
+        if self.policy is None:
             raise FundRuleError("policy: the fund has no policy yet")
-        key = (self.policy_hash, tuple(sorted(self.assets.items())))
+        # A snapshot taken before funds kept the hash has none: compute it then.
+        digest = getattr(self, "policy_hash", None) or policy_hash(self.policy)
+        key = (digest, tuple(sorted(self.assets.items())))
         policy = _POLICIES.get(key)
         if policy is None:
             if len(_POLICIES) >= 64:  # bounded: policies change rarely
@@ -316,8 +325,12 @@ class Fund(Aggregate):
         return int(share.get("volatility", {}).get("window", 1))
 
 
+def _subclasses(cls: type[Any]) -> list[type[Any]]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
 # Every fund event class (eventsourcing makes Fund.Created a subclass of Fund.Event too).
-EVENT_CLASSES: tuple[type[Any], ...] = tuple(Fund.Event.__subclasses__())
+EVENT_CLASSES: tuple[type[Any], ...] = tuple(dict.fromkeys(_subclasses(Fund.Event)))
 
 
 def export_event(event: Any, fund: str) -> dict[str, Any]:

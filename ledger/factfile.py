@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -88,12 +89,14 @@ def parsed_batches(stream: BinaryIO, batch_size: int, *,
     """(records, bytes of records read so far) per batch of `batch_size` lines, in order.
 
     `parallel=None` parses in a worker process when the file is large and a second core and
-    the `fork` start method are there (the worker inherits the compiled schema checks).
+    the `fork` start method are there (the worker inherits the compiled schema checks);
+    `parallel=True` asks for the worker whatever the size, and still parses inline where
+    forking is not possible or not safe (another thread is running).
     """
     if parallel is None:
         parallel = _worth_a_worker(stream)
     pending = _with_bytes_read(batches(numbered_lines(stream), batch_size))
-    if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+    if not parallel or not _can_fork():
         for batch, read in pending:
             yield _records(_parse_batch(batch)), read
         return
@@ -121,8 +124,14 @@ def _with_bytes_read(items: Iterator[Lines]) -> Iterator[tuple[Lines, int]]:
         yield batch, read
 
 
+def _can_fork() -> bool:
+    """Forking is safe only from a single-threaded process (a thread holding a lock at the
+    fork would leave it held in the child forever)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 def _worth_a_worker(stream: BinaryIO) -> bool:
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if (os.cpu_count() or 1) < 2 or not _can_fork():
         return False
     try:
         size = os.fstat(stream.fileno()).st_size

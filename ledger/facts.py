@@ -83,8 +83,7 @@ def validate(record: Any) -> None:
 
 def _amount(record: Mapping[str, Any], field: str, asset: str, decimals: Mapping[str, int]) -> str:
     if asset not in decimals:
-        raise FactError(f"{'asset' if field == 'amount' else field.replace('amount', 'asset')}: "
-                        f"unknown asset {asset!r}")
+        raise FactError(f"{field.replace('amount', 'asset')}: unknown asset {asset!r}")
     try:
         return format_amount(parse_amount_lenient(record[field], decimals[asset]), decimals[asset])
     except ValueError as error:

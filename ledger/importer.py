@@ -1,7 +1,7 @@
 """`backstop import`: exchange facts from JSONL into the fund, in batches, all or nothing.
 
 By default the whole file is one transaction, written in batches of `batch_size` facts (one
-save per batch): any bad record rolls everything back. With `batch_commit` each batch commits
+`Ledger.record` per batch): any bad record rolls everything back. With `batch_commit` each batch commits
 on its own, so a huge file can be resumed: re-importing skips what is already recorded.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -50,7 +51,6 @@ class ImportReport:
 
 # (line number, record, (fact type, exchange id))
 _Parsed = tuple[int, dict[str, Any], tuple[str, str]]
-
 
 
 _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
@@ -143,7 +143,13 @@ def _bulk_gc() -> Iterator[None]:
     the youngest generation is collected every 20,000 allocations instead of 700 (a batch's
     live events and records would otherwise be rescanned many times). Together they save
     about 4% of an import's instructions; both settings are restored afterwards.
+
+    The settings are the process's, so only an import on the main thread in a process that
+    froze nothing itself changes them (a host's own freeze is left alone).
     """
+    if threading.current_thread() is not threading.main_thread() or gc.get_freeze_count():
+        yield
+        return
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(20_000, *thresholds[1:])
@@ -275,7 +281,10 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
     if ledger.fund_exists(event["data"]["fund"]):
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
-    return Fund.open(time=event["time"], ref=event["ref"], data=event["data"])
+    try:
+        return Fund(time=event["time"], ref=event["ref"], data=event["data"])
+    except ValueError as error:
+        raise RecordError(number, str(error)) from None
 
 
 def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportReport) -> None:

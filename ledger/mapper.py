@@ -54,9 +54,12 @@ class FundMapper(Mapper[UUID]):
                      "timestamp": instant(line["time"]), "time": line["time"],
                      "ref": line["ref"], "data": line["data"]}
         except (ValueError, KeyError, TypeError) as error:
+            hint = (" (not an export line: was this database written by a Backstop before "
+                    "events were stored as export lines? export it with that version and "
+                    "import the export here)") if isinstance(error, KeyError) else ""
             raise MapperDeserialisationError(
-                f"stored fund event {stored_event.originator_id} version {version}: {error}"
-            ) from error
+                f"stored fund event {stored_event.originator_id} version {version}: "
+                f"{error!r}{hint}") from error
         if cls is Fund.Created:
             state["originator_topic"] = _FUND_TOPIC
         event = object.__new__(cls)

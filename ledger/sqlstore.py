@@ -5,7 +5,8 @@ batches of thousands of events a single executemany on the driver's cursor does 
 work several times faster (see bench/import_throughput.py). Everything else — tables,
 transactions, table locking on PostgreSQL, NOTIFY — is the library's own.
 
-Selected with PERSISTENCE_MODULE=ledger.sqlstore; works for every SQLAlchemy URL.
+Selected with PERSISTENCE_MODULE=ledger.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
+backends `ledger.persistence` accepts.
 """
 
 from __future__ import annotations

@@ -265,3 +265,23 @@ def test_import_restores_the_gc_settings(db_url: str, make_ledger, tmp_path: Pat
     with pytest.raises(RecordError):
         import_file(ledger, "main", write_jsonl(tmp_path / "b.jsonl", [fee("f1", "2.00")]))
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    gc.freeze()  # a host that froze its own objects keeps them frozen, and its thresholds
+    try:
+        import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", [fee("f2", "1.00")]))
+        assert gc.get_threshold() == before[0] and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_a_time_that_is_no_real_instant_is_refused(db_url: str, make_ledger,
+                                                   tmp_path: Path) -> None:
+    """The schema checks a time's shape; February 30 has that shape but is refused, naming the
+    field, and nothing is written."""
+    ledger = make_ledger(db_url)
+    ledger.open_fund(fund_config(), TIME)
+    bad = {**fee("f2", "2.00"), "time": "2024-02-30T00:00:00Z"}
+    with pytest.raises(RecordError, match=r"^line 2: time: '2024-02-30T00:00:00Z' is not a "
+                                          r"valid UTC date-time \(day is out of range"):
+        import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", [fee("f1", "1.00"), bad]))
+    assert ledger.get_fund("main").log_size == 2
+    assert id_count(ledger) == 1
