@@ -11,7 +11,6 @@ million events cost a small multiple of reading, parsing and hashing them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import islice
 from typing import Any
+
+import orjson
 
 from auditor import merkle, rules
 from auditor.seen import SeenIds
@@ -166,7 +167,10 @@ class _Replayer:
     def run(
         self, lines: Iterable[bytes], progress: Callable[[int], None] | None, at_size: int | None
     ) -> ReplayResult:
-        loads = json.loads
+        # orjson parses a line several times faster than json, and exactly for what a
+        # canonical event can hold (RFC 8785 has no integers beyond 2^53); a larger integer
+        # comes back as a float, which every integer field's exact type check refuses.
+        loads = orjson.loads
         leaf_hash = merkle.leaf_hash
         log = merkle.CompactRange()
         append = log.append
@@ -178,7 +182,7 @@ class _Replayer:
             body = line[:-1] if line[-1:] == b"\n" else line
             try:
                 ev = loads(body)
-            except ValueError as exc:
+            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
                 raise Discrepancy(count, f"not valid JSON: {exc}") from None
             append(leaf_hash(body))
             self.count = count

@@ -278,6 +278,15 @@ def test_invalid_json_line():
     assert err.value.index == 3 and "not valid JSON" in err.value.reason
 
 
+def test_integer_beyond_64_bits_is_refused():
+    """orjson reads such an integer as a float; the exact type check must still refuse it."""
+    ls = lines(stream())
+    ls[3] = ls[3].replace(b'"index":3', b'"index":' + str(3 + 2**70).encode())
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert err.value.index == 3 and err.value.reason.startswith("index: expected 3, got ")
+
+
 def test_volatility_policy_uses_observed_prices_before_the_liquidation():
     vol_policy = {**POLICY, "version": 2, "fund_share": {"volatility": {
         "window": 1, "breakpoints": [["0", "0.5"], ["0.02", "1"]]}}}
