@@ -37,7 +37,7 @@ class FundMapper(Mapper[UUID]):
     """The library's mapper, except that fund events are stored as export lines."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        if type(domain_event).__dict__.get("TOPIC") in _BY_TOPIC:
+        if isinstance(domain_event, Fund.Event):
             raise TypeError("fund events are stored by Ledger.record (see stored_fund_events)")
         return super().to_stored_event(domain_event)
 

@@ -285,3 +285,12 @@ def test_a_time_that_is_no_real_instant_is_refused(db_url: str, make_ledger,
         import_file(ledger, "main", write_jsonl(tmp_path / "a.jsonl", [fee("f1", "1.00"), bad]))
     assert ledger.get_fund("main").log_size == 2
     assert id_count(ledger) == 1
+
+
+def test_compressing_or_encrypting_fund_events_is_refused(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fund events are stored as their canonical lines: the library's compressor (or cipher)
+    setting cannot apply to them, so a Ledger refuses to start with one."""
+    monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
+    with pytest.raises(ValueError, match="^CIPHER_TOPIC / COMPRESSOR_TOPIC: fund events"):
+        Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
