@@ -131,7 +131,7 @@ def _can_fork() -> bool:
 
 
 def _worth_a_worker(stream: BinaryIO) -> bool:
-    if (os.cpu_count() or 1) < 2 or not _can_fork():
+    if (os.cpu_count() or 1) < 2:  # whether forking is possible is checked where it is done
         return False
     try:
         size = os.fstat(stream.fileno()).st_size
