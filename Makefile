@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean venv
+.PHONY: demo test test-fast lint bench clean venv
 
 venv: $(STAMP)
 
@@ -21,6 +21,12 @@ demo: $(STAMP)
 ## The whole test suite; PostgreSQL tests use BACKSTOP_TEST_PG_URL (default: local server, db `test`).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## Static checks: ruff over auditor/ and ledger/, mypy (strict on auditor/); settings in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/ruff check auditor ledger
+	$(BIN)/mypy
 
 ## Benchmarks (see bench/README.md); each prints a ratio against a baseline from the same run.
 bench: $(STAMP)

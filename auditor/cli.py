@@ -21,8 +21,15 @@ import click
 
 from auditor import merkle, sumtree
 from auditor.keys import (
-    KeyFormatError, NoteError, SignatureError, Signer, Verifier, open_note, parse_checkpoint,
-    sign_document, verify_document,
+    KeyFormatError,
+    NoteError,
+    SignatureError,
+    Signer,
+    Verifier,
+    open_note,
+    parse_checkpoint,
+    sign_document,
+    verify_document,
 )
 from auditor.replay import Discrepancy, ReplayResult, replay
 from auditor.report import Failed, InputError, Report
@@ -54,6 +61,8 @@ def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]
         error = first_error(schema, doc)
         if error is not None:
             raise InputError(f"{what} {path}: does not match {schema}.schema.json: {error}")
+    if not isinstance(doc, dict):
+        raise InputError(f"{what} {path}: expected a JSON object")
     return doc
 
 
@@ -185,7 +194,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
 
     progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
     try:
-        handle = open(events, "rb")
+        handle = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
     except OSError as exc:
         raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
     with handle:
@@ -212,7 +221,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         "liquidations": result.liquidations,
         "balances": {a: format_amount(u, dec[a]) for a, u in sorted(result.balances.items())},
         "accounts": result.account_count,
-        "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t)}
+        "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t, strict=False)}
                    for a, t in sorted(result.totals.items())},
     })
     return result

@@ -257,10 +257,10 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]
         if not space or not _valid_name(name) or len(raw) < 5:
             raise NoteError(f"malformed note: signature line {number} is not 'name base64'")
         kid, sig = raw[:4], raw[4:]
-        v = known.get((name, kid))
-        if v is None or (name, kid) in seen:
+        signer = known.get((name, kid))
+        if signer is None or (name, kid) in seen:
             continue
-        if not v.verify(message, sig):
+        if not signer.verify(message, sig):
             raise NoteError(f"invalid signature for key {name}+{kid.hex()}")
         seen.add((name, kid))
         verified.append(name)

@@ -58,7 +58,7 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     row = hashes
     while len(row) > 1:
         it = iter(row)
-        row = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it)]
+        row = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=False)]
     return row[0]
 
 
@@ -66,7 +66,7 @@ def _carry_root(row: Sequence[bytes]) -> bytes:
     """MTH by pairing level by level, carrying an odd last node up unchanged (RFC 6962 shape)."""
     while len(row) > 1:
         it = iter(row)
-        nxt = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it)]
+        nxt = [_sha256(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=False)]
         if len(row) & 1:
             nxt.append(row[-1])
         row = nxt
@@ -240,7 +240,7 @@ def consistency_proof_from_leaves(old_size: int, leaf_hashes: Sequence[bytes]) -
 def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
     """(inner, border): proof hashes below the path's divergence from the right edge, and on it."""
     inner = (index ^ (size - 1)).bit_length()
-    border = bin(index >> inner).count("1")
+    border = (index >> inner).bit_count()
     return inner, border
 
 
@@ -322,7 +322,7 @@ def verify_consistency(
     if len(proof) != expected:
         raise ProofError(f"proof has {len(proof)} hashes, expected {expected}")
     _check_hashes(proof)
-    path = [bytes(old_root)] + proof if seeded else proof
+    path = [bytes(old_root), *proof] if seeded else proof
     fn, sn = old_size - 1, new_size - 1
     while fn & 1:
         fn >>= 1

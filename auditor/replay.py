@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import islice
@@ -24,11 +24,16 @@ import orjson
 from auditor import merkle, rules
 from auditor.seen import SeenIds
 from auditor.wire import (
-    WireError, canonical_bytes, format_amount, format_decimal, parse_amount, parse_decimal,
+    WireError,
+    canonical_bytes,
+    format_amount,
+    format_decimal,
+    parse_amount,
+    parse_decimal,
     sha256_hex,
 )
 
-__all__ = ["Discrepancy", "ReplayResult", "replay", "EXTERNAL_FAMILIES", "DERIVED_TYPES"]
+__all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "replay"]
 
 # Exchange ids are unique per fact type; event types map onto the fact that caused them.
 EXTERNAL_FAMILIES = {
@@ -548,7 +553,7 @@ class _SnapshotCheck:
                 continue
             d = r.decimals[asset]
             got = acc["totals"].get(asset, {})
-            for kind, units in zip(("fees", "payouts", "clawbacks"), r.totals[asset]):
+            for kind, units in zip(("fees", "payouts", "clawbacks"), r.totals[asset], strict=False):
                 want = format_amount(units, d)
                 if got.get(kind) != want:
                     self._say(f"accounts.totals.{asset}.{kind}", want, got.get(kind))
@@ -558,13 +563,14 @@ class _SnapshotCheck:
     def _account_root(self, assets: list[str]) -> None:
         from auditor import sumtree
 
-        r = self.result
+        r, seed = self.result, self.seed
+        assert seed is not None  # the caller checks; a root without a seed cannot be rebuilt
         slots = [r.asset_order.index(a) * 3 for a in assets]
 
-        def entries():
+        def entries() -> Iterator[tuple[str, bytes, list[int]]]:
             for account, sums in r.accounts.items():
                 vector = [sums[s + k] for s in slots for k in range(3)]
-                yield account, sumtree.account_nonce(self.seed, account), vector
+                yield account, sumtree.account_nonce(seed, account), vector
 
         tree = sumtree.SumTree.build(entries(), width=3 * len(assets))
         if tree.root.hex() != self.snapshot["accounts"]["root"]:

@@ -7,6 +7,7 @@ and Fractions; the only roundings are the ones the contract names.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,10 +59,7 @@ def _exact(text: Any) -> Fraction:
     if match is None:
         return parse_decimal(text)  # raises WireError with the contract's wording
     sign, whole, frac = match.groups()
-    if frac:
-        value = Fraction(int(whole + frac), 10 ** len(frac))
-    else:
-        value = Fraction(int(whole))
+    value = Fraction(int(whole + frac), 10 ** len(frac)) if frac else Fraction(int(whole))
     return -value if sign else value
 
 
@@ -211,11 +209,11 @@ def _counterparties(raw: Any) -> list[Counterparty]:
 
 
 def _floor_units(x: Fraction, decimals: int) -> int:
-    return (x.numerator * 10**decimals) // x.denominator
+    return int((x.numerator * 10**decimals) // x.denominator)
 
 
 def _ceil_units(x: Fraction, decimals: int) -> int:
-    return -((-x.numerator * 10**decimals) // x.denominator)
+    return -int((-x.numerator * 10**decimals) // x.denominator)
 
 
 # ---------------------------------------------------------------- share
@@ -227,7 +225,7 @@ def volatility(prices: Sequence[Fraction], window: int) -> Fraction:
     if len(recent) < 2:
         return Fraction(0)
     total = Fraction(0)
-    for prev, cur in zip(recent, recent[1:]):
+    for prev, cur in itertools.pairwise(recent):
         if prev <= 0:
             raise RuleError(f"observed mark price {prev} is not positive")
         total += abs(cur / prev - 1)
@@ -238,7 +236,7 @@ def interpolate_share(breakpoints: Sequence[tuple[Fraction, Fraction]], vol: Fra
     """Piecewise-linear share at `vol`, clamped to the first/last share outside the range."""
     if vol <= breakpoints[0][0]:
         return breakpoints[0][1]
-    for (v0, s0), (v1, s1) in zip(breakpoints, breakpoints[1:]):
+    for (v0, s0), (v1, s1) in itertools.pairwise(breakpoints):
         if vol <= v1:
             return s0 + (s1 - s0) * (vol - v0) / (v1 - v0)
     return breakpoints[-1][1]
@@ -400,8 +398,8 @@ def _socialize(
                 break
             units = min(remaining, profits[c.account])
             remaining -= units
-            qty = min(Fraction(units, 10**decimals) / gap, c.size)
-            paid.append((c.account, units, format_amount(_floor_units(qty, QTY_PLACES), QTY_PLACES)))
+            size = min(Fraction(units, 10**decimals) / gap, c.size)
+            paid.append((c.account, units, format_amount(_floor_units(size, QTY_PLACES), QTY_PLACES)))
         s.unresolved = remaining
     else:
         s.unresolved = S
@@ -409,7 +407,7 @@ def _socialize(
         "asset": asset, "amount": format_amount(S, decimals), "method": method,
         "unresolved": format_amount(s.unresolved, decimals),
     }))
-    adl_price = format_decimal(s.bankruptcy, PRICE_PLACES) if method == "adl" else None
+    adl_price: str | None = format_decimal(s.bankruptcy, PRICE_PLACES) if method == "adl" else None
     for account, units, qty in paid:
         if units <= 0:
             continue
@@ -473,10 +471,9 @@ def outcome_mismatch(expected: Settlement, recorded: Any, decimals: int) -> str 
                 return f"{where}: {exc}"
             if value != parse_decimal(want):
                 return _differs(where, want, got)
-        elif key == "method":
-            # No socialization happened: a null method is an equally faithful record.
-            if got != want and not (got is None and expected.socialized == 0):
-                return _differs(where, want, got)
+        # No socialization happened: a null method is an equally faithful record.
+        elif key == "method" and got != want and not (got is None and expected.socialized == 0):
+            return _differs(where, want, got)
     extra = sorted(set(recorded) - set(OUTCOME_FIELDS))
     if extra:
         return f"outcome.{extra[0]}: unexpected field"

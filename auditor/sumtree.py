@@ -45,7 +45,8 @@ def account_nonce(seed: bytes, account: str) -> bytes:
 def _check_sums(sums: Sequence[int], what: str = "sum") -> None:
     for pos, value in enumerate(sums):
         if not isinstance(value, int):
-            raise ValueError(f"{what} component {pos} is not an integer: {value!r}")
+            # A ValueError on purpose: callers treat every bad sum as one kind of error.
+            raise ValueError(f"{what} component {pos} is not an integer: {value!r}")  # noqa: TRY004
         if value < 0:
             raise ValueError(f"{what} component {pos} is negative: {value}")
         if value >= SUM_LIMIT:
@@ -139,7 +140,7 @@ class SumTree:
             nh: list[bytes] = []
             ns: list[int] = []
             hit, sit = iter(hrow), iter(srow)
-            for hl, hr, sl, sr in zip(hit, hit, sit, sit):
+            for hl, hr, sl, sr in zip(hit, hit, sit, sit, strict=False):
                 total = sl + sr
                 # Carries into a component boundary (or past the top) mean overflow.
                 if (sl ^ sr ^ total) & carry_bits or total >> limit_shift:
@@ -187,7 +188,7 @@ class SumTree:
             raise IndexError(f"index {index} is outside tree of {self.count} accounts")
         path: list[PathItem] = []
         pos = index
-        for hrow, srow in zip(self._hashes[:-1], self._sums[:-1]):
+        for hrow, srow in zip(self._hashes[:-1], self._sums[:-1], strict=False):
             sibling = pos ^ 1
             if sibling < len(hrow):  # no sibling: this node was carried up unchanged
                 path.append((hrow[sibling], self._unpack(srow[sibling])))
@@ -211,7 +212,7 @@ def verify_sum_proof(
     if len(leaf_hash) != 32:
         raise SumProofError(f"leaf hash is {len(leaf_hash)} bytes, expected 32")
     inner = (index ^ (count - 1)).bit_length()
-    expected = inner + bin(index >> inner).count("1")
+    expected = inner + (index >> inner).bit_count()
     if len(path) != expected:
         raise SumProofError(f"path has {len(path)} entries, expected {expected}")
     width = len(leaf_sums)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import orjson
@@ -51,7 +51,7 @@ class Ledger(Application[Any]):
     """The operator's application: funds, their event logs and everything derived from them."""
 
     name = "backstop"
-    env = {"PERSISTENCE_MODULE": "ledger.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
+    env: ClassVar[dict[str, str]] = {"PERSISTENCE_MODULE": "ledger.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
 
     def __init__(self, url: str | None = None) -> None:
         self.url = normalize_url(url or default_url())
@@ -93,7 +93,7 @@ class Ledger(Application[Any]):
         from eventsourcing.application import AggregateNotFoundError
 
         try:
-            return self.repository.get(fund_id(name))  # type: ignore[no-any-return]
+            return self.repository.get(fund_id(name))
         except AggregateNotFoundError:
             raise FundNotFound(f"no fund named {name!r} in this database "
                                "(create it with `backstop init`)") from None

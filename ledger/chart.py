@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Any
 
 Number = str | int | Fraction
 
@@ -20,7 +21,7 @@ def _time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
     text = value.rstrip("Z")
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def write_chart(path: str, times: Sequence[str | datetime], prices: Sequence[Number],
@@ -64,7 +65,8 @@ def write_chart(path: str, times: Sequence[str | datetime], prices: Sequence[Num
         # One legend for both axes of the lower panel.
         handles = bottom.get_legend_handles_labels()[0] + ratio_axis.get_legend_handles_labels()[0]
         bottom.legend(handles, [h.get_label() for h in handles], loc="upper right")
-        bottom.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+        date_format = mdates.DateFormatter("%m-%d %H:%M")  # type: ignore[no-untyped-call]
+        bottom.xaxis.set_major_formatter(date_format)
         fig.autofmt_xdate()
         fig.tight_layout()
         if on_figure is not None:

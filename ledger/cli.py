@@ -11,7 +11,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,8 @@ from sqlalchemy import select
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
-from ledger.importer import DEFAULT_BATCH_SIZE, RecordError, import_file, is_export, restore_export
+from ledger.factfile import RecordError
+from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
 from ledger.persistence import DB_ENV, DatabaseURLError
 from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
 from ledger.queries import fund_names, rebuild_projections
@@ -37,7 +38,7 @@ class InputError(click.ClickException):
 
 def now() -> str:
     """The current UTC time in the wire format."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def store_options(func: F) -> F:
@@ -261,7 +262,7 @@ def history(page: int, per_page: int, as_json: bool, ledger: Ledger,
             continue
         data = event["data"]
         summary = " ".join(f"{k}={v}" for k, v in data.items()
-                           if isinstance(v, (str, int)) and k not in ("policy_hash",))
+                           if isinstance(v, (str, int)) and k != "policy_hash")
         click.echo(f"{event['index']:>8}  {event['time']}  {event['type']:<26} "
                    f"{event['ref'] or '':<16} {summary}")
     if not as_json:

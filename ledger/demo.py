@@ -174,13 +174,13 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
                           str(out / "snapshot.json"), "--key", vkey]))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # one process per core
         results = list(pool.map(lambda run: _audit(run[1]), runs))
-    audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results)]
+    audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results, strict=False)]
     last_events = published[-1] / "events.jsonl"
     totals, series = _read_export(last_events, asset, decimals)
     chart = workdir / "crash.png"
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
-    lowest = min(zip(series["ratios"], series["times"]), default=(None, None))
+    lowest = min(zip(series["ratios"], series["times"], strict=False), default=(None, None))
     return DemoResult(workdir=workdir, chart=chart, published=published,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
@@ -198,16 +198,16 @@ def report(result: DemoResult) -> str:
     lines = [
         "",
         "Backstop demo report",
-        f"  fund balance        {money(result.initial_balance)} before, "
-        f"{money(result.final_balance)} after",
-        f"  liquidations        {result.liquidations} ({result.facts} exchange facts, "
-        f"{result.events} events)",
+        (f"  fund balance        {money(result.initial_balance)} before, "
+        f"{money(result.final_balance)} after"),
+        (f"  liquidations        {result.liquidations} ({result.facts} exchange facts, "
+        f"{result.events} events)"),
         f"  deficits covered    {result.covered_count}, {money(result.covered)} paid by the fund",
-        f"  socialized          {money(result.socialized)} clawed back from "
-        f"{result.clawed_accounts} accounts",
+        (f"  socialized          {money(result.socialized)} clawed back from "
+        f"{result.clawed_accounts} accounts"),
         f"  lowest fund/OI      {ratio}",
-        f"  snapshots           {len(result.published)} published under "
-        f"{result.workdir / 'published'}",
+        (f"  snapshots           {len(result.published)} published under "
+        f"{result.workdir / 'published'}"),
         f"  audit               {len(result.audits)} auditor runs: "
         + ("VERIFIED" if result.verified else f"FAILED ({len(failed)})"),
         f"  chart               {result.chart}",

@@ -8,7 +8,7 @@ field with what the log holds, and the idempotency index needs only the id and i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import fastjsonschema
@@ -34,7 +34,7 @@ class FactError(ValueError):
     """A fact is malformed; the message is `field: reason`."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _type_validators() -> dict[str, Callable[[Any], Any]]:
     """One compiled check per fact type, cut from schemas/facts.schema.json (its if/then
     blocks, references inlined). `fastjsonschema` compiles them to plain Python, ~20x faster

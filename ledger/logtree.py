@@ -32,9 +32,9 @@ log_tiles = sa.Table(
 )
 
 
-_fund = sa.bindparam("fund")
-_level = sa.bindparam("level")
-_idx = sa.bindparam("idx")
+_fund: sa.BindParameter[str] = sa.bindparam("fund")
+_level: sa.BindParameter[int] = sa.bindparam("level")
+_idx: sa.BindParameter[int] = sa.bindparam("idx")
 _tiles = log_tiles.c
 _last_idx = (
     sa.select(_tiles.level, sa.func.max(_tiles.idx).label("idx"))
@@ -218,6 +218,7 @@ class LogTree:
         level = 0
         while new:
             last = lasts.get(level)
+            prefix: list[bytes]
             if last is None:
                 tile_idx, prefix = 0, []
             elif len(last[1]) == TILE_WIDTH * HASH:

@@ -134,7 +134,7 @@ class Projector:
         """How many events of the fund's log the projections include."""
         row = self.connection.execute(
             select(positions.c.position).where(positions.c.fund == self.fund)).first()
-        return row[0] if row else 0
+        return int(row[0]) if row else 0
 
     def reset(self) -> None:
         """Forget everything projected for this fund (before a rebuild from zero)."""
@@ -149,7 +149,7 @@ class Projector:
         total: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(TOTAL_FIELDS, 0))
         per_type: dict[str, int] = defaultdict(int)
         ids: list[tuple[str, str, str, int]] = []
-        position = None
+        position: int | None = None
         for event in events:
             position = event["index"] + 1
             if start is None:

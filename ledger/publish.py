@@ -54,7 +54,7 @@ class Publication:
     policy: dict[str, Any] | None = None
 
 
-def _sums_by_asset(sums: tuple[int, ...], assets: list[str], decimals: dict[str, int]) -> dict:
+def _sums_by_asset(sums: tuple[int, ...], assets: list[str], decimals: dict[str, int]) -> dict[str, Any]:
     return {asset: {field: format_amount(sums[3 * i + j], decimals[asset])
                     for j, field in enumerate(ACCOUNT_FIELDS)}
             for i, asset in enumerate(assets)}

@@ -12,15 +12,17 @@ number of steps replays the whole event (a 96-step fixture still has the full cr
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import math
 import random
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
 
@@ -144,7 +146,7 @@ class SimulationSummary:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def _format_time(moment: datetime) -> str:
@@ -160,7 +162,7 @@ def _bridge_path(anchors: tuple[tuple[float, float], ...], steps: int, sigma: fl
         placed[round(hour / span * steps)] = price  # a later anchor wins a shared step
     points = sorted(placed.items())
     path = [0.0] * (steps + 1)
-    for (a, pa), (b, pb) in zip(points, points[1:]):
+    for (a, pa), (b, pb) in itertools.pairwise(points):
         n = b - a
         walk = [0.0]
         for _ in range(n):
@@ -260,8 +262,8 @@ class _Market:
 
     def to_quote(self, price_units_times_size: int | Fraction) -> Fraction:
         """(price units x size units) -> quote minor units, exactly."""
-        return (Fraction(price_units_times_size) * 10**self.config.quote_decimals
-                / (self.price_scale * 10**_SIZE_DECIMALS))
+        return Fraction(Fraction(price_units_times_size) * 10**self.config.quote_decimals,
+                        self.price_scale * 10**_SIZE_DECIMALS)
 
     def add(self, pos: _Position) -> None:
         """Open a position; its threshold solves equity == maintenance * mark * size."""
@@ -441,7 +443,7 @@ def _liquidations(config: SimulationConfig, market: _Market, mark: int,
         market.volume += notional
         slip = min(max_slip, base_slip + market.liquidated[pos.long] / market.depth / 100)
         fill = _fill_price(market, mark, pos.long, slip)
-        fact = {"type": "liquidation", "id": ids.next("liq"),
+        fact: dict[str, Any] = {"type": "liquidation", "id": ids.next("liq"),
                 "account": pos.account, "market": market.name,
                 "side": "long" if pos.long else "short",
                 "size": format_amount(pos.size, _SIZE_DECIMALS),

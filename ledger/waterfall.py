@@ -140,12 +140,13 @@ class Clawback:
         `adl_quantity` is already rounded down to 8 decimals; `adl_price` (the exact
         bankruptcy price) is shown rounded half-even to 8 decimals, like `bankruptcy_price`.
         """
-        adl = self.adl_quantity is not None and self.adl_price is not None
+        qty, price = self.adl_quantity, self.adl_price
+        adl = qty is not None and price is not None
         return {
             "account": self.account,
             "amount": format_amount(self.amount, decimals),
-            "adl_quantity": format_decimal(self.adl_quantity, 8) if adl else None,
-            "adl_price": format_decimal(self.adl_price, 8) if adl else None,
+            "adl_quantity": format_decimal(qty, 8) if qty is not None and adl else None,
+            "adl_price": format_decimal(price, 8) if price is not None and adl else None,
         }
 
 
