@@ -23,6 +23,7 @@ from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
 from ledger.factfile import RecordError
 from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
+from ledger.outputs import OutputExists, refuse_taken
 from ledger.persistence import DB_ENV, DatabaseURLError
 from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
 from ledger.queries import fund_names, rebuild_projections
@@ -80,6 +81,18 @@ def resolve_fund(ledger: Ledger, name: str | None) -> str:
 def emit_json(document: Any) -> None:
     """Print a JSON document for scripts."""
     click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+force_option = click.option("--force", is_flag=True,
+                            help="Replace existing output (by default it is refused).")
+
+
+def refuse_overwrite(option: str, path: Path, force: bool) -> None:
+    """Exit 2 with one line when the output `path` of `option` is taken and not `force`."""
+    try:
+        refuse_taken(path, force)
+    except OutputExists as error:
+        raise InputError(f"{option} {error}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -272,14 +285,18 @@ def history(page: int, per_page: int, as_json: bool, ledger: Ledger,
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--size", type=click.IntRange(0), help="Export only the first SIZE events.")
+@force_option
 @store_options
-def export(file: Path, size: int | None, ledger: Ledger, fund_name: str | None) -> None:
+def export(file: Path, size: int | None, force: bool, ledger: Ledger,
+           fund_name: str | None) -> None:
     """Write the event stream as canonical JSONL (one RFC 8785 object per line).
 
     This is what an auditor replays with `backstop-audit replay`. FILE may be - for stdout.
     """
     from ledger.exporting import write_export
 
+    if str(file) != "-":
+        refuse_overwrite("FILE", file, force)
     name = resolve_fund(ledger, fund_name)
     log_size = ledger.get_fund(name).log_size
     if size is not None and size > log_size:
@@ -317,10 +334,13 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
 @click.option("--traders", default=3000, show_default=True, type=click.IntRange(10))
 def demo(workdir: Path, seed: int, traders: int) -> None:
     """Simulate a crash, record it, publish hourly snapshots, audit them, draw the chart."""
-    from ledger.demo import report, run_demo
+    from ledger.demo import ChartUnavailable, report, run_demo
     from ledger.simulate import SimulationConfig
 
-    result = run_demo(workdir, SimulationConfig(seed=seed, traders=traders), say=click.echo)
+    try:
+        result = run_demo(workdir, SimulationConfig(seed=seed, traders=traders), say=click.echo)
+    except ChartUnavailable as error:
+        raise InputError(str(error)) from None
     click.echo(report(result))
     if not result.verified:
         sys.exit(1)

@@ -9,7 +9,16 @@ import click
 
 from auditor.keys import KeyFormatError, Signer
 from ledger.application import Ledger
-from ledger.cli import InputError, emit_json, now, resolve_fund, store_options
+from ledger.cli import (
+    InputError,
+    emit_json,
+    force_option,
+    now,
+    refuse_overwrite,
+    resolve_fund,
+    store_options,
+)
+from ledger.outputs import OutputExists, write_file
 from ledger.publish import (
     PublishError,
     account_proof,
@@ -45,13 +54,16 @@ def load_signer(path: Path) -> Signer:
               help="Private key file to write (mode 0600); the verifier key goes to OUT.pub.")
 @click.option("--encrypt", is_flag=True,
               help=f"Encrypt the key with a passphrase (from ${PASSPHRASE_ENV}, else prompted).")
-def keygen(name: str, out: Path, encrypt: bool) -> None:
+@force_option
+def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
     """Create an Ed25519 signing key named NAME (for example example.com/backstop).
 
     Prints the verifier key (C2SP signed-note form name+keyid+base64) that auditors pin.
+    Neither file is written through a symlink, nor replaced without --force.
     """
-    if out.exists():
-        raise InputError(f"--out {out}: already exists; refusing to overwrite a key")
+    public = out.with_name(out.name + ".pub")
+    for path in (out, public):  # both checked before either is written
+        refuse_overwrite("--out", path, force)
     passphrase = None
     if encrypt:
         passphrase = _passphrase() or click.prompt(
@@ -60,10 +72,11 @@ def keygen(name: str, out: Path, encrypt: bool) -> None:
         signer = Signer.generate(name)
     except KeyFormatError as error:
         raise InputError(f"NAME: {error}") from None
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as stream:
-        stream.write(signer.to_pem(passphrase))
-    out.with_name(out.name + ".pub").write_text(signer.verifier_key() + "\n", "utf-8")
+    try:
+        write_file(out, signer.to_pem(passphrase), 0o600, force)
+        write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
+    except OutputExists as error:  # appeared since the check
+        raise InputError(f"--out {error}") from None
     click.echo(signer.verifier_key())
 
 
@@ -80,20 +93,25 @@ def snapshot() -> None:
               help="Directory to write (served as-is by any web server).")
 @click.option("--time", "time_", metavar="RFC3339", help="Snapshot time (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
+@force_option
 @store_options
-def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, ledger: Ledger,
-             fund_name: str | None) -> None:
+def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, force: bool,
+             ledger: Ledger, fund_name: str | None) -> None:
     """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
 
     \b
     DIR/snapshot.json    the signed snapshot        DIR/checkpoint   C2SP signed checkpoint
     DIR/events.jsonl     the event export           DIR/accounts/    one proof per account
     DIR/account-seed     seed of the account tree   DIR/verifier-key the operator's key
+
+    All or nothing: written beside DIR, then renamed into place, and only then recorded. A
+    non-empty DIR is refused unless --force, which replaces it whole.
     """
+    refuse_overwrite("--out", out, force)
     name = resolve_fund(ledger, fund_name)
     signer = load_signer(key_path)
     try:
-        publication = publish(ledger, name, signer, out, time_ or now())
+        publication = publish(ledger, name, signer, out, time_ or now(), force=force)
     except PublishError as error:
         raise InputError(str(error)) from None
     document = publication.document

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from auditor.wire import parse_decimal
+from ledger.cli import force_option, refuse_overwrite
 from ledger.simulate import PROFILES, SimulationConfig, fund_config, write_facts
 
 
@@ -29,10 +31,14 @@ from ledger.simulate import PROFILES, SimulationConfig, fund_config, write_facts
               help="Facts file to write (JSONL).")
 @click.option("--fund-config", "fund_config_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Also write the fund configuration for `backstop init`.")
+@force_option
 def simulate_command(seed: int, traders: int, profile: str, steps: int, markets: str,
                      tick: str, initial_fund: str, out: str,
-                     fund_config_path: str | None) -> None:
+                     fund_config_path: str | None, force: bool) -> None:
     """Simulate a leveraged market through a crash and write its exchange facts."""
+    refuse_overwrite("--out", Path(out), force)
+    if fund_config_path:
+        refuse_overwrite("--fund-config", Path(fund_config_path), force)
     names = tuple(name.strip() for name in markets.split(",") if name.strip())
     try:
         config = SimulationConfig(seed=seed, traders=traders, profile=profile, steps=steps,

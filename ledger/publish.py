@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, String, Table, Text, select
+from sqlalchemy.exc import IntegrityError
 
 from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
 from auditor.sumtree import SumTree, account_nonce
@@ -23,6 +26,7 @@ from auditor.wire import format_amount, format_decimal, parse_decimal
 from ledger.application import Ledger
 from ledger.domain import Fund
 from ledger.exporting import write_export
+from ledger.outputs import OutputExists, refuse_taken
 from ledger.policy import policy_hash
 from ledger.projections import ACCOUNT_FIELDS, accounts
 from ledger.tables import metadata
@@ -105,9 +109,9 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
-def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -> Publication:
-    """Build, sign and record a snapshot of the fund's current state, in one transaction."""
-    with ledger.transaction() as connection:
+def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -> Publication:
+    """Build and sign a snapshot of the fund's current state (record_snapshot records it)."""
+    with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
         tree_log = ledger.log_tree(connection, fund_name)
         size = fund.log_size
@@ -120,6 +124,9 @@ def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -
         link = None
         if previous is not None:
             old_size = previous["log_size"]
+            if old_size == size:
+                raise PublishError(f"a snapshot at log size {size} is already published; "
+                                   "import more facts first")
             if old_size > size:
                 raise PublishError(f"the log shrank from {old_size} to {size} events")
             link = {"log_size": old_size, "log_root": tree_log.root(old_size).hex(),
@@ -135,14 +142,23 @@ def create_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
-        document["signatures"] = [sign_document(document, signer)]
-        if previous is not None and previous["log_size"] == size:
-            raise PublishError(f"a snapshot at log size {size} is already published; "
-                               "import more facts first")
-        connection.execute(published.insert().values(
-            fund=fund_name, log_size=size, document=json.dumps(document), seed=seed.hex(),
-            accounts=json.dumps({a: list(s) for a, s in entries.items()})))
+    document["signatures"] = [sign_document(document, signer)]
     return Publication(document, seed, tree, entries, fund.policy)
+
+
+def record_snapshot(connection: Connection, publication: Publication) -> None:
+    """Record a built snapshot, unless another was recorded since it was built (its link to
+    the previous snapshot would then be stale)."""
+    document = publication.document
+    current = latest(connection, document["fund"])
+    linked = None if document["previous"] is None else document["previous"]["log_size"]
+    if (None if current is None else current["log_size"]) != linked:
+        raise PublishError("another snapshot was published while this one was being written; "
+                           "publish again")
+    connection.execute(published.insert().values(
+        fund=document["fund"], log_size=document["log"]["size"],
+        document=json.dumps(document), seed=publication.seed.hex(),
+        accounts=json.dumps({a: list(s) for a, s in publication.entries.items()})))
 
 
 def account_proof(document: dict[str, Any], seed: bytes, tree: SumTree,
@@ -203,16 +219,75 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str,
-            previous_dir: Path | None = None) -> Publication:
+            previous_dir: Path | None = None, force: bool = False) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 
-    `previous_dir`, an earlier publication of this fund, lets the event export be extended
-    instead of rewritten.
+    All or nothing: the files are written to a staging directory beside `out`, synced to disk
+    and renamed into place; the snapshot is recorded in a transaction that commits only once
+    the rename has succeeded. A non-empty `out` is refused unless `force`, which replaces it
+    whole. `previous_dir`, an earlier publication of this fund, lets the event export be
+    extended instead of rewritten.
     """
-    publication = create_snapshot(ledger, fund_name, signer, time)
+    try:
+        refuse_taken(out, force)
+    except OutputExists as error:
+        raise PublishError(str(error)) from None
+    for parent in out.parents:  # the nearest existing ancestor must be a directory
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise PublishError(f"{out}: {parent} is not a directory")
+            break
+    shown, out = out, Path(os.path.abspath(out))  # `--out .` has a parent to stage beside
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:
+            publication = build_snapshot(ledger, fund_name, signer, time)
+            _write_publication(ledger, stage, publication, signer, previous_dir)
+            _sync_tree(stage)
+            _record_and_place(ledger, publication, stage, out)
+        finally:
+            _remove(stage)
+    except OSError as error:
+        where = f" ({error.filename})" if error.filename else ""
+        raise PublishError(f"{shown}: cannot write: {error.strerror or error}{where}") from None
+    return publication
+
+
+def _record_and_place(ledger: Ledger, publication: Publication, stage: Path, out: Path) -> None:
+    """Record the snapshot and rename `stage` to `out`: both happen or neither.
+
+    Order: record (uncommitted), rename, commit. A failed rename rolls the record back, so
+    nothing blocks a retry; a failed commit moves the files back out. Only a crash between the
+    rename and the commit can leave files unrecorded: the database, which the next snapshot
+    links from, never names a snapshot that was not written, and --force replaces the stray
+    directory. The opposite order would, after such a crash, record a snapshot nobody can
+    fetch and refuse every retry at that log size.
+    """
+    aside = stage.with_suffix(".old")  # what was at `out`, kept until the commit succeeds
+    placed = False
+    try:
+        with ledger.transaction() as connection:
+            record_snapshot(connection, publication)
+            _move_into_place(stage, out, aside)
+            placed = True
+    except BaseException as error:
+        if placed:
+            _move_back(stage, out, aside)
+        if isinstance(error, IntegrityError):  # a concurrent publisher took this log size
+            raise PublishError("another snapshot was published at the same time; "
+                               "publish again") from None
+        raise
+    _remove(aside)
+
+
+def _write_publication(ledger: Ledger, out: Path, publication: Publication, signer: Signer,
+                       previous_dir: Path | None) -> None:
+    """Write the files of a publication into the (empty) directory `out`."""
     document = publication.document
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accounts").mkdir(exist_ok=True)
+    fund_name = document["fund"]
+    out.chmod(0o755)  # served as-is; mkdtemp made it private
+    (out / "accounts").mkdir()
     write_json(out / "snapshot.json", document)
     origin = f"backstop/{fund_name}"
     body = checkpoint_body(origin, document["log"]["size"], bytes.fromhex(document["log"]["root"]))
@@ -230,4 +305,46 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
         leaf = publication.tree.leaf(proof["index"])[0].hex()
         write_json(out / "accounts" / f"{leaf}.json", proof)
     os.chmod(out / "account-seed", 0o644)
-    return publication
+
+
+def _sync_tree(root: Path) -> None:
+    """fsync every file and directory under `root`, so the rename never exposes lost data."""
+    for folder, _, files in os.walk(root):
+        for name in [*files, "."]:
+            _fsync(os.path.join(folder, name))
+
+
+def _fsync(path: str | Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _move_into_place(stage: Path, out: Path, aside: Path) -> None:
+    """Rename `stage` to `out`, first renaming whatever is at `out` to `aside`."""
+    if os.path.lexists(out):
+        out.rename(aside)
+    try:
+        stage.rename(out)
+    except BaseException:
+        if os.path.lexists(aside):
+            aside.rename(out)
+        raise
+    _fsync(out.parent)
+
+
+def _move_back(stage: Path, out: Path, aside: Path) -> None:
+    """Undo _move_into_place: the new files go back to `stage`, the old ones to `out`."""
+    out.rename(stage)
+    if os.path.lexists(aside):
+        aside.rename(out)
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, symlink or directory tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()

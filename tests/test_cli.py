@@ -111,7 +111,7 @@ def test_keygen_writes_a_private_file_and_refuses_to_overwrite(tmp_path: Path,
     assert (tmp_path / "op.key.pub").read_text().strip() == vkey
     assert Signer.from_pem(key.read_bytes()).verifier_key() == vkey
     again = run(["keygen", "ops.example/fund", "--out", str(key)], env)
-    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    assert again.exit_code == 2 and "already exists; pass --force" in again.output
 
 
 def test_encrypted_key_needs_its_passphrase_to_publish(tmp_path: Path, funded: Path,

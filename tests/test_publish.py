@@ -1,9 +1,12 @@
 """Publishing: snapshots, checkpoints and proofs made by the ledger verify with the auditor's
-kernel; two snapshots 1,000 events apart are consistent, a rewritten history is not."""
+kernel; two snapshots 1,000 events apart are consistent, a rewritten history is not; a
+publication is all or nothing (written, renamed into place, recorded) and replaces a
+non-empty directory only with --force."""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,10 @@ from auditor.keys import Signer, open_note, parse_checkpoint, verify_document
 from auditor.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from auditor.sumtree import account_leaf_hash, verify_sum_proof
 from auditor.wire import canonical_bytes, parse_amount
+from ledger import publish as publish_module
+from ledger.cli import main as backstop
 from ledger.importer import import_file
-from ledger.publish import PublishError, consistency_proof, event_proof, publish
+from ledger.publish import PublishError, consistency_proof, event_proof, latest, publish
 from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
 
 SIGNER = Signer.generate("test.backstop.example")
@@ -109,3 +114,157 @@ def test_publishing_twice_at_the_same_size_is_refused(ledger, tmp_path: Path) ->
     publish(ledger, "main", SIGNER, tmp_path / "a", TIME)
     with pytest.raises(PublishError, match="already published"):
         publish(ledger, "main", SIGNER, tmp_path / "b", TIME)
+
+
+# ------------------------------------------------------------------ atomic publication
+
+
+def recorded_sizes(ledger) -> list[int]:  # type: ignore[no-untyped-def]
+    """Log sizes of the snapshots recorded for fund main, oldest first."""
+    with ledger.engine.connect() as connection:
+        rows = connection.execute(publish_module.select(publish_module.published.c.log_size)
+                                  .where(publish_module.published.c.fund == "main")
+                                  .order_by(publish_module.published.c.log_size)).all()
+    return [row.log_size for row in rows]
+
+
+def audit_directory(out: Path, vkey: str) -> int:
+    """Run backstop-audit over a published directory: snapshot, checkpoint, full replay and
+    every account proof. Returns how many runs verified (each must exit 0)."""
+    snapshot = str(out / "snapshot.json")
+    runs = [["snapshot", snapshot], ["checkpoint", str(out / "checkpoint"), "--snapshot", snapshot],
+            ["replay", str(out / "events.jsonl"), "--snapshot", snapshot]]
+    runs += [["account", str(proof), "--snapshot", snapshot]
+             for proof in sorted((out / "accounts").iterdir())]
+    for args in runs:
+        result = CliRunner().invoke(audit, [*args, "--key", vkey])
+        assert result.exit_code == 0, (args, result.output)
+    return len(runs)
+
+
+def leaves_of(out: Path) -> set[str]:
+    return {path.name for path in (out / "accounts").iterdir()}
+
+
+def stray_files(folder: Path, *keep: str) -> list[str]:
+    """Names in `folder` other than `keep` and SQLite's files (staging leftovers, say)."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name not in keep and ".sqlite" not in p.name)
+
+
+def test_publishing_under_a_regular_file_fails_in_one_line_and_a_retry_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
+    (tmp_path / "fund.json").write_text(json.dumps(fund_config()))
+    write_jsonl(tmp_path / "facts.jsonl", crash_records())
+    key = tmp_path / "op.key"
+    for args in (["init", "fund.json", "--time", TIME], ["import", "facts.jsonl"],
+                 ["keygen", "op.example", "--out", str(key)]):
+        assert CliRunner().invoke(backstop, args, env=env).exit_code == 0
+    (tmp_path / "afile").write_text("not a directory\n")
+
+    failed = CliRunner().invoke(backstop, ["snapshot", "publish", "--key", str(key), "--out",
+                                           "afile/sub"], env=env, catch_exceptions=False)
+    assert failed.exit_code == 2
+    assert failed.output == "Error: afile/sub: afile is not a directory\n"
+    assert (tmp_path / "afile").read_text() == "not a directory\n"
+    assert stray_files(tmp_path, "afile", "fund.json", "facts.jsonl", "op.key",
+                       "op.key.pub") == []
+    nothing = CliRunner().invoke(backstop, ["prove", "account", "x"], env=env)
+    assert nothing.exit_code == 2 and "no snapshot published" in nothing.output
+
+    retry = CliRunner().invoke(backstop, ["snapshot", "publish", "--key", str(key), "--out",
+                                          "pub"], env=env, catch_exceptions=False)
+    assert retry.exit_code == 0, retry.output
+    assert retry.output.startswith("published snapshot of fund main at log size 11 ")
+    assert audit_directory(tmp_path / "pub", (tmp_path / "op.key.pub").read_text().strip()) == 8
+
+
+def test_a_failed_rename_records_nothing_and_leaves_no_files(
+        ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_file(ledger, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+
+    def refuse(stage: Path, out: Path, aside: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(publish_module, "_move_into_place", refuse)
+    with pytest.raises(PublishError, match=r"/out: cannot write: Permission denied \(.*/out\)$"):
+        publish(ledger, "main", SIGNER, tmp_path / "out", TIME)
+    assert recorded_sizes(ledger) == []
+    assert stray_files(tmp_path, "f.jsonl") == []
+    monkeypatch.undo()
+    publish(ledger, "main", SIGNER, tmp_path / "out", TIME)
+    assert recorded_sizes(ledger) == [11]
+    assert audit_directory(tmp_path / "out", SIGNER.verifier_key()) == 8
+
+
+def test_a_failed_commit_puts_the_old_directory_back(
+        ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_file(ledger, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+    out = tmp_path / "out"
+    first = publish(ledger, "main", SIGNER, out, TIME).document
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    import_file(ledger, "main", write_jsonl(tmp_path / "g.jsonl", fees("g", 3)))
+    real = ledger.transaction
+
+    @contextmanager
+    def commit_fails():  # type: ignore[no-untyped-def]
+        with real() as connection:
+            yield connection
+            raise RuntimeError("commit failed")  # raised inside: the transaction rolls back
+
+    monkeypatch.setattr(ledger, "transaction", commit_fails)
+    with pytest.raises(RuntimeError, match="commit failed"):
+        publish(ledger, "main", SIGNER, out, "2020-03-13T00:00:00Z", force=True)
+    monkeypatch.undo()
+    assert recorded_sizes(ledger) == [first["log"]["size"]] == [11]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert stray_files(tmp_path, "out", "f.jsonl", "g.jsonl") == []
+
+
+def test_a_non_empty_directory_is_refused_and_force_replaces_it_whole(
+        ledger, tmp_path: Path) -> None:
+    import_file(ledger, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
+    out = tmp_path / "pub"
+    publish(ledger, "main", SIGNER, out, TIME)
+    old_leaves = leaves_of(out)
+    import_file(ledger, "main", write_jsonl(tmp_path / "g.jsonl",
+                                            [fee(f"n{i}", "0.01", f"new-{i}") for i in range(3)]))
+    other = Signer.generate("other.backstop.example")
+
+    with pytest.raises(PublishError, match=r"pub is not empty; pass --force to replace it$"):
+        publish(ledger, "main", other, out, "2020-03-13T00:00:00Z")
+    assert recorded_sizes(ledger) == [11]
+    assert (out / "verifier-key").read_text() == SIGNER.verifier_key() + "\n"
+
+    doc = publish(ledger, "main", other, out, "2020-03-13T00:00:00Z", force=True).document
+    assert recorded_sizes(ledger) == [11, 14] and doc["log"]["size"] == 14
+    assert (out / "verifier-key").read_text() == other.verifier_key() + "\n"
+    # Every proof file is the new snapshot's: 5 old accounts (new nonces) + 3 new ones.
+    assert len(leaves_of(out)) == doc["accounts"]["count"] == 8
+    assert leaves_of(out).isdisjoint(old_leaves)
+    assert audit_directory(out, other.verifier_key()) == 3 + 8
+    assert stray_files(tmp_path, "pub", "f.jsonl", "g.jsonl") == []
+
+
+def test_cli_refuses_a_non_empty_directory_without_force(tmp_path: Path) -> None:
+    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
+    (tmp_path / "fund.json").write_text(json.dumps(fund_config()))
+    key = tmp_path / "op.key"
+    for args in (["init", str(tmp_path / "fund.json"), "--time", TIME],
+                 ["keygen", "op.example", "--out", str(key)]):
+        assert CliRunner().invoke(backstop, args, env=env).exit_code == 0
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_text("hello\n")
+    command = ["snapshot", "publish", "--key", str(key), "--out", str(out)]
+    refused = CliRunner().invoke(backstop, command, env=env, catch_exceptions=False)
+    assert refused.exit_code == 2
+    assert refused.output == f"Error: --out {out} is not empty; pass --force to replace it\n"
+    assert stray_files(out) == ["index.html"]
+    forced = CliRunner().invoke(backstop, [*command, "--force"], env=env, catch_exceptions=False)
+    assert forced.exit_code == 0, forced.output
+    assert stray_files(out) == ["account-seed", "accounts", "checkpoint", "events.jsonl",
+                                "policy.json", "snapshot.json", "verifier-key"]
+    assert audit_directory(out, key.with_name("op.key.pub").read_text().strip()) == 3
