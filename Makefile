@@ -11,16 +11,21 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,chart]'
 	touch $(STAMP)
 
-## Simulate a crash, run it through the ledger, publish snapshots, audit them.
+## Simulate a crash, run it through the ledger, publish snapshots, audit them, draw the chart
+## (with matplotlib, the `chart` extra that the venv installs).
 demo: $(STAMP)
 	$(BIN)/backstop demo --workdir demo-out
 
 ## The whole test suite; PostgreSQL tests use BACKSTOP_TEST_PG_URL (default: local server, db `test`).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## The suite without the tests marked slow (the end-to-end demo, ...): for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 ## Static checks: ruff over auditor/ and ledger/, mypy (strict on auditor/); settings in pyproject.toml.
 lint: $(STAMP)

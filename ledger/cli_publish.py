@@ -90,7 +90,8 @@ def snapshot() -> None:
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Private key file from `backstop keygen`.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory to write (served as-is by any web server).")
+              help="Directory to write (served as-is by any web server); absent or empty "
+                   "unless --force.")
 @click.option("--time", "time_", metavar="RFC3339", help="Snapshot time (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
 @force_option

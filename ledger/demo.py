@@ -30,6 +30,19 @@ from ledger.simulate import SimulationConfig, fund_config, write_facts
 KEY_NAME = "demo.backstop.example"
 
 
+class ChartUnavailable(RuntimeError):
+    """matplotlib, which draws the demo's chart, is not installed."""
+
+
+def require_chart() -> None:
+    """Fail at once, not after a minute of work, when the chart cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ChartUnavailable("backstop demo draws its chart with matplotlib, which is not "
+                               "installed: pip install 'backstop[chart]'") from None
+
+
 @dataclass
 class DemoResult:
     """What the demo did, for the report and for tests."""
@@ -135,6 +148,7 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     """Run the whole demo in `workdir` (recreated) and return what happened."""
     from ledger.chart import write_chart
 
+    require_chart()
     config = config or SimulationConfig()
     if workdir.exists():
         shutil.rmtree(workdir)

@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ledger.cli import main
 from ledger.demo import run_demo
 from ledger.simulate import SimulationConfig
 
@@ -57,3 +60,15 @@ def test_small_crash_demo_is_audited_and_adds_up(tmp_path: Path) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     width, height = struct.unpack(">II", png[16:24])
     assert width > 400 and height > 300
+
+
+def test_demo_without_matplotlib_stops_before_any_work(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    workdir = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--workdir", str(workdir)],
+                                catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.output == ("Error: backstop demo draws its chart with matplotlib, which is "
+                             "not installed: pip install 'backstop[chart]'\n")
+    assert not workdir.exists()

@@ -25,7 +25,8 @@ from auditor.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "rfc6962"
+# transparency-dev/merkle's vectors, copied here with their LICENSE (see README.md there).
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
 
 
 def _vector_files(kind: str) -> list[str]:
