@@ -68,3 +68,20 @@ def crash_records() -> list[dict[str, Any]]:
             liquidation("L2", "49000", account="bob",
                         counterparties=[("x", "70.00"), ("y", "30.00")]),
             fee("f1", "1.5")]
+
+
+def cli_crash_fund(folder: Path) -> dict[str, str]:
+    """Through the `backstop` CLI: a SQLite database in `folder` with fund main (fund_config)
+    holding crash_records() (11 events, 5 accounts). Returns the env naming that database."""
+    from click.testing import CliRunner
+
+    from ledger.cli import main
+
+    env = {"BACKSTOP_DB": f"sqlite:///{folder / 'cli.sqlite'}"}
+    config = folder / "fund.json"
+    config.write_text(json.dumps(fund_config()))
+    facts = write_jsonl(folder / "facts.jsonl", crash_records())
+    for args in (["init", str(config), "--time", TIME], ["import", str(facts)]):
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 0, result.output
+    return env

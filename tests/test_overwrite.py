@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from auditor.keys import Signer
 from ledger.cli import main
-from tests.factories import TIME, crash_records, fund_config, write_jsonl
+from tests.factories import cli_crash_fund
 
 
 def run(args: list[str], env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -71,18 +70,8 @@ def test_keygen_replaces_an_existing_key_pair_only_with_force(tmp_path: Path) ->
     assert sorted(p.name for p in tmp_path.iterdir()) == ["op.key", "op.key.pub"]
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
-    (tmp_path / "fund.json").write_text(json.dumps(fund_config()))
-    assert run(["init", str(tmp_path / "fund.json"), "--time", TIME], env).exit_code == 0
-    facts = write_jsonl(tmp_path / "facts.jsonl", crash_records())
-    assert run(["import", str(facts)], env).exit_code == 0
-    return env
-
-
-def test_export_replaces_an_existing_file_only_with_force(tmp_path: Path,
-                                                          env: dict[str, str]) -> None:
+def test_export_replaces_an_existing_file_only_with_force(tmp_path: Path) -> None:
+    env = cli_crash_fund(tmp_path)
     out = tmp_path / "events.jsonl"
     out.write_text("mine\n")
     result = run(["export", str(out)], env)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from auditor.cli import main as audit
 from auditor.keys import Signer, open_note, parse_checkpoint, verify_document
@@ -20,8 +21,16 @@ from auditor.wire import canonical_bytes, parse_amount
 from ledger import publish as publish_module
 from ledger.cli import main as backstop
 from ledger.importer import import_file
-from ledger.publish import PublishError, consistency_proof, event_proof, latest, publish
-from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
+from ledger.publish import PublishError, consistency_proof, event_proof, publish, published
+from tests.factories import (
+    TIME,
+    capital,
+    cli_crash_fund,
+    crash_records,
+    fee,
+    fund_config,
+    write_jsonl,
+)
 
 SIGNER = Signer.generate("test.backstop.example")
 
@@ -122,10 +131,8 @@ def test_publishing_twice_at_the_same_size_is_refused(ledger, tmp_path: Path) ->
 def recorded_sizes(ledger) -> list[int]:  # type: ignore[no-untyped-def]
     """Log sizes of the snapshots recorded for fund main, oldest first."""
     with ledger.engine.connect() as connection:
-        rows = connection.execute(publish_module.select(publish_module.published.c.log_size)
-                                  .where(publish_module.published.c.fund == "main")
-                                  .order_by(publish_module.published.c.log_size)).all()
-    return [row.log_size for row in rows]
+        return list(connection.execute(select(published.c.log_size).where(
+            published.c.fund == "main").order_by(published.c.log_size)).scalars())
 
 
 def audit_directory(out: Path, vkey: str) -> int:
@@ -155,13 +162,9 @@ def stray_files(folder: Path, *keep: str) -> list[str]:
 def test_publishing_under_a_regular_file_fails_in_one_line_and_a_retry_succeeds(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
-    (tmp_path / "fund.json").write_text(json.dumps(fund_config()))
-    write_jsonl(tmp_path / "facts.jsonl", crash_records())
+    env = cli_crash_fund(tmp_path)
     key = tmp_path / "op.key"
-    for args in (["init", "fund.json", "--time", TIME], ["import", "facts.jsonl"],
-                 ["keygen", "op.example", "--out", str(key)]):
-        assert CliRunner().invoke(backstop, args, env=env).exit_code == 0
+    assert CliRunner().invoke(backstop, ["keygen", "op.example", "--out", str(key)]).exit_code == 0
     (tmp_path / "afile").write_text("not a directory\n")
 
     failed = CliRunner().invoke(backstop, ["snapshot", "publish", "--key", str(key), "--out",
@@ -249,12 +252,9 @@ def test_a_non_empty_directory_is_refused_and_force_replaces_it_whole(
 
 
 def test_cli_refuses_a_non_empty_directory_without_force(tmp_path: Path) -> None:
-    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
-    (tmp_path / "fund.json").write_text(json.dumps(fund_config()))
+    env = cli_crash_fund(tmp_path)
     key = tmp_path / "op.key"
-    for args in (["init", str(tmp_path / "fund.json"), "--time", TIME],
-                 ["keygen", "op.example", "--out", str(key)]):
-        assert CliRunner().invoke(backstop, args, env=env).exit_code == 0
+    assert CliRunner().invoke(backstop, ["keygen", "op.example", "--out", str(key)]).exit_code == 0
     out = tmp_path / "site"
     out.mkdir()
     (out / "index.html").write_text("hello\n")
@@ -267,4 +267,4 @@ def test_cli_refuses_a_non_empty_directory_without_force(tmp_path: Path) -> None
     assert forced.exit_code == 0, forced.output
     assert stray_files(out) == ["account-seed", "accounts", "checkpoint", "events.jsonl",
                                 "policy.json", "snapshot.json", "verifier-key"]
-    assert audit_directory(out, key.with_name("op.key.pub").read_text().strip()) == 3
+    assert audit_directory(out, key.with_name("op.key.pub").read_text().strip()) == 3 + 5
