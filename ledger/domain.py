@@ -18,7 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
-from ledger.policy import Policy, policy_hash
+from ledger.policy import Policy, PolicyError, policy_hash
 from ledger.waterfall import LiquidationFact, settle
 
 
@@ -206,7 +206,10 @@ class Fund(Aggregate):
 
     def set_policy(self, document: dict[str, Any], *, time: str, ref: str | None) -> None:
         """Adopt a new policy version (validated against the fund's assets)."""
-        Policy.from_document(document, self.assets)  # raises PolicyError naming the field
+        try:
+            Policy.from_document(document, self.assets)
+        except PolicyError as error:  # name the field as it is in the fact: policy.FIELD
+            raise PolicyError(f"policy.{error}") from None
         version = document["version"]
         if version <= self.policy_version:
             raise FundRuleError(
