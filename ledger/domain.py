@@ -275,22 +275,12 @@ class Fund(Aggregate):
         data = {**facts, "asset": asset, "policy_version": self.policy_version,
                 "outcome": result.outcome(decimals)}
         self.trigger_event(self.LiquidationSettled, time=time, ref=ref, data=data)
-        account = record["account"]
-        if result.fee > 0:
-            self.trigger_event(self.FeeInflow, time=time, ref=ref, data={
-                "kind": "liquidation_fee", "asset": asset,
-                "amount": self._fmt(result.fee, asset), "account": account})
-        if result.fund_payment > 0:
-            self.trigger_event(self.DeficitCovered, time=time, ref=ref, data={
-                "asset": asset, "amount": self._fmt(result.fund_payment, asset),
-                "account": account})
-        if result.socialized > 0:
-            self.trigger_event(self.SocializedLossAssessed, time=time, ref=ref, data={
-                "asset": asset, "amount": self._fmt(result.socialized, asset),
-                "method": result.method, "unresolved": self._fmt(result.unresolved, asset)})
-        for claw in result.clawbacks:
-            self.trigger_event(self.ClawbackCharged, time=time, ref=ref, data={
-                "asset": asset, **claw.data(decimals), "method": result.method})
+        derived = {"fee_inflow": self.FeeInflow, "deficit_covered": self.DeficitCovered,
+                   "socialized_loss_assessed": self.SocializedLossAssessed,
+                   "clawback_charged": self.ClawbackCharged}
+        for kind, payload in result.events(asset, record["account"], decimals):
+            # Derived events share the liquidation's time and ref (schemas/README.md).
+            self.trigger_event(derived[kind], time=time, ref=ref, data=payload)
 
     # -- state helpers --------------------------------------------------------------------
 
