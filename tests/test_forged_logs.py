@@ -206,7 +206,7 @@ def _changed_paths(old: Any, new: Any, path: tuple[Any, ...] = ()) -> list[tuple
     if isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys():
         return [p for k in old for p in _changed_paths(old[k], new[k], (*path, k))]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new)) for p in _changed_paths(a, b, (*path, i))]
+        return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in _changed_paths(a, b, (*path, i))]
     return [] if old == new else [path]
 
 
@@ -216,7 +216,7 @@ def _spec_neutral(original: list[bytes], mutated: list[bytes]) -> bool:
     volatility share, an open interest). Re-signed, such a log is simply another history."""
     if len(original) != len(mutated):
         return False
-    paths = [p for a, b in zip(original, mutated) if a != b
+    paths = [p for a, b in zip(original, mutated, strict=True) if a != b
              for p in _changed_paths(json.loads(a), json.loads(b))]
     return all("counterparties" in p or p[-1] in ("mark_price", "open_interest") for p in paths)
 
