@@ -26,6 +26,7 @@ import orjson
 from auditor import merkle, rules
 from auditor.seen import SeenIds
 from auditor.wire import (
+    TIME,
     WireError,
     canonical_bytes,
     format_amount,
@@ -57,7 +58,6 @@ _NON_NEGATIVE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _ZERO = re.compile(r"0(?:\.0+)?")
 _TOP_LEVEL = frozenset({"index", "type", "version", "fund", "time", "ref", "data"})
 EVENT_VERSION = 1  # the only version of every event type in format v1
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
 _CAPITAL = frozenset({"asset", "amount", "source"})
 # The exact `data` fields of each event type (event.schema.json, additionalProperties: false).
 DATA_FIELDS = {
@@ -562,7 +562,7 @@ class _Replayer:
 
 def _check_time(time: Any) -> str:
     """`time` if it is an RFC 3339 UTC time of the contract's form and a real instant."""
-    if type(time) is str and _TIME.fullmatch(time):
+    if type(time) is str and TIME.fullmatch(time):
         try:
             datetime.fromisoformat(time)
             return time

@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
+from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
 from ledger.policy import Policy, PolicyError, policy_hash
 from ledger.waterfall import LiquidationFact, settle
 
@@ -38,6 +38,8 @@ def instant(time: str) -> datetime:
     The schemas check the shape of a time; a time of that shape that is not a real instant
     (February 30, a leap second) is refused here, naming the field.
     """
+    if not isinstance(time, str) or not TIME.fullmatch(time):  # e.g. a `--time` option
+        raise FundRuleError(f"time: {time!r:.40} is not of the form YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
     try:
         return datetime.fromisoformat(time)
     except ValueError as error:

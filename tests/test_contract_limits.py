@@ -91,3 +91,17 @@ def test_what_the_import_accepts_at_the_limits_the_audit_verifies(tmp_path: Path
                     out_dir / "snapshot.json", "--key", vkey)
     assert code == 0, out
     assert out.rstrip().endswith("VERIFIED")
+
+
+@pytest.mark.parametrize("time", ["2020-03-12", "2020-03-12T00:00:00+00:00",
+                                  "2020-03-12T00:00:00.123456789Z"])
+def test_init_refuses_a_time_the_audit_refuses(tmp_path: Path, time: str) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    config = tmp_path / "fund.json"
+    config.write_text(json.dumps(fund_config()))
+    result = CliRunner().invoke(operator, ["init", str(config), "--db", url, "--time", time])
+    assert result.exit_code == 2, result.output
+    assert f"time: {time!r} is not of the form YYYY-MM-DDTHH:MM:SS[.ffffff]Z" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    code, out = run(operator, "balances", "--db", url)
+    assert (code, out) == (2, "Error: this database has no fund yet: create one with `backstop init CONFIG`\n")

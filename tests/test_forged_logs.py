@@ -256,3 +256,40 @@ def test_tamper_campaign_re_signed(forger: Forger) -> None:
         (forger.dir / "checkpoint").write_text(
             sign_note(checkpoint_body(origin, size, other), [forger.signer]))
         refused(forger, "tamper: checkpoint root", "root: checkpoint root", command="checkpoint")
+
+
+# ------------------------------------------------------------------ item 5 (not a forgery)
+
+
+def _jq(line: bytes, **changes: Any) -> bytes:
+    """The line as `jq -c` with keys reversed would write it, with `changes` in its data."""
+    ev = json.loads(line)
+    ev["data"].update(changes)
+    return json.dumps(dict(reversed(ev.items())), separators=(", ", ": ")).encode() + b"\n"
+
+
+def test_re_encoded_export_verifies_and_is_counted(forger: Forger) -> None:
+    """Key order and spacing are not content: the original signed snapshot verifies an
+    export whose lines were re-encoded, and the report says how many were."""
+    lines = list(forger.lines)
+    for i in (5, 50, 500):
+        lines[i] = _jq(lines[i])
+    (forger.dir / "events.jsonl").write_bytes(b"".join(lines))
+    code, doc = forger.replay()
+    assert code == 0, doc
+    assert doc["non_canonical_lines"] == 3
+    replayed = next(c for c in doc["checks"] if c["check"] == "replay")
+    assert replayed["detail"].endswith("; 3 line(s) not in RFC 8785 form, hashed as their "
+                                       "canonical bytes (first: line 6)")
+
+
+def test_re_encoded_line_with_other_content_fails_naming_the_line(forger: Forger) -> None:
+    i = first(forger, lambda ev: ev["type"] == "market_observed")
+    assert i < len(forger.lines) - 10  # not the last observation: no metric shows it
+    lines = list(forger.lines)
+    lines[i] = _jq(lines[i], open_interest="12345")  # a fact no rule constrains
+    (forger.dir / "events.jsonl").write_bytes(b"".join(lines))
+    code, doc = forger.replay()
+    assert code == 1
+    assert doc["reason"].startswith("snapshot vs replay: log.root: expected ")
+    assert doc["reason"].endswith(f"1 line(s) were not canonical, first: {i + 1})")
