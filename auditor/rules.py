@@ -17,6 +17,8 @@ from typing import Any
 from auditor.wire import WireError, format_amount, format_decimal, parse_amount, parse_decimal
 
 __all__ = [
+    "COUNTERPARTY_FIELDS",
+    "MAX_ID_LENGTH",
     "MAX_SAFE_INTEGER",
     "MAX_WINDOW",
     "METHODS",
