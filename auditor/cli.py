@@ -202,9 +202,13 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
             result = replay(handle, progress=progress, at_size=size)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
-        except ValueError as exc:  # e.g. a policy window beyond the auditor's limit
+        except ValueError as exc:  # defensive: the replay reports through Discrepancy
             raise report.fail("replay", str(exc)) from None
-    report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived")
+    report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived"
+              + (f"; {result.non_canonical} line(s) not in RFC 8785 form, hashed as their "
+                 f"canonical bytes (first: line {result.non_canonical_lines[0]})"
+                 if result.non_canonical else ""))
+    report.figures["non_canonical_lines"] = result.non_canonical
     problems = result.snapshot_checks(snap, seed)
     if problems:
         for problem in problems[1:]:

@@ -11,10 +11,12 @@ million events cost a small multiple of reading, parsing and hashing them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from itertools import islice
 from typing import Any
@@ -24,6 +26,7 @@ import orjson
 from auditor import merkle, rules
 from auditor.seen import SeenIds
 from auditor.wire import (
+    TIME,
     WireError,
     canonical_bytes,
     format_amount,
@@ -46,13 +49,34 @@ EXTERNAL_FAMILIES = {
     "policy_set": "policy",
 }
 DERIVED_TYPES = ("fee_inflow", "deficit_covered", "socialized_loss_assessed", "clawback_charged")
-FEE_KINDS = frozenset({"trading_fee_share", "liquidation_fee", "other"})
+# Kinds of a standalone fee_inflow: a liquidation_fee inflow is only ever derived.
+FEE_KINDS = frozenset({"trading_fee_share", "other"})
 SOURCES = frozenset({"operator", "underwriter"})
 FEES, PAYOUTS, CLAWBACKS = 0, 1, 2  # slots of an account's per-asset totals
 PROGRESS_EVERY = 1 << 16
 _NON_NEGATIVE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _ZERO = re.compile(r"0(?:\.0+)?")
 _TOP_LEVEL = frozenset({"index", "type", "version", "fund", "time", "ref", "data"})
+EVENT_VERSION = 1  # the only version of every event type in format v1
+_CAPITAL = frozenset({"asset", "amount", "source"})
+# The exact `data` fields of each event type (event.schema.json, additionalProperties: false).
+DATA_FIELDS = {
+    "fund_opened": frozenset({"fund", "assets", "markets"}),
+    "policy_set": frozenset({"policy_version", "policy", "policy_hash"}),
+    "liquidation_settled": frozenset({
+        "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
+        "mark_price", "counterparties", "asset", "policy_version", "outcome"}),
+    "fee_inflow": frozenset({"kind", "asset", "amount", "account"}),
+    "deficit_covered": frozenset({"asset", "amount", "account"}),
+    "socialized_loss_assessed": frozenset({"asset", "amount", "method", "unresolved"}),
+    "clawback_charged": frozenset({"asset", "account", "amount", "method", "adl_quantity",
+                                   "adl_price"}),
+    "capital_injected": _CAPITAL,
+    "capital_withdrawn": _CAPITAL,
+    "reserve_rebalanced": frozenset({"from_asset", "from_amount", "to_asset", "to_amount"}),
+    "market_observed": frozenset({"market", "mark_price", "open_interest"}),
+}
+NON_CANONICAL_SHOWN = 5  # line numbers of re-encoded lines kept for the report
 
 
 class Discrepancy(Exception):
@@ -88,6 +112,8 @@ class ReplayResult:
     policy_hash: str | None
     metrics: dict[str, tuple[str, str]]        # market -> (last mark_price, last open_interest)
     liquidations: int = 0
+    non_canonical: int = 0                     # lines hashed as their RFC 8785 re-encoding
+    non_canonical_lines: list[int] = field(default_factory=list)  # the first few, 1-based
 
     @property
     def account_count(self) -> int:
@@ -114,27 +140,31 @@ def replay(
     *,
     progress: Callable[[int], None] | None = None,
     at_size: int | None = None,
-    max_window: int = 4096,
+    allow_longer: bool = False,
     schema_check: bool = False,
 ) -> ReplayResult:
     """Verify an event stream; return the state, or raise `Discrepancy` at the first error.
 
-    `lines` are the export's lines (bytes, with or without the trailing newline).
-    `at_size` stops after that many events (to check a snapshot of a prefix).
-    `max_window` bounds the mark-price history kept per market (the largest volatility
-    window the auditor can evaluate). `schema_check` also validates each event against
-    event.schema.json (slow; off by default).
+    `lines` are the export's lines (bytes, with or without the trailing newline). Each is
+    hashed as the RFC 8785 bytes of the event it holds: a line that is not in that form (keys
+    reordered, say) verifies if its content is right, and is counted in `non_canonical`.
+    `at_size` is the log size of the snapshot the export must match: a line after it is a
+    discrepancy, unless `allow_longer` (to check a snapshot of a prefix of a longer export).
+    `schema_check` also validates each event against event.schema.json (slow; off by
+    default: the replay's own checks cover the schema, and the rare fund_opened and
+    policy_set events are always validated against it).
     """
-    return _Replayer(max_window, schema_check).run(lines, progress, at_size)
+    return _Replayer(schema_check).run(lines, progress, at_size, allow_longer)
 
 
 class _Replayer:
     """The replay state machine; one handler per event type."""
 
-    def __init__(self, max_window: int, schema_check: bool) -> None:
-        self.max_window = max_window
+    def __init__(self, schema_check: bool) -> None:
         self.schema_check = schema_check
         self.count = 0
+        self.non_canonical: list[int] = []  # 1-based numbers of the first few such lines
+        self.non_canonical_count = 0
         self.fund: str | None = None
         self.decimals: dict[str, int] = {}
         self.amount_re: dict[str, re.Pattern[str]] = {}
@@ -170,43 +200,62 @@ class _Replayer:
     # ------------------------------------------------------------ driver
 
     def run(
-        self, lines: Iterable[bytes], progress: Callable[[int], None] | None, at_size: int | None
+        self, lines: Iterable[bytes], progress: Callable[[int], None] | None,
+        at_size: int | None, allow_longer: bool,
     ) -> ReplayResult:
         # orjson parses a line several times faster than json, and exactly for what a
         # canonical event can hold (RFC 8785 has no integers beyond 2^53); a larger integer
         # comes back as a float, which every integer field's exact type check refuses.
-        loads = orjson.loads
+        loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
         leaf_hash = merkle.leaf_hash
         log = merkle.CompactRange()
         append = log.append
         handlers = self.handlers
         count = 0
-        if at_size == 0:
-            lines = ()
-        for line in lines:
+        last_time = None
+        stream = iter(lines)
+        for line in stream if at_size != 0 else ():
             body = line[:-1] if line[-1:] == b"\n" else line
             try:
                 ev = loads(body)
             except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
                 raise Discrepancy(count, f"not valid JSON: {exc}") from None
-            append(leaf_hash(body))
+            # The leaf is over the event's RFC 8785 bytes. Fast path: the line is already
+            # its sorted-key serialization (which is RFC 8785 for every valid event).
+            append(leaf_hash(body if dumps(ev, option=sort_keys) == body
+                             else self._canonical(ev, body, count)))
             self.count = count
             try:
                 if type(ev) is not dict:
                     raise _Fail("event is not a JSON object")
+                # Every handler reads every field, so a right count means the right fields
+                # (a missing one is a KeyError below); the set is compared only to say which.
+                if len(ev) != len(_TOP_LEVEL):
+                    raise _Fail(rules.fields_error(ev, _TOP_LEVEL, ""))
                 index = ev["index"]
                 if index != count or type(index) is not int:
-                    raise _Fail(f"index: expected {count}, got {index!r}")
+                    raise _Fail(f"index: expected {count}, got {index!r:.40}")
+                typ = ev["type"]
+                handler = handlers.get(typ) if type(typ) is str else None
+                if handler is None:
+                    raise _Fail(f"type: unknown event type {typ!r:.60}")
+                version = ev["version"]
+                if version != EVENT_VERSION or type(version) is not int:
+                    raise _Fail(f"version: {version!r:.40} is not a version of {typ} "
+                                f"(format v1 knows only version {EVENT_VERSION})")
+                if ev["time"] != last_time:  # consecutive events often share their time
+                    last_time = _check_time(ev["time"])
+                data, fields = ev["data"], DATA_FIELDS[typ]
+                if type(data) is not dict or len(data) != len(fields):
+                    raise _Fail(rules.fields_error(data, fields, "data.")
+                                if type(data) is dict else "data: not an object")
                 if count < 2 or self.schema_check:
                     self._early_checks(ev, count)
                 if ev["fund"] != self.fund and count:
-                    raise _Fail(f"fund: expected {self.fund!r}, got {ev['fund']!r}")
+                    raise _Fail(f"fund: expected {self.fund!r}, got {ev['fund']!r:.80}")
                 if self.pending:
                     self._derived(ev)
                 else:
-                    handler = handlers.get(ev["type"])
-                    if handler is None:
-                        raise _Fail(f"type: unknown event type {ev['type']!r}")
                     handler(ev)
             except _Fail as exc:
                 raise Discrepancy(count, str(exc)) from None
@@ -229,6 +278,9 @@ class _Replayer:
             typ = self.pending[0][0]
             raise Discrepancy(count, f"log ends before the {typ} derived from the liquidation "
                                      f"at index {self.group['index']}")
+        if count == at_size and not allow_longer and next(stream, None) is not None:
+            raise Discrepancy(count, f"line {count + 1}: the export continues after the "
+                                     f"snapshot's log size {at_size}; it must end there")
         if progress is not None:
             progress(count)
         return ReplayResult(
@@ -237,17 +289,36 @@ class _Replayer:
             asset_order=list(self.asset_order), accounts=self.accounts, totals=self.totals,
             policy_version=self.policy.version if self.policy else None,
             policy_hash=self.policy_hash, metrics=dict(self.metrics),
-            liquidations=self.liquidations,
+            liquidations=self.liquidations, non_canonical=self.non_canonical_count,
+            non_canonical_lines=self.non_canonical,
         )
+
+    def _canonical(self, ev: Any, body: bytes, count: int) -> bytes:
+        """The RFC 8785 bytes of a line that is not in that form already (and count it).
+
+        RFC 8785 objects have unique keys; a line repeating one would show readers one
+        value and the replay another, so it is refused."""
+        def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            keys = [k for k, _ in pairs]
+            if len(set(keys)) != len(keys):
+                dup = next(k for k in keys if keys.count(k) > 1)
+                raise Discrepancy(count, f"line {count + 1}: key {dup!r:.60} appears twice")
+            return dict(pairs)
+
+        json.loads(body, object_pairs_hook=unique)
+        try:
+            canon = canonical_bytes(ev)
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. integers beyond 2^53
+            raise Discrepancy(count, f"line {count + 1}: no RFC 8785 form ({exc})") from None
+        self.non_canonical_count += 1
+        if len(self.non_canonical) < NON_CANONICAL_SHOWN:
+            self.non_canonical.append(count + 1)
+        return canon
 
     def _early_checks(self, ev: dict[str, Any], count: int) -> None:
         """Position rules (fund_opened at 0, first policy_set at 1) and optional schema."""
         if self.schema_check:
-            from auditor.schemas import first_error
-
-            error = first_error("event", ev)
-            if error:
-                raise _Fail(error)
+            _schema(ev)
         if count == 0 and ev["type"] != "fund_opened":
             raise _Fail(f"type: the log must start with fund_opened, got {ev['type']!r}")
         if count == 1 and ev["type"] != "policy_set":
@@ -271,8 +342,8 @@ class _Replayer:
 
     def _unique(self, ev: dict[str, Any]) -> None:
         ref = ev["ref"]
-        if type(ref) is not str or not ref:
-            raise _Fail(f"ref: {ref!r} is not an exchange id")
+        if type(ref) is not str or not 0 < len(ref) <= rules.MAX_ID_LENGTH:
+            raise _Fail(f"ref: {ref!r:.60} is not an exchange id (1 to {rules.MAX_ID_LENGTH} characters)")
         if not self.refs.add(f"{EXTERNAL_FAMILIES[ev['type']]}\x00{ref}"):
             raise _Fail(f"ref: duplicate exchange id {ref!r} for {ev['type']}")
 
@@ -284,8 +355,8 @@ class _Replayer:
         self.balances[asset] = balance
 
     def _account(self, account: Any, asset: str, kind: int, units: int) -> None:
-        if type(account) is not str or not account:
-            raise _Fail(f"data.account: {account!r} is not an account id")
+        if type(account) is not str or not 0 < len(account) <= rules.MAX_ID_LENGTH:
+            rules.account_id(account, "account")  # raises, naming the field
         sums = self.accounts.get(account)
         if sums is None:
             sums = self.accounts[account] = [0] * (3 * len(self.asset_order))
@@ -298,6 +369,7 @@ class _Replayer:
     def _fund_opened(self, ev: dict[str, Any]) -> None:
         if self.fund is not None or ev["index"] != 0:
             raise _Fail("type: fund_opened may only be the first event")
+        _schema(ev)  # once per log: every limit of the fund's configuration at once
         if ev["ref"] is not None:
             raise _Fail(f"ref: fund_opened has no exchange id, got {ev['ref']!r}")
         data = ev["data"]
@@ -326,11 +398,12 @@ class _Replayer:
             if quote not in self.decimals:
                 raise _Fail(f"data.markets.{market}.quote: {quote!r} is not an asset of the fund")
             self.markets[market] = quote
-            self.prices[market] = deque(maxlen=self.max_window + 1)
+            self.prices[market] = deque(maxlen=rules.MAX_WINDOW + 1)
         self.fund = fund
 
     def _policy_set(self, ev: dict[str, Any]) -> None:
         self._unique(ev)
+        _schema(ev)  # policies are rare: the whole document against the contract's limits
         data = ev["data"]
         doc = data["policy"]
         computed = sha256_hex(canonical_bytes(doc))
@@ -356,9 +429,6 @@ class _Replayer:
                 policy.cap_units(asset, d)
         except rules.RuleError as exc:
             raise _Fail(f"data.{exc}") from None
-        if policy.window is not None and policy.window > self.max_window:
-            raise ValueError(f"event {self.count}: policy window {policy.window} exceeds the "
-                             f"auditor's max_window {self.max_window}; replay with a larger one")
         self.policy = policy
         self.policy_hash = computed
 
@@ -368,7 +438,7 @@ class _Replayer:
         policy = self.policy
         if policy is None:
             raise _Fail("liquidation before any policy_set")
-        if data["policy_version"] != policy.version:
+        if data["policy_version"] != policy.version or type(data["policy_version"]) is not int:
             raise _Fail(f"data.policy_version: expected {policy.version} (the active policy), "
                         f"got {data['policy_version']!r}")
         market = data["market"]
@@ -384,15 +454,14 @@ class _Replayer:
             prices = list(islice(reversed(history), policy.window + 1))[::-1]
         expected = rules.settle(data, policy, self.balances[quote], d, prices)
         recorded = data["outcome"]
-        error = rules.outcome_mismatch(expected, recorded, d)
-        if error is None and recorded != expected.outcome:
-            # Equal to the rules only up to display formatting: check conservation on it too.
-            error = rules.conservation_error(recorded, expected.delta, d)
+        # Conservation is implied by equality with the rules; checked on its own all the same.
+        error = (rules.outcome_mismatch(expected, recorded, d)
+                 or rules.conservation_error(recorded, expected.delta, d))
         if error:
             raise _Fail(f"data.{error}")
         ref = ev["ref"]
         self.pending.extend((typ, ref, payload) for typ, payload in expected.events)
-        self.group = {"index": self.count, "asset": quote, "deficit": expected.deficit,
+        self.group = {"index": self.count, "time": ev["time"], "asset": quote, "deficit": expected.deficit,
                       "paid": 0, "socialized": expected.socialized, "clawed": 0,
                       "unresolved": expected.unresolved}
         self.liquidations += 1
@@ -404,7 +473,10 @@ class _Replayer:
             raise _Fail(f"type: expected {typ} derived from the liquidation at index {liq}, "
                         f"got {ev['type']!r}")
         if ev["ref"] != ref:
-            raise _Fail(f"ref: expected {ref!r} (the liquidation's id), got {ev['ref']!r}")
+            raise _Fail(f"ref: expected {ref!r} (the liquidation's id), got {ev['ref']!r:.80}")
+        if ev["time"] != self.group["time"]:
+            raise _Fail(f"time: expected {self.group['time']!r} (the time of the liquidation at "
+                        f"index {liq}, which every derived event shares), got {ev['time']!r:.40}")
         data = ev["data"]
         asset = self.group["asset"]
         if data != want:
@@ -437,8 +509,12 @@ class _Replayer:
     def _fee_inflow(self, ev: dict[str, Any]) -> None:
         self._unique(ev)
         data = ev["data"]
-        if data["kind"] not in FEE_KINDS:
-            raise _Fail(f"data.kind: {data['kind']!r} is not a fee kind")
+        kind = data["kind"]
+        if kind == "liquidation_fee":
+            raise _Fail("data.kind: a liquidation_fee inflow is only ever derived from a "
+                        "liquidation (it must follow its liquidation_settled, same ref)")
+        if kind not in FEE_KINDS:
+            raise _Fail(f"data.kind: {kind!r:.40} is not a fee kind")
         asset = data["asset"]
         units = self._amount(data, "amount", asset)
         self.balances[asset] += units
@@ -484,6 +560,26 @@ class _Replayer:
         self.metrics[market] = (mark, oi)
 
 
+def _check_time(time: Any) -> str:
+    """`time` if it is an RFC 3339 UTC time of the contract's form and a real instant."""
+    if type(time) is str and TIME.fullmatch(time):
+        try:
+            datetime.fromisoformat(time)
+            return time
+        except ValueError:  # February 30, a leap second, hour 24
+            pass
+    raise _Fail(f"time: {time!r:.40} is not a valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
+
+
+def _schema(ev: dict[str, Any]) -> None:
+    """Validate one event against event.schema.json (jsonschema: slow, so for rare events)."""
+    from auditor.schemas import first_error
+
+    error = first_error("event", ev)
+    if error:
+        raise _Fail(error)
+
+
 @dataclass
 class _SnapshotCheck:
     """Comparison of one snapshot document with a replay result."""
@@ -517,6 +613,10 @@ class _SnapshotCheck:
         root = r.log_root.hex()
         if snap["log"]["root"] != root:
             self._say("log.root", root, snap["log"]["root"])
+            if r.non_canonical:  # the likeliest suspects: lines someone re-encoded
+                self.problems[-1] += (f" (the export's content differs from the signed log; "
+                                      f"{r.non_canonical} line(s) were not canonical, first: "
+                                      f"{', '.join(map(str, r.non_canonical_lines))})")
             return
         prev = snap.get("previous")
         if prev is not None:

@@ -17,14 +17,20 @@ from typing import Any
 from auditor.wire import WireError, format_amount, format_decimal, parse_amount, parse_decimal
 
 __all__ = [
+    "COUNTERPARTY_FIELDS",
+    "MAX_ID_LENGTH",
+    "MAX_SAFE_INTEGER",
+    "MAX_WINDOW",
     "METHODS",
     "OUTCOME_FIELDS",
     "Counterparty",
     "Policy",
     "RuleError",
     "Settlement",
+    "account_id",
     "conservation_error",
     "derived_mismatch",
+    "fields_error",
     "interpolate_share",
     "outcome_mismatch",
     "parse_policy",
@@ -37,6 +43,10 @@ OUTCOME_FIELDS = (
     "bankruptcy_price", "delta", "fee", "remainder", "share", "volatility",
     "deficit", "fund_payment", "socialized", "unresolved", "method",
 )
+MAX_WINDOW = 4096                # the contract's largest volatility window
+MAX_SAFE_INTEGER = 2**53 - 1     # integers on the wire are exact IEEE doubles (RFC 8785)
+MAX_ID_LENGTH = 200              # exchange and account ids
+COUNTERPARTY_FIELDS = frozenset({"account", "size", "entry_price", "unrealized_pnl", "collateral"})
 # Display precisions named by the contract.
 PRICE_PLACES = 8
 RATE_PLACES = 12
@@ -73,15 +83,38 @@ def _dec(data: Mapping[str, Any], key: str, prefix: str = "") -> Fraction:
         raise RuleError(f"{prefix}{key}: {exc}") from None
 
 
+def _positive(data: Mapping[str, Any], key: str, prefix: str = "") -> Fraction:
+    """Exact decimal field `key` that the contract requires to be positive."""
+    value = _dec(data, key, prefix)
+    if value <= 0:
+        raise RuleError(f"{prefix}{key}: {data[key]!r} is not positive")
+    return value
+
+
+def _non_negative(data: Mapping[str, Any], key: str, prefix: str = "") -> Fraction:
+    """Exact decimal field `key` that the contract requires to be >= 0."""
+    value = _dec(data, key, prefix)
+    if value < 0:
+        raise RuleError(f"{prefix}{key}: {data[key]!r} is negative")
+    return value
+
+
+def account_id(value: Any, where: str) -> str:
+    """An account id: a string of 1 to 200 characters, or RuleError naming `where`."""
+    if type(value) is not str or not 0 < len(value) <= MAX_ID_LENGTH:
+        raise RuleError(f"{where}: {value!r:.60} is not an account id (1 to {MAX_ID_LENGTH} characters)")
+    return value
+
+
 def _policy_amount(value: Any, decimals: int, where: str) -> int:
-    """A policy amount in units; at most `decimals` decimals (policies are operator input)."""
+    """A policy amount in units, with exactly the asset's decimals (as every amount)."""
     try:
-        units = parse_decimal(value) * 10**decimals
+        units = parse_amount(value, decimals)
     except WireError as exc:
         raise RuleError(f"{where}: {exc}") from None
-    if units.denominator != 1 or units < 0:
-        raise RuleError(f"{where}: {value!r} is not a non-negative amount with {decimals} decimals")
-    return int(units)
+    if units < 0:
+        raise RuleError(f"{where}: {value!r} is negative")
+    return units
 
 
 @dataclass(frozen=True)
@@ -116,8 +149,8 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
     if not isinstance(doc, Mapping):
         raise RuleError("policy: not an object")
     version = doc.get("version")
-    if type(version) is not int or version < 1:
-        raise RuleError(f"policy.version: {version!r} is not a positive integer")
+    if type(version) is not int or not 1 <= version <= MAX_SAFE_INTEGER:
+        raise RuleError(f"policy.version: {version!r:.40} is not an integer in 1..2^53-1")
     fee_cap_rate = _dec(doc, "fee_cap_rate", "policy.")
     share = doc.get("fund_share")
     if not isinstance(share, Mapping) or len(share) != 1:
@@ -130,8 +163,9 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
     elif "volatility" in share and isinstance(share["volatility"], Mapping):
         vol = share["volatility"]
         window = vol.get("window")
-        if type(window) is not int or window < 1:
-            raise RuleError(f"policy.fund_share.volatility.window: {window!r} is not a positive integer")
+        if type(window) is not int or not 1 <= window <= MAX_WINDOW:
+            raise RuleError(f"policy.fund_share.volatility.window: {window!r:.40} is not an "
+                            f"integer in 1..{MAX_WINDOW} (the contract's limit)")
         raw = vol.get("breakpoints")
         if not isinstance(raw, list) or not raw:
             raise RuleError("policy.fund_share.volatility.breakpoints: must be a non-empty list")
@@ -177,9 +211,7 @@ class Counterparty:
     collateral: Fraction
 
 
-def _counterparties(raw: Any) -> list[Counterparty]:
-    if raw is None:
-        return []
+def _counterparties(raw: Any, liquidated: str) -> list[Counterparty]:
     if not isinstance(raw, list):
         raise RuleError("counterparties: not a list")
     out: list[Counterparty] = []
@@ -188,21 +220,29 @@ def _counterparties(raw: Any) -> list[Counterparty]:
         where = f"counterparties.{i}."
         if not isinstance(item, Mapping):
             raise RuleError(f"counterparties.{i}: not an object")
-        account = item.get("account")
-        if not isinstance(account, str) or not account:
-            raise RuleError(f"{where}account: missing")
-        if account in seen:
-            raise RuleError(f"{where}account: {account!r} listed twice")
+        if item.keys() != COUNTERPARTY_FIELDS:
+            raise RuleError(fields_error(item, COUNTERPARTY_FIELDS, where))
+        account = account_id(item["account"], f"{where}account")
+        if account in seen or account == liquidated:
+            raise RuleError(f"{where}account: {account!r} is listed twice or is the liquidated account")
         seen.add(account)
-        collateral = _dec(item, "collateral", where) if item.get("collateral") is not None else Fraction(0)
         out.append(Counterparty(
             account,
-            abs(_dec(item, "size", where)),
-            _dec(item, "entry_price", where),
+            _positive(item, "size", where),
+            _positive(item, "entry_price", where),
             _dec(item, "unrealized_pnl", where),
-            collateral,
+            _non_negative(item, "collateral", where),
         ))
     return out
+
+
+def fields_error(obj: Mapping[str, Any], fields: frozenset[str], prefix: str) -> str:
+    """`prefix + name: missing` or `: unexpected field` for the first key that is off."""
+    missing = sorted(fields - obj.keys())
+    if missing:
+        return f"{prefix}{missing[0]}: missing"
+    extra = sorted(str(k) for k in obj.keys() - fields)
+    return f"{prefix}{extra[0]:.60}: unexpected field"
 
 
 # ---------------------------------------------------------------- rounding
@@ -292,22 +332,18 @@ def settle(
     if not isinstance(policy, Policy):
         policy = parse_policy(policy)
     asset = data.get("asset")
-    account = data.get("account")
     if not isinstance(asset, str) or not asset:
         raise RuleError("asset: missing")
-    if not isinstance(account, str) or not account:
-        raise RuleError("account: missing")
+    account = account_id(data.get("account"), "account")
     side = data.get("side")
     if side not in ("long", "short"):
         raise RuleError(f"side: {side!r} is not long or short")
-    size = _dec(data, "size")
-    entry = _dec(data, "entry_price")
-    collateral = _dec(data, "collateral")
-    fill = _dec(data, "fill_price")
-    mark = _dec(data, "mark_price")
-    if size <= 0:
-        raise RuleError(f"size: {data['size']!r} is not positive")
-    cps = _counterparties(data.get("counterparties"))
+    size = _positive(data, "size")
+    entry = _positive(data, "entry_price")
+    collateral = _non_negative(data, "collateral")
+    fill = _positive(data, "fill_price")
+    mark = _positive(data, "mark_price")
+    cps = _counterparties(data.get("counterparties"), account)
 
     if side == "long":
         bankruptcy = entry - collateral / size
@@ -345,7 +381,7 @@ def settle(
 
     s.outcome = {
         "bankruptcy_price": format_decimal(bankruptcy, PRICE_PLACES),
-        "delta": format_decimal(delta, decimals),
+        "delta": format_amount(_floor_units(delta, decimals), decimals),
         "fee": format_amount(s.fee, decimals),
         "remainder": format_amount(s.remainder, decimals),
         "share": format_decimal(share, RATE_PLACES),
@@ -384,11 +420,13 @@ def _socialize(
             paid = [(a, share[a], None) for a in ordered]
     elif method == "adl":
         def score(c: Counterparty) -> Fraction:
+            # The contract scores the profit floored to units, not the exact profit.
+            pnl = Fraction(profits[c.account], 10**decimals)
             notional = c.entry_price * c.size
-            equity = c.collateral + c.unrealized_pnl
+            equity = c.collateral + pnl
             if notional <= 0 or equity <= 0:
                 raise RuleError(f"counterparties: account {c.account!r} has no defined ADL score")
-            return (c.unrealized_pnl / notional) * (mark * c.size / equity)
+            return (pnl / notional) * (mark * c.size / equity)
 
         ranked = sorted(eligible, key=lambda c: (-score(c), c.account))
         remaining = S
@@ -421,15 +459,6 @@ def _socialize(
 # ---------------------------------------------------------------- comparison
 
 _AMOUNT_FIELDS = ("fee", "remainder", "deficit", "fund_payment", "socialized", "unresolved")
-_DISPLAY_PLACES = {"bankruptcy_price": PRICE_PLACES, "share": RATE_PLACES, "volatility": RATE_PLACES}
-
-
-def _amount_units(value: Any, decimals: int, where: str) -> tuple[int | None, str | None]:
-    """(units, None) or (None, reason) for an amount that must have exactly `decimals`."""
-    try:
-        return parse_amount(value, decimals), None
-    except WireError as exc:
-        return None, f"{where}: {exc}"
 
 
 def _differs(where: str, expected: Any, got: Any) -> str:
@@ -439,45 +468,29 @@ def _differs(where: str, expected: Any, got: Any) -> str:
 def outcome_mismatch(expected: Settlement, recorded: Any, decimals: int) -> str | None:
     """First field where a recorded `outcome` differs from the rules, or None.
 
-    Money amounts must be identical strings; display values (bankruptcy price, share,
-    volatility) must equal the contract's rounding numerically; `delta`, whose display
-    rounding the contract does not pin, must be within one unit of the exact delta.
+    Every field is pinned by the contract, display roundings included (`delta` toward minus
+    infinity to units; prices and rates half-even; `method` always the policy's), so the
+    recorded strings must equal the rules' strings exactly.
     """
     if not isinstance(recorded, Mapping):
         return "outcome: not an object"
     if recorded == expected.outcome:
-        return None  # the common case: identical strings satisfy every rule below
+        return None
     for key in OUTCOME_FIELDS:
         where = f"outcome.{key}"
         if key not in recorded:
             return f"{where}: missing"
         got, want = recorded[key], expected.outcome[key]
-        if key in _AMOUNT_FIELDS:
-            units, err = _amount_units(got, decimals, where)
-            if err:
-                return err
-            if got != want:
-                return _differs(where, want, got)
-        elif key == "delta":
-            units, err = _amount_units(got, decimals, where)
-            if err:
-                return err
-            if abs(units - expected.delta * 10**decimals) >= 1:
-                return _differs(where, want, got)
-        elif key in _DISPLAY_PLACES:
-            try:
-                value = parse_decimal(got)
+        if got == want:
+            continue
+        if key in _AMOUNT_FIELDS or key == "delta":
+            try:  # a malformed amount says why, not only that it differs
+                parse_amount(got, decimals)
             except WireError as exc:
                 return f"{where}: {exc}"
-            if value != parse_decimal(want):
-                return _differs(where, want, got)
-        # No socialization happened: a null method is an equally faithful record.
-        elif key == "method" and got != want and not (got is None and expected.socialized == 0):
-            return _differs(where, want, got)
+        return _differs(where, want, got)
     extra = sorted(set(recorded) - set(OUTCOME_FIELDS))
-    if extra:
-        return f"outcome.{extra[0]}: unexpected field"
-    return None
+    return f"outcome.{extra[0]}: unexpected field" if extra else None
 
 
 def conservation_error(recorded: Mapping[str, Any], delta: Fraction, decimals: int) -> str | None:
@@ -506,10 +519,6 @@ def conservation_error(recorded: Mapping[str, Any], delta: Fraction, decimals: i
     return None
 
 
-_DERIVED_AMOUNTS = ("amount", "unresolved")
-_DERIVED_NUMERIC = ("adl_quantity", "adl_price")
-
-
 def derived_mismatch(
     expected: Mapping[str, Any], recorded: Any, decimals: int
 ) -> str | None:
@@ -521,23 +530,13 @@ def derived_mismatch(
         if key not in recorded:
             return f"{where}: missing"
         got = recorded[key]
-        if key in _DERIVED_AMOUNTS:
-            _, err = _amount_units(got, decimals, where)
-            if err:
-                return err
-            if got != want:
-                return _differs(where, want, got)
-        elif key in _DERIVED_NUMERIC and want is not None and isinstance(got, str):
-            # Display decimals: the value is pinned, the trailing zeros are not.
+        if got == want:
+            continue
+        if key in ("amount", "unresolved"):
             try:
-                equal = parse_decimal(got) == parse_decimal(want)
+                parse_amount(got, decimals)
             except WireError as exc:
                 return f"{where}: {exc}"
-            if not equal:
-                return _differs(where, want, got)
-        elif got != want:
-            return _differs(where, want, got)
+        return _differs(where, want, got)
     extra = sorted(set(recorded) - set(expected))
-    if extra:
-        return f"data.{extra[0]}: unexpected field"
-    return None
+    return f"data.{extra[0]}: unexpected field" if extra else None

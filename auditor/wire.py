@@ -15,6 +15,8 @@ import orjson
 import rfc8785
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
+# An event time: RFC 3339 UTC, 1 to 6 fraction digits (schemas/README.md, "Numbers").
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
 
 
 class WireError(ValueError):

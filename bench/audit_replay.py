@@ -39,9 +39,9 @@ def generate(path: Path, n: int, accounts: int, seed: int = 7) -> None:
     price = 8000.0
 
     with path.open("wb") as out:
-        def emit(typ: str, ref: str | None, data: dict) -> None:
+        def emit(typ: str, ref: str | None, data: dict, secs: int | None = None) -> None:
             nonlocal index
-            secs = t0 + index
+            secs = t0 + index if secs is None else secs  # derived events: their liquidation's
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(secs))
             out.write(canonical_bytes({"index": index, "type": typ, "version": 1, "fund": "bench",
                                        "time": stamp, "ref": ref, "data": data}) + b"\n")
@@ -62,14 +62,15 @@ def generate(path: Path, n: int, accounts: int, seed: int = 7) -> None:
                 price = max(1000.0, price * (1 + rng.uniform(-0.002, 0.002)))
                 emit("market_observed", f"obs-{k}", {"market": "BTC-PERP", "mark_price": f"{price:.1f}",
                                                      "open_interest": f"{rng.uniform(100, 900):.3f}"})
-            elif r < 0.95 or n - index < 12:
+            elif r < 0.95 or n - index < 12 or 0 <= n // 4 - index < 12:  # N/4: a whole log too
                 units = rng.randrange(1, 100000)
                 balance += units
                 emit("fee_inflow", f"fee-{k}", {"kind": "trading_fee_share", "asset": "USDT",
                                                 "amount": format_amount(units, 2),
                                                 "account": f"acct-{rng.randrange(accounts):06d}"})
             else:
-                account = f"acct-{rng.randrange(accounts):06d}"
+                who = rng.sample(range(accounts), 4)  # the liquidated one, then counterparties
+                account = f"acct-{who[0]:06d}"
                 entry = rng.randrange(7000, 9000)
                 size = f"{rng.randrange(1, 500) / 100:.2f}"
                 collateral = f"{rng.randrange(100, 5000)}.{rng.randrange(100):02d}"
@@ -77,20 +78,21 @@ def generate(path: Path, n: int, accounts: int, seed: int = 7) -> None:
                 # long: delta = collateral + (fill - entry) * size
                 b = entry - float(collateral) / float(size)
                 fill = b - rng.uniform(1, 20) if deficit else b + rng.uniform(1, 200)
+                fill = max(fill, 1.0)  # prices are positive (a bankruptcy price may not be)
                 data = {"account": account, "market": "BTC-PERP", "side": "long", "size": size,
                         "entry_price": str(entry), "collateral": collateral,
                         "fill_price": f"{fill:.1f}", "mark_price": mark,
                         "counterparties": [
-                            {"account": f"acct-{rng.randrange(accounts):06d}", "size": "1",
+                            {"account": f"acct-{other:06d}", "size": "1",
                              "entry_price": "7000", "unrealized_pnl": f"{rng.randrange(1, 900)}.00",
-                             "collateral": "1000"} for _ in range(3)] if deficit else [],
+                             "collateral": "1000"} for other in who[1:]] if deficit else [],
                         "asset": "USDT", "policy_version": 1}
                 s = rules.settle(data, policy, balance, 2)
                 data["outcome"] = s.outcome
-                ref = f"liq-{k}"
+                ref, secs = f"liq-{k}", t0 + index
                 emit("liquidation_settled", ref, data)
                 for typ, payload in s.events:
-                    emit(typ, ref, payload)
+                    emit(typ, ref, payload, secs)
                 balance += s.fee - s.fund_payment
     assert index >= n
 
@@ -113,7 +115,7 @@ def do_replay(path: str, limit: int) -> int:
     from auditor.replay import replay
 
     with open(path, "rb") as handle:
-        return replay(handle, at_size=limit).count
+        return replay(handle, at_size=limit, allow_longer=True).count
 
 
 def child(mode: str, path: Path, limit: int) -> tuple[float, int]:

@@ -17,8 +17,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
-from ledger.policy import Policy, policy_hash
+from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
+from ledger.policy import Policy, PolicyError, policy_hash
 from ledger.waterfall import LiquidationFact, settle
 
 
@@ -38,6 +38,8 @@ def instant(time: str) -> datetime:
     The schemas check the shape of a time; a time of that shape that is not a real instant
     (February 30, a leap second) is refused here, naming the field.
     """
+    if not isinstance(time, str) or not TIME.fullmatch(time):  # e.g. a `--time` option
+        raise FundRuleError(f"time: {time!r:.40} is not of the form YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
     try:
         return datetime.fromisoformat(time)
     except ValueError as error:
@@ -206,7 +208,10 @@ class Fund(Aggregate):
 
     def set_policy(self, document: dict[str, Any], *, time: str, ref: str | None) -> None:
         """Adopt a new policy version (validated against the fund's assets)."""
-        Policy.from_document(document, self.assets)  # raises PolicyError naming the field
+        try:
+            Policy.from_document(document, self.assets)
+        except PolicyError as error:  # name the field as it is in the fact: policy.FIELD
+            raise PolicyError(f"policy.{error}") from None
         version = document["version"]
         if version <= self.policy_version:
             raise FundRuleError(
@@ -272,22 +277,12 @@ class Fund(Aggregate):
         data = {**facts, "asset": asset, "policy_version": self.policy_version,
                 "outcome": result.outcome(decimals)}
         self.trigger_event(self.LiquidationSettled, time=time, ref=ref, data=data)
-        account = record["account"]
-        if result.fee > 0:
-            self.trigger_event(self.FeeInflow, time=time, ref=ref, data={
-                "kind": "liquidation_fee", "asset": asset,
-                "amount": self._fmt(result.fee, asset), "account": account})
-        if result.fund_payment > 0:
-            self.trigger_event(self.DeficitCovered, time=time, ref=ref, data={
-                "asset": asset, "amount": self._fmt(result.fund_payment, asset),
-                "account": account})
-        if result.socialized > 0:
-            self.trigger_event(self.SocializedLossAssessed, time=time, ref=ref, data={
-                "asset": asset, "amount": self._fmt(result.socialized, asset),
-                "method": result.method, "unresolved": self._fmt(result.unresolved, asset)})
-        for claw in result.clawbacks:
-            self.trigger_event(self.ClawbackCharged, time=time, ref=ref, data={
-                "asset": asset, **claw.data(decimals), "method": result.method})
+        derived = {"fee_inflow": self.FeeInflow, "deficit_covered": self.DeficitCovered,
+                   "socialized_loss_assessed": self.SocializedLossAssessed,
+                   "clawback_charged": self.ClawbackCharged}
+        for kind, payload in result.events(asset, record["account"], decimals):
+            # Derived events share the liquidation's time and ref (schemas/README.md).
+            self.trigger_event(derived[kind], time=time, ref=ref, data=payload)
 
     # -- state helpers --------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class Policy:
         and name configured assets; rates and shares lie in [0, 1]; breakpoints are strictly
         increasing in vol.
         """
-        problem = first_error("policy", doc)
+        problem = first_error("policy", doc) or _float_integer(doc)
         if problem is not None:
             raise PolicyError(problem)
         return cls(
@@ -123,6 +123,15 @@ class Policy:
     def share(self, prices: Sequence[Fraction]) -> tuple[Fraction, Fraction]:
         """Return ``(share, volatility)`` given the mark prices observed before the event."""
         return self.fund_share.share(prices)
+
+
+def _float_integer(doc: Mapping[str, Any]) -> str | None:
+    """JSON Schema counts 2.0 as an integer; the wire (RFC 8785, the auditor) does not."""
+    window = doc["fund_share"].get("volatility", {}).get("window")
+    for field, value in (("version", doc["version"]), ("fund_share.volatility.window", window)):
+        if isinstance(value, float):
+            return f"{field}: {value!r} is not an integer (no fraction or exponent)"
+    return None
 
 
 def _amounts(raw: Mapping[str, str], field: str, decimals: Mapping[str, int]) -> Mapping[str, int]:

@@ -190,6 +190,28 @@ class Settlement:
             "method": self.method,
         }
 
+    def events(self, asset: str, account: str, decimals: int) -> list[tuple[str, dict[str, Any]]]:
+        """The events derived from the liquidation, as `(type, data)` in log order: its fee
+        inflow, or the fund's payment, the socialized loss and each clawback (schemas/README.md,
+        "Events"). `account` is the liquidated account."""
+        def amount(units: int) -> str:
+            return format_amount(units, decimals)
+
+        out: list[tuple[str, dict[str, Any]]] = []
+        if self.fee > 0:
+            out.append(("fee_inflow", {"kind": "liquidation_fee", "asset": asset,
+                                       "amount": amount(self.fee), "account": account}))
+        if self.fund_payment > 0:
+            out.append(("deficit_covered", {"asset": asset, "amount": amount(self.fund_payment),
+                                            "account": account}))
+        if self.socialized > 0:
+            out.append(("socialized_loss_assessed", {
+                "asset": asset, "amount": amount(self.socialized), "method": self.method,
+                "unresolved": amount(self.unresolved)}))
+        out.extend(("clawback_charged", {"asset": asset, **claw.data(decimals), "method": self.method})
+                   for claw in self.clawbacks)
+        return out
+
 
 def settle(
     fact: LiquidationFact,

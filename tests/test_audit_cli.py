@@ -140,11 +140,16 @@ def test_replay_without_seed_reports_root_unchecked(pub: Path, world: dict[str, 
     assert code == 1 and "FAILED: snapshot vs replay: accounts.root" in out
 
 
-def test_replay_of_longer_export_checks_the_prefix(pub: Path, world: dict[str, Any]) -> None:
-    code, doc = run_json("replay", pub / "b" / "events.jsonl", "--snapshot", pub / "a" / "snapshot.json",
-                         "--key", world["op"], "--seed", pub / "a" / "account-seed")
-    assert code == 0, doc
-    assert doc["events"] == json.loads((pub / "a" / "snapshot.json").read_text())["log"]["size"]
+def test_replay_of_longer_export_fails_naming_the_first_extra_line(
+        pub: Path, world: dict[str, Any]) -> None:
+    """Lines beyond the snapshot's log size are not silently ignored."""
+    size = json.loads((pub / "a" / "snapshot.json").read_text())["log"]["size"]
+    code, out = run("replay", pub / "b" / "events.jsonl", "--snapshot", pub / "a" / "snapshot.json",
+                    "--key", world["op"], "--seed", pub / "a" / "account-seed")
+    assert code == 1, out
+    assert out.rstrip().splitlines()[-1] == (
+        f"FAILED: replay: event {size}: line {size + 1}: the export continues after the "
+        f"snapshot's log size {size}; it must end there")
 
 
 def test_account_verifies(pub: Path, world: dict[str, Any]) -> None:

@@ -4,11 +4,12 @@ and one tampering at a time caught at the right index with the field named."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from auditor import merkle, sumtree
-from auditor.replay import Discrepancy, replay
+from auditor.replay import DERIVED_TYPES, Discrepancy, replay
 from auditor.wire import canonical_bytes, sha256_hex
 
 POLICY = {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "per_event_cap": {"USDT": "40.00"},
@@ -72,10 +73,17 @@ def stream():
 
 
 def lines(items, reindex=True):
+    """Export lines; events derived from a liquidation share its time, as the contract says."""
     out = []
+    liquidation = (None, None)  # (ref, time) of the last liquidation
     for i, (typ, ref, data) in enumerate(items):
+        time = f"2020-03-12T00:00:{i:02d}Z"
+        if typ == "liquidation_settled":
+            liquidation = (ref, time)
+        elif typ in DERIVED_TYPES and ref == liquidation[0]:
+            time = liquidation[1]
         ev = {"index": i, "type": typ, "version": 1, "fund": "main",
-              "time": f"2020-03-12T00:00:{i:02d}Z", "ref": ref, "data": data}
+              "time": time, "ref": ref, "data": data}
         out.append(canonical_bytes(ev) + b"\n")
     return out
 
@@ -155,7 +163,7 @@ def test_snapshot_of_a_prefix_with_previous_consistency():
     seed = bytes(32)
     ls = lines(stream())
     prefix = ls[:7]
-    r7 = replay(ls, at_size=7)
+    r7 = replay(ls, at_size=7, allow_longer=True)
     assert r7.count == 7 and r7.balances["USDT"] == 103805
     assert r7.log_root == merkle.root_of([merkle.leaf_hash(l[:-1]) for l in prefix])
     full = replay(ls)
@@ -320,3 +328,139 @@ def test_optional_schema_check():
     with pytest.raises(Discrepancy) as err:
         replay(lines(items), schema_check=True)
     assert err.value.index == 2 and "note" in err.value.reason
+
+
+# ------------------------------------------------------------------ spec rules a signature cannot vouch for
+
+
+def test_standalone_liquidation_fee_inflow_is_refused():
+    items = stream()
+    items[6][2]["kind"] = "liquidation_fee"
+    fails(items, 6, "data.kind", "only ever derived from a liquidation")
+
+
+@pytest.mark.parametrize("where", ["top", "data"])
+def test_extra_field_is_refused(where):
+    ls = lines(stream())
+    ev = json.loads(ls[6])
+    (ev if where == "top" else ev["data"])["note"] = "x"
+    ls[6] = canonical_bytes(ev) + b"\n"
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    prefix = "" if where == "top" else "data."
+    assert (err.value.index, err.value.reason) == (6, f"{prefix}note: unexpected field")
+
+
+def test_extra_field_in_a_derived_event_and_a_counterparty_is_refused():
+    items = stream()
+    items[8][2]["memo"] = "x"
+    fails(items, 8, "data.memo: unexpected field")
+    items = stream()
+    items[7][2]["counterparties"][0]["memo"] = "x"
+    fails(items, 7, "data.counterparties.0.memo: unexpected field")
+
+
+@pytest.mark.parametrize("version", [99, 2, 0, True, "1", 1.0])
+def test_unknown_version_is_refused(version):
+    ls = lines(stream())
+    ev = json.loads(ls[3])
+    ev["version"] = version
+    ls[3] = json.dumps(ev).encode() + b"\n"
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert err.value.index == 3 and err.value.reason.startswith("version: "), str(err.value)
+
+
+@pytest.mark.parametrize("time", ["not a time", "2020-02-30T00:00:00Z", "2020-03-12T23:59:60Z",
+                                  "2020-03-12T00:00:00.1234567Z", "2020-03-12 00:00:00Z", 0, None])
+def test_invalid_time_is_refused(time):
+    ls = lines(stream())
+    ev = json.loads(ls[2])
+    ev["time"] = time
+    ls[2] = canonical_bytes(ev) + b"\n"
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert err.value.index == 2 and err.value.reason.startswith("time: "), str(err.value)
+
+
+def test_time_with_microseconds_is_accepted():
+    ls = lines(stream())
+    ev = json.loads(ls[2])
+    ev["time"] = "2020-03-12T00:00:02.123456Z"
+    ls[2] = canonical_bytes(ev) + b"\n"
+    assert replay(ls).count == 16
+
+
+def test_derived_event_at_another_time_than_its_liquidation_is_refused():
+    ls = lines(stream())
+    ev = json.loads(ls[9])
+    assert ev["type"] == "socialized_loss_assessed" and ev["time"] == "2020-03-12T00:00:07Z"
+    ev["time"] = "2020-03-12T00:00:09Z"
+    ls[9] = canonical_bytes(ev) + b"\n"
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert err.value.index == 9 and err.value.reason.startswith(
+        "time: expected '2020-03-12T00:00:07Z' (the time of the liquidation at index 7")
+
+
+def test_lines_after_the_snapshot_size_fail_naming_the_line():
+    ls = lines(stream())
+    with pytest.raises(Discrepancy) as err:
+        replay(ls, at_size=14)
+    assert str(err.value) == ("event 14: line 15: the export continues after the snapshot's "
+                              "log size 14; it must end there")
+    with pytest.raises(Discrepancy, match="line 17: the export continues"):
+        replay([*ls, b"\n"], at_size=16)  # even a blank line
+    with pytest.raises(Discrepancy, match="line 1: the export continues"):
+        replay(ls, at_size=0)
+    assert replay(ls, at_size=16).count == 16
+    assert replay(ls, at_size=14, allow_longer=True).count == 14
+
+
+# ------------------------------------------------------------------ canonical bytes
+
+
+def test_reordered_keys_verify_and_are_counted():
+    """The leaf is over the RFC 8785 bytes of the event: a line rewritten with other key
+    order and spacing (as jq does) gives the same root."""
+    ls = lines(stream())
+    want = replay(ls)
+    assert want.non_canonical == 0
+    jq = list(ls)
+    for i in (3, 7, 12):
+        ev = json.loads(ls[i])
+        jq[i] = json.dumps(dict(reversed(ev.items())), indent=2).encode().replace(b"\n", b" ") + b"\n"
+        assert jq[i] != ls[i] and json.loads(jq[i]) == ev
+    got = replay(jq)
+    assert got.log_root == want.log_root
+    assert (got.non_canonical, got.non_canonical_lines) == (3, [4, 8, 13])
+
+
+def test_non_canonical_line_with_other_content_fails_naming_it():
+    ls = lines(stream())
+    ev = json.loads(ls[12])
+    ev["data"]["amount"] = "1.01"
+    ls[12] = json.dumps(ev, indent=1).encode().replace(b"\n", b"") + b"\n"
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert err.value.index == 12 and err.value.reason.startswith("data.amount: expected '1.00'")
+
+
+def test_root_mismatch_names_the_non_canonical_lines():
+    seed = bytes(range(32))
+    ls = lines(stream())
+    snap = snapshot_for(ls, seed)
+    ev = json.loads(ls[3])
+    ev["data"]["open_interest"] = "11"  # a change no rule sees, only the root
+    ls[3] = json.dumps(ev).encode() + b"\n"
+    problems = replay(ls).snapshot_checks(snap, seed)
+    assert problems[0].startswith("log.root: expected ")
+    assert problems[0].endswith("1 line(s) were not canonical, first: 4)")
+
+
+def test_duplicate_key_is_refused():
+    ls = lines(stream())
+    ls[6] = ls[6].replace(b'"amount":"10.00"', b'"amount":"99.00","amount":"10.00"')
+    with pytest.raises(Discrepancy) as err:
+        replay(ls)
+    assert str(err.value) == "event 6: line 7: key 'amount' appears twice"

@@ -220,9 +220,24 @@ def test_outcome_mismatch_names_field():
     assert rules.outcome_mismatch(s, {**good, "fee": "28.06"}, USDT) == (
         "outcome.fee: expected '28.05', got '28.06'")
     assert "exactly 2 decimals" in rules.outcome_mismatch(s, {**good, "fee": "28.050"}, USDT)
-    # display values compare numerically; delta within one unit
-    assert rules.outcome_mismatch(s, {**good, "bankruptcy_price": "51000"}, USDT) is None
+    # display values are pinned strings too, trailing zeros included
+    assert rules.outcome_mismatch(s, {**good, "bankruptcy_price": "51000"}, USDT) == (
+        "outcome.bankruptcy_price: expected '51000.00000000', got '51000'")
     assert rules.outcome_mismatch(s, {**good, "delta": "510.01"}, USDT) is not None
+    # method is the policy's even when nothing is socialized: null is refused
+    assert rules.outcome_mismatch(s, {**good, "method": None}, USDT) == (
+        "outcome.method: expected 'pro_rata_profit', got None")
+
+
+@pytest.mark.parametrize("fill, delta, half_even", [
+    ("56100.07", "510.00", "510.01"),   # 900 + (56100.07 - 60000) * 0.1 = 510.007
+    ("50490.07", "-51.00", "-50.99"),   # 900 + (50490.07 - 60000) * 0.1 = -50.993
+])
+def test_delta_is_rounded_toward_minus_infinity(fill, delta, half_even):
+    s = settle(liq(fill=fill), policy(), 10_000_00, USDT)
+    assert s.outcome["delta"] == delta
+    assert rules.outcome_mismatch(s, {**s.outcome, "delta": half_even}, USDT) == (
+        f"outcome.delta: expected {delta!r}, got {half_even!r}")
 
 
 def test_conservation_error():
@@ -238,3 +253,16 @@ def test_bad_policy_and_facts_name_field():
         rules.parse_policy(policy(fund_share=bad_bp))
     with pytest.raises(RuleError, match="fill_price"):
         settle({**liq(), "fill_price": 56100.0}, policy(), 0, USDT)
+
+
+def test_adl_ranks_by_profit_floored_to_units():
+    """Profits 10.001 and 10.009 in a 2-decimal asset both floor to 10.00 units: equal
+    scores, so the tie goes to the lower account id, 'a' (the exact profits would put 'b'
+    first). Deficit 900 + (50990 - 60000) * 0.1 = -1.00, nothing in the fund: 'a' pays all
+    1.00, ADL quantity 1.00 / |50990 - 51000| = 0.1."""
+    cps = [cp("b", "10.009"), cp("a", "10.001")]
+    s = settle(liq(fill="50990", cps=cps), policy(socialization="adl"), 0, USDT)
+    claws = [d for t, d in s.events if t == "clawback_charged"]
+    assert [(d["account"], d["amount"], d["adl_quantity"]) for d in claws] == [
+        ("a", "1.00", "0.10000000")]
+    assert s.clawbacks == {"a": 100} and s.unresolved == 0
