@@ -9,6 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from auditor.clip import clip, shorten
+
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
@@ -33,4 +35,6 @@ def first_error(name: str, document: Any) -> str | None:
         return None
     error = errors[0]
     path = ".".join(str(p) for p in error.absolute_path) or "(document)"
-    return f"{path}: {error.message}"
+    # jsonschema quotes the whole instance; a megabyte-long value must not make the line.
+    message = error.message.replace(repr(error.instance), clip(error.instance), 1)
+    return f"{path}: {shorten(message)}"

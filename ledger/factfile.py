@@ -11,16 +11,26 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
+from auditor.clip import clip
 from ledger.facts import FactError, compile_validators, validate
 
 PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts
 AHEAD = 3  # batches parsed ahead of the one being applied (bounds memory)
+
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, accepted at the start of a file only
+MAX_DEPTH = 32  # nesting levels of a record (a policy needs 4); deeper input is refused
+SAFE_INTEGER = 2**53 - 1  # integers beyond it are not exact on the wire (RFC 8785)
+# What json.loads accepts but a record must not hold, looked for only on lines that may hold
+# it (most lines do not, and a walk over every record would cost ~20% of an import):
+# escaped NUL or surrogate code points, and digit runs long enough for an unsafe integer.
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[0-9]{16}")
 
 Lines = list[tuple[int, bytes]]
 Records = list[tuple[int, dict[str, Any]]]
@@ -34,12 +44,72 @@ class RecordError(ValueError):
         self.line = line
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def decode_json(number: int, raw: bytes) -> Any:
+    """Decode one JSONL line that must be plain, storable JSON: UTF-8 without lone
+    surrogates or NUL characters (PostgreSQL text cannot hold them; SQLite is held to the same
+    rule), integers within +-(2^53-1), at most MAX_DEPTH levels. RecordError names the field."""
+    try:
+        text = raw.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:  # keep the bad bytes as lone surrogates to name their field
+        text, utf8 = raw.decode("utf-8", "surrogateescape"), False
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise RecordError(number, f"(record): nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:
+        reason = "not valid UTF-8" if not utf8 else f"not valid JSON: {error}"
+        raise RecordError(number, f"(record): {reason}") from None
+    if not utf8 or _SUSPECT.search(raw) or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        problem = _first_unsafe(document)
+        if problem is not None:
+            raise RecordError(number, f"{problem[0]}: {problem[1]}")
+    return document
+
+
+def _first_unsafe(document: Any) -> tuple[str, str] | None:
+    """(field path, reason) of the first value, in document order, that decode_json refuses."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack:
+        value, path = stack.pop()
+        where = ".".join(str(p) for p in path) or "(record)"
+        if len(path) > MAX_DEPTH:  # named by its top-level field: the full path is as deep
+            return str(path[0]), f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, str):
+            problem = _string_problem(value)
+            if problem is not None:
+                return where, problem
+        elif type(value) is int and abs(value) > SAFE_INTEGER:
+            return where, f"{clip(value)} is beyond the exact integer range +-(2^53-1)"
+        elif isinstance(value, dict):
+            for key in value:
+                problem = _string_problem(key)
+                if problem is not None:
+                    return ".".join([*map(str, path), repr(key)]), f"key {problem}"
+            stack.extend((item, (*path, key)) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(value))))
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return f"{clip(text)} holds a NUL character (U+0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:  # the value itself cannot be quoted faithfully
+        return (f"holds a lone surrogate or bytes that are not UTF-8 (at character "
+                f"{error.start + 1} of {len(text)})")
+    return None
+
+
 def parse_line(number: int, raw: bytes) -> dict[str, Any]:
     """Decode and schema-check one JSONL line; raise RecordError naming the field."""
-    try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RecordError(number, f"(record): not valid JSON: {error}") from None
+    record = decode_json(number, raw)
     try:
         validate(record)
     except FactError as error:
@@ -48,8 +118,11 @@ def parse_line(number: int, raw: bytes) -> dict[str, Any]:
 
 
 def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) for each non-blank line."""
+    """(line number, bytes) for each non-blank line; a UTF-8 BOM that starts the file is
+    dropped (CRLF line ends need nothing: JSON allows the trailing CR as whitespace)."""
     for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
         if raw.strip():
             yield number, raw
 
