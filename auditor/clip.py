@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-QUOTE_CHARS = 40  # characters of a value quoted in a message
+QUOTE_CHARS = 60  # characters of a value quoted in a message
 
 
 def clip(value: Any, limit: int = QUOTE_CHARS) -> str:
