@@ -19,6 +19,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from auditor.clip import shorten
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
@@ -35,6 +36,10 @@ class InputError(click.ClickException):
     """A usage or input problem: exit code 2, one line on stderr."""
 
     exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        # One line of bounded length, whatever a driver or a value quoted in it holds.
+        super().__init__(shorten(" ".join(message.splitlines()), 1000))
 
 
 def now() -> str:
