@@ -57,6 +57,8 @@ def decode_json(number: int, raw: bytes) -> Any:
         utf8 = True
     except UnicodeDecodeError:  # keep the bad bytes as lone surrogates to name their field
         text, utf8 = raw.decode("utf-8", "surrogateescape"), False
+    if text.startswith("\ufeff"):  # numbered_lines drops the one that may start a file
+        raise RecordError(number, "(record): a byte order mark (BOM) may only start the file")
     try:
         document = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:

@@ -234,11 +234,13 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
             assert fund is not None
             for (number, raw, exported), event in zip(expected, fund.pending_events,
                                                       strict=True):
-                line = canonical_bytes(export_event(event, fund.name))
-                if line != raw.rstrip(b"\r\n"):
+                derived = export_event(event, fund.name)
+                if canonical_bytes(derived) != raw.rstrip(b"\r\n"):
                     _check_event_schema(number, exported)  # a malformed field, named
-                    raise RecordError(number, f"(event {event.originator_version - 1}): "
-                                      "re-deriving it gives a different event")
+                    field = _first_difference(exported, derived)
+                    raise RecordError(number, f"{field}: differs from the event re-derived "
+                                      "from the facts" if field is not None else
+                                      "(record): not in canonical form (RFC 8785)")
             report.events += ledger.record(fund, connection)
             report.batches += 1
             expected.clear()
@@ -270,9 +272,27 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
 
 def _parse_event(number: int, raw: bytes) -> dict[str, Any]:
     event = decode_json(number, raw)
-    if not isinstance(event, dict) or not {"index", "type", "data", "time", "ref"} <= set(event):
-        raise RecordError(number, "(record): not an exported event")
+    if not isinstance(event, dict):
+        raise RecordError(number, "(record): not an exported event (not a JSON object)")
+    for key in ("index", "type", "data", "time", "ref"):
+        if key not in event:
+            raise RecordError(number, f"{key}: missing, so not an exported event")
     return event
+
+
+def _first_difference(given: Any, derived: Any, path: str = "") -> str | None:
+    """The path of the first field where an export line and the re-derived event differ."""
+    if isinstance(given, dict) and isinstance(derived, dict):
+        for key in sorted(set(given) | set(derived), key=str):
+            if key not in given or key not in derived:
+                return f"{path}{key}"
+            found = _first_difference(given[key], derived[key], f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    if type(given) is not type(derived) or given != derived:
+        return path.removesuffix(".") or "(record)"
+    return None
 
 
 def _check_event_schema(number: int, event: dict[str, Any]) -> None:

@@ -223,7 +223,7 @@ def _set(index: int, key: str, value: Any) -> Any:
 BAD_EXPORTS: dict[str, tuple[Any, str]] = {
     "data [] at the opening": (_set(0, "data", []), "line 1: data: [] is not of type 'object'"),
     "data [] on a fee": (_set(3, "data", []), "line 4: data: [] is not of type 'object'"),
-    "no assets": (_without_assets, "line 1: data: 'assets' is a required property"),
+    "no assets": (_without_assets, "line 1: data.assets: 'assets' is a required property"),
     "time 5 at the opening": (_set(0, "time", 5), "line 1: time: 5 is not of type 'string'"),
     "time 5 on a fee": (_set(3, "time", 5), "line 4: time: 5 is not of type 'string'"),
     "1000-char fund name": (_long_name, "line 1: data.fund: '" + "a" * 59 + "... (1000 chars) "
