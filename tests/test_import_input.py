@@ -13,7 +13,8 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from ledger.cli import main
 from ledger.persistence import normalize_url
-from tests.factories import TIME, capital, crash_records, fee, fund_config, policy, write_jsonl
+from tests.factories import (TIME, capital, crash_records, fee, fund_config, liquidation, policy,
+                             write_jsonl)
 
 UNITS_2_127 = "1701411834604692317316873037158841057.28"  # 2^127 minor units, 2 decimals
 UNITS_2_128 = "3402823669209384634633746074317682114.56"
@@ -114,6 +115,24 @@ def test_totals_crossing_128_bits_are_refused_at_the_crossing_fact_and_publish_w
     assert published.exit_code == 0, published.output
     snapshot = json.loads((tmp_path / "p" / "snapshot.json").read_text())
     assert snapshot["reserves"] == {"USDT": "1701411834604692317316873037158841057.29"}
+
+
+def test_a_liquidation_whose_outcome_leaves_128_bits_is_refused_naming_size(
+        fund_db: str, tmp_path: Path) -> None:
+    # Surplus 10^41 - 3900 * 10^36 USDT; fee = 0.5% of 56100 * 10^36 = 2.805 * 10^38 USDT,
+    # 2.805 * 10^40 units: 135 bits.
+    one = write_jsonl(tmp_path / "one.jsonl", [
+        liquidation("L1", "56100", size="1" + "0" * 36, collateral="1" + "0" * 41)])
+    assert refused(fund_db, one) == ("line 1: size: the settlement's fee (135 bits of minor "
+                                     "units) is beyond the 128 bits snapshots commit to")
+    # Fees of 2.805 * 10^36 USDT each: one fits (2.805 * 10^38 units), two do not.
+    fee_each = "2805" + "0" * 33 + ".00"
+    two = write_jsonl(tmp_path / "two.jsonl", [
+        liquidation(f"L{n}", "56100", size="1" + "0" * 34, collateral="1" + "0" * 39)
+        for n in (2, 3)])
+    assert refused(fund_db, two) == (
+        f"line 2: size: adding {fee_each} USDT would take the fund balance ({fee_each}) "
+        "beyond the 128 bits snapshots commit to")
 
 
 # -- item 6: malformed import lines ---------------------------------------------------------
