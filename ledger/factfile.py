@@ -108,7 +108,7 @@ def _first_unsafe(document: Any) -> tuple[str, str] | None:
             for key in value:
                 problem = _string_problem(key)
                 if problem is not None:
-                    return ".".join([*map(str, path), repr(key)]), f"key {problem}"
+                    return ".".join([*map(str, path), clip(key)]), f"key {problem}"
             stack.extend((item, (*path, key)) for key, item in reversed(value.items()))
         elif isinstance(value, list):
             stack.extend((item, (*path, i)) for i, item in reversed(list(enumerate(value))))

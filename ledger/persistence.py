@@ -22,7 +22,8 @@ DEFAULT_DB_FILE = "backstop.sqlite"
 
 
 # The password of a URL SQLAlchemy cannot parse: whatever sits between "user:" and "@".
-_PASSWORD = re.compile(r"(//[^/:@]*:)[^@/]*@")
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^@]*@")
+MIN_SCRUBBED = 4  # shorter passwords are not searched for in driver text: they would mangle it
 
 
 class DatabaseURLError(ValueError):
@@ -44,7 +45,7 @@ def scrub(message: str, url: str) -> str:
         password = make_url(url).password
     except (ArgumentError, ValueError):
         return _PASSWORD.sub(r"\1***@", message)
-    if password:
+    if password and len(str(password)) >= MIN_SCRUBBED:
         for spelling in {str(password), quote(str(password), safe="")}:
             message = message.replace(spelling, "***")
     return message

@@ -305,3 +305,20 @@ def test_a_missing_postgresql_database_is_one_line(pg_server: str) -> None:
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "S3cretPW" not in result.output
     assert result.output.endswith('database "no_such_db" does not exist\n'), result.output
+
+
+def test_committed_totals_survive_an_aggregate_snapshot(make_ledger: Any, tmp_path: Path) -> None:
+    from ledger.domain import Fund
+
+    ledger = make_ledger(f"sqlite:///{tmp_path / 'snap.sqlite'}")
+    ledger.open_fund(fund_config(), TIME)
+    fund = ledger.get_fund("main")
+    fund.record_fee(fee("f1", UNITS_2_127, account="x"))
+    fund.record_capital(capital("w1", UNITS_2_127, "withdraw"))
+    with ledger.transaction() as connection:
+        ledger.record(fund, connection)
+    ledger.snapshots.put([Fund.Snapshot.take(fund)])
+    loaded = ledger.get_fund("main")
+    assert (loaded.committed, loaded.balances) == ({"USDT": [2**127, 0, 0]}, {"USDT": 0})
+    with pytest.raises(ValueError, match=r"^amount: adding .* the fees of all accounts"):
+        loaded.record_fee(fee("f2", UNITS_2_127, account="y"))
