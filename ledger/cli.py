@@ -17,14 +17,16 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from auditor.clip import shorten
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
 from ledger.factfile import RecordError
 from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
 from ledger.outputs import OutputExists, refuse_taken
-from ledger.persistence import DB_ENV, DatabaseURLError
+from ledger.persistence import DB_ENV, DatabaseURLError, default_url, open_error
 from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
 from ledger.queries import fund_names, rebuild_projections
 
@@ -35,6 +37,10 @@ class InputError(click.ClickException):
     """A usage or input problem: exit code 2, one line on stderr."""
 
     exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        # One line of bounded length, whatever a driver or a value quoted in it holds.
+        super().__init__(shorten(" ".join(message.splitlines()), 1000))
 
 
 def now() -> str:
@@ -56,6 +62,8 @@ def store_options(func: F) -> F:
             ledger = Ledger(db_url)
         except DatabaseURLError as error:
             raise InputError(str(error)) from None
+        except (SQLAlchemyError, OSError) as error:  # unreachable server, missing database
+            raise InputError(str(open_error(db_url or default_url(), error))) from None
         ctx = click.get_current_context()
         ctx.call_on_close(ledger.close)
         return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)

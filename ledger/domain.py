@@ -17,9 +17,18 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from auditor.clip import clip
+from auditor.sumtree import SUM_LIMIT
 from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
 from ledger.policy import Policy, PolicyError, policy_hash
-from ledger.waterfall import LiquidationFact, settle
+from ledger.waterfall import LiquidationFact, Settlement, settle
+
+# Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
+# fees, payouts and clawbacks summed over accounts: the account tree's root sums, which bound
+# every node's and account's) are unsigned 128-bit numbers of minor units. Facts that would
+# take one beyond are refused, so that every recorded log stays publishable.
+UNITS_LIMIT = SUM_LIMIT
+COMMITTED = ("fees", "payouts", "clawbacks")  # per asset, summed over accounts
 
 
 class FundRuleError(ValueError):
@@ -94,6 +103,8 @@ class Fund(Aggregate):
 
         def apply(self, fund: Fund) -> None:
             fund._credit(self.data["asset"], self.data["amount"])
+            if self.data.get("account") is not None:
+                fund._commit(self.data["asset"], "fees", self.data["amount"])
 
     class DeficitCovered(Event):
         TOPIC = "backstop:deficit_covered/1"
@@ -101,6 +112,7 @@ class Fund(Aggregate):
 
         def apply(self, fund: Fund) -> None:
             fund._debit(self.data["asset"], self.data["amount"])
+            fund._commit(self.data["asset"], "payouts", self.data["amount"])
 
     class SocializedLossAssessed(Event):
         TOPIC = "backstop:socialized_loss_assessed/1"
@@ -109,6 +121,9 @@ class Fund(Aggregate):
     class ClawbackCharged(Event):
         TOPIC = "backstop:clawback_charged/1"
         TYPE = "clawback_charged"
+
+        def apply(self, fund: Fund) -> None:
+            fund._commit(self.data["asset"], "clawbacks", self.data["amount"])
 
     class CapitalInjected(Event):
         TOPIC = "backstop:capital_injected/1"
@@ -159,6 +174,8 @@ class Fund(Aggregate):
         self.assets: dict[str, int] = {a: spec["decimals"] for a, spec in data["assets"].items()}
         self.markets: dict[str, str] = {m: spec["quote"] for m, spec in data["markets"].items()}
         self.balances: dict[str, int] = {asset: 0 for asset in self.assets}
+        # Per asset: fees, payouts, clawbacks over all accounts (see UNITS_LIMIT).
+        self.committed: dict[str, list[int]] = {asset: [0, 0, 0] for asset in self.assets}
         self.policy: dict[str, Any] | None = None
         self.policy_version: int = 0
         self.policy_hash: str | None = None
@@ -224,8 +241,11 @@ class Fund(Aggregate):
         """Record a fee inflow (trading-fee share, liquidation fee paid directly, other)."""
         asset = record["asset"]
         units = self._units(record["amount"], asset, "amount")
+        account = record.get("account")
+        self._check_room(asset, "amount", credit=units,
+                         fees=units if account is not None else 0)
         data = {"kind": record["kind"], "asset": asset, "amount": self._fmt(units, asset),
-                "account": record.get("account")}
+                "account": account}
         self.trigger_event(self.FeeInflow, time=record["time"], ref=record["id"], data=data)
 
     def record_capital(self, record: Mapping[str, Any]) -> None:
@@ -237,6 +257,7 @@ class Fund(Aggregate):
             self._check_covers(asset, units, "amount")
             event_class: type[Fund.Event] = self.CapitalWithdrawn
         else:
+            self._check_room(asset, "amount", credit=units)
             event_class = self.CapitalInjected
         self.trigger_event(event_class, time=record["time"], ref=record["id"], data=data)
 
@@ -248,6 +269,7 @@ class Fund(Aggregate):
         out_units = self._units(record["from_amount"], source, "from_amount")
         in_units = self._units(record["to_amount"], target, "to_amount")
         self._check_covers(source, out_units, "from_amount")
+        self._check_room(target, "to_amount", credit=in_units)
         data = {"from_asset": source, "from_amount": self._fmt(out_units, source),
                 "to_asset": target, "to_amount": self._fmt(in_units, target)}
         self.trigger_event(self.ReserveRebalanced, time=record["time"], ref=record["id"], data=data)
@@ -269,6 +291,7 @@ class Fund(Aggregate):
         prices = [parse_decimal(p) for p in self.prices.get(market, ())]
         balance = self.balances[asset]
         result = settle(fact, policy, balance, decimals, prices, asset=asset)
+        self._check_settlement(asset, result)
         time, ref = record["time"], record["id"]
         facts = {key: record[key] for key in (
             "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
@@ -293,8 +316,47 @@ class Fund(Aggregate):
         except ValueError as error:
             raise FundRuleError(f"{field}: {error}") from None
         if units <= 0:
-            raise FundRuleError(f"{field}: must be positive, got {text!r}")
+            raise FundRuleError(f"{field}: must be positive, got {clip(text)}")
+        if units >= UNITS_LIMIT:
+            raise FundRuleError(f"{field}: {clip(text)} {asset} is {units.bit_length()} bits "
+                                "of minor units, beyond the 128 bits snapshots commit to")
         return units
+
+    def _check_room(self, asset: str, field: str, *, credit: int = 0, fees: int = 0,
+                    payouts: int = 0, clawbacks: int = 0) -> None:
+        """Refuse a command whose events would take the asset's fund balance or a committed
+        total beyond 128 bits (UNITS_LIMIT), naming `field`."""
+        committed = self._committed(asset)
+        for what, before, added in (("the fund balance", self.balances[asset], credit),
+                                    ("the fees of all accounts", committed[0], fees),
+                                    ("the payouts to all accounts", committed[1], payouts),
+                                    ("the clawbacks of all accounts", committed[2], clawbacks)):
+            if added and before + added >= UNITS_LIMIT:
+                raise FundRuleError(
+                    f"{field}: adding {self._fmt(added, asset)} {asset} would take {what} "
+                    f"({self._fmt(before, asset)}) beyond the 128 bits snapshots commit to")
+
+    def _check_settlement(self, asset: str, result: Settlement) -> None:
+        """A liquidation's derived amounts must fit too; they scale with its `size`."""
+        amounts = {"fee": result.fee, "fund_payment": result.fund_payment,
+                   "socialized": result.socialized, "unresolved": result.unresolved}
+        for name, units in amounts.items():
+            if units >= UNITS_LIMIT:
+                raise FundRuleError(f"size: the settlement's {name} ({units.bit_length()} bits "
+                                    "of minor units) is beyond the 128 bits snapshots commit to")
+        self._check_room(asset, "size", credit=result.fee, fees=result.fee,
+                         payouts=result.fund_payment,
+                         clawbacks=sum(claw.amount for claw in result.clawbacks))
+
+    def _committed(self, asset: str) -> list[int]:
+        # A fund loaded from an aggregate snapshot taken before funds kept these totals
+        # starts them at zero from there (such databases predate the check).
+        committed = self.__dict__.setdefault("committed", {})
+        return committed.setdefault(asset, [0, 0, 0])  # type: ignore[no-any-return]
+
+    def _commit(self, asset: str, field: str, amount: str) -> None:
+        self._committed(asset)[COMMITTED.index(field)] += parse_amount_lenient(
+            amount, self.assets[asset])
 
     def _fmt(self, units: int, asset: str) -> str:
         return format_amount(units, self.assets[asset])

@@ -69,7 +69,8 @@ def validate(record: Any) -> None:
     """Check a fact against schemas/facts.schema.json; raise FactError naming the field."""
     if not isinstance(record, dict):
         raise FactError("(record): must be a JSON object")
-    check = _type_validators().get(record.get("type"))  # type: ignore[arg-type]
+    kind = record.get("type")
+    check = _type_validators().get(kind) if isinstance(kind, str) else None  # a list: unhashable
     if check is not None:
         try:
             check(record)

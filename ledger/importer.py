@@ -8,7 +8,6 @@ on its own, so a huge file can be resumed: re-importing skips what is already re
 from __future__ import annotations
 
 import gc
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,10 +17,12 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 
+from auditor.clip import clip, shorten
+from auditor.schemas import first_error
 from auditor.wire import canonical_bytes
 from ledger.application import ConcurrentWriteError, Ledger
 from ledger.domain import Fund, export_event
-from ledger.factfile import RecordError, numbered_lines, parsed_batches
+from ledger.factfile import RecordError, decode_json, numbered_lines, parsed_batches
 from ledger.facts import FactError, normal_form, normal_form_of_event
 from ledger.projections import exchange_ids, select_where_in
 
@@ -227,15 +228,19 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
     with path.open("rb") as stream, ledger.transaction() as connection:
         lines = numbered_lines(stream)
         fund: Fund | None = None
-        expected: list[tuple[int, bytes]] = []
+        expected: list[tuple[int, bytes, dict[str, Any]]] = []
 
         def flush() -> None:
             assert fund is not None
-            for (number, raw), event in zip(expected, fund.pending_events, strict=True):
-                line = canonical_bytes(export_event(event, fund.name))
-                if line != raw.rstrip(b"\r\n"):
-                    raise RecordError(number, f"(event {event.originator_version - 1}): "
-                                      "re-deriving it gives a different event")
+            for (number, raw, exported), event in zip(expected, fund.pending_events,
+                                                      strict=True):
+                derived = export_event(event, fund.name)
+                if canonical_bytes(derived) != raw.rstrip(b"\r\n"):
+                    _check_event_schema(number, exported)  # a malformed field, named
+                    field = _first_difference(exported, derived)
+                    raise RecordError(number, f"{field}: differs from the event re-derived "
+                                      "from the facts" if field is not None else
+                                      "(record): not in canonical form (RFC 8785)")
             report.events += ledger.record(fund, connection)
             report.batches += 1
             expected.clear()
@@ -251,7 +256,7 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
                 fund = _open_from_export(ledger, number, event)
             else:
                 _reapply(fund, number, event, report)
-            expected.append((number, raw))
+            expected.append((number, raw, event))
             # Flush only between facts: a liquidation's derived events come in one piece.
             if len(expected) >= batch_size and len(fund.pending_events) == len(expected):
                 flush()
@@ -266,18 +271,46 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
 
 
 def _parse_event(number: int, raw: bytes) -> dict[str, Any]:
-    try:
-        event = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RecordError(number, f"(record): not valid JSON: {error}") from None
-    if not isinstance(event, dict) or not {"index", "type", "data", "time", "ref"} <= set(event):
-        raise RecordError(number, "(record): not an exported event")
+    event = decode_json(number, raw)
+    if not isinstance(event, dict):
+        raise RecordError(number, "(record): not an exported event (not a JSON object)")
+    for key in ("index", "type", "data", "time", "ref"):
+        if key not in event:
+            raise RecordError(number, f"{key}: missing, so not an exported event")
     return event
+
+
+def _first_difference(given: Any, derived: Any, path: str = "") -> str | None:
+    """The path of the first field where an export line and the re-derived event differ."""
+    if isinstance(given, dict) and isinstance(derived, dict):
+        for key in sorted(set(given) | set(derived), key=str):
+            if key not in given or key not in derived:
+                return f"{path}{key}"
+            found = _first_difference(given[key], derived[key], f"{path}{key}.")
+            if found is not None:
+                return found
+        return None
+    if type(given) is not type(derived) or given != derived:
+        return path.removesuffix(".") or "(record)"
+    return None
+
+
+def _check_event_schema(number: int, event: dict[str, Any]) -> None:
+    """Raise RecordError naming the first field of `event` that breaks event.schema.json.
+
+    Interpreting the schema per event would dominate a restore's time, and re-deriving
+    each event checks it byte for byte anyway, so the schema is consulted for the opening
+    event and to word the error once something went wrong."""
+    problem = first_error("event", event)
+    if problem is not None:
+        raise RecordError(number, problem)
 
 
 def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fund:
     if event["type"] != "fund_opened":
-        raise RecordError(number, f"type: an export starts with fund_opened, not {event['type']!r}")
+        raise RecordError(number, f"type: an export starts with fund_opened, not "
+                          f"{clip(event['type'])}")
+    _check_event_schema(number, event)
     if ledger.fund_exists(event["data"]["fund"]):
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
@@ -294,9 +327,11 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         if fact is None:
             return
         _COMMANDS[fact["type"]](fund, fact)
-    except (KeyError, TypeError) as error:
-        raise RecordError(number, f"data: malformed event ({error})") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        _check_event_schema(number, event)
+        raise RecordError(number, f"data: malformed event ({shorten(str(error), 80)})") from None
     except ValueError as error:
+        _check_event_schema(number, event)
         raise RecordError(number, str(error)) from None
     report.recorded += 1
     report.by_type[fact["type"]] = report.by_type.get(fact["type"], 0) + 1
@@ -305,10 +340,10 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
 def is_export(path: Path) -> bool:
     """Whether `path` looks like an event export (its first line is an exported event)."""
     with path.open("rb") as stream:
-        for _, raw in numbered_lines(stream):
+        for number, raw in numbered_lines(stream):
             try:
-                first = json.loads(raw)
-            except ValueError:
+                first = decode_json(number, raw)
+            except RecordError:  # reported as a bad fact by the import
                 return False
             return isinstance(first, dict) and "index" in first and "data" in first
     return False

@@ -8,14 +8,57 @@ everything derived from them.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from auditor.clip import clip, shorten
 
 DB_ENV = "BACKSTOP_DB"
 DEFAULT_DB_FILE = "backstop.sqlite"
 
 
+# The password of a URL SQLAlchemy cannot parse: whatever sits between "user:" and "@".
+_PASSWORD = re.compile(r"(//[^/:@]*:)[^@]*@")
+MIN_SCRUBBED = 4  # shorter passwords are not searched for in driver text: they would mangle it
+
+
 class DatabaseURLError(ValueError):
-    """The database URL names a backend Backstop does not support."""
+    """The database URL names a backend Backstop does not support, or cannot be opened."""
+
+
+def redact(url: str) -> str:
+    """`url` with its password shown as ***, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+def scrub(message: str, url: str) -> str:
+    """`message` with `url`, and its password in any spelling, no longer in clear."""
+    message = message.replace(url, redact(url))
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return _PASSWORD.sub(r"\1***@", message)
+    if password and len(str(password)) >= MIN_SCRUBBED:
+        for spelling in {str(password), quote(str(password), safe="")}:
+            message = message.replace(spelling, "***")
+    return message
+
+
+def open_error(url: str, error: Exception) -> DatabaseURLError:
+    """One line for a database that cannot be opened: the driver's first line, without
+    SQLAlchemy's background link or the password."""
+    detail = error.orig if isinstance(error, DBAPIError) else error
+    first = (str(detail).strip().splitlines() or [type(detail).__name__])[0]
+    # Redacted before clipping: a clipped password would no longer be found to hide.
+    return DatabaseURLError(f"cannot open database {clip(redact(url), 200)}: "
+                            f"{shorten(scrub(first, url), 300)}")
 
 
 def default_url() -> str:
@@ -30,6 +73,5 @@ def normalize_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
-    raise DatabaseURLError(
-        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql+psycopg://..."
-    )
+    raise DatabaseURLError(f"unsupported database URL {clip(redact(url), 200)}: use "
+                           "sqlite:///PATH or postgresql+psycopg://...")

@@ -141,8 +141,8 @@ def test_restore_rejects_a_tampered_outcome(db_url: str, make_ledger, tmp_path: 
     lines[4] = lines[4].replace(b'"amount":"28.05"', b'"amount":"28.06"')  # L1's fee
     (tmp_path / "bad.jsonl").write_bytes(b"".join(lines))
     target = make_ledger(db_url)
-    with pytest.raises(RecordError, match=r"^line 5: \(event 4\): re-deriving it gives a "
-                                          r"different event$"):
+    with pytest.raises(RecordError, match=r"^line 5: data.amount: differs from the event "
+                                          r"re-derived from the facts$"):
         restore_export(target, tmp_path / "bad.jsonl")
     assert not target.fund_exists("main")
 
