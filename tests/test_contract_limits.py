@@ -54,7 +54,7 @@ def volatility(window: int) -> dict[str, Any]:
     (observation("o1", "0"), "mark_price: '0' does not match"),
     ({**liquidation("L1", "0.000"), "mark_price": "1"}, "fill_price: '0.000' does not match"),
     (policy_fact("p2", version=1e300), "policy.version: 1e+300 is greater than the maximum"),
-    (policy_fact("p2", version=MAX_SAFE + 1), f"policy.version: {MAX_SAFE + 1} is greater than"),
+    (policy_fact("p2", version=MAX_SAFE + 1), f"policy.version: {MAX_SAFE + 1} is beyond the exact integer range"),
     (policy_fact("p2", version=2.0), "policy.version: 2.0 is not an integer"),
     (policy_fact("p2", version=2, fund_share=volatility(5000)),
      "policy.fund_share.volatility.window: 5000 is greater than the maximum of 4096"),
