@@ -17,6 +17,7 @@ import orjson
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from auditor.merkle import leaf_hash
 from auditor.wire import canonical_bytes
@@ -30,6 +31,7 @@ from ledger.tables import metadata
 
 SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
 CATCH_UP_PAGE = 5_000  # events per step when derived state catches up with the log
+TABLE_ATTEMPTS = 3  # creating missing tables, when other processes create them too
 INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
 
 T = TypeVar("T")
@@ -68,8 +70,19 @@ class Ledger(Application[Any]):
         self.url = normalize_url(url or default_url())
         self.lock_timeout = busy.lock_timeout(lock_timeout)
         super().__init__(env={"SQLALCHEMY_URL": _named_session(self.url)})
-        metadata.create_all(self.engine)
+        self._create_tables()
         self._account_caches: dict[str, AccountCache] = {}
+
+    def _create_tables(self) -> None:
+        """Create the ledger's tables that are missing. Processes starting together may race
+        to create one; the loser's next look finds it there."""
+        for attempt in range(1, TABLE_ATTEMPTS + 1):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except DBAPIError:
+                if attempt == TABLE_ATTEMPTS:
+                    raise
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Fund events are stored as their canonical export lines (see ledger.mapper), so

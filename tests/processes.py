@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -120,9 +121,14 @@ def kill_and_reap(process: subprocess.Popen[str]) -> None:
 
 
 def assert_all_dead(pids: list[int], timeout: float = 10) -> None:
-    """Every pid ends within `timeout` seconds (the orphaned worker must die too)."""
-    wait_for(lambda: not any(alive(p) for p in pids),
-             f"processes {[p for p in pids if alive(p)]} to end", timeout)
+    """Every pid ends within `timeout` seconds (the orphaned worker must die too); any that
+    does not is killed after the failure is recorded, so a failing run leaves no orphans."""
+    try:
+        wait_for(lambda: not any(alive(p) for p in pids), f"processes {pids} to end", timeout)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def pg_sessions(url: str, state: str) -> list[tuple[Any, ...]]:
