@@ -199,9 +199,9 @@ def test_the_overridden_recorder_internals_are_unchanged() -> None:
         return str(inspect.signature(function))
 
     base = SQLAlchemyApplicationRecorder
-    assert sig(base._insert_stored_events) == \
-        "(self, session: 'Session', stored_events: 'Sequence[StoredEvent]', **kwargs: 'Any') " \
-        "-> 'Sequence[int]'"
+    assert sig(base._insert_stored_events) == (
+        "(self, session: 'Session', stored_events: 'Sequence[StoredEvent]', **kwargs: 'Any') "
+        "-> 'Sequence[int]'")
     assert sig(BulkApplicationRecorder._insert_stored_events) == sig(base._insert_stored_events)
     assert sig(SQLAlchemyAggregateRecorder._lock_table) == "(self, session: 'Session') -> 'None'"
     assert sig(base._notify_channel) == "(self, session: 'Session') -> 'None'"
@@ -229,7 +229,7 @@ def test_rolled_back_import_leaves_no_stale_account_projection(tmp_path: Path,
     a, b = make_ledger(url), make_ledger(url)
     a.open_fund(fund_config(), TIME)
     failing = write_jsonl(tmp_path / "a1.jsonl", [fee("a1", "1.00", "x"), {"type": "fee"}])
-    with pytest.raises(RecordError, match="^line 2: "):
+    with pytest.raises(RecordError, match=r"^line 2: "):
         import_file(a, "main", failing, batch_size=1)
     import_file(b, "main", write_jsonl(tmp_path / "b1.jsonl", [fee("b1", "3.00", "x")]))
     import_file(a, "main", write_jsonl(tmp_path / "a2.jsonl", [fee("a2", "3.00", "x")]))
