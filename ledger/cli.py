@@ -22,7 +22,15 @@ from sqlalchemy import select
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
-from ledger.busy import BUSY_EXIT_CODE, DEFAULT_LOCK_TIMEOUT, LOCK_TIMEOUT_ENV, FundBusy
+from ledger.busy import (
+    BUSY_EXIT_CODE,
+    DEFAULT_LOCK_TIMEOUT,
+    LOCK_TIMEOUT_ENV,
+    ConcurrentWriteError,
+    DatabaseBusy,
+    FundBusy,
+    describe_holder,
+)
 from ledger.factfile import RecordError
 from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
 from ledger.persistence import DB_ENV, DatabaseURLError
@@ -74,6 +82,8 @@ def store_options(func: F) -> F:
             return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)
         except FundBusy as error:
             raise BusyExit(str(error)) from None
+        except (DatabaseBusy, ConcurrentWriteError):  # from a command that does not retry
+            raise BusyExit(describe_holder(ledger.engine, fund_name)) from None
 
     return wrapper  # type: ignore[return-value]
 

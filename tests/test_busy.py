@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +40,45 @@ def funded(url: str, tmp_path: Path) -> Path:
 
 # -- giving up: one line naming the holder, exit 3, nothing written -------------------------
 
-def test_sqlite_writer_held_too_long_is_one_line_and_exit_3(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
-    facts = funded(url, tmp_path)
-    holder = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+@contextmanager
+def sqlite_writer(path: Path) -> Iterator[None]:
+    """Another process's write transaction on the SQLite file (a ledger's: in WAL mode)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")
     try:
-        result = invoke("import", str(facts), "--db", url, "--lock-timeout", "0.3")
+        yield
     finally:
         holder.rollback()
         holder.close()
+
+
+@pytest.mark.parametrize("command", ["import", "replay"])
+def test_sqlite_writer_held_too_long_is_one_line_and_exit_3(tmp_path: Path,
+                                                             command: str) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    facts = funded(url, tmp_path)
+    args = [command, str(facts)] if command == "import" else [command]
+    with sqlite_writer(tmp_path / "busy.sqlite"):
+        result = invoke(*args, "--db", url, "--lock-timeout", "0.3")
     assert result.exit_code == busy.BUSY_EXIT_CODE
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert "fund 'main' is busy: another writer holds the SQLite file" in result.output
-    assert "--lock-timeout" in result.output
+    assert "gave up after 0 s and " in result.output and "--lock-timeout" in result.output
     assert event_count(url) == 2  # nothing of the file was written
+
+
+def test_a_command_that_does_not_retry_also_ends_in_one_line(tmp_path: Path,
+                                                             make_ledger) -> None:
+    url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    make_ledger(url)  # the tables exist; no fund yet
+    with sqlite_writer(tmp_path / "busy.sqlite"):
+        result = invoke("init", str(fund_file(tmp_path / "fund.json")), "--time", TIME,
+                        "--db", url, "--lock-timeout", "0.2")
+    assert result.exit_code == busy.BUSY_EXIT_CODE
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("Error: the database is busy: another writer holds")
+    assert event_count(url) == 0
 
 
 @pytest.mark.postgres
