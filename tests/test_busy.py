@@ -155,6 +155,46 @@ def test_other_integrity_errors_on_the_event_table_are_not_races(db_url: str,
     assert isinstance(caught.value, IntegrityError)  # the library's error, passed on as it is
 
 
+def test_real_sqlite_errors_are_classified_by_their_codes(tmp_path: Path) -> None:
+    """517 (BUSY_SNAPSHOT: a read snapshot went stale), 5 (BUSY), 1555 and 2067 (unique)."""
+    path = tmp_path / "codes.sqlite"
+    a = sqlite3.connect(path, isolation_level=None, timeout=0)
+    b = sqlite3.connect(path, isolation_level=None, timeout=0)
+    a.execute("PRAGMA journal_mode=WAL")
+    a.execute("CREATE TABLE t (k INTEGER PRIMARY KEY)")
+    a.execute("CREATE TABLE u (k UNIQUE)")
+    found: list[tuple[int, object]] = []
+
+    def failing(connection: sqlite3.Connection, sql: str) -> None:
+        with pytest.raises(sqlite3.Error) as caught:
+            connection.execute(sql)
+        found.append((caught.value.sqlite_errorcode, busy.classify(caught.value)))
+
+    a.execute("BEGIN")
+    a.execute("SELECT * FROM t").fetchall()
+    b.execute("INSERT INTO t VALUES (1)")
+    failing(a, "INSERT INTO t VALUES (2)")
+    a.execute("ROLLBACK")
+    b.execute("BEGIN IMMEDIATE")
+    failing(a, "INSERT INTO t VALUES (3)")
+    b.execute("ROLLBACK")
+    failing(a, "INSERT INTO t VALUES (1)")
+    a.execute("INSERT INTO u VALUES (1)")
+    failing(a, "INSERT INTO u VALUES (1)")
+    assert found == [(517, DatabaseBusy), (5, DatabaseBusy), (1555, ConcurrentWriteError),
+                     (2067, ConcurrentWriteError)]
+
+
+def test_postgres_codes_are_classified() -> None:
+    from psycopg import errors
+
+    assert busy.classify(errors.LockNotAvailable("x")) is DatabaseBusy
+    assert busy.classify(errors.DeadlockDetected("x")) is DatabaseBusy
+    assert busy.classify(errors.SerializationFailure("x")) is DatabaseBusy
+    assert busy.classify(errors.UniqueViolation("x")) is ConcurrentWriteError
+    assert busy.classify(errors.NotNullViolation("x")) is None
+
+
 def test_messages_alone_classify_nothing() -> None:
     assert busy.classify(sqlite3.OperationalError("database is locked")) is None
     assert busy.classify(RuntimeError("UNIQUE constraint failed: backstop_events")) is None
