@@ -150,10 +150,10 @@ def _start_worker(parent: int) -> None:
         os._exit(1)  # cannot promise to die with the parent: the parent sees a broken pool
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
-    drop_inherited_sockets()
+    _drop_inherited_sockets()
 
 
-def drop_inherited_sockets() -> None:
+def _drop_inherited_sockets() -> None:
     """Point every socket descriptor of this process at /dev/null.
 
     The parent's database connections must stay the parent's: a copy kept open here would
