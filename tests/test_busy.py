@@ -103,18 +103,32 @@ def test_postgres_lock_held_too_long_names_the_holding_session(fresh_pg_url: str
 def test_postgres_import_waits_for_the_lock_and_then_records(fresh_pg_url: str,
                                                              tmp_path: Path) -> None:
     facts = funded(fresh_pg_url, tmp_path)
-    with _pg_admin(fresh_pg_url) as holder:
+    with _pg_admin(fresh_pg_url) as holder, _pg_admin(fresh_pg_url) as watcher:
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE backstop_events IN EXCLUSIVE MODE")
         importer = start(fresh_pg_url, "import", str(facts), "--lock-timeout", "60")
-        wait_for(lambda: holder.execute(
-            "SELECT 1 FROM pg_locks WHERE NOT granted AND relation = "
-            "to_regclass('backstop_events')").fetchall(), "the import to wait for the lock")
+        # (pg_stat_activity is a snapshot per transaction: watch from outside the holder's)
+        waiting = wait_for(lambda: watcher.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE NOT l.granted AND l.relation = to_regclass('backstop_events')").fetchall(),
+            "the import to wait for the lock")
         holder.execute("COMMIT")
+    assert waiting == [(f"backstop pid {importer.pid}",)]  # how a give-up message names it
     out, err = importer.communicate(timeout=60)
     assert importer.returncode == 0, err
     assert out.startswith("2 facts recorded")
     assert event_count(fresh_pg_url) == 4
+
+
+def test_lock_waits_last_the_lock_timeout(db_url: str, make_ledger) -> None:
+    """SQLite's busy handler gave up after sqlite3's default 5 s, PostgreSQL never did."""
+    ledger = make_ledger(db_url)
+    ledger.lock_timeout = 42.0
+    with ledger.transaction() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 42_000
+        else:
+            assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "42s"
 
 
 # -- recognising a lost race from codes, not words ------------------------------------------
