@@ -111,9 +111,10 @@ def sockets_of(pid: int) -> list[str]:
     return held
 
 
-def kill_and_reap(process: subprocess.Popen[str]) -> None:
-    """kill -9 and reap `process` (not reading its pipes: an orphan may hold them open)."""
-    process.kill()
+def kill_and_reap(process: subprocess.Popen[str], signum: int = signal.SIGKILL) -> None:
+    """Kill (-9 unless told) and reap `process`, not reading its pipes: an orphan may hold
+    them open."""
+    process.send_signal(signum)
     process.wait(timeout=30)
     for pipe in (process.stdout, process.stderr):
         if pipe is not None:
