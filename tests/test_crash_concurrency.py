@@ -100,7 +100,7 @@ def test_kill_9_at_random_points_then_the_reimport_is_identical(
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
     rng = random.Random(f"{SEED}-{db_url.split(':')[0]}")
-    points = sorted(rng.sample(range(100, FACTS - 300), RANDOM_KILLS))
+    points = sorted(rng.sample(range(100, FACTS - 600), RANDOM_KILLS))  # >= 3 batches after
     kills = 0
     for point, signum in zip(points, SIGNALS, strict=True):
         # resumable imports, killed once `point` facts are committed
