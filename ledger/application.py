@@ -7,18 +7,21 @@ written, or none of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper
-from sqlalchemy import Connection, Engine
+from eventsourcing.persistence import Mapper
+from sqlalchemy import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from auditor.merkle import leaf_hash
 from auditor.wire import canonical_bytes
+from ledger import busy
 from ledger.domain import Fund, FundRuleError, export_event, fund_id
 from ledger.logtree import LogTree
 from ledger.mapper import FundMapper, stored_fund_events
@@ -28,7 +31,21 @@ from ledger.tables import metadata
 
 SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
 CATCH_UP_PAGE = 5_000  # events per step when derived state catches up with the log
+TABLE_ATTEMPTS = 3  # creating missing tables, when other processes create them too
 INITIAL_POLICY_REF = "init"  # the exchange-id slot of the policy given to `backstop init`
+
+T = TypeVar("T")
+
+
+def _named_session(url: str) -> str:
+    """`url` with PostgreSQL's application_name set, so a busy fund's holder can be named."""
+    if not url.startswith("postgresql"):
+        return url
+    parsed = make_url(url)
+    if "application_name" in parsed.query:
+        return url
+    return parsed.update_query_dict({"application_name": f"backstop pid {os.getpid()}"}) \
+        .render_as_string(hide_password=False)
 
 
 def event_leaf(event: dict[str, Any]) -> bytes:
@@ -43,21 +60,29 @@ class FundNotFound(LookupError):
     """No fund of that name in this database."""
 
 
-class ConcurrentWriteError(RuntimeError):
-    """Another writer appended to the fund first; the caller may reload and retry."""
-
-
 class Ledger(Application[Any]):
     """The operator's application: funds, their event logs and everything derived from them."""
 
     name = "backstop"
     env: ClassVar[dict[str, str]] = {"PERSISTENCE_MODULE": "ledger.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, lock_timeout: float | None = None) -> None:
         self.url = normalize_url(url or default_url())
-        super().__init__(env={"SQLALCHEMY_URL": self.url})
-        metadata.create_all(self.engine)
+        self.lock_timeout = busy.lock_timeout(lock_timeout)
+        super().__init__(env={"SQLALCHEMY_URL": _named_session(self.url)})
+        self._create_tables()
         self._account_caches: dict[str, AccountCache] = {}
+
+    def _create_tables(self) -> None:
+        """Create the ledger's tables that are missing. Processes starting together may race
+        to create one; the loser's next look finds it there."""
+        for attempt in range(1, TABLE_ATTEMPTS + 1):
+            try:
+                metadata.create_all(self.engine)
+                return
+            except DBAPIError:
+                if attempt == TABLE_ATTEMPTS:
+                    raise
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Fund events are stored as their canonical export lines (see ledger.mapper), so
@@ -76,15 +101,38 @@ class Ledger(Application[Any]):
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One database transaction for events and derived tables (nested saves join it)."""
+        """One database transaction for events and derived tables (nested saves join it).
+
+        Lock waits inside it last at most the lock timeout (or what is left of the current
+        `retry`). A lost race with another writer raises ConcurrentWriteError, a lock wait that
+        gave up DatabaseBusy: both may be retried (see `retry`)."""
         try:
             with self.recorder.transaction(commit=True) as session:  # type: ignore[attr-defined]
-                yield session.connection()
-        except IntegrityError as error:
-            # Another writer took the same version of the fund's stream first.
-            if "backstop_events" in str(error) or "aggregate_idx" in str(error):
-                raise ConcurrentWriteError(str(error)) from error
+                connection = session.connection()
+                self._limit_lock_wait(connection)
+                yield connection
+        except Exception as error:
+            # Rolled back: cached rows may describe writes that never happened.
+            self._account_caches.clear()
+            kind = busy.classify(error)
+            if kind is not None and not isinstance(error, kind):
+                raise kind(f"{type(error).__name__}: {str(error).splitlines()[0][:200]}") \
+                    from error
             raise
+
+    def _limit_lock_wait(self, connection: Connection) -> None:
+        wait_ms = max(1, int(busy.wait_seconds(self.lock_timeout) * 1000))  # 0 = no limit
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {wait_ms}")
+        else:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
+
+    def retry(self, fund: str | None, action: Callable[[], T],
+              on_retry: Callable[[BaseException], None] | None = None) -> T:
+        """`action()`, retried while another writer holds or wins the fund, up to the lock
+        timeout; then FundBusy with one line naming the holder (ledger.busy)."""
+        return busy.retry(action, timeout=self.lock_timeout, on_retry=on_retry,
+                          holder=lambda: busy.describe_holder(self.engine, fund))
 
     # -- funds ----------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Every command takes `--db URL` (or $BACKSTOP_DB; default a SQLite file `backstop.sqlite` in
 the working directory) and `--fund NAME` (or $BACKSTOP_FUND; default the database's only fund).
-Exit codes: 0 success, 1 failure, 2 usage or input error (bad record, unknown fund, ...).
+Exit codes: 0 success, 1 failure, 2 usage or input error (bad record, unknown fund, ...),
+3 the fund stayed busy (another writer held it) for longer than --lock-timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ from auditor.clip import shorten
 from auditor.schemas import first_error
 from auditor.wire import format_amount
 from ledger.application import FundNotFound, Ledger
+from ledger.busy import (
+    BUSY_EXIT_CODE,
+    DEFAULT_LOCK_TIMEOUT,
+    LOCK_TIMEOUT_ENV,
+    ConcurrentWriteError,
+    DatabaseBusy,
+    FundBusy,
+    describe_holder,
+)
 from ledger.factfile import RecordError
 from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
 from ledger.outputs import OutputExists, refuse_taken
@@ -43,6 +53,12 @@ class InputError(click.ClickException):
         super().__init__(shorten(" ".join(message.splitlines()), 1000))
 
 
+class BusyExit(click.ClickException):
+    """Another writer held the fund for longer than the lock timeout: exit code 3."""
+
+    exit_code = BUSY_EXIT_CODE
+
+
 def now() -> str:
     """The current UTC time in the wire format."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -56,17 +72,27 @@ def store_options(func: F) -> F:
                        "postgresql+psycopg://USER@HOST/DB.")
     @click.option("--fund", "fund_name", envvar="BACKSTOP_FUND", metavar="NAME",
                   show_envvar=True, help="Fund name (default: the database's only fund).")
+    @click.option("--lock-timeout", type=click.FloatRange(0, 86_400), envvar=LOCK_TIMEOUT_ENV,
+                  metavar="SECONDS", show_envvar=True,
+                  help=f"How long to wait while another writer holds the fund (default "
+                       f"{DEFAULT_LOCK_TIMEOUT:g}); then exit code {BUSY_EXIT_CODE}.")
     @functools.wraps(func)
-    def wrapper(*args: Any, db_url: str | None, fund_name: str | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, db_url: str | None, fund_name: str | None,
+                lock_timeout: float | None, **kwargs: Any) -> Any:
         try:
-            ledger = Ledger(db_url)
+            ledger = Ledger(db_url, lock_timeout=lock_timeout)
         except DatabaseURLError as error:
             raise InputError(str(error)) from None
         except (SQLAlchemyError, OSError) as error:  # unreachable server, missing database
             raise InputError(str(open_error(db_url or default_url(), error))) from None
         ctx = click.get_current_context()
         ctx.call_on_close(ledger.close)
-        return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)
+        try:
+            return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)
+        except FundBusy as error:
+            raise BusyExit(str(error)) from None
+        except (DatabaseBusy, ConcurrentWriteError):  # from a command that does not retry
+            raise BusyExit(describe_holder(ledger.engine, fund_name)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -114,6 +140,9 @@ def main() -> None:
       backstop import facts.jsonl      record exchange facts (liquidations, fees, ...)
       backstop balances                fund balance per asset and running totals
       backstop export events.jsonl     the event stream an auditor replays
+
+    Exit codes: 0 success, 1 failure, 2 usage or input error, 3 the fund stayed busy
+    (another writer held it) for longer than --lock-timeout / BACKSTOP_LOCK_TIMEOUT.
     """
 
 
@@ -323,7 +352,7 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     Reports whether the rebuilt balances equal the ones kept incrementally.
     """
     name = resolve_fund(ledger, fund_name)
-    report = rebuild_projections(ledger, name)
+    report = ledger.retry(name, lambda: rebuild_projections(ledger, name))
     if as_json:
         emit_json(report)
         return

@@ -4,13 +4,22 @@ Decoding and the schema check are pure and take about a tenth of an import's tim
 a large file they run in a second process, a few batches ahead of the fund's commands (which
 must run in order, in this process). Errors are the same either way: the first bad line's
 `line N: field: reason`, raised when its batch is reached.
+
+The worker is forked while the parent may hold a database connection in an open transaction.
+It must never keep that session alive: right after the fork it asks the kernel to kill it when
+its parent dies (Linux `PR_SET_PDEATHSIG`; elsewhere files are parsed inline), checks that the
+parent has not died already, and replaces every inherited socket with /dev/null.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
+import signal
+import stat
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -21,6 +30,7 @@ from auditor.clip import clip
 from ledger.facts import FactError, compile_validators, validate
 
 PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal sent when the parent dies
 AHEAD = 3  # batches parsed ahead of the one being applied (bounds memory)
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, accepted at the start of a file only
@@ -194,7 +204,8 @@ def parsed_batches(stream: BinaryIO, batch_size: int, *,
         return
     compile_validators()  # before the fork, so the worker does not compile them again
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_start_worker,
+                             initargs=(os.getpid(),)) as pool:
         ahead: deque[tuple[Future[tuple[Records, tuple[int, str] | None]], int]] = deque()
         try:
             for batch, read in pending:
@@ -218,8 +229,40 @@ def _with_bytes_read(items: Iterator[Lines]) -> Iterator[tuple[Lines, int]]:
 
 def _can_fork() -> bool:
     """Forking is safe only from a single-threaded process (a thread holding a lock at the
-    fork would leave it held in the child forever)."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    fork would leave it held in the child forever), and only where the child can be made to
+    die with its parent (Linux)."""
+    return (sys.platform.startswith("linux") and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _start_worker(parent: int) -> None:
+    """First thing in the forked worker: die with `parent`, and hold none of its sockets."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(1)  # cannot promise to die with the parent: the parent sees a broken pool
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+    _drop_inherited_sockets()
+
+
+def _drop_inherited_sockets() -> None:
+    """Point every socket descriptor of this process at /dev/null.
+
+    The parent's database connections must stay the parent's: a copy kept open here would
+    keep the server session (and its locks) alive. The descriptor numbers stay taken, so
+    nothing else reuses them while the inherited connection objects still name them.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if fd != null and stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    os.dup2(null, fd)
+            except OSError:  # closed meanwhile (the listing's own descriptor)
+                continue
+    finally:
+        os.close(null)
 
 
 def _worth_a_worker(stream: BinaryIO) -> bool:

@@ -20,14 +20,13 @@ from sqlalchemy import Connection
 from auditor.clip import clip, shorten
 from auditor.schemas import first_error
 from auditor.wire import canonical_bytes
-from ledger.application import ConcurrentWriteError, Ledger
+from ledger.application import Ledger
 from ledger.domain import Fund, export_event
 from ledger.factfile import RecordError, decode_json, numbered_lines, parsed_batches
 from ledger.facts import FactError, normal_form, normal_form_of_event
 from ledger.projections import exchange_ids, select_where_in
 
 DEFAULT_BATCH_SIZE = 2000
-WRITE_ATTEMPTS = 5
 NEARBY = 256  # collided positions this close are read back from the log in one range
 
 
@@ -40,11 +39,12 @@ class ImportReport:
     already_recorded: int = 0
     events: int = 0
     batches: int = 0
+    retries: int = 0  # transactions redone because another writer held or won the fund
     by_type: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: ImportReport) -> None:
         """Add another report's counts to this one."""
-        for name in ("lines", "recorded", "already_recorded", "events", "batches"):
+        for name in ("lines", "recorded", "already_recorded", "events", "batches", "retries"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, count in other.by_type.items():
             self.by_type[kind] = self.by_type.get(kind, 0) + count
@@ -102,19 +102,25 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
     `parallel` decodes and checks records in a worker process (default: for large files,
     see ledger.factfile).
 
-    A concurrent writer on the same fund makes the loser start over (idempotency turns what
-    the winner already recorded into no-ops), up to a few times.
+    A concurrent writer on the same fund makes the loser wait for it or start over
+    (idempotency turns what the winner already recorded into no-ops), with backoff, for up to
+    the ledger's lock timeout; then `busy.FundBusy` says who holds the fund.
     """
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            with path.open("rb") as stream:
-                return _import_stream(ledger, fund, stream, batch_size=batch_size,
-                                      batch_commit=batch_commit, progress=progress,
-                                      parallel=parallel)
-        except ConcurrentWriteError:
-            if attempt == WRITE_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    retries = 0
+
+    def attempt() -> ImportReport:
+        with path.open("rb") as stream:
+            return _import_stream(ledger, fund, stream, batch_size=batch_size,
+                                  batch_commit=batch_commit, progress=progress,
+                                  parallel=parallel)
+
+    def count(_: BaseException) -> None:
+        nonlocal retries
+        retries += 1
+
+    report = ledger.retry(fund, attempt, on_retry=count)
+    report.retries += retries
+    return report
 
 
 def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_size: int,
@@ -163,20 +169,23 @@ def _bulk_gc() -> Iterator[None]:
 
 def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
                   report: ImportReport) -> Fund:
-    """Apply and commit one batch on its own; on a concurrent write, reload and redo it."""
-    for attempt in range(1, WRITE_ATTEMPTS * 4 + 1):
+    """Apply and commit one batch on its own; when another writer held or won the fund,
+    reload it (the other writer's events are in it now) and redo the batch."""
+    current = fund
+
+    def attempt() -> Fund:
         batch_report = ImportReport()
-        try:
-            with ledger.transaction() as connection:
-                _apply_batch(ledger, fund, connection, parsed, batch_report)
-        except ConcurrentWriteError:
-            if attempt == WRITE_ATTEMPTS * 4:
-                raise
-            fund = ledger.get_fund(fund.name)  # the other writer's events are in it now
-            continue
+        with ledger.transaction() as connection:
+            _apply_batch(ledger, current, connection, parsed, batch_report)
         report.merge(batch_report)
-        return fund
-    raise AssertionError("unreachable")
+        return current
+
+    def reload(_: BaseException) -> None:
+        nonlocal current
+        report.retries += 1
+        current = ledger.get_fund(fund.name)
+
+    return ledger.retry(fund.name, attempt, on_retry=reload)
 
 
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
