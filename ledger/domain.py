@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate
 from auditor.clip import clip
 from auditor.sumtree import SUM_LIMIT
 from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
-from ledger.policy import Policy, PolicyError, policy_hash
+from ledger.policy import MAX_WINDOW, Policy, PolicyError, policy_hash
 from ledger.waterfall import LiquidationFact, Settlement, settle
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
@@ -156,9 +156,10 @@ class Fund(Aggregate):
             fund.observed[market] = [self.data["mark_price"], self.data["open_interest"]]
             prices = fund.prices.setdefault(market, [])
             prices.append(self.data["mark_price"])
-            keep = fund._price_window() + 1
-            if len(prices) > keep:
-                del prices[: len(prices) - keep]
+            # Any later policy may take a window up to the contract's largest, over prices
+            # observed before it was set: keep that many, whatever the current policy's window.
+            if len(prices) > MAX_WINDOW + 1:
+                del prices[: len(prices) - MAX_WINDOW - 1]
 
     @classmethod
     def create_id(cls, *, data: Mapping[str, Any], **_: Any) -> UUID:
@@ -375,11 +376,6 @@ class Fund(Aggregate):
         self.balances[asset] -= parse_amount_lenient(amount, self.assets[asset])
         assert self.balances[asset] >= 0, "commands must refuse what would go negative"
 
-    def _price_window(self) -> int:
-        if self.policy is None:
-            return 1
-        share = self.policy.get("fund_share", {})
-        return int(share.get("volatility", {}).get("window", 1))
 
 
 def _subclasses(cls: type[Any]) -> list[type[Any]]:

@@ -105,3 +105,31 @@ def test_init_refuses_a_time_the_audit_refuses(tmp_path: Path, time: str) -> Non
     assert len(result.output.strip().splitlines()) == 1
     code, out = run(operator, "balances", "--db", url)
     assert (code, out) == (2, "Error: this database has no fund yet: create one with `backstop init CONFIG`\n")
+
+
+def test_a_later_volatility_window_reaches_prices_observed_before_it(tmp_path: Path,
+                                                                     db: str) -> None:
+    """A policy's window covers every observation in the log, also those recorded while an
+    earlier policy had a smaller window (or none). Marks 100, 80, 40: the returns are 0.2 and
+    0.5, so window 2 gives volatility (0.2 + 0.5) / 2 = 0.35; the ledger once kept only the
+    earlier policy's prices and gave 0.5, which the audit rightly refused."""
+    facts = write_jsonl(tmp_path / "facts.jsonl", [
+        capital("c1", "1000"),
+        observation("o1", "100"), observation("o2", "80"), observation("o3", "40"),
+        policy_fact("p2", version=2, fund_share=volatility(2)),
+        liquidation("L1", "56100"),
+    ])
+    assert run(operator, "import", facts, "--db", db)[0] == 0
+    export = tmp_path / "events.jsonl"
+    assert run(operator, "export", export, "--db", db)[0] == 0
+    events = [json.loads(line) for line in export.read_text().splitlines()]
+    (settled,) = [e for e in events if e["type"] == "liquidation_settled"]
+    assert settled["data"]["outcome"]["volatility"] == "0.350000000000"
+    key = tmp_path / "op.key"
+    vkey = run(operator, "keygen", "op", "--out", key)[1].strip().splitlines()[-1]
+    out_dir = tmp_path / "pub"
+    assert run(operator, "snapshot", "publish", "--key", key, "--out", out_dir, "--db", db,
+               "--time", "2020-03-13T00:00:00Z")[0] == 0
+    code, out = run(audit, "replay", out_dir / "events.jsonl", "--snapshot",
+                    out_dir / "snapshot.json", "--key", vkey)
+    assert code == 0 and out.rstrip().endswith("VERIFIED"), out

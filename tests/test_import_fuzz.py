@@ -237,7 +237,7 @@ class Store:
         self.url, self.tmp_path = url, tmp_path
         self.ledger = Ledger(url)
         self.ledger.close = lambda: None  # type: ignore[method-assign]  # shared by all runs
-        monkeypatch.setattr(cli, "Ledger", lambda _url: self.ledger)
+        monkeypatch.setattr(cli, "Ledger", lambda _url, **_options: self.ledger)
         self.funds = 0
         self.codes: collections.Counter[tuple[str, int]] = collections.Counter()
 
