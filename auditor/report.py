@@ -11,9 +11,46 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report"]
+__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report", "brief",
+           "one_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+QUOTE_LIMIT = 60  # characters of an input value an error message may quote
+LINE_LIMIT = 400  # characters of a whole reason line
+
+
+def brief(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A short, single-line rendering of an input value for an error message.
+
+    Hostile input can be megabytes long or nested a thousand deep, so a message never quotes
+    more than `limit` characters of it: strings are cut with an ellipsis (and their length),
+    containers are named rather than printed, huge integers are described by their size.
+    """
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}\u2026 ({len(value):,} chars)"
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        if abs(value) < 10**limit:
+            return repr(value)
+        return f"an integer of {value.bit_length():,} bits"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return f"an object of {len(value)} member(s)"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)} item(s)"
+    return f"a {type(value).__name__}"
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text` on one line, at most `limit` characters, printable in any UTF-8 terminal (lone
+    surrogates escaped): a reason printed as the verdict's last line."""
+    flat = " ".join(text.splitlines())
+    flat = flat.encode("utf-8", "backslashreplace").decode("utf-8")
+    return flat if len(flat) <= limit else flat[:limit] + "\u2026"
 
 
 class Failed(Exception):
@@ -33,6 +70,7 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)
 
     def ok(self, name: str, detail: str = "") -> None:
         """Record a check that passed."""
@@ -40,12 +78,18 @@ class Report:
 
     def note(self, name: str, detail: str) -> None:
         """Record something that was not checked (neither pass nor fail)."""
-        self.checks.append({"check": name, "ok": None, "detail": detail})
+        self.checks.append({"check": name, "ok": None, "detail": one_line(detail)})
+
+    def skip(self, name: str, detail: str) -> None:
+        """Record a check the user explicitly asked to skip; the verdict line names it."""
+        self.note(name, detail)
+        self.skipped.append(name)
 
     def fail(self, name: str, reason: str) -> Failed:
         """Record a failed check; return the `Failed` to raise (``raise report.fail(...)``)."""
+        reason = one_line(reason)
         self.checks.append({"check": name, "ok": False, "detail": reason})
-        return Failed(f"{name}: {reason}")
+        return Failed(one_line(f"{name}: {reason}"))
 
     @property
     def verified(self) -> bool:
@@ -59,7 +103,8 @@ class Report:
 
     def as_json(self) -> str:
         doc: dict[str, Any] = {"command": self.command, "verified": self.verified,
-                               "checks": self.checks, "reason": self.reason or self.error}
+                               "checks": self.checks, "reason": self.reason or self.error,
+                               "skipped": self.skipped}
         if self.error is not None:
             doc["error"] = self.error
         doc.update(self.figures)
@@ -76,6 +121,8 @@ class Report:
             lines.append(f"ERROR: {self.error}")
         elif self.reason is not None:
             lines.append(f"FAILED: {self.reason}")
+        elif self.skipped:
+            lines.append(f"VERIFIED (not checked, as asked: {', '.join(self.skipped)})")
         else:
             lines.append("VERIFIED")
         return "\n".join(lines)

@@ -9,6 +9,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from auditor.report import QUOTE_LIMIT, brief, one_line
+
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
@@ -27,10 +29,23 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def first_error(name: str, document: Any) -> str | None:
-    """Validate `document`; return ``"field: reason"`` for the first error, or None."""
-    errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+    """Validate `document`; return ``"field: reason"`` for the first error, or None.
+
+    The reason quotes at most a short prefix of the offending value (`brief`): a document can
+    be hostile and megabytes long.
+    """
+    try:
+        errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
+    except RecursionError:  # jsonschema recurses (and reprs) per level
+        return "(document): nested too deeply"
     if not errors:
         return None
     error = errors[0]
-    path = ".".join(str(p) for p in error.absolute_path) or "(document)"
-    return f"{path}: {error.message}"
+    path = ".".join(brief(p, 40) if isinstance(p, str) and len(p) > 40 else str(p)
+                    for p in error.absolute_path) or "(document)"
+    message = error.message
+    if isinstance(error.instance, str):
+        shown = repr(error.instance)  # jsonschema quotes the instance as repr()
+        if len(shown) > QUOTE_LIMIT:
+            message = message.replace(shown, brief(error.instance))
+    return one_line(f"{path}: {message}", 3 * QUOTE_LIMIT)

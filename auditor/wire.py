@@ -7,12 +7,15 @@ here knows about the fund's rules.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from fractions import Fraction
 from typing import Any
 
 import orjson
 import rfc8785
+
+from auditor.report import brief
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 
@@ -25,15 +28,23 @@ def _decimal_parts(text: Any) -> tuple[str, str, str]:
     """(sign, whole digits, fraction digits) of a decimal string, or WireError."""
     match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise WireError(f"not a decimal string: {text!r}")
+        raise WireError(f"not a decimal string: {brief(text)}")
     sign, whole, frac = match.groups()
     return sign, whole, frac or ""
+
+
+def _digits(text: str, original: Any) -> int:
+    """int() of a digit string; one beyond Python's conversion limit is a WireError."""
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+        raise WireError(f"decimal {brief(original)} has too many digits") from None
 
 
 def parse_decimal(text: Any) -> Fraction:
     """Parse an exact decimal string (``"-12.50"``) into a Fraction; no floats, no exponents."""
     sign, whole, frac = _decimal_parts(text)
-    return Fraction(int(sign + whole + frac), 10 ** len(frac))  # not Fraction(str): 3x slower
+    return Fraction(_digits(sign + whole + frac, text), 10 ** len(frac))  # not Fraction(str): 3x slower
 
 
 def parse_amount_lenient(text: Any, decimals: int) -> int:
@@ -41,8 +52,8 @@ def parse_amount_lenient(text: Any, decimals: int) -> int:
     sign, whole, frac = _decimal_parts(text)
     digits = frac.rstrip("0")
     if len(digits) > decimals:
-        raise WireError(f"amount {text!r} has more than {decimals} decimals")
-    units = int(whole + digits.ljust(decimals, "0"))
+        raise WireError(f"amount {brief(text)} has more than {decimals} decimals")
+    units = _digits(whole + digits.ljust(decimals, "0"), text)
     return -units if sign else units
 
 
@@ -50,8 +61,8 @@ def parse_amount(text: Any, decimals: int) -> int:
     """Parse an amount string with exactly `decimals` decimals into integer minor units."""
     sign, whole, frac = _decimal_parts(text)
     if len(frac) != decimals:
-        raise WireError(f"amount {text!r} must have exactly {decimals} decimals")
-    units = int(whole + frac)
+        raise WireError(f"amount {brief(text)} must have exactly {decimals} decimals")
+    units = _digits(whole + frac, text)
     return -units if sign else units
 
 
@@ -131,3 +142,90 @@ def canonical_bytes(document: Any) -> bytes:
 def sha256_hex(data: bytes) -> str:
     """Lowercase hex SHA-256 of `data`."""
     return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------ strict document parsing
+
+MAX_DEPTH = 48  # deepest Backstop document (an event proof's event) nests 5 levels
+MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not interoperable
+
+
+def _number(text: str) -> int:
+    """parse_int hook: integers within +-(2^53-1) only (17 digits or more never are)."""
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
+        raise WireError(f"integer {brief(text)} is beyond 2^53-1")
+    return int(text)
+
+
+def _no_float(text: str) -> Any:
+    raise WireError(f"number {brief(text)} is not an integer (no field takes a fraction or exponent)")
+
+
+def _no_constant(text: str) -> Any:
+    raise WireError(f"{text} is not JSON")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):  # rare: find the name to report
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise WireError(f"member {brief(name)} appears twice in one object")
+            seen.add(name)
+    return doc
+
+
+def _check_unicode(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's \\u escapes can spell a lone surrogate
+            raise WireError(f"string {brief(text)} holds a lone surrogate") from None
+
+
+def _check_tree(doc: Any, max_depth: int) -> None:
+    """Depth at most `max_depth`; every string and member name valid Unicode. Iterative:
+    the input is untrusted."""
+    if isinstance(doc, str):
+        _check_unicode(doc)
+    stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            for name in value:
+                _check_unicode(name)
+            value = value.values()
+        for child in value:
+            if isinstance(child, dict | list):
+                if depth >= max_depth:
+                    raise WireError(f"nested deeper than {max_depth} levels")
+                stack.append((child, depth + 1))
+            elif isinstance(child, str):
+                _check_unicode(child)
+
+
+def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse an untrusted JSON document strictly, or raise WireError with a one-line reason.
+
+    Refused: invalid UTF-8, NaN/Infinity, any fraction or exponent (every number in a Backstop
+    document is an integer), integers beyond +-(2^53-1), duplicate member names, lone
+    surrogates, and nesting deeper than `max_depth`.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_int=_number, parse_float=_no_float,
+                         parse_constant=_no_constant, object_pairs_hook=_object)
+    except RecursionError:
+        raise WireError(f"nested deeper than {max_depth} levels") from None
+    except WireError:
+        raise
+    except ValueError as exc:  # json.JSONDecodeError: position without the input itself
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "malformed"
+        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise WireError(f"not valid JSON ({message}{where})") from None
+    _check_tree(doc, max_depth)
+    return doc

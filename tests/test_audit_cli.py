@@ -126,13 +126,21 @@ def test_replay_verifies_with_exact_figures(pub: Path, world: dict[str, Any]) ->
     assert any(c["check"] == "accounts.root" and c["ok"] is True for c in doc["checks"])
 
 
-def test_replay_without_seed_reports_root_unchecked(pub: Path, world: dict[str, Any]) -> None:
+def test_replay_without_seed_fails_unless_skipped(pub: Path, world: dict[str, Any]) -> None:
     d = pub / "a"
     (d / "account-seed").unlink()
-    code, doc = run_json("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
-                         "--key", world["op"])
-    assert code == 0
+    args = ("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json", "--key", world["op"])
+    code, out = run(*args)
+    assert code == 1
+    assert out.rstrip().splitlines()[-1] == (
+        "FAILED: accounts.root: not verified: no account seed (pass --seed FILE, or "
+        "--skip-accounts to accept a verdict without it)")
+    code, doc = run_json(*args, "--skip-accounts")
+    assert code == 0 and doc["verified"] is True and doc["skipped"] == ["accounts.root"]
     assert any(c["check"] == "accounts.root" and c["ok"] is None for c in doc["checks"])
+    code, out = run(*args, "--skip-accounts")
+    assert code == 0
+    assert out.rstrip().splitlines()[-1] == "VERIFIED (not checked, as asked: accounts.root)"
     # a wrong seed is caught
     (pub / "seed").write_text("00" * 32)
     code, out = run("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
@@ -228,8 +236,8 @@ def test_require_two_and_cosign(pub: Path, world: dict[str, Any]) -> None:
     both = ["--key", world["op"], "--key", world["witness"]]
     code, out = run("snapshot", snap, *both, "--require", "2")
     assert code == 1 and "FAILED: snapshot signatures: 1 known key(s) verified, 2 required" in out
-    code, doc = run_json("cosign", snap, "--key", pub / "wit.key", "--events", pub / "b" / "events.jsonl",
-                         "--trust", world["op"])
+    code, doc = run_json("cosign", snap, "--witness-key", pub / "wit.key",
+                         "--events", pub / "b" / "events.jsonl", "--key", world["op"])
     assert code == 0, doc
     assert len(json.loads(snap.read_text())["signatures"]) == 2
     assert run("snapshot", snap, *both, "--require", "2")[0] == 0
@@ -244,8 +252,8 @@ def test_cosign_refuses_a_bad_export_and_writes_nothing(pub: Path, world: dict[s
     lines = events.read_bytes().splitlines(keepends=True)
     events.write_bytes(b"".join(lines[:-1]))
     out_path = pub / "cosigned.json"
-    code, out = run("cosign", snap, "--key", pub / "wit.key", "--events", events,
-                    "--trust", world["op"], "--out", out_path)
+    code, out = run("cosign", snap, "--witness-key", pub / "wit.key", "--events", events,
+                    "--key", world["op"], "--out", out_path)
     assert code == 1 and "FAILED: snapshot vs replay: log.size" in out
     assert snap.read_bytes() == before and not out_path.exists()
 
