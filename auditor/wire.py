@@ -150,15 +150,25 @@ MAX_DEPTH = 48  # deepest Backstop document (an event proof's event) nests 5 lev
 MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not interoperable
 
 
-def _number(text: str) -> int:
+class _Refused:
+    """A number the parser saw but a document may not hold; the tree walk reports it with
+    its path (the json hooks do not know where they are)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _number(text: str) -> int | _Refused:
     """parse_int hook: integers within +-(2^53-1) only (17 digits or more never are)."""
     if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
-        raise WireError(f"integer {brief(text)} is beyond 2^53-1")
+        return _Refused(f"integer {brief(text)} is beyond 2^53-1")
     return int(text)
 
 
-def _no_float(text: str) -> Any:
-    raise WireError(f"number {brief(text)} is not an integer (no field takes a fraction or exponent)")
+def _no_float(text: str) -> _Refused:
+    return _Refused(f"number {brief(text)} is not an integer (no field takes a fraction or exponent)")
 
 
 def _no_constant(text: str) -> Any:
@@ -176,33 +186,38 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return doc
 
 
-def _check_unicode(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # JSON's \\u escapes can spell a lone surrogate
-            raise WireError(f"string {brief(text)} holds a lone surrogate") from None
+def _where(path: tuple[str | int, ...]) -> str:
+    """``log.size``; long names and deep paths shortened (both can be hostile)."""
+    shown = [brief(p, 40) if isinstance(p, str) and len(p) > 40 else str(p) for p in path[:8]]
+    return ".".join(shown + (["\u2026"] if len(path) > 8 else [])) or "(document)"
 
 
 def _check_tree(doc: Any, max_depth: int) -> None:
-    """Depth at most `max_depth`; every string and member name valid Unicode. Iterative:
-    the input is untrusted."""
-    if isinstance(doc, str):
-        _check_unicode(doc)
-    stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, dict | list) else []
+    """Refused numbers, nesting beyond `max_depth` containers, and strings or member names
+    that are not valid Unicode (JSON's \\u escapes can spell a lone surrogate) raise
+    WireError naming the path. Iterative: the input is untrusted."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(doc, 0, ())]
     while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            for name in value:
-                _check_unicode(name)
-            value = value.values()
-        for child in value:
-            if isinstance(child, dict | list):
-                if depth >= max_depth:
-                    raise WireError(f"nested deeper than {max_depth} levels")
-                stack.append((child, depth + 1))
-            elif isinstance(child, str):
-                _check_unicode(child)
+        value, depth, path = stack.pop()
+        if isinstance(value, _Refused):
+            raise WireError(f"{_where(path)}: {value.reason}")
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise WireError(f"{_where(path)}: string {brief(value)} holds a lone "
+                                    "surrogate") from None
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= max_depth:
+            raise WireError(f"{_where(path)}: nested deeper than {max_depth} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            if isinstance(key, str):
+                stack.append((key, depth, path))  # a member name is checked as a string
+            stack.append((child, depth + 1, (*path, key)))
 
 
 def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
@@ -210,7 +225,8 @@ def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
 
     Refused: invalid UTF-8, NaN/Infinity, any fraction or exponent (every number in a Backstop
     document is an integer), integers beyond +-(2^53-1), duplicate member names, lone
-    surrogates, and nesting deeper than `max_depth`.
+    surrogates, and more than `max_depth` nested containers. The reason names the path
+    (``log.size: integer ... is beyond 2^53-1``) and quotes at most a short prefix.
     """
     try:
         text = raw.decode("utf-8")

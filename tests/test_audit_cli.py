@@ -277,3 +277,99 @@ def test_input_errors_exit_2(pub: Path, world: dict[str, Any]) -> None:
     assert code == 2 and "snapshot.schema.json" in out
     assert run("snapshot")[0] == 2                      # click usage error
     assert run("replay", pub / "b" / "events.jsonl", "--key", world["op"])[0] == 2
+
+
+# ------------------------------------------------------------------ entry points, pinned keys, hostile input
+
+
+@pytest.mark.parametrize("module", ["auditor", "auditor.cli"])
+def test_python_m_runs_the_cli(module: str, pub: Path, world: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    def python_m(*args: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                              text=True, check=False, cwd=ROOT)
+
+    done = python_m("--help")
+    assert done.returncode == 0 and "Usage: backstop-audit" in done.stdout
+    assert "Exit codes: 0 verified" in done.stdout
+    done = python_m("snapshot", pub / "a" / "snapshot.json", "--key", world["op"], "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["verified"] is True
+    done = python_m("snapshot", pub / "missing.json", "--key", world["op"])
+    assert done.returncode == 2 and done.stdout.rstrip().splitlines()[-1].startswith("ERROR: snapshot")
+
+
+def test_cosign_trusts_only_the_pinned_key(pub: Path, world: dict[str, Any]) -> None:
+    """An attacker who controls the audited directory re-signs the snapshot with their own
+    key and puts that key in `verifier-key`: cosign must not take it."""
+    from auditor.keys import Signer, sign_document
+
+    d = pub / "b"
+    mallory = Signer.generate("mallory")
+    snap = json.loads((d / "snapshot.json").read_text())
+    snap["signatures"] = [sign_document(snap, mallory)]
+    (d / "snapshot.json").write_text(json.dumps(snap))
+    (d / "verifier-key").write_text(mallory.verifier_key() + "\n")
+    before = (d / "snapshot.json").read_bytes()
+    code, out = run("cosign", d / "snapshot.json", "--witness-key", pub / "wit.key",
+                    "--events", d / "events.jsonl", "--key", world["op"])
+    assert code == 1
+    assert out.rstrip().splitlines()[-1] == "FAILED: snapshot signatures: 0 known key(s) verified, 1 required"
+    assert (d / "snapshot.json").read_bytes() == before
+    # no pinned key at all: a usage error, not a fallback to the directory's verifier-key
+    code, out = run("cosign", d / "snapshot.json", "--witness-key", pub / "wit.key",
+                    "--events", d / "events.jsonl")
+    assert code == 2 and "Missing option '--key'" in out
+    assert (d / "snapshot.json").read_bytes() == before
+
+
+def last_line(out: str) -> str:
+    return out.rstrip().splitlines()[-1]
+
+
+def test_long_key_value_is_a_one_line_input_error(pub: Path) -> None:
+    value = "k" * 5000
+    code, out = run("snapshot", pub / "a" / "snapshot.json", "--key", value)
+    assert code == 2
+    assert last_line(out).startswith("ERROR: --key 'kkkk") and "(5,000 chars)" in last_line(out)
+    assert "File name too long" in last_line(out) and len(out) < 400
+
+
+def test_deeply_nested_documents_are_input_errors(pub: Path, world: dict[str, Any]) -> None:
+    deep = pub / "deep.json"
+    for depth in (60, 1000, 100_000):
+        deep.write_text("[" * depth + "]" * depth)
+        code, out = run("snapshot", deep, "--key", world["op"])
+        assert code == 2 and last_line(out).endswith("nested deeper than 48 levels"), out
+        code, out = run("account", deep, "--snapshot", pub / "a" / "snapshot.json", "--key", world["op"])
+        assert code == 2 and "nested deeper than 48 levels" in last_line(out), out
+
+
+@pytest.mark.parametrize("field", ["log.size", "accounts.count", "policy.version"])
+def test_integers_beyond_2_53_are_input_errors(field: str, pub: Path, world: dict[str, Any]) -> None:
+    from auditor.schemas import first_error
+
+    path = pub / "a" / "snapshot.json"
+    snap = json.loads(path.read_text())
+    outer, inner = field.split(".")
+    snap[outer][inner] = 2**53  # cannot be signed at all: RFC 8785 has no such integer
+    path.write_text(json.dumps(snap))
+    code, out = run("snapshot", path, "--key", world["op"])
+    assert code == 2
+    assert last_line(out) == f"ERROR: snapshot {path}: {field}: integer '9007199254740992' is beyond 2^53-1"
+    # the schema says so too (for other validators of the format)
+    assert first_error("snapshot", snap) == (
+        f"{field}: 9007199254740992 is greater than the maximum of 9007199254740991")
+
+
+def test_hostile_values_are_never_echoed(pub: Path, world: dict[str, Any]) -> None:
+    path = pub / "a" / "snapshot.json"
+    snap = json.loads(path.read_text())
+    snap["log"]["root"] = "f" * 500_000
+    path.write_text(json.dumps(snap))
+    code, out = run("snapshot", path, "--key", world["op"])
+    assert code == 2 and len(out) < 400, len(out)
+    assert last_line(out) == (f"ERROR: snapshot {path}: does not match snapshot.schema.json: "
+                              f"log.root: '{'f' * 60}'\u2026 (500,000 chars) does not match "
+                              "'^[0-9a-f]{64}$'")
