@@ -48,7 +48,7 @@ def test_the_module_fallbacks_give_real_verdicts(module: str, world: dict[str, A
             "--key", world["op"]]
     assert demo._audit(args) == (0, "")
     wrong = world["witness"]
-    code, reason = demo._audit(args[:-1] + [wrong])
+    code, reason = demo._audit([*args[:-1], wrong])
     assert code == 1 and reason == "snapshot signatures: 0 known key(s) verified, 1 required"
 
 
