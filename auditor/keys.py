@@ -12,7 +12,6 @@ which is part of its key id, so the name cannot get separated from the key.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -58,6 +57,15 @@ class NoteError(ValueError):
 
 class SignatureError(ValueError):
     """A signed document lacks the required valid signatures."""
+
+
+def _b64decode(text: Any) -> bytes | None:
+    """Strict base64 decoding, or None for anything else (a non-ASCII or non-string value
+    included: the input is untrusted)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return None
 
 
 def _valid_name(name: str) -> bool:
@@ -176,10 +184,9 @@ class Verifier:
             raise KeyFormatError(f"verifier key has invalid name {brief(name)}")
         if not re.fullmatch(r"[0-9a-f]{8}", kid_hex):
             raise KeyFormatError(f"verifier key id {brief(kid_hex)} is not 8 lowercase hex digits")
-        try:
-            key = base64.b64decode(key_b64, validate=True)
-        except binascii.Error as exc:
-            raise KeyFormatError(f"verifier key for {brief(name)} is not valid base64") from exc
+        key = _b64decode(key_b64)
+        if key is None:
+            raise KeyFormatError(f"verifier key for {brief(name)} is not valid base64")
         if len(key) != 33 or key[0] != ALG_ED25519:
             raise KeyFormatError(f"verifier key for {brief(name)} is not an Ed25519 key (0x01 + 32 bytes)")
         kid = bytes.fromhex(kid_hex)
@@ -253,10 +260,7 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]
         if not line.startswith(SIG_PREFIX):
             raise NoteError(f"malformed note: signature line {number} does not start with '\u2014 '")
         name, space, b64 = line[len(SIG_PREFIX):].partition(" ")
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except binascii.Error:
-            raw = b""
+        raw = _b64decode(b64) or b""
         if not space or not _valid_name(name) or len(raw) < 5:
             raise NoteError(f"malformed note: signature line {number} is not 'name base64'")
         kid, sig = raw[:4], raw[4:]
@@ -297,10 +301,9 @@ def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
         raise NoteError("checkpoint origin is empty")
     if not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text) or int(size_text) > _MAX_TREE_SIZE:
         raise NoteError(f"checkpoint size {brief(size_text)} is not a decimal uint64")
-    try:
-        root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
-        raise NoteError(f"checkpoint root {brief(root_text)} is not base64") from exc
+    root = _b64decode(root_text)
+    if root is None:
+        raise NoteError(f"checkpoint root {brief(root_text)} is not base64")
     if len(root) != 32:
         raise NoteError(f"checkpoint root is {len(root)} bytes, expected 32")
     return origin, int(size_text), root
@@ -341,10 +344,9 @@ def verify_document(doc: dict[str, Any], verifiers: Iterable[Verifier], require:
         v = by_key.get(entry["key"])
         if v is None:
             continue
-        try:
-            sig = base64.b64decode(entry.get("sig", ""), validate=True)
-        except (binascii.Error, TypeError, ValueError):  # ValueError: non-ASCII str
-            raise SignatureError(f"signature {pos} by {entry['key']} is not base64") from None
+        sig = _b64decode(entry.get("sig", ""))
+        if sig is None:
+            raise SignatureError(f"signature {pos} by {entry['key']} is not base64")
         if not v.verify(message, sig):
             raise SignatureError(f"signature {pos} by {entry['key']} does not verify")
         if v.key_name not in seen:

@@ -192,7 +192,7 @@ def _where(path: tuple[str | int, ...]) -> str:
     return ".".join(shown + (["\u2026"] if len(path) > 8 else [])) or "(document)"
 
 
-def _check_tree(doc: Any, max_depth: int) -> None:
+def check_tree(doc: Any, max_depth: int = MAX_DEPTH) -> None:
     """Refused numbers, nesting beyond `max_depth` containers, and strings or member names
     that are not valid Unicode (JSON's \\u escapes can spell a lone surrogate) raise
     WireError naming the path. Iterative: the input is untrusted."""
@@ -243,5 +243,5 @@ def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else "malformed"
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise WireError(f"not valid JSON ({message}{where})") from None
-    _check_tree(doc, max_depth)
+    check_tree(doc, max_depth)
     return doc
