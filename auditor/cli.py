@@ -3,7 +3,7 @@
 Exit codes: 0 verified (every check ran and passed, except those the user explicitly skipped,
 which the verdict line names); 1 verification failed or a required check could not run (one
 ``FAILED: what: why`` line); 2 usage or input error (unreadable file, bad JSON, schema-invalid
-document, malformed key). Messages quote at most a short prefix of any input (`brief`).
+document, malformed key). Messages quote at most a short prefix of any input (`auditor.clip`).
 Every command takes ``--json`` for a machine-readable verdict. This module never imports
 `ledger`: the auditor shares only the wire formats with the operator (schemas/README.md).
 Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``.
@@ -24,6 +24,7 @@ import click
 import orjson
 
 from auditor import merkle, sumtree
+from auditor.clip import clip
 from auditor.keys import (
     KeyFormatError,
     NoteError,
@@ -36,7 +37,7 @@ from auditor.keys import (
     verify_document,
 )
 from auditor.replay import Discrepancy, ReplayResult, replay
-from auditor.report import Failed, InputError, Report, brief, one_line
+from auditor.report import Failed, InputError, Report, one_line
 from auditor.schemas import first_error
 from auditor.wire import (
     MAX_DEPTH,
@@ -89,7 +90,7 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
             continue
         except KeyFormatError as exc:
             direct_error = exc
-        shown = brief(value)
+        shown = clip(value)
         try:
             text = Path(value).read_text("utf-8")
         except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
@@ -242,17 +243,18 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         except ValueError as exc:  # e.g. a policy window beyond the auditor's limit
             raise report.fail("replay", str(exc)) from None
     report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived")
-    if seed is None and result.account_count == 0:
-        seed = bytes(32)  # an empty account tree has no nonces: its root needs no seed
     problems = result.snapshot_checks(snap, seed)
     if problems:
         for problem in problems[1:]:
-            report.checks.append({"check": "snapshot vs replay", "ok": False,
-                                  "detail": one_line(problem)})
+            report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
     if seed is not None:
         report.ok("accounts.root", "account tree rebuilt from the replay")
+    elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
+        if snap["accounts"]["root"] != sumtree.EMPTY_HASH.hex():
+            raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
+        report.ok("accounts.root", "empty account tree")
     elif skip_accounts:
         report.skip("accounts.root", "not verified: no account seed, skipped by --skip-accounts")
     else:
@@ -396,7 +398,7 @@ def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, .
         raise report.fail("count", f"proof is for {doc['count']} accounts, snapshot has {acc['count']}")
     # Optional, but when present they name the snapshot: a proof naming another one is refused.
     if "fund" in doc and doc["fund"] != snap["fund"]:
-        raise report.fail("fund", f"proof is for fund {brief(doc['fund'])}, snapshot is of {snap['fund']!r}")
+        raise report.fail("fund", f"proof is for fund {clip(doc['fund'])}, snapshot is of {snap['fund']!r}")
     if "log_size" in doc and doc["log_size"] != snap["log"]["size"]:
         raise report.fail("log_size", f"proof is for log size {doc['log_size']}, snapshot has "
                                       f"{snap['log']['size']}")
@@ -463,9 +465,9 @@ def verify_event(report: Report, proof: str, snapshot: str, keys: tuple[str, ...
         raise report.fail("log_root", f"proof names root {doc['log_root']}, snapshot has {root}")
     event = doc["event"]
     if event["index"] != doc["index"]:
-        raise report.fail("index", f"event index {brief(event['index'])} differs from proof index {doc['index']}")
+        raise report.fail("index", f"event index {clip(event['index'])} differs from proof index {doc['index']}")
     if event["fund"] != snap["fund"]:
-        raise report.fail("event.fund", f"{brief(event['fund'])} is not the snapshot's fund {snap['fund']!r}")
+        raise report.fail("event.fund", f"{clip(event['fund'])} is not the snapshot's fund {snap['fund']!r}")
     leaf = merkle.leaf_hash(canonical_bytes(event))
     try:
         merkle.verify_inclusion(leaf, doc["index"], size, [bytes.fromhex(h) for h in doc["proof"]],
@@ -574,7 +576,7 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
     if snap is not None:
         check_signatures(report, snap, verifiers, require)
         if origin != f"backstop/{snap['fund']}":
-            raise report.fail("origin", f"{brief(origin)} is not 'backstop/{snap['fund']}'")
+            raise report.fail("origin", f"{clip(origin)} is not 'backstop/{snap['fund']}'")
         if size != snap["log"]["size"]:
             raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
         if root.hex() != snap["log"]["root"]:

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from auditor.report import brief
+from auditor.clip import clip
 from auditor.wire import canonical_bytes
 
 __all__ = [
@@ -91,7 +91,7 @@ class Signer:
 
     def __post_init__(self) -> None:
         if not _valid_name(self.name):
-            raise KeyFormatError(f"invalid key name {brief(self.name)} (no '+', spaces or control chars)")
+            raise KeyFormatError(f"invalid key name {clip(self.name)} (no '+', spaces or control chars)")
 
     @classmethod
     def generate(cls, name: str) -> Signer:
@@ -151,16 +151,16 @@ class Signer:
             header, _, text = text.partition("\n")
             file_name = header[len(_HEADER):].strip()
         if file_name is not None and name is not None and file_name != name:
-            raise KeyFormatError(f"key file is for {brief(file_name)}, not {brief(name)}")
+            raise KeyFormatError(f"key file is for {clip(file_name)}, not {clip(name)}")
         chosen = file_name if file_name is not None else name
         if chosen is None:
             raise KeyFormatError("key file has no name header and no name was given")
         try:
             key = serialization.load_pem_private_key(text.encode(), password=passphrase)
         except (ValueError, TypeError) as exc:
-            raise KeyFormatError(f"cannot load private key for {brief(chosen)}: {exc}") from exc
+            raise KeyFormatError(f"cannot load private key for {clip(chosen)}: {exc}") from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise KeyFormatError(f"key for {brief(chosen)} is not an Ed25519 key")
+            raise KeyFormatError(f"key for {clip(chosen)} is not an Ed25519 key")
         return cls(chosen, key)
 
 
@@ -178,20 +178,20 @@ class Verifier:
         text = text.strip()
         parts = text.split("+", 2)  # the base64 key may itself contain "+"
         if len(parts) != 3:
-            raise KeyFormatError(f"verifier key {brief(text)} must be name+keyid+key")
+            raise KeyFormatError(f"verifier key {clip(text)} must be name+keyid+key")
         name, kid_hex, key_b64 = parts
         if not _valid_name(name):
-            raise KeyFormatError(f"verifier key has invalid name {brief(name)}")
+            raise KeyFormatError(f"verifier key has invalid name {clip(name)}")
         if not re.fullmatch(r"[0-9a-f]{8}", kid_hex):
-            raise KeyFormatError(f"verifier key id {brief(kid_hex)} is not 8 lowercase hex digits")
+            raise KeyFormatError(f"verifier key id {clip(kid_hex)} is not 8 lowercase hex digits")
         key = _b64decode(key_b64)
         if key is None:
-            raise KeyFormatError(f"verifier key for {brief(name)} is not valid base64")
+            raise KeyFormatError(f"verifier key for {clip(name)} is not valid base64")
         if len(key) != 33 or key[0] != ALG_ED25519:
-            raise KeyFormatError(f"verifier key for {brief(name)} is not an Ed25519 key (0x01 + 32 bytes)")
+            raise KeyFormatError(f"verifier key for {clip(name)} is not an Ed25519 key (0x01 + 32 bytes)")
         kid = bytes.fromhex(kid_hex)
         if key_id(name, key[1:]) != kid:
-            raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {brief(name)}")
+            raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {clip(name)}")
         return cls(name, kid, key[1:])
 
     @property
@@ -283,7 +283,7 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
     """tlog-checkpoint body: ``origin\\nsize\\nbase64(root)\\n``."""
     if not origin or "\n" in origin:
-        raise ValueError(f"invalid checkpoint origin {brief(origin)}")
+        raise ValueError(f"invalid checkpoint origin {clip(origin)}")
     if size < 0 or len(root) != 32:
         raise ValueError("checkpoint needs size >= 0 and a 32-byte root")
     return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
@@ -300,10 +300,10 @@ def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
     if not origin:
         raise NoteError("checkpoint origin is empty")
     if not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text) or int(size_text) > _MAX_TREE_SIZE:
-        raise NoteError(f"checkpoint size {brief(size_text)} is not a decimal uint64")
+        raise NoteError(f"checkpoint size {clip(size_text)} is not a decimal uint64")
     root = _b64decode(root_text)
     if root is None:
-        raise NoteError(f"checkpoint root {brief(root_text)} is not base64")
+        raise NoteError(f"checkpoint root {clip(root_text)} is not base64")
     if len(root) != 32:
         raise NoteError(f"checkpoint root is {len(root)} bytes, expected 32")
     return origin, int(size_text), root

@@ -11,38 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report", "brief",
-           "one_line"]
+__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report", "one_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
-QUOTE_LIMIT = 60  # characters of an input value an error message may quote
 LINE_LIMIT = 400  # characters of a whole reason line
-
-
-def brief(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """A short, single-line rendering of an input value for an error message.
-
-    Hostile input can be megabytes long or nested a thousand deep, so a message never quotes
-    more than `limit` characters of it: strings are cut with an ellipsis (and their length),
-    containers are named rather than printed, huge integers are described by their size.
-    """
-    if isinstance(value, str):
-        if len(value) <= limit:
-            return repr(value)
-        return f"{value[:limit]!r}\u2026 ({len(value):,} chars)"
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        if abs(value) < 10**limit:
-            return repr(value)
-        return f"an integer of {value.bit_length():,} bits"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dict):
-        return f"an object of {len(value)} member(s)"
-    if isinstance(value, list | tuple):
-        return f"an array of {len(value)} item(s)"
-    return f"a {type(value).__name__}"
 
 
 def one_line(text: str, limit: int = LINE_LIMIT) -> str:
@@ -114,7 +86,8 @@ class Report:
         lines = [f"backstop-audit {self.command}"]
         for c in self.checks:
             mark = {True: "  ok     ", False: "  FAILED ", None: "  --     "}[c["ok"]]
-            lines.append(f"{mark}{c['check']}" + (f": {c['detail']}" if c["detail"] else ""))
+            # one line each, bounded: a detail may quote a value of a hostile document
+            lines.append(one_line(f"{mark}{c['check']}" + (f": {c['detail']}" if c["detail"] else "")))
         for key, value in self.figures.items():
             lines.append(f"  {key}: {_show(value)}")
         if self.error is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
-from auditor.report import QUOTE_LIMIT, brief, one_line
+from auditor.clip import clip, shorten
 
 
 @cache
@@ -29,23 +30,33 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def first_error(name: str, document: Any) -> str | None:
-    """Validate `document`; return ``"field: reason"`` for the first error, or None.
-
-    The reason quotes at most a short prefix of the offending value (`brief`): a document can
-    be hostile and megabytes long.
-    """
-    try:
-        errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
-    except RecursionError:  # jsonschema recurses (and reprs) per level
-        return "(document): nested too deeply"
+    """Validate `document`; return ``"field: reason"`` for the first error, or None."""
+    errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
     error = errors[0]
-    path = ".".join(brief(p, 40) if isinstance(p, str) and len(p) > 40 else str(p)
-                    for p in error.absolute_path) or "(document)"
-    message = error.message
-    if isinstance(error.instance, str):
-        shown = repr(error.instance)  # jsonschema quotes the instance as repr()
-        if len(shown) > QUOTE_LIMIT:
-            message = message.replace(shown, brief(error.instance))
-    return one_line(f"{path}: {message}", 3 * QUOTE_LIMIT)
+    path = [str(p) for p in error.absolute_path]
+    field = _offending_key(error)
+    if field is not None:  # a missing or unexpected key: the error is about that field
+        path.append(field)
+    # jsonschema quotes the whole instance; a megabyte-long value must not make the line.
+    message = error.message.replace(repr(error.instance), clip(error.instance), 1)
+    return f"{'.'.join(path) or '(document)'}: {shorten(message)}"
+
+
+def _offending_key(error: ValidationError) -> str | None:
+    """The missing key of a `required` error, the first unexpected key of an
+    `additionalProperties` one; None for other errors."""
+    instance, schema = error.instance, error.schema
+    if not isinstance(instance, dict) or not isinstance(schema, dict):
+        return None
+    required = error.validator_value
+    if error.validator == "required" and isinstance(required, list):
+        return next((str(key) for key in required if key not in instance), None)
+    if error.validator == "additionalProperties":
+        known, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        extra = next((key for key in instance if key not in known
+                      and not any(re.search(p, key) for p in patterns)), None)
+        plain = extra is not None and 0 < len(extra) <= 60 and extra.strip() == extra
+        return extra if plain or extra is None else clip(extra)  # "" or " x" quoted
+    return None

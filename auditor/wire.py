@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from auditor.report import brief
+from auditor.clip import clip
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 
@@ -28,7 +28,7 @@ def _decimal_parts(text: Any) -> tuple[str, str, str]:
     """(sign, whole digits, fraction digits) of a decimal string, or WireError."""
     match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise WireError(f"not a decimal string: {brief(text)}")
+        raise WireError(f"not a decimal string: {clip(text)}")
     sign, whole, frac = match.groups()
     return sign, whole, frac or ""
 
@@ -38,7 +38,7 @@ def _digits(text: str, original: Any) -> int:
     try:
         return int(text)
     except ValueError:  # more digits than sys.get_int_max_str_digits() allows
-        raise WireError(f"decimal {brief(original)} has too many digits") from None
+        raise WireError(f"decimal {clip(original)} has too many digits") from None
 
 
 def parse_decimal(text: Any) -> Fraction:
@@ -52,7 +52,7 @@ def parse_amount_lenient(text: Any, decimals: int) -> int:
     sign, whole, frac = _decimal_parts(text)
     digits = frac.rstrip("0")
     if len(digits) > decimals:
-        raise WireError(f"amount {brief(text)} has more than {decimals} decimals")
+        raise WireError(f"amount {clip(text)} has more than {decimals} decimals")
     units = _digits(whole + digits.ljust(decimals, "0"), text)
     return -units if sign else units
 
@@ -61,7 +61,7 @@ def parse_amount(text: Any, decimals: int) -> int:
     """Parse an amount string with exactly `decimals` decimals into integer minor units."""
     sign, whole, frac = _decimal_parts(text)
     if len(frac) != decimals:
-        raise WireError(f"amount {brief(text)} must have exactly {decimals} decimals")
+        raise WireError(f"amount {clip(text)} must have exactly {decimals} decimals")
     units = _digits(whole + frac, text)
     return -units if sign else units
 
@@ -146,7 +146,7 @@ def sha256_hex(data: bytes) -> str:
 
 # ------------------------------------------------------------------ strict document parsing
 
-MAX_DEPTH = 48  # deepest Backstop document (an event proof's event) nests 5 levels
+MAX_DEPTH = 32  # as the import side; the deepest Backstop document nests 6 levels
 MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not interoperable
 
 
@@ -163,12 +163,12 @@ class _Refused:
 def _number(text: str) -> int | _Refused:
     """parse_int hook: integers within +-(2^53-1) only (17 digits or more never are)."""
     if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
-        return _Refused(f"integer {brief(text)} is beyond 2^53-1")
+        return _Refused(f"integer {clip(text)} is beyond 2^53-1")
     return int(text)
 
 
 def _no_float(text: str) -> _Refused:
-    return _Refused(f"number {brief(text)} is not an integer (no field takes a fraction or exponent)")
+    return _Refused(f"number {clip(text)} is not an integer (no field takes a fraction or exponent)")
 
 
 def _no_constant(text: str) -> Any:
@@ -181,14 +181,14 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for name, _ in pairs:
             if name in seen:
-                raise WireError(f"member {brief(name)} appears twice in one object")
+                raise WireError(f"member {clip(name)} appears twice in one object")
             seen.add(name)
     return doc
 
 
 def _where(path: tuple[str | int, ...]) -> str:
     """``log.size``; long names and deep paths shortened (both can be hostile)."""
-    shown = [brief(p, 40) if isinstance(p, str) and len(p) > 40 else str(p) for p in path[:8]]
+    shown = [clip(p, 40) if isinstance(p, str) and len(p) > 40 else str(p) for p in path[:8]]
     return ".".join(shown + (["\u2026"] if len(path) > 8 else [])) or "(document)"
 
 
@@ -206,7 +206,7 @@ def check_tree(doc: Any, max_depth: int = MAX_DEPTH) -> None:
                 try:
                     value.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise WireError(f"{_where(path)}: string {brief(value)} holds a lone "
+                    raise WireError(f"{_where(path)}: string {clip(value)} holds a lone "
                                     "surrogate") from None
             continue
         if not isinstance(value, dict | list):
