@@ -332,8 +332,9 @@ def test_long_key_value_is_a_one_line_input_error(pub: Path) -> None:
     value = "k" * 5000
     code, out = run("snapshot", pub / "a" / "snapshot.json", "--key", value)
     assert code == 2
-    assert last_line(out).startswith("ERROR: --key 'kkkk") and "(5,000 chars)" in last_line(out)
-    assert "File name too long" in last_line(out) and len(out) < 400
+    assert last_line(out).startswith(f"ERROR: --key '{'k' * 59}... (5000 chars): not a verifier key")
+    assert last_line(out).endswith("nor a readable key file (File name too long)")
+    assert len(out) < 400
 
 
 def test_deeply_nested_documents_are_input_errors(pub: Path, world: dict[str, Any]) -> None:
@@ -341,9 +342,9 @@ def test_deeply_nested_documents_are_input_errors(pub: Path, world: dict[str, An
     for depth in (60, 1000, 100_000):
         deep.write_text("[" * depth + "]" * depth)
         code, out = run("snapshot", deep, "--key", world["op"])
-        assert code == 2 and last_line(out).endswith("nested deeper than 48 levels"), out
+        assert code == 2 and last_line(out).endswith("nested deeper than 32 levels"), out
         code, out = run("account", deep, "--snapshot", pub / "a" / "snapshot.json", "--key", world["op"])
-        assert code == 2 and "nested deeper than 48 levels" in last_line(out), out
+        assert code == 2 and last_line(out).endswith("nested deeper than 32 levels"), out
 
 
 @pytest.mark.parametrize("field", ["log.size", "accounts.count", "policy.version"])
@@ -371,5 +372,5 @@ def test_hostile_values_are_never_echoed(pub: Path, world: dict[str, Any]) -> No
     code, out = run("snapshot", path, "--key", world["op"])
     assert code == 2 and len(out) < 400, len(out)
     assert last_line(out) == (f"ERROR: snapshot {path}: does not match snapshot.schema.json: "
-                              f"log.root: '{'f' * 60}'\u2026 (500,000 chars) does not match "
+                              f"log.root: '{'f' * 59}... (500000 chars) does not match "
                               "'^[0-9a-f]{64}$'")
