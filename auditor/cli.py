@@ -94,7 +94,8 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
         try:
             text = Path(value).read_text("utf-8")
         except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
-            why = getattr(exc, "strerror", None) or type(exc).__name__
+            why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
+                   "not UTF-8" if isinstance(exc, UnicodeError) else "not a file name")
             raise InputError(f"--key {shown}: not a verifier key ({direct_error}) "
                              f"nor a readable key file ({why})") from None
         found = 0

@@ -50,7 +50,7 @@ class Report:
 
     def note(self, name: str, detail: str) -> None:
         """Record something that was not checked (neither pass nor fail)."""
-        self.checks.append({"check": name, "ok": None, "detail": one_line(detail)})
+        self.checks.append({"check": name, "ok": None, "detail": detail})
 
     def skip(self, name: str, detail: str) -> None:
         """Record a check the user explicitly asked to skip; the verdict line names it."""
@@ -59,9 +59,8 @@ class Report:
 
     def fail(self, name: str, reason: str) -> Failed:
         """Record a failed check; return the `Failed` to raise (``raise report.fail(...)``)."""
-        reason = one_line(reason)
         self.checks.append({"check": name, "ok": False, "detail": reason})
-        return Failed(one_line(f"{name}: {reason}"))
+        return Failed(f"{name}: {reason}")
 
     @property
     def verified(self) -> bool:
@@ -74,8 +73,10 @@ class Report:
         return EXIT_OK if self.reason is None else EXIT_FAILED
 
     def as_json(self) -> str:
+        # details bounded like the text lines: one may quote a value of a hostile document
+        checks = [{**c, "detail": one_line(c["detail"])} for c in self.checks]
         doc: dict[str, Any] = {"command": self.command, "verified": self.verified,
-                               "checks": self.checks, "reason": self.reason or self.error,
+                               "checks": checks, "reason": self.reason or self.error,
                                "skipped": self.skipped}
         if self.error is not None:
             doc["error"] = self.error
@@ -86,7 +87,6 @@ class Report:
         lines = [f"backstop-audit {self.command}"]
         for c in self.checks:
             mark = {True: "  ok     ", False: "  FAILED ", None: "  --     "}[c["ok"]]
-            # one line each, bounded: a detail may quote a value of a hostile document
             lines.append(one_line(f"{mark}{c['check']}" + (f": {c['detail']}" if c["detail"] else "")))
         for key, value in self.figures.items():
             lines.append(f"  {key}: {_show(value)}")

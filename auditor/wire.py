@@ -237,11 +237,7 @@ def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
                          parse_constant=_no_constant, object_pairs_hook=_object)
     except RecursionError:
         raise WireError(f"nested deeper than {max_depth} levels") from None
-    except WireError:
-        raise
-    except ValueError as exc:  # json.JSONDecodeError: position without the input itself
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else "malformed"
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise WireError(f"not valid JSON ({message}{where})") from None
+    except json.JSONDecodeError as exc:  # its position, never the input itself
+        raise WireError(f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
     check_tree(doc, max_depth)
     return doc
