@@ -79,7 +79,7 @@ def test_policy_is_immutable():
 @pytest.mark.parametrize(
     ("document", "prefix"),
     [
-        (doc(fee_cap_rate=None), "(document): 'fee_cap_rate' is a required property"),
+        (doc(fee_cap_rate=None), "fee_cap_rate: 'fee_cap_rate' is a required property"),
         (doc(fee_cap_rate=0.005), "fee_cap_rate: 0.005 is not of type 'string'"),
         (doc(fee_cap_rate="1.5"), "fee_cap_rate: '1.5' does not match"),
         (doc(fee_cap_rate="-0.1"), "fee_cap_rate: '-0.1' does not match"),
@@ -87,7 +87,7 @@ def test_policy_is_immutable():
         (doc(socialization="lottery"), "socialization: 'lottery' is not one of"),
         (doc(minimum_reserve={"USDT": "1e3"}), "minimum_reserve.USDT: '1e3' does not match"),
         (doc(minimum_reserve={"USDT": "-1.00"}), "minimum_reserve.USDT: '-1.00' does not match"),
-        (doc(extra=True), "(document): Additional properties are not allowed ('extra'"),
+        (doc(extra=True), "extra: Additional properties are not allowed ('extra'"),
         (doc(fund_share={"fixed": "1", "volatility": curve(("0", "1"))["volatility"]}),
          "fund_share: "),
         (doc(fund_share={}), "fund_share: "),
