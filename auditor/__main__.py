@@ -2,4 +2,5 @@
 
 from auditor.cli import main
 
-main(prog_name="backstop-audit")
+if __name__ == "__main__":
+    main(prog_name="backstop-audit")
