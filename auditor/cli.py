@@ -1,9 +1,12 @@
 """`backstop-audit`: verify what an insurance-fund operator publishes, offline.
 
-Exit codes: 0 verified; 1 verification failed (one ``FAILED: what: why`` line); 2 usage or
-input error (unreadable file, bad JSON, schema-invalid document, malformed key).
+Exit codes: 0 verified (every check ran and passed, except those the user explicitly skipped,
+which the verdict line names); 1 verification failed or a required check could not run (one
+``FAILED: what: why`` line); 2 usage or input error (unreadable file, bad JSON, schema-invalid
+document, malformed key). Messages quote at most a short prefix of any input (`auditor.clip`).
 Every command takes ``--json`` for a machine-readable verdict. This module never imports
 `ledger`: the auditor shares only the wire formats with the operator (schemas/README.md).
+Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
 from auditor import merkle, sumtree
+from auditor.clip import clip
 from auditor.keys import (
     KeyFormatError,
     NoteError,
@@ -32,12 +37,22 @@ from auditor.keys import (
     verify_document,
 )
 from auditor.replay import Discrepancy, ReplayResult, replay
-from auditor.report import Failed, InputError, Report
+from auditor.report import Failed, InputError, Report, one_line
 from auditor.schemas import first_error
-from auditor.wire import WireError, canonical_bytes, format_amount, parse_amount
+from auditor.wire import (
+    MAX_DEPTH,
+    WireError,
+    canonical_bytes,
+    check_tree,
+    format_amount,
+    load_document,
+    parse_amount,
+)
 
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 KINDS = ("fees", "payouts", "clawbacks")
+EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
+                   "run; 2 usage or input error.")
 
 
 # ------------------------------------------------------------------ loading inputs
@@ -54,9 +69,9 @@ def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]
     """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
     raw = read_bytes(path, what)
     try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{what} {path}: not valid JSON ({exc})") from None
+        doc = load_document(raw)
+    except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.wire)
+        raise InputError(f"{what} {path}: {exc}") from None
     if schema is not None:
         error = first_error(schema, doc)
         if error is not None:
@@ -75,21 +90,25 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
             continue
         except KeyFormatError as exc:
             direct_error = exc
-        path = Path(value)
-        if not path.is_file():
-            raise InputError(f"--key {value!r}: not a verifier key ({direct_error}) nor a file")
+        shown = clip(value)
         try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--key {value}: cannot read ({exc})") from None
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if not lines:
-            raise InputError(f"--key {value}: file holds no verifier key")
-        for line in lines:
+            text = Path(value).read_text("utf-8")
+        except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
+            why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
+                   "not UTF-8" if isinstance(exc, UnicodeError) else "not a file name")
+            raise InputError(f"--key {shown}: not a verifier key ({direct_error}) "
+                             f"nor a readable key file ({why})") from None
+        found = 0
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
             try:
                 out.append(Verifier.from_vkey(line))
             except KeyFormatError as exc:
-                raise InputError(f"--key {value}: {exc}") from None
+                raise InputError(f"--key {shown}: line {number}: {exc}") from None
+            found += 1
+        if not found:
+            raise InputError(f"--key {shown}: file holds no verifier key")
     if not out:
         raise InputError("no verifier key given (--key)")
     return out
@@ -181,9 +200,29 @@ def snapshot_figures(report: Report, snap: dict[str, Any]) -> None:
     })
 
 
+def screened(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The export's lines, refusing (`Discrepancy` at its index) one nested deeper than
+    MAX_DEPTH: no event is, and the replay's messages quote values, which a value nested a
+    thousand deep would turn into a RecursionError. Counting brackets (C speed) spares every
+    ordinary line the parse."""
+    for index, line in enumerate(lines):
+        if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
+            try:
+                check_tree(orjson.loads(line))
+            except WireError as exc:
+                raise Discrepancy(index, str(exc)) from None
+            except ValueError:  # not JSON (or beyond orjson's own depth): the replay says so
+                pass
+        yield line
+
+
 def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
-               seed: bytes | None) -> ReplayResult:
-    """Stream the export, re-derive everything, compare with the snapshot."""
+               seed: bytes | None, skip_accounts: bool) -> ReplayResult:
+    """Stream the export, re-derive everything, compare with the snapshot.
+
+    The account root can only be rebuilt with the account seed; without one the verdict fails
+    (a check that did not run is no pass) unless the user asked to skip it (`skip_accounts`).
+    """
     size = snap["log"]["size"]
 
     def show(n: int) -> None:
@@ -199,7 +238,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
     with handle:
         try:
-            result = replay(handle, progress=progress, at_size=size)
+            result = replay(screened(handle), progress=progress, at_size=size)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
         except ValueError as exc:  # defensive: the replay reports through Discrepancy
@@ -215,10 +254,17 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
             report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
-    if seed is None:
-        report.note("accounts.root", "not checked (no account seed)")
-    else:
+    if seed is not None:
         report.ok("accounts.root", "account tree rebuilt from the replay")
+    elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
+        if snap["accounts"]["root"] != sumtree.EMPTY_HASH.hex():
+            raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
+        report.ok("accounts.root", "empty account tree")
+    elif skip_accounts:
+        report.skip("accounts.root", "not verified: no account seed, skipped by --skip-accounts")
+    else:
+        raise report.fail("accounts.root", "not verified: no account seed (pass --seed FILE, or "
+                                           "--skip-accounts to accept a verdict without it)")
     dec = result.decimals
     report.figures.update({
         "events": result.count,
@@ -262,20 +308,29 @@ def execute(name: str, body: Callable[..., None], **params: Any) -> Report:
     try:
         body(report, **params)
     except Failed as exc:
-        report.reason = str(exc)
+        report.reason = one_line(str(exc))
     except InputError as exc:
-        report.error = str(exc)
+        report.error = one_line(str(exc))
     return report
+
+
+def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--skip-accounts", is_flag=True,
+                     help="Accept a verdict without rebuilding the account root when no seed is "
+                          "available (the verdict line says it was not checked).")(f)
+    return click.option("--seed", default=None, metavar="FILE",
+                        help="Account-tree seed (hex); default: account-seed beside the snapshot.")(f)
 
 
 def key_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--require", default=1, show_default=True, type=click.IntRange(1),
                      help="Distinct valid signatures required.")(f)
     return click.option("--key", "keys", multiple=True, required=True, metavar="VKEY|FILE",
-                        help="Trusted verifier key (name+id+key) or a file holding one; repeatable.")(f)
+                        help="Pinned verifier key (name+id+key) or a file holding one; repeatable. "
+                             "Every signature by a pinned key must verify.")(f)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 def main() -> None:
     """Verify an insurance fund's published snapshots, proofs and event log offline."""
 
@@ -305,13 +360,13 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
 
 
 def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
-                  require: int, seed: str | None) -> None:
+                  require: int, seed: str | None, skip_accounts: bool = False) -> None:
     verifiers = load_verifiers(keys)
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
-    run_replay(report, snap, events, seed_bytes)
+    run_replay(report, snap, events, seed_bytes, skip_accounts)
     report.figures["snapshot"] = {"fund": snap["fund"], "log_size": snap["log"]["size"],
                                   "log_root": snap["log"]["root"]}
 
@@ -320,11 +375,14 @@ def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, .
 @click.argument("events")
 @click.option("--snapshot", required=True, help="The signed snapshot the export must match.")
 @key_options
-@click.option("--seed", default=None, metavar="FILE",
-              help="Account-tree seed (hex); default: account-seed beside the snapshot.")
+@seed_options
 @audit_command("replay")
 def replay_cmd(report: Report, **params: Any) -> None:
-    """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot."""
+    """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot.
+
+    Without the account seed the account root cannot be rebuilt: the verdict is FAILED (exit 1)
+    unless --skip-accounts is given, and then the VERIFIED line names what was skipped.
+    """
     verify_replay(report, **params)
 
 
@@ -343,6 +401,12 @@ def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, .
         raise report.fail("root", f"proof is for account root {doc['root']}, snapshot has {acc['root']}")
     if doc["count"] != acc["count"]:
         raise report.fail("count", f"proof is for {doc['count']} accounts, snapshot has {acc['count']}")
+    # Optional, but when present they name the snapshot: a proof naming another one is refused.
+    if "fund" in doc and doc["fund"] != snap["fund"]:
+        raise report.fail("fund", f"proof is for fund {clip(doc['fund'])}, snapshot is of {snap['fund']!r}")
+    if "log_size" in doc and doc["log_size"] != snap["log"]["size"]:
+        raise report.fail("log_size", f"proof is for log size {doc['log_size']}, snapshot has "
+                                      f"{snap['log']['size']}")
     decimals = snapshot_decimals(snap)
     assets = acc["assets"]
 
@@ -406,9 +470,9 @@ def verify_event(report: Report, proof: str, snapshot: str, keys: tuple[str, ...
         raise report.fail("log_root", f"proof names root {doc['log_root']}, snapshot has {root}")
     event = doc["event"]
     if event["index"] != doc["index"]:
-        raise report.fail("index", f"event index {event['index']} differs from proof index {doc['index']}")
+        raise report.fail("index", f"event index {clip(event['index'])} differs from proof index {doc['index']}")
     if event["fund"] != snap["fund"]:
-        raise report.fail("event.fund", f"{event['fund']!r} is not the snapshot's fund {snap['fund']!r}")
+        raise report.fail("event.fund", f"{clip(event['fund'])} is not the snapshot's fund {snap['fund']!r}")
     leaf = merkle.leaf_hash(canonical_bytes(event))
     try:
         merkle.verify_inclusion(leaf, doc["index"], size, [bytes.fromhex(h) for h in doc["proof"]],
@@ -467,6 +531,11 @@ def verify_consistency(report: Report, old: str, new: str, keys: tuple[str, ...]
                                   bytes.fromhex(old_root), bytes.fromhex(new_root))
     except (merkle.ProofError, ValueError) as exc:
         raise report.fail("consistency", f"{exc} (history rewritten or wrong proof)") from None
+    if doc is not None:  # the document's own claims must be the signed snapshots' roots
+        for side, root in (("old", old_root), ("new", new_root)):
+            if doc[side]["root"] != root:
+                raise report.fail(f"proof {side}.root", f"proof names root {doc[side]['root']}, "
+                                                        f"the {side} snapshot has {root}")
     report.ok("consistency", f"log of size {old_size} is a prefix of size {new_size} ({source})")
     report.figures.update({"fund": a["fund"], "old": {"size": old_size, "root": old_root},
                            "new": {"size": new_size, "root": new_root}})
@@ -512,7 +581,7 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
     if snap is not None:
         check_signatures(report, snap, verifiers, require)
         if origin != f"backstop/{snap['fund']}":
-            raise report.fail("origin", f"{origin!r} is not 'backstop/{snap['fund']}'")
+            raise report.fail("origin", f"{clip(origin)} is not 'backstop/{snap['fund']}'")
         if size != snap["log"]["size"]:
             raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
         if root.hex() != snap["log"]["root"]:
@@ -535,28 +604,24 @@ def checkpoint_cmd(report: Report, **params: Any) -> None:
 # ------------------------------------------------------------------ cosign
 
 
-def do_cosign(report: Report, snapshot: str, key: str, events: str, trust: tuple[str, ...],
-              require: int, seed: str | None, out: str | None) -> None:
-    if trust:
-        verifiers = load_verifiers(trust)
-    else:
-        beside = Path(snapshot).parent / "verifier-key"
-        if not beside.is_file():
-            raise InputError("no operator key: pass --trust VKEY (or put verifier-key beside the snapshot)")
-        verifiers = load_verifiers([str(beside)])
-        report.note("operator key", f"taken from {beside} (pass --trust to pin it)")
+def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,
+              events: str, require: int, seed: str | None, skip_accounts: bool,
+              out: str | None) -> None:
+    """Verify against the pinned operator keys only: a `verifier-key` file beside the snapshot
+    comes from the very directory being audited, so it is never trusted."""
+    verifiers = load_verifiers(keys)
     passphrase = os.environ.get(PASSPHRASE_ENV)
     try:
-        signer = Signer.from_pem(read_bytes(key, "witness key"),
+        signer = Signer.from_pem(read_bytes(witness_key, "witness key"),
                                  passphrase=passphrase.encode() if passphrase else None)
     except (KeyFormatError, UnicodeDecodeError) as exc:
-        raise InputError(f"witness key {key}: {exc}") from None
+        raise InputError(f"witness key {witness_key}: {exc}") from None
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
-    run_replay(report, snap, events, seed_bytes)
+    run_replay(report, snap, events, seed_bytes, skip_accounts)
     sigs = snap["signatures"]
     if any(s.get("key") == signer.key_name for s in sigs):
         report.note("cosign", f"already signed by {signer.key_name}; nothing written")
@@ -576,15 +641,21 @@ def do_cosign(report: Report, snapshot: str, key: str, events: str, trust: tuple
 
 @main.command("cosign")
 @click.argument("snapshot")
-@click.option("--key", required=True, metavar="FILE", help="Witness private key file (backstop keygen).")
+@key_options
+@click.option("--witness-key", required=True, metavar="FILE",
+              help="Your witness private key file (backstop keygen), used to sign.")
 @click.option("--events", required=True, metavar="EVENTS.jsonl", help="The event export to replay.")
-@click.option("--trust", multiple=True, metavar="VKEY|FILE", help="Operator verifier key; repeatable.")
-@click.option("--require", default=1, show_default=True, type=click.IntRange(1),
-              help="Distinct valid trusted signatures required before cosigning.")
-@click.option("--seed", default=None, metavar="FILE", help="Account-tree seed (hex).")
+@seed_options
 @click.option("--out", default=None, metavar="FILE", help="Write here instead of SNAPSHOT.")
 @audit_command("cosign")
 def cosign_cmd(report: Report, **params: Any) -> None:
-    """Fully verify SNAPSHOT against EVENTS, then append the witness's signature."""
+    """Fully verify SNAPSHOT against EVENTS, then append the witness's signature.
+
+    The operator's signature is checked against the key(s) pinned with --key only, never
+    against a verifier-key file in the audited directory.
+    """
     do_cosign(report, **params)
 
+
+if __name__ == "__main__":
+    main(prog_name="backstop-audit")

@@ -12,7 +12,6 @@ which is part of its key id, so the name cannot get separated from the key.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from auditor.clip import clip
 from auditor.wire import canonical_bytes
 
 __all__ = [
@@ -44,6 +44,7 @@ ALG_ED25519 = 0x01
 SIG_PREFIX = "\u2014 "  # em dash + space starts every signature line
 _HEADER = "# backstop-signer: "
 _MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note
+_MAX_TREE_SIZE = 2**64 - 1  # a checkpoint's size is a uint64 (C2SP tlog-checkpoint)
 
 
 class KeyFormatError(ValueError):
@@ -56,6 +57,15 @@ class NoteError(ValueError):
 
 class SignatureError(ValueError):
     """A signed document lacks the required valid signatures."""
+
+
+def _b64decode(text: Any) -> bytes | None:
+    """Strict base64 decoding, or None for anything else (a non-ASCII or non-string value
+    included: the input is untrusted)."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return None
 
 
 def _valid_name(name: str) -> bool:
@@ -81,7 +91,7 @@ class Signer:
 
     def __post_init__(self) -> None:
         if not _valid_name(self.name):
-            raise KeyFormatError(f"invalid key name {self.name!r} (no '+', spaces or control chars)")
+            raise KeyFormatError(f"invalid key name {clip(self.name)} (no '+', spaces or control chars)")
 
     @classmethod
     def generate(cls, name: str) -> Signer:
@@ -141,16 +151,16 @@ class Signer:
             header, _, text = text.partition("\n")
             file_name = header[len(_HEADER):].strip()
         if file_name is not None and name is not None and file_name != name:
-            raise KeyFormatError(f"key file is for {file_name!r}, not {name!r}")
+            raise KeyFormatError(f"key file is for {clip(file_name)}, not {clip(name)}")
         chosen = file_name if file_name is not None else name
         if chosen is None:
             raise KeyFormatError("key file has no name header and no name was given")
         try:
             key = serialization.load_pem_private_key(text.encode(), password=passphrase)
         except (ValueError, TypeError) as exc:
-            raise KeyFormatError(f"cannot load private key for {chosen!r}: {exc}") from exc
+            raise KeyFormatError(f"cannot load private key for {clip(chosen)}: {exc}") from exc
         if not isinstance(key, Ed25519PrivateKey):
-            raise KeyFormatError(f"key for {chosen!r} is not an Ed25519 key")
+            raise KeyFormatError(f"key for {clip(chosen)} is not an Ed25519 key")
         return cls(chosen, key)
 
 
@@ -168,21 +178,20 @@ class Verifier:
         text = text.strip()
         parts = text.split("+", 2)  # the base64 key may itself contain "+"
         if len(parts) != 3:
-            raise KeyFormatError(f"verifier key {text!r} must be name+keyid+key")
+            raise KeyFormatError(f"verifier key {clip(text)} must be name+keyid+key")
         name, kid_hex, key_b64 = parts
         if not _valid_name(name):
-            raise KeyFormatError(f"verifier key has invalid name {name!r}")
+            raise KeyFormatError(f"verifier key has invalid name {clip(name)}")
         if not re.fullmatch(r"[0-9a-f]{8}", kid_hex):
-            raise KeyFormatError(f"verifier key id {kid_hex!r} is not 8 lowercase hex digits")
-        try:
-            key = base64.b64decode(key_b64, validate=True)
-        except binascii.Error as exc:
-            raise KeyFormatError(f"verifier key for {name!r} is not valid base64") from exc
+            raise KeyFormatError(f"verifier key id {clip(kid_hex)} is not 8 lowercase hex digits")
+        key = _b64decode(key_b64)
+        if key is None:
+            raise KeyFormatError(f"verifier key for {clip(name)} is not valid base64")
         if len(key) != 33 or key[0] != ALG_ED25519:
-            raise KeyFormatError(f"verifier key for {name!r} is not an Ed25519 key (0x01 + 32 bytes)")
+            raise KeyFormatError(f"verifier key for {clip(name)} is not an Ed25519 key (0x01 + 32 bytes)")
         kid = bytes.fromhex(kid_hex)
         if key_id(name, key[1:]) != kid:
-            raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {name!r}")
+            raise KeyFormatError(f"verifier key id {kid_hex} does not match the key for {clip(name)}")
         return cls(name, kid, key[1:])
 
     @property
@@ -226,8 +235,9 @@ def _check_body(body: str) -> None:
 def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]:
     """Parse and verify a signed note; return (body, names of the keys that verified).
 
-    Signatures by unknown keys are ignored; a signature by a known key that does not verify,
-    a malformed note, or no verified known signature raises NoteError.
+    Signatures by unknown keys are ignored. Every signature line by a known key must verify,
+    wherever it stands and however often the key appears (one rule, in any order); a key
+    counts once. A malformed note or no verified known signature raises NoteError.
     """
     if any(ord(c) < 0x20 and c != "\n" for c in note):
         raise NoteError("malformed note: control character")
@@ -250,20 +260,18 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]
         if not line.startswith(SIG_PREFIX):
             raise NoteError(f"malformed note: signature line {number} does not start with '\u2014 '")
         name, space, b64 = line[len(SIG_PREFIX):].partition(" ")
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except binascii.Error:
-            raw = b""
+        raw = _b64decode(b64) or b""
         if not space or not _valid_name(name) or len(raw) < 5:
             raise NoteError(f"malformed note: signature line {number} is not 'name base64'")
         kid, sig = raw[:4], raw[4:]
         signer = known.get((name, kid))
-        if signer is None or (name, kid) in seen:
+        if signer is None:
             continue
         if not signer.verify(message, sig):
-            raise NoteError(f"invalid signature for key {name}+{kid.hex()}")
-        seen.add((name, kid))
-        verified.append(name)
+            raise NoteError(f"invalid signature for key {name}+{kid.hex()} (signature line {number})")
+        if (name, kid) not in seen:
+            seen.add((name, kid))
+            verified.append(name)
     if not verified:
         raise NoteError("note has no verifiable signatures from a known key")
     return body, verified
@@ -275,7 +283,7 @@ def open_note(note: str, verifiers: Iterable[Verifier]) -> tuple[str, list[str]]
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
     """tlog-checkpoint body: ``origin\\nsize\\nbase64(root)\\n``."""
     if not origin or "\n" in origin:
-        raise ValueError(f"invalid checkpoint origin {origin!r}")
+        raise ValueError(f"invalid checkpoint origin {clip(origin)}")
     if size < 0 or len(root) != 32:
         raise ValueError("checkpoint needs size >= 0 and a 32-byte root")
     return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
@@ -291,12 +299,11 @@ def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
     origin, size_text, root_text = lines[:3]
     if not origin:
         raise NoteError("checkpoint origin is empty")
-    if not re.fullmatch(r"0|[1-9][0-9]*", size_text):
-        raise NoteError(f"checkpoint size {size_text!r} is not a decimal number")
-    try:
-        root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
-        raise NoteError(f"checkpoint root {root_text!r} is not base64") from exc
+    if not re.fullmatch(r"0|[1-9][0-9]{0,19}", size_text) or int(size_text) > _MAX_TREE_SIZE:
+        raise NoteError(f"checkpoint size {clip(size_text)} is not a decimal uint64")
+    root = _b64decode(root_text)
+    if root is None:
+        raise NoteError(f"checkpoint root {clip(root_text)} is not base64")
     if len(root) != 32:
         raise NoteError(f"checkpoint root is {len(root)} bytes, expected 32")
     return origin, int(size_text), root
@@ -319,8 +326,10 @@ def sign_document(doc: dict[str, Any], signer: Signer) -> dict[str, str]:
 def verify_document(doc: dict[str, Any], verifiers: Iterable[Verifier], require: int = 1) -> list[str]:
     """Names of distinct known keys whose signature on `doc` verifies.
 
-    Unknown keys are ignored; a known key whose signature fails raises (the document was
-    altered), as does having fewer than `require` verified keys.
+    Unknown keys are ignored. Every entry by a known key must verify, wherever it stands and
+    however often the key appears (so ``[valid, garbage]`` and ``[garbage, valid]`` by one key
+    both fail: one rule, in any order); a key counts once towards `require`. Fewer than
+    `require` verified keys raises too.
     """
     by_key = {v.key_name: v for v in verifiers}
     entries = doc.get("signatures")
@@ -333,16 +342,16 @@ def verify_document(doc: dict[str, Any], verifiers: Iterable[Verifier], require:
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
             raise SignatureError(f"signature {pos} is malformed")
         v = by_key.get(entry["key"])
-        if v is None or v.key_name in seen:
+        if v is None:
             continue
-        try:
-            sig = base64.b64decode(entry.get("sig", ""), validate=True)
-        except (binascii.Error, TypeError):
-            raise SignatureError(f"signature {pos} by {entry['key']} is not base64") from None
+        sig = _b64decode(entry.get("sig", ""))
+        if sig is None:
+            raise SignatureError(f"signature {pos} by {entry['key']} is not base64")
         if not v.verify(message, sig):
-            raise SignatureError(f"signature by {entry['key']} does not verify")
-        seen.add(v.key_name)
-        verified.append(v.name)
+            raise SignatureError(f"signature {pos} by {entry['key']} does not verify")
+        if v.key_name not in seen:
+            seen.add(v.key_name)
+            verified.append(v.name)
     if len(verified) < require:
         raise SignatureError(
             f"{len(verified)} known key(s) verified, {require} required"

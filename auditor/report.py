@@ -11,9 +11,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report"]
+__all__ = ["EXIT_FAILED", "EXIT_INPUT", "EXIT_OK", "Failed", "InputError", "Report", "one_line"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+LINE_LIMIT = 400  # characters of a whole reason line
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """`text` on one line, at most `limit` characters, printable in any UTF-8 terminal (lone
+    surrogates escaped): a reason printed as the verdict's last line."""
+    flat = " ".join(text.splitlines())
+    flat = flat.encode("utf-8", "backslashreplace").decode("utf-8")
+    return flat if len(flat) <= limit else flat[:limit] + "\u2026"
 
 
 class Failed(Exception):
@@ -33,6 +42,7 @@ class Report:
     figures: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)
 
     def ok(self, name: str, detail: str = "") -> None:
         """Record a check that passed."""
@@ -41,6 +51,11 @@ class Report:
     def note(self, name: str, detail: str) -> None:
         """Record something that was not checked (neither pass nor fail)."""
         self.checks.append({"check": name, "ok": None, "detail": detail})
+
+    def skip(self, name: str, detail: str) -> None:
+        """Record a check the user explicitly asked to skip; the verdict line names it."""
+        self.note(name, detail)
+        self.skipped.append(name)
 
     def fail(self, name: str, reason: str) -> Failed:
         """Record a failed check; return the `Failed` to raise (``raise report.fail(...)``)."""
@@ -58,8 +73,11 @@ class Report:
         return EXIT_OK if self.reason is None else EXIT_FAILED
 
     def as_json(self) -> str:
+        # details bounded like the text lines: one may quote a value of a hostile document
+        checks = [{**c, "detail": one_line(c["detail"])} for c in self.checks]
         doc: dict[str, Any] = {"command": self.command, "verified": self.verified,
-                               "checks": self.checks, "reason": self.reason or self.error}
+                               "checks": checks, "reason": self.reason or self.error,
+                               "skipped": self.skipped}
         if self.error is not None:
             doc["error"] = self.error
         doc.update(self.figures)
@@ -69,13 +87,15 @@ class Report:
         lines = [f"backstop-audit {self.command}"]
         for c in self.checks:
             mark = {True: "  ok     ", False: "  FAILED ", None: "  --     "}[c["ok"]]
-            lines.append(f"{mark}{c['check']}" + (f": {c['detail']}" if c["detail"] else ""))
+            lines.append(one_line(f"{mark}{c['check']}" + (f": {c['detail']}" if c["detail"] else "")))
         for key, value in self.figures.items():
             lines.append(f"  {key}: {_show(value)}")
         if self.error is not None:
             lines.append(f"ERROR: {self.error}")
         elif self.reason is not None:
             lines.append(f"FAILED: {self.reason}")
+        elif self.skipped:
+            lines.append(f"VERIFIED (not checked, as asked: {', '.join(self.skipped)})")
         else:
             lines.append("VERIFIED")
         return "\n".join(lines)

@@ -7,12 +7,15 @@ here knows about the fund's rules.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from fractions import Fraction
 from typing import Any
 
 import orjson
 import rfc8785
+
+from auditor.clip import clip
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 # An event time: RFC 3339 UTC, 1 to 6 fraction digits (schemas/README.md, "Numbers").
@@ -27,15 +30,23 @@ def _decimal_parts(text: Any) -> tuple[str, str, str]:
     """(sign, whole digits, fraction digits) of a decimal string, or WireError."""
     match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise WireError(f"not a decimal string: {text!r}")
+        raise WireError(f"not a decimal string: {clip(text)}")
     sign, whole, frac = match.groups()
     return sign, whole, frac or ""
+
+
+def _digits(text: str, original: Any) -> int:
+    """int() of a digit string; one beyond Python's conversion limit is a WireError."""
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits() allows
+        raise WireError(f"decimal {clip(original)} has too many digits") from None
 
 
 def parse_decimal(text: Any) -> Fraction:
     """Parse an exact decimal string (``"-12.50"``) into a Fraction; no floats, no exponents."""
     sign, whole, frac = _decimal_parts(text)
-    return Fraction(int(sign + whole + frac), 10 ** len(frac))  # not Fraction(str): 3x slower
+    return Fraction(_digits(sign + whole + frac, text), 10 ** len(frac))  # not Fraction(str): 3x slower
 
 
 def parse_amount_lenient(text: Any, decimals: int) -> int:
@@ -43,8 +54,8 @@ def parse_amount_lenient(text: Any, decimals: int) -> int:
     sign, whole, frac = _decimal_parts(text)
     digits = frac.rstrip("0")
     if len(digits) > decimals:
-        raise WireError(f"amount {text!r} has more than {decimals} decimals")
-    units = int(whole + digits.ljust(decimals, "0"))
+        raise WireError(f"amount {clip(text)} has more than {decimals} decimals")
+    units = _digits(whole + digits.ljust(decimals, "0"), text)
     return -units if sign else units
 
 
@@ -52,8 +63,8 @@ def parse_amount(text: Any, decimals: int) -> int:
     """Parse an amount string with exactly `decimals` decimals into integer minor units."""
     sign, whole, frac = _decimal_parts(text)
     if len(frac) != decimals:
-        raise WireError(f"amount {text!r} must have exactly {decimals} decimals")
-    units = int(whole + frac)
+        raise WireError(f"amount {clip(text)} must have exactly {decimals} decimals")
+    units = _digits(whole + frac, text)
     return -units if sign else units
 
 
@@ -133,3 +144,102 @@ def canonical_bytes(document: Any) -> bytes:
 def sha256_hex(data: bytes) -> str:
     """Lowercase hex SHA-256 of `data`."""
     return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------ strict document parsing
+
+MAX_DEPTH = 32  # as the import side; the deepest Backstop document nests 6 levels
+MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not interoperable
+
+
+class _Refused:
+    """A number the parser saw but a document may not hold; the tree walk reports it with
+    its path (the json hooks do not know where they are)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _number(text: str) -> int | _Refused:
+    """parse_int hook: integers within +-(2^53-1) only (17 digits or more never are)."""
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_SAFE_INTEGER:
+        return _Refused(f"integer {clip(text)} is beyond 2^53-1")
+    return int(text)
+
+
+def _no_float(text: str) -> _Refused:
+    return _Refused(f"number {clip(text)} is not an integer (no field takes a fraction or exponent)")
+
+
+def _no_constant(text: str) -> Any:
+    raise WireError(f"{text} is not JSON")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc = dict(pairs)
+    if len(doc) != len(pairs):  # rare: find the name to report
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise WireError(f"member {clip(name)} appears twice in one object")
+            seen.add(name)
+    return doc
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    """``log.size``; long names and deep paths shortened (both can be hostile)."""
+    shown = [clip(p, 40) if isinstance(p, str) and len(p) > 40 else str(p) for p in path[:8]]
+    return ".".join(shown + (["\u2026"] if len(path) > 8 else [])) or "(document)"
+
+
+def check_tree(doc: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Refused numbers, nesting beyond `max_depth` containers, and strings or member names
+    that are not valid Unicode (JSON's \\u escapes can spell a lone surrogate) raise
+    WireError naming the path. Iterative: the input is untrusted."""
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(doc, 0, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, _Refused):
+            raise WireError(f"{_where(path)}: {value.reason}")
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise WireError(f"{_where(path)}: string {clip(value)} holds a lone "
+                                    "surrogate") from None
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= max_depth:
+            raise WireError(f"{_where(path)}: nested deeper than {max_depth} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            if isinstance(key, str):
+                stack.append((key, depth, path))  # a member name is checked as a string
+            stack.append((child, depth + 1, (*path, key)))
+
+
+def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse an untrusted JSON document strictly, or raise WireError with a one-line reason.
+
+    Refused: invalid UTF-8, NaN/Infinity, any fraction or exponent (every number in a Backstop
+    document is an integer), integers beyond +-(2^53-1), duplicate member names, lone
+    surrogates, and more than `max_depth` nested containers. The reason names the path
+    (``log.size: integer ... is beyond 2^53-1``) and quotes at most a short prefix.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(text, parse_int=_number, parse_float=_no_float,
+                         parse_constant=_no_constant, object_pairs_hook=_object)
+    except RecursionError:
+        raise WireError(f"nested deeper than {max_depth} levels") from None
+    except json.JSONDecodeError as exc:  # its position, never the input itself
+        raise WireError(f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
+    check_tree(doc, max_depth)
+    return doc

@@ -74,18 +74,25 @@ class DemoResult:
 
 def _auditor_command() -> list[str]:
     script = Path(sys.executable).with_name("backstop-audit")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "auditor.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "auditor"]
 
 
 def _audit(args: list[str]) -> tuple[int, str]:
+    """Run one auditor command; (exit code, reason). A run counts as verified only when it
+    exits 0 AND its verdict says verified: an empty or unparsable output is a failure."""
     run = subprocess.run(_auditor_command() + args + ["--json"], capture_output=True, text=True,
                          check=False)
     try:
-        reason = json.loads(run.stdout).get("reason") or ""
+        verdict = json.loads(run.stdout)
     except ValueError:
-        reason = (run.stderr or run.stdout).strip().splitlines()[-1:] or [""]
-        reason = reason[0]
-    return run.returncode, str(reason)
+        verdict = None
+    if not isinstance(verdict, dict):
+        last = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+        return run.returncode or 1, f"no verdict from the auditor ({last[0][:200]})"
+    reason = str(verdict.get("reason") or "")
+    if run.returncode == 0 and verdict.get("verified") is not True:
+        return 1, reason or "the auditor exited 0 without a VERIFIED verdict"
+    return run.returncode, reason
 
 
 def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:

@@ -126,13 +126,21 @@ def test_replay_verifies_with_exact_figures(pub: Path, world: dict[str, Any]) ->
     assert any(c["check"] == "accounts.root" and c["ok"] is True for c in doc["checks"])
 
 
-def test_replay_without_seed_reports_root_unchecked(pub: Path, world: dict[str, Any]) -> None:
+def test_replay_without_seed_fails_unless_skipped(pub: Path, world: dict[str, Any]) -> None:
     d = pub / "a"
     (d / "account-seed").unlink()
-    code, doc = run_json("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
-                         "--key", world["op"])
-    assert code == 0
+    args = ("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json", "--key", world["op"])
+    code, out = run(*args)
+    assert code == 1
+    assert out.rstrip().splitlines()[-1] == (
+        "FAILED: accounts.root: not verified: no account seed (pass --seed FILE, or "
+        "--skip-accounts to accept a verdict without it)")
+    code, doc = run_json(*args, "--skip-accounts")
+    assert code == 0 and doc["verified"] is True and doc["skipped"] == ["accounts.root"]
     assert any(c["check"] == "accounts.root" and c["ok"] is None for c in doc["checks"])
+    code, out = run(*args, "--skip-accounts")
+    assert code == 0
+    assert out.rstrip().splitlines()[-1] == "VERIFIED (not checked, as asked: accounts.root)"
     # a wrong seed is caught
     (pub / "seed").write_text("00" * 32)
     code, out = run("replay", d / "events.jsonl", "--snapshot", d / "snapshot.json",
@@ -233,8 +241,8 @@ def test_require_two_and_cosign(pub: Path, world: dict[str, Any]) -> None:
     both = ["--key", world["op"], "--key", world["witness"]]
     code, out = run("snapshot", snap, *both, "--require", "2")
     assert code == 1 and "FAILED: snapshot signatures: 1 known key(s) verified, 2 required" in out
-    code, doc = run_json("cosign", snap, "--key", pub / "wit.key", "--events", pub / "b" / "events.jsonl",
-                         "--trust", world["op"])
+    code, doc = run_json("cosign", snap, "--witness-key", pub / "wit.key",
+                         "--events", pub / "b" / "events.jsonl", "--key", world["op"])
     assert code == 0, doc
     assert len(json.loads(snap.read_text())["signatures"]) == 2
     assert run("snapshot", snap, *both, "--require", "2")[0] == 0
@@ -249,8 +257,8 @@ def test_cosign_refuses_a_bad_export_and_writes_nothing(pub: Path, world: dict[s
     lines = events.read_bytes().splitlines(keepends=True)
     events.write_bytes(b"".join(lines[:-1]))
     out_path = pub / "cosigned.json"
-    code, out = run("cosign", snap, "--key", pub / "wit.key", "--events", events,
-                    "--trust", world["op"], "--out", out_path)
+    code, out = run("cosign", snap, "--witness-key", pub / "wit.key", "--events", events,
+                    "--key", world["op"], "--out", out_path)
     assert code == 1 and "FAILED: snapshot vs replay: log.size" in out
     assert snap.read_bytes() == before and not out_path.exists()
 
@@ -274,3 +282,100 @@ def test_input_errors_exit_2(pub: Path, world: dict[str, Any]) -> None:
     assert code == 2 and "snapshot.schema.json" in out
     assert run("snapshot")[0] == 2                      # click usage error
     assert run("replay", pub / "b" / "events.jsonl", "--key", world["op"])[0] == 2
+
+
+# ------------------------------------------------------------------ entry points, pinned keys, hostile input
+
+
+@pytest.mark.parametrize("module", ["auditor", "auditor.cli"])
+def test_python_m_runs_the_cli(module: str, pub: Path, world: dict[str, Any]) -> None:
+    import subprocess
+    import sys
+
+    def python_m(*args: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                              text=True, check=False, cwd=ROOT)
+
+    done = python_m("--help")
+    assert done.returncode == 0 and "Usage: backstop-audit" in done.stdout
+    assert "Exit codes: 0 verified" in done.stdout
+    done = python_m("snapshot", pub / "a" / "snapshot.json", "--key", world["op"], "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["verified"] is True
+    done = python_m("snapshot", pub / "missing.json", "--key", world["op"])
+    assert done.returncode == 2 and done.stdout.rstrip().splitlines()[-1].startswith("ERROR: snapshot")
+
+
+def test_cosign_trusts_only_the_pinned_key(pub: Path, world: dict[str, Any]) -> None:
+    """An attacker who controls the audited directory re-signs the snapshot with their own
+    key and puts that key in `verifier-key`: cosign must not take it."""
+    from auditor.keys import Signer, sign_document
+
+    d = pub / "b"
+    mallory = Signer.generate("mallory")
+    snap = json.loads((d / "snapshot.json").read_text())
+    snap["signatures"] = [sign_document(snap, mallory)]
+    (d / "snapshot.json").write_text(json.dumps(snap))
+    (d / "verifier-key").write_text(mallory.verifier_key() + "\n")
+    before = (d / "snapshot.json").read_bytes()
+    code, out = run("cosign", d / "snapshot.json", "--witness-key", pub / "wit.key",
+                    "--events", d / "events.jsonl", "--key", world["op"])
+    assert code == 1
+    assert out.rstrip().splitlines()[-1] == "FAILED: snapshot signatures: 0 known key(s) verified, 1 required"
+    assert (d / "snapshot.json").read_bytes() == before
+    # no pinned key at all: a usage error, not a fallback to the directory's verifier-key
+    code, out = run("cosign", d / "snapshot.json", "--witness-key", pub / "wit.key",
+                    "--events", d / "events.jsonl")
+    assert code == 2 and "Missing option '--key'" in out
+    assert (d / "snapshot.json").read_bytes() == before
+
+
+def last_line(out: str) -> str:
+    return out.rstrip().splitlines()[-1]
+
+
+def test_long_key_value_is_a_one_line_input_error(pub: Path) -> None:
+    value = "k" * 5000
+    code, out = run("snapshot", pub / "a" / "snapshot.json", "--key", value)
+    assert code == 2
+    assert last_line(out).startswith(f"ERROR: --key '{'k' * 59}... (5000 chars): not a verifier key")
+    assert last_line(out).endswith("nor a readable key file (File name too long)")
+    assert len(out) < 400
+
+
+def test_deeply_nested_documents_are_input_errors(pub: Path, world: dict[str, Any]) -> None:
+    deep = pub / "deep.json"
+    for depth in (60, 1000, 100_000):
+        deep.write_text("[" * depth + "]" * depth)
+        code, out = run("snapshot", deep, "--key", world["op"])
+        assert code == 2 and last_line(out).endswith("nested deeper than 32 levels"), out
+        code, out = run("account", deep, "--snapshot", pub / "a" / "snapshot.json", "--key", world["op"])
+        assert code == 2 and last_line(out).endswith("nested deeper than 32 levels"), out
+
+
+@pytest.mark.parametrize("field", ["log.size", "accounts.count", "policy.version"])
+def test_integers_beyond_2_53_are_input_errors(field: str, pub: Path, world: dict[str, Any]) -> None:
+    from auditor.schemas import first_error
+
+    path = pub / "a" / "snapshot.json"
+    snap = json.loads(path.read_text())
+    outer, inner = field.split(".")
+    snap[outer][inner] = 2**53  # cannot be signed at all: RFC 8785 has no such integer
+    path.write_text(json.dumps(snap))
+    code, out = run("snapshot", path, "--key", world["op"])
+    assert code == 2
+    assert last_line(out) == f"ERROR: snapshot {path}: {field}: integer '9007199254740992' is beyond 2^53-1"
+    # the schema says so too (for other validators of the format)
+    assert first_error("snapshot", snap) == (
+        f"{field}: 9007199254740992 is greater than the maximum of 9007199254740991")
+
+
+def test_hostile_values_are_never_echoed(pub: Path, world: dict[str, Any]) -> None:
+    path = pub / "a" / "snapshot.json"
+    snap = json.loads(path.read_text())
+    snap["log"]["root"] = "f" * 500_000
+    path.write_text(json.dumps(snap))
+    code, out = run("snapshot", path, "--key", world["op"])
+    assert code == 2 and len(out) < 400, len(out)
+    assert last_line(out) == (f"ERROR: snapshot {path}: does not match snapshot.schema.json: "
+                              f"log.root: '{'f' * 59}... (500000 chars) does not match "
+                              "'^[0-9a-f]{64}$'")
