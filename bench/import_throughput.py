@@ -29,8 +29,8 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from ledger.application import Ledger
-from ledger.importer import import_file
+from ledger.service.application import Ledger
+from ledger.service.importer import import_file
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FUND = {"fund": "bench", "assets": {"USDT": {"decimals": 2}},

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from auditor.merkle import CompactRange
 from auditor.sumtree import SumTree
-from ledger.logtree import LogTree, log_tiles
+from ledger.store.logtree import LogTree, log_tiles
 
 
 def leaf_data(n: int) -> list[bytes]:

@@ -70,7 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def make_ledger() -> Iterator[Callable[[str], object]]:
     """Open Ledger applications that are closed (and their engines disposed) after the test."""
-    from ledger.application import Ledger
+    from ledger.service.application import Ledger
 
     opened: list[Ledger] = []
 

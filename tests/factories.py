@@ -75,7 +75,7 @@ def cli_crash_fund(folder: Path) -> dict[str, str]:
     holding crash_records() (11 events, 5 accounts). Returns the env naming that database."""
     from click.testing import CliRunner
 
-    from ledger.cli import main
+    from ledger.cli.main import main
 
     env = {"BACKSTOP_DB": f"sqlite:///{folder / 'cli.sqlite'}"}
     config = folder / "fund.json"

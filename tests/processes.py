@@ -38,7 +38,7 @@ def fund_file(path: Path) -> Path:
 
 def backstop(url: str, *args: str) -> list[str]:
     """argv of a `backstop` command on the database `url`."""
-    return [sys.executable, "-c", "from ledger.cli import main; main()", *args, "--db", url]
+    return [sys.executable, "-c", "from ledger.cli.main import main; main()", *args, "--db", url]
 
 
 def run(url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

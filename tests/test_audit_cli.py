@@ -22,7 +22,7 @@ _WORLD: dict[str, Any] = {}
 
 def backstop(*args: str) -> str:
     """Run the operator CLI in-process; fail the test on a non-zero exit."""
-    from ledger.cli import main as operator
+    from ledger.cli.main import main as operator
 
     result = CliRunner().invoke(operator, list(args), catch_exceptions=False)
     assert result.exit_code == 0, (args, result.output)

@@ -33,7 +33,7 @@ Mutator = Callable[[random.Random, bytes], bytes]
 
 
 def backstop(*args: str) -> str:
-    from ledger.cli import main as operator
+    from ledger.cli.main import main as operator
 
     result = CliRunner().invoke(operator, list(args), catch_exceptions=False)
     assert result.exit_code == 0, (args, result.output)

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import text
 
-from ledger import busy
-from ledger.busy import ConcurrentWriteError, DatabaseBusy, FundBusy
-from ledger.cli import main
-from ledger.factfile import RecordError
-from ledger.importer import import_file
-from ledger.queries import rebuild_projections
+from ledger.cli.main import main
+from ledger.service.factfile import RecordError
+from ledger.service.importer import import_file
+from ledger.service.queries import rebuild_projections
+from ledger.store import busy
+from ledger.store.busy import ConcurrentWriteError, DatabaseBusy, FundBusy
 from tests.conftest import _pg_admin
 from tests.factories import TIME, fee, fund_config, write_jsonl
 from tests.processes import event_count, fund_file, start, wait_for
@@ -141,7 +141,7 @@ def _insert_event(connection: Any, oid: Any, topic: str | None) -> None:
 def test_a_duplicate_event_version_is_a_concurrent_write(db_url: str, make_ledger) -> None:
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
-    from ledger.domain import fund_id
+    from ledger.domain.fund import fund_id
 
     oid = fund_id("main")
     if ledger.engine.dialect.name == "sqlite":
@@ -156,7 +156,7 @@ def test_other_integrity_errors_on_the_event_table_are_not_races(db_url: str,
     table was taken for a lost race and retried."""
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
-    from ledger.domain import fund_id
+    from ledger.domain.fund import fund_id
 
     oid = fund_id("other")
     if ledger.engine.dialect.name == "sqlite":
@@ -261,8 +261,8 @@ def test_lock_timeout_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 # -- the library internals ledger/sqlstore.py relies on ------------------------------------
 
 def test_the_overridden_recorder_internals_are_unchanged() -> None:
-    """ledger.sqlstore overrides `_insert_stored_events` and calls `_lock_table`,
-    `_notify_channel` and `events_record_cls`; ledger.application calls `transaction`. A new
+    """ledger.store.sqlstore overrides `_insert_stored_events` and calls `_lock_table`,
+    `_notify_channel` and `events_record_cls`; ledger.service.application calls `transaction`. A new
     eventsourcing-sqlalchemy that renames or reshapes them must fail here, not in production."""
     from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
     from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
@@ -272,7 +272,7 @@ def test_the_overridden_recorder_internals_are_unchanged() -> None:
         SQLAlchemyRecorder,
     )
 
-    from ledger.sqlstore import BulkApplicationRecorder, Factory
+    from ledger.store.sqlstore import BulkApplicationRecorder, Factory
 
     def sig(function: Any) -> str:
         return str(inspect.signature(function))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.chart import SERIES, write_chart
+from ledger.sim.chart import SERIES, write_chart
 
 TIMES = [f"2020-03-12T{h:02d}:00:00Z" for h in range(6)]
 PRICES = ["7938.0", "7650.5", "6900.0", "5900.0", "4644.0", "4750.5"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
+from ledger.cli.main import main
 from tests.factories import crash_records, fee, fund_config, write_jsonl
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from ledger.importer import import_file
+from ledger.service.importer import import_file
 from tests.factories import TIME, fee, fund_config, write_jsonl
 
 
 def _writer(url: str, path: str) -> None:
-    from ledger.application import Ledger
+    from ledger.service.application import Ledger
 
     ledger = Ledger(url)
     try:

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
-from ledger.cli import main as operator
+from ledger.cli.main import main as operator
 from tests.factories import TIME, capital, fund_config, liquidation, policy, write_jsonl
 
 MAX_SAFE = 2**53 - 1

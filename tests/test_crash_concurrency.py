@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.exporting import write_export
-from ledger.importer import import_file
+from ledger.service.application import Ledger
+from ledger.service.exporting import write_export
+from ledger.service.importer import import_file
 from tests.factories import TIME, fund_config
 from tests.processes import (
     assert_all_dead,

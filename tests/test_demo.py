@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli import main
-from ledger.demo import run_demo
-from ledger.simulate import SimulationConfig
+from ledger.cli.main import main
+from ledger.sim.demo import run_demo
+from ledger.sim.simulate import SimulationConfig
 
 
 def expected_final_balance(facts: Path) -> tuple[int, int, int]:

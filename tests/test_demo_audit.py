@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ledger import demo
+from ledger.sim import demo
 from tests.test_audit_cli import build_world
 
 

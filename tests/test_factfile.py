@@ -1,4 +1,4 @@
-"""ledger.factfile: the worker process gives exactly what parsing inline gives."""
+"""ledger.service.factfile: the worker process gives exactly what parsing inline gives."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import factfile
-from ledger.factfile import RecordError, parsed_batches
+from ledger.service import factfile
+from ledger.service.factfile import RecordError, parsed_batches
 from tests.factories import fee
 
 

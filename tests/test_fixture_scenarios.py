@@ -31,7 +31,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
-from ledger.cli import main as backstop
+from ledger.cli.main import main as backstop
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -24,9 +24,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from ledger import cli
-from ledger.application import Ledger
-from ledger.projections import PROJECTION_TABLES
+from ledger.cli import main as cli
+from ledger.service.application import Ledger
+from ledger.store.projections import PROJECTION_TABLES
 from tests.factories import TIME, crash_records, fund_config, policy
 
 SEED = 11
@@ -248,7 +248,7 @@ class Store:
         return name
 
     def rows(self) -> tuple[int, ...]:
-        from ledger.tables import metadata
+        from ledger.store.tables import metadata
 
         with self.ledger.engine.connect() as connection:
             return tuple(connection.execute(select(func.count()).select_from(table)).scalar_one()
@@ -276,7 +276,7 @@ class Store:
 
 @pytest.fixture
 def store(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Store]:
-    from ledger.tables import metadata
+    from ledger.store.tables import metadata
 
     assert {t.name for t in PROJECTION_TABLES} <= {t.name for t in metadata.sorted_tables}
     opened = Store(db_url, monkeypatch, tmp_path)

@@ -11,10 +11,18 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, inspect, select, text
 
-from ledger.cli import main
-from ledger.persistence import normalize_url
-from tests.factories import (TIME, capital, crash_records, fee, fund_config, liquidation, policy,
-                             write_jsonl)
+from ledger.cli.main import main
+from ledger.store.persistence import normalize_url
+from tests.factories import (
+    TIME,
+    capital,
+    crash_records,
+    fee,
+    fund_config,
+    liquidation,
+    policy,
+    write_jsonl,
+)
 
 UNITS_2_127 = "1701411834604692317316873037158841057.28"  # 2^127 minor units, 2 decimals
 UNITS_2_128 = "3402823669209384634633746074317682114.56"
@@ -308,7 +316,7 @@ def test_a_missing_postgresql_database_is_one_line(pg_server: str) -> None:
 
 
 def test_committed_totals_survive_an_aggregate_snapshot(make_ledger: Any, tmp_path: Path) -> None:
-    from ledger.domain import Fund
+    from ledger.domain.fund import Fund
 
     ledger = make_ledger(f"sqlite:///{tmp_path / 'snap.sqlite'}")
     ledger.open_fund(fund_config(), TIME)

@@ -1,4 +1,4 @@
-"""ledger.logtree on SQLite (and PostgreSQL when BACKSTOP_TEST_PG_URL is set)."""
+"""ledger.store.logtree on SQLite (and PostgreSQL when BACKSTOP_TEST_PG_URL is set)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from auditor.merkle import EMPTY_ROOT, root_of, verify_consistency, verify_inclusion
-from ledger import logtree
-from ledger.logtree import log_tiles
-from ledger.tables import metadata
+from ledger.store import logtree
+from ledger.store.logtree import log_tiles
+from ledger.store.tables import metadata
 
 _BACKENDS = ["sqlite"] + ([os.environ["BACKSTOP_TEST_PG_URL"]] if os.environ.get("BACKSTOP_TEST_PG_URL") else [])
 

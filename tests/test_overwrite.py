@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from auditor.keys import Signer
-from ledger.cli import main
+from ledger.cli.main import main
 from tests.factories import cli_crash_fund
 
 

@@ -8,7 +8,14 @@ from fractions import Fraction as F
 
 import pytest
 
-from ledger.policy import FixedShare, Policy, PolicyError, VolatilityCurve, policy_hash, volatility
+from ledger.domain.policy import (
+    FixedShare,
+    Policy,
+    PolicyError,
+    VolatilityCurve,
+    policy_hash,
+    volatility,
+)
 
 DECIMALS = {"USDT": 2, "BTC": 8}
 

@@ -18,10 +18,10 @@ from auditor.keys import Signer, open_note, parse_checkpoint, verify_document
 from auditor.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from auditor.sumtree import account_leaf_hash, verify_sum_proof
 from auditor.wire import canonical_bytes, parse_amount
-from ledger import publish as publish_module
-from ledger.cli import main as backstop
-from ledger.importer import import_file
-from ledger.publish import PublishError, consistency_proof, event_proof, publish, published
+from ledger.cli.main import main as backstop
+from ledger.service import publish as publish_module
+from ledger.service.importer import import_file
+from ledger.service.publish import PublishError, consistency_proof, event_proof, publish, published
 from tests.factories import (
     TIME,
     capital,

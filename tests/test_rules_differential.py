@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from auditor import rules
 from auditor.cli import main as audit
 from auditor.wire import format_amount, parse_decimal
-from ledger.cli import main as operator
-from ledger.policy import Policy
-from ledger.waterfall import LiquidationFact, settle
+from ledger.cli.main import main as operator
+from ledger.domain.policy import Policy
+from ledger.domain.waterfall import LiquidationFact, settle
 from tests.factories import write_jsonl
 
 ASSET, MARKET, TRADER = "USDT", "BTC-PERP", "trader"

@@ -12,9 +12,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger.cli_simulate import simulate_command
-from ledger.simulate import (SimulationConfig, SimulationSummary, encode_fact, fund_config,
-                             profile_anchors, simulate, write_facts)
+from ledger.cli.simulate import simulate_command
+from ledger.sim.simulate import (
+    SimulationConfig,
+    SimulationSummary,
+    encode_fact,
+    fund_config,
+    profile_anchors,
+    simulate,
+    write_facts,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SMALL = SimulationConfig(traders=300, steps=96, initial_fund="10000.00")  # = the fixture

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ledger import application
-from ledger.application import Ledger
-from ledger.exporting import write_export
-from ledger.importer import RecordError, import_file, restore_export
-from ledger.projections import accounts, exchange_ids
-from ledger.queries import rebuild_projections
+from ledger.service import application
+from ledger.service.application import Ledger
+from ledger.service.exporting import write_export
+from ledger.service.importer import RecordError, import_file, restore_export
+from ledger.service.queries import rebuild_projections
+from ledger.store.projections import accounts, exchange_ids
 from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
 
 
@@ -181,8 +181,8 @@ def test_duplicates_inside_one_file(db_url: str, make_ledger, tmp_path: Path,
 
 def test_derived_state_catches_up_with_the_log(db_url: str, make_ledger, tmp_path: Path) -> None:
     """Projections and log tiles that lag the log (wiped here) are caught up on the next write."""
-    from ledger.logtree import log_tiles
-    from ledger.projections import PROJECTION_TABLES
+    from ledger.store.logtree import log_tiles
+    from ledger.store.projections import PROJECTION_TABLES
 
     ledger = make_ledger(db_url)
     ledger.open_fund(fund_config(), TIME)
@@ -219,7 +219,7 @@ def test_account_totals_after_a_rolled_back_import(db_url: str, make_ledger, tmp
 
 def test_fund_events_are_stored_as_their_export_lines(db_url: str, make_ledger,
                                                       tmp_path: Path) -> None:
-    """ledger.mapper: the stored bytes are the RFC 8785 export line (checked with the rfc8785
+    """ledger.store.mapper: the stored bytes are the RFC 8785 export line (checked with the rfc8785
     package), and decoding them gives events equal to the ones that were recorded."""
     import rfc8785
     from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
@@ -254,7 +254,7 @@ def test_fund_events_are_stored_as_their_export_lines(db_url: str, make_ledger,
 
 
 def test_import_restores_the_gc_settings(db_url: str, make_ledger, tmp_path: Path) -> None:
-    """The import's GC tuning (ledger.importer._bulk_gc) ends with it, also on an error."""
+    """The import's GC tuning (ledger.service.importer._bulk_gc) ends with it, also on an error."""
     import gc
 
     before = (gc.get_threshold(), gc.get_freeze_count())

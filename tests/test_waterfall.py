@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.wire import format_amount, parse_amount
-from ledger.policy import Policy
-from ledger.waterfall import (
+from ledger.domain.policy import Policy
+from ledger.domain.waterfall import (
     Clawback,
     Counterparty,
     FactError,

@@ -20,8 +20,8 @@ from eventsourcing.domain import Aggregate
 from auditor.clip import clip
 from auditor.sumtree import SUM_LIMIT
 from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
-from ledger.policy import MAX_WINDOW, Policy, PolicyError, policy_hash
-from ledger.waterfall import LiquidationFact, Settlement, settle
+from ledger.domain.policy import MAX_WINDOW, Policy, PolicyError, policy_hash
+from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
 # fees, payouts and clawbacks summed over accounts: the account tree's root sums, which bound

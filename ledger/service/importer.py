@@ -20,11 +20,11 @@ from sqlalchemy import Connection
 from auditor.clip import clip, shorten
 from auditor.schemas import first_error
 from auditor.wire import canonical_bytes
-from ledger.application import Ledger
-from ledger.domain import Fund, export_event
-from ledger.factfile import RecordError, decode_json, numbered_lines, parsed_batches
-from ledger.facts import FactError, normal_form, normal_form_of_event
-from ledger.projections import exchange_ids, select_where_in
+from ledger.domain.facts import FactError, normal_form, normal_form_of_event
+from ledger.domain.fund import Fund, export_event
+from ledger.service.application import Ledger
+from ledger.service.factfile import RecordError, decode_json, numbered_lines, parsed_batches
+from ledger.store.projections import exchange_ids, select_where_in
 
 DEFAULT_BATCH_SIZE = 2000
 NEARBY = 256  # collided positions this close are read back from the log in one range
@@ -100,7 +100,7 @@ def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFA
     """Import a JSONL file of exchange facts; `progress` gets the bytes consumed so far.
 
     `parallel` decodes and checks records in a worker process (default: for large files,
-    see ledger.factfile).
+    see ledger.service.factfile).
 
     A concurrent writer on the same fund makes the loser wait for it or start over
     (idempotency turns what the winner already recorded into no-ops), with backoff, for up to

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from auditor.wire import parse_decimal
-from ledger.cli import force_option, refuse_overwrite
-from ledger.simulate import PROFILES, SimulationConfig, fund_config, write_facts
+from ledger.cli.main import force_option, refuse_overwrite
+from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config, write_facts
 
 
 @click.command("simulate")

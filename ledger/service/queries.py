@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from auditor.merkle import CompactRange
-from ledger.application import Ledger, event_leaf
-from ledger.projections import PROJECTION_TABLES, Projector, positions
+from ledger.service.application import Ledger, event_leaf
+from ledger.store.projections import PROJECTION_TABLES, Projector, positions
 
 REBUILD_PAGE = 5000
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from auditor.keys import Signer
 from auditor.wire import format_amount, format_decimal, parse_amount, parse_decimal
-from ledger.application import Ledger
-from ledger.importer import import_file
-from ledger.publish import publish
-from ledger.simulate import SimulationConfig, fund_config, write_facts
+from ledger.service.application import Ledger
+from ledger.service.importer import import_file
+from ledger.service.publish import publish
+from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 KEY_NAME = "demo.backstop.example"
 
@@ -153,7 +153,7 @@ def _read_export(events: Path, asset: str,
 def run_demo(workdir: Path, config: SimulationConfig | None = None,
              say: Callable[[str], None] = print) -> DemoResult:
     """Run the whole demo in `workdir` (recreated) and return what happened."""
-    from ledger.chart import write_chart
+    from ledger.sim.chart import write_chart
 
     require_chart()
     config = config or SimulationConfig()

@@ -4,7 +4,7 @@ The `state` bytes of a stored fund event are exactly the RFC 8785 line that the 
 commits to and `backstop export` writes (schemas/README.md, "Events"). An event is serialized
 once: the leaf hash is of the stored bytes, and the log reads back without re-serializing.
 The line holds everything the event object holds (its timestamp is its `time`, see
-`ledger.domain.instant`), so decoding it gives an equal event. Snapshots and any other
+`ledger.domain.fund.instant`), so decoding it gives an equal event. Snapshots and any other
 object go through the library's JSON transcoder as usual.
 """
 
@@ -16,12 +16,15 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, register_topic
 
-from ledger.domain import EVENT_CLASSES, Fund, instant
+from ledger.domain.fund import EVENT_CLASSES, Fund, instant
 
 _BY_TOPIC: dict[str, type[Any]] = {cls.TOPIC: cls for cls in EVENT_CLASSES}
 _FUND_TOPIC = get_topic(Fund)
+# Snapshots store the aggregate's class path as their topic; databases written before the
+# aggregate moved to ledger/domain/fund.py name it "ledger.domain:Fund" (and "...:Fund.Snapshot").
+register_topic("ledger.domain:Fund", Fund)
 
 
 def stored_fund_events(fund_id: UUID, events: Sequence[Any],

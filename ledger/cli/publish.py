@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.keys import KeyFormatError, Signer
-from ledger.application import Ledger
-from ledger.cli import (
+from ledger.cli.main import (
     InputError,
     emit_json,
     force_option,
@@ -18,8 +17,9 @@ from ledger.cli import (
     resolve_fund,
     store_options,
 )
-from ledger.outputs import OutputExists, write_file
-from ledger.publish import (
+from ledger.service.application import Ledger
+from ledger.service.outputs import OutputExists, write_file
+from ledger.service.publish import (
     PublishError,
     account_proof,
     consistency_proof,

@@ -28,9 +28,9 @@ from sqlalchemy import (
 )
 
 from auditor.wire import parse_amount
-from ledger.bulk import insert_rows
-from ledger.facts import fact_key_of_event
-from ledger.tables import metadata
+from ledger.domain.facts import fact_key_of_event
+from ledger.store.bulk import insert_rows
+from ledger.store.tables import metadata
 
 positions = Table(
     "backstop_projection_position", metadata,

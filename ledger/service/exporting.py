@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-from ledger.application import Ledger
+from ledger.service.application import Ledger
 
 
 def write_export(ledger: Ledger, fund: str, path: Path, size: int,
@@ -33,7 +33,7 @@ def write_export(ledger: Ledger, fund: str, path: Path, size: int,
 
 def _write(ledger: Ledger, fund: str, stream: BinaryIO, start: int, size: int) -> int:
     count = 0
-    for line in ledger.log_lines(fund, start, size):  # stored canonical (ledger.mapper)
+    for line in ledger.log_lines(fund, start, size):  # stored canonical (ledger.store.mapper)
         stream.write(line + b"\n")
         count += 1
     return count

@@ -21,13 +21,13 @@ from sqlalchemy.exc import DBAPIError
 
 from auditor.merkle import leaf_hash
 from auditor.wire import canonical_bytes
-from ledger import busy
-from ledger.domain import Fund, FundRuleError, export_event, fund_id
-from ledger.logtree import LogTree
-from ledger.mapper import FundMapper, stored_fund_events
-from ledger.persistence import default_url, normalize_url
-from ledger.projections import AccountCache, Projector
-from ledger.tables import metadata
+from ledger.domain.fund import Fund, FundRuleError, export_event, fund_id
+from ledger.store import busy
+from ledger.store.logtree import LogTree
+from ledger.store.mapper import FundMapper, stored_fund_events
+from ledger.store.persistence import default_url, normalize_url
+from ledger.store.projections import AccountCache, Projector
+from ledger.store.tables import metadata
 
 SNAPSHOT_INTERVAL = 1_000  # events between aggregate snapshots: loading never replays more
 CATCH_UP_PAGE = 5_000  # events per step when derived state catches up with the log
@@ -64,7 +64,7 @@ class Ledger(Application[Any]):
     """The operator's application: funds, their event logs and everything derived from them."""
 
     name = "backstop"
-    env: ClassVar[dict[str, str]] = {"PERSISTENCE_MODULE": "ledger.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
+    env: ClassVar[dict[str, str]] = {"PERSISTENCE_MODULE": "ledger.store.sqlstore", "IS_SNAPSHOTTING_ENABLED": "y"}
 
     def __init__(self, url: str | None = None, *, lock_timeout: float | None = None) -> None:
         self.url = normalize_url(url or default_url())
@@ -85,7 +85,7 @@ class Ledger(Application[Any]):
                     raise
 
     def construct_mapper(self) -> Mapper[UUID]:
-        """Fund events are stored as their canonical export lines (see ledger.mapper), so
+        """Fund events are stored as their canonical export lines (see ledger.store.mapper), so
         the library's cipher and compressor settings cannot apply to them: refused."""
         mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
                                      mapper_class=FundMapper)
@@ -130,7 +130,7 @@ class Ledger(Application[Any]):
     def retry(self, fund: str | None, action: Callable[[], T],
               on_retry: Callable[[BaseException], None] | None = None) -> T:
         """`action()`, retried while another writer holds or wins the fund, up to the lock
-        timeout; then FundBusy with one line naming the holder (ledger.busy)."""
+        timeout; then FundBusy with one line naming the holder (ledger.store.busy)."""
         return busy.retry(action, timeout=self.lock_timeout, on_retry=on_retry,
                           holder=lambda: busy.describe_holder(self.engine, fund))
 
@@ -169,7 +169,7 @@ class Ledger(Application[Any]):
         transaction. Returns the number of events written.
 
         The events go straight to the recorder rather than through `Application.save`: each is
-        stored as its canonical export line, which carries the fund's name (ledger.mapper), and
+        stored as its canonical export line, which carries the fund's name (ledger.store.mapper), and
         the same bytes are the log tree's leaves.
         """
         pending = fund.collect_events()
@@ -220,7 +220,7 @@ class Ledger(Application[Any]):
 
     def log_lines(self, name: str, start: int = 0, stop: int | None = None) -> Iterator[bytes]:
         """Canonical export lines (without newline) of a fund's events with
-        start <= index < stop, in log order: the stored bytes themselves (ledger.mapper).
+        start <= index < stop, in log order: the stored bytes themselves (ledger.store.mapper).
 
         Reads in pages so memory stays flat on long logs (event version = index + 1).
         """

@@ -23,13 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
 from auditor.sumtree import SumTree, account_nonce
 from auditor.wire import format_amount, format_decimal, parse_decimal
-from ledger.application import Ledger
-from ledger.domain import Fund
-from ledger.exporting import write_export
-from ledger.outputs import OutputExists, refuse_taken
-from ledger.policy import policy_hash
-from ledger.projections import ACCOUNT_FIELDS, accounts
-from ledger.tables import metadata
+from ledger.domain.fund import Fund
+from ledger.domain.policy import policy_hash
+from ledger.service.application import Ledger
+from ledger.service.exporting import write_export
+from ledger.service.outputs import OutputExists, refuse_taken
+from ledger.store.projections import ACCOUNT_FIELDS, accounts
+from ledger.store.tables import metadata
 
 SNAPSHOT_FORMAT = "backstop-snapshot/1"
 

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 import sqlalchemy as sa
 
 from auditor import merkle
-from ledger.bulk import insert_rows
-from ledger.tables import metadata
+from ledger.store.bulk import insert_rows
+from ledger.store.tables import metadata
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT

@@ -5,8 +5,8 @@ batches of thousands of events a single executemany on the driver's cursor does 
 work several times faster (see bench/import_throughput.py). Everything else — tables,
 transactions, table locking on PostgreSQL, NOTIFY — is the library's own.
 
-Selected with PERSISTENCE_MODULE=ledger.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
-backends `ledger.persistence` accepts.
+Selected with PERSISTENCE_MODULE=ledger.store.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
+backends `ledger.store.persistence` accepts.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from eventsourcing_sqlalchemy import factory as _sqlalchemy
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.orm import Session
 
-from ledger.bulk import insert_rows
+from ledger.store.bulk import insert_rows
 
 _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 

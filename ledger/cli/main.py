@@ -23,8 +23,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from auditor.clip import shorten
 from auditor.schemas import first_error
 from auditor.wire import format_amount
-from ledger.application import FundNotFound, Ledger
-from ledger.busy import (
+from ledger.service.application import FundNotFound, Ledger
+from ledger.service.factfile import RecordError
+from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
+from ledger.service.outputs import OutputExists, refuse_taken
+from ledger.service.queries import fund_names, rebuild_projections
+from ledger.store.busy import (
     BUSY_EXIT_CODE,
     DEFAULT_LOCK_TIMEOUT,
     LOCK_TIMEOUT_ENV,
@@ -33,12 +37,8 @@ from ledger.busy import (
     FundBusy,
     describe_holder,
 )
-from ledger.factfile import RecordError
-from ledger.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
-from ledger.outputs import OutputExists, refuse_taken
-from ledger.persistence import DB_ENV, DatabaseURLError, default_url, open_error
-from ledger.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
-from ledger.queries import fund_names, rebuild_projections
+from ledger.store.persistence import DB_ENV, DatabaseURLError, default_url, open_error
+from ledger.store.projections import TOTAL_FIELDS, accounts, balances, counts, positions, totals
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -330,7 +330,7 @@ def export(file: Path, size: int | None, force: bool, ledger: Ledger,
 
     This is what an auditor replays with `backstop-audit replay`. FILE may be - for stdout.
     """
-    from ledger.exporting import write_export
+    from ledger.service.exporting import write_export
 
     if str(file) != "-":
         refuse_overwrite("FILE", file, force)
@@ -371,8 +371,8 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
 @click.option("--traders", default=3000, show_default=True, type=click.IntRange(10))
 def demo(workdir: Path, seed: int, traders: int) -> None:
     """Simulate a crash, record it, publish hourly snapshots, audit them, draw the chart."""
-    from ledger.demo import ChartUnavailable, report, run_demo
-    from ledger.simulate import SimulationConfig
+    from ledger.sim.demo import ChartUnavailable, report, run_demo
+    from ledger.sim.simulate import SimulationConfig
 
     try:
         result = run_demo(workdir, SimulationConfig(seed=seed, traders=traders), say=click.echo)
@@ -385,8 +385,8 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
 
 def _register_commands() -> None:
     """Commands that live in modules of their own."""
-    from ledger.cli_publish import keygen, prove, snapshot
-    from ledger.cli_simulate import simulate_command
+    from ledger.cli.publish import keygen, prove, snapshot
+    from ledger.cli.simulate import simulate_command
 
     for command in (simulate_command, keygen, snapshot, prove):
         main.add_command(command)

@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from auditor.wire import WireError, format_amount, format_decimal, parse_decimal
-from ledger.policy import Policy
+from ledger.domain.policy import Policy
 
 SIDES = ("long", "short")
 ADL_QUANTITY_PLACES = 8
