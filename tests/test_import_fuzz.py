@@ -25,8 +25,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from ledger.cli import main as cli
+from ledger.cli import options as cli_options
 from ledger.service.application import Ledger
-from ledger.store.projections import PROJECTION_TABLES
+from ledger.store.tables import PROJECTION_TABLES
 from tests.factories import TIME, crash_records, fund_config, policy
 
 SEED = 11
@@ -237,7 +238,7 @@ class Store:
         self.url, self.tmp_path = url, tmp_path
         self.ledger = Ledger(url)
         self.ledger.close = lambda: None  # type: ignore[method-assign]  # shared by all runs
-        monkeypatch.setattr(cli, "Ledger", lambda _url, **_options: self.ledger)
+        monkeypatch.setattr(cli_options, "Ledger", lambda _url, **_options: self.ledger)
         self.funds = 0
         self.codes: collections.Counter[tuple[str, int]] = collections.Counter()
 

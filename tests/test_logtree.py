@@ -11,8 +11,7 @@ import sqlalchemy as sa
 
 from auditor.merkle import EMPTY_ROOT, root_of, verify_consistency, verify_inclusion
 from ledger.store import logtree
-from ledger.store.logtree import log_tiles
-from ledger.store.tables import metadata
+from ledger.store.tables import log_tiles, metadata
 
 _BACKENDS = ["sqlite"] + ([os.environ["BACKSTOP_TEST_PG_URL"]] if os.environ.get("BACKSTOP_TEST_PG_URL") else [])
 

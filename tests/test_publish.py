@@ -21,7 +21,8 @@ from auditor.wire import canonical_bytes, parse_amount
 from ledger.cli.main import main as backstop
 from ledger.service import publish as publish_module
 from ledger.service.importer import import_file
-from ledger.service.publish import PublishError, consistency_proof, event_proof, publish, published
+from ledger.service.publish import PublishError, consistency_proof, event_proof, publish
+from ledger.store.tables import published
 from tests.factories import (
     TIME,
     capital,

@@ -12,7 +12,7 @@ from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.importer import RecordError, import_file, restore_export
 from ledger.service.queries import rebuild_projections
-from ledger.store.projections import accounts, exchange_ids
+from ledger.store.tables import accounts, exchange_ids
 from tests.factories import TIME, capital, crash_records, fee, fund_config, write_jsonl
 
 

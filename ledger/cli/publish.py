@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.keys import KeyFormatError, Signer
-from ledger.cli.main import (
+from ledger.cli.options import (
     InputError,
     emit_json,
     force_option,

@@ -24,7 +24,8 @@ from ledger.domain.facts import FactError, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
 from ledger.service.application import Ledger
 from ledger.service.factfile import RecordError, decode_json, numbered_lines, parsed_batches
-from ledger.store.projections import exchange_ids, select_where_in
+from ledger.store.projections import select_where_in
+from ledger.store.tables import exchange_ids
 
 DEFAULT_BATCH_SIZE = 2000
 NEARBY = 256  # collided positions this close are read back from the log in one range

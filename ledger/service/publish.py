@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, String, Table, Text, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
@@ -28,19 +28,10 @@ from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.outputs import OutputExists, refuse_taken
-from ledger.store.projections import ACCOUNT_FIELDS, accounts
-from ledger.store.tables import metadata
+from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 
 SNAPSHOT_FORMAT = "backstop-snapshot/1"
 
-published = Table(
-    "backstop_published", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("log_size", BigInteger, primary_key=True),
-    Column("document", Text, nullable=False),
-    Column("seed", String(64), nullable=False),
-    Column("accounts", Text, nullable=False),  # {account: [sums...]} as committed
-)
 
 
 class PublishError(ValueError):

@@ -8,7 +8,8 @@ from sqlalchemy import Engine, select
 
 from auditor.merkle import CompactRange
 from ledger.service.application import Ledger, event_leaf
-from ledger.store.projections import PROJECTION_TABLES, Projector, positions
+from ledger.store.projections import Projector
+from ledger.store.tables import PROJECTION_TABLES, positions
 
 REBUILD_PAGE = 5000
 

@@ -16,20 +16,12 @@ import sqlalchemy as sa
 
 from auditor import merkle
 from ledger.store.bulk import insert_rows
-from ledger.store.tables import metadata
+from ledger.store.tables import log_tiles
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = 32
 
-log_tiles = sa.Table(
-    "log_tiles",
-    metadata,
-    sa.Column("fund", sa.Text, primary_key=True),
-    sa.Column("level", sa.Integer, primary_key=True),
-    sa.Column("idx", sa.BigInteger, primary_key=True),
-    sa.Column("hashes", sa.LargeBinary, nullable=False),
-)
 
 
 _fund: sa.BindParameter[str] = sa.bindparam("fund")

@@ -15,13 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
-    Integer,
-    String,
     Table,
-    Text,
     delete,
     select,
     text,
@@ -30,54 +25,16 @@ from sqlalchemy import (
 from auditor.wire import parse_amount
 from ledger.domain.facts import fact_key_of_event
 from ledger.store.bulk import insert_rows
-from ledger.store.tables import metadata
-
-positions = Table(
-    "backstop_projection_position", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("position", BigInteger, nullable=False),
+from ledger.store.tables import (
+    PROJECTION_TABLES,
+    TOTAL_FIELDS,
+    accounts,
+    balances,
+    counts,
+    exchange_ids,
+    positions,
+    totals,
 )
-balances = Table(
-    "backstop_balances", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("asset", String(32), primary_key=True),
-    Column("units", Text, nullable=False),
-)
-accounts = Table(
-    "backstop_accounts", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("account", String(200), primary_key=True),
-    Column("asset", String(32), primary_key=True),
-    Column("fees", Text, nullable=False),
-    Column("payouts", Text, nullable=False),
-    Column("clawbacks", Text, nullable=False),
-    sqlite_with_rowid=False,  # rows are found by their key only: one b-tree, not two
-)
-TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
-                "withdrawn", "rebalanced_in", "rebalanced_out")
-totals = Table(
-    "backstop_totals", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("asset", String(32), primary_key=True),
-    *[Column(name, Text, nullable=False) for name in TOTAL_FIELDS],
-)
-exchange_ids = Table(
-    "backstop_exchange_ids", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("kind", String(32), primary_key=True),
-    Column("exchange_id", String(200), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-counts = Table(
-    "backstop_event_counts", metadata,
-    Column("fund", String(64), primary_key=True),
-    Column("type", String(40), primary_key=True),
-    Column("count", Integer, nullable=False),
-)
-
-ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
-PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
 
 
 def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, Any],

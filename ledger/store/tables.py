@@ -1,8 +1,78 @@
-"""The SQLAlchemy metadata that every ledger table (projections, log tiles, snapshots) joins.
+"""Every table Backstop keeps beside the event store, in one place: projections, log tiles,
+published snapshots. The event store's own tables belong to eventsourcing (ledger.store.sqlstore).
 
 Tables live in the same database as the event store, so one transaction can cover both.
+Amounts are stored as decimal strings of integer minor units: exact at any size, on both
+backends.
 """
 
-from sqlalchemy import MetaData
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
+
+# -- projections (ledger.store.projections) --------------------------------------------------
+positions = Table(
+    "backstop_projection_position", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+balances = Table(
+    "backstop_balances", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    Column("units", Text, nullable=False),
+)
+accounts = Table(
+    "backstop_accounts", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("account", String(200), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    Column("fees", Text, nullable=False),
+    Column("payouts", Text, nullable=False),
+    Column("clawbacks", Text, nullable=False),
+    sqlite_with_rowid=False,  # rows are found by their key only: one b-tree, not two
+)
+TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
+                "withdrawn", "rebalanced_in", "rebalanced_out")
+totals = Table(
+    "backstop_totals", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("asset", String(32), primary_key=True),
+    *[Column(name, Text, nullable=False) for name in TOTAL_FIELDS],
+)
+exchange_ids = Table(
+    "backstop_exchange_ids", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("exchange_id", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+counts = Table(
+    "backstop_event_counts", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("type", String(40), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
+PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
+
+# -- RFC 6962 log tiles (ledger.store.logtree) ----------------------------------------------
+log_tiles = Table(
+    "log_tiles",
+    metadata,
+    Column("fund", Text, primary_key=True),
+    Column("level", Integer, primary_key=True),
+    Column("idx", BigInteger, primary_key=True),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
+# -- published snapshots (ledger.service.publish) -------------------------------------------
+published = Table(
+    "backstop_published", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("log_size", BigInteger, primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("seed", String(64), nullable=False),
+    Column("accounts", Text, nullable=False),  # {account: [sums...]} as committed
+)
