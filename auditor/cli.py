@@ -3,7 +3,7 @@
 Exit codes: 0 verified (every check ran and passed, except those the user explicitly skipped,
 which the verdict line names); 1 verification failed or a required check could not run (one
 ``FAILED: what: why`` line); 2 usage or input error (unreadable file, bad JSON, schema-invalid
-document, malformed key). Messages quote at most a short prefix of any input (`auditor.clip`).
+document, malformed key). Messages quote at most a short prefix of any input (`auditor.formats.clip`).
 Every command takes ``--json`` for a machine-readable verdict. This module never imports
 `ledger`: the auditor shares only the wire formats with the operator (schemas/README.md).
 Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``.
@@ -23,9 +23,21 @@ from typing import Any
 import click
 import orjson
 
-from auditor import merkle, sumtree
-from auditor.clip import clip
-from auditor.keys import (
+from auditor.formats.clip import clip
+from auditor.formats.schemas import first_error
+from auditor.formats.wire import (
+    MAX_DEPTH,
+    WireError,
+    canonical_bytes,
+    check_tree,
+    format_amount,
+    load_document,
+    parse_amount,
+)
+from auditor.replay import Discrepancy, ReplayResult, replay
+from auditor.report import Failed, InputError, Report, one_line
+from auditor.verify import merkle, sumtree
+from auditor.verify.keys import (
     KeyFormatError,
     NoteError,
     SignatureError,
@@ -35,18 +47,6 @@ from auditor.keys import (
     parse_checkpoint,
     sign_document,
     verify_document,
-)
-from auditor.replay import Discrepancy, ReplayResult, replay
-from auditor.report import Failed, InputError, Report, one_line
-from auditor.schemas import first_error
-from auditor.wire import (
-    MAX_DEPTH,
-    WireError,
-    canonical_bytes,
-    check_tree,
-    format_amount,
-    load_document,
-    parse_amount,
 )
 
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
@@ -70,7 +70,7 @@ def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]
     raw = read_bytes(path, what)
     try:
         doc = load_document(raw)
-    except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.wire)
+    except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.formats.wire)
         raise InputError(f"{what} {path}: {exc}") from None
     if schema is not None:
         error = first_error(schema, doc)

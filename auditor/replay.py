@@ -23,9 +23,8 @@ from typing import Any
 
 import orjson
 
-from auditor import merkle, rules
-from auditor.seen import SeenIds
-from auditor.wire import (
+from auditor import rules
+from auditor.formats.wire import (
     TIME,
     WireError,
     canonical_bytes,
@@ -35,6 +34,8 @@ from auditor.wire import (
     parse_decimal,
     sha256_hex,
 )
+from auditor.seen import SeenIds
+from auditor.verify import merkle
 
 __all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "replay"]
 
@@ -573,7 +574,7 @@ def _check_time(time: Any) -> str:
 
 def _schema(ev: dict[str, Any]) -> None:
     """Validate one event against event.schema.json (jsonschema: slow, so for rare events)."""
-    from auditor.schemas import first_error
+    from auditor.formats.schemas import first_error
 
     error = first_error("event", ev)
     if error:
@@ -661,7 +662,7 @@ class _SnapshotCheck:
             self._account_root(assets)
 
     def _account_root(self, assets: list[str]) -> None:
-        from auditor import sumtree
+        from auditor.verify import sumtree
 
         r, seed = self.result, self.seed
         assert seed is not None  # the caller checks; a root without a seed cannot be rebuilt

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from auditor.wire import WireError, format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.formats.wire import (
+    WireError,
+    format_amount,
+    format_decimal,
+    parse_amount,
+    parse_decimal,
+)
 
 __all__ = [
     "COUNTERPARTY_FIELDS",

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from auditor import rules
-from auditor.wire import canonical_bytes, format_amount, sha256_hex
+from auditor.formats.wire import canonical_bytes, format_amount, sha256_hex
 
 OUT = Path(__file__).resolve().parent / "out"
 POLICY = {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.005",

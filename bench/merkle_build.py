@@ -23,8 +23,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from auditor.merkle import CompactRange
-from auditor.sumtree import SumTree
+from auditor.verify.merkle import CompactRange
+from auditor.verify.sumtree import SumTree
 from ledger.store.logtree import LogTree, log_tiles
 
 

@@ -308,7 +308,7 @@ def test_python_m_runs_the_cli(module: str, pub: Path, world: dict[str, Any]) ->
 def test_cosign_trusts_only_the_pinned_key(pub: Path, world: dict[str, Any]) -> None:
     """An attacker who controls the audited directory re-signs the snapshot with their own
     key and puts that key in `verifier-key`: cosign must not take it."""
-    from auditor.keys import Signer, sign_document
+    from auditor.verify.keys import Signer, sign_document
 
     d = pub / "b"
     mallory = Signer.generate("mallory")
@@ -354,7 +354,7 @@ def test_deeply_nested_documents_are_input_errors(pub: Path, world: dict[str, An
 
 @pytest.mark.parametrize("field", ["log.size", "accounts.count", "policy.version"])
 def test_integers_beyond_2_53_are_input_errors(field: str, pub: Path, world: dict[str, Any]) -> None:
-    from auditor.schemas import first_error
+    from auditor.formats.schemas import first_error
 
     path = pub / "a" / "snapshot.json"
     snap = json.loads(path.read_text())

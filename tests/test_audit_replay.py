@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from auditor import merkle, sumtree
+from auditor.formats.wire import canonical_bytes, sha256_hex
 from auditor.replay import DERIVED_TYPES, Discrepancy, replay
-from auditor.wire import canonical_bytes, sha256_hex
+from auditor.verify import merkle, sumtree
 
 POLICY = {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "per_event_cap": {"USDT": "40.00"},
           "fee_cap_rate": "0.005", "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}

@@ -101,7 +101,7 @@ def test_empty_database_says_how_to_start(env: dict[str, str]) -> None:
 
 def test_keygen_writes_a_private_file_and_refuses_to_overwrite(tmp_path: Path,
                                                                env: dict[str, str]) -> None:
-    from auditor.keys import Signer
+    from auditor.verify.keys import Signer
 
     key = tmp_path / "op.key"
     result = run(["keygen", "ops.example/fund", "--out", str(key)], env)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
-from auditor.keys import SIG_PREFIX, Signer, sign_document
+from auditor.verify.keys import SIG_PREFIX, Signer, sign_document
 from tests.test_audit_cli import build_world
 
 Forgery = Callable[["Pub"], list[Any]]  # alters files, returns the CLI arguments to run

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from auditor import cli, merkle
-from auditor.keys import Signer, checkpoint_body, parse_checkpoint, sign_document, sign_note
-from auditor.wire import canonical_bytes
+from auditor import cli
+from auditor.formats.wire import canonical_bytes
+from auditor.verify import merkle
+from auditor.verify.keys import Signer, checkpoint_body, parse_checkpoint, sign_document, sign_note
 from tests.test_audit_cli import build_world
 from tests.test_tamper import SEED, change_digit, event_mutations
 

@@ -1,4 +1,4 @@
-"""auditor.keys against the published golang.org/x/mod/sumdb/note vectors, plus tamper cases."""
+"""auditor.verify.keys against the published golang.org/x/mod/sumdb/note vectors, plus tamper cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditor.keys import (
+from auditor.verify.keys import (
     KeyFormatError,
     NoteError,
     SignatureError,
@@ -169,7 +169,7 @@ def test_mismatched_key_id_detected() -> None:
 def test_verifier_key_whose_base64_contains_plus_parses() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from auditor.keys import Signer, Verifier
+    from auditor.verify.keys import Signer, Verifier
 
     for seed in range(200):  # deterministic search for a key whose base64 has a "+"
         signer = Signer("plus.example", Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32))

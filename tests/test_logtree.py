@@ -9,7 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from auditor.merkle import EMPTY_ROOT, root_of, verify_consistency, verify_inclusion
+from auditor.verify.merkle import EMPTY_ROOT, root_of, verify_consistency, verify_inclusion
 from ledger.store import logtree
 from ledger.store.tables import log_tiles, metadata
 
@@ -57,7 +57,7 @@ def LogTree(conn, fund):  # noqa: N802 - stands in for the class in both modes
 
 
 def _naive_mth(leaves: list[bytes]) -> bytes:
-    """RFC 6962 MTH straight from the recursive definition (independent of auditor.merkle)."""
+    """RFC 6962 MTH straight from the recursive definition (independent of auditor.verify.merkle)."""
     if not leaves:
         return hashlib.sha256(b"").digest()
     if len(leaves) == 1:

@@ -1,4 +1,4 @@
-"""auditor.merkle against the published transparency-dev vectors and a naive reference MTH."""
+"""auditor.verify.merkle against the published transparency-dev vectors and a naive reference MTH."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor import merkle
-from auditor.merkle import (
+from auditor.verify import merkle
+from auditor.verify.merkle import (
     EMPTY_ROOT,
     CompactRange,
     ProofError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from auditor.keys import Signer
+from auditor.verify.keys import Signer
 from ledger.cli.main import main
 from tests.factories import cli_crash_fund
 

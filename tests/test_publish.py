@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from auditor.cli import main as audit
-from auditor.keys import Signer, open_note, parse_checkpoint, verify_document
-from auditor.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
-from auditor.sumtree import account_leaf_hash, verify_sum_proof
-from auditor.wire import canonical_bytes, parse_amount
+from auditor.formats.wire import canonical_bytes, parse_amount
+from auditor.verify.keys import Signer, open_note, parse_checkpoint, verify_document
+from auditor.verify.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
+from auditor.verify.sumtree import account_leaf_hash, verify_sum_proof
 from ledger.cli.main import main as backstop
 from ledger.service import publish as publish_module
 from ledger.service.importer import import_file

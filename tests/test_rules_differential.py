@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from auditor import rules
 from auditor.cli import main as audit
-from auditor.wire import format_amount, parse_decimal
+from auditor.formats.wire import format_amount, parse_decimal
 from ledger.cli.main import main as operator
 from ledger.domain.policy import Policy
 from ledger.domain.waterfall import LiquidationFact, settle

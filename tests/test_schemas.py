@@ -155,7 +155,7 @@ def test_invalid_documents(name, path, value):
 
 
 def test_packaged_validator_loads_them():
-    from auditor.schemas import first_error
+    from auditor.formats.schemas import first_error
 
     assert first_error("event", VALID_EVENTS[3]) is None
     assert first_error("event", BAD_EVENTS["missing amount"]) is not None

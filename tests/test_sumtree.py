@@ -1,4 +1,4 @@
-"""auditor.sumtree: hand-computed roots, proofs, tampering and the max attack."""
+"""auditor.verify.sumtree: hand-computed roots, proofs, tampering and the max attack."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from auditor.sumtree import (
+from auditor.verify.sumtree import (
     SumProofError,
     SumTree,
     account_leaf_hash,

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor import cli
-from auditor.wire import canonical_bytes, sha256_hex
+from auditor.formats.wire import canonical_bytes, sha256_hex
 from tests.test_audit_cli import build_world
 
 SEED = 20200312

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.wire import format_amount, parse_amount
+from auditor.formats.wire import format_amount, parse_amount
 from ledger.domain.policy import Policy
 from ledger.domain.waterfall import (
     Clawback,

@@ -9,7 +9,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.wire import (
+from auditor.formats.wire import (
     WireError,
     canonical_bytes,
     format_amount,

@@ -16,8 +16,8 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from auditor.schemas import first_error
-from auditor.wire import format_amount
+from auditor.formats.schemas import first_error
+from auditor.formats.wire import format_amount
 from ledger.cli.options import (
     InputError,
     emit_json,

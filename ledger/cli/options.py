@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from auditor.clip import shorten
+from auditor.formats.clip import shorten
 from ledger.service.application import Ledger
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.queries import fund_names

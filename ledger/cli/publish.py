@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditor.keys import KeyFormatError, Signer
+from auditor.verify.keys import KeyFormatError, Signer
 from ledger.cli.options import (
     InputError,
     emit_json,

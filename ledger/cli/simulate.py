@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditor.wire import parse_decimal
+from auditor.formats.wire import parse_decimal
 from ledger.cli.options import force_option, refuse_overwrite
 from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config, write_facts
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import fastjsonschema
 
-from auditor.schemas import first_error, load_schema
-from auditor.wire import format_amount, parse_amount_lenient
+from auditor.formats.schemas import first_error, load_schema
+from auditor.formats.wire import format_amount, parse_amount_lenient
 
 LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "collateral",
                       "fill_price", "mark_price")

@@ -17,9 +17,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from auditor.clip import clip
-from auditor.sumtree import SUM_LIMIT
-from auditor.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
+from auditor.formats.clip import clip
+from auditor.formats.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
+from auditor.verify.sumtree import SUM_LIMIT
 from ledger.domain.policy import MAX_WINDOW, Policy, PolicyError, policy_hash
 from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 

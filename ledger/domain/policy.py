@@ -14,8 +14,8 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
-from auditor.schemas import first_error, load_schema
-from auditor.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
+from auditor.formats.schemas import first_error, load_schema
+from auditor.formats.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
 
 # The largest volatility window the contract allows (schemas/policy.schema.json).
 MAX_WINDOW: int = load_schema("policy")["properties"]["fund_share"]["properties"]["volatility"][

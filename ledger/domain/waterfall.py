@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from auditor.wire import WireError, format_amount, format_decimal, parse_decimal
+from auditor.formats.wire import WireError, format_amount, format_decimal, parse_decimal
 from ledger.domain.policy import Policy
 
 SIDES = ("long", "short")

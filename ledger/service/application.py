@@ -19,8 +19,8 @@ from eventsourcing.persistence import Mapper
 from sqlalchemy import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from auditor.merkle import leaf_hash
-from auditor.wire import canonical_bytes
+from auditor.formats.wire import canonical_bytes
+from auditor.verify.merkle import leaf_hash
 from ledger.domain.fund import Fund, FundRuleError, export_event, fund_id
 from ledger.store import busy
 from ledger.store.logtree import LogTree

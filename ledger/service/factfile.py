@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
-from auditor.clip import clip
+from auditor.formats.clip import clip
 from ledger.domain.facts import FactError, compile_validators, validate
 
 PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts

@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 
-from auditor.clip import clip, shorten
-from auditor.schemas import first_error
-from auditor.wire import canonical_bytes
+from auditor.formats.clip import clip, shorten
+from auditor.formats.schemas import first_error
+from auditor.formats.wire import canonical_bytes
 from ledger.domain.facts import FactError, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
 from ledger.service.application import Ledger

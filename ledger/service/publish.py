@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from auditor.keys import Signer, checkpoint_body, sign_document, sign_note
-from auditor.sumtree import SumTree, account_nonce
-from auditor.wire import format_amount, format_decimal, parse_decimal
+from auditor.formats.wire import format_amount, format_decimal, parse_decimal
+from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
+from auditor.verify.sumtree import SumTree, account_nonce
 from ledger.domain.fund import Fund
 from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from auditor.merkle import CompactRange
+from auditor.verify.merkle import CompactRange
 from ledger.service.application import Ledger, event_leaf
 from ledger.store.projections import Projector
 from ledger.store.tables import PROJECTION_TABLES, positions

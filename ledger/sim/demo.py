@@ -20,8 +20,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from auditor.keys import Signer
-from auditor.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.verify.keys import Signer
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.service.publish import publish

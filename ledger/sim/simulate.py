@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from auditor.wire import format_amount, parse_amount_lenient, parse_decimal
+from auditor.formats.wire import format_amount, parse_amount_lenient, parse_decimal
 
 PROFILES = ("btc-2020-03-12", "eth-2021-05-19", "jump-diffusion")
 

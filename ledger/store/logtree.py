@@ -3,7 +3,7 @@
 Tile level L, index t holds the hashes of tree level 8*L, nodes [256*t, 256*t + w),
 concatenated (w <= 256; a partial tile on the right edge is rewritten as it grows). Nodes at
 tree levels between tile levels are recomputed from a tile's hashes on demand, exactly as
-tlog-tiles clients do. Only perfect subtrees are stored; auditor.merkle folds right-edge
+tlog-tiles clients do. Only perfect subtrees are stored; auditor.verify.merkle folds right-edge
 subtrees from them. The log size is derived from the last level-0 tile, so there is no
 separate counter to drift.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import sqlalchemy as sa
 
-from auditor import merkle
+from auditor.verify import merkle
 from ledger.store.bulk import insert_rows
 from ledger.store.tables import log_tiles
 

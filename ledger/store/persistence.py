@@ -15,7 +15,7 @@ from urllib.parse import quote
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from auditor.clip import clip, shorten
+from auditor.formats.clip import clip, shorten
 
 DB_ENV = "BACKSTOP_DB"
 DEFAULT_DB_FILE = "backstop.sqlite"

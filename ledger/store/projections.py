@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from auditor.wire import parse_amount
+from auditor.formats.wire import parse_amount
 from ledger.domain.facts import fact_key_of_event
 from ledger.store.bulk import insert_rows
 from ledger.store.tables import (

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-from auditor.clip import clip
+from auditor.formats.clip import clip
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 # An event time: RFC 3339 UTC, 1 to 6 fraction digits (schemas/README.md, "Numbers").

@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from auditor.clip import clip
-from auditor.wire import canonical_bytes
+from auditor.formats.clip import clip
+from auditor.formats.wire import canonical_bytes
 
 __all__ = [
     "KeyFormatError",

@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from auditor.clip import clip, shorten
+from auditor.formats.clip import clip, shorten
 
 
 @cache
