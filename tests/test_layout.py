@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts)
                  for package in ("ledger", "auditor") for p in (ROOT / package).rglob("*.py")
                  if p.name != "__main__.py")

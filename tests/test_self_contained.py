@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_nothing_points_outside_the_repository() -> None:
-    texts = [ROOT / "README.md", ROOT / "docs" / "DESIGN.md", *ROOT.glob("tests/*.py"),
+    texts = [ROOT / "README.md", ROOT / "docs" / "DESIGN.md", *ROOT.glob("tests/**/*.py"),
              *ROOT.glob("bench/*.py")]
     offenders = [p.name for p in texts if "../shared" in p.read_text("utf-8")
                  and p.name != Path(__file__).name]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from auditor.cli import main as audit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FUND = ROOT / "fixtures" / "crash-small.fund.json"
 FACTS = ROOT / "fixtures" / "crash-small.jsonl"
 T0 = "2020-03-12T00:00:00Z"

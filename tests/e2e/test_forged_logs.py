@@ -3,7 +3,7 @@ again, so that no signature or root check can hide a missing spec check. Every f
 fail `backstop-audit` with exit 1, the signatures verifying and the rule named.
 
 Covers issue 10 items 3 (spec violations under a valid signature) and 4 (lines after the
-snapshot's log size), and the tamper campaign's cases (tests/test_tamper.py) re-signed."""
+snapshot's log size), and the tamper campaign's cases (tests/e2e/test_tamper.py) re-signed."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from auditor import cli
 from auditor.formats.wire import canonical_bytes
 from auditor.verify import merkle
 from auditor.verify.keys import Signer, checkpoint_body, parse_checkpoint, sign_document, sign_note
-from tests.test_audit_cli import build_world
-from tests.test_tamper import SEED, change_digit, event_mutations
+from tests.auditor.test_audit_cli import build_world
+from tests.e2e.test_tamper import SEED, change_digit, event_mutations
 
 DERIVED = ("fee_inflow", "deficit_covered", "socialized_loss_assessed", "clawback_charged")
 TRIED: Counter[str] = Counter()  # forged logs tried, by kind (printed by the last test)

@@ -23,7 +23,7 @@ from ledger.sim.simulate import (
     write_facts,
 )
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 SMALL = SimulationConfig(traders=300, steps=96, initial_fund="10000.00")  # = the fixture
 
 REQUIRED = {

@@ -26,7 +26,7 @@ from auditor.verify.merkle import (
 )
 
 # transparency-dev/merkle's vectors, copied here with their LICENSE (see README.md there).
-VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "rfc6962"
 
 
 def _vector_files(kind: str) -> list[str]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-AUDITOR = Path(__file__).resolve().parent.parent / "auditor"
+AUDITOR = Path(__file__).resolve().parents[2] / "auditor"
 
 
 def _is_ledger(name: str | None) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 NAMES = ["event", "snapshot", "event-proof", "consistency-proof", "account-proof"]
 H = "ab" * 32
 H2 = "0f" * 32

@@ -33,7 +33,7 @@ from click.testing import CliRunner
 from auditor.cli import main as audit
 from ledger.cli.main import main as backstop
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def test_hand_computed_crash(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from auditor import cli
 from auditor.formats.wire import canonical_bytes, sha256_hex
-from tests.test_audit_cli import build_world
+from tests.auditor.test_audit_cli import build_world
 
 SEED = 20200312
 AMOUNT = re.compile(
