@@ -38,6 +38,7 @@ from auditor.replay import Discrepancy, ReplayResult, replay
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import (
+    PASSPHRASE_ENV,
     KeyFormatError,
     NoteError,
     SignatureError,
@@ -49,7 +50,6 @@ from auditor.verify.keys import (
     verify_document,
 )
 
-PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 KINDS = ("fees", "payouts", "clawbacks")
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")

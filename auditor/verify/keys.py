@@ -26,6 +26,7 @@ from auditor.formats.clip import clip
 from auditor.formats.wire import canonical_bytes
 
 __all__ = [
+    "PASSPHRASE_ENV",
     "KeyFormatError",
     "NoteError",
     "SignatureError",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 ALG_ED25519 = 0x01
+# Where `backstop keygen --encrypt` and `backstop-audit cosign` read an encrypted key's passphrase.
+PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 SIG_PREFIX = "\u2014 "  # em dash + space starts every signature line
 _HEADER = "# backstop-signer: "
 _MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note

@@ -253,7 +253,7 @@ def export(file: Path, size: int | None, force: bool, ledger: Ledger,
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_options
-def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
+def rebuild(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Rebuild every projection and the log tree from the event log, from zero.
 
     Reports whether the rebuilt balances equal the ones kept incrementally.
@@ -268,6 +268,17 @@ def replay(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
                "the incremental ones")
     if not report["unchanged"]:
         sys.exit(1)
+
+
+def _replay_moved(**kwargs: Any) -> Any:
+    click.echo("`backstop replay` is now `backstop rebuild` (`backstop-audit replay` is the "
+               "auditor's replay of an export)", err=True)
+    return rebuild.callback(**kwargs)  # type: ignore[misc]
+
+
+# The old name, kept so scripts keep working; hidden from --help.
+main.add_command(click.Command("replay", callback=_replay_moved, params=rebuild.params,
+                               hidden=True, help="Moved: see `backstop rebuild`."))
 
 
 @main.command()

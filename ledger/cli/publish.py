@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from auditor.verify.keys import KeyFormatError, Signer
+from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError, Signer
 from ledger.cli.options import (
     InputError,
     emit_json,
@@ -29,8 +29,6 @@ from ledger.service.publish import (
     publish,
     snapshot_row,
 )
-
-PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 
 
 def _passphrase() -> bytes | None:

@@ -80,10 +80,22 @@ def test_history_pages_and_export_is_canonical(tmp_path: Path, funded: Path,
     assert lines[0] == json.dumps(first, sort_keys=True, separators=(",", ":")).encode()
 
 
-def test_replay_reports_identical_projections(funded: Path, env: dict[str, str]) -> None:
-    result = run(["replay", "--json"], env)
+def test_rebuild_reports_identical_projections(funded: Path, env: dict[str, str]) -> None:
+    result = run(["rebuild", "--json"], env)
     assert json.loads(result.output) == {"events": 11, "unchanged": True,
                                          "log_root_matches": True}
+
+
+def test_the_old_name_replay_still_rebuilds_and_says_it_moved(funded: Path,
+                                                              env: dict[str, str]) -> None:
+    result = run(["replay"], env)
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "`backstop replay` is now `backstop rebuild` (`backstop-audit replay` is the auditor's "
+        "replay of an export)",
+        "replayed 11 events of fund main: projections are identical to the incremental ones"]
+    listed = run(["--help"], env).output
+    assert "  rebuild " in listed and "  replay " not in listed
 
 
 def test_unknown_fund_and_unsupported_url_are_usage_errors(funded: Path,

@@ -273,7 +273,7 @@ def test_a_malformed_export_is_one_line_naming_the_field(
 
 # -- items 6 and 7: databases that cannot be opened; no password in any message ----------
 
-COMMANDS = [["balances"], ["history"], ["replay"], ["account", "x"], ["export", "-"],
+COMMANDS = [["balances"], ["history"], ["rebuild"], ["account", "x"], ["export", "-"],
             ["prove", "event", "0"], ["import", "FACTS"], ["init", "CONFIG"],
             ["snapshot", "publish", "--key", "KEY", "--out", "OUT"]]
 

@@ -52,7 +52,7 @@ def sqlite_writer(path: Path) -> Iterator[None]:
         holder.close()
 
 
-@pytest.mark.parametrize("command", ["import", "replay"])
+@pytest.mark.parametrize("command", ["import", "rebuild"])
 def test_sqlite_writer_held_too_long_is_one_line_and_exit_3(tmp_path: Path,
                                                              command: str) -> None:
     url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
