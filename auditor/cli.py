@@ -11,280 +11,27 @@ Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
-import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import click
-import orjson
 
-from auditor.formats.clip import clip
-from auditor.formats.schemas import first_error
-from auditor.formats.wire import (
-    MAX_DEPTH,
-    WireError,
-    canonical_bytes,
-    check_tree,
-    format_amount,
-    load_document,
-    parse_amount,
+from auditor.checks import (
+    do_cosign,
+    execute,
+    verify_account,
+    verify_checkpoint,
+    verify_consistency,
+    verify_event,
+    verify_replay,
+    verify_snapshot,
 )
-from auditor.replay import Discrepancy, ReplayResult, replay
-from auditor.report import Failed, InputError, Report, one_line
-from auditor.verify import merkle, sumtree
-from auditor.verify.keys import (
-    PASSPHRASE_ENV,
-    KeyFormatError,
-    NoteError,
-    SignatureError,
-    Signer,
-    Verifier,
-    open_note,
-    parse_checkpoint,
-    sign_document,
-    verify_document,
-)
+from auditor.report import Report
 
-KINDS = ("fees", "payouts", "clawbacks")
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")
-
-
-# ------------------------------------------------------------------ loading inputs
-
-
-def read_bytes(path: str | Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
-
-
-def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
-    """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
-    raw = read_bytes(path, what)
-    try:
-        doc = load_document(raw)
-    except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.formats.wire)
-        raise InputError(f"{what} {path}: {exc}") from None
-    if schema is not None:
-        error = first_error(schema, doc)
-        if error is not None:
-            raise InputError(f"{what} {path}: does not match {schema}.schema.json: {error}")
-    if not isinstance(doc, dict):
-        raise InputError(f"{what} {path}: expected a JSON object")
-    return doc
-
-
-def load_verifiers(values: Iterable[str]) -> list[Verifier]:
-    """Each value is a verifier key, or a file holding one (or several, one per line)."""
-    out: list[Verifier] = []
-    for value in values:
-        try:
-            out.append(Verifier.from_vkey(value))
-            continue
-        except KeyFormatError as exc:
-            direct_error = exc
-        shown = clip(value)
-        try:
-            text = Path(value).read_text("utf-8")
-        except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
-            why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
-                   "not UTF-8" if isinstance(exc, UnicodeError) else "not a file name")
-            raise InputError(f"--key {shown}: not a verifier key ({direct_error}) "
-                             f"nor a readable key file ({why})") from None
-        found = 0
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(Verifier.from_vkey(line))
-            except KeyFormatError as exc:
-                raise InputError(f"--key {shown}: line {number}: {exc}") from None
-            found += 1
-        if not found:
-            raise InputError(f"--key {shown}: file holds no verifier key")
-    if not out:
-        raise InputError("no verifier key given (--key)")
-    return out
-
-
-def load_seed(path: str | Path) -> bytes:
-    text = read_bytes(path, "seed file").decode("ascii", "replace").strip()
-    try:
-        seed = bytes.fromhex(text)
-    except ValueError:
-        raise InputError(f"seed file {path}: not hex") from None
-    if len(seed) != 32:
-        raise InputError(f"seed file {path}: {len(seed)} bytes, expected 32")
-    return seed
-
-
-def snapshot_decimals(snapshot: dict[str, Any]) -> dict[str, int]:
-    """Asset decimals implied by the snapshot's reserve strings ("16.26" -> 2)."""
-    return {asset: len(text.partition(".")[2]) for asset, text in snapshot["reserves"].items()}
-
-
-# ------------------------------------------------------------------ shared checks
-
-
-def check_signatures(report: Report, doc: dict[str, Any], verifiers: list[Verifier],
-                     require: int, what: str = "snapshot") -> list[str]:
-    try:
-        names = verify_document(doc, verifiers, require)
-    except SignatureError as exc:
-        raise report.fail(f"{what} signatures", str(exc)) from None
-    report.ok(f"{what} signatures", f"{len(names)} valid ({', '.join(names)}), {require} required")
-    return names
-
-
-def check_snapshot_internal(report: Report, snap: dict[str, Any]) -> None:
-    """Totals are well-formed non-negative amounts; the previous link's proof verifies."""
-    decimals = snapshot_decimals(snap)
-    for asset, text in snap["reserves"].items():
-        try:
-            units = parse_amount(text, decimals[asset])
-        except WireError as exc:
-            raise report.fail(f"reserves.{asset}", str(exc)) from None
-        if units < 0:
-            raise report.fail(f"reserves.{asset}", f"negative reserve {text}")
-    acc = snap["accounts"]
-    assets = acc["assets"]
-    if list(assets) != sorted(set(assets)):
-        raise report.fail("accounts.assets", f"{assets} is not sorted and distinct")
-    for asset in assets:
-        if asset not in decimals:
-            raise report.fail(f"accounts.assets.{asset}", "has no reserve entry (decimals unknown)")
-        totals = acc["totals"].get(asset)
-        if not isinstance(totals, dict):
-            raise report.fail(f"accounts.totals.{asset}", "missing")
-        for kind in KINDS:
-            try:
-                units = parse_amount(totals.get(kind), decimals[asset])
-            except WireError as exc:
-                raise report.fail(f"accounts.totals.{asset}.{kind}", str(exc)) from None
-            if units < 0:
-                raise report.fail(f"accounts.totals.{asset}.{kind}", f"negative total {totals[kind]}")
-            if acc["count"] == 0 and units:
-                raise report.fail(f"accounts.totals.{asset}.{kind}", "non-zero with no accounts")
-    if acc["count"] == 0 and acc["root"] != merkle.EMPTY_ROOT.hex():
-        raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
-    if snap["log"]["size"] == 0 and snap["log"]["root"] != merkle.EMPTY_ROOT.hex():
-        raise report.fail("log.root", "an empty log must have root SHA-256('')")
-    report.ok("snapshot totals", "amounts well-formed and non-negative")
-    prev = snap.get("previous")
-    if prev is None:
-        report.note("previous", "none (first snapshot)")
-        return
-    try:
-        merkle.verify_consistency(
-            prev["log_size"], snap["log"]["size"], [bytes.fromhex(h) for h in prev["consistency"]],
-            bytes.fromhex(prev["log_root"]), bytes.fromhex(snap["log"]["root"]))
-    except (merkle.ProofError, ValueError) as exc:
-        raise report.fail("previous.consistency", str(exc)) from None
-    report.ok("previous.consistency",
-              f"log of size {prev['log_size']} is a prefix of this one ({snap['log']['size']})")
-
-
-def snapshot_figures(report: Report, snap: dict[str, Any]) -> None:
-    report.figures.update({
-        "fund": snap["fund"], "time": snap["time"], "log_size": snap["log"]["size"],
-        "log_root": snap["log"]["root"], "reserves": snap["reserves"],
-        "accounts": snap["accounts"]["count"], "account_totals": snap["accounts"]["totals"],
-        "policy_version": snap["policy"]["version"],
-    })
-
-
-def screened(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """The export's lines, refusing (`Discrepancy` at its index) one nested deeper than
-    MAX_DEPTH: no event is, and the replay's messages quote values, which a value nested a
-    thousand deep would turn into a RecursionError. Counting brackets (C speed) spares every
-    ordinary line the parse."""
-    for index, line in enumerate(lines):
-        if line.count(b"[") + line.count(b"{") > MAX_DEPTH:
-            try:
-                check_tree(orjson.loads(line))
-            except WireError as exc:
-                raise Discrepancy(index, str(exc)) from None
-            except ValueError:  # not JSON (or beyond orjson's own depth): the replay says so
-                pass
-        yield line
-
-
-def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
-               seed: bytes | None, skip_accounts: bool) -> ReplayResult:
-    """Stream the export, re-derive everything, compare with the snapshot.
-
-    The account root can only be rebuilt with the account seed; without one the verdict fails
-    (a check that did not run is no pass) unless the user asked to skip it (`skip_accounts`).
-    """
-    size = snap["log"]["size"]
-
-    def show(n: int) -> None:
-        sys.stderr.write(f"\rreplayed {n:,} / {size:,} events")
-        if n >= size:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
-    try:
-        handle = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
-    except OSError as exc:
-        raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
-    with handle:
-        try:
-            result = replay(screened(handle), progress=progress, at_size=size)
-        except Discrepancy as exc:
-            raise report.fail("replay", str(exc)) from None
-        except ValueError as exc:  # defensive: the replay reports through Discrepancy
-            raise report.fail("replay", str(exc)) from None
-    report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived"
-              + (f"; {result.non_canonical} line(s) not in RFC 8785 form, hashed as their "
-                 f"canonical bytes (first: line {result.non_canonical_lines[0]})"
-                 if result.non_canonical else ""))
-    report.figures["non_canonical_lines"] = result.non_canonical
-    problems = result.snapshot_checks(snap, seed)
-    if problems:
-        for problem in problems[1:]:
-            report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
-        raise report.fail("snapshot vs replay", problems[0])
-    report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
-    if seed is not None:
-        report.ok("accounts.root", "account tree rebuilt from the replay")
-    elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
-        if snap["accounts"]["root"] != sumtree.EMPTY_HASH.hex():
-            raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
-        report.ok("accounts.root", "empty account tree")
-    elif skip_accounts:
-        report.skip("accounts.root", "not verified: no account seed, skipped by --skip-accounts")
-    else:
-        raise report.fail("accounts.root", "not verified: no account seed (pass --seed FILE, or "
-                                           "--skip-accounts to accept a verdict without it)")
-    dec = result.decimals
-    report.figures.update({
-        "events": result.count,
-        "liquidations": result.liquidations,
-        "balances": {a: format_amount(u, dec[a]) for a, u in sorted(result.balances.items())},
-        "accounts": result.account_count,
-        "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t, strict=False)}
-                   for a, t in sorted(result.totals.items())},
-    })
-    return result
-
-
-def find_seed(seed_path: str | None, snapshot_path: str) -> bytes | None:
-    if seed_path is not None:
-        return load_seed(seed_path)
-    beside = Path(snapshot_path).parent / "account-seed"
-    return load_seed(beside) if beside.is_file() else None
-
-
-# ------------------------------------------------------------------ command plumbing
 
 
 def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -300,18 +47,6 @@ def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., No
         return click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")(run)
 
     return wrap
-
-
-def execute(name: str, body: Callable[..., None], **params: Any) -> Report:
-    """Run one command body; return its report (the verdict is in `exit_code`)."""
-    report = Report(name)
-    try:
-        body(report, **params)
-    except Failed as exc:
-        report.reason = one_line(str(exc))
-    except InputError as exc:
-        report.error = one_line(str(exc))
-    return report
 
 
 def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -335,18 +70,6 @@ def main() -> None:
     """Verify an insurance fund's published snapshots, proofs and event log offline."""
 
 
-# ------------------------------------------------------------------ snapshot
-
-
-def verify_snapshot(report: Report, snapshot: str, keys: tuple[str, ...], require: int) -> None:
-    verifiers = load_verifiers(keys)
-    snap = load_json(snapshot, "snapshot", "snapshot")
-    report.ok("snapshot schema")
-    check_signatures(report, snap, verifiers, require)
-    check_snapshot_internal(report, snap)
-    snapshot_figures(report, snap)
-
-
 @main.command("snapshot")
 @click.argument("snapshot")
 @key_options
@@ -354,21 +77,6 @@ def verify_snapshot(report: Report, snapshot: str, keys: tuple[str, ...], requir
 def snapshot_cmd(report: Report, **params: Any) -> None:
     """Check a snapshot's schema, signatures and internal consistency."""
     verify_snapshot(report, **params)
-
-
-# ------------------------------------------------------------------ replay
-
-
-def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
-                  require: int, seed: str | None, skip_accounts: bool = False) -> None:
-    verifiers = load_verifiers(keys)
-    snap = load_json(snapshot, "snapshot", "snapshot")
-    seed_bytes = find_seed(seed, snapshot)
-    report.ok("snapshot schema")
-    check_signatures(report, snap, verifiers, require)
-    run_replay(report, snap, events, seed_bytes, skip_accounts)
-    report.figures["snapshot"] = {"fund": snap["fund"], "log_size": snap["log"]["size"],
-                                  "log_root": snap["log"]["root"]}
 
 
 @main.command("replay")
@@ -386,60 +94,6 @@ def replay_cmd(report: Report, **params: Any) -> None:
     verify_replay(report, **params)
 
 
-# ------------------------------------------------------------------ account
-
-
-def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                   require: int) -> None:
-    verifiers = load_verifiers(keys)
-    snap = load_json(snapshot, "snapshot", "snapshot")
-    doc = load_json(proof, "account proof", "account-proof")
-    report.ok("schemas")
-    check_signatures(report, snap, verifiers, require)
-    acc = snap["accounts"]
-    if doc["root"] != acc["root"]:
-        raise report.fail("root", f"proof is for account root {doc['root']}, snapshot has {acc['root']}")
-    if doc["count"] != acc["count"]:
-        raise report.fail("count", f"proof is for {doc['count']} accounts, snapshot has {acc['count']}")
-    # Optional, but when present they name the snapshot: a proof naming another one is refused.
-    if "fund" in doc and doc["fund"] != snap["fund"]:
-        raise report.fail("fund", f"proof is for fund {clip(doc['fund'])}, snapshot is of {snap['fund']!r}")
-    if "log_size" in doc and doc["log_size"] != snap["log"]["size"]:
-        raise report.fail("log_size", f"proof is for log size {doc['log_size']}, snapshot has "
-                                      f"{snap['log']['size']}")
-    decimals = snapshot_decimals(snap)
-    assets = acc["assets"]
-
-    def vector(sums: Any, where: str) -> list[int]:
-        out = []
-        for asset in assets:
-            if asset not in decimals:
-                raise report.fail(f"accounts.assets.{asset}", "has no reserve entry (decimals unknown)")
-            entry = sums.get(asset) if isinstance(sums, dict) else None
-            if not isinstance(entry, dict):
-                raise report.fail(f"{where}.{asset}", "missing")
-            for kind in KINDS:
-                try:
-                    out.append(parse_amount(entry.get(kind), decimals[asset]))
-                except WireError as exc:
-                    raise report.fail(f"{where}.{asset}.{kind}", str(exc)) from None
-        return out
-
-    leaf_sums = vector(doc["totals"], "totals")
-    totals = vector(acc["totals"], "snapshot accounts.totals")
-    path = [(bytes.fromhex(p["hash"]), vector(p["sums"], f"path.{i}.sums"))
-            for i, p in enumerate(doc["path"])]
-    try:
-        leaf = sumtree.account_leaf_hash(bytes.fromhex(doc["nonce"]), doc["account"], leaf_sums)
-        sumtree.verify_sum_proof(leaf, leaf_sums, doc["index"], doc["count"], path,
-                                 bytes.fromhex(acc["root"]), totals)
-    except (sumtree.SumProofError, ValueError) as exc:
-        raise report.fail("sum proof", str(exc)) from None
-    report.ok("sum proof", f"leaf {doc['index']} of {doc['count']} -> snapshot account root and totals")
-    report.figures.update({"account": doc["account"], "totals": doc["totals"],
-                           "fund": snap["fund"], "log_size": snap["log"]["size"]})
-
-
 @main.command("account")
 @click.argument("proof")
 @click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
@@ -450,40 +104,6 @@ def account_cmd(report: Report, **params: Any) -> None:
     verify_account(report, **params)
 
 
-# ------------------------------------------------------------------ event
-
-
-def verify_event(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                 require: int) -> None:
-    verifiers = load_verifiers(keys)
-    snap = load_json(snapshot, "snapshot", "snapshot")
-    doc = load_json(proof, "event proof", "event-proof")
-    error = first_error("event", doc["event"])
-    if error is not None:
-        raise InputError(f"event proof {proof}: event does not match event.schema.json: {error}")
-    report.ok("schemas")
-    check_signatures(report, snap, verifiers, require)
-    size, root = snap["log"]["size"], snap["log"]["root"]
-    if doc["log_size"] != size:
-        raise report.fail("log_size", f"proof is for log size {doc['log_size']}, snapshot has {size}")
-    if doc["log_root"] != root:
-        raise report.fail("log_root", f"proof names root {doc['log_root']}, snapshot has {root}")
-    event = doc["event"]
-    if event["index"] != doc["index"]:
-        raise report.fail("index", f"event index {clip(event['index'])} differs from proof index {doc['index']}")
-    if event["fund"] != snap["fund"]:
-        raise report.fail("event.fund", f"{clip(event['fund'])} is not the snapshot's fund {snap['fund']!r}")
-    leaf = merkle.leaf_hash(canonical_bytes(event))
-    try:
-        merkle.verify_inclusion(leaf, doc["index"], size, [bytes.fromhex(h) for h in doc["proof"]],
-                                bytes.fromhex(root))
-    except (merkle.ProofError, ValueError) as exc:
-        raise report.fail("inclusion", str(exc)) from None
-    report.ok("inclusion", f"event {doc['index']} is in the log of size {size}")
-    report.figures.update({"index": doc["index"], "type": event["type"], "ref": event["ref"],
-                           "log_size": size, "log_root": root})
-
-
 @main.command("event")
 @click.argument("proof")
 @click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
@@ -492,53 +112,6 @@ def verify_event(report: Report, proof: str, snapshot: str, keys: tuple[str, ...
 def event_cmd(report: Report, **params: Any) -> None:
     """Check an event inclusion proof against a snapshot's log root."""
     verify_event(report, **params)
-
-
-# ------------------------------------------------------------------ consistency
-
-
-def verify_consistency(report: Report, old: str, new: str, keys: tuple[str, ...], require: int,
-                       proof: str | None) -> None:
-    verifiers = load_verifiers(keys)
-    a = load_json(old, "old snapshot", "snapshot")
-    b = load_json(new, "new snapshot", "snapshot")
-    doc = load_json(proof, "consistency proof", "consistency-proof") if proof else None
-    report.ok("schemas")
-    check_signatures(report, a, verifiers, require, "old snapshot")
-    check_signatures(report, b, verifiers, require, "new snapshot")
-    if a["fund"] != b["fund"]:
-        raise report.fail("fund", f"old snapshot is of {a['fund']!r}, new of {b['fund']!r}")
-    old_size, old_root = a["log"]["size"], a["log"]["root"]
-    new_size, new_root = b["log"]["size"], b["log"]["root"]
-    if doc is not None:
-        if doc["old"]["size"] != old_size or doc["new"]["size"] != new_size:
-            raise report.fail("proof sizes", f"proof is from {doc['old']['size']} to "
-                                             f"{doc['new']['size']}, snapshots are {old_size} and {new_size}")
-        hashes = doc["proof"]
-        source = "--proof"
-    else:
-        prev = b.get("previous")
-        if prev is None:
-            raise report.fail("previous", "new snapshot has no previous link (pass --proof)")
-        if prev["log_size"] != old_size or prev["log_root"] != old_root:
-            raise report.fail("previous", f"new snapshot links to log size {prev['log_size']} root "
-                                          f"{prev['log_root']}, not the old snapshot's {old_size} "
-                                          f"root {old_root} (pass --proof)")
-        hashes = prev["consistency"]
-        source = "new snapshot's previous link"
-    try:
-        merkle.verify_consistency(old_size, new_size, [bytes.fromhex(h) for h in hashes],
-                                  bytes.fromhex(old_root), bytes.fromhex(new_root))
-    except (merkle.ProofError, ValueError) as exc:
-        raise report.fail("consistency", f"{exc} (history rewritten or wrong proof)") from None
-    if doc is not None:  # the document's own claims must be the signed snapshots' roots
-        for side, root in (("old", old_root), ("new", new_root)):
-            if doc[side]["root"] != root:
-                raise report.fail(f"proof {side}.root", f"proof names root {doc[side]['root']}, "
-                                                        f"the {side} snapshot has {root}")
-    report.ok("consistency", f"log of size {old_size} is a prefix of size {new_size} ({source})")
-    report.figures.update({"fund": a["fund"], "old": {"size": old_size, "root": old_root},
-                           "new": {"size": new_size, "root": new_root}})
 
 
 @main.command("consistency")
@@ -553,44 +126,6 @@ def consistency_cmd(report: Report, **params: Any) -> None:
     verify_consistency(report, **params)
 
 
-# ------------------------------------------------------------------ checkpoint
-
-
-def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], require: int,
-                      snapshot: str | None) -> None:
-    verifiers = load_verifiers(keys)
-    raw = read_bytes(checkpoint, "checkpoint")
-    snap = load_json(snapshot, "snapshot", "snapshot") if snapshot else None
-    try:
-        note = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"checkpoint {checkpoint}: not UTF-8") from None
-    try:
-        body, names = open_note(note, verifiers)
-    except NoteError as exc:
-        raise report.fail("checkpoint signature", str(exc)) from None
-    if len(set(names)) < require:
-        raise report.fail("checkpoint signature", f"{len(set(names))} known key(s) verified, "
-                                                  f"{require} required")
-    report.ok("checkpoint signature", f"{len(names)} valid ({', '.join(names)})")
-    try:
-        origin, size, root = parse_checkpoint(body)
-    except NoteError as exc:
-        raise report.fail("checkpoint body", str(exc)) from None
-    report.ok("checkpoint body", f"{origin} size {size}")
-    if snap is not None:
-        check_signatures(report, snap, verifiers, require)
-        if origin != f"backstop/{snap['fund']}":
-            raise report.fail("origin", f"{clip(origin)} is not 'backstop/{snap['fund']}'")
-        if size != snap["log"]["size"]:
-            raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
-        if root.hex() != snap["log"]["root"]:
-            raise report.fail("root", f"checkpoint root {root.hex()}, snapshot log root {snap['log']['root']}")
-        report.ok("snapshot", "checkpoint size and root equal the snapshot's log")
-    report.figures.update({"origin": origin, "size": size, "root": root.hex(),
-                           "root_base64": base64.b64encode(root).decode()})
-
-
 @main.command("checkpoint")
 @click.argument("checkpoint")
 @key_options
@@ -599,44 +134,6 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
 def checkpoint_cmd(report: Report, **params: Any) -> None:
     """Check a C2SP tlog-checkpoint (signed note)."""
     verify_checkpoint(report, **params)
-
-
-# ------------------------------------------------------------------ cosign
-
-
-def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,
-              events: str, require: int, seed: str | None, skip_accounts: bool,
-              out: str | None) -> None:
-    """Verify against the pinned operator keys only: a `verifier-key` file beside the snapshot
-    comes from the very directory being audited, so it is never trusted."""
-    verifiers = load_verifiers(keys)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    try:
-        signer = Signer.from_pem(read_bytes(witness_key, "witness key"),
-                                 passphrase=passphrase.encode() if passphrase else None)
-    except (KeyFormatError, UnicodeDecodeError) as exc:
-        raise InputError(f"witness key {witness_key}: {exc}") from None
-    snap = load_json(snapshot, "snapshot", "snapshot")
-    seed_bytes = find_seed(seed, snapshot)
-    report.ok("snapshot schema")
-    check_signatures(report, snap, verifiers, require)
-    check_snapshot_internal(report, snap)
-    run_replay(report, snap, events, seed_bytes, skip_accounts)
-    sigs = snap["signatures"]
-    if any(s.get("key") == signer.key_name for s in sigs):
-        report.note("cosign", f"already signed by {signer.key_name}; nothing written")
-        return
-    sigs.append(sign_document(snap, signer))
-    target = Path(out) if out else Path(snapshot)
-    text = json.dumps(snap, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(text, "utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    report.ok("cosign", f"signed by {signer.key_name}, written to {target}")
-    report.figures.update({"witness": signer.verifier_key(), "written": str(target)})
 
 
 @main.command("cosign")

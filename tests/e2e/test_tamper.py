@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from auditor import cli
+from auditor import checks, cli
 from auditor.formats.wire import canonical_bytes, sha256_hex
 from tests.auditor.test_audit_cli import build_world
 
@@ -156,18 +156,18 @@ def command(kind: str, d: Path, key: str) -> tuple[Any, dict[str, Any], list[str
     snap = str(d / "snapshot.json")
     keys = (key,)
     if kind == "replay":
-        return (cli.verify_replay,
+        return (checks.verify_replay,
                 dict(events=str(d / "events.jsonl"), snapshot=snap, keys=keys, require=1, seed=None),
                 ["replay", str(d / "events.jsonl"), "--snapshot", snap])
     if kind == "snapshot":
-        return cli.verify_snapshot, dict(snapshot=snap, keys=keys, require=1), ["snapshot", snap]
+        return checks.verify_snapshot, dict(snapshot=snap, keys=keys, require=1), ["snapshot", snap]
     if kind == "checkpoint":
         cp = str(d / "checkpoint")
-        return (cli.verify_checkpoint, dict(checkpoint=cp, keys=keys, require=1, snapshot=snap),
+        return (checks.verify_checkpoint, dict(checkpoint=cp, keys=keys, require=1, snapshot=snap),
                 ["checkpoint", cp, "--snapshot", snap])
     name = kind.split(":", 1)[1]
     proof = str(d / "accounts" / name)
-    return (cli.verify_account, dict(proof=proof, snapshot=snap, keys=keys, require=1),
+    return (checks.verify_account, dict(proof=proof, snapshot=snap, keys=keys, require=1),
             ["account", proof, "--snapshot", snap])
 
 
@@ -209,7 +209,7 @@ def test_tamper_campaign(world: dict[str, Any], tmp_path: Path) -> None:
             last = result.output.rstrip().splitlines()[-1]
             assert last.startswith("FAILED: ") and len(last) > len("FAILED: ") + 3, (kind, last)
         else:
-            report = cli.execute(cmd.split(":")[0], body, **params)
+            report = checks.execute(cmd.split(":")[0], body, **params)
             assert report.exit_code == 1, (n, kind, report.error, report.checks)
             assert report.reason and ":" in report.reason, (kind, report.reason)
         caught[kind] += 1
