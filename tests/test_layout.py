@@ -36,3 +36,27 @@ def test_the_old_aggregate_topic_resolves_to_the_fund() -> None:
 
     assert mapper is not None
     assert resolve_topic("ledger.domain:Fund") is Fund
+
+
+def test_every_package_folder_is_packaged_with_its_py_typed() -> None:
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(ROOT).parts)
+               for package in ("ledger", "auditor") for p in (ROOT / package).rglob("__init__.py")}
+    assert sorted(folders | {"auditor._schemas"}) == sorted(setuptools["packages"])
+    for package in ("ledger", "auditor"):
+        assert (ROOT / package / "py.typed").exists()
+        assert "py.typed" in setuptools["package-data"][package]
+
+
+def test_the_public_api_names_resolve() -> None:
+    import auditor
+    import ledger
+    from ledger.service.application import Ledger
+
+    assert ledger.Ledger is Ledger
+    assert sorted(name for name in ledger.__all__ if callable(getattr(ledger, name))) \
+        == sorted(ledger.__all__)
+    assert sorted(name for name in auditor.__all__ if callable(getattr(auditor, name))) \
+        == sorted(auditor.__all__)
