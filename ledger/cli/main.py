@@ -19,7 +19,7 @@ from sqlalchemy import select
 from auditor.formats.schemas import first_error
 from auditor.formats.wire import format_amount
 from ledger.cli.options import (
-    InputError,
+    InputExit,
     emit_json,
     force_option,
     now,
@@ -66,23 +66,23 @@ def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None)
     try:
         document = json.loads(config.read_text("utf-8"))
     except ValueError as error:
-        raise InputError(f"{config}: not valid JSON: {error}") from None
+        raise InputExit(f"{config}: not valid JSON: {error}") from None
     if isinstance(document, dict) and isinstance(document.get("policy"), str):
         policy_path = config.parent / document["policy"]
         try:
             document["policy"] = json.loads(policy_path.read_text("utf-8"))
         except (OSError, ValueError) as error:
-            raise InputError(f"{config}: policy: cannot read {policy_path}: {error}") from None
+            raise InputExit(f"{config}: policy: cannot read {policy_path}: {error}") from None
     problem = first_error("fund", document)
     if problem is not None:
-        raise InputError(f"{config}: {problem}")
+        raise InputExit(f"{config}: {problem}")
     if fund_name is not None and fund_name != document["fund"]:
-        raise InputError(f"--fund {fund_name!r} differs from the config's fund "
+        raise InputExit(f"--fund {fund_name!r} differs from the config's fund "
                          f"{document['fund']!r}")
     try:
         fund = ledger.open_fund(document, time_ or now())
     except ValueError as error:
-        raise InputError(f"{config}: {error}") from None
+        raise InputExit(f"{config}: {error}") from None
     click.echo(f"created fund {fund.name!r} with assets {', '.join(sorted(fund.assets))}, "
                f"policy version {fund.policy_version} ({fund.log_size} events)")
 
@@ -128,7 +128,7 @@ def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledg
             report = import_file(ledger, name, file, batch_size=batch_size,
                                  batch_commit=batch_commit, progress=progress)
     except (RecordError, FundNotFound) as error:
-        raise InputError(f"{file}: {error}") from None
+        raise InputExit(f"{file}: {error}") from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -186,7 +186,7 @@ def account_(account_id: str, as_json: bool, ledger: Ledger, fund_name: str | No
         rows = conn.execute(select(accounts).where(
             accounts.c.fund == name, accounts.c.account == account_id)).all()
     if not rows:
-        raise InputError(f"account {account_id!r}: no fees, payouts or clawbacks recorded")
+        raise InputExit(f"account {account_id!r}: no fees, payouts or clawbacks recorded")
     doc: dict[str, Any] = {"fund": name, "account": account_id, "assets": {
         r.asset: {f: format_amount(int(getattr(r, f)), fund.assets[r.asset])
                   for f in ("fees", "payouts", "clawbacks")} for r in rows}}
@@ -212,7 +212,7 @@ def history(page: int, per_page: int, as_json: bool, ledger: Ledger,
     start = (page - 1) * per_page
     pages = max(1, -(-size // per_page))
     if start >= size and size:
-        raise InputError(f"--page {page}: the log has {pages} pages of {per_page}")
+        raise InputExit(f"--page {page}: the log has {pages} pages of {per_page}")
     for event in ledger.log_events(name, start, min(start + per_page, size)):
         if as_json:
             click.echo(json.dumps(event, sort_keys=True, separators=(",", ":")))
@@ -244,7 +244,7 @@ def export(file: Path, size: int | None, force: bool, ledger: Ledger,
     name = resolve_fund(ledger, fund_name)
     log_size = ledger.get_fund(name).log_size
     if size is not None and size > log_size:
-        raise InputError(f"--size {size}: the log has only {log_size} events")
+        raise InputExit(f"--size {size}: the log has only {log_size} events")
     count = write_export(ledger, name, file, size if size is not None else log_size)
     if str(file) != "-":
         click.echo(f"exported {count} events to {file}")
@@ -295,7 +295,7 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
     try:
         result = run_demo(workdir, SimulationConfig(seed=seed, traders=traders), say=click.echo)
     except ChartUnavailable as error:
-        raise InputError(str(error)) from None
+        raise InputExit(str(error)) from None
     click.echo(report(result))
     if not result.verified:
         sys.exit(1)

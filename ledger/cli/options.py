@@ -32,7 +32,7 @@ from ledger.store.persistence import DB_ENV, DatabaseURLError, default_url, open
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class InputError(click.ClickException):
+class InputExit(click.ClickException):
     """A usage or input problem: exit code 2, one line on stderr."""
 
     exit_code = 2
@@ -71,9 +71,9 @@ def store_options(func: F) -> F:
         try:
             ledger = Ledger(db_url, lock_timeout=lock_timeout)
         except DatabaseURLError as error:
-            raise InputError(str(error)) from None
+            raise InputExit(str(error)) from None
         except (SQLAlchemyError, OSError) as error:  # unreachable server, missing database
-            raise InputError(str(open_error(db_url or default_url(), error))) from None
+            raise InputExit(str(open_error(db_url or default_url(), error))) from None
         ctx = click.get_current_context()
         ctx.call_on_close(ledger.close)
         try:
@@ -90,15 +90,15 @@ def resolve_fund(ledger: Ledger, name: str | None) -> str:
     """The fund to act on: the given name, or the database's only fund."""
     if name is not None:
         if not ledger.fund_exists(name):
-            raise InputError(f"no fund named {name!r} in this database "
+            raise InputExit(f"no fund named {name!r} in this database "
                              "(create it with `backstop init`)")
         return name
     names = fund_names(ledger.engine)
     if len(names) == 1:
         return names[0]
     if not names:
-        raise InputError("this database has no fund yet: create one with `backstop init CONFIG`")
-    raise InputError(f"this database has several funds ({', '.join(names)}): pick one with --fund")
+        raise InputExit("this database has no fund yet: create one with `backstop init CONFIG`")
+    raise InputExit(f"this database has several funds ({', '.join(names)}): pick one with --fund")
 
 
 def emit_json(document: Any) -> None:
@@ -115,4 +115,4 @@ def refuse_overwrite(option: str, path: Path, force: bool) -> None:
     try:
         refuse_taken(path, force)
     except OutputExists as error:
-        raise InputError(f"{option} {error}") from None
+        raise InputExit(f"{option} {error}") from None

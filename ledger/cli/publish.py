@@ -9,7 +9,7 @@ import click
 
 from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError, Signer
 from ledger.cli.options import (
-    InputError,
+    InputExit,
     emit_json,
     force_option,
     now,
@@ -43,7 +43,7 @@ def load_signer(path: Path) -> Signer:
     except (KeyFormatError, OSError) as error:
         hint = f" (set ${PASSPHRASE_ENV} for an encrypted key)" if "password" in str(error).lower() \
             or "encrypted" in str(error).lower() else ""
-        raise InputError(f"--key {path}: {error}{hint}") from None
+        raise InputExit(f"--key {path}: {error}{hint}") from None
 
 
 @click.command()
@@ -69,12 +69,12 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
     try:
         signer = Signer.generate(name)
     except KeyFormatError as error:
-        raise InputError(f"NAME: {error}") from None
+        raise InputExit(f"NAME: {error}") from None
     try:
         write_file(out, signer.to_pem(passphrase), 0o600, force)
         write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
     except OutputExists as error:  # appeared since the check
-        raise InputError(f"--out {error}") from None
+        raise InputExit(f"--out {error}") from None
     click.echo(signer.verifier_key())
 
 
@@ -112,7 +112,7 @@ def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, force:
     try:
         publication = publish(ledger, name, signer, out, time_ or now(), force=force)
     except PublishError as error:
-        raise InputError(str(error)) from None
+        raise InputExit(str(error)) from None
     document = publication.document
     if as_json:
         emit_json(document)
@@ -142,7 +142,7 @@ def prove_event(index: int, size: int | None, ledger: Ledger, fund_name: str | N
     try:
         emit_json(event_proof(ledger, name, index, size))
     except PublishError as error:
-        raise InputError(str(error)) from None
+        raise InputExit(str(error)) from None
 
 
 @prove.command("account")
@@ -163,7 +163,7 @@ def prove_account(account_id: str, size: int | None, ledger: Ledger,
         emit_json(account_proof(publication.document, publication.seed, publication.tree,
                                 publication.entries, account_id))
     except PublishError as error:
-        raise InputError(str(error)) from None
+        raise InputExit(str(error)) from None
 
 
 @prove.command("consistency")
@@ -176,5 +176,5 @@ def prove_consistency(old: int, new: int, ledger: Ledger, fund_name: str | None)
     try:
         emit_json(consistency_proof(ledger, name, old, new))
     except PublishError as error:
-        raise InputError(str(error)) from None
+        raise InputExit(str(error)) from None
 

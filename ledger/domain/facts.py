@@ -15,6 +15,7 @@ import fastjsonschema
 
 from auditor.formats.schemas import first_error, load_schema
 from auditor.formats.wire import format_amount, parse_amount_lenient
+from ledger.domain.errors import FactError
 
 LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "collateral",
                       "fill_price", "mark_price")
@@ -28,10 +29,6 @@ FACT_OF_EVENT = {
     "reserve_rebalanced": "rebalance",
     "market_observed": "observation",
 }
-
-
-class FactError(ValueError):
-    """A fact is malformed; the message is `field: reason`."""
 
 
 @cache

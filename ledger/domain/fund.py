@@ -20,7 +20,8 @@ from eventsourcing.domain import Aggregate
 from auditor.formats.clip import clip
 from auditor.formats.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
 from auditor.verify.sumtree import SUM_LIMIT
-from ledger.domain.policy import MAX_WINDOW, Policy, PolicyError, policy_hash
+from ledger.domain.errors import FundRuleError, PolicyError
+from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
 from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
@@ -29,10 +30,6 @@ from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 # take one beyond are refused, so that every recorded log stays publishable.
 UNITS_LIMIT = SUM_LIMIT
 COMMITTED = ("fees", "payouts", "clawbacks")  # per asset, summed over accounts
-
-
-class FundRuleError(ValueError):
-    """A command would break one of the fund's rules; the message names the field."""
 
 
 def fund_id(name: str) -> UUID:

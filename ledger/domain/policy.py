@@ -16,14 +16,11 @@ from typing import Any
 
 from auditor.formats.schemas import first_error, load_schema
 from auditor.formats.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
+from ledger.domain.errors import PolicyError
 
 # The largest volatility window the contract allows (schemas/policy.schema.json).
 MAX_WINDOW: int = load_schema("policy")["properties"]["fund_share"]["properties"]["volatility"][
     "properties"]["window"]["maximum"]
-
-
-class PolicyError(ValueError):
-    """A policy document is malformed; the message is one line, ``"field: reason"``."""
 
 
 def policy_hash(doc: Mapping[str, Any]) -> str:

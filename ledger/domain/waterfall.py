@@ -14,14 +14,11 @@ from fractions import Fraction
 from typing import Any
 
 from auditor.formats.wire import WireError, format_amount, format_decimal, parse_decimal
+from ledger.domain.errors import LiquidationError
 from ledger.domain.policy import Policy
 
 SIDES = ("long", "short")
 ADL_QUANTITY_PLACES = 8
-
-
-class FactError(ValueError):
-    """A liquidation fact is malformed; the message is one line, ``"field: reason"``."""
 
 
 @dataclass(frozen=True)
@@ -55,24 +52,24 @@ class LiquidationFact:
 
     def __post_init__(self) -> None:
         if self.side not in SIDES:
-            raise FactError(f"side: must be 'long' or 'short', got {self.side!r}")
+            raise LiquidationError(f"side: must be 'long' or 'short', got {self.side!r}")
         for name in ("size", "entry_price", "fill_price", "mark_price"):
             if getattr(self, name) <= 0:
-                raise FactError(f"{name}: must be positive")
+                raise LiquidationError(f"{name}: must be positive")
         if self.collateral < 0:
-            raise FactError("collateral: must not be negative")
+            raise LiquidationError("collateral: must not be negative")
         seen: set[str] = set()
         for i, cp in enumerate(self.counterparties):
             where = f"counterparties.{i}"
             if cp.account == self.account:
-                raise FactError(f"{where}.account: is the liquidated account {cp.account!r}")
+                raise LiquidationError(f"{where}.account: is the liquidated account {cp.account!r}")
             if cp.account in seen:
-                raise FactError(f"{where}.account: duplicate account {cp.account!r}")
+                raise LiquidationError(f"{where}.account: duplicate account {cp.account!r}")
             seen.add(cp.account)
             if cp.size <= 0 or cp.entry_price <= 0:
-                raise FactError(f"{where}: size and entry_price must be positive")
+                raise LiquidationError(f"{where}: size and entry_price must be positive")
             if cp.collateral < 0:
-                raise FactError(f"{where}.collateral: must not be negative")
+                raise LiquidationError(f"{where}.collateral: must not be negative")
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], decimals: int) -> LiquidationFact:
@@ -319,25 +316,25 @@ def _adl(fact: LiquidationFact, shortfall: int, decimals: int) -> tuple[Clawback
 def _text(record: Mapping[str, Any], key: str, where: str = "") -> str:
     path = f"{where}.{key}" if where else key
     if key not in record:
-        raise FactError(f"{path}: missing")
+        raise LiquidationError(f"{path}: missing")
     value = record[key]
     if not isinstance(value, str) or not value:
-        raise FactError(f"{path}: must be a non-empty string")
+        raise LiquidationError(f"{path}: must be a non-empty string")
     return value
 
 
 def _decimal(record: Mapping[str, Any], key: str, where: str = "") -> Fraction:
     path = f"{where}.{key}" if where else key
     if key not in record:
-        raise FactError(f"{path}: missing")
+        raise LiquidationError(f"{path}: missing")
     try:
         return parse_decimal(record[key])
     except WireError as exc:
-        raise FactError(f"{path}: {exc}") from None
+        raise LiquidationError(f"{path}: {exc}") from None
 
 
 def _list(record: Mapping[str, Any], key: str) -> list[Any]:
     value = record.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise FactError(f"{key}: must be a list of objects")
+        raise LiquidationError(f"{key}: must be a list of objects")
     return value

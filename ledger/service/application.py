@@ -21,7 +21,8 @@ from sqlalchemy.exc import DBAPIError
 
 from auditor.formats.wire import canonical_bytes
 from auditor.verify.merkle import leaf_hash
-from ledger.domain.fund import Fund, FundRuleError, export_event, fund_id
+from ledger.domain.errors import FundRuleError
+from ledger.domain.fund import Fund, export_event, fund_id
 from ledger.store import busy
 from ledger.store.logtree import LogTree
 from ledger.store.mapper import FundMapper, stored_fund_events

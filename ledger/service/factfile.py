@@ -27,7 +27,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
 from auditor.formats.clip import clip
-from ledger.domain.facts import FactError, compile_validators, validate
+from ledger.domain.errors import FactError
+from ledger.domain.facts import compile_validators, validate
 
 PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal sent when the parent dies

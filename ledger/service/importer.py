@@ -20,7 +20,8 @@ from sqlalchemy import Connection
 from auditor.formats.clip import clip, shorten
 from auditor.formats.schemas import first_error
 from auditor.formats.wire import canonical_bytes
-from ledger.domain.facts import FactError, normal_form, normal_form_of_event
+from ledger.domain.errors import FactError
+from ledger.domain.facts import normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
 from ledger.service.application import Ledger
 from ledger.service.factfile import RecordError, decode_json, numbered_lines, parsed_batches

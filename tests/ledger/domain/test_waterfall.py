@@ -13,7 +13,7 @@ from ledger.domain.policy import Policy
 from ledger.domain.waterfall import (
     Clawback,
     Counterparty,
-    FactError,
+    LiquidationError,
     LiquidationFact,
     adl_score,
     pro_rata,
@@ -326,7 +326,7 @@ def test_from_record_errors_name_the_field(change, message):
             record.pop(key)
         else:
             record[key] = value
-    with pytest.raises(FactError) as info:
+    with pytest.raises(LiquidationError) as info:
         LiquidationFact.from_record(record, USDT)
     assert str(info.value) == message
 
