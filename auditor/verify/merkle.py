@@ -1,32 +1,29 @@
-"""RFC 6962 / RFC 9162 Merkle tree over SHA-256: roots, streaming roots, proofs, verification.
+"""RFC 6962 / RFC 9162 Merkle tree over SHA-256: the hasher, roots, streaming roots, and the
+verification of inclusion and consistency proofs.
 
 leaf = SHA-256(0x00 || data), node = SHA-256(0x01 || left || right); the tree over n leaves
-splits at the largest power of two smaller than n.
-
-Proof generation works on a `node(level, i)` callback returning the hash of the *perfect*
-subtree of height `level` covering leaves [i * 2**level, (i + 1) * 2**level), so storage only
-ever keeps perfect subtrees (they never change once complete); the hashes of non-perfect
-subtrees on the right edge are folded from perfect ones here.
+splits at the largest power of two smaller than n. Proof generation is the operator's job and
+lives in ledger/store/proofs.py; the auditor only verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 __all__ = [
     "EMPTY_ROOT",
     "CompactRange",
-    "NodeFn",
     "ProofError",
-    "consistency_proof",
-    "consistency_proof_from_leaves",
-    "inclusion_proof",
-    "inclusion_proof_from_leaves",
+    "chain_border_right",
+    "chain_inner",
+    "chain_inner_right",
+    "inclusion_shape",
     "leaf_hash",
     "node_hash",
     "perfect_root",
-    "range_hash",
+    "root_from_path",
     "root_of",
     "verify_consistency",
     "verify_inclusion",
@@ -36,13 +33,14 @@ _sha256 = hashlib.sha256
 HASH_SIZE = 32
 EMPTY_ROOT: bytes = _sha256(b"").digest()
 
-NodeFn = Callable[[int, int], bytes]
-
 
 class ProofError(ValueError):
     """A Merkle proof does not verify; the message says why."""
 
 
+# The hasher's home: leaf_hash and node_hash. perfect_root, _carry_root and CompactRange inline
+# node_hash in their loops, where a call per node is a measurable share of building a tree of a
+# million leaves (bench/merkle_build.py).
 def leaf_hash(data: bytes) -> bytes:
     """RFC 6962 leaf hash: SHA-256(0x00 || data)."""
     return _sha256(b"\x00" + data).digest()
@@ -149,99 +147,51 @@ class CompactRange:
         return h
 
 
-def _largest_pow2_below(n: int) -> int:
-    """Largest power of two strictly smaller than n (n >= 2)."""
-    return 1 << ((n - 1).bit_length() - 1)
+# -- the RFC 9162 verification chain, shared by inclusion, consistency and sum-tree paths -------
+# As transparency-dev/merkle's proof/verify.go: a proof for leaf `index` splits into `inner`
+# hashes below the point where the leaf's path leaves the tree's right edge, then `border`
+# hashes on the right edge. `node` combines two values (hashes here; hash and sums for the
+# account sum tree), so every proof type folds the same way.
+
+_T = TypeVar("_T")
 
 
-def range_hash(start: int, end: int, node: NodeFn) -> bytes:
-    """Hash of the RFC 6962 subtree over leaves [start, end), folded from perfect subtrees.
-
-    `start` must be aligned to a power of two >= end - start (true for every subtree of an
-    RFC 6962 tree). The subtree decomposes left to right into perfect subtrees whose sizes
-    are the set bits of (end - start), largest first.
-    """
-    count = end - start
-    if count <= 0:
-        raise ValueError(f"empty range [{start}, {end})")
-    parts: list[bytes] = []
-    pos = start
-    for level in range(count.bit_length() - 1, -1, -1):
-        if count >> level & 1:
-            parts.append(node(level, pos >> level))
-            pos += 1 << level
-    h = parts[-1]
-    for left in reversed(parts[:-1]):
-        h = node_hash(left, h)
-    return h
-
-
-def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
-    """RFC 9162 inclusion proof (PATH) for leaf `index` in a tree of `size` leaves."""
-    if not 0 <= index < size:
-        raise ValueError(f"index {index} is outside tree size {size}")
-    path: list[bytes] = []
-    start, n, m = 0, size, index
-    while n > 1:
-        k = _largest_pow2_below(n)
-        if m < k:
-            path.append(range_hash(start + k, start + n, node))
-            n = k
-        else:
-            path.append(range_hash(start, start + k, node))
-            start, m, n = start + k, m - k, n - k
-    path.reverse()  # collected top-down; proofs list siblings from the leaf upwards
-    return path
-
-
-def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]:
-    """RFC 9162 consistency proof (PROOF) between tree sizes 0 < old_size <= new_size."""
-    if not 0 < old_size <= new_size:
-        raise ValueError(f"need 0 < old_size <= new_size, got {old_size} and {new_size}")
-    tail: list[bytes] = []
-    start, m, n, complete = 0, old_size, new_size, True
-    while m != n:
-        k = _largest_pow2_below(n)
-        if m <= k:
-            tail.append(range_hash(start + k, start + n, node))
-            n = k
-        else:
-            tail.append(range_hash(start, start + k, node))
-            start, m, n, complete = start + k, m - k, n - k, False
-    # Base case of SUBPROOF: the old subtree itself, unless it is the whole old tree.
-    proof = [] if complete else [range_hash(start, start + n, node)]
-    proof.extend(reversed(tail))
-    return proof
-
-
-def _leaves_node_fn(leaf_hashes: Sequence[bytes]) -> NodeFn:
-    """A node callback over an in-memory list of leaf hashes."""
-
-    def node(level: int, i: int) -> bytes:
-        lo = i << level
-        hi = lo + (1 << level)
-        if hi > len(leaf_hashes):
-            raise ValueError(f"perfect subtree ({level}, {i}) is beyond {len(leaf_hashes)} leaves")
-        return perfect_root(leaf_hashes[lo:hi])
-
-    return node
-
-
-def inclusion_proof_from_leaves(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """Inclusion proof for leaf `index` in the tree over all of `leaf_hashes`."""
-    return inclusion_proof(index, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
-
-
-def consistency_proof_from_leaves(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """Consistency proof from the first `old_size` leaves to all of `leaf_hashes`."""
-    return consistency_proof(old_size, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
-
-
-def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
+def inclusion_shape(index: int, size: int) -> tuple[int, int]:
     """(inner, border): proof hashes below the path's divergence from the right edge, and on it."""
     inner = (index ^ (size - 1)).bit_length()
     border = (index >> inner).bit_count()
     return inner, border
+
+
+def chain_inner(seed: _T, proof: Sequence[_T], index: int, node: Callable[[_T, _T], _T]) -> _T:
+    """Fold the inner proof values: bit i of `index` says on which side the i-th sibling is."""
+    for i, sibling in enumerate(proof):
+        seed = node(sibling, seed) if index >> i & 1 else node(seed, sibling)
+    return seed
+
+
+def chain_inner_right(seed: _T, proof: Sequence[_T], index: int,
+                      node: Callable[[_T, _T], _T]) -> _T:
+    """As chain_inner, but only the left siblings (the old tree of a consistency proof)."""
+    for i, sibling in enumerate(proof):
+        if index >> i & 1:
+            seed = node(sibling, seed)
+    return seed
+
+
+def chain_border_right(seed: _T, proof: Sequence[_T], node: Callable[[_T, _T], _T]) -> _T:
+    """Fold the border values: all of them are left siblings on the right edge."""
+    for sibling in proof:
+        seed = node(sibling, seed)
+    return seed
+
+
+def root_from_path(leaf: _T, index: int, size: int, proof: Sequence[_T],
+                   node: Callable[[_T, _T], _T]) -> _T:
+    """The root that an inclusion path for leaf `index` of `size` leads to (length checked
+    by the caller: `sum(inclusion_shape(index, size))` values)."""
+    inner, _ = inclusion_shape(index, size)
+    return chain_border_right(chain_inner(leaf, proof[:inner], index, node), proof[inner:], node)
 
 
 def _check_hashes(proof: Sequence[bytes]) -> None:
@@ -265,25 +215,11 @@ def verify_inclusion(
         raise ProofError(f"index {index} is beyond tree size {size}")
     if len(leaf_hash) != HASH_SIZE:
         raise ProofError(f"leaf hash is {len(leaf_hash)} bytes, expected {HASH_SIZE}")
-    inner, border = _inclusion_shape(index, size)
+    inner, border = inclusion_shape(index, size)
     if len(proof) != inner + border:
         raise ProofError(f"proof has {len(proof)} hashes, expected {inner + border}")
     _check_hashes(proof)
-    fn, sn, r = index, size - 1, bytes(leaf_hash)
-    for p in proof:
-        if sn == 0:  # unreachable after the length check; kept as the RFC's guard
-            raise ProofError("proof is longer than the path to the root")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            r = node_hash(r, p)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("proof is shorter than the path to the root")
+    r = root_from_path(bytes(leaf_hash), index, size, [bytes(p) for p in proof], node_hash)
     if r != root:
         raise ProofError(f"root mismatch: computed {_hex(r)}, expected {_hex(root)}")
 
@@ -316,33 +252,19 @@ def verify_consistency(
     # below the old tree's lowest perfect subtree, plus that subtree's root unless the old
     # tree is itself perfect (then old_root serves as the seed).
     shift = (old_size & -old_size).bit_length() - 1
-    inner, border = _inclusion_shape(old_size - 1, new_size)
+    inner, border = inclusion_shape(old_size - 1, new_size)
     seeded = old_size == 1 << shift
     expected = (0 if seeded else 1) + inner - shift + border
     if len(proof) != expected:
         raise ProofError(f"proof has {len(proof)} hashes, expected {expected}")
     _check_hashes(proof)
-    path = [bytes(old_root), *proof] if seeded else proof
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn >>= 1
-        sn >>= 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise ProofError("proof is longer than the path to the root")
-        if fn & 1 or fn == sn:
-            fr = node_hash(c, fr)
-            sr = node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn >>= 1
-                sn >>= 1
-        else:
-            sr = node_hash(sr, c)
-        fn >>= 1
-        sn >>= 1
-    if sn != 0:
-        raise ProofError("proof is shorter than the path to the root")
+    seed, rest = (bytes(old_root), proof) if seeded else (proof[0], proof[1:])
+    inner -= shift
+    mask = (old_size - 1) >> shift  # the old tree's last leaf, counted in perfect subtrees
+    fr = chain_border_right(chain_inner_right(seed, rest[:inner], mask, node_hash),
+                            rest[inner:], node_hash)
+    sr = chain_border_right(chain_inner(seed, rest[:inner], mask, node_hash),
+                            rest[inner:], node_hash)
     if fr != old_root:
         raise ProofError(f"old root mismatch: computed {_hex(fr)}, expected {_hex(old_root)}")
     if sr != new_root:

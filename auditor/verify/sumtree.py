@@ -14,6 +14,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 
+from auditor.verify import merkle
+
 __all__ = [
     "EMPTY_HASH",
     "SUM_LIMIT",
@@ -211,39 +213,31 @@ def verify_sum_proof(
         raise SumProofError(f"index {index} is beyond account count {count}")
     if len(leaf_hash) != 32:
         raise SumProofError(f"leaf hash is {len(leaf_hash)} bytes, expected 32")
-    inner = (index ^ (count - 1)).bit_length()
-    expected = inner + (index >> inner).bit_count()
+    expected = sum(merkle.inclusion_shape(index, count))
     if len(path) != expected:
         raise SumProofError(f"path has {len(path)} entries, expected {expected}")
     width = len(leaf_sums)
+
+    def node(left: tuple[bytes, Sums], right: tuple[bytes, Sums]) -> tuple[bytes, Sums]:
+        return (_node(left[0], sums_bytes(left[1]), right[0], sums_bytes(right[1])),
+                _add(left[1], right[1]))
+
     try:
-        r_sums: Sums = tuple(leaf_sums)
-        r_bytes = sums_bytes(r_sums)
-        fn, sn, r = index, count - 1, bytes(leaf_hash)
+        sums_bytes(leaf_sums)
+        siblings: list[tuple[bytes, Sums]] = []
         for step, (p_hash, p_sums) in enumerate(path):
-            p_sums = tuple(p_sums)
             if len(p_hash) != 32:
                 raise SumProofError(f"path entry {step}: hash is {len(p_hash)} bytes, expected 32")
             if len(p_sums) != width:
                 raise SumProofError(f"path entry {step}: {len(p_sums)} sums, expected {width}")
-            p_bytes = sums_bytes(p_sums)
-            if fn & 1 or fn == sn:
-                r = _node(p_hash, p_bytes, r, r_bytes)
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
-            else:
-                r = _node(r, r_bytes, p_hash, p_bytes)
-            r_sums = _add(r_sums, p_sums)
-            r_bytes = sums_bytes(r_sums)
-            fn >>= 1
-            sn >>= 1
+            sums_bytes(p_sums)
+            siblings.append((bytes(p_hash), tuple(p_sums)))
+        r, r_sums = merkle.root_from_path((bytes(leaf_hash), tuple(leaf_sums)), index, count,
+                                          siblings, node)
     except SumProofError:
         raise
     except ValueError as exc:
         raise SumProofError(str(exc)) from exc
-    if sn != 0:
-        raise SumProofError("path is shorter than the way to the root")
     if r != root:
         raise SumProofError(f"root mismatch: computed {r.hex()}, expected {bytes(root).hex()}")
     if r_sums != tuple(total_sums):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 import sqlalchemy as sa
 
 from auditor.verify import merkle
+from ledger.store import proofs
 from ledger.store.bulk import insert_rows
 from ledger.store.tables import log_tiles
 
@@ -107,7 +108,7 @@ class LogTree:
         last = self._last_tile(0)
         return 0 if last is None else last[0] * TILE_WIDTH + len(last[1]) // HASH
 
-    def _node_fn(self, tiles: dict[tuple[int, int], bytes]) -> merkle.NodeFn:
+    def _node_fn(self, tiles: dict[tuple[int, int], bytes]) -> proofs.NodeFn:
         """A node(level, i) callback over fetched tiles (missing tiles are fetched singly)."""
         cache: dict[tuple[int, int], bytes] = {}
 
@@ -135,7 +136,7 @@ class LogTree:
 
         return node
 
-    def _prefetched(self, build: Callable[[merkle.NodeFn], object]) -> merkle.NodeFn:
+    def _prefetched(self, build: Callable[[proofs.NodeFn], object]) -> proofs.NodeFn:
         """Find every tile a computation touches (dry run with dummy hashes), fetch them in
         one query, and return a node callback over them."""
         needed: set[tuple[int, int]] = set()
@@ -166,8 +167,8 @@ class LogTree:
         if n == 0:
             return merkle.EMPTY_ROOT
 
-        def build(node: merkle.NodeFn) -> bytes:
-            return merkle.range_hash(0, n, node)
+        def build(node: proofs.NodeFn) -> bytes:
+            return proofs.range_hash(0, n, node)
 
         return build(self._prefetched(build))
 
@@ -175,8 +176,8 @@ class LogTree:
         """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
         n = self._checked_size(size)
 
-        def build(node: merkle.NodeFn) -> list[bytes]:
-            return merkle.inclusion_proof(index, n, node)
+        def build(node: proofs.NodeFn) -> list[bytes]:
+            return proofs.inclusion_proof(index, n, node)
 
         return build(self._prefetched(build))
 
@@ -184,8 +185,8 @@ class LogTree:
         """RFC 9162 consistency proof between two sizes of this log."""
         n = self._checked_size(new_size)
 
-        def build(node: merkle.NodeFn) -> list[bytes]:
-            return merkle.consistency_proof(old_size, n, node)
+        def build(node: proofs.NodeFn) -> list[bytes]:
+            return proofs.consistency_proof(old_size, n, node)
 
         return build(self._prefetched(build))
 

@@ -11,6 +11,7 @@ import pytest
 from auditor.formats.wire import canonical_bytes, sha256_hex
 from auditor.replay import DERIVED_TYPES, Discrepancy, replay
 from auditor.verify import merkle, sumtree
+from ledger.store import proofs
 
 POLICY = {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "per_event_cap": {"USDT": "40.00"},
           "fee_cap_rate": "0.005", "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}
@@ -170,7 +171,7 @@ def test_snapshot_of_a_prefix_with_previous_consistency():
     snap = snapshot_for(ls, seed)
     leaves = [merkle.leaf_hash(l[:-1]) for l in ls]
     snap["previous"] = {"log_size": 7, "log_root": r7.log_root.hex(),
-                        "consistency": [h.hex() for h in merkle.consistency_proof_from_leaves(7, leaves)]}
+                        "consistency": [h.hex() for h in proofs.consistency_proof_from_leaves(7, leaves)]}
     assert full.snapshot_checks(snap, seed) == []
     snap["previous"]["log_root"] = "11" * 32
     assert full.snapshot_checks(snap, seed)[0].startswith("previous.consistency")

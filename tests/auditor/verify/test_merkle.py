@@ -16,14 +16,14 @@ from auditor.verify.merkle import (
     EMPTY_ROOT,
     CompactRange,
     ProofError,
-    consistency_proof_from_leaves,
-    inclusion_proof_from_leaves,
     leaf_hash,
     node_hash,
     root_of,
     verify_consistency,
     verify_inclusion,
 )
+from ledger.store import proofs
+from ledger.store.proofs import consistency_proof_from_leaves, inclusion_proof_from_leaves
 
 # transparency-dev/merkle's vectors, copied here with their LICENSE (see README.md there).
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "rfc6962"
@@ -200,9 +200,9 @@ def test_tampered_generated_proofs_fail() -> None:
 
 def test_generators_reject_bad_arguments() -> None:
     with pytest.raises(ValueError):
-        merkle.inclusion_proof_from_leaves(3, _leaves(3))
+        proofs.inclusion_proof_from_leaves(3, _leaves(3))
     with pytest.raises(ValueError):
-        merkle.consistency_proof_from_leaves(0, _leaves(3))
+        proofs.consistency_proof_from_leaves(0, _leaves(3))
 
 
 @pytest.mark.parametrize("n", [255, 256, 257, 511, 513, 65537])

@@ -1,0 +1,104 @@
+"""RFC 9162 proof generation (inclusion and consistency) for the operator's log.
+
+Works on a `node(level, i)` callback returning the hash of the *perfect* subtree of height
+`level` covering leaves [i * 2**level, (i + 1) * 2**level), so storage only ever keeps perfect
+subtrees (they never change once complete, see ledger.store.logtree); the hashes of
+non-perfect subtrees on the right edge are folded from perfect ones here. The hasher is the
+auditor's (auditor.verify.merkle), so both sides hash the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from auditor.verify.merkle import node_hash, perfect_root
+
+NodeFn = Callable[[int, int], bytes]
+
+
+def _largest_pow2_below(n: int) -> int:
+    """Largest power of two strictly smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def range_hash(start: int, end: int, node: NodeFn) -> bytes:
+    """Hash of the RFC 6962 subtree over leaves [start, end), folded from perfect subtrees.
+
+    `start` must be aligned to a power of two >= end - start (true for every subtree of an
+    RFC 6962 tree). The subtree decomposes left to right into perfect subtrees whose sizes
+    are the set bits of (end - start), largest first.
+    """
+    count = end - start
+    if count <= 0:
+        raise ValueError(f"empty range [{start}, {end})")
+    parts: list[bytes] = []
+    pos = start
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            parts.append(node(level, pos >> level))
+            pos += 1 << level
+    h = parts[-1]
+    for left in reversed(parts[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
+def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
+    """RFC 9162 inclusion proof (PATH) for leaf `index` in a tree of `size` leaves."""
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} is outside tree size {size}")
+    path: list[bytes] = []
+    start, n, m = 0, size, index
+    while n > 1:
+        k = _largest_pow2_below(n)
+        if m < k:
+            path.append(range_hash(start + k, start + n, node))
+            n = k
+        else:
+            path.append(range_hash(start, start + k, node))
+            start, m, n = start + k, m - k, n - k
+    path.reverse()  # collected top-down; proofs list siblings from the leaf upwards
+    return path
+
+
+def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]:
+    """RFC 9162 consistency proof (PROOF) between tree sizes 0 < old_size <= new_size."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"need 0 < old_size <= new_size, got {old_size} and {new_size}")
+    tail: list[bytes] = []
+    start, m, n, complete = 0, old_size, new_size, True
+    while m != n:
+        k = _largest_pow2_below(n)
+        if m <= k:
+            tail.append(range_hash(start + k, start + n, node))
+            n = k
+        else:
+            tail.append(range_hash(start, start + k, node))
+            start, m, n, complete = start + k, m - k, n - k, False
+    # Base case of SUBPROOF: the old subtree itself, unless it is the whole old tree.
+    proof = [] if complete else [range_hash(start, start + n, node)]
+    proof.extend(reversed(tail))
+    return proof
+
+
+def _leaves_node_fn(leaf_hashes: Sequence[bytes]) -> NodeFn:
+    """A node callback over an in-memory list of leaf hashes."""
+
+    def node(level: int, i: int) -> bytes:
+        lo = i << level
+        hi = lo + (1 << level)
+        if hi > len(leaf_hashes):
+            raise ValueError(f"perfect subtree ({level}, {i}) is beyond {len(leaf_hashes)} leaves")
+        return perfect_root(leaf_hashes[lo:hi])
+
+    return node
+
+
+def inclusion_proof_from_leaves(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Inclusion proof for leaf `index` in the tree over all of `leaf_hashes`."""
+    return inclusion_proof(index, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
+
+
+def consistency_proof_from_leaves(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """Consistency proof from the first `old_size` leaves to all of `leaf_hashes`."""
+    return consistency_proof(old_size, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
