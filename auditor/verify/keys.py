@@ -45,7 +45,7 @@ ALG_ED25519 = 0x01
 # Where `backstop keygen --encrypt` and `backstop-audit cosign` read an encrypted key's passphrase.
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
 SIG_PREFIX = "\u2014 "  # em dash + space starts every signature line
-_HEADER = "# backstop-signer: "
+KEY_HEADER = "# backstop-signer: "
 _MAX_SIGNATURES = 100  # as golang.org/x/mod/sumdb/note
 _MAX_TREE_SIZE = 2**64 - 1  # a checkpoint's size is a uint64 (C2SP tlog-checkpoint)
 
@@ -96,11 +96,6 @@ class Signer:
         if not _valid_name(self.name):
             raise KeyFormatError(f"invalid key name {clip(self.name)} (no '+', spaces or control chars)")
 
-    @classmethod
-    def generate(cls, name: str) -> Signer:
-        """A fresh random key named `name`."""
-        return cls(name, Ed25519PrivateKey.generate())
-
     @property
     def public_key(self) -> bytes:
         """Raw 32-byte Ed25519 public key."""
@@ -129,18 +124,6 @@ class Signer:
         """Raw 64-byte Ed25519 signature of `message`."""
         return self.private_key.sign(message)
 
-    def to_pem(self, passphrase: bytes | None = None) -> bytes:
-        """Key file: name header line + PKCS#8 PEM (encrypted if a passphrase is given)."""
-        encryption = (
-            serialization.BestAvailableEncryption(passphrase)
-            if passphrase
-            else serialization.NoEncryption()
-        )
-        pem = self.private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
-        return f"{_HEADER}{self.name}\n".encode() + pem
-
     @classmethod
     def from_pem(cls, data: bytes, name: str | None = None, passphrase: bytes | None = None) -> Signer:
         """Load a key file written by `to_pem`.
@@ -150,9 +133,9 @@ class Signer:
         """
         text = data.decode("utf-8")
         file_name = None
-        if text.startswith(_HEADER):
+        if text.startswith(KEY_HEADER):
             header, _, text = text.partition("\n")
-            file_name = header[len(_HEADER):].strip()
+            file_name = header[len(KEY_HEADER):].strip()
         if file_name is not None and name is not None and file_name != name:
             raise KeyFormatError(f"key file is for {clip(file_name)}, not {clip(name)}")
         chosen = file_name if file_name is not None else name

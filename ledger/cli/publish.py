@@ -29,6 +29,7 @@ from ledger.service.publish import (
     publish,
     snapshot_row,
 )
+from ledger.service.signing import generate_signer, key_file
 
 
 def _passphrase() -> bytes | None:
@@ -67,11 +68,11 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
         passphrase = _passphrase() or click.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True).encode()
     try:
-        signer = Signer.generate(name)
+        signer = generate_signer(name)
     except KeyFormatError as error:
         raise InputExit(f"NAME: {error}") from None
     try:
-        write_file(out, signer.to_pem(passphrase), 0o600, force)
+        write_file(out, key_file(signer, passphrase), 0o600, force)
         write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
     except OutputExists as error:  # appeared since the check
         raise InputExit(f"--out {error}") from None

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
-from auditor.verify.keys import Signer
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.service.publish import publish
+from ledger.service.signing import generate_signer, key_file
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 KEY_NAME = "demo.backstop.example"
@@ -169,8 +169,8 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     ledger = Ledger(f"sqlite:///{workdir / 'backstop.sqlite'}")
     try:
         ledger.open_fund(settings, summary.times[0] if summary.times else "2020-01-01T00:00:00Z")
-        signer = Signer.generate(KEY_NAME)
-        (workdir / "operator.key").write_bytes(signer.to_pem())
+        signer = generate_signer(KEY_NAME)
+        (workdir / "operator.key").write_bytes(key_file(signer))
         (workdir / "operator.key").chmod(0o600)
         vkey = signer.verifier_key()
         published: list[Path] = []

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
+from ledger.service.signing import generate_signer
 
 ROOT = Path(__file__).resolve().parents[2]
 FUND = ROOT / "fixtures" / "crash-small.fund.json"
@@ -308,10 +309,10 @@ def test_python_m_runs_the_cli(module: str, pub: Path, world: dict[str, Any]) ->
 def test_cosign_trusts_only_the_pinned_key(pub: Path, world: dict[str, Any]) -> None:
     """An attacker who controls the audited directory re-signs the snapshot with their own
     key and puts that key in `verifier-key`: cosign must not take it."""
-    from auditor.verify.keys import Signer, sign_document
+    from auditor.verify.keys import sign_document
 
     d = pub / "b"
-    mallory = Signer.generate("mallory")
+    mallory = generate_signer("mallory")
     snap = json.loads((d / "snapshot.json").read_text())
     snap["signatures"] = [sign_document(snap, mallory)]
     (d / "snapshot.json").write_text(json.dumps(snap))

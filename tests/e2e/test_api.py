@@ -3,7 +3,6 @@ imports, exports and publishes; the auditor side gives the verdicts `backstop-au
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 import auditor
 import ledger
+from ledger.service.signing import generate_signer
 from tests.auditor.test_audit_cli import build_world
 from tests.factories import TIME, crash_records, fund_config, write_jsonl
 
@@ -40,7 +40,7 @@ def test_the_ledger_api_imports_exports_and_publishes(tmp_path: Path) -> None:
         report = ledger.import_file(db, "main", write_jsonl(tmp_path / "f.jsonl", crash_records()))
         size = db.get_fund("main").log_size
         exported = ledger.write_export(db, "main", tmp_path / "events.jsonl", size)
-        signer = ledger.Signer.generate("example.com/backstop")
+        signer = generate_signer("example.com/backstop")
         ledger.publish(db, "main", signer, tmp_path / "public", time="2020-03-13T00:00:00Z")
     finally:
         db.close()

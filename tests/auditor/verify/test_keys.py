@@ -21,6 +21,7 @@ from auditor.verify.keys import (
     sign_note,
     verify_document,
 )
+from ledger.service.signing import generate_signer, key_file
 
 # Vectors from golang.org/x/mod sumdb/note/note_test.go (TestSign, TestOpen).
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
@@ -90,7 +91,7 @@ def test_note_tampering() -> None:
         open_note(good.replace("cryptography", "Cryptography"), [peter])
     with pytest.raises(NoteError, match="invalid signature"):
         open_note(GO_TEXT + "\n" + PETER_SIG[:60] + "ABCD" + PETER_SIG[60:], [peter])
-    other = Signer.generate("PeterNeumann").verifier()  # same name, different key
+    other = generate_signer("PeterNeumann").verifier()  # same name, different key
     with pytest.raises(NoteError, match="no verifiable"):
         open_note(good, [other])
     # Go's malformed-note cases.
@@ -112,7 +113,7 @@ def test_checkpoint_round_trip() -> None:
     root = hashlib.sha256(b"x").digest()
     body = checkpoint_body("backstop/main", 1234, root)
     assert body == f"backstop/main\n1234\n{base64.b64encode(root).decode()}\n"
-    signer = Signer.generate("operator")
+    signer = generate_signer("operator")
     body2, names = open_note(sign_note(body, [signer]), [signer.verifier()])
     assert names == ["operator"]
     assert parse_checkpoint(body2) == ("backstop/main", 1234, root)
@@ -122,7 +123,7 @@ def test_checkpoint_round_trip() -> None:
 
 
 def test_document_signatures() -> None:
-    op, aud = Signer.generate("operator"), Signer.generate("auditor")
+    op, aud = generate_signer("operator"), generate_signer("auditor")
     doc = {"format": "backstop-snapshot/1", "fund": "main", "log": {"size": 3}, "signatures": []}
     doc["signatures"].append(sign_document(doc, op))
     doc["signatures"].append(sign_document(doc, aud))  # cosignature over the same bytes
@@ -133,7 +134,7 @@ def test_document_signatures() -> None:
     with pytest.raises(SignatureError, match="1 known key"):
         verify_document(doc, [op.verifier()], require=2)
     with pytest.raises(SignatureError, match="0 known key"):
-        verify_document(doc, [Signer.generate("operator").verifier()])
+        verify_document(doc, [generate_signer("operator").verifier()])
     tampered = dict(doc, log={"size": 4})
     with pytest.raises(SignatureError, match="does not verify"):
         verify_document(tampered, vs)
@@ -144,8 +145,8 @@ def test_document_signatures() -> None:
 
 
 def test_key_file_round_trip_with_passphrase() -> None:
-    signer = Signer.generate("operator")
-    data = signer.to_pem(b"correct horse")
+    signer = generate_signer("operator")
+    data = key_file(signer, b"correct horse")
     assert data.startswith(b"# backstop-signer: operator\n-----BEGIN ENCRYPTED PRIVATE KEY-----")
     back = Signer.from_pem(data, passphrase=b"correct horse")
     assert back.name == "operator" and back.verifier_key() == signer.verifier_key()
@@ -153,12 +154,12 @@ def test_key_file_round_trip_with_passphrase() -> None:
         Signer.from_pem(data, passphrase=b"wrong")
     with pytest.raises(KeyFormatError, match="not 'other'"):
         Signer.from_pem(data, "other", passphrase=b"correct horse")
-    plain = Signer.from_pem(signer.to_pem(None))
+    plain = Signer.from_pem(key_file(signer, None))
     assert plain.sign(b"m") == signer.sign(b"m")  # Ed25519 is deterministic
 
 
 def test_mismatched_key_id_detected() -> None:
-    a, b = Signer.generate("operator"), Signer.generate("operator")
+    a, b = generate_signer("operator"), generate_signer("operator")
     vkey = a.verifier_key()
     name, kid, _ = vkey.split("+", 2)  # base64 may contain "+": split only twice
     forged = "+".join([name, kid, b.verifier_key().split("+", 2)[2]])

@@ -15,13 +15,14 @@ from sqlalchemy import select
 
 from auditor.cli import main as audit
 from auditor.formats.wire import canonical_bytes, parse_amount
-from auditor.verify.keys import Signer, open_note, parse_checkpoint, verify_document
+from auditor.verify.keys import open_note, parse_checkpoint, verify_document
 from auditor.verify.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from auditor.verify.sumtree import account_leaf_hash, verify_sum_proof
 from ledger.cli.main import main as backstop
 from ledger.service import publish as publish_module
 from ledger.service.importer import import_file
 from ledger.service.publish import PublishError, consistency_proof, event_proof, publish
+from ledger.service.signing import generate_signer
 from ledger.store.tables import published
 from tests.factories import (
     TIME,
@@ -33,7 +34,7 @@ from tests.factories import (
     write_jsonl,
 )
 
-SIGNER = Signer.generate("test.backstop.example")
+SIGNER = generate_signer("test.backstop.example")
 
 
 def fees(prefix: str, count: int) -> list[dict]:
@@ -235,7 +236,7 @@ def test_a_non_empty_directory_is_refused_and_force_replaces_it_whole(
     old_leaves = leaves_of(out)
     import_file(ledger, "main", write_jsonl(tmp_path / "g.jsonl",
                                             [fee(f"n{i}", "0.01", f"new-{i}") for i in range(3)]))
-    other = Signer.generate("other.backstop.example")
+    other = generate_signer("other.backstop.example")
 
     with pytest.raises(PublishError, match=r"pub is not empty; pass --force to replace it$"):
         publish(ledger, "main", other, out, "2020-03-13T00:00:00Z")
