@@ -8,7 +8,6 @@ and Fractions; the only roundings are the ones the contract names.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -66,25 +65,12 @@ class RuleError(ValueError):
 # ---------------------------------------------------------------- parsing
 
 
-_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")
-
-
-def _exact(text: Any) -> Fraction:
-    """parse_decimal, built from integers (Fraction's own string parser is slow)."""
-    match = _DECIMAL.fullmatch(text) if type(text) is str else None
-    if match is None:
-        return parse_decimal(text)  # raises WireError with the contract's wording
-    sign, whole, frac = match.groups()
-    value = Fraction(int(whole + frac), 10 ** len(frac)) if frac else Fraction(int(whole))
-    return -value if sign else value
-
-
 def _dec(data: Mapping[str, Any], key: str, prefix: str = "") -> Fraction:
     """Exact decimal field `key` of `data`, or RuleError naming it."""
     if key not in data:
         raise RuleError(f"{prefix}{key}: missing")
     try:
-        return _exact(data[key])
+        return parse_decimal(data[key])
     except WireError as exc:
         raise RuleError(f"{prefix}{key}: {exc}") from None
 
@@ -294,7 +280,7 @@ def _share(policy: Policy, prices: Sequence[Any]) -> tuple[Fraction, Fraction]:
         return policy.fixed_share, Fraction(0)
     assert policy.window is not None
     window = policy.window
-    tail = [p if isinstance(p, Fraction) else _exact(p) for p in prices[-(window + 1):]]
+    tail = [p if isinstance(p, Fraction) else parse_decimal(p) for p in prices[-(window + 1):]]
     vol = volatility(tail, window)
     return interpolate_share(policy.breakpoints, vol), vol
 
