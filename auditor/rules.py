@@ -3,6 +3,10 @@
 Written from schemas/README.md ("Liquidation rules") only, never from the ledger's code, so
 that the two implementations check each other. Money is exact: integer minor units ("units")
 and Fractions; the only roundings are the ones the contract names.
+
+Over 400 lines on purpose: the whole liquidation contract in one module, to be read top to
+bottom beside schemas/README.md; split, the waterfall steps the contract states together
+would sit apart.
 """
 
 from __future__ import annotations

@@ -60,3 +60,11 @@ def test_the_public_api_names_resolve() -> None:
         == sorted(ledger.__all__)
     assert sorted(name for name in auditor.__all__ if callable(getattr(auditor, name))) \
         == sorted(auditor.__all__)
+
+
+def test_no_module_is_over_400_lines_without_a_reason_at_its_top() -> None:
+    long = [f"{package}/{p.relative_to(ROOT / package)}"
+            for package in ("ledger", "auditor") for p in (ROOT / package).rglob("*.py")
+            if len(p.read_text("utf-8").splitlines()) > 400
+            and "Over 400 lines" not in p.read_text("utf-8")[:1500]]
+    assert long == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -243,3 +244,8 @@ def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise WireError(f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
     check_tree(doc, max_depth)
     return doc
+
+
+def snapshot_decimals(snapshot: Mapping[str, Any]) -> dict[str, int]:
+    """Asset decimals implied by a snapshot's reserve strings ("16.26" -> 2)."""
+    return {asset: len(text.partition(".")[2]) for asset, text in snapshot["reserves"].items()}

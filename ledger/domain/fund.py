@@ -21,6 +21,7 @@ from auditor.formats.clip import clip
 from auditor.formats.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
 from auditor.verify.sumtree import SUM_LIMIT
 from ledger.domain.errors import FundRuleError, PolicyError
+from ledger.domain.facts import LIQUIDATION_FIELDS
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
 from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 
@@ -291,9 +292,7 @@ class Fund(Aggregate):
         result = settle(fact, policy, balance, decimals, prices, asset=asset)
         self._check_settlement(asset, result)
         time, ref = record["time"], record["id"]
-        facts = {key: record[key] for key in (
-            "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
-            "mark_price")}
+        facts = {key: record[key] for key in LIQUIDATION_FIELDS}
         facts["counterparties"] = list(record.get("counterparties") or [])
         data = {**facts, "asset": asset, "policy_version": self.policy_version,
                 "outcome": result.outcome(decimals)}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from auditor.formats.wire import format_amount, format_decimal, parse_decimal
+from auditor.formats.wire import format_amount, format_decimal, parse_decimal, snapshot_decimals
 from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
 from auditor.verify.sumtree import SumTree, account_nonce
 from ledger.domain.fund import Fund
@@ -156,7 +156,7 @@ def account_proof(document: dict[str, Any], seed: bytes, tree: SumTree,
                   entries: dict[str, tuple[int, ...]], account: str) -> dict[str, Any]:
     """The account-proof document of one account against a snapshot."""
     assets = document["accounts"]["assets"]
-    decimals = {a: len(document["reserves"][a].partition(".")[2]) for a in assets}
+    decimals = snapshot_decimals(document)
     index = tree.index_of(account)
     return {"format": "backstop-account-proof/1", "fund": document["fund"],
             "log_size": document["log"]["size"], "account": account,

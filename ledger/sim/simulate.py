@@ -7,6 +7,10 @@ arithmetic on money, and money is integer minor units, so one seed gives one byt
 
 The price profiles are *shapes*: their anchors sit at fractions of the run, so a run of any
 number of steps replays the whole event (a 96-step fixture still has the full crash).
+
+Over 400 lines on purpose: the traders, the margin engine and the fact writer draw from one
+seeded random stream, whose draw order fixes the bytes of fixtures/crash-small.jsonl; kept
+together, that order stays visible.
 """
 
 from __future__ import annotations
