@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
+from typing import Self
 
 from auditor.verify import merkle
 
@@ -102,7 +103,7 @@ class SumTree:
     @classmethod
     def build(
         cls, entries: Iterable[tuple[str, bytes, Sequence[int]]], width: int | None = None
-    ) -> SumTree:
+    ) -> Self:
         """Build from (account, nonce, sums) triples; `width` fixes the sum-vector length.
 
         Without `width` it is taken from the first entry (an empty tree then has no sums).
@@ -183,19 +184,6 @@ class SumTree:
     def leaf(self, index: int) -> tuple[bytes, Sums]:
         """(leaf hash, sums) of the leaf at `index`."""
         return self._hashes[0][index], self._unpack(self._sums[0][index])
-
-    def proof(self, index: int) -> list[PathItem]:
-        """Siblings (hash, sums) from the leaf upwards, as in an RFC 9162 inclusion proof."""
-        if not 0 <= index < self.count:
-            raise IndexError(f"index {index} is outside tree of {self.count} accounts")
-        path: list[PathItem] = []
-        pos = index
-        for hrow, srow in zip(self._hashes[:-1], self._sums[:-1], strict=False):
-            sibling = pos ^ 1
-            if sibling < len(hrow):  # no sibling: this node was carried up unchanged
-                path.append((hrow[sibling], self._unpack(srow[sibling])))
-            pos >>= 1
-        return path
 
 
 def verify_sum_proof(

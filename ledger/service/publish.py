@@ -22,12 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from auditor.formats.wire import format_amount, format_decimal, parse_decimal, snapshot_decimals
 from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
-from auditor.verify.sumtree import SumTree, account_nonce
+from auditor.verify.sumtree import account_nonce
 from ledger.domain.fund import Fund
 from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.outputs import OutputExists, refuse_taken
+from ledger.store.proofs import ProvingSumTree
 from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 
 SNAPSHOT_FORMAT = "backstop-snapshot/1"
@@ -44,7 +45,7 @@ class Publication:
 
     document: dict[str, Any]
     seed: bytes
-    tree: SumTree
+    tree: ProvingSumTree
     entries: dict[str, tuple[int, ...]]
     policy: dict[str, Any] | None = None
 
@@ -109,7 +110,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) ->
         assets = sorted(fund.assets)
         entries = account_entries(connection, fund_name, assets)
         seed = secrets.token_bytes(32)
-        tree = SumTree.build(((account, account_nonce(seed, account), sums)
+        tree = ProvingSumTree.build(((account, account_nonce(seed, account), sums)
                               for account, sums in entries.items()), width=3 * len(assets))
         previous = latest(connection, fund_name)
         link = None
@@ -152,7 +153,7 @@ def record_snapshot(connection: Connection, publication: Publication) -> None:
         accounts=json.dumps({a: list(s) for a, s in publication.entries.items()})))
 
 
-def account_proof(document: dict[str, Any], seed: bytes, tree: SumTree,
+def account_proof(document: dict[str, Any], seed: bytes, tree: ProvingSumTree,
                   entries: dict[str, tuple[int, ...]], account: str) -> dict[str, Any]:
     """The account-proof document of one account against a snapshot."""
     assets = document["accounts"]["assets"]
@@ -173,7 +174,7 @@ def load_publication(row: dict[str, Any]) -> Publication:
     seed = bytes.fromhex(row["seed"])
     entries = {a: tuple(s) for a, s in json.loads(row["accounts"]).items()}
     width = 3 * len(document["accounts"]["assets"])
-    tree = SumTree.build(((a, account_nonce(seed, a), s) for a, s in entries.items()), width=width)
+    tree = ProvingSumTree.build(((a, account_nonce(seed, a), s) for a, s in entries.items()), width=width)
     return Publication(document, seed, tree, entries)
 
 

@@ -1,4 +1,5 @@
-"""RFC 9162 proof generation (inclusion and consistency) for the operator's log.
+"""Proof generation, the operator's side: RFC 9162 inclusion and consistency proofs for the
+log, and account paths in the sum tree (`ProvingSumTree`).
 
 Works on a `node(level, i)` callback returning the hash of the *perfect* subtree of height
 `level` covering leaves [i * 2**level, (i + 1) * 2**level), so storage only ever keeps perfect
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from auditor.verify.merkle import node_hash, perfect_root
+from auditor.verify.sumtree import PathItem, SumTree
 
 NodeFn = Callable[[int, int], bytes]
 
@@ -102,3 +104,21 @@ def inclusion_proof_from_leaves(index: int, leaf_hashes: Sequence[bytes]) -> lis
 def consistency_proof_from_leaves(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """Consistency proof from the first `old_size` leaves to all of `leaf_hashes`."""
     return consistency_proof(old_size, len(leaf_hashes), _leaves_node_fn(leaf_hashes))
+
+
+class ProvingSumTree(SumTree):
+    """The account sum tree (auditor.verify.sumtree builds it, so both sides hash alike) with
+    path generation, which only the operator needs."""
+
+    def proof(self, index: int) -> list[PathItem]:
+        """Siblings (hash, sums) from the leaf upwards, as in an RFC 9162 inclusion proof."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"index {index} is outside tree of {self.count} accounts")
+        path: list[PathItem] = []
+        pos = index
+        for hrow, srow in zip(self._hashes[:-1], self._sums[:-1], strict=False):
+            sibling = pos ^ 1
+            if sibling < len(hrow):  # no sibling: this node was carried up unchanged
+                path.append((hrow[sibling], self._unpack(srow[sibling])))
+            pos >>= 1
+        return path

@@ -9,12 +9,12 @@ import pytest
 
 from auditor.verify.sumtree import (
     SumProofError,
-    SumTree,
     account_leaf_hash,
     account_nonce,
     sums_bytes,
     verify_sum_proof,
 )
+from ledger.store.proofs import ProvingSumTree
 
 SEED = bytes(range(32))
 
@@ -43,12 +43,12 @@ def test_primitives_by_hand() -> None:
 
 
 def test_empty_tree() -> None:
-    tree = SumTree.build([], width=3)
+    tree = ProvingSumTree.build([], width=3)
     assert tree.root == H(b"") and tree.sums == (0, 0, 0) and tree.count == 0
 
 
 def test_one_leaf() -> None:
-    tree = SumTree.build(entries({"alice": (1, 2, 3)}))
+    tree = ProvingSumTree.build(entries({"alice": (1, 2, 3)}))
     assert tree.root == hand_leaf("alice", (1, 2, 3))
     assert tree.sums == (1, 2, 3) and tree.count == 1 and tree.proof(0) == []
 
@@ -57,7 +57,7 @@ def test_two_leaves_sorted_by_hash() -> None:
     a, b = hand_leaf("alice", (1, 0, 0)), hand_leaf("bob", (0, 5, 9))
     sa, sb = enc(1, 0, 0), enc(0, 5, 9)
     (lo, slo), (hi, shi) = sorted([(a, sa), (b, sb)])
-    tree = SumTree.build(entries({"alice": (1, 0, 0), "bob": (0, 5, 9)}))
+    tree = ProvingSumTree.build(entries({"alice": (1, 0, 0), "bob": (0, 5, 9)}))
     assert tree.root == H(b"\x01" + lo + slo + hi + shi)
     assert tree.sums == (1, 5, 9)
     assert tree.index_of("alice") == (0 if a < b else 1)
@@ -70,7 +70,7 @@ def test_three_leaves_rfc6962_shape() -> None:
     left = H(b"\x01" + h0 + b0 + h1 + b1)
     left_sums = tuple(x + y for x, y in zip(s0, s1))
     root = H(b"\x01" + left + enc(*left_sums) + h2 + b2)
-    tree = SumTree.build(entries(accounts))
+    tree = ProvingSumTree.build(entries(accounts))
     assert tree.root == root and tree.sums == (111, 222, 333) and tree.count == 3
 
 
@@ -81,7 +81,7 @@ def _accounts(n: int) -> dict[str, tuple[int, ...]]:
 def test_every_proof_verifies_up_to_50() -> None:
     for n in range(1, 51):
         accounts = _accounts(n)
-        tree = SumTree.build(entries(accounts))
+        tree = ProvingSumTree.build(entries(accounts))
         totals = tuple(sum(col) for col in zip(*accounts.values()))
         assert tree.sums == totals
         for account, sums in accounts.items():
@@ -93,7 +93,7 @@ def test_every_proof_verifies_up_to_50() -> None:
 @pytest.fixture
 def proof_case():
     accounts = _accounts(11)
-    tree = SumTree.build(entries(accounts))
+    tree = ProvingSumTree.build(entries(accounts))
     i = tree.index_of("acct-4")
     return hand_leaf("acct-4", accounts["acct-4"]), accounts["acct-4"], i, tree
 
@@ -146,20 +146,20 @@ def test_negative_and_overflow_rejected() -> None:
     with pytest.raises(ValueError, match="overflows"):
         sums_bytes([2**128])
     with pytest.raises(ValueError, match="negative"):
-        SumTree.build(entries({"a": (-1,)}))
+        ProvingSumTree.build(entries({"a": (-1,)}))
     with pytest.raises(ValueError, match="overflows"):
-        SumTree.build(entries({"a": (2**128,)}))
+        ProvingSumTree.build(entries({"a": (2**128,)}))
     # Each component fits, but the parent's sum would not.
     with pytest.raises(ValueError, match="overflows"):
-        SumTree.build(entries({"a": (2**127,), "b": (2**127,)}))
-    SumTree.build(entries({"a": (2**127,), "b": (2**127 - 1,)}))  # exactly the limit - 1
+        ProvingSumTree.build(entries({"a": (2**127,), "b": (2**127,)}))
+    ProvingSumTree.build(entries({"a": (2**127,), "b": (2**127 - 1,)}))  # exactly the limit - 1
 
 
 def test_duplicate_account_and_width_mismatch() -> None:
     with pytest.raises(ValueError, match="twice"):
-        SumTree.build([("a", b"n" * 32, (1,)), ("a", b"m" * 32, (1,))])
+        ProvingSumTree.build([("a", b"n" * 32, (1,)), ("a", b"m" * 32, (1,))])
     with pytest.raises(ValueError, match="expected 2"):
-        SumTree.build([("a", b"n" * 32, (1, 2)), ("b", b"m" * 32, (1,))])
+        ProvingSumTree.build([("a", b"n" * 32, (1, 2)), ("b", b"m" * 32, (1,))])
 
 
 def test_overflow_detected_in_every_component_position() -> None:
@@ -167,7 +167,7 @@ def test_overflow_detected_in_every_component_position() -> None:
     for pos in range(3):
         big = tuple(2**127 if k == pos else 0 for k in range(3))
         with pytest.raises(ValueError, match="overflows"):
-            SumTree.build(entries({"a": big, "b": big}))
+            ProvingSumTree.build(entries({"a": big, "b": big}))
     # Components at the limit next to each other do not interfere.
-    tree = SumTree.build(entries({"a": (top, 0, top), "b": (0, top, 0)}))
+    tree = ProvingSumTree.build(entries({"a": (top, 0, top), "b": (0, top, 0)}))
     assert tree.sums == (top, top, top)
