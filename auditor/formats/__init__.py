@@ -1,0 +1,1 @@
+"""The wire kernel that ledger/ may import: amounts, canonical JSON, schema loading, clipping."""

@@ -1,0 +1,1 @@
+"""Verification: Merkle inclusion and consistency, sum-tree paths, signed notes and keys."""

@@ -1,0 +1,1 @@
+"""Use cases over a store: the Ledger application, import, export and restore, publishing, keys."""
