@@ -9,6 +9,7 @@ Every command takes ``--json`` for a machine-readable verdict. This module never
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -34,6 +35,8 @@ from auditor.keys import (
 from auditor.replay import Discrepancy, ReplayResult, replay
 from auditor.report import Failed, InputError, Report
 from auditor.schemas import first_error
+from auditor.shards import ShardError, proof_from_shard
+from auditor.tiles import TileError, open_source
 from auditor.wire import WireError, canonical_bytes, format_amount, parse_amount
 
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
@@ -52,7 +55,11 @@ def read_bytes(path: str | Path, what: str) -> bytes:
 
 def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
     """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
-    raw = read_bytes(path, what)
+    return parse_json(read_bytes(path, what), path, what, schema)
+
+
+def parse_json(raw: bytes, path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
+    """Parse the bytes of a JSON document read from `path` (see load_json)."""
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -96,13 +103,18 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
 
 
 def load_seed(path: str | Path) -> bytes:
-    text = read_bytes(path, "seed file").decode("ascii", "replace").strip()
+    return parse_seed(read_bytes(path, "seed file"), f"seed file {path}")
+
+
+def parse_seed(raw: bytes, where: str) -> bytes:
+    """The 32-byte account-tree seed written as hex in `raw` (read from `where`)."""
+    text = raw.decode("ascii", "replace").strip()
     try:
         seed = bytes.fromhex(text)
     except ValueError:
-        raise InputError(f"seed file {path}: not hex") from None
+        raise InputError(f"{where}: not hex") from None
     if len(seed) != 32:
-        raise InputError(f"seed file {path}: {len(seed)} bytes, expected 32")
+        raise InputError(f"{where}: {len(seed)} bytes, expected 32")
     return seed
 
 
@@ -181,9 +193,10 @@ def snapshot_figures(report: Report, snap: dict[str, Any]) -> None:
     })
 
 
-def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
+def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterable[bytes],
                seed: bytes | None) -> ReplayResult:
-    """Stream the export, re-derive everything, compare with the snapshot."""
+    """Stream the export (a file, or lines read from a tiled log), re-derive everything,
+    compare with the snapshot."""
     size = snap["log"]["size"]
 
     def show(n: int) -> None:
@@ -193,15 +206,20 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         sys.stderr.flush()
 
     progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
-    try:
-        handle = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
-    except OSError as exc:
-        raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
-    with handle:
+    if isinstance(events, (str, Path)):
         try:
-            result = replay(handle, progress=progress, at_size=size)
+            handle: Any = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
+        except OSError as exc:
+            raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
+    else:
+        handle = contextlib.nullcontext(events)
+    with handle as lines:
+        try:
+            result = replay(lines, progress=progress, at_size=size)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
+        except TileError as exc:  # read from a tiled log: a tile or bundle that does not hash
+            raise report.fail("tiles", str(exc)) from None
         except ValueError as exc:  # defensive: the replay reports through Discrepancy
             raise report.fail("replay", str(exc)) from None
     report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived"
@@ -304,9 +322,17 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
 # ------------------------------------------------------------------ replay
 
 
-def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
+def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
                   require: int, seed: str | None) -> None:
     verifiers = load_verifiers(keys)
+    source = open_source(events)
+    if source is not None:
+        from auditor.tiled_audit import verify_tiled_replay  # it builds on this module
+
+        verify_tiled_replay(report, source, snapshot, verifiers, require, seed)
+        return
+    if snapshot is None:
+        raise InputError("--snapshot is required to replay an export file")
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
@@ -318,13 +344,20 @@ def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, .
 
 @main.command("replay")
 @click.argument("events")
-@click.option("--snapshot", required=True, help="The signed snapshot the export must match.")
+@click.option("--snapshot", default=None,
+              help="The signed snapshot the export must match. For a tiled log: a log size "
+                   "(ROOT/snapshots/SIZE/), default the latest checkpoint's.")
 @key_options
 @click.option("--seed", default=None, metavar="FILE",
               help="Account-tree seed (hex); default: account-seed beside the snapshot.")
 @audit_command("replay")
 def replay_cmd(report: Report, **params: Any) -> None:
-    """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot."""
+    """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot.
+
+    EVENTS may also be a tiled log (a folder, or an http(s) base URL): its entry bundles up
+    to the snapshot's log size are checked against the hash tiles and the snapshot's
+    signed checkpoint, then replayed.
+    """
     verify_replay(report, **params)
 
 
@@ -332,10 +365,20 @@ def replay_cmd(report: Report, **params: Any) -> None:
 
 
 def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                   require: int) -> None:
+                   require: int, account: str | None) -> None:
     verifiers = load_verifiers(keys)
     snap = load_json(snapshot, "snapshot", "snapshot")
-    doc = load_json(proof, "account proof", "account-proof")
+    if account is None:
+        doc = load_json(proof, "account proof", "account-proof")
+    else:
+        try:
+            doc = proof_from_shard(load_json(proof, "account shard", None), account)
+        except ShardError as exc:
+            raise InputError(f"account shard {proof}: {exc}") from None
+        error = first_error("account-proof", doc)
+        if error is not None:
+            raise InputError(f"account shard {proof}: proof of {account!r} does not match "
+                             f"account-proof.schema.json: {error}")
     report.ok("schemas")
     check_signatures(report, snap, verifiers, require)
     acc = snap["accounts"]
@@ -379,6 +422,8 @@ def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, .
 @main.command("account")
 @click.argument("proof")
 @click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
+@click.option("--account", default=None, metavar="ID",
+              help="PROOF is an account-proof shard (accounts/<prefix>.json); check ID's proof.")
 @key_options
 @audit_command("account")
 def account_cmd(report: Report, **params: Any) -> None:
