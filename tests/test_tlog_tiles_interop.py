@@ -1,0 +1,147 @@
+"""Interop: the published tiles read by a small C2SP tlog-tiles reader written from the specs
+alone (c2sp.org/tlog-tiles, c2sp.org/tlog-checkpoint, RFC 6962), with nothing but hashlib
+and base64: neither `auditor` nor `ledger` code reads a byte here.
+
+For every checkpoint of a log published several times (sizes that are not multiples of
+256, partial tiles superseded in between), the reader recomputes the tree head from the
+tiles, compares it with the checkpoint's root hash, and checks each entry bundle against
+the level-0 tile hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+from ledger.importer import import_file
+from ledger.tilepub import publish_tiles
+from tests.factories import TIME, capital, fee, fund_config, write_jsonl
+from tests.test_publish import SIGNER
+
+# ---------------------------------------------------------------- the reader (spec only)
+
+
+def tile_url(level: str, n: int, width: int) -> str:
+    """tile/<L>/<N>[.p/<W>]: N in zero-padded 3-digit elements, all but the last x-prefixed."""
+    elements = []
+    while True:
+        elements.append(f"{n % 1000:03d}")
+        n //= 1000
+        if n == 0:
+            break
+    elements.reverse()
+    name = "/".join(["x" + e for e in elements[:-1]] + [elements[-1]])
+    return f"tile/{level}/{name}" + (f".p/{width}" if width < 256 else "")
+
+
+def fetch_tile(root: Path, level: str, n: int, width: int) -> bytes:
+    """A tile or bundle; a partial one may be gone once the full one exists (spec: fall back)."""
+    path = root / tile_url(level, n, width)
+    if path.exists():
+        return path.read_bytes()
+    return (root / tile_url(level, n, 256)).read_bytes()  # caller takes the prefix it needs
+
+
+def parse_checkpoint_note(text: str) -> tuple[str, int, bytes]:
+    """Signed note: body lines origin, size, base64 root hash; a blank line; signatures."""
+    body, _, signatures = text.partition("\n\n")
+    origin, size, root = body.split("\n")[:3]
+    assert signatures.startswith("\u2014 ")
+    return origin, int(size), base64.b64decode(root)
+
+
+def leaf(entry: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def mth(hashes: list[bytes]) -> bytes:
+    """RFC 6962 Merkle Tree Hash over already-hashed leaves (split at the largest 2^k < n)."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return node(mth(hashes[:k]), mth(hashes[k:]))
+
+
+def subtree(root: Path, size: int, start: int, count: int) -> bytes:
+    """MTH of leaves [start, start + count), count a power of two, from the highest tile
+    level whose hashes cover whole 256**level-leaf subtrees inside it."""
+    level = 0
+    while 256 ** (level + 1) <= count:
+        level += 1
+    per = 256 ** level
+    first = start // per  # first hash on tile level `level`
+    n, offset = divmod(first, 256)
+    width = min(256, size // per - n * 256)
+    data = fetch_tile(root, str(level), n, width)
+    wanted = count // per
+    hashes = [data[32 * i:32 * i + 32] for i in range(offset, offset + wanted)]
+    return mth(hashes)
+
+
+def tree_head(root: Path, size: int) -> bytes:
+    """MTH(D[0:size]) from the tiles: the perfect subtrees of size's set bits, left to
+    right, folded from the right (RFC 6962 splits at the largest power of two)."""
+    parts, start = [], 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            parts.append(subtree(root, size, start, 1 << bit))
+            start += 1 << bit
+    head = parts[-1]
+    for left in reversed(parts[:-1]):
+        head = node(left, head)
+    return head
+
+
+def entries(root: Path, size: int) -> list[bytes]:
+    """Every entry up to size; each bundle checked against its level-0 tile."""
+    out: list[bytes] = []
+    for n in range((size + 255) // 256):
+        width = min(256, size - 256 * n)
+        data = fetch_tile(root, "entries", n, width)
+        hashes = fetch_tile(root, "0", n, width)
+        pos, bundle = 0, []
+        while pos < len(data) and len(bundle) < width:
+            length = int.from_bytes(data[pos:pos + 2], "big")
+            bundle.append(data[pos + 2:pos + 2 + length])
+            pos += 2 + length
+        assert len(bundle) == width
+        for i, entry in enumerate(bundle):
+            assert leaf(entry) == hashes[32 * i:32 * i + 32], f"entry {256 * n + i}"
+        out += bundle
+    return out
+
+
+# ---------------------------------------------------------------- the test
+
+
+def test_an_independent_reader_verifies_every_published_checkpoint(make_ledger,
+                                                                   tmp_path: Path) -> None:
+    ledger = make_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    ledger.open_fund(fund_config(), TIME)
+    import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", [capital("c1", "10.00")]))
+    root = tmp_path / "log"
+    sizes = []
+    for step, count in enumerate((297, 257, 1, 799, 1000)):  # sizes 300, 557, 558, 1357, 2357
+        facts = [fee(f"s{step}-{i}", "0.01", f"acct-{i % 7}") for i in range(count)]
+        import_file(ledger, "main", write_jsonl(tmp_path / f"{step}.jsonl", facts))
+        document = publish_tiles(ledger, "main", SIGNER, root, f"2020-03-13T0{step}:00:00Z")
+        sizes.append(document.document["log"]["size"])
+    assert sizes == [300, 557, 558, 1357, 2357]
+    export = list(ledger.log_lines("main", 0, 2357))
+    for size in sizes:
+        origin, cp_size, cp_root = parse_checkpoint_note(
+            (root / "snapshots" / str(size) / "checkpoint").read_text("utf-8"))
+        assert (origin, cp_size) == ("backstop/main", size)
+        assert tree_head(root, size) == cp_root
+        log = entries(root, size)
+        assert log == export[:size]
+        assert mth([leaf(e) for e in log]) == cp_root
+    assert parse_checkpoint_note((root / "checkpoint").read_text("utf-8"))[1] == 2357
+    assert tile_url("0", 1234067, 256) == "tile/0/x001/x234/067"
