@@ -14,6 +14,8 @@ import base64
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from ledger.importer import import_file
 from ledger.tilepub import publish_tiles
 from tests.factories import TIME, capital, fee, fund_config, write_jsonl
@@ -121,20 +123,19 @@ def entries(root: Path, size: int) -> list[bytes]:
 # ---------------------------------------------------------------- the test
 
 
-def test_an_independent_reader_verifies_every_published_checkpoint(make_ledger,
-                                                                   tmp_path: Path) -> None:
+def publish_and_read(make_ledger, tmp_path: Path, counts: tuple[int, ...]) -> list[int]:
+    """Publish after each batch of fees; read every checkpoint with the reader; the sizes."""
     ledger = make_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    ledger.open_fund(fund_config(), TIME)
+    ledger.open_fund(fund_config(), TIME)  # 2 events, and 1 for the capital below
     import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", [capital("c1", "10.00")]))
     root = tmp_path / "log"
     sizes = []
-    for step, count in enumerate((297, 257, 1, 799, 1000)):  # sizes 300, 557, 558, 1357, 2357
+    for step, count in enumerate(counts):
         facts = [fee(f"s{step}-{i}", "0.01", f"acct-{i % 7}") for i in range(count)]
         import_file(ledger, "main", write_jsonl(tmp_path / f"{step}.jsonl", facts))
-        document = publish_tiles(ledger, "main", SIGNER, root, f"2020-03-13T0{step}:00:00Z")
-        sizes.append(document.document["log"]["size"])
-    assert sizes == [300, 557, 558, 1357, 2357]
-    export = list(ledger.log_lines("main", 0, 2357))
+        publication = publish_tiles(ledger, "main", SIGNER, root, f"2020-03-13T0{step}:00:00Z")
+        sizes.append(publication.document["log"]["size"])
+    export = list(ledger.log_lines("main", 0, sizes[-1]))
     for size in sizes:
         origin, cp_size, cp_root = parse_checkpoint_note(
             (root / "snapshots" / str(size) / "checkpoint").read_text("utf-8"))
@@ -143,5 +144,24 @@ def test_an_independent_reader_verifies_every_published_checkpoint(make_ledger,
         log = entries(root, size)
         assert log == export[:size]
         assert mth([leaf(e) for e in log]) == cp_root
-    assert parse_checkpoint_note((root / "checkpoint").read_text("utf-8"))[1] == 2357
+    assert parse_checkpoint_note((root / "checkpoint").read_text("utf-8"))[1] == sizes[-1]
+    return sizes
+
+
+def test_an_independent_reader_verifies_every_published_checkpoint(make_ledger,
+                                                                   tmp_path: Path) -> None:
+    sizes = publish_and_read(make_ledger, tmp_path, (297, 257, 1, 799, 1000))
+    assert sizes == [300, 557, 558, 1357, 2357]
     assert tile_url("0", 1234067, 256) == "tile/0/x001/x234/067"
+
+
+@pytest.mark.slow
+def test_the_reader_agrees_past_the_second_tile_level(make_ledger, tmp_path: Path) -> None:
+    # 65,539 leaves: 256 full level-0 tiles and one of 3, one full level-1 tile, a level-2
+    # tile of width 1; then 66,000: a level-1 partial tile of width 1 appears.
+    sizes = publish_and_read(make_ledger, tmp_path, (65_536, 461))
+    assert sizes == [65_539, 66_000]
+    root = tmp_path / "log"
+    assert (root / "tile/2/000.p/1").stat().st_size == 32
+    assert (root / "tile/1/000").stat().st_size == 8192
+    assert (root / "tile/1/001.p/1").stat().st_size == 32
