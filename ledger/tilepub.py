@@ -65,10 +65,11 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
 
     `root` must be empty or hold this fund's tiled log (its checkpoint names a prefix of the
     ledger's log); anything else is refused unless `force`, which replaces it whole (the old
-    content is restored if the publish fails).
+    content is restored if the publish fails; a `root` this call created is removed).
     """
     shown, root = root, Path(os.path.abspath(root))
     aside: Path | None = None
+    created = not os.path.lexists(root)  # removed again if this publish fails
     try:
         old_size = published_size(ledger, fund_name, root)
         if old_size is None:
@@ -91,8 +92,9 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
                    force=True)
         _drop_partials(root, full)
     except BaseException as error:
-        if aside is not None:
+        if aside is not None or created:
             _remove(root)
+        if aside is not None:
             aside.rename(root)
         if isinstance(error, OSError):
             where = f" ({error.filename})" if error.filename else ""

@@ -226,3 +226,18 @@ def test_a_root_holding_anything_else_is_refused_and_left_alone(ledger, tmp_path
     with pytest.raises(PublishError, match="already published"):  # same size: nothing new
         publish_tiles(ledger, "main", SIGNER, root, TIME)
     assert sorted(p.name for p in (root / "snapshots").iterdir()) == ["3"]
+
+
+def test_an_event_too_long_for_a_bundle_is_refused_and_nothing_written(ledger, tmp_path,
+                                                                       monkeypatch) -> None:
+    from ledger import tilepub
+
+    lines = list(ledger.log_lines("main", 0, 2))
+    monkeypatch.setattr(tilepub, "MAX_ENTRY", len(lines[1]) - 1)  # event 1 is one byte over
+    root = tmp_path / "log"
+    with pytest.raises(PublishError, match=f"event 1 is {len(lines[1])} bytes; an entry "
+                                           f"bundle holds entries of at most {len(lines[1]) - 1}"):
+        publish_tiles(ledger, "main", SIGNER, root, TIME)
+    assert not root.exists()
+    with ledger.engine.connect() as connection, pytest.raises(PublishError):
+        snapshot_row(connection, "main", None)  # nothing recorded either
