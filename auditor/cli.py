@@ -36,7 +36,7 @@ from auditor.replay import Discrepancy, ReplayResult, replay
 from auditor.report import Failed, InputError, Report
 from auditor.schemas import first_error
 from auditor.shards import ShardError, proof_from_shard
-from auditor.tiles import TileError, open_source
+from auditor.tiles import TileError, open_source, verified_lines
 from auditor.wire import WireError, canonical_bytes, format_amount, parse_amount
 
 PASSPHRASE_ENV = "BACKSTOP_KEY_PASSPHRASE"
@@ -601,7 +601,9 @@ def do_cosign(report: Report, snapshot: str, key: str, events: str, trust: tuple
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
-    run_replay(report, snap, events, seed_bytes)
+    source = open_source(events)  # a tiled log: its tiles must hold the snapshot's log
+    run_replay(report, snap, events if source is None else verified_lines(
+        source, snap["log"]["size"], bytes.fromhex(snap["log"]["root"])), seed_bytes)
     sigs = snap["signatures"]
     if any(s.get("key") == signer.key_name for s in sigs):
         report.note("cosign", f"already signed by {signer.key_name}; nothing written")
@@ -622,7 +624,8 @@ def do_cosign(report: Report, snapshot: str, key: str, events: str, trust: tuple
 @main.command("cosign")
 @click.argument("snapshot")
 @click.option("--key", required=True, metavar="FILE", help="Witness private key file (backstop keygen).")
-@click.option("--events", required=True, metavar="EVENTS.jsonl", help="The event export to replay.")
+@click.option("--events", required=True, metavar="EVENTS.jsonl",
+              help="The event export to replay, or a tiled log (folder or http(s) URL).")
 @click.option("--trust", multiple=True, metavar="VKEY|FILE", help="Operator verifier key; repeatable.")
 @click.option("--require", default=1, show_default=True, type=click.IntRange(1),
               help="Distinct valid trusted signatures required before cosigning.")

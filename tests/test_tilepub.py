@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from auditor import merkle
 from auditor.cli import main as audit
-from auditor.keys import open_note, parse_checkpoint
+from auditor.keys import Signer, open_note, parse_checkpoint
 from auditor.shards import shard_digits, shard_name, sibling_keys
 from auditor.tiles import decode_bundle, tile_layout, tile_path
 from ledger.cli import main as backstop
@@ -241,3 +241,24 @@ def test_an_event_too_long_for_a_bundle_is_refused_and_nothing_written(ledger, t
     assert not root.exists()
     with ledger.engine.connect() as connection, pytest.raises(PublishError):
         snapshot_row(connection, "main", None)  # nothing recorded either
+
+
+def test_cosign_replays_the_tiles_and_a_tampered_bundle_is_refused(ledger, tmp_path) -> None:
+    root = at_300(ledger, tmp_path)
+    witness = Signer.generate("witness.example")
+    (tmp_path / "w.key").write_bytes(witness.to_pem())
+    snapshot = root / "snapshots/300/snapshot.json"
+    args = ["cosign", str(snapshot), "--key", str(tmp_path / "w.key"), "--events", str(root),
+            "--trust", VKEY, "--out", str(tmp_path / "cosigned.json")]
+    bundle = root / "tile/entries/001.p/44"
+    original = bundle.read_bytes()
+    bundle.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    result = CliRunner().invoke(audit, args)
+    assert result.exit_code == 1
+    assert "tile/entries/001.p/44: entry 299 does not hash" in result.output
+    assert not (tmp_path / "cosigned.json").exists()
+    bundle.write_bytes(original)
+    result = CliRunner().invoke(audit, args)
+    assert result.exit_code == 0, result.output
+    signed = json.loads((tmp_path / "cosigned.json").read_text())
+    assert [s["key"] for s in signed["signatures"]] == [SIGNER.key_name, witness.key_name]
