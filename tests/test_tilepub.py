@@ -262,3 +262,13 @@ def test_cosign_replays_the_tiles_and_a_tampered_bundle_is_refused(ledger, tmp_p
     assert result.exit_code == 0, result.output
     signed = json.loads((tmp_path / "cosigned.json").read_text())
     assert [s["key"] for s in signed["signatures"]] == [SIGNER.key_name, witness.key_name]
+
+
+def test_replay_usage_errors_exit_2(ledger, tmp_path) -> None:
+    root = at_300(ledger, tmp_path)
+    code, verdict = replay(str(root), "--snapshot", "snapshots/300/snapshot.json")
+    assert code == 2 and "with a tiled log, give a log size" in verdict["reason"]
+    code, verdict = replay(str(root), "--snapshot", "299")  # no snapshot of that size
+    assert code == 2 and "snapshots/299/snapshot.json: not found under" in verdict["reason"]
+    code, verdict = replay(str(tmp_path / "events.jsonl"))  # an export needs its snapshot
+    assert code == 2 and verdict["reason"] == "--snapshot is required to replay an export file"
