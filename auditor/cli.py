@@ -365,7 +365,7 @@ def replay_cmd(report: Report, **params: Any) -> None:
 
 
 def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                   require: int, account: str | None) -> None:
+                   require: int, account: str | None = None) -> None:
     verifiers = load_verifiers(keys)
     snap = load_json(snapshot, "snapshot", "snapshot")
     if account is None:
