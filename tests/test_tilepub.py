@@ -19,8 +19,9 @@ from click.testing import CliRunner
 from auditor import merkle
 from auditor.cli import main as audit
 from auditor.keys import Signer, open_note, parse_checkpoint
-from auditor.shards import shard_digits, shard_name, sibling_keys
+from auditor.shards import proof_from_shard, shard_digits, shard_name, sibling_keys
 from auditor.tiles import decode_bundle, tile_layout, tile_path
+from ledger import tilepub
 from ledger.cli import main as backstop
 from ledger.importer import import_file
 from ledger.publish import PublishError, account_proof, load_publication, snapshot_row
@@ -187,7 +188,6 @@ def test_account_shards_rebuild_the_ledgers_proofs(ledger, tmp_path) -> None:
                                             "--key", VKEY, "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["totals"] == expected["totals"]
-        from auditor.shards import proof_from_shard
         assert proof_from_shard(json.loads(shard.read_text()), account) == expected
     result = CliRunner().invoke(audit, ["account", str(folder / "accounts/all.json"),
                                         "--account", "nobody", "--snapshot",
@@ -230,8 +230,6 @@ def test_a_root_holding_anything_else_is_refused_and_left_alone(ledger, tmp_path
 
 def test_an_event_too_long_for_a_bundle_is_refused_and_nothing_written(ledger, tmp_path,
                                                                        monkeypatch) -> None:
-    from ledger import tilepub
-
     lines = list(ledger.log_lines("main", 0, 2))
     monkeypatch.setattr(tilepub, "MAX_ENTRY", len(lines[1]) - 1)  # event 1 is one byte over
     root = tmp_path / "log"
