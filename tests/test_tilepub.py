@@ -97,7 +97,9 @@ def test_size_300_publishes_the_spec_files_and_bundles_hold_the_export(ledger, t
     assert not [p for p in root.rglob("*") if ".partial" in p.name or p.name.endswith(".new")]
 
 
-def test_tiles_are_written_once_and_old_snapshots_still_replay(ledger, tmp_path) -> None:
+def test_tiles_are_written_once_and_old_snapshots_still_replay(ledger, tmp_path,
+                                                               served) -> None:
+    url, _ = served
     root = at_300(ledger, tmp_path)
     before = {p: os.stat(root / p) for p in files(root)}
     grow(ledger, tmp_path, "g", 300)
@@ -112,6 +114,7 @@ def test_tiles_are_written_once_and_old_snapshots_still_replay(ledger, tmp_path)
         assert (now.st_ino, now.st_mtime_ns) == (before[path].st_ino, before[path].st_mtime_ns)
     # The partials of size 300 are gone; its snapshot reads the full tiles' prefixes.
     assert replay(str(root), "--snapshot", "300")[0] == 0
+    assert replay(url, "--snapshot", "300")[0] == 0  # over HTTP: a 404, then the full tile
     code, verdict = replay(str(root))
     assert code == 0, verdict
     assert verdict["events"] == 600
