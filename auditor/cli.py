@@ -12,6 +12,7 @@ Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -39,6 +40,8 @@ from auditor.keys import (
 from auditor.replay import Discrepancy, ReplayResult, replay
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.schemas import first_error
+from auditor.shards import ShardError, proof_from_shard
+from auditor.tiles import TileError, open_source, verified_lines
 from auditor.wire import (
     MAX_DEPTH,
     WireError,
@@ -67,7 +70,11 @@ def read_bytes(path: str | Path, what: str) -> bytes:
 
 def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
     """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
-    raw = read_bytes(path, what)
+    return parse_json(read_bytes(path, what), path, what, schema)
+
+
+def parse_json(raw: bytes, path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
+    """Parse the bytes of a JSON document read from `path` (see load_json)."""
     try:
         doc = load_document(raw)
     except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.wire)
@@ -115,13 +122,18 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
 
 
 def load_seed(path: str | Path) -> bytes:
-    text = read_bytes(path, "seed file").decode("ascii", "replace").strip()
+    return parse_seed(read_bytes(path, "seed file"), f"seed file {path}")
+
+
+def parse_seed(raw: bytes, where: str) -> bytes:
+    """The 32-byte account-tree seed written as hex in `raw` (read from `where`)."""
+    text = raw.decode("ascii", "replace").strip()
     try:
         seed = bytes.fromhex(text)
     except ValueError:
-        raise InputError(f"seed file {path}: not hex") from None
+        raise InputError(f"{where}: not hex") from None
     if len(seed) != 32:
-        raise InputError(f"seed file {path}: {len(seed)} bytes, expected 32")
+        raise InputError(f"{where}: {len(seed)} bytes, expected 32")
     return seed
 
 
@@ -216,9 +228,10 @@ def screened(lines: Iterable[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
+def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterable[bytes],
                seed: bytes | None, skip_accounts: bool) -> ReplayResult:
-    """Stream the export, re-derive everything, compare with the snapshot.
+    """Stream the export (a file, or lines read from a tiled log), re-derive everything,
+    compare with the snapshot.
 
     The account root can only be rebuilt with the account seed; without one the verdict fails
     (a check that did not run is no pass) unless the user asked to skip it (`skip_accounts`).
@@ -232,15 +245,20 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         sys.stderr.flush()
 
     progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
-    try:
-        handle = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
-    except OSError as exc:
-        raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
-    with handle:
+    if isinstance(events, (str, Path)):
         try:
-            result = replay(screened(handle), progress=progress, at_size=size)
+            handle: Any = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
+        except OSError as exc:
+            raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
+    else:
+        handle = contextlib.nullcontext(events)
+    with handle as lines:
+        try:
+            result = replay(screened(lines), progress=progress, at_size=size)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
+        except TileError as exc:  # read from a tiled log: a tile or bundle that does not hash
+            raise report.fail("tiles", str(exc)) from None
         except ValueError as exc:  # defensive: the replay reports through Discrepancy
             raise report.fail("replay", str(exc)) from None
     report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived"
@@ -359,9 +377,17 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
 # ------------------------------------------------------------------ replay
 
 
-def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
+def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
                   require: int, seed: str | None, skip_accounts: bool = False) -> None:
     verifiers = load_verifiers(keys)
+    source = open_source(events)
+    if source is not None:
+        from auditor.tiled_audit import verify_tiled_replay  # it builds on this module
+
+        verify_tiled_replay(report, source, snapshot, verifiers, require, seed, skip_accounts)
+        return
+    if snapshot is None:
+        raise InputError("--snapshot is required to replay an export file")
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
@@ -373,7 +399,9 @@ def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, .
 
 @main.command("replay")
 @click.argument("events")
-@click.option("--snapshot", required=True, help="The signed snapshot the export must match.")
+@click.option("--snapshot", default=None,
+              help="The signed snapshot the export must match. For a tiled log: a log size "
+                   "(ROOT/snapshots/SIZE/), default the latest checkpoint's.")
 @key_options
 @seed_options
 @audit_command("replay")
@@ -382,6 +410,10 @@ def replay_cmd(report: Report, **params: Any) -> None:
 
     Without the account seed the account root cannot be rebuilt: the verdict is FAILED (exit 1)
     unless --skip-accounts is given, and then the VERIFIED line names what was skipped.
+
+    EVENTS may also be a tiled log (a folder, or an http(s) base URL): its entry bundles up
+    to the snapshot's log size are checked against the hash tiles and the snapshot's
+    signed checkpoint, then replayed.
     """
     verify_replay(report, **params)
 
@@ -390,10 +422,20 @@ def replay_cmd(report: Report, **params: Any) -> None:
 
 
 def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                   require: int) -> None:
+                   require: int, account: str | None = None) -> None:
     verifiers = load_verifiers(keys)
     snap = load_json(snapshot, "snapshot", "snapshot")
-    doc = load_json(proof, "account proof", "account-proof")
+    if account is None:
+        doc = load_json(proof, "account proof", "account-proof")
+    else:
+        try:
+            doc = proof_from_shard(load_json(proof, "account shard", None), account)
+        except ShardError as exc:
+            raise InputError(f"account shard {proof}: {exc}") from None
+        error = first_error("account-proof", doc)
+        if error is not None:
+            raise InputError(f"account shard {proof}: proof of {account!r} does not match "
+                             f"account-proof.schema.json: {error}")
     report.ok("schemas")
     check_signatures(report, snap, verifiers, require)
     acc = snap["accounts"]
@@ -443,6 +485,8 @@ def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, .
 @main.command("account")
 @click.argument("proof")
 @click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
+@click.option("--account", default=None, metavar="ID",
+              help="PROOF is an account-proof shard (accounts/<prefix>.json); check ID's proof.")
 @key_options
 @audit_command("account")
 def account_cmd(report: Report, **params: Any) -> None:
@@ -621,7 +665,10 @@ def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key:
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
-    run_replay(report, snap, events, seed_bytes, skip_accounts)
+    source = open_source(events)  # a tiled log: its tiles must hold the snapshot's log
+    run_replay(report, snap, events if source is None else verified_lines(
+        source, snap["log"]["size"], bytes.fromhex(snap["log"]["root"])), seed_bytes,
+        skip_accounts)
     sigs = snap["signatures"]
     if any(s.get("key") == signer.key_name for s in sigs):
         report.note("cosign", f"already signed by {signer.key_name}; nothing written")
@@ -644,7 +691,8 @@ def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key:
 @key_options
 @click.option("--witness-key", required=True, metavar="FILE",
               help="Your witness private key file (backstop keygen), used to sign.")
-@click.option("--events", required=True, metavar="EVENTS.jsonl", help="The event export to replay.")
+@click.option("--events", required=True, metavar="EVENTS.jsonl",
+              help="The event export to replay, or a tiled log (folder or http(s) URL).")
 @seed_options
 @click.option("--out", default=None, metavar="FILE", help="Write here instead of SNAPSHOT.")
 @audit_command("cosign")

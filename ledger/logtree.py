@@ -110,6 +110,10 @@ class LogTree:
 
     # --- reading ---------------------------------------------------------------------
 
+    def tile(self, level: int, index: int) -> bytes:
+        """The stored hashes of tile (level, index); complete bottom tiles are not stored."""
+        return self._get_tile(level, index)
+
     def size(self) -> int:
         """Number of leaves in the log."""
         last = self._last_tile(0)

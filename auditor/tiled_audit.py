@@ -1,0 +1,74 @@
+"""`backstop-audit replay ROOT_OR_URL`: a full replay of a tiled publication.
+
+Reads ROOT/snapshots/<size>/ (snapshot.json, checkpoint, account-seed), checks the snapshot's
+signatures and its signed checkpoint, then replays the log's entry bundles up to the
+snapshot's size, each bundle checked against the hash tiles and the tiles against the
+checkpoint's root (auditor.tiles.verified_lines).
+"""
+
+from __future__ import annotations
+
+from auditor.cli import check_signatures, load_seed, parse_json, parse_seed, run_replay
+from auditor.clip import clip
+from auditor.keys import NoteError, Verifier, open_note, parse_checkpoint
+from auditor.report import InputError, Report
+from auditor.tiles import Source, TileError, tile_layout, verified_lines
+
+
+def _need(source: Source, path: str) -> bytes:
+    try:
+        return source.need(path)
+    except TileError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _signed_checkpoint(report: Report, raw: bytes, what: str,
+                       verifiers: list[Verifier]) -> tuple[str, int, bytes]:
+    """(origin, size, root) of a checkpoint signed by a trusted key (Failed otherwise)."""
+    try:
+        body, _ = open_note(raw.decode("utf-8"), verifiers)
+        return parse_checkpoint(body)
+    except (NoteError, UnicodeDecodeError) as exc:
+        raise report.fail(what, str(exc)) from None
+
+
+def latest_size(report: Report, source: Source, verifiers: list[Verifier]) -> int:
+    """The size named by the log's latest checkpoint (signature checked)."""
+    return _signed_checkpoint(report, _need(source, "checkpoint"), "checkpoint", verifiers)[1]
+
+
+def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
+                        verifiers: list[Verifier], require: int, seed: str | None,
+                        skip_accounts: bool = False) -> None:
+    """Replay the tiled log at `source` up to the snapshot of log size `snapshot`."""
+    if snapshot is None:
+        size = latest_size(report, source, verifiers)
+    elif snapshot.isdigit():
+        size = int(snapshot)
+    else:
+        raise InputError(f"--snapshot {clip(snapshot)}: with a tiled log, give a log size "
+                         "(a folder under snapshots/)")
+    folder = f"snapshots/{size}"
+    snap = parse_json(_need(source, f"{folder}/snapshot.json"), f"{source.name}/{folder}",
+                      "snapshot", "snapshot")
+    report.ok("snapshot schema")
+    check_signatures(report, snap, verifiers, require)
+    origin, cp_size, cp_root = _signed_checkpoint(
+        report, _need(source, f"{folder}/checkpoint"), "checkpoint", verifiers)
+    if (origin, cp_size, cp_root.hex()) != (f"backstop/{snap['fund']}", snap["log"]["size"],
+                                            snap["log"]["root"]):
+        raise report.fail("checkpoint", f"{folder}/checkpoint names {origin} size {cp_size} "
+                                        f"root {cp_root.hex()}, not the snapshot's log")
+    report.ok("checkpoint", f"{origin} size {cp_size}, signed, equal to the snapshot's log")
+    if seed is not None:
+        seed_bytes: bytes | None = load_seed(seed)
+    else:
+        text = source.read(f"{folder}/account-seed")
+        seed_bytes = None if text is None else parse_seed(text, f"{folder}/account-seed")
+    run_replay(report, snap, verified_lines(source, cp_size, cp_root), seed_bytes, skip_accounts)
+    bundles = sum(1 for level, _, _ in tile_layout(cp_size) if level == 0)
+    report.ok("tiles", f"{cp_size} entries in {bundles} bundles hash to the level-0 tiles, the "
+                       "tiles to each other and to the checkpoint's root")
+    report.figures["snapshot"] = {"fund": snap["fund"], "log_size": snap["log"]["size"],
+                                  "log_root": snap["log"]["root"], "source": source.name}
+
