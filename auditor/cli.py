@@ -37,7 +37,7 @@ from auditor.keys import (
     sign_document,
     verify_document,
 )
-from auditor.replay import Discrepancy, ReplayResult, replay
+from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.schemas import first_error
 from auditor.shards import ShardError, proof_from_shard
@@ -229,12 +229,14 @@ def screened(lines: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterable[bytes],
-               seed: bytes | None, skip_accounts: bool) -> ReplayResult:
+               seed: bytes | None, skip_accounts: bool,
+               resume: Replayer | None = None) -> ReplayResult:
     """Stream the export (a file, or lines read from a tiled log), re-derive everything,
     compare with the snapshot.
 
     The account root can only be rebuilt with the account seed; without one the verdict fails
     (a check that did not run is no pass) unless the user asked to skip it (`skip_accounts`).
+    With `resume` (a replayer restored from a saved state), `events` are the new ones only.
     """
     size = snap["log"]["size"]
 
@@ -254,7 +256,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
         handle = contextlib.nullcontext(events)
     with handle as lines:
         try:
-            result = replay(screened(lines), progress=progress, at_size=size)
+            result = replay(screened(lines), progress=progress, at_size=size, resume=resume)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
         except TileError as exc:  # read from a tiled log: a tile or bundle that does not hash
@@ -378,14 +380,18 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
 
 
 def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
-                  require: int, seed: str | None, skip_accounts: bool = False) -> None:
+                  require: int, seed: str | None, skip_accounts: bool = False,
+                  save_state: str | None = None, resume_state: str | None = None) -> None:
     verifiers = load_verifiers(keys)
     source = open_source(events)
     if source is not None:
         from auditor.tiled_audit import verify_tiled_replay  # it builds on this module
 
-        verify_tiled_replay(report, source, snapshot, verifiers, require, seed, skip_accounts)
+        verify_tiled_replay(report, source, snapshot, verifiers, require, seed, skip_accounts,
+                            save_state, resume_state)
         return
+    if save_state or resume_state:
+        raise InputError("--save-state and --resume-state need a tiled log (ROOT or URL)")
     if snapshot is None:
         raise InputError("--snapshot is required to replay an export file")
     snap = load_json(snapshot, "snapshot", "snapshot")
@@ -402,6 +408,11 @@ def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple
 @click.option("--snapshot", default=None,
               help="The signed snapshot the export must match. For a tiled log: a log size "
                    "(ROOT/snapshots/SIZE/), default the latest checkpoint's.")
+@click.option("--save-state", default=None, metavar="FILE",
+              help="Tiled log: after a verified replay, save the state to resume from.")
+@click.option("--resume-state", default=None, metavar="FILE",
+              help="Tiled log: start from a saved state; check the log extends it, replay "
+                   "only the events after it.")
 @key_options
 @seed_options
 @audit_command("replay")

@@ -138,6 +138,21 @@ class CompactRange:
         for h in leaf_hashes[i:]:
             self.append(h)
 
+    def subtrees(self) -> list[bytes]:
+        """The roots of the perfect subtrees it holds, largest first (one per set bit of size)."""
+        return list(self._stack)
+
+    @classmethod
+    def restore(cls, size: int, subtrees: Sequence[bytes]) -> CompactRange:
+        """The range of `size` leaves whose perfect-subtree roots are `subtrees` (largest first)."""
+        if size < 0 or len(subtrees) != size.bit_count() or any(len(h) != 32 for h in subtrees):
+            raise ValueError(f"a range of {size} leaves holds {max(size, 0).bit_count()} "
+                             f"32-byte subtree hashes, not {len(subtrees)}")
+        compact = cls()
+        compact._stack = list(subtrees)
+        compact.size = size
+        return compact
+
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""
         stack = self._stack

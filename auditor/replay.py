@@ -37,7 +37,7 @@ from auditor.wire import (
     sha256_hex,
 )
 
-__all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "replay"]
+__all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "Replayer", "replay"]
 
 # Exchange ids are unique per fact type; event types map onto the fact that caused them.
 EXTERNAL_FAMILIES = {
@@ -143,6 +143,7 @@ def replay(
     at_size: int | None = None,
     allow_longer: bool = False,
     schema_check: bool = False,
+    resume: Replayer | None = None,
 ) -> ReplayResult:
     """Verify an event stream; return the state, or raise `Discrepancy` at the first error.
 
@@ -154,15 +155,20 @@ def replay(
     `schema_check` also validates each event against event.schema.json (slow; off by
     default: the replay's own checks cover the schema, and the rare fund_opened and
     policy_set events are always validated against it).
+    `resume`: a replayer holding the state after its first `count` events (auditor.state);
+    `lines` are then the events from index `count` on, and the replayer keeps its state.
     """
-    return _Replayer(schema_check).run(lines, progress, at_size, allow_longer)
+    return (resume or Replayer(schema_check)).run(lines, progress, at_size, allow_longer)
 
 
-class _Replayer:
+class Replayer:
     """The replay state machine; one handler per event type."""
 
-    def __init__(self, schema_check: bool) -> None:
+    def __init__(self, schema_check: bool = False) -> None:
         self.schema_check = schema_check
+        self.keep_refs = False  # auditor.state saves the seen ids after the run
+        self.log = merkle.CompactRange()
+        self.policy_doc: dict[str, Any] | None = None
         self.count = 0
         self.non_canonical: list[int] = []  # 1-based numbers of the first few such lines
         self.non_canonical_count = 0
@@ -209,13 +215,13 @@ class _Replayer:
         # comes back as a float, which every integer field's exact type check refuses.
         loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
         leaf_hash = merkle.leaf_hash
-        log = merkle.CompactRange()
+        log = self.log
         append = log.append
         handlers = self.handlers
-        count = 0
+        count = self.count
         last_time = None
         stream = iter(lines)
-        for line in stream if at_size != 0 else ():
+        for line in stream if at_size != count else ():
             body = line[:-1] if line[-1:] == b"\n" else line
             try:
                 ev = loads(body)
@@ -274,7 +280,8 @@ class _Replayer:
             if count == at_size:
                 break
         self.count = count
-        self.refs.close()
+        if not self.keep_refs:
+            self.refs.close()
         if self.pending:
             typ = self.pending[0][0]
             raise Discrepancy(count, f"log ends before the {typ} derived from the liquidation "
@@ -326,6 +333,14 @@ class _Replayer:
             raise _Fail(f"type: event 1 must be the first policy_set, got {clip(ev['type'])}")
 
     # ------------------------------------------------------------ helpers
+
+    def set_assets(self, decimals: dict[str, int]) -> None:
+        """The fund's assets and what follows from them (amount forms, account slots)."""
+        self.decimals = dict(decimals)
+        self.amount_re = {a: re.compile(rf"(?:0|[1-9][0-9]*)\.[0-9]{{{d}}}" if d
+                                        else r"0|[1-9][0-9]*") for a, d in decimals.items()}
+        self.asset_order = sorted(decimals)
+        self.slot = {a: 3 * i for i, a in enumerate(self.asset_order)}
 
     def _amount(self, data: Mapping[str, Any], key: str, asset: str) -> int:
         """Units of a non-negative amount with exactly the asset's decimals."""
@@ -385,11 +400,8 @@ class _Replayer:
             if type(d) is not int or not 0 <= d <= 18:
                 raise _Fail(f"data.assets.{asset}.decimals: {clip(d)} is not an integer in 0..18")
             self.decimals[asset] = d
-            self.amount_re[asset] = re.compile(
-                rf"(?:0|[1-9][0-9]*)\.[0-9]{{{d}}}" if d else r"0|[1-9][0-9]*")
             self.balances[asset] = 0
-        self.asset_order = sorted(self.decimals)
-        self.slot = {a: 3 * i for i, a in enumerate(self.asset_order)}
+        self.set_assets(self.decimals)
         self.totals = {a: [0, 0, 0] for a in self.asset_order}
         markets = data["markets"]
         if not isinstance(markets, dict):
@@ -431,6 +443,7 @@ class _Replayer:
         except rules.RuleError as exc:
             raise _Fail(f"data.{exc}") from None
         self.policy = policy
+        self.policy_doc = doc
         self.policy_hash = computed
 
     def _liquidation(self, ev: dict[str, Any]) -> None:

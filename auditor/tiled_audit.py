@@ -11,8 +11,10 @@ from __future__ import annotations
 from auditor.cli import check_signatures, load_seed, parse_json, parse_seed, run_replay
 from auditor.clip import clip
 from auditor.keys import NoteError, Verifier, open_note, parse_checkpoint
+from auditor.replay import Replayer
 from auditor.report import InputError, Report
-from auditor.tiles import Source, TileError, tile_layout, verified_lines
+from auditor.state import check_resume, read_state, write_state
+from auditor.tiles import TILE_WIDTH, Source, TileError, tile_layout, verified_lines
 
 
 def _need(source: Source, path: str) -> bytes:
@@ -39,8 +41,13 @@ def latest_size(report: Report, source: Source, verifiers: list[Verifier]) -> in
 
 def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
                         verifiers: list[Verifier], require: int, seed: str | None,
-                        skip_accounts: bool = False) -> None:
-    """Replay the tiled log at `source` up to the snapshot of log size `snapshot`."""
+                        skip_accounts: bool = False, save_state: str | None = None,
+                        resume_state: str | None = None) -> None:
+    """Replay the tiled log at `source` up to the snapshot of log size `snapshot`.
+
+    With `resume_state`, start from that saved state (auditor.state) and replay only the
+    events after it; with `save_state`, save the state once everything verified."""
+    saved = read_state(resume_state) if resume_state is not None else None
     if snapshot is None:
         size = latest_size(report, source, verifiers)
     elif snapshot.isdigit():
@@ -65,10 +72,21 @@ def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
     else:
         text = source.read(f"{folder}/account-seed")
         seed_bytes = None if text is None else parse_seed(text, f"{folder}/account-seed")
-    run_replay(report, snap, verified_lines(source, cp_size, cp_root), seed_bytes, skip_accounts)
-    bundles = sum(1 for level, _, _ in tile_layout(cp_size) if level == 0)
-    report.ok("tiles", f"{cp_size} entries in {bundles} bundles hash to the level-0 tiles, the "
-                       "tiles to each other and to the checkpoint's root")
+    replayer = saved.replayer if saved is not None else Replayer()
+    replayer.keep_refs = save_state is not None  # its ids are saved after the run
+    start = 0
+    if saved is not None:
+        check_resume(report, source, saved, snap, cp_size)
+        start = saved.size
+    run_replay(report, snap, verified_lines(source, cp_size, cp_root, start), seed_bytes,
+               skip_accounts, replayer)
+    bundles = sum(1 for level, index, _ in tile_layout(cp_size)
+                  if level == 0 and index >= start // TILE_WIDTH)
+    report.ok("tiles", f"{cp_size - start} entries in {bundles} bundles hash to the level-0 "
+                       "tiles, the tiles to each other and to the checkpoint's root")
     report.figures["snapshot"] = {"fund": snap["fund"], "log_size": snap["log"]["size"],
                                   "log_root": snap["log"]["root"], "source": source.name}
-
+    if save_state is not None:
+        written = write_state(save_state, replayer)
+        replayer.refs.close()
+        report.ok("state", f"saved to {save_state} ({written} bytes)")

@@ -199,8 +199,13 @@ def _node_fn(tiles: dict[tuple[int, int], bytes]) -> merkle.NodeFn:
     return node
 
 
-def root_from_tiles(source: Source, size: int) -> bytes:
-    """The tree head of `size` leaves computed from the tiles it needs (a few per level)."""
+def root_from_tiles(source: Source, size: int, tree_size: int | None = None) -> bytes:
+    """The tree head of `size` leaves computed from the tiles it needs (a few per level).
+
+    With `tree_size` (at least `size`), the tiles are those of a tree of that many leaves:
+    the head of its first `size` leaves, which must be an older checkpoint's for the log to
+    be consistent with it."""
+    tree_size = size if tree_size is None else tree_size
     if size == 0:
         return merkle.EMPTY_ROOT
     tiles: dict[tuple[int, int], bytes] = {}
@@ -212,7 +217,7 @@ def root_from_tiles(source: Source, size: int) -> bytes:
 
     merkle.range_hash(0, size, record)
     for level, index in list(tiles):
-        width = min(TILE_WIDTH, (size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH)
+        width = min(TILE_WIDTH, (tree_size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH)
         tiles[(level, index)] = _checked_tile(source, level, index, width)
     return merkle.range_hash(0, size, _node_fn(tiles))
 
@@ -225,22 +230,24 @@ def _checked_tile(source: Source, level: int, index: int, width: int) -> bytes:
     return data
 
 
-def verified_lines(source: Source, size: int, root: bytes) -> Iterator[bytes]:
-    """The first `size` entries of the log, each checked before it is yielded.
+def verified_lines(source: Source, size: int, root: bytes, start: int = 0) -> Iterator[bytes]:
+    """The entries `start`..`size` - 1 of the log, each checked before it is yielded.
 
     The tree head folded from the tiles must be `root` (the checkpoint's); then every
     bundle's entries must hash to its level-0 tile and every full tile's Merkle hash must be
-    its hash one level up. A tampered tile or bundle raises TileError naming it.
+    its hash one level up. A tampered tile or bundle raises TileError naming it. Only the
+    bundles from the one holding entry `start` on are read (an incremental audit: the
+    caller has checked that the first `start` leaves are those it verified before).
     """
     if root_from_tiles(source, size) != root:
-        for _ in _checked_entries(source, size):  # name the tile that disagrees, if one does
+        for _ in _checked_entries(source, size, start):  # name the tile that disagrees
             pass
         raise TileError(f"tiles: the tree head of {size} leaves folded from the tiles is not "
                         f"the checkpoint's root {root.hex()}")
-    yield from _checked_entries(source, size)
+    yield from _checked_entries(source, size, start)
 
 
-def _checked_entries(source: Source, size: int) -> Iterator[bytes]:
+def _checked_entries(source: Source, size: int, start: int = 0) -> Iterator[bytes]:
     """Entries of every bundle, checked bottom-up against the tiles (see verified_lines)."""
     upper: dict[int, tuple[int, bytes]] = {}  # level -> (index, hashes) of the tile in use
 
@@ -262,6 +269,8 @@ def _checked_entries(source: Source, size: int) -> Iterator[bytes]:
     for level, index, width in tile_layout(size):
         if level:
             break
+        if index < start // TILE_WIDTH:
+            continue
         hashes = _checked_tile(source, 0, index, width)
         where = tile_path("entries", index, width)
         entries = decode_bundle(source.tile("entries", index, width), where)
@@ -273,4 +282,4 @@ def _checked_entries(source: Source, size: int) -> Iterator[bytes]:
                                 f"hash {k} of {tile_path(0, index, width)}")
         if width == TILE_WIDTH:
             check_up(0, index, hashes)
-        yield from entries
+        yield from entries[max(0, start - index * TILE_WIDTH):]
