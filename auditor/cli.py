@@ -659,18 +659,23 @@ def checkpoint_cmd(report: Report, **params: Any) -> None:
 # ------------------------------------------------------------------ cosign
 
 
+def load_witness(path: str) -> Signer:
+    """The witness's signing key (backstop keygen; passphrase from the environment)."""
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        return Signer.from_pem(read_bytes(path, "witness key"),
+                               passphrase=passphrase.encode() if passphrase else None)
+    except (KeyFormatError, UnicodeDecodeError) as exc:
+        raise InputError(f"witness key {path}: {exc}") from None
+
+
 def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,
               events: str, require: int, seed: str | None, skip_accounts: bool,
               out: str | None) -> None:
     """Verify against the pinned operator keys only: a `verifier-key` file beside the snapshot
     comes from the very directory being audited, so it is never trusted."""
     verifiers = load_verifiers(keys)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    try:
-        signer = Signer.from_pem(read_bytes(witness_key, "witness key"),
-                                 passphrase=passphrase.encode() if passphrase else None)
-    except (KeyFormatError, UnicodeDecodeError) as exc:
-        raise InputError(f"witness key {witness_key}: {exc}") from None
+    signer = load_witness(witness_key)
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
@@ -714,6 +719,31 @@ def cosign_cmd(report: Report, **params: Any) -> None:
     against a verifier-key file in the audited directory.
     """
     do_cosign(report, **params)
+
+
+# ------------------------------------------------------------------ follow
+
+
+@main.command("follow")
+@click.argument("log", metavar="ROOT_OR_URL")
+@key_options
+@click.option("--state", "state_dir", required=True, metavar="DIR",
+              help="The witness's folder: replay state, last checkpoint, cosignatures.")
+@click.option("--cosign", default=None, metavar="WITNESS_KEY_FILE",
+              help="Write a C2SP tlog-cosignature (Ed25519 cosignature/v1) for each checkpoint "
+                   "verified, under DIR/cosigned/SIZE.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Process what is published, then exit.")
+@click.option("--skip-accounts", is_flag=True,
+              help="Accept snapshots published without an account seed.")
+def follow_cmd(**params: Any) -> None:
+    """Follow a tiled log: verify each new snapshot incrementally, refuse a checkpoint that is
+    not consistent with the last one verified (split view, rewritten history), optionally
+    cosign. Runs until stopped (SIGINT/SIGTERM: exit 0) or the first failure (exit 1, or 2)."""
+    from auditor.follow import follow  # it builds on this module
+
+    sys.exit(follow(**params))
 
 
 if __name__ == "__main__":

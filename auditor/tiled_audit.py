@@ -17,14 +17,14 @@ from auditor.state import check_resume, read_state, write_state
 from auditor.tiles import TILE_WIDTH, Source, TileError, tile_layout, verified_lines
 
 
-def _need(source: Source, path: str) -> bytes:
+def need_input(source: Source, path: str) -> bytes:
     try:
         return source.need(path)
     except TileError as exc:
         raise InputError(str(exc)) from None
 
 
-def _signed_checkpoint(report: Report, raw: bytes, what: str,
+def signed_checkpoint(report: Report, raw: bytes, what: str,
                        verifiers: list[Verifier]) -> tuple[str, int, bytes]:
     """(origin, size, root) of a checkpoint signed by a trusted key (Failed otherwise)."""
     try:
@@ -36,7 +36,7 @@ def _signed_checkpoint(report: Report, raw: bytes, what: str,
 
 def latest_size(report: Report, source: Source, verifiers: list[Verifier]) -> int:
     """The size named by the log's latest checkpoint (signature checked)."""
-    return _signed_checkpoint(report, _need(source, "checkpoint"), "checkpoint", verifiers)[1]
+    return signed_checkpoint(report, need_input(source, "checkpoint"), "checkpoint", verifiers)[1]
 
 
 def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
@@ -56,12 +56,12 @@ def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
         raise InputError(f"--snapshot {clip(snapshot)}: with a tiled log, give a log size "
                          "(a folder under snapshots/)")
     folder = f"snapshots/{size}"
-    snap = parse_json(_need(source, f"{folder}/snapshot.json"), f"{source.name}/{folder}",
+    snap = parse_json(need_input(source, f"{folder}/snapshot.json"), f"{source.name}/{folder}",
                       "snapshot", "snapshot")
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
-    origin, cp_size, cp_root = _signed_checkpoint(
-        report, _need(source, f"{folder}/checkpoint"), "checkpoint", verifiers)
+    origin, cp_size, cp_root = signed_checkpoint(
+        report, need_input(source, f"{folder}/checkpoint"), "checkpoint", verifiers)
     if (origin, cp_size, cp_root.hex()) != (f"backstop/{snap['fund']}", snap["log"]["size"],
                                             snap["log"]["root"]):
         raise report.fail("checkpoint", f"{folder}/checkpoint names {origin} size {cp_size} "
