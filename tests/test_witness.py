@@ -19,12 +19,14 @@ from auditor.cli import main as audit
 from auditor.follow import cosigner_vkey
 from auditor.keys import Signer, checkpoint_body, sign_note
 from ledger.tilepub import publish_tiles
+from tests import test_tilepub
 from tests.factories import TIME, capital, fund_config
 from tests.test_incremental_audit import add, batch, publish
 from tests.test_publish import SIGNER
 
 VKEY = SIGNER.verifier_key()
 WITNESS = Signer.generate("witness.example/w1")
+served = test_tilepub.served  # the HTTP server fixture
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def ledger(make_ledger, tmp_path: Path):  # type: ignore[no-untyped-def]
     return ledger
 
 
-def follow(root: Path, state: Path, *extra: str) -> tuple[int, str]:
+def follow(root: Path | str, state: Path, *extra: str) -> tuple[int, str]:
     result = CliRunner().invoke(audit, ["follow", str(root), "--key", VKEY, "--state",
                                         str(state), "--once", *extra])
     return result.exit_code, result.output
@@ -159,3 +161,18 @@ def test_sigterm_stops_the_witness_with_exit_0(ledger, tmp_path) -> None:
     finally:
         if child.poll() is None:
             child.kill()
+
+
+def test_the_witness_follows_a_log_over_http(ledger, tmp_path, served, witness_key) -> None:
+    url, root = served
+    state = tmp_path / "witness"
+    add(ledger, tmp_path, "b0", batch("b0", 240))
+    publish(ledger, root, 13)
+    add(ledger, tmp_path, "b1", batch("b1", 60))
+    latest = publish(ledger, root, 14)
+    code, out = follow(url, state, "--cosign", str(witness_key))
+    assert code == 0, out
+    # Over HTTP the snapshots cannot be listed: the latest one is verified (from scratch).
+    assert [p.name for p in (state / "cosigned").iterdir()] == [str(latest)]
+    assert cosigned_ok((state / "cosigned" / str(latest)).read_text(), WITNESS.public_key,
+                       WITNESS.name)
