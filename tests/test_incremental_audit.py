@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
+from auditor.keys import Signer
 from auditor.state import FORMAT
 from ledger.importer import import_file
 from ledger.tilepub import publish_tiles
@@ -56,8 +57,8 @@ def published(make_ledger, tmp_path: Path) -> tuple[Path, list[int]]:  # type: i
     return root, sizes
 
 
-def audit_json(*args: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(audit, [*args, "--key", VKEY, "--json"])
+def audit_json(*args: str, key: str = VKEY) -> tuple[int, dict]:
+    result = CliRunner().invoke(audit, [*args, "--key", key, "--json"])
     return result.exit_code, json.loads(result.output)
 
 
@@ -192,3 +193,26 @@ def test_state_options_need_a_tiled_log(tmp_path) -> None:
                                str(tmp_path / "s"))
     assert code == 2 and verdict["error"] == ("--save-state and --resume-state need a tiled "
                                               "log (ROOT or URL)")
+
+
+@pytest.mark.slow
+def test_the_demos_snapshots_resumed_one_after_another_equal_full_replays(tmp_path) -> None:
+    from ledger.demo import run_demo
+    from ledger.simulate import SimulationConfig
+
+    config = SimulationConfig(seed=11, traders=300, steps=72, initial_fund="3000.00")
+    result = run_demo(tmp_path / "demo", config, say=lambda _: None)
+    root = tmp_path / "demo" / "published"
+    key = Signer.from_pem((tmp_path / "demo" / "operator.key").read_bytes()).verifier_key()
+    assert result.published[0].parent == root / "snapshots" and len(result.published) >= 6
+    state, figures = tmp_path / "demo.state", ("events", "liquidations", "balances",
+                                               "accounts", "totals", "snapshot")
+    for n, folder in enumerate(result.published):
+        code, full = audit_json("replay", str(root), "--snapshot", folder.name, key=key)
+        assert code == 0, full
+        resumed_from = ("--resume-state", str(state)) if n else ()
+        code, resumed = audit_json("replay", str(root), "--snapshot", folder.name,
+                                   *resumed_from, "--save-state", str(state), key=key)
+        assert code == 0, (folder.name, resumed)
+        assert {k: resumed[k] for k in figures} == {k: full[k] for k in figures}
+    assert resumed["events"] == result.events and result.socialized > 0
