@@ -26,6 +26,7 @@ from types import FrameType
 
 import click
 
+from auditor.cli import load_verifiers, load_witness
 from auditor.keys import SIG_PREFIX, Signer, Verifier
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.tiled_audit import need_input, signed_checkpoint, verify_tiled_replay
@@ -90,6 +91,8 @@ def poll(source: Source, verifiers: list[Verifier], require: int, state_dir: Pat
         report.reason = one_line(str(exc))
     except InputError as exc:
         report.error = one_line(str(exc))
+    except OSError as exc:  # the witness's own folder
+        report.error = one_line(f"{state_dir}: {exc.strerror or exc}")
     return report
 
 
@@ -146,8 +149,6 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
 def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign: str | None,
            interval: float, once: bool, skip_accounts: bool) -> int:
     """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code)."""
-    from auditor.cli import load_verifiers, load_witness  # cli runs this command
-
     try:
         verifiers = load_verifiers(keys)
         source = open_source(log)
