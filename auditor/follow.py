@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ import click
 from auditor.cli import load_verifiers, load_witness
 from auditor.keys import SIG_PREFIX, Signer, Verifier
 from auditor.report import Failed, InputError, Report, one_line
+from auditor.state import write_atomic
 from auditor.tiled_audit import need_input, signed_checkpoint, verify_tiled_replay
 from auditor.tiles import LocalSource, Source, open_source
 
@@ -56,16 +56,6 @@ def cosignature_line(signer: Signer, body: str, timestamp: int) -> str:
     blob = (cosigner_key_id(signer.name, signer.public_key) + timestamp.to_bytes(8, "big")
             + signer.sign(message))
     return f"{SIG_PREFIX}{signer.name} {base64.b64encode(blob).decode()}\n"
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _new_sizes(source: Source, last: int, latest: int) -> list[int]:
@@ -127,14 +117,14 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
             report.checks += step.checks
             raise
         note = need_input(source, f"snapshots/{n}/checkpoint")
-        _write(seen_path, note)
+        write_atomic(seen_path, note)
         detail = f"size {n} verified (root {step.figures['snapshot']['log_root']})"
         if cosigner is not None:
             cosigned = state_dir / "cosigned" / str(n)
             cosigned.parent.mkdir(exist_ok=True)
             body = note.decode("utf-8")
             body = body[:body.rfind("\n\n") + 1]
-            _write(cosigned, note + cosignature_line(cosigner, body, now()).encode())
+            write_atomic(cosigned, note + cosignature_line(cosigner, body, now()).encode())
             detail += f", cosigned: {cosigned}"
         report.ok("snapshot", detail)
         say(f"snapshot {detail}")

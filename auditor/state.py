@@ -36,7 +36,7 @@ from auditor.report import InputError, Report
 from auditor.tiles import Source, TileError, root_from_tiles
 
 __all__ = ["FORMAT", "SavedState", "check_resume", "dump_state", "load_state", "read_state",
-           "write_state"]
+           "write_atomic", "write_state"]
 
 FORMAT = "backstop-audit-state/v1"
 
@@ -72,16 +72,20 @@ def dump_state(r: Replayer) -> bytes:
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
 
 
-def write_state(path: str | Path, r: Replayer) -> int:
-    """Write the state atomically (temporary name, then rename); return its size in bytes."""
-    target = Path(path)
-    data = dump_state(r)
-    tmp = target.with_name(target.name + ".tmp")
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: a reader sees the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"state {target}: cannot write ({exc.strerror or exc})") from None
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def write_state(path: str | Path, r: Replayer) -> int:
+    """Write the state atomically; return its size in bytes."""
+    data = dump_state(r)
+    write_atomic(Path(path), data)
     return len(data)
 
 
