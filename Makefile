@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_throughput.py
 	$(BIN)/python bench/merkle_build.py
 	$(BIN)/python bench/audit_replay.py
+	$(BIN)/python bench/publish_bytes.py
+	$(BIN)/python bench/incremental_audit.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

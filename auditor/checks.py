@@ -9,6 +9,7 @@ split by command, each part would be a few dozen lines importing the same loader
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ from auditor.formats.wire import (
     parse_amount,
     snapshot_decimals,
 )
-from auditor.replay import Discrepancy, ReplayResult, replay
+from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import (
@@ -45,6 +46,8 @@ from auditor.verify.keys import (
     sign_document,
     verify_document,
 )
+from auditor.verify.shards import ShardError, proof_from_shard
+from auditor.verify.tiles import TileError, open_source, verified_lines
 
 KINDS = ("fees", "payouts", "clawbacks")
 
@@ -58,7 +61,11 @@ def read_bytes(path: str | Path, what: str) -> bytes:
 
 def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
     """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
-    raw = read_bytes(path, what)
+    return parse_json(read_bytes(path, what), path, what, schema)
+
+
+def parse_json(raw: bytes, path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
+    """Parse the bytes of a JSON document read from `path` (see load_json)."""
     try:
         doc = load_document(raw)
     except WireError as exc:  # strict: depth, integers, UTF-8, duplicates (auditor.formats.wire)
@@ -106,13 +113,18 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
 
 
 def load_seed(path: str | Path) -> bytes:
-    text = read_bytes(path, "seed file").decode("ascii", "replace").strip()
+    return parse_seed(read_bytes(path, "seed file"), f"seed file {path}")
+
+
+def parse_seed(raw: bytes, where: str) -> bytes:
+    """The 32-byte account-tree seed written as hex in `raw` (read from `where`)."""
+    text = raw.decode("ascii", "replace").strip()
     try:
         seed = bytes.fromhex(text)
     except ValueError:
-        raise InputError(f"seed file {path}: not hex") from None
+        raise InputError(f"{where}: not hex") from None
     if len(seed) != 32:
-        raise InputError(f"seed file {path}: {len(seed)} bytes, expected 32")
+        raise InputError(f"{where}: {len(seed)} bytes, expected 32")
     return seed
 
 
@@ -199,12 +211,15 @@ def screened(lines: Iterable[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
-               seed: bytes | None, skip_accounts: bool) -> ReplayResult:
-    """Stream the export, re-derive everything, compare with the snapshot.
+def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterable[bytes],
+               seed: bytes | None, skip_accounts: bool,
+               resume: Replayer | None = None) -> ReplayResult:
+    """Stream the export (a file, or lines read from a tiled log), re-derive everything,
+    compare with the snapshot.
 
     The account root can only be rebuilt with the account seed; without one the verdict fails
     (a check that did not run is no pass) unless the user asked to skip it (`skip_accounts`).
+    With `resume` (a replayer restored from a saved state), `events` are the new ones only.
     """
     size = snap["log"]["size"]
 
@@ -215,15 +230,20 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path,
         sys.stderr.flush()
 
     progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
-    try:
-        handle = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
-    except OSError as exc:
-        raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
-    with handle:
+    if isinstance(events, (str, Path)):
         try:
-            result = replay(screened(handle), progress=progress, at_size=size)
+            handle: Any = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
+        except OSError as exc:
+            raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
+    else:
+        handle = contextlib.nullcontext(events)
+    with handle as lines:
+        try:
+            result = replay(screened(lines), progress=progress, at_size=size, resume=resume)
         except Discrepancy as exc:
             raise report.fail("replay", str(exc)) from None
+        except TileError as exc:  # read from a tiled log: a tile or bundle that does not hash
+            raise report.fail("tiles", str(exc)) from None
         except ValueError as exc:  # defensive: the replay reports through Discrepancy
             raise report.fail("replay", str(exc)) from None
     report.ok("replay", f"{result.count} events, {result.liquidations} liquidations re-derived"
@@ -288,9 +308,21 @@ def verify_snapshot(report: Report, snapshot: str, keys: tuple[str, ...], requir
     snapshot_figures(report, snap)
 
 
-def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, ...],
-                  require: int, seed: str | None, skip_accounts: bool = False) -> None:
+def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
+                  require: int, seed: str | None, skip_accounts: bool = False,
+                  save_state: str | None = None, resume_state: str | None = None) -> None:
     verifiers = load_verifiers(keys)
+    source = open_source(events)
+    if source is not None:
+        from auditor.tiled_audit import verify_tiled_replay  # it builds on this module
+
+        verify_tiled_replay(report, source, snapshot, verifiers, require, seed, skip_accounts,
+                            save_state, resume_state)
+        return
+    if save_state or resume_state:
+        raise InputError("--save-state and --resume-state need a tiled log (ROOT or URL)")
+    if snapshot is None:
+        raise InputError("--snapshot is required to replay an export file")
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
@@ -301,10 +333,20 @@ def verify_replay(report: Report, events: str, snapshot: str, keys: tuple[str, .
 
 
 def verify_account(report: Report, proof: str, snapshot: str, keys: tuple[str, ...],
-                   require: int) -> None:
+                   require: int, account: str | None = None) -> None:
     verifiers = load_verifiers(keys)
     snap = load_json(snapshot, "snapshot", "snapshot")
-    doc = load_json(proof, "account proof", "account-proof")
+    if account is None:
+        doc = load_json(proof, "account proof", "account-proof")
+    else:
+        try:
+            doc = proof_from_shard(load_json(proof, "account shard", None), account)
+        except ShardError as exc:
+            raise InputError(f"account shard {proof}: {exc}") from None
+        error = first_error("account-proof", doc)
+        if error is not None:
+            raise InputError(f"account shard {proof}: proof of {account!r} does not match "
+                             f"account-proof.schema.json: {error}")
     report.ok("schemas")
     check_signatures(report, snap, verifiers, require)
     acc = snap["accounts"]
@@ -461,24 +503,32 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
                            "root_base64": base64.b64encode(root).decode()})
 
 
+def load_witness(path: str) -> Signer:
+    """The witness's signing key (backstop keygen; passphrase from the environment)."""
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        return Signer.from_pem(read_bytes(path, "witness key"),
+                               passphrase=passphrase.encode() if passphrase else None)
+    except (KeyFormatError, UnicodeDecodeError) as exc:
+        raise InputError(f"witness key {path}: {exc}") from None
+
+
 def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,
               events: str, require: int, seed: str | None, skip_accounts: bool,
               out: str | None) -> None:
     """Verify against the pinned operator keys only: a `verifier-key` file beside the snapshot
     comes from the very directory being audited, so it is never trusted."""
     verifiers = load_verifiers(keys)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    try:
-        signer = Signer.from_pem(read_bytes(witness_key, "witness key"),
-                                 passphrase=passphrase.encode() if passphrase else None)
-    except (KeyFormatError, UnicodeDecodeError) as exc:
-        raise InputError(f"witness key {witness_key}: {exc}") from None
+    signer = load_witness(witness_key)
     snap = load_json(snapshot, "snapshot", "snapshot")
     seed_bytes = find_seed(seed, snapshot)
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
-    run_replay(report, snap, events, seed_bytes, skip_accounts)
+    source = open_source(events)  # a tiled log: its tiles must hold the snapshot's log
+    run_replay(report, snap, events if source is None else verified_lines(
+        source, snap["log"]["size"], bytes.fromhex(snap["log"]["root"])), seed_bytes,
+        skip_accounts)
     sigs = snap["signatures"]
     if any(s.get("key") == signer.key_name for s in sigs):
         report.note("cosign", f"already signed by {signer.key_name}; nothing written")

@@ -28,6 +28,7 @@ from auditor.checks import (
     verify_replay,
     verify_snapshot,
 )
+from auditor.follow import follow
 from auditor.report import Report
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
@@ -81,7 +82,14 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
 
 @main.command("replay")
 @click.argument("events")
-@click.option("--snapshot", required=True, help="The signed snapshot the export must match.")
+@click.option("--snapshot", default=None,
+              help="The signed snapshot the export must match. For a tiled log: a log size "
+                   "(ROOT/snapshots/SIZE/), default the latest checkpoint's.")
+@click.option("--save-state", default=None, metavar="FILE",
+              help="Tiled log: after a verified replay, save the state to resume from.")
+@click.option("--resume-state", default=None, metavar="FILE",
+              help="Tiled log: start from a saved state; check the log extends it, replay "
+                   "only the events after it.")
 @key_options
 @seed_options
 @audit_command("replay")
@@ -90,6 +98,10 @@ def replay_cmd(report: Report, **params: Any) -> None:
 
     Without the account seed the account root cannot be rebuilt: the verdict is FAILED (exit 1)
     unless --skip-accounts is given, and then the VERIFIED line names what was skipped.
+
+    EVENTS may also be a tiled log (a folder, or an http(s) base URL): its entry bundles up
+    to the snapshot's log size are checked against the hash tiles and the snapshot's
+    signed checkpoint, then replayed.
     """
     verify_replay(report, **params)
 
@@ -97,6 +109,8 @@ def replay_cmd(report: Report, **params: Any) -> None:
 @main.command("account")
 @click.argument("proof")
 @click.option("--snapshot", required=True, help="The signed snapshot the proof must match.")
+@click.option("--account", default=None, metavar="ID",
+              help="PROOF is an account-proof shard (accounts/<prefix>.json); check ID's proof.")
 @key_options
 @audit_command("account")
 def account_cmd(report: Report, **params: Any) -> None:
@@ -141,7 +155,8 @@ def checkpoint_cmd(report: Report, **params: Any) -> None:
 @key_options
 @click.option("--witness-key", required=True, metavar="FILE",
               help="Your witness private key file (backstop keygen), used to sign.")
-@click.option("--events", required=True, metavar="EVENTS.jsonl", help="The event export to replay.")
+@click.option("--events", required=True, metavar="EVENTS.jsonl",
+              help="The event export to replay, or a tiled log (folder or http(s) URL).")
 @seed_options
 @click.option("--out", default=None, metavar="FILE", help="Write here instead of SNAPSHOT.")
 @audit_command("cosign")
@@ -152,6 +167,26 @@ def cosign_cmd(report: Report, **params: Any) -> None:
     against a verifier-key file in the audited directory.
     """
     do_cosign(report, **params)
+
+
+@main.command("follow")
+@click.argument("log", metavar="ROOT_OR_URL")
+@key_options
+@click.option("--state", "state_dir", required=True, metavar="DIR",
+              help="The witness's folder: replay state, last checkpoint, cosignatures.")
+@click.option("--cosign", default=None, metavar="WITNESS_KEY_FILE",
+              help="Write a C2SP tlog-cosignature (Ed25519 cosignature/v1) for each checkpoint "
+                   "verified, under DIR/cosigned/SIZE.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Process what is published, then exit.")
+@click.option("--skip-accounts", is_flag=True,
+              help="Accept snapshots published without an account seed.")
+def follow_cmd(**params: Any) -> None:
+    """Follow a tiled log: verify each new snapshot incrementally, refuse a checkpoint that is
+    not consistent with the last one verified (split view, rewritten history), optionally
+    cosign. Runs until stopped (SIGINT/SIGTERM: exit 0) or the first failure (exit 1, or 2)."""
+    sys.exit(follow(**params))
 
 
 if __name__ == "__main__":

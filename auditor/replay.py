@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from auditor import rules
+from auditor.formats.clip import clip
 from auditor.formats.wire import (
     TIME,
     WireError,
@@ -41,7 +42,7 @@ from auditor.formats.wire import (
 from auditor.seen import SeenIds
 from auditor.verify import merkle
 
-__all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "replay"]
+__all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", "Replayer", "replay"]
 
 # Exchange ids are unique per fact type; event types map onto the fact that caused them.
 EXTERNAL_FAMILIES = {
@@ -147,6 +148,7 @@ def replay(
     at_size: int | None = None,
     allow_longer: bool = False,
     schema_check: bool = False,
+    resume: Replayer | None = None,
 ) -> ReplayResult:
     """Verify an event stream; return the state, or raise `Discrepancy` at the first error.
 
@@ -158,15 +160,20 @@ def replay(
     `schema_check` also validates each event against event.schema.json (slow; off by
     default: the replay's own checks cover the schema, and the rare fund_opened and
     policy_set events are always validated against it).
+    `resume`: a replayer holding the state after its first `count` events (auditor.state);
+    `lines` are then the events from index `count` on, and the replayer keeps its state.
     """
-    return _Replayer(schema_check).run(lines, progress, at_size, allow_longer)
+    return (resume or Replayer(schema_check)).run(lines, progress, at_size, allow_longer)
 
 
-class _Replayer:
+class Replayer:
     """The replay state machine; one handler per event type."""
 
-    def __init__(self, schema_check: bool) -> None:
+    def __init__(self, schema_check: bool = False) -> None:
         self.schema_check = schema_check
+        self.keep_refs = False  # auditor.state saves the seen ids after the run
+        self.log = merkle.CompactRange()
+        self.policy_doc: dict[str, Any] | None = None
         self.count = 0
         self.non_canonical: list[int] = []  # 1-based numbers of the first few such lines
         self.non_canonical_count = 0
@@ -213,13 +220,13 @@ class _Replayer:
         # comes back as a float, which every integer field's exact type check refuses.
         loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
         leaf_hash = merkle.leaf_hash
-        log = merkle.CompactRange()
+        log = self.log
         append = log.append
         handlers = self.handlers
-        count = 0
+        count = self.count
         last_time = None
         stream = iter(lines)
-        for line in stream if at_size != 0 else ():
+        for line in stream if at_size != count else ():
             body = line[:-1] if line[-1:] == b"\n" else line
             try:
                 ev = loads(body)
@@ -239,14 +246,14 @@ class _Replayer:
                     raise _Fail(rules.fields_error(ev, _TOP_LEVEL, ""))
                 index = ev["index"]
                 if index != count or type(index) is not int:
-                    raise _Fail(f"index: expected {count}, got {index!r:.40}")
+                    raise _Fail(f"index: expected {count}, got {clip(index)}")
                 typ = ev["type"]
                 handler = handlers.get(typ) if type(typ) is str else None
                 if handler is None:
-                    raise _Fail(f"type: unknown event type {typ!r:.60}")
+                    raise _Fail(f"type: unknown event type {clip(typ)}")
                 version = ev["version"]
                 if version != EVENT_VERSION or type(version) is not int:
-                    raise _Fail(f"version: {version!r:.40} is not a version of {typ} "
+                    raise _Fail(f"version: {clip(version)} is not a version of {typ} "
                                 f"(format v1 knows only version {EVENT_VERSION})")
                 if ev["time"] != last_time:  # consecutive events often share their time
                     last_time = _check_time(ev["time"])
@@ -257,7 +264,7 @@ class _Replayer:
                 if count < 2 or self.schema_check:
                     self._early_checks(ev, count)
                 if ev["fund"] != self.fund and count:
-                    raise _Fail(f"fund: expected {self.fund!r}, got {ev['fund']!r:.80}")
+                    raise _Fail(f"fund: expected {clip(self.fund)}, got {clip(ev['fund'])}")
                 if self.pending:
                     self._derived(ev)
                 else:
@@ -278,7 +285,8 @@ class _Replayer:
             if count == at_size:
                 break
         self.count = count
-        self.refs.close()
+        if not self.keep_refs:
+            self.refs.close()
         if self.pending:
             typ = self.pending[0][0]
             raise Discrepancy(count, f"log ends before the {typ} derived from the liquidation "
@@ -307,7 +315,7 @@ class _Replayer:
             keys = [k for k, _ in pairs]
             if len(set(keys)) != len(keys):
                 dup = next(k for k in keys if keys.count(k) > 1)
-                raise Discrepancy(count, f"line {count + 1}: key {dup!r:.60} appears twice")
+                raise Discrepancy(count, f"line {count + 1}: key {clip(dup)} appears twice")
             return dict(pairs)
 
         json.loads(body, object_pairs_hook=unique)
@@ -325,32 +333,40 @@ class _Replayer:
         if self.schema_check:
             _schema(ev)
         if count == 0 and ev["type"] != "fund_opened":
-            raise _Fail(f"type: the log must start with fund_opened, got {ev['type']!r}")
+            raise _Fail(f"type: the log must start with fund_opened, got {clip(ev['type'])}")
         if count == 1 and ev["type"] != "policy_set":
-            raise _Fail(f"type: event 1 must be the first policy_set, got {ev['type']!r}")
+            raise _Fail(f"type: event 1 must be the first policy_set, got {clip(ev['type'])}")
 
     # ------------------------------------------------------------ helpers
+
+    def set_assets(self, decimals: dict[str, int]) -> None:
+        """The fund's assets and what follows from them (amount forms, account slots)."""
+        self.decimals = dict(decimals)
+        self.amount_re = {a: re.compile(rf"(?:0|[1-9][0-9]*)\.[0-9]{{{d}}}" if d
+                                        else r"0|[1-9][0-9]*") for a, d in decimals.items()}
+        self.asset_order = sorted(decimals)
+        self.slot = {a: 3 * i for i, a in enumerate(self.asset_order)}
 
     def _amount(self, data: Mapping[str, Any], key: str, asset: str) -> int:
         """Units of a non-negative amount with exactly the asset's decimals."""
         text = data[key]
         pattern = self.amount_re.get(asset)
         if pattern is None:
-            raise _Fail(f"data.asset: {asset!r} is not an asset of the fund")
+            raise _Fail(f"data.asset: {clip(asset)} is not an asset of the fund")
         if type(text) is str and pattern.fullmatch(text):
             return int(text.replace(".", ""))
         try:
             parse_amount(text, self.decimals[asset])
         except WireError as exc:
             raise _Fail(f"data.{key}: {exc}") from None
-        raise _Fail(f"data.{key}: amount {text!r} is negative")
+        raise _Fail(f"data.{key}: amount {clip(text)} is negative")
 
     def _unique(self, ev: dict[str, Any]) -> None:
         ref = ev["ref"]
         if type(ref) is not str or not 0 < len(ref) <= rules.MAX_ID_LENGTH:
-            raise _Fail(f"ref: {ref!r:.60} is not an exchange id (1 to {rules.MAX_ID_LENGTH} characters)")
+            raise _Fail(f"ref: {clip(ref)} is not an exchange id (1 to {rules.MAX_ID_LENGTH} characters)")
         if not self.refs.add(f"{EXTERNAL_FAMILIES[ev['type']]}\x00{ref}"):
-            raise _Fail(f"ref: duplicate exchange id {ref!r} for {ev['type']}")
+            raise _Fail(f"ref: duplicate exchange id {clip(ref)} for {ev['type']}")
 
     def _add_balance(self, asset: str, units: int, field_name: str) -> None:
         balance = self.balances[asset] + units
@@ -376,24 +392,21 @@ class _Replayer:
             raise _Fail("type: fund_opened may only be the first event")
         _schema(ev)  # once per log: every limit of the fund's configuration at once
         if ev["ref"] is not None:
-            raise _Fail(f"ref: fund_opened has no exchange id, got {ev['ref']!r}")
+            raise _Fail(f"ref: fund_opened has no exchange id, got {clip(ev['ref'])}")
         data = ev["data"]
         fund = data["fund"]
         if type(fund) is not str or fund != ev["fund"]:
-            raise _Fail(f"data.fund: {fund!r} does not match fund {ev['fund']!r}")
+            raise _Fail(f"data.fund: {clip(fund)} does not match fund {clip(ev['fund'])}")
         assets = data["assets"]
         if not isinstance(assets, dict) or not assets:
             raise _Fail("data.assets: must name at least one asset")
         for asset, spec in assets.items():
             d = spec.get("decimals") if isinstance(spec, dict) else None
             if type(d) is not int or not 0 <= d <= 18:
-                raise _Fail(f"data.assets.{asset}.decimals: {d!r} is not an integer in 0..18")
+                raise _Fail(f"data.assets.{asset}.decimals: {clip(d)} is not an integer in 0..18")
             self.decimals[asset] = d
-            self.amount_re[asset] = re.compile(
-                rf"(?:0|[1-9][0-9]*)\.[0-9]{{{d}}}" if d else r"0|[1-9][0-9]*")
             self.balances[asset] = 0
-        self.asset_order = sorted(self.decimals)
-        self.slot = {a: 3 * i for i, a in enumerate(self.asset_order)}
+        self.set_assets(self.decimals)
         self.totals = {a: [0, 0, 0] for a in self.asset_order}
         markets = data["markets"]
         if not isinstance(markets, dict):
@@ -401,7 +414,7 @@ class _Replayer:
         for market, spec in markets.items():
             quote = spec.get("quote") if isinstance(spec, dict) else None
             if quote not in self.decimals:
-                raise _Fail(f"data.markets.{market}.quote: {quote!r} is not an asset of the fund")
+                raise _Fail(f"data.markets.{market}.quote: {clip(quote)} is not an asset of the fund")
             self.markets[market] = quote
             self.prices[market] = deque(maxlen=rules.MAX_WINDOW + 1)
         self.fund = fund
@@ -414,14 +427,14 @@ class _Replayer:
         computed = sha256_hex(canonical_bytes(doc))
         if data["policy_hash"] != computed:
             raise _Fail(f"data.policy_hash: expected {computed} (SHA-256 of the policy's "
-                        f"RFC 8785 bytes), got {data['policy_hash']!r}")
+                        f"RFC 8785 bytes), got {clip(data['policy_hash'])}")
         try:
             policy = rules.parse_policy(doc)
         except rules.RuleError as exc:
             raise _Fail(f"data.{exc}") from None
         version = data["policy_version"]
         if version != policy.version or type(version) is not int:
-            raise _Fail(f"data.policy_version: {version!r} differs from policy.version {policy.version}")
+            raise _Fail(f"data.policy_version: {clip(version)} differs from policy.version {policy.version}")
         if self.policy is not None and version <= self.policy.version:
             raise _Fail(f"data.policy_version: {version} does not increase on {self.policy.version}")
         for key in ("minimum_reserve", "per_event_cap"):
@@ -435,6 +448,7 @@ class _Replayer:
         except rules.RuleError as exc:
             raise _Fail(f"data.{exc}") from None
         self.policy = policy
+        self.policy_doc = doc
         self.policy_hash = computed
 
     def _liquidation(self, ev: dict[str, Any]) -> None:
@@ -445,13 +459,13 @@ class _Replayer:
             raise _Fail("liquidation before any policy_set")
         if data["policy_version"] != policy.version or type(data["policy_version"]) is not int:
             raise _Fail(f"data.policy_version: expected {policy.version} (the active policy), "
-                        f"got {data['policy_version']!r}")
+                        f"got {clip(data['policy_version'])}")
         market = data["market"]
         quote = self.markets.get(market)
         if quote is None:
-            raise _Fail(f"data.market: {market!r} is not a market of the fund")
+            raise _Fail(f"data.market: {clip(market)} is not a market of the fund")
         if data["asset"] != quote:
-            raise _Fail(f"data.asset: expected {quote} (the quote asset of {market}), got {data['asset']!r}")
+            raise _Fail(f"data.asset: expected {quote} (the quote asset of {market}), got {clip(data['asset'])}")
         d = self.decimals[quote]
         prices: list[str] = []
         if policy.window is not None:
@@ -476,12 +490,12 @@ class _Replayer:
         liq = self.group["index"]
         if ev["type"] != typ:
             raise _Fail(f"type: expected {typ} derived from the liquidation at index {liq}, "
-                        f"got {ev['type']!r}")
+                        f"got {clip(ev['type'])}")
         if ev["ref"] != ref:
-            raise _Fail(f"ref: expected {ref!r} (the liquidation's id), got {ev['ref']!r:.80}")
+            raise _Fail(f"ref: expected {clip(ref)} (the liquidation's id), got {clip(ev['ref'])}")
         if ev["time"] != self.group["time"]:
-            raise _Fail(f"time: expected {self.group['time']!r} (the time of the liquidation at "
-                        f"index {liq}, which every derived event shares), got {ev['time']!r:.40}")
+            raise _Fail(f"time: expected {clip(self.group['time'])} (the time of the liquidation at "
+                        f"index {liq}, which every derived event shares), got {clip(ev['time'])}")
         data = ev["data"]
         asset = self.group["asset"]
         if data != want:
@@ -519,7 +533,7 @@ class _Replayer:
             raise _Fail("data.kind: a liquidation_fee inflow is only ever derived from a "
                         "liquidation (it must follow its liquidation_settled, same ref)")
         if kind not in FEE_KINDS:
-            raise _Fail(f"data.kind: {kind!r:.40} is not a fee kind")
+            raise _Fail(f"data.kind: {clip(kind)} is not a fee kind")
         asset = data["asset"]
         units = self._amount(data, "amount", asset)
         self.balances[asset] += units
@@ -531,7 +545,7 @@ class _Replayer:
         self._unique(ev)
         data = ev["data"]
         if data["source"] not in SOURCES:
-            raise _Fail(f"data.source: {data['source']!r} is not operator or underwriter")
+            raise _Fail(f"data.source: {clip(data['source'])} is not operator or underwriter")
         asset = data["asset"]
         units = self._amount(data, "amount", asset)
         if ev["type"] == "capital_withdrawn":
@@ -555,12 +569,12 @@ class _Replayer:
         market = data["market"]
         history = self.prices.get(market)
         if history is None:
-            raise _Fail(f"data.market: {market!r} is not a market of the fund")
+            raise _Fail(f"data.market: {clip(market)} is not a market of the fund")
         mark, oi = data["mark_price"], data["open_interest"]
         if type(mark) is not str or not _NON_NEGATIVE.fullmatch(mark) or _ZERO.fullmatch(mark):
-            raise _Fail(f"data.mark_price: {mark!r} is not a positive decimal string")
+            raise _Fail(f"data.mark_price: {clip(mark)} is not a positive decimal string")
         if type(oi) is not str or not _NON_NEGATIVE.fullmatch(oi):
-            raise _Fail(f"data.open_interest: {oi!r} is not a non-negative decimal string")
+            raise _Fail(f"data.open_interest: {clip(oi)} is not a non-negative decimal string")
         history.append(mark)
         self.metrics[market] = (mark, oi)
 
@@ -573,7 +587,7 @@ def _check_time(time: Any) -> str:
             return time
         except ValueError:  # February 30, a leap second, hour 24
             pass
-    raise _Fail(f"time: {time!r:.40} is not a valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
+    raise _Fail(f"time: {clip(time)} is not a valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
 
 
 def _schema(ev: dict[str, Any]) -> None:
@@ -599,11 +613,11 @@ class _SnapshotCheck:
             try:
                 check()
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self.problems.append(f"{check.__name__[1:]}: malformed ({exc!r})")
+                self.problems.append(f"{check.__name__[1:]}: malformed ({clip(exc)})")
         return self.problems
 
     def _say(self, where: str, expected: Any, got: Any) -> None:
-        self.problems.append(f"{where}: expected {expected!r}, got {got!r}")
+        self.problems.append(f"{where}: expected {clip(expected)}, got {clip(got)}")
 
     def _log(self) -> None:
         r, snap = self.result, self.snapshot

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from auditor.formats.clip import clip
 from auditor.formats.wire import (
     WireError,
     format_amount,
@@ -83,7 +84,7 @@ def _positive(data: Mapping[str, Any], key: str, prefix: str = "") -> Fraction:
     """Exact decimal field `key` that the contract requires to be positive."""
     value = _dec(data, key, prefix)
     if value <= 0:
-        raise RuleError(f"{prefix}{key}: {data[key]!r} is not positive")
+        raise RuleError(f"{prefix}{key}: {clip(data[key])} is not positive")
     return value
 
 
@@ -91,14 +92,14 @@ def _non_negative(data: Mapping[str, Any], key: str, prefix: str = "") -> Fracti
     """Exact decimal field `key` that the contract requires to be >= 0."""
     value = _dec(data, key, prefix)
     if value < 0:
-        raise RuleError(f"{prefix}{key}: {data[key]!r} is negative")
+        raise RuleError(f"{prefix}{key}: {clip(data[key])} is negative")
     return value
 
 
 def account_id(value: Any, where: str) -> str:
     """An account id: a string of 1 to 200 characters, or RuleError naming `where`."""
     if type(value) is not str or not 0 < len(value) <= MAX_ID_LENGTH:
-        raise RuleError(f"{where}: {value!r:.60} is not an account id (1 to {MAX_ID_LENGTH} characters)")
+        raise RuleError(f"{where}: {clip(value)} is not an account id (1 to {MAX_ID_LENGTH} characters)")
     return value
 
 
@@ -109,7 +110,7 @@ def _policy_amount(value: Any, decimals: int, where: str) -> int:
     except WireError as exc:
         raise RuleError(f"{where}: {exc}") from None
     if units < 0:
-        raise RuleError(f"{where}: {value!r} is negative")
+        raise RuleError(f"{where}: {clip(value)} is negative")
     return units
 
 
@@ -146,7 +147,7 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
         raise RuleError("policy: not an object")
     version = doc.get("version")
     if type(version) is not int or not 1 <= version <= MAX_SAFE_INTEGER:
-        raise RuleError(f"policy.version: {version!r:.40} is not an integer in 1..2^53-1")
+        raise RuleError(f"policy.version: {clip(version)} is not an integer in 1..2^53-1")
     fee_cap_rate = _dec(doc, "fee_cap_rate", "policy.")
     share = doc.get("fund_share")
     if not isinstance(share, Mapping) or len(share) != 1:
@@ -160,7 +161,7 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
         vol = share["volatility"]
         window = vol.get("window")
         if type(window) is not int or not 1 <= window <= MAX_WINDOW:
-            raise RuleError(f"policy.fund_share.volatility.window: {window!r:.40} is not an "
+            raise RuleError(f"policy.fund_share.volatility.window: {clip(window)} is not an "
                             f"integer in 1..{MAX_WINDOW} (the contract's limit)")
         raw = vol.get("breakpoints")
         if not isinstance(raw, list) or not raw:
@@ -180,7 +181,7 @@ def parse_policy(doc: Mapping[str, Any]) -> Policy:
         raise RuleError("policy.fund_share: must have exactly one of 'fixed' or 'volatility'")
     method = doc.get("socialization")
     if method not in METHODS:
-        raise RuleError(f"policy.socialization: {method!r} is not one of {', '.join(METHODS)}")
+        raise RuleError(f"policy.socialization: {clip(method)} is not one of {', '.join(METHODS)}")
     for key in ("minimum_reserve", "per_event_cap"):
         if key in doc and not isinstance(doc[key], Mapping):
             raise RuleError(f"policy.{key}: not an object")
@@ -220,7 +221,7 @@ def _counterparties(raw: Any, liquidated: str) -> list[Counterparty]:
             raise RuleError(fields_error(item, COUNTERPARTY_FIELDS, where))
         account = account_id(item["account"], f"{where}account")
         if account in seen or account == liquidated:
-            raise RuleError(f"{where}account: {account!r} is listed twice or is the liquidated account")
+            raise RuleError(f"{where}account: {clip(account)} is listed twice or is the liquidated account")
         seen.add(account)
         out.append(Counterparty(
             account,
@@ -333,7 +334,7 @@ def settle(
     account = account_id(data.get("account"), "account")
     side = data.get("side")
     if side not in ("long", "short"):
-        raise RuleError(f"side: {side!r} is not long or short")
+        raise RuleError(f"side: {clip(side)} is not long or short")
     size = _positive(data, "size")
     entry = _positive(data, "entry_price")
     collateral = _non_negative(data, "collateral")
@@ -421,7 +422,7 @@ def _socialize(
             notional = c.entry_price * c.size
             equity = c.collateral + pnl
             if notional <= 0 or equity <= 0:
-                raise RuleError(f"counterparties: account {c.account!r} has no defined ADL score")
+                raise RuleError(f"counterparties: account {clip(c.account)} has no defined ADL score")
             return (pnl / notional) * (mark * c.size / equity)
 
         ranked = sorted(eligible, key=lambda c: (-score(c), c.account))
@@ -458,7 +459,7 @@ _AMOUNT_FIELDS = ("fee", "remainder", "deficit", "fund_payment", "socialized", "
 
 
 def _differs(where: str, expected: Any, got: Any) -> str:
-    return f"{where}: expected {expected!r}, got {got!r}"
+    return f"{where}: expected {clip(expected)}, got {clip(got)}"
 
 
 def outcome_mismatch(expected: Settlement, recorded: Any, decimals: int) -> str | None:

@@ -40,6 +40,11 @@ class SeenIds:
             self._spill()
         return True
 
+    def keys(self) -> list[str]:
+        """Every key recorded so far, sorted (the spilled ones read back from the table)."""
+        spilled = [k for (k,) in self.db.execute("SELECT key FROM ids")] if self.db else []
+        return sorted([*spilled, *self.recent])
+
     def _probes(self, key: str) -> tuple[int, int]:
         # str hashes are stable within a process, which is all an in-memory filter needs.
         h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF

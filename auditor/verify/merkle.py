@@ -15,14 +15,17 @@ from typing import TypeVar
 __all__ = [
     "EMPTY_ROOT",
     "CompactRange",
+    "NodeFn",
     "ProofError",
     "chain_border_right",
     "chain_inner",
     "chain_inner_right",
     "inclusion_shape",
+    "largest_pow2_below",
     "leaf_hash",
     "node_hash",
     "perfect_root",
+    "range_hash",
     "root_from_path",
     "root_of",
     "verify_consistency",
@@ -92,6 +95,37 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     return row[0]
 
 
+# node(level, i): hash of the perfect subtree of height `level` over leaves [i * 2**level, ...)
+NodeFn = Callable[[int, int], bytes]
+
+
+def largest_pow2_below(n: int) -> int:
+    """Largest power of two strictly smaller than n (n >= 2)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def range_hash(start: int, end: int, node: NodeFn) -> bytes:
+    """Hash of the RFC 6962 subtree over leaves [start, end), folded from perfect subtrees.
+
+    `start` must be aligned to a power of two >= end - start (true for every subtree of an
+    RFC 6962 tree). The subtree decomposes left to right into perfect subtrees whose sizes
+    are the set bits of (end - start), largest first.
+    """
+    count = end - start
+    if count <= 0:
+        raise ValueError(f"empty range [{start}, {end})")
+    parts: list[bytes] = []
+    pos = start
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            parts.append(node(level, pos >> level))
+            pos += 1 << level
+    h = parts[-1]
+    for left in reversed(parts[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
 class CompactRange:
     """Streaming MTH: keeps one perfect-subtree root per set bit of the size (O(log n))."""
 
@@ -135,6 +169,21 @@ class CompactRange:
             i += _CHUNK
         for h in leaf_hashes[i:]:
             self.append(h)
+
+    def subtrees(self) -> list[bytes]:
+        """The roots of the perfect subtrees it holds, largest first (one per set bit of size)."""
+        return list(self._stack)
+
+    @classmethod
+    def restore(cls, size: int, subtrees: Sequence[bytes]) -> CompactRange:
+        """The range of `size` leaves whose perfect-subtree roots are `subtrees` (largest first)."""
+        if size < 0 or len(subtrees) != size.bit_count() or any(len(h) != 32 for h in subtrees):
+            raise ValueError(f"a range of {size} leaves holds {max(size, 0).bit_count()} "
+                             f"32-byte subtree hashes, not {len(subtrees)}")
+        compact = cls()
+        compact._stack = list(subtrees)
+        compact.size = size
+        return compact
 
     def root(self) -> bytes:
         """MTH of the leaves appended so far."""

@@ -30,6 +30,7 @@ from ledger.service.publish import (
     snapshot_row,
 )
 from ledger.service.signing import generate_signer, key_file
+from ledger.service.tilepub import publish_tiles
 
 
 def _passphrase() -> bytes | None:
@@ -92,11 +93,15 @@ def snapshot() -> None:
               help="Directory to write (served as-is by any web server); absent or empty "
                    "unless --force.")
 @click.option("--time", "time_", metavar="RFC3339", help="Snapshot time (default: now).")
+@click.option("--layout", type=click.Choice(["directory", "tiles"]), default="directory",
+              show_default=True,
+              help="directory: DIR holds this snapshot alone. tiles: DIR is a C2SP "
+                   "tlog-tiles log every snapshot extends (see below).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
 @force_option
 @store_options
-def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, force: bool,
-             ledger: Ledger, fund_name: str | None) -> None:
+def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json: bool,
+             force: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
 
     \b
@@ -106,12 +111,20 @@ def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, force:
 
     All or nothing: written beside DIR, then renamed into place, and only then recorded. A
     non-empty DIR is refused unless --force, which replaces it whole.
+
+    \b
+    --layout tiles: DIR/checkpoint, DIR/tile/... (hash tiles and entry bundles of the
+    log, written once) and DIR/snapshots/SIZE/ (snapshot.json, checkpoint, account-seed,
+    verifier-key, policy.json, accounts/ proof shards). DIR must be empty or this fund's
+    tiled log, unless --force.
     """
-    refuse_overwrite("--out", out, force)
+    if layout == "directory":
+        refuse_overwrite("--out", out, force)
     name = resolve_fund(ledger, fund_name)
     signer = load_signer(key_path)
+    write = publish if layout == "directory" else publish_tiles
     try:
-        publication = publish(ledger, name, signer, out, time_ or now(), force=force)
+        publication = write(ledger, name, signer, out, time_ or now(), force=force)
     except PublishError as error:
         raise InputExit(str(error)) from None
     document = publication.document
@@ -120,7 +133,8 @@ def publish_(key_path: Path, out: Path, time_: str | None, as_json: bool, force:
         return
     click.echo(f"published snapshot of fund {name} at log size {document['log']['size']} "
                f"(root {document['log']['root'][:16]}…, {document['accounts']['count']} "
-               f"accounts) to {out}")
+               f"accounts) to {out}"
+               + ("" if layout == "directory" else f"/snapshots/{document['log']['size']}"))
 
 
 @click.group()

@@ -1,1 +1,2 @@
-"""Use cases over a store: the Ledger application, import, export and restore, publishing, keys."""
+"""Use cases over a store: the Ledger application, import, export and restore, publishing
+(directory and tiled), keys."""

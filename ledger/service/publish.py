@@ -277,26 +277,36 @@ def _write_publication(ledger: Ledger, out: Path, publication: Publication, sign
                        previous_dir: Path | None) -> None:
     """Write the files of a publication into the (empty) directory `out`."""
     document = publication.document
-    fund_name = document["fund"]
-    out.chmod(0o755)  # served as-is; mkdtemp made it private
+    write_snapshot_files(out, publication, signer)
     (out / "accounts").mkdir()
-    write_json(out / "snapshot.json", document)
-    origin = f"backstop/{fund_name}"
-    body = checkpoint_body(origin, document["log"]["size"], bytes.fromhex(document["log"]["root"]))
-    (out / "checkpoint").write_text(sign_note(body, [signer]), "utf-8")
     prefix = None
     if previous_dir is not None and document["previous"] is not None:
         prefix = (previous_dir / "events.jsonl", document["previous"]["log_size"])
-    write_export(ledger, fund_name, out / "events.jsonl", document["log"]["size"], prefix)
-    (out / "account-seed").write_text(publication.seed.hex() + "\n", "utf-8")
-    (out / "verifier-key").write_text(signer.verifier_key() + "\n", "utf-8")
-    write_json(out / "policy.json", publication.policy)
+    write_export(ledger, document["fund"], out / "events.jsonl", document["log"]["size"], prefix)
     for account in publication.entries:
         proof = account_proof(document, publication.seed, publication.tree,
                               publication.entries, account)
         leaf = publication.tree.leaf(proof["index"])[0].hex()
         write_json(out / "accounts" / f"{leaf}.json", proof)
+
+
+def signed_checkpoint(document: dict[str, Any], signer: Signer) -> str:
+    """The C2SP signed checkpoint of a snapshot's log (origin backstop/<fund>)."""
+    body = checkpoint_body(f"backstop/{document['fund']}", document["log"]["size"],
+                           bytes.fromhex(document["log"]["root"]))
+    return sign_note(body, [signer])
+
+
+def write_snapshot_files(out: Path, publication: Publication, signer: Signer) -> None:
+    """The files every published snapshot folder holds, into the (empty) directory `out`:
+    snapshot.json, checkpoint, account-seed, verifier-key, policy.json."""
+    out.chmod(0o755)  # served as-is; mkdtemp made it private
+    write_json(out / "snapshot.json", publication.document)
+    (out / "checkpoint").write_text(signed_checkpoint(publication.document, signer), "utf-8")
+    (out / "account-seed").write_text(publication.seed.hex() + "\n", "utf-8")
     os.chmod(out / "account-seed", 0o644)
+    (out / "verifier-key").write_text(signer.verifier_key() + "\n", "utf-8")
+    write_json(out / "policy.json", publication.policy)
 
 
 def _sync_tree(root: Path) -> None:

@@ -1,8 +1,9 @@
 """`backstop demo`: the main job end to end on the embedded SQLite store.
 
-Simulate a crash, record it hour by hour, publish a signed snapshot after every simulated hour,
-have the auditor (a separate process, through its CLI) verify every snapshot by full replay and
-every consecutive pair for consistency, then report and draw the chart.
+Simulate a crash, record it hour by hour, publish a signed snapshot after every simulated hour
+into one tiled log (C2SP tlog-tiles, ledger.service.tilepub), have the auditor (a separate process,
+through its CLI) verify every snapshot by full replay of the tiles and every consecutive pair
+for consistency, then report and draw the chart.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.verify.tiles import LocalSource, verified_lines
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
-from ledger.service.publish import publish
 from ledger.service.signing import generate_signer, key_file
+from ledger.service.tilepub import publish_tiles
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 KEY_NAME = "demo.backstop.example"
@@ -110,43 +112,42 @@ def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:
     return paths
 
 
-def _read_export(events: Path, asset: str,
+def _read_export(events: Iterable[bytes], asset: str,
                  decimals: int) -> tuple[dict[str, int], dict[str, list[Any]]]:
-    """One pass over the final export: the report's totals, and the chart's series (price,
+    """One pass over the final log's lines: the report's totals, and the chart's series (price,
     fund balance and coverage ratio at each market observation)."""
     t = dict.fromkeys(("liquidations", "initial_balance", "final_balance", "covered",
                        "covered_count", "socialized", "clawbacks"), 0)
     clawed: set[str] = set()
     series: dict[str, list[Any]] = defaultdict(list)
-    with events.open("rb") as stream:
-        for line in stream:
-            event = json.loads(line)
-            kind, data = event["type"], event["data"]
-            units = parse_amount(data["amount"], decimals) if "amount" in data and \
-                data.get("asset") == asset else 0
-            if kind in ("capital_injected", "fee_inflow"):
-                t["final_balance"] += units
-                t["initial_balance"] += units if kind == "capital_injected" else 0
-            elif kind in ("deficit_covered", "capital_withdrawn"):
-                t["final_balance"] -= units
-                if kind == "deficit_covered":
-                    t["covered"] += units
-                    t["covered_count"] += 1
-            elif kind == "liquidation_settled":
-                t["liquidations"] += 1
-            elif kind == "socialized_loss_assessed":
-                t["socialized"] += units
-            elif kind == "clawback_charged":
-                t["clawbacks"] += units
-                clawed.add(data["account"])
-            elif kind == "market_observed":
-                mark = parse_decimal(data["mark_price"])
-                notional = mark * parse_decimal(data["open_interest"])
-                fund = Fraction(t["final_balance"], 10**decimals)
-                series["times"].append(event["time"])
-                series["prices"].append(mark)
-                series["balances"].append(fund)
-                series["ratios"].append(fund / notional if notional else Fraction(0))
+    for line in events:
+        event = json.loads(line)
+        kind, data = event["type"], event["data"]
+        units = parse_amount(data["amount"], decimals) if "amount" in data and \
+            data.get("asset") == asset else 0
+        if kind in ("capital_injected", "fee_inflow"):
+            t["final_balance"] += units
+            t["initial_balance"] += units if kind == "capital_injected" else 0
+        elif kind in ("deficit_covered", "capital_withdrawn"):
+            t["final_balance"] -= units
+            if kind == "deficit_covered":
+                t["covered"] += units
+                t["covered_count"] += 1
+        elif kind == "liquidation_settled":
+            t["liquidations"] += 1
+        elif kind == "socialized_loss_assessed":
+            t["socialized"] += units
+        elif kind == "clawback_charged":
+            t["clawbacks"] += units
+            clawed.add(data["account"])
+        elif kind == "market_observed":
+            mark = parse_decimal(data["mark_price"])
+            notional = mark * parse_decimal(data["open_interest"])
+            fund = Fraction(t["final_balance"], 10**decimals)
+            series["times"].append(event["time"])
+            series["prices"].append(mark)
+            series["balances"].append(fund)
+            series["ratios"].append(fund / notional if notional else Fraction(0))
     return {**t, "clawed_accounts": len(clawed)}, series
 
 
@@ -174,21 +175,20 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
         (workdir / "operator.key").chmod(0o600)
         vkey = signer.verifier_key()
         published: list[Path] = []
+        log = workdir / "published"
         for hour, chunk in _hourly_chunks(facts, workdir / "chunks"):
             import_file(ledger, settings["fund"], chunk)
-            out = workdir / "published" / chunk.stem
-            publication = publish(ledger, settings["fund"], signer, out, f"{hour}:59:59Z",
-                                  previous_dir=published[-1] if published else None)
-            published.append(out)
+            publication = publish_tiles(ledger, settings["fund"], signer, log, f"{hour}:59:59Z")
             events = publication.document["log"]["size"]
+            published.append(log / "snapshots" / str(events))
             say(f"  {hour}:00  snapshot {len(published):>2} at log size {events}")
     finally:
         ledger.close()
     say(f"auditing {len(published)} snapshots with backstop-audit (separate processes)")
     runs: list[tuple[str, list[str]]] = []
     for n, out in enumerate(published):
-        runs.append((f"replay {out.name}", ["replay", str(out / "events.jsonl"), "--snapshot",
-                                            str(out / "snapshot.json"), "--key", vkey]))
+        runs.append((f"replay {out.name}", ["replay", str(log), "--snapshot", out.name,
+                                            "--key", vkey]))
         if n:
             runs.append((f"consistency {published[n - 1].name} -> {out.name}",
                          ["consistency", str(published[n - 1] / "snapshot.json"),
@@ -196,8 +196,9 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # one process per core
         results = list(pool.map(lambda run: _audit(run[1]), runs))
     audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results, strict=False)]
-    last_events = published[-1] / "events.jsonl"
-    totals, series = _read_export(last_events, asset, decimals)
+    head = bytes.fromhex(publication.document["log"]["root"])
+    lines = verified_lines(LocalSource(log), events, head)
+    totals, series = _read_export(lines, asset, decimals)
     chart = workdir / "crash.png"
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")

@@ -103,12 +103,16 @@ class LogTree:
 
     # --- reading ---------------------------------------------------------------------
 
+    def tile(self, level: int, index: int) -> bytes:
+        """The stored hashes of tile (level, index); complete bottom tiles are not stored."""
+        return self._get_tile(level, index)
+
     def size(self) -> int:
         """Number of leaves in the log."""
         last = self._last_tile(0)
         return 0 if last is None else last[0] * TILE_WIDTH + len(last[1]) // HASH
 
-    def _node_fn(self, tiles: dict[tuple[int, int], bytes]) -> proofs.NodeFn:
+    def _node_fn(self, tiles: dict[tuple[int, int], bytes]) -> merkle.NodeFn:
         """A node(level, i) callback over fetched tiles (missing tiles are fetched singly)."""
         cache: dict[tuple[int, int], bytes] = {}
 
@@ -136,7 +140,7 @@ class LogTree:
 
         return node
 
-    def _prefetched(self, build: Callable[[proofs.NodeFn], object]) -> proofs.NodeFn:
+    def _prefetched(self, build: Callable[[merkle.NodeFn], object]) -> merkle.NodeFn:
         """Find every tile a computation touches (dry run with dummy hashes), fetch them in
         one query, and return a node callback over them."""
         needed: set[tuple[int, int]] = set()
@@ -167,8 +171,8 @@ class LogTree:
         if n == 0:
             return merkle.EMPTY_ROOT
 
-        def build(node: proofs.NodeFn) -> bytes:
-            return proofs.range_hash(0, n, node)
+        def build(node: merkle.NodeFn) -> bytes:
+            return merkle.range_hash(0, n, node)
 
         return build(self._prefetched(build))
 
@@ -176,7 +180,7 @@ class LogTree:
         """RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves."""
         n = self._checked_size(size)
 
-        def build(node: proofs.NodeFn) -> list[bytes]:
+        def build(node: merkle.NodeFn) -> list[bytes]:
             return proofs.inclusion_proof(index, n, node)
 
         return build(self._prefetched(build))
@@ -185,7 +189,7 @@ class LogTree:
         """RFC 9162 consistency proof between two sizes of this log."""
         n = self._checked_size(new_size)
 
-        def build(node: proofs.NodeFn) -> list[bytes]:
+        def build(node: merkle.NodeFn) -> list[bytes]:
             return proofs.consistency_proof(old_size, n, node)
 
         return build(self._prefetched(build))

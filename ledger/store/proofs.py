@@ -10,39 +10,10 @@ auditor's (auditor.verify.merkle), so both sides hash the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from auditor.verify.merkle import node_hash, perfect_root
+from auditor.verify.merkle import NodeFn, largest_pow2_below, perfect_root, range_hash
 from auditor.verify.sumtree import PathItem, SumTree
-
-NodeFn = Callable[[int, int], bytes]
-
-
-def _largest_pow2_below(n: int) -> int:
-    """Largest power of two strictly smaller than n (n >= 2)."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def range_hash(start: int, end: int, node: NodeFn) -> bytes:
-    """Hash of the RFC 6962 subtree over leaves [start, end), folded from perfect subtrees.
-
-    `start` must be aligned to a power of two >= end - start (true for every subtree of an
-    RFC 6962 tree). The subtree decomposes left to right into perfect subtrees whose sizes
-    are the set bits of (end - start), largest first.
-    """
-    count = end - start
-    if count <= 0:
-        raise ValueError(f"empty range [{start}, {end})")
-    parts: list[bytes] = []
-    pos = start
-    for level in range(count.bit_length() - 1, -1, -1):
-        if count >> level & 1:
-            parts.append(node(level, pos >> level))
-            pos += 1 << level
-    h = parts[-1]
-    for left in reversed(parts[:-1]):
-        h = node_hash(left, h)
-    return h
 
 
 def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
@@ -52,7 +23,7 @@ def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
     path: list[bytes] = []
     start, n, m = 0, size, index
     while n > 1:
-        k = _largest_pow2_below(n)
+        k = largest_pow2_below(n)
         if m < k:
             path.append(range_hash(start + k, start + n, node))
             n = k
@@ -70,7 +41,7 @@ def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]
     tail: list[bytes] = []
     start, m, n, complete = 0, old_size, new_size, True
     while m != n:
-        k = _largest_pow2_below(n)
+        k = largest_pow2_below(n)
         if m <= k:
             tail.append(range_hash(start + k, start + n, node))
             n = k

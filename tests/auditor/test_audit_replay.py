@@ -465,3 +465,12 @@ def test_duplicate_key_is_refused():
     with pytest.raises(Discrepancy) as err:
         replay(ls)
     assert str(err.value) == "event 6: line 7: key 'amount' appears twice"
+
+
+@pytest.mark.parametrize("event, key", [(3, "market"), (13, "source"), (4, "side")])
+def test_a_huge_value_is_quoted_by_a_short_prefix(event, key):
+    """A 1 MB value in a field names the field and quotes at most 60 characters of it."""
+    items = stream()
+    items[event][2][key] = "Z" * 1_000_000
+    error = fails(items, event, key, "... (1000000 chars)")
+    assert len(error.reason) < 200, error.reason

@@ -1,0 +1,174 @@
+"""`backstop-audit follow ROOT_OR_URL`: a witness that follows a tiled log.
+
+Each poll reads the log's latest checkpoint. A checkpoint smaller than the last one the
+witness verified, or of the same size with another root, is refused (a log never shrinks; two
+roots for one size are a split view). Every new snapshot up to it is verified incrementally
+from the state kept in DIR (auditor.state), which also refuses a log whose first entries no
+longer fold to the root verified before (a rewritten history). With a cosigning key, each
+verified checkpoint gets a C2SP tlog-cosignature (https://c2sp.org/tlog-cosignature, Ed25519
+``cosignature/v1``).
+
+DIR holds ``state`` (the replay state), ``checkpoint`` (the last verified checkpoint note)
+and ``cosigned/<size>`` (that snapshot's checkpoint note with the witness's line appended).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from auditor.checks import load_verifiers, load_witness
+from auditor.report import Failed, InputError, Report, one_line
+from auditor.state import write_atomic
+from auditor.tiled_audit import need_input, signed_checkpoint, verify_tiled_replay
+from auditor.verify.keys import SIG_PREFIX, Signer, Verifier
+from auditor.verify.tiles import LocalSource, Source, open_source
+
+__all__ = ["COSIGNATURE_ALG", "cosignature_line", "cosigner_key_id", "cosigner_vkey", "follow",
+           "poll"]
+
+COSIGNATURE_ALG = 0x04  # tlog-cosignature: Ed25519 cosignature/v1
+
+
+def cosigner_key_id(name: str, public_key: bytes) -> bytes:
+    """SHA-256(name || "\\n" || 0x04 || public key)[:4] (tlog-cosignature)."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_key).digest()[:4]
+
+
+def cosigner_vkey(signer: Signer) -> str:
+    """The witness's verifier key for cosignature/v1: name+hex(key id)+base64(0x04 || key)."""
+    pub = signer.public_key
+    return (f"{signer.name}+{cosigner_key_id(signer.name, pub).hex()}+"
+            f"{base64.b64encode(bytes([COSIGNATURE_ALG]) + pub).decode()}")
+
+
+def cosignature_line(signer: Signer, body: str, timestamp: int) -> str:
+    """The note signature line cosigning checkpoint `body` at POSIX time `timestamp`."""
+    message = f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode("utf-8")
+    blob = (cosigner_key_id(signer.name, signer.public_key) + timestamp.to_bytes(8, "big")
+            + signer.sign(message))
+    return f"{SIG_PREFIX}{signer.name} {base64.b64encode(blob).decode()}\n"
+
+
+def _new_sizes(source: Source, last: int, latest: int) -> list[int]:
+    """The snapshot sizes after `last` up to `latest`: all of them in a folder (it can be
+    listed), only the latest over HTTP (a witness that polls often sees each one)."""
+    sizes = {latest}
+    if isinstance(source, LocalSource) and (source.root / "snapshots").is_dir():
+        sizes |= {int(p.name) for p in (source.root / "snapshots").iterdir()
+                  if p.name.isdigit() and last < int(p.name) < latest}
+    return sorted(sizes)
+
+
+def poll(source: Source, verifiers: list[Verifier], require: int, state_dir: Path,
+         cosigner: Signer | None, skip_accounts: bool, say: Callable[[str], None],
+         now: Callable[[], int] = lambda: int(time.time())) -> Report:
+    """One look at the log: verify every snapshot since the last one seen, cosign each.
+
+    Returns the report of the first failure (its exit code non-zero), or a verified one."""
+    report = Report("follow")
+    try:
+        _poll(report, source, verifiers, require, state_dir, cosigner, skip_accounts, say, now)
+    except Failed as exc:
+        report.reason = one_line(str(exc))
+    except InputError as exc:
+        report.error = one_line(str(exc))
+    except OSError as exc:  # the witness's own folder
+        report.error = one_line(f"{state_dir}: {exc.strerror or exc}")
+    return report
+
+
+def _poll(report: Report, source: Source, verifiers: list[Verifier], require: int,
+          state_dir: Path, cosigner: Signer | None, skip_accounts: bool,
+          say: Callable[[str], None], now: Callable[[], int]) -> None:
+    origin, size, root = signed_checkpoint(report, need_input(source, "checkpoint"),
+                                           "checkpoint", verifiers)
+    seen_path = state_dir / "checkpoint"
+    last = (signed_checkpoint(report, seen_path.read_bytes(), f"{seen_path}", verifiers)
+            if seen_path.exists() else None)
+    if last is not None:
+        if origin != last[0]:
+            raise report.fail("checkpoint", f"origin {origin}, the witness follows {last[0]}")
+        if size < last[1]:
+            raise report.fail("checkpoint", f"size {size} is smaller than the {last[1]} "
+                                            "already verified: a log never moves backwards")
+        if size == last[1]:
+            if root != last[2]:
+                raise report.fail("checkpoint", f"split view: size {size} with root "
+                                                f"{root.hex()}, but the witness verified root "
+                                                f"{last[2].hex()} for that size")
+            report.ok("checkpoint", f"size {size}: nothing new")
+            return
+    for n in _new_sizes(source, -1 if last is None else last[1], size):
+        step = Report("replay")
+        state = state_dir / "state"
+        try:
+            verify_tiled_replay(step, source, str(n), verifiers, require, None, skip_accounts,
+                                str(state), str(state) if state.exists() else None)
+        except (Failed, InputError):
+            report.checks += step.checks
+            raise
+        note = need_input(source, f"snapshots/{n}/checkpoint")
+        write_atomic(seen_path, note)
+        detail = f"size {n} verified (root {step.figures['snapshot']['log_root']})"
+        if cosigner is not None:
+            cosigned = state_dir / "cosigned" / str(n)
+            cosigned.parent.mkdir(exist_ok=True)
+            body = note.decode("utf-8")
+            body = body[:body.rfind("\n\n") + 1]
+            write_atomic(cosigned, note + cosignature_line(cosigner, body, now()).encode())
+            detail += f", cosigned: {cosigned}"
+        report.ok("snapshot", detail)
+        say(f"snapshot {detail}")
+    # The latest checkpoint must be the one of the last snapshot verified (one view).
+    verified = signed_checkpoint(report, seen_path.read_bytes(), str(seen_path), verifiers)
+    if verified != (origin, size, root):
+        raise report.fail("checkpoint", f"split view: the latest checkpoint names size {size} "
+                                        f"root {root.hex()}, its snapshot size {verified[1]} "
+                                        f"root {verified[2].hex()}")
+
+
+def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign: str | None,
+           interval: float, once: bool, skip_accounts: bool) -> int:
+    """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code)."""
+    try:
+        verifiers = load_verifiers(keys)
+        source = open_source(log)
+        if source is None:
+            raise InputError(f"{log}: not a tiled log (a folder holding tile/, or an http(s) URL)")
+        cosigner = load_witness(cosign) if cosign is not None else None
+        folder = Path(state_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    except (InputError, OSError) as exc:
+        click.echo(f"ERROR: {one_line(str(exc))}")
+        return 2
+    if cosigner is not None:
+        click.echo(f"witness {cosigner_vkey(cosigner)}")
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while not stop.is_set():
+            report = poll(source, verifiers, require, folder, cosigner, skip_accounts, click.echo)
+            if not report.verified:
+                click.echo(report.as_text())
+                return report.exit_code
+            if once:
+                break
+            stop.wait(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0

@@ -1,0 +1,105 @@
+"""Incremental audit vs full replay: the time to audit snapshot N+1 of a tiled log from the
+state saved after snapshot N (`replay --resume-state`), against a full replay of the same
+snapshot, at a few log sizes with the same number of new facts each time.
+
+The simulated crash day (--traders/--steps) is imported into one ledger; at each measured
+size L (fractions of the day) a snapshot is published --new facts before L and another at L.
+The state after the first is saved (not timed); then the full replay and the resumed one of
+the snapshot at L are timed alternately, median of --rounds. Target: the resumed time stays
+about flat (proportional to the new events) while the full replay grows with the log.
+
+Usage: python bench/incremental_audit.py [--traders 6000] [--steps 288] [--new 250] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from auditor.checks import execute, verify_replay
+from auditor.state import read_state
+from ledger.service.application import Ledger
+from ledger.service.importer import import_file
+from ledger.service.signing import generate_signer
+from ledger.service.tilepub import publish_tiles
+from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
+
+FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+
+
+def audit(root: Path, vkey: str, size: int, **state: str) -> float:
+    """Seconds for one `backstop-audit replay ROOT --snapshot SIZE` (must verify)."""
+    t0 = time.perf_counter()
+    report = execute("replay", verify_replay, events=str(root), snapshot=str(size),
+                     keys=(vkey,), require=1, seed=None, **state)
+    elapsed = time.perf_counter() - t0
+    if not report.verified:
+        raise SystemExit(f"audit of {size} failed: {report.reason or report.error}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traders", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=288)
+    parser.add_argument("--new", type=int, default=250, help="new facts per snapshot N+1")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    config = SimulationConfig(traders=args.traders, steps=args.steps)
+    with tempfile.TemporaryDirectory(prefix="incremental-audit-") as scratch:
+        work = Path(scratch)
+        summary = write_facts(config, work / "facts.jsonl")
+        lines = (work / "facts.jsonl").read_bytes().splitlines(keepends=True)
+        ledger = Ledger(f"sqlite:///{work / 'ledger.sqlite'}")
+        settings = fund_config(config)
+        fund = settings["fund"]
+        ledger.open_fund(settings, summary.times[0])
+        signer = generate_signer("bench.backstop.example")
+        vkey = signer.verifier_key()
+        root = work / "published"
+        done, hour = 0, 0
+        rows = []
+
+        def grow_and_publish(upto: int) -> int:
+            nonlocal done, hour
+            chunk = work / f"{upto}.jsonl"
+            chunk.write_bytes(b"".join(lines[done:upto]))
+            import_file(ledger, fund, chunk)
+            done, hour = upto, hour + 1
+            pub = publish_tiles(ledger, fund, signer, root, f"2020-03-12T{hour:02d}:00:00Z")
+            return int(pub.document["log"]["size"])
+
+        for fraction in FRACTIONS:
+            end = int(len(lines) * fraction)
+            before = grow_and_publish(end - args.new)
+            size = grow_and_publish(end)
+            state = work / f"state-{before}"
+            audit(root, vkey, before, save_state=str(state))
+            full, resumed, loads = [], [], []
+            for _ in range(args.rounds):
+                full.append(audit(root, vkey, size))
+                resumed.append(audit(root, vkey, size, resume_state=str(state)))
+                t0 = time.perf_counter()
+                read_state(state).replayer.refs.close()
+                loads.append(time.perf_counter() - t0)
+            rows.append((size, size - before, statistics.median(full),
+                         statistics.median(resumed), statistics.median(loads),
+                         state.stat().st_size))
+        ledger.close()
+    print(f"{len(lines):,} simulated facts ({args.traders} traders, {args.steps} steps); "
+          f"{args.new} new facts per snapshot N+1; medians of {args.rounds}")
+    print(f"{'log size':>9} {'new events':>10} {'full (s)':>9} {'resumed (s)':>11} "
+          f"{'of which state load':>19} {'state bytes':>11} {'full/resumed':>12}")
+    for size, new, full_s, resumed_s, load_s, state_bytes in rows:
+        print(f"{size:>9,} {new:>10,} {full_s:>9.3f} {resumed_s:>11.3f} {load_s:>19.3f} "
+              f"{state_bytes:>11,} {full_s / resumed_s:>11.1f}x")
+    first, last = rows[0], rows[-1]
+    print(f"log grew {last[0] / first[0]:.1f}x: full replay {last[2] / first[2]:.1f}x slower, "
+          f"resumed audit {last[3] / first[3]:.1f}x (new events {last[1] / first[1]:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()
