@@ -19,13 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from crash_day import crash_day  # bench/ is the script's folder, first on sys.path
+
 from auditor.checks import execute, verify_replay
 from auditor.state import read_state
-from ledger.service.application import Ledger
 from ledger.service.importer import import_file
-from ledger.service.signing import generate_signer
 from ledger.service.tilepub import publish_tiles
-from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
@@ -48,16 +47,10 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=250, help="new facts per snapshot N+1")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    config = SimulationConfig(traders=args.traders, steps=args.steps)
     with tempfile.TemporaryDirectory(prefix="incremental-audit-") as scratch:
         work = Path(scratch)
-        summary = write_facts(config, work / "facts.jsonl")
-        lines = (work / "facts.jsonl").read_bytes().splitlines(keepends=True)
-        ledger = Ledger(f"sqlite:///{work / 'ledger.sqlite'}")
-        settings = fund_config(config)
-        fund = settings["fund"]
-        ledger.open_fund(settings, summary.times[0])
-        signer = generate_signer("bench.backstop.example")
+        day = crash_day(work, args.traders, args.steps)
+        lines, ledger, fund, signer = day.lines, day.ledger, day.fund, day.signer
         vkey = signer.verifier_key()
         root = work / "published"
         done, hour = 0, 0

@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ledger.service.application import Ledger
+from crash_day import crash_day  # bench/ is the script's folder, first on sys.path
+
 from ledger.service.importer import import_file
-from ledger.service.signing import generate_signer
 from ledger.service.tilepub import publish_tiles
-from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 
 def tree_bytes(paths: list[Path]) -> int:
@@ -39,16 +38,10 @@ def main() -> None:
     parser.add_argument("--traders", type=int, default=3000)
     parser.add_argument("--steps", type=int, default=288)
     args = parser.parse_args()
-    config = SimulationConfig(traders=args.traders, steps=args.steps)
     with tempfile.TemporaryDirectory(prefix="publish-bytes-") as scratch:
         work = Path(scratch)
-        summary = write_facts(config, work / "facts.jsonl")
-        lines = (work / "facts.jsonl").read_bytes().splitlines(keepends=True)
-        ledger = Ledger(f"sqlite:///{work / 'ledger.sqlite'}")
-        settings = fund_config(config)
-        fund = settings["fund"]
-        ledger.open_fund(settings, summary.times[0])
-        signer = generate_signer("bench.backstop.example")
+        day = crash_day(work, args.traders, args.steps)
+        lines, ledger, fund, signer = day.lines, day.ledger, day.fund, day.signer
         root = work / "published"
         started = time.perf_counter()
         publish_seconds = 0.0
