@@ -138,7 +138,7 @@ def fresh_pg(url: str, name: str) -> str | None:
         with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as error:
+    except Exception as error:  # whatever the failure: report it and skip the backend
         print(f"PostgreSQL skipped: {error}")
         return None
     return url.rsplit("/", 1)[0] + "/" + name
