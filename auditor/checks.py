@@ -33,6 +33,7 @@ from auditor.formats.wire import (
 )
 from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
 from auditor.report import Failed, InputError, Report, one_line
+from auditor.state import write_atomic
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import (
     PASSPHRASE_ENV,
@@ -531,16 +532,18 @@ def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key:
         skip_accounts)
     sigs = snap["signatures"]
     if any(s.get("key") == signer.key_name for s in sigs):
+        # Only a signature that verifies under the witness's own key counts as "already
+        # signed": a planted entry under its name must not stop the witness from signing.
+        try:
+            verify_document(snap, [signer.verifier()])
+        except SignatureError as exc:
+            raise report.fail("cosign", f"the snapshot holds an entry under the witness's key "
+                                        f"name {signer.key_name} that does not verify ({exc})") from None
         report.note("cosign", f"already signed by {signer.key_name}; nothing written")
         return
     sigs.append(sign_document(snap, signer))
     target = Path(out) if out else Path(snapshot)
     text = json.dumps(snap, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        tmp.write_text(text, "utf-8")
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_atomic(target, text.encode("utf-8"))
     report.ok("cosign", f"signed by {signer.key_name}, written to {target}")
     report.figures.update({"witness": signer.verifier_key(), "written": str(target)})

@@ -111,12 +111,17 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
         step = Report("replay")
         state = state_dir / "state"
         try:
-            verify_tiled_replay(step, source, str(n), verifiers, require, None, skip_accounts,
-                                str(state), str(state) if state.exists() else None)
+            note = verify_tiled_replay(step, source, str(n), verifiers, require, None,
+                                       skip_accounts, str(state),
+                                       str(state) if state.exists() else None)
         except (Failed, InputError):
             report.checks += step.checks
             raise
-        note = need_input(source, f"snapshots/{n}/checkpoint")
+        # One view, checked before anything is written or cosigned.
+        if n == size and signed_checkpoint(report, note, f"snapshots/{n}/checkpoint",
+                                           verifiers) != (origin, size, root):
+            raise report.fail("checkpoint", f"split view: the latest checkpoint names size "
+                                            f"{size} root {root.hex()}, its snapshot another")
         write_atomic(seen_path, note)
         detail = f"size {n} verified (root {step.figures['snapshot']['log_root']})"
         if cosigner is not None:

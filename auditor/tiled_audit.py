@@ -42,8 +42,10 @@ def latest_size(report: Report, source: Source, verifiers: list[Verifier]) -> in
 def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
                         verifiers: list[Verifier], require: int, seed: str | None,
                         skip_accounts: bool = False, save_state: str | None = None,
-                        resume_state: str | None = None) -> None:
-    """Replay the tiled log at `source` up to the snapshot of log size `snapshot`.
+                        resume_state: str | None = None) -> bytes:
+    """Replay the tiled log at `source` up to the snapshot of log size `snapshot`; return the
+    bytes of the snapshot's checkpoint that were verified (a witness cosigns exactly those, not
+    a second download).
 
     With `resume_state`, start from that saved state (auditor.state) and replay only the
     events after it; with `save_state`, save the state once everything verified."""
@@ -60,8 +62,8 @@ def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
                       "snapshot", "snapshot")
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
-    origin, cp_size, cp_root = signed_checkpoint(
-        report, need_input(source, f"{folder}/checkpoint"), "checkpoint", verifiers)
+    checkpoint = need_input(source, f"{folder}/checkpoint")
+    origin, cp_size, cp_root = signed_checkpoint(report, checkpoint, "checkpoint", verifiers)
     if (origin, cp_size, cp_root.hex()) != (f"backstop/{snap['fund']}", snap["log"]["size"],
                                             snap["log"]["root"]):
         raise report.fail("checkpoint", f"{folder}/checkpoint names {origin} size {cp_size} "
@@ -90,3 +92,4 @@ def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
         written = write_state(save_state, replayer)
         replayer.refs.close()
         report.ok("state", f"saved to {save_state} ({written} bytes)")
+    return checkpoint

@@ -16,13 +16,14 @@ on every byte; `verified_lines` is the auditor's check of everything it reads.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.formats.clip import clip
 from auditor.verify import merkle
 
 __all__ = [
@@ -162,9 +163,9 @@ class HttpSource(Source):
         self.name = self.base
 
     def read(self, path: str) -> bytes | None:
-        url = urllib.parse.urljoin(self.base, path)
-        request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
+        url = self.base + path
         try:
+            request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
                 data: bytes = response.read()
                 return data
@@ -172,8 +173,9 @@ class HttpSource(Source):
             if exc.code == 404:
                 return None
             raise TileError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise TileError(f"{url}: cannot fetch ({getattr(exc, 'reason', exc)})") from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            # ValueError: a malformed URL; HTTPException: a broken response (IncompleteRead).
+            raise TileError(f"{clip(url)}: cannot fetch ({clip(str(getattr(exc, 'reason', exc)))})") from None
 
 
 def open_source(where: str) -> Source | None:

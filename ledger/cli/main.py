@@ -245,7 +245,10 @@ def export(file: Path, size: int | None, force: bool, ledger: Ledger,
     log_size = ledger.get_fund(name).log_size
     if size is not None and size > log_size:
         raise InputExit(f"--size {size}: the log has only {log_size} events")
-    count = write_export(ledger, name, file, size if size is not None else log_size)
+    try:
+        count = write_export(ledger, name, file, size if size is not None else log_size)
+    except OSError as error:  # a missing folder, no permission, a full disk
+        raise InputExit(f"FILE {file}: cannot write ({error.strerror or error})") from None
     if str(file) != "-":
         click.echo(f"exported {count} events to {file}")
 

@@ -42,7 +42,7 @@ def load_signer(path: Path) -> Signer:
     """Load a private key file written by `backstop keygen` (passphrase from the env)."""
     try:
         return Signer.from_pem(path.read_bytes(), passphrase=_passphrase())
-    except (KeyFormatError, OSError) as error:
+    except (KeyFormatError, OSError, UnicodeDecodeError) as error:
         hint = f" (set ${PASSPHRASE_ENV} for an encrypted key)" if "password" in str(error).lower() \
             or "encrypted" in str(error).lower() else ""
         raise InputExit(f"--key {path}: {error}{hint}") from None
@@ -77,6 +77,8 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
         write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
     except OutputExists as error:  # appeared since the check
         raise InputExit(f"--out {error}") from None
+    except OSError as error:  # a missing folder, no permission
+        raise InputExit(f"--out {out}: cannot write ({error.strerror or error})") from None
     click.echo(signer.verifier_key())
 
 

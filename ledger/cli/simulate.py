@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.formats.wire import parse_decimal
-from ledger.cli.options import force_option, refuse_overwrite
+from ledger.cli.options import InputExit, force_option, refuse_overwrite
 from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config, write_facts
 
 
@@ -45,11 +45,14 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
                                   markets=names, tick=tick, initial_fund=initial_fund)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    summary = write_facts(config, out)
-    if fund_config_path:
-        with open(fund_config_path, "w", encoding="utf-8", newline="\n") as handle:
-            json.dump(fund_config(config), handle, indent=2, sort_keys=True)
-            handle.write("\n")
+    try:
+        summary = write_facts(config, out)
+        if fund_config_path:
+            with open(fund_config_path, "w", encoding="utf-8", newline="\n") as handle:
+                json.dump(fund_config(config), handle, indent=2, sort_keys=True)
+                handle.write("\n")
+    except OSError as error:  # a missing folder, no permission
+        raise InputExit(f"{error.filename or out}: cannot write ({error.strerror or error})") from None
     counts = ", ".join(f"{n} {kind}" for kind, n in summary.facts_by_type.items())
     moves = "; ".join(f"{m} {p[0]} -> min {min(p, key=parse_decimal)} -> {p[-1]}"
                       for m, p in summary.prices.items())

@@ -52,7 +52,7 @@ def _named_session(url: str) -> str:
 def event_leaf(event: dict[str, Any]) -> bytes:
     """The RFC 6962 leaf hash of an exported event: its canonical export line, hashed.
 
-    Writes hash the stored lines directly; `backstop replay` re-serializes parsed events with
+    Writes hash the stored lines directly; `backstop rebuild` re-serializes parsed events with
     this, so it also checks that the stored lines are canonical."""
     return leaf_hash(canonical_bytes(event))
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,14 +23,25 @@ def write_export(ledger: Ledger, fund: str, path: Path, size: int,
     """
     if str(path) == "-":
         return _write(ledger, fund, sys.stdout.buffer, 0, size)
-    partial = path.with_name(path.name + ".partial")
-    start = 0
-    if prefix is not None and prefix[1] <= size:
-        shutil.copyfile(prefix[0], partial)
-        start = prefix[1]
-    with partial.open("ab" if start else "wb") as stream:
-        count = start + _write(ledger, fund, stream, start, size)
-    partial.replace(path)
+    # A fresh, unpredictable name (created exclusively, so never through a symlink), synced
+    # before the rename and removed on failure.
+    fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial",
+                                   dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            start = 0
+            if prefix is not None and prefix[1] <= size:
+                with open(prefix[0], "rb") as earlier:
+                    shutil.copyfileobj(earlier, stream)
+                start = prefix[1]
+            count = start + _write(ledger, fund, stream, start, size)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
     return count
 
 

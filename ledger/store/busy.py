@@ -159,7 +159,7 @@ def describe_holder(engine: Engine, fund: str | None) -> str:
     what = f"fund {fund!r}" if fund else "the database"
     if engine.dialect.name == "sqlite":
         return (f"{what} is busy: another writer holds the SQLite file "
-                f"{engine.url.database} (an import or replay still running?); wait for it to "
+                f"{engine.url.database} (an import or rebuild still running?); wait for it to "
                 "finish, then retry")
     try:
         with engine.connect() as connection:

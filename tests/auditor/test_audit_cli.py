@@ -380,3 +380,25 @@ def test_hostile_values_are_never_echoed(pub: Path, world: dict[str, Any]) -> No
     assert last_line(out) == (f"ERROR: snapshot {path}: does not match snapshot.schema.json: "
                               f"log.root: '{'f' * 59}... (500000 chars) does not match "
                               "'^[0-9a-f]{64}$'")
+
+
+def test_cosign_is_not_stopped_by_a_planted_entry_under_the_witness_name(
+        pub: Path, world: dict[str, Any]) -> None:
+    """An entry under the witness's key name that does not verify is no "already signed"."""
+    snap = pub / "b" / "snapshot.json"
+    doc = json.loads(snap.read_text())
+    doc["signatures"].append({"key": "+".join(world["witness"].split("+")[:2]), "sig": "AAAA"})
+    snap.write_text(json.dumps(doc))
+    before = snap.read_bytes()
+    code, out = run("cosign", snap, "--witness-key", pub / "wit.key",
+                    "--events", pub / "b" / "events.jsonl", "--key", world["op"])
+    assert code == 1, out
+    assert "FAILED: cosign: the snapshot holds an entry under the witness's key name" in out
+    assert "already signed" not in out and snap.read_bytes() == before
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://127.0.0.1:1/log"])
+def test_a_bad_or_unreachable_log_url_is_one_line(url: str, world: dict[str, Any]) -> None:
+    code, out = run("replay", url, "--key", world["op"])
+    assert code in (1, 2), out
+    assert len(out.strip().splitlines()[-1]) < 420 and "cannot fetch" in out, out

@@ -1,0 +1,50 @@
+"""Commands that write files end in one line and exit 2 when they cannot write, never in a
+traceback (a missing folder), and a key file that is not text is an input error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ledger.cli.main import main
+from tests.factories import TIME, fund_config
+
+MISSING = "/nonexistent-backstop-dir/out"
+
+
+def run(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.output
+
+
+def test_keygen_into_a_missing_folder(tmp_path: Path) -> None:
+    code, out = run("keygen", "op", "--out", MISSING)
+    assert code == 2 and out.strip().splitlines() == [
+        f"Error: --out {MISSING}: cannot write (No such file or directory)"], out
+
+
+def test_simulate_into_a_missing_folder() -> None:
+    code, out = run("simulate", "--traders", "5", "--steps", "3", "--out", MISSING)
+    assert code == 2 and out.strip().splitlines() == [
+        f"Error: {MISSING}: cannot write (No such file or directory)"], out
+
+
+def test_export_into_a_missing_folder_and_publish_with_a_binary_key(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    config = tmp_path / "fund.json"
+    config.write_text(json.dumps(fund_config()))
+    assert run("init", config, "--db", db, "--time", TIME)[0] == 0
+    code, out = run("export", MISSING, "--db", db)
+    assert code == 2 and out.strip().splitlines() == [
+        f"Error: FILE {MISSING}: cannot write (No such file or directory)"], out
+    key = tmp_path / "bad.key"
+    key.write_bytes(b"\xff\xfe\x00garbage")
+    code, out = run("snapshot", "publish", "--key", key, "--out", tmp_path / "pub", "--db", db,
+                    "--time", "2020-03-13T00:00:00Z")
+    assert code == 2 and len(out.strip().splitlines()) == 1
+    assert out.startswith(f"Error: --key {key}: "), out
+    assert not (tmp_path / "pub").exists()
+    assert list(tmp_path.glob(".*partial")) == []
