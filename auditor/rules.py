@@ -19,6 +19,7 @@ from typing import Any
 
 from auditor.formats.clip import clip
 from auditor.formats.wire import (
+    MAX_SAFE_INTEGER,
     WireError,
     format_amount,
     format_decimal,
@@ -54,7 +55,6 @@ OUTCOME_FIELDS = (
     "deficit", "fund_payment", "socialized", "unresolved", "method",
 )
 MAX_WINDOW = 4096                # the contract's largest volatility window
-MAX_SAFE_INTEGER = 2**53 - 1     # integers on the wire are exact IEEE doubles (RFC 8785)
 MAX_ID_LENGTH = 200              # exchange and account ids
 COUNTERPARTY_FIELDS = frozenset({"account", "size", "entry_price", "unrealized_pnl", "collateral"})
 # Display precisions named by the contract.

@@ -27,6 +27,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, BinaryIO
 
 from auditor.formats.clip import clip
+
+# One contract with the auditor: the same depth and integer limits (auditor.formats.wire).
+from auditor.formats.wire import MAX_DEPTH, MAX_SAFE_INTEGER
 from ledger.domain.errors import FactError
 from ledger.domain.facts import compile_validators, validate
 
@@ -35,12 +38,10 @@ PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal sent when the p
 AHEAD = 3  # batches parsed ahead of the one being applied (bounds memory)
 
 BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, accepted at the start of a file only
-MAX_DEPTH = 32  # nesting levels of a record (a policy needs 4); deeper input is refused
-SAFE_INTEGER = 2**53 - 1  # integers beyond it are not exact on the wire (RFC 8785)
 
 
 class _UnsafeInteger(ValueError):
-    """An integer beyond SAFE_INTEGER: the record is walked again to name its field."""
+    """An integer beyond MAX_SAFE_INTEGER: the record is walked again to name its field."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -49,7 +50,7 @@ def _refuse_constant(name: str) -> Any:
 
 def _safe_int(text: str) -> int:
     value = int(text)
-    if abs(value) > SAFE_INTEGER:
+    if abs(value) > MAX_SAFE_INTEGER:
         raise _UnsafeInteger(text)
     return value
 
@@ -113,7 +114,7 @@ def _first_unsafe(document: Any) -> tuple[str, str] | None:
             problem = _string_problem(value)
             if problem is not None:
                 return where, problem
-        elif type(value) is int and abs(value) > SAFE_INTEGER:
+        elif type(value) is int and abs(value) > MAX_SAFE_INTEGER:
             return where, f"{clip(value)} is beyond the exact integer range +-(2^53-1)"
         elif isinstance(value, dict):
             for key in value:
