@@ -151,6 +151,27 @@ def sha256_hex(data: bytes) -> str:
 
 MAX_DEPTH = 32  # as the import side; the deepest Backstop document nests 6 levels
 MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): larger integers are not interoperable
+# Deeper input is refused before it reaches the recursive json parser: a RecursionError deep
+# in the stack also breaks whatever the garbage collector runs there (finalizers, hooks).
+PARSER_SAFE_DEPTH = 256
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, brackets inside strings
+    skipped (an unterminated string's brackets count: such a text is refused either way)."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING_LITERAL.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def too_deep_to_parse(text: str) -> bool:
+    """Whether `text` nests beyond PARSER_SAFE_DEPTH (counting brackets first: C speed)."""
+    return (text.count("[") + text.count("{") > PARSER_SAFE_DEPTH
+            and nesting_depth(text) > PARSER_SAFE_DEPTH)
 
 
 class _Refused:
@@ -235,11 +256,11 @@ def load_document(raw: bytes, max_depth: int = MAX_DEPTH) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WireError(f"not UTF-8 (byte {exc.start})") from None
+    if too_deep_to_parse(text):
+        raise WireError(f"nested deeper than {max_depth} levels")
     try:
         doc = json.loads(text, parse_int=_number, parse_float=_no_float,
                          parse_constant=_no_constant, object_pairs_hook=_object)
-    except RecursionError:
-        raise WireError(f"nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:  # its position, never the input itself
         raise WireError(f"not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
     check_tree(doc, max_depth)

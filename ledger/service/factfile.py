@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from auditor.formats.clip import clip
 
 # One contract with the auditor: the same depth and integer limits (auditor.formats.wire).
-from auditor.formats.wire import MAX_DEPTH, MAX_SAFE_INTEGER
+from auditor.formats.wire import MAX_DEPTH, MAX_SAFE_INTEGER, too_deep_to_parse
 from ledger.domain.errors import FactError
 from ledger.domain.facts import compile_validators, validate
 
@@ -83,13 +83,13 @@ def decode_json(number: int, raw: bytes) -> Any:
     if text.startswith("\ufeff"):  # numbered_lines drops the one that may start a file
         raise RecordError(number, "(record): a byte order mark (BOM) may only start the file")
     suspect = not utf8 or b"\\u" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+    if suspect and too_deep_to_parse(text):
+        raise RecordError(number, f"(record): nested deeper than {MAX_DEPTH} levels")
     try:
         try:
             document = _DECODER.decode(text)
         except _UnsafeInteger:
             document, suspect = _LENIENT_DECODER.decode(text), True
-    except RecursionError:
-        raise RecordError(number, f"(record): nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as error:
         reason = "not valid UTF-8" if not utf8 else f"not valid JSON: {error}"
         raise RecordError(number, f"(record): {reason}") from None

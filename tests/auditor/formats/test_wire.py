@@ -10,10 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditor.formats.wire import (
+    PARSER_SAFE_DEPTH,
     WireError,
     canonical_bytes,
     format_amount,
     format_decimal,
+    load_document,
+    nesting_depth,
     parse_amount,
     parse_amount_lenient,
     parse_decimal,
@@ -105,3 +108,23 @@ def test_format_decimal_is_half_even_rounding(value: Fraction, places: int) -> N
 def test_parse_decimal_is_exact(value: object) -> None:
     text = f"{value:f}"
     assert parse_decimal(text) == Fraction(text)
+
+
+@pytest.mark.parametrize(("text", "depth"), [
+    ("1", 0), ("[]", 1), ('{"a": [1, {"b": 2}]}', 3),
+    ('"[[[{"', 0),                      # brackets in a string are text
+    ('["a\\"[[", [[]]]', 3),            # an escaped quote does not end the string
+    ('[[1], [[2]], []]', 3),
+])
+def test_nesting_depth_counts_containers_not_brackets_in_strings(text: str, depth: int) -> None:
+    assert nesting_depth(text) == depth
+
+
+def test_a_document_deeper_than_the_parser_can_take_is_refused_before_parsing() -> None:
+    """The json parser recurses; a RecursionError deep in the stack also breaks finalizers
+    the garbage collector runs there, so such input never reaches it."""
+    for depth in (PARSER_SAFE_DEPTH + 1, 5000, 200_000):
+        with pytest.raises(WireError, match=r"^nested deeper than 32 levels$"):
+            load_document(b"[" * depth + b"]" * depth)
+    with pytest.raises(WireError, match="nested deeper than 32 levels"):  # within: the tree walk
+        load_document(b"[" * 40 + b"]" * 40)
