@@ -22,6 +22,7 @@ from ledger.cli.options import (
     InputExit,
     emit_json,
     force_option,
+    load_json_file,
     now,
     refuse_overwrite,
     resolve_fund,
@@ -64,13 +65,13 @@ def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None)
     CONFIG). See schemas/fund.schema.json and schemas/policy.schema.json.
     """
     try:
-        document = json.loads(config.read_text("utf-8"))
+        document = load_json_file(config)
     except ValueError as error:
         raise InputExit(f"{config}: not valid JSON: {error}") from None
     if isinstance(document, dict) and isinstance(document.get("policy"), str):
         policy_path = config.parent / document["policy"]
         try:
-            document["policy"] = json.loads(policy_path.read_text("utf-8"))
+            document["policy"] = load_json_file(policy_path)
         except (OSError, ValueError) as error:
             raise InputExit(f"{config}: policy: cannot read {policy_path}: {error}") from None
     problem = first_error("fund", document)

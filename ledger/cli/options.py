@@ -15,6 +15,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from auditor.formats.clip import shorten
+from auditor.formats.wire import PARSER_SAFE_DEPTH, too_deep_to_parse
 from ledger.service.application import Ledger
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.queries import fund_names
@@ -99,6 +100,15 @@ def resolve_fund(ledger: Ledger, name: str | None) -> str:
     if not names:
         raise InputExit("this database has no fund yet: create one with `backstop init CONFIG`")
     raise InputExit(f"this database has several funds ({', '.join(names)}): pick one with --fund")
+
+
+def load_json_file(path: Path) -> Any:
+    """A small JSON file's document (a config, a policy); ValueError for nesting deeper than
+    the recursive parser takes, as for any other invalid JSON. OSError passes through."""
+    text = path.read_text("utf-8")
+    if too_deep_to_parse(text):
+        raise ValueError(f"nested deeper than {PARSER_SAFE_DEPTH} levels")
+    return json.loads(text)
 
 
 def emit_json(document: Any) -> None:

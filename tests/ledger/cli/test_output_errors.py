@@ -48,3 +48,20 @@ def test_export_into_a_missing_folder_and_publish_with_a_binary_key(tmp_path: Pa
     assert out.startswith(f"Error: --key {key}: "), out
     assert not (tmp_path / "pub").exists()
     assert list(tmp_path.glob(".*partial")) == []
+
+
+def test_a_config_or_policy_nested_beyond_the_parser_is_one_line(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    deep = "[" * 50_000 + "]" * 50_000
+    config = tmp_path / "fund.json"
+    config.write_text(deep)
+    code, out = run("init", config, "--db", db, "--time", TIME)
+    assert (code, out) == (2, f"Error: {config}: not valid JSON: nested deeper than 256 levels\n")
+    policy = tmp_path / "policy.json"
+    policy.write_text(deep)
+    config.write_text(json.dumps({**fund_config(), "policy": "policy.json"}))
+    code, out = run("init", config, "--db", db, "--time", TIME)
+    assert code == 2 and out == (f"Error: {config}: policy: cannot read {policy}: "
+                                 "nested deeper than 256 levels\n"), out
+    assert run("balances", "--db", db) == (
+        2, "Error: this database has no fund yet: create one with `backstop init CONFIG`\n")
