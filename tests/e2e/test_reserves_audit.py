@@ -136,6 +136,13 @@ def test_refused_when_a_signature_from_an_earlier_snapshot_is_reused(kit: Kit,
     assert result.exit_code == 1
     doc = json.loads(result.output)
     assert doc["reason"].startswith("holdings[0]: signature: recovers to 0x")
+    # the custodian's statement for snapshot 1 (500.00) does not verify for snapshot 2 either
+    forged = json.loads(json.dumps(second))
+    forged["holdings"][1] = first["holdings"][1]
+    result = audit(str(later.resign(forged, "forged-statement.json")), *files(later), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["reason"].startswith(
+        "holdings[1]: statement signature does not verify (for this snapshot)")
     # the honest second snapshot verifies: USDT 600.00 + 400.01 = 1000.01 vs 1000.01, ratio 1
     honest = audit(str(later.folder / "two" / "snapshot.json"), *files(later), "--json")
     assert honest.exit_code == 0, honest.output
@@ -218,6 +225,15 @@ def test_refused_when_the_custodian_key_is_not_pinned(kit: Kit) -> None:
     result = audit(str(kit.folder / "pub" / "snapshot.json"), *no_custodian)
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith(f"FAILED: holdings[1]: key {key} is not pinned")
+
+
+def test_a_wrong_eip55_checksum_is_refused(kit: Kit) -> None:
+    doc = snapshot_of(kit)
+    doc["holdings"][0]["address"] = ADDRESS_A.replace("aad88F6F4ce6aB", "AAD88F6F4ce6aB")
+    result = audit(str(kit.resign(doc, "checksum.json")), *files(kit), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["reason"].startswith(
+        f"holdings[0]: address: EIP-55 checksum mismatch (expected {ADDRESS_A})")
 
 
 def test_refused_when_a_custodian_statement_is_altered(kit: Kit) -> None:
