@@ -62,6 +62,10 @@ class Kit:
         for name, key in (("a", KEY_A), ("b", KEY_B), ("c", KEY_C)):
             (folder / f"eth-{name}.key").write_text("0x" + key + "\n")
 
+    def write_eth_key(self, name: str, private_key: str) -> None:
+        """A key file `eth-NAME.key` for `sign(NAME)` (a chain account's key, say)."""
+        (self.folder / f"eth-{name}.key").write_text(private_key + "\n")
+
     def run(self, *args: str, input: str | None = None) -> Result:
         return CliRunner().invoke(main, list(args), env=self.env, input=input,
                                   catch_exceptions=False)
@@ -145,10 +149,11 @@ def balances_file(path: Path, entries: list[tuple[str, str | None, int, int]]) -
     return path
 
 
-def tokens_file(path: Path) -> Path:
-    """The auditor's token list: TOKEN is USDT (6 decimals), the native coin is ETH (18)."""
+def tokens_file(path: Path, token: str = TOKEN, decimals: int = 6) -> Path:
+    """The auditor's token list: `token` is USDT (`decimals` on chain), the native coin is
+    ETH (18)."""
     path.write_text(json.dumps({"format": "backstop-tokens/1", "tokens": [
-        {"asset": "USDT", "chain": CHAIN, "token": TOKEN, "decimals": 6},
+        {"asset": "USDT", "chain": CHAIN, "token": token, "decimals": decimals},
         {"asset": "ETH", "chain": CHAIN, "token": None, "decimals": 18}]}))
     return path
 
