@@ -98,10 +98,12 @@ def sign(eth_key: Path, as_json: bool, ledger: Ledger, fund_name: str | None) ->
     name = resolve_fund(ledger, fund_name)
     try:
         key = load_eth_key(_read_text(eth_key, "--eth-key"))
+    except ReservesError as error:
+        raise InputExit(f"--eth-key {eth_key}: {error}") from None
+    try:
         opened = challenge(ledger, name)
     except ReservesError as error:
-        raise InputExit(f"--eth-key {eth_key}: {error}" if "hex" in str(error)
-                        or "secp256k1" in str(error) else str(error)) from None
+        raise InputExit(str(error)) from None
     signature = sign_challenge(key, opened.challenge)
     if as_json:
         emit_json({"address": eth_address(key), "signature": signature})
@@ -139,22 +141,25 @@ def custodian_sign(key_path: Path, asset: str, account: str, amount: str, as_of:
 
 
 def _verifiers(values: tuple[str, ...]) -> list[Verifier]:
+    """Each value is a verifier key, or a file holding one or more (one per line)."""
     out = []
     for value in values:
-        text = value
-        if not value.count("+") >= 2 or Path(value).is_file():
-            try:
-                text = Path(value).read_text("utf-8")
-            except (OSError, UnicodeDecodeError, ValueError):
-                text = value
-        for number, line in enumerate(text.splitlines() or [text], 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(Verifier.from_vkey(line))
-            except KeyFormatError as error:
-                where = f" line {number}" if text is not value else ""
-                raise InputExit(f"--custodian-key {value[:60]}{where}: {error}") from None
+        try:
+            out.append(Verifier.from_vkey(value))
+            continue
+        except KeyFormatError as error:
+            direct = error
+        try:
+            lines = Path(value).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise InputExit(f"--custodian-key {value[:60]}: not a verifier key ({direct}) nor "
+                            "a readable key file") from None
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    out.append(Verifier.from_vkey(line))
+                except KeyFormatError as error:
+                    raise InputExit(f"--custodian-key {value[:60]}: line {number}: {error}") from None
     return out
 
 

@@ -32,7 +32,7 @@ from auditor.verify.holdings import (
 )
 from auditor.verify.keys import Signer, Verifier
 from ledger.service.application import Ledger
-from ledger.store.tables import reserve_rounds
+from ledger.store.tables import published, reserve_rounds
 
 __all__ = ["ReservesError", "Round", "add_holdings", "challenge", "custodian_holding",
            "eth_address", "load_eth_key", "open_round", "read_round", "sign_challenge"]
@@ -96,6 +96,11 @@ def open_round(ledger: Ledger, fund: str, time: str | None, new: bool) -> Round:
                     f"--time {time}: the open round's time is {current.time} (use --new to "
                     f"replace the round and drop its {len(current.holdings)} holding(s))")
             return current
+        taken = connection.execute(select(published.c.log_size).where(
+            published.c.fund == fund, published.c.log_size == size)).first()
+        if taken is not None:  # its snapshot could never be published
+            raise ReservesError(f"a snapshot at log size {size} is already published; a round "
+                                "needs a log that has grown since (import more facts first)")
         root = ledger.log_tree(connection, fund).root(size).hex()
         opened = Round(fund, size, root, time or utc_now())
         connection.execute(delete(reserve_rounds).where(reserve_rounds.c.fund == fund))

@@ -74,6 +74,11 @@ def test_publish_carries_the_rounds_holdings_and_closes_it(kit: Kit) -> None:
     closed = kit.run("reserves", "show")
     assert closed.exit_code == 2
     assert closed.output == "Error: no reserves round is open: run `backstop reserves challenge` first\n"
+    # no round at a log size already published: its snapshot could never be published
+    again = kit.run("reserves", "challenge")
+    assert again.exit_code == 2
+    assert again.output == ("Error: a snapshot at log size 4 is already published; a round "
+                            "needs a log that has grown since (import more facts first)\n")
     # the next snapshot without a round is a /1, as before
     kit.import_facts(capital("c3", "USDT", "0.01"))
     assert kit.publish("next")["format"] == "backstop-snapshot/1"
