@@ -108,6 +108,8 @@ def test_a_malformed_balance_of_is_a_node_error(node: _Node, result: object, mes
     (503, {"oops": 1}, r"answered HTTP 503$"),
     (200, {"jsonrpc": "2.0", "id": 2, "result": "0x1"}, r"a different request id 2$"),
     (200, {"jsonrpc": "2.0", "id": True, "result": "0x1"}, r"a different request id True$"),
+    (200, {"jsonrpc": "2.0", "id": 1.0, "result": "0x1"}, r"a different request id 1.0$"),
+    (200, {"jsonrpc": "2.0", "result": "0x1"}, r"a different request id None$"),
     (200, {"jsonrpc": "1.0", "id": 1, "result": "0x1"}, r"no JSON-RPC 2.0 response$"),
     (200, [{"jsonrpc": "2.0", "id": 1, "result": "0x1"}], r"no JSON-RPC 2.0 response$"),
     (200, {"jsonrpc": "2.0", "id": 1}, r"neither result nor error$"),
