@@ -38,16 +38,23 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def node() -> Iterator[_Node]:
+@pytest.fixture(scope="module")
+def node_server() -> Iterator[_Node]:
+    """One server for the module (its shutdown waits out a 0.5 s poll): each test sets its
+    answer through `node`."""
     server = _Node(("127.0.0.1", 0), _Handler)
-    server.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def node(node_server: _Node) -> _Node:
+    node_server.answer, node_server.requests = (200, b""), []
+    return node_server
 
 
 def _url(node: _Node) -> str:
