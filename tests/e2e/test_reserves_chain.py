@@ -243,7 +243,9 @@ def test_a_claim_above_the_balance_at_the_stated_block_is_refused(world: World) 
     snapshot = world.publish("s1")
     code, verdict = world.audit(snapshot)
     assert (code, failed_checks(verdict)) == (1, ["holdings[4]"])
-    assert "holdings[4]" in verdict["reason"]
+    assert verdict["reason"].startswith("holdings[4]: ")
+    assert failure(verdict, "holdings[4]").endswith(
+        ": balance at block 3 is 0.000000 USDT, less than the 700.00 claimed")
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
     # the control: the very same holding, stated at block 4, verifies (2000.00 / 1000.00)
     fixed = world.forge(snapshot, lambda holdings: [*holdings[:4], late])
@@ -254,14 +256,17 @@ def test_a_claim_above_the_balance_at_the_stated_block_is_refused(world: World) 
 
 def test_a_native_claim_above_the_balance_is_refused(world: World) -> None:
     """W3 holds exactly 10**21 wei (1000 ETH); a claim of 1000.000000000000000001 ETH is one
-    wei more: refused. (The ETH ratio without it: 0 / 2.5 = 0.000000.)"""
+    wei more: refused, and without it ETH is not covered: 0 / 2.5 = 0.000000."""
     world.challenge()
     holdings = world.standard_holdings()
     holdings[3] = world.onchain(world.w3, "ETH", "1000.000000000000000001", None)
     assert world.add(holdings).exit_code == 0
     code, verdict = world.audit(world.publish("s1"))
-    assert (code, failed_checks(verdict)) == (1, ["holdings[3]"])
+    assert (code, failed_checks(verdict)) == (1, ["holdings[3]", "reserves.ETH"])
     assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "1.100000"}
+    assert failure(verdict, "holdings[3]").endswith(
+        ": balance at block 3 is 1000.000000000000000000 ETH, less than the "
+        "1000.000000000000000001 claimed")
 
 
 # --- signatures bound to this snapshot, by the address's own key ---------------------------
@@ -270,7 +275,9 @@ def test_a_native_claim_above_the_balance_is_refused(world: World) -> None:
 def test_a_signature_from_an_earlier_snapshot_is_refused(world: World) -> None:
     """Snapshot 1 (log size 4) carries W1's signature over its challenge. After 1.00 USDT more
     capital (reserve 1001.00), W1's old signature does not recover to W1 for snapshot 2's
-    challenge: `reserves add` refuses it, and a snapshot 2 forged to carry it fails audit."""
+    challenge: `reserves add` refuses it, and a snapshot 2 forged to carry it fails audit.
+    Snapshot 2 verifies with 1100.00 / 1001.00 = 1.0989010... -> 1.098901; forged, W1's 700.00
+    does not count: 400.00 / 1001.00 = 0.3996003... -> 0.399600, so USDT is not covered."""
     first = world.round_snapshot("s1")
     old_signature = json.loads(first.read_text())["holdings"][0]["signature"]
     world.grow_log("c3", "1.00")
@@ -285,16 +292,18 @@ def test_a_signature_from_an_earlier_snapshot_is_refused(world: World) -> None:
     assert world.recorded() == 0
     second = world.round_snapshot("s2")
     code, verdict = world.audit(second)
-    assert (code, failed_checks(verdict)) == (0, [])  # 1100.00 / 1001.00 = 1.098901...
-    assert verdict["reserve_ratio"]["USDT"] == "1.098901"
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.098901"}
     forged = world.forge(second, lambda hs: [dict(hs[0], signature=old_signature), *hs[1:]])
     code, verdict = world.audit(forged)
-    assert (code, failed_checks(verdict)) == (1, ["holdings[0]"])
-    assert "signature" in failure(verdict, "holdings[0]")
+    assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
+    assert ": signature: recovers to 0x" in failure(verdict, "holdings[0]")
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.399600"}
 
 
 def test_a_signature_by_another_key_is_refused(world: World) -> None:
-    """W1's holding signed with W2's key: the signature recovers to W2, not W1."""
+    """W1's holding signed with W2's key: the signature recovers to W2, not W1. Forged into the
+    snapshot, W1's 700.00 does not count: USDT 400.00 / 1000.00 = 0.400000."""
     world.challenge()
     stranger = world.onchain(world.w1, "USDT", "700.00", world.token.address, signer=world.w2)
     refused = world.add([stranger])
@@ -308,8 +317,11 @@ def test_a_signature_by_another_key_is_refused(world: World) -> None:
     forged = world.forge(snapshot, lambda hs: [dict(hs[0], signature=stranger["signature"]),
                                                *hs[1:]])
     code, verdict = world.audit(forged)
-    assert (code, failed_checks(verdict)) == (1, ["holdings[0]"])
-    assert "signature" in failure(verdict, "holdings[0]")
+    assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
+    assert failure(verdict, "holdings[0]").endswith(
+        ": signature: recovers to 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC, not the holding's "
+        "address (signed by another key, or for another snapshot)")
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.400000"}
 
 
 # --- counted once, in the right asset ------------------------------------------------------
@@ -329,8 +341,10 @@ def test_the_same_address_listed_twice_is_refused(world: World) -> None:
     snapshot = world.round_snapshot("s1")
     forged = world.forge(snapshot, lambda hs: [*hs, dict(hs[0], address=twice["address"])])
     code, verdict = world.audit(forged)
-    assert code == 1
-    assert "holdings[4]" in failed_checks(verdict)
+    assert (code, failed_checks(verdict)) == (1, ["holdings[4]"])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}  # not 1.800000
+    assert failure(verdict, "holdings[4]").endswith(
+        ": counted twice: the same address and token as holdings[0]")
 
 
 def test_a_holding_in_the_wrong_asset_is_refused(world: World) -> None:
@@ -344,19 +358,25 @@ def test_a_holding_in_the_wrong_asset_is_refused(world: World) -> None:
     assert world.add(holdings).exit_code == 0
     code, verdict = world.audit(world.publish("s1"))
     assert (code, failed_checks(verdict)) == (1, ["holdings[4]"])
-    assert "asset" in failure(verdict, "holdings[4]")
+    assert failure(verdict, "holdings[4]").endswith(
+        ": wrong asset: --tokens lists the native coin on eip155:1337 as ETH, the holding "
+        "claims USDT")
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
 
 
 def test_a_token_holding_claimed_as_another_asset_is_refused(world: World) -> None:
-    """W1's USDT tokens claimed as 700 ETH."""
+    """W1's USDT tokens claimed as 700 ETH: refused, so USDT is 300 + 100 = 400.00 / 1000.00 =
+    0.400000 (not covered) and ETH stays 3 / 2.5 = 1.200000 (not 703 / 2.5)."""
     world.challenge()
     holdings = world.standard_holdings()
     holdings[0] = world.onchain(world.w1, "ETH", "700.000000000000000000", world.token.address)
     assert world.add(holdings).exit_code == 0
     code, verdict = world.audit(world.publish("s1"))
-    assert (code, failed_checks(verdict)) == (1, ["holdings[0]"])
-    assert "asset" in failure(verdict, "holdings[0]")
+    assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
+    assert failure(verdict, "holdings[0]").endswith(
+        f": wrong asset: --tokens lists {world.token.address} on eip155:1337 as USDT, the "
+        "holding claims ETH")
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.400000"}
 
 
 # --- custodian statements ------------------------------------------------------------------
@@ -376,6 +396,8 @@ def test_a_custodian_statement_by_an_unpinned_key_is_refused(world: World) -> No
     snapshot = world.publish("s1")
     code, verdict = world.audit(snapshot)
     assert (code, failed_checks(verdict)) == (1, ["holdings[2]"])
+    assert failure(verdict, "holdings[2]").endswith(
+        f": key {holdings[2]['key']} is not pinned (--custodian-key)")
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.000000"}
     code, verdict = world.audit(snapshot, custodian_key="acme2.key.pub")
     assert (code, failed_checks(verdict)) == (0, [])
@@ -396,7 +418,57 @@ def test_an_unreachable_node_is_an_input_error(world: World) -> None:
         "--tokens", str(world.tokens), "--custodian-key", str(world.root / "acme.key.pub")])
     assert result.exit_code == 2
     last = result.output.rstrip().splitlines()[-1]
-    assert last.startswith(f"ERROR: --rpc {url}: node unreachable:"), result.output
+    assert last.startswith(f"ERROR: --rpc '{url}': node unreachable: "), result.output
+    assert last.endswith("Connection refused")
     code, verdict = world.audit(snapshot, rpc=url)
     assert code == 2
     assert verdict["verified"] is False
+
+
+def test_a_block_the_node_does_not_have_fails_that_holding(world: World) -> None:
+    """W2's holding stated at block 1000, beyond the chain's head (block 3): the node answers
+    with an error (evm.NodeError), so the holding is not verified (exit 1, not 2): USDT is
+    700 + 100 = 800.00 / 1000.00 = 0.800000."""
+    world.challenge()
+    holdings = world.standard_holdings()
+    holdings[1] = world.onchain(world.w2, "USDT", "300.00", world.token.address, block=1000)
+    assert world.add(holdings).exit_code == 0
+    code, verdict = world.audit(world.publish("s1"))
+    assert (code, failed_checks(verdict)) == (1, ["holdings[1]", "reserves.USDT"])
+    assert ": the node did not give the balance: eth_call: node " in failure(verdict, "holdings[1]")
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.800000"}
+
+
+def test_a_balances_file_exported_from_the_node_gives_the_same_verdict(world: World) -> None:
+    """The auditor's other source: the balances at block 3 read from the node (through the
+    fixture's own JSON-RPC, not the auditor's client) into a backstop-balances/1 file. Same
+    ratios as with --rpc; and with W1's balance lowered by one base unit (699.999999 USDT),
+    its 700.00 claim fails: USDT 400.00 / 1000.00 = 0.400000."""
+    snapshot = world.round_snapshot("s1")
+    token = world.token
+    rows = [(world.w1.address, token.address, world.chain.token_balance(token, world.w1.address, 3)),
+            (world.w2.address, token.address, world.chain.token_balance(token, world.w2.address, 3)),
+            (world.w3.address, None, world.chain.balance(world.w3.address, 3))]
+    assert [balance for _, _, balance in rows] == [700_000_000, 300_000_000, 10**21]
+
+    def balances_file(name: str, entries: list[tuple[str, str | None, int]]) -> Path:
+        path = world.root / name
+        path.write_text(json.dumps({"format": "backstop-balances/1", "balances": [
+            {"chain": CHAIN, "address": address, "token": tok, "block": 3,
+             "balance": str(balance)} for address, tok, balance in entries]}))
+        return path
+
+    def run(path: Path) -> tuple[int, dict[str, Any]]:
+        result = CliRunner().invoke(audit_main, [
+            "reserves", str(snapshot), "--key", world.op_vkey, "--balances", str(path),
+            "--tokens", str(world.tokens), "--custodian-key", str(world.root / "acme.key.pub"),
+            "--json"])
+        return result.exit_code, json.loads(result.output)
+
+    code, verdict = run(balances_file("balances.json", rows))
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
+    short = [(rows[0][0], rows[0][1], 699_999_999), *rows[1:]]
+    code, verdict = run(balances_file("short.json", short))
+    assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.400000"}
