@@ -13,7 +13,7 @@ claims must cover the snapshot's reserve; the ratio is reported. Never imports `
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -26,10 +26,21 @@ from auditor.checks import (
     snapshot_figures,
 )
 from auditor.formats.clip import clip
-from auditor.formats.wire import WireError, format_amount, format_decimal, parse_amount, snapshot_decimals
+from auditor.formats.wire import (
+    WireError,
+    format_amount,
+    format_decimal,
+    parse_amount,
+    snapshot_decimals,
+)
 from auditor.report import Failed, InputError, Report
 from auditor.verify import evm, evm_sig
-from auditor.verify.holdings import holding_key, snapshot_challenge, statement_text, verify_custodian
+from auditor.verify.holdings import (
+    holding_key,
+    snapshot_challenge,
+    statement_text,
+    verify_custodian,
+)
 from auditor.verify.keys import Verifier
 
 __all__ = ["verify_reserves"]
@@ -233,10 +244,8 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
         name = f"holdings[{index}]"
         units, why = _common(audit, index, h)
         if why is None:
-            check: Callable[[], str | None] = (
-                (lambda h=h, units=units: _check_onchain(audit, h, units))
-                if h["kind"] == "onchain" else (lambda h=h: _check_custodian(audit, h)))
-            why = check()
+            why = (_check_onchain(audit, h, units) if h["kind"] == "onchain"
+                   else _check_custodian(audit, h))
         if why is None:
             verified[h["asset"]] += units
             report.ok(name, _describe(h) + (": signature, asset and balance verified"
