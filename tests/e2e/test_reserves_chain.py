@@ -5,8 +5,9 @@ The contract is docs/RESERVES.md.
 The world every test starts from (hand-computed; the `chain` fixture reverts the node to
 block 0 after each test, so block numbers are exact):
 
-- fund `main`: assets USDT (2 decimals) and ETH (18 decimals); capital 1000.00 USDT and
-  2.5 ETH injected, so the snapshot's reserves are USDT 1000.00 and ETH 2.5;
+- fund `main`: assets USDT (2 decimals) and ETH (8 decimals, as exchanges book it; the chain
+  counts 18); capital 1000.00 USDT and 2.5 ETH injected, so the snapshot's reserves are USDT
+  1000.00 and ETH 2.50000000;
 - chain 1337: the token "Tether USD" (6 decimals, 10**12 base units to the deployer) is
   deployed in block 1; 700 USDT (700_000_000 base units) go to wallet W1 in block 2 and
   300 USDT (300_000_000) to W2 in block 3; wallet W3 holds 1000 ETH (10**21 wei) since block 0;
@@ -38,7 +39,7 @@ from tests.chain import Account, Chain, Token
 TIME = "2020-03-12T00:00:00Z"
 ROUND_TIME = "2020-03-12T01:00:00Z"
 CHAIN = "eip155:1337"
-FUND = {"fund": "main", "assets": {"USDT": {"decimals": 2}, "ETH": {"decimals": 18}},
+FUND = {"fund": "main", "assets": {"USDT": {"decimals": 2}, "ETH": {"decimals": 8}},
         "markets": {"BTC-PERP": {"quote": "USDT"}},
         "policy": {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.005",
                    "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}}
@@ -122,7 +123,7 @@ class World:
         return [self.onchain(self.w1, "USDT", "700.00", self.token.address),
                 self.onchain(self.w2, "USDT", "300.00", self.token.address),
                 self.custodian(),
-                self.onchain(self.w3, "ETH", "3.000000000000000000", None)]
+                self.onchain(self.w3, "ETH", "3.00000000", None)]
 
     def add(self, holdings: list[dict[str, Any]], custodian_key: str = "acme.key.pub") -> Result:
         lines = "".join(json.dumps(h) + "\n" for h in holdings)
@@ -202,7 +203,7 @@ def test_holdings_that_cover_the_reserves_verify(world: World) -> None:
     doc = json.loads(snapshot.read_text())
     assert doc["format"] == "backstop-snapshot/2"
     assert [h["kind"] for h in doc["holdings"]] == ["onchain", "onchain", "custodian", "onchain"]
-    assert doc["reserves"] == {"ETH": "2.500000000000000000", "USDT": "1000.00"}
+    assert doc["reserves"] == {"ETH": "2.50000000", "USDT": "1000.00"}
     code, verdict = world.audit(snapshot)
     assert (code, verdict["verified"], failed_checks(verdict)) == (0, True, [])
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
@@ -255,18 +256,26 @@ def test_a_claim_above_the_balance_at_the_stated_block_is_refused(world: World) 
 
 
 def test_a_native_claim_above_the_balance_is_refused(world: World) -> None:
-    """W3 holds exactly 10**21 wei (1000 ETH); a claim of 1000.000000000000000001 ETH is one
-    wei more: refused, and without it ETH is not covered: 0 / 2.5 = 0.000000."""
+    """W3 holds exactly 10**21 wei (1000 ETH). A claim of 1000.00000001 ETH (8 decimals) is
+    10**21 + 10**10 wei, 10**10 more: refused, and without it ETH is not covered: 0 / 2.5 =
+    0.000000. The control: a claim of exactly 1000.00000000 verifies, 1000 / 2.5 = 400.000000.
+    (The wallet signs the challenge, not the amount: the operator's snapshot signature covers
+    the amount, so the raised claim is the operator's own, re-signed.)"""
     world.challenge()
     holdings = world.standard_holdings()
-    holdings[3] = world.onchain(world.w3, "ETH", "1000.000000000000000001", None)
+    holdings[3] = world.onchain(world.w3, "ETH", "1000.00000000", None)
     assert world.add(holdings).exit_code == 0
-    code, verdict = world.audit(world.publish("s1"))
+    snapshot = world.publish("s1")
+    code, verdict = world.audit(snapshot)
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "400.000000", "USDT": "1.100000"}
+    raised = world.forge(snapshot, lambda hs: [*hs[:3], dict(hs[3], amount="1000.00000001")])
+    code, verdict = world.audit(raised)
     assert (code, failed_checks(verdict)) == (1, ["holdings[3]", "reserves.ETH"])
     assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "1.100000"}
     assert failure(verdict, "holdings[3]").endswith(
         ": balance at block 3 is 1000.000000000000000000 ETH, less than the "
-        "1000.000000000000000001 claimed")
+        "1000.00000001 claimed")
 
 
 # --- signatures bound to this snapshot, by the address's own key ---------------------------
@@ -369,7 +378,7 @@ def test_a_token_holding_claimed_as_another_asset_is_refused(world: World) -> No
     0.400000 (not covered) and ETH stays 3 / 2.5 = 1.200000 (not 703 / 2.5)."""
     world.challenge()
     holdings = world.standard_holdings()
-    holdings[0] = world.onchain(world.w1, "ETH", "700.000000000000000000", world.token.address)
+    holdings[0] = world.onchain(world.w1, "ETH", "700.00000000", world.token.address)
     assert world.add(holdings).exit_code == 0
     code, verdict = world.audit(world.publish("s1"))
     assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
