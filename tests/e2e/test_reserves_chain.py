@@ -481,3 +481,32 @@ def test_a_balances_file_exported_from_the_node_gives_the_same_verdict(world: Wo
     code, verdict = run(balances_file("short.json", short))
     assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.400000"}
+
+
+def test_a_node_named_per_chain(world: World) -> None:
+    """`--rpc eip155:1337=URL` serves the holdings on chain 1337; a node given only for
+    eip155:1 leaves every on-chain holding unverified (exit 1): USDT counts the custodian's
+    100.00 alone, 100.00 / 1000.00 = 0.100000, and ETH 0 / 2.5 = 0.000000."""
+    snapshot = world.round_snapshot("s1")
+    code, verdict = world.audit(snapshot, rpc=f"{CHAIN}={world.chain.url}")
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
+    code, verdict = world.audit(snapshot, rpc=f"eip155:1={world.chain.url}")
+    assert (code, failed_checks(verdict)) == (
+        1, ["holdings[0]", "holdings[1]", "holdings[3]", "reserves.ETH", "reserves.USDT"])
+    assert failure(verdict, "holdings[0]").endswith(": no --rpc node given for chain eip155:1337")
+    assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "0.100000"}
+
+
+def test_a_tiled_snapshot_with_holdings_is_audited_against_the_chain(world: World) -> None:
+    """`snapshot publish --layout tiles` carries the round too: its snapshot (under
+    snapshots/4/, the log size) verifies against the node with the same ratios."""
+    world.challenge()
+    assert world.add(world.standard_holdings()).exit_code == 0
+    world.ok("snapshot", "publish", "--key", str(world.root / "op.key"), "--out",
+             str(world.root / "log"), "--time", ROUND_TIME, "--layout", "tiles")
+    snapshot = world.root / "log" / "snapshots" / "4" / "snapshot.json"
+    assert json.loads(snapshot.read_text())["format"] == "backstop-snapshot/2"
+    code, verdict = world.audit(snapshot)
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
