@@ -167,9 +167,9 @@ def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
     if "error" in reply:
         reason = _rpc_error(raw) or f"malformed error {clip(reply['error'])}"
         raise NodeError(f"{method}: {where} answered {_one_line(reason)}")
-    if reply.get("id") != _REQUEST_ID or isinstance(reply.get("id"), bool):
-        raise NodeError(f"{method}: {where} answered a different request id "
-                        f"{clip(reply.get('id'))}")
+    reply_id = reply.get("id")
+    if type(reply_id) is not int or reply_id != _REQUEST_ID:  # not True, not 1.0
+        raise NodeError(f"{method}: {where} answered a different request id {clip(reply_id)}")
     if "result" not in reply:
         raise NodeError(f"{method}: {where} answered with neither result nor error")
     return reply["result"]

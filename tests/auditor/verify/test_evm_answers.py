@@ -38,16 +38,23 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def node() -> Iterator[_Node]:
+@pytest.fixture(scope="module")
+def node_server() -> Iterator[_Node]:
+    """One server for the module (its shutdown waits out a 0.5 s poll): each test sets its
+    answer through `node`."""
     server = _Node(("127.0.0.1", 0), _Handler)
-    server.requests = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def node(node_server: _Node) -> _Node:
+    node_server.answer, node_server.requests = (200, b""), []
+    return node_server
 
 
 def _url(node: _Node) -> str:
@@ -108,6 +115,8 @@ def test_a_malformed_balance_of_is_a_node_error(node: _Node, result: object, mes
     (503, {"oops": 1}, r"answered HTTP 503$"),
     (200, {"jsonrpc": "2.0", "id": 2, "result": "0x1"}, r"a different request id 2$"),
     (200, {"jsonrpc": "2.0", "id": True, "result": "0x1"}, r"a different request id True$"),
+    (200, {"jsonrpc": "2.0", "id": 1.0, "result": "0x1"}, r"a different request id 1.0$"),
+    (200, {"jsonrpc": "2.0", "result": "0x1"}, r"a different request id None$"),
     (200, {"jsonrpc": "1.0", "id": 1, "result": "0x1"}, r"no JSON-RPC 2.0 response$"),
     (200, [{"jsonrpc": "2.0", "id": 1, "result": "0x1"}], r"no JSON-RPC 2.0 response$"),
     (200, {"jsonrpc": "2.0", "id": 1}, r"neither result nor error$"),
