@@ -187,6 +187,8 @@ def add(holdings_file: str, custodian_keys: tuple[str, ...], as_json: bool, ledg
             lines = Path(holdings_file).read_bytes().splitlines()
     except OSError as error:
         raise InputExit(f"FILE {holdings_file}: cannot read ({error.strerror or error})") from None
+    if lines and lines[0].startswith(b"\xef\xbb\xbf"):  # a byte order mark, as `import` allows
+        lines[0] = lines[0][3:]
     try:
         updated = add_holdings(ledger, name, lines, keys)
     except ReservesError as error:

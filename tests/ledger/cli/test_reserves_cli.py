@@ -187,7 +187,11 @@ def test_a_bad_eth_key_file_is_one_line(kit: Kit) -> None:
     assert result.output == f"Error: --eth-key {bad}: not 64 hex digits (a secp256k1 private key)\n"
 
 
-def test_holdings_from_stdin(kit: Kit) -> None:
+def test_holdings_from_stdin_and_with_a_bom_and_crlf(kit: Kit) -> None:
     kit.ok("reserves", "challenge")
     line = json.dumps(kit.onchain("a", ADDRESS_A, "USDT", "1.00", TOKEN))
     assert "now has 1 holding(s)" in kit.ok("reserves", "add", "-", input=line + "\n")
+    path = kit.folder / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(kit.custodian_line("2.00")).encode() + b"\r\n")
+    kit.ok("reserves", "add", str(path), "--custodian-key", str(kit.folder / "acme.pub"))
+    assert [h["amount"] for h in recorded(kit)] == ["1.00", "2.00"]
