@@ -22,7 +22,6 @@ __all__ = ["CHALLENGE_TITLE", "STATEMENT_TITLE", "challenge_text", "holding_key"
 
 CHALLENGE_TITLE = "Backstop proof of reserves"
 STATEMENT_TITLE = "Backstop custodian statement"
-SNAPSHOT_FORMAT_HOLDINGS = "backstop-snapshot/2"
 
 
 def _lines(title: str, fund: str, log_size: int, log_root: str, time: str) -> list[str]:

@@ -34,8 +34,9 @@ from auditor.verify.keys import Signer, Verifier
 from ledger.service.application import Ledger
 from ledger.store.tables import published, reserve_rounds
 
-__all__ = ["ReservesError", "Round", "add_holdings", "challenge", "custodian_holding",
-           "eth_address", "load_eth_key", "open_round", "read_round", "sign_challenge"]
+__all__ = ["ReservesError", "Round", "add_holdings", "challenge", "close_round",
+           "custodian_holding", "eth_address", "load_eth_key", "open_round", "read_round",
+           "round_to_publish", "sign_challenge", "utc_now"]
 
 
 class ReservesError(ValueError):
