@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean venv
+.PHONY: demo test test-fast lint bench clean venv chain-deps
 
 venv: $(STAMP)
 
@@ -26,6 +26,15 @@ test: $(STAMP)
 ## The suite without the tests marked slow (the end-to-end demo, ...): for the edit-test loop.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## The local Ethereum node (Ganache) and solc-js for the chain tests: chain/node_modules from
+## the committed lockfile (Node.js 20 and npm needed; reinstalled only when the lockfile changes).
+## Without it the chain tests skip, unless BACKSTOP_REQUIRE_CHAIN=1 (CI) makes them fail.
+chain-deps: chain/node_modules/.installed
+
+chain/node_modules/.installed: chain/package-lock.json chain/package.json
+	cd chain && npm ci --no-audit --no-fund
+	touch $@
 
 ## Static checks: ruff over auditor/ and ledger/, mypy (strict on auditor/); settings in pyproject.toml.
 lint: $(STAMP)

@@ -80,7 +80,8 @@ def parse_json(raw: bytes, path: str | Path, what: str, schema: str | None) -> d
     return doc
 
 
-def load_verifiers(values: Iterable[str]) -> list[Verifier]:
+def load_verifiers(values: Iterable[str], option: str = "--key",
+                   required: bool = True) -> list[Verifier]:
     """Each value is a verifier key, or a file holding one (or several, one per line)."""
     out: list[Verifier] = []
     for value in values:
@@ -95,7 +96,7 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
         except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
             why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
                    "not UTF-8" if isinstance(exc, UnicodeError) else "not a file name")
-            raise InputError(f"--key {shown}: not a verifier key ({direct_error}) "
+            raise InputError(f"{option} {shown}: not a verifier key ({direct_error}) "
                              f"nor a readable key file ({why})") from None
         found = 0
         for number, line in enumerate(text.splitlines(), 1):
@@ -104,12 +105,12 @@ def load_verifiers(values: Iterable[str]) -> list[Verifier]:
             try:
                 out.append(Verifier.from_vkey(line))
             except KeyFormatError as exc:
-                raise InputError(f"--key {shown}: line {number}: {exc}") from None
+                raise InputError(f"{option} {shown}: line {number}: {exc}") from None
             found += 1
         if not found:
-            raise InputError(f"--key {shown}: file holds no verifier key")
-    if not out:
-        raise InputError("no verifier key given (--key)")
+            raise InputError(f"{option} {shown}: file holds no verifier key")
+    if not out and required:
+        raise InputError(f"no verifier key given ({option})")
     return out
 
 

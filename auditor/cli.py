@@ -30,6 +30,7 @@ from auditor.checks import (
 )
 from auditor.follow import follow
 from auditor.report import Report
+from auditor.reserves import verify_reserves
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")
@@ -167,6 +168,34 @@ def cosign_cmd(report: Report, **params: Any) -> None:
     against a verifier-key file in the audited directory.
     """
     do_cosign(report, **params)
+
+
+@main.command("reserves")
+@click.argument("snapshot")
+@key_options
+@click.option("--rpc", multiple=True, metavar="[eip155:ID=]URL",
+              help="Your own Ethereum node's JSON-RPC URL: balances at each holding's block "
+                   "(eth_getBalance, eth_call balanceOf). A bare URL serves every chain; "
+                   "eip155:ID=URL one chain. Repeatable.")
+@click.option("--balances", default=None, metavar="FILE",
+              help="Instead of --rpc: balances you exported from a source you trust "
+                   "(backstop-balances/1, docs/RESERVES.md).")
+@click.option("--tokens", default=None, metavar="FILE",
+              help="Your token list: which contract (or native coin) on which chain is which "
+                   "asset, with its decimals (backstop-tokens/1). Needed for on-chain holdings.")
+@click.option("--custodian-key", "custodian_keys", multiple=True, metavar="VKEY|FILE",
+              help="A custodian's verifier key you pinned (not the operator's); repeatable.")
+@audit_command("reserves")
+def reserves_cmd(report: Report, **params: Any) -> None:
+    """Check a snapshot's proof of reserves: is every reserve really held?
+
+    For each holding of a backstop-snapshot/2: its signature binds it to this snapshot
+    (personal_sign by the address, or the custodian's statement by a pinned key), its asset
+    is right, its claim is at most the balance at its block, and nothing is counted twice.
+    Per asset, the verified holdings must cover the reserve; the reserve ratio is reported.
+    A backstop-snapshot/1 has no holdings: FAILED. An unreachable node: exit 2.
+    """
+    verify_reserves(report, **params)
 
 
 @main.command("follow")

@@ -83,3 +83,35 @@ def make_ledger() -> Iterator[Callable[[str], object]]:
     for ledger in opened:
         ledger.close()
         ledger.engine.dispose()
+
+
+# --- a real local Ethereum node (tests/chain.py): Ganache from chain/node_modules ---------------
+# Skipped when Node.js or chain/node_modules is missing, unless $BACKSTOP_REQUIRE_CHAIN is set
+# (CI sets it, after `make chain-deps`).
+
+
+@pytest.fixture(scope="session")
+def chain_node() -> Iterator[object]:
+    """One Ganache node for the whole run (tests/chain.py `Node`), stopped at the end."""
+    from tests import chain as chainlib
+
+    reason = chainlib.unavailable()
+    if reason is not None:
+        if os.environ.get("BACKSTOP_REQUIRE_CHAIN"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    node = chainlib.start_node()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def chain(chain_node) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """The node's `Chain` handle, its state (balances, contracts, block number) reverted after
+    the test, so each test starts from the same chain: block 0, every account 1000 ETH."""
+    handle = chain_node.chain
+    snapshot = handle.snapshot()
+    yield handle
+    handle.revert(snapshot)

@@ -34,7 +34,11 @@ def first_error(name: str, document: Any) -> str | None:
     errors = sorted(validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
     if not errors:
         return None
-    error = errors[0]
+    return _describe(errors[0])
+
+
+def _describe(error: ValidationError) -> str:
+    """``field: reason`` for a validation error."""
     path = [str(p) for p in error.absolute_path]
     field = _offending_key(error)
     if field is not None:  # a missing or unexpected key: the error is about that field
@@ -42,6 +46,21 @@ def first_error(name: str, document: Any) -> str | None:
     # jsonschema quotes the whole instance; a megabyte-long value must not make the line.
     message = error.message.replace(repr(error.instance), clip(error.instance), 1)
     return f"{'.'.join(path) or '(document)'}: {shorten(message)}"
+
+
+@cache
+def _def_validator(name: str, definition: str) -> Draft202012Validator:
+    schema = load_schema(name)
+    fragment = {"$schema": schema["$schema"], "$defs": schema["$defs"],
+                "$ref": f"#/$defs/{definition}"}
+    return Draft202012Validator(fragment, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def first_def_error(name: str, definition: str, document: Any) -> str | None:
+    """As `first_error`, against one of schema `name`'s ``$defs`` (a holding, say)."""
+    errors = sorted(_def_validator(name, definition).iter_errors(document),
+                    key=lambda e: list(e.absolute_path))
+    return None if not errors else _describe(errors[0])
 
 
 def _offending_key(error: ValidationError) -> str | None:

@@ -12,7 +12,6 @@ from ledger.cli.options import (
     InputExit,
     emit_json,
     force_option,
-    now,
     refuse_overwrite,
     resolve_fund,
     store_options,
@@ -94,7 +93,9 @@ def snapshot() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory to write (served as-is by any web server); absent or empty "
                    "unless --force.")
-@click.option("--time", "time_", metavar="RFC3339", help="Snapshot time (default: now).")
+@click.option("--time", "time_", metavar="RFC3339",
+              help="Snapshot time (default: now; with an open `backstop reserves` round, "
+                   "the round's time, which --time may only repeat).")
 @click.option("--layout", type=click.Choice(["directory", "tiles"]), default="directory",
               show_default=True,
               help="directory: DIR holds this snapshot alone. tiles: DIR is a C2SP "
@@ -114,6 +115,10 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     All or nothing: written beside DIR, then renamed into place, and only then recorded. A
     non-empty DIR is refused unless --force, which replaces it whole.
 
+    With an open reserves round (`backstop reserves challenge`), the snapshot is that round's:
+    backstop-snapshot/2 with its holdings, at its log size and time; refused if the log has
+    grown since (open a new round and sign again). docs/RESERVES.md.
+
     \b
     --layout tiles: DIR/checkpoint, DIR/tile/... (hash tiles and entry bundles of the
     log, written once) and DIR/snapshots/SIZE/ (snapshot.json, checkpoint, account-seed,
@@ -126,7 +131,8 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     signer = load_signer(key_path)
     write = publish if layout == "directory" else publish_tiles
     try:
-        publication = write(ledger, name, signer, out, time_ or now(), force=force)
+        # time None: the open reserves round's time, or now (ledger.service.reserves)
+        publication = write(ledger, name, signer, out, time_, force=force)
     except PublishError as error:
         raise InputExit(str(error)) from None
     document = publication.document

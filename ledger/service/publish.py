@@ -28,10 +28,12 @@ from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.outputs import OutputExists, refuse_taken
+from ledger.service.reserves import ReservesError, close_round, round_to_publish, utc_now
 from ledger.store.proofs import ProvingSumTree
 from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 
 SNAPSHOT_FORMAT = "backstop-snapshot/1"
+SNAPSHOT_FORMAT_HOLDINGS = "backstop-snapshot/2"  # with a reserves round's holdings
 
 
 
@@ -101,8 +103,13 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
-def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -> Publication:
-    """Build and sign a snapshot of the fund's current state (record_snapshot records it)."""
+def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None) -> Publication:
+    """Build and sign a snapshot of the fund's current state (record_snapshot records it).
+
+    With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
+    log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
+    log has outgrown is refused. Without one: format /1 at `time` (None: now).
+    """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
         tree_log = ledger.log_tree(connection, fund_name)
@@ -124,9 +131,16 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) ->
             link = {"log_size": old_size, "log_root": tree_log.root(old_size).hex(),
                     "consistency": [h.hex() for h in tree_log.consistency_proof(old_size, size)]
                     if 0 < old_size < size else []}
+        root = tree_log.root(size).hex()
+        try:
+            attested = round_to_publish(connection, fund_name, size, root, time)
+        except ReservesError as error:
+            raise PublishError(str(error)) from None
+        time = attested.time if attested is not None else (time or utc_now())
         document: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT, "fund": fund_name, "time": time,
-            "log": {"size": size, "root": tree_log.root(size).hex()},
+            "format": SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
+            "fund": fund_name, "time": time,
+            "log": {"size": size, "root": root},
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
             "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
                          "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
@@ -134,6 +148,8 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) ->
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
+        if attested is not None:
+            document["holdings"] = attested.holdings
     document["signatures"] = [sign_document(document, signer)]
     return Publication(document, seed, tree, entries, fund.policy)
 
@@ -147,6 +163,11 @@ def record_snapshot(connection: Connection, publication: Publication) -> None:
     if (None if current is None else current["log_size"]) != linked:
         raise PublishError("another snapshot was published while this one was being written; "
                            "publish again")
+    if "holdings" in document:  # the round it published is closed in the same transaction
+        try:
+            close_round(connection, document["fund"], document["holdings"])
+        except ReservesError as error:
+            raise PublishError(str(error)) from None
     connection.execute(published.insert().values(
         fund=document["fund"], log_size=document["log"]["size"],
         document=json.dumps(document), seed=publication.seed.hex(),
@@ -210,7 +231,7 @@ def write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", "utf-8")
 
 
-def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str,
+def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str | None,
             previous_dir: Path | None = None, force: bool = False) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 

@@ -59,7 +59,7 @@ from ledger.service.publish import (
 )
 
 
-def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, time: str,
+def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, time: str | None,
                   force: bool = False) -> Publication:
     """Sign a snapshot and add it to the tiled log at `root` (created if absent).
 

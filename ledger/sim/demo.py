@@ -4,10 +4,16 @@ Simulate a crash, record it hour by hour, publish a signed snapshot after every 
 into one tiled log (C2SP tlog-tiles, ledger.service.tilepub), have the auditor (a separate process,
 through its CLI) verify every snapshot by full replay of the tiles and every consecutive pair
 for consistency, then report and draw the chart.
+
+Proof of reserves (docs/RESERVES.md): before each snapshot the demo opens a reserves round and
+records two holdings that sign it: a treasury address holding the token on a simulated chain
+(the auditor checks it against a balances file, since no node runs in the demo) and a
+custodian's statement; every snapshot is also audited with `backstop-audit reserves`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,11 +31,23 @@ from auditor.formats.wire import format_amount, format_decimal, parse_amount, pa
 from auditor.verify.tiles import LocalSource, verified_lines
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
+from ledger.service.reserves import (
+    add_holdings,
+    custodian_holding,
+    eth_address,
+    load_eth_key,
+    open_round,
+    sign_challenge,
+)
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 KEY_NAME = "demo.backstop.example"
+CUSTODIAN_NAME = "demo-custodian.example"
+CHAIN = "eip155:1337"  # a simulated chain: the demo's balances file stands in for a node
+TOKEN_DECIMALS = 6
+CUSTODIAN_BUFFER = 100_000  # minor units (1,000.00 USDT) the custodian holds beyond its share
 
 
 class ChartUnavailable(RuntimeError):
@@ -67,11 +85,14 @@ class DemoResult:
     audits: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit, reason)
     decimals: int = 2
     asset: str = "USDT"
+    reserve_audits: list[tuple[str, int, str]] = field(default_factory=list)  # reserves runs
+    reserve_ratios: dict[str, str | None] = field(default_factory=dict)  # the last snapshot's
 
     @property
     def verified(self) -> bool:
-        """Whether every audit run exited 0."""
-        return bool(self.audits) and all(code == 0 for _, code, _ in self.audits)
+        """Whether every audit run (replay, consistency, reserves) exited 0."""
+        runs = self.audits + self.reserve_audits
+        return bool(self.audits) and all(code == 0 for _, code, _ in runs)
 
 
 def _auditor_command() -> list[str]:
@@ -82,6 +103,12 @@ def _auditor_command() -> list[str]:
 def _audit(args: list[str]) -> tuple[int, str]:
     """Run one auditor command; (exit code, reason). A run counts as verified only when it
     exits 0 AND its verdict says verified: an empty or unparsable output is a failure."""
+    code, reason, _ = _audit_verdict(args)
+    return code, reason
+
+
+def _audit_verdict(args: list[str]) -> tuple[int, str, dict[str, Any]]:
+    """As `_audit`, with the verdict's JSON document (empty when there is none)."""
     run = subprocess.run(_auditor_command() + args + ["--json"], capture_output=True, text=True,
                          check=False)
     try:
@@ -90,11 +117,68 @@ def _audit(args: list[str]) -> tuple[int, str]:
         verdict = None
     if not isinstance(verdict, dict):
         last = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-        return run.returncode or 1, f"no verdict from the auditor ({last[0][:200]})"
+        return run.returncode or 1, f"no verdict from the auditor ({last[0][:200]})", {}
     reason = str(verdict.get("reason") or "")
     if run.returncode == 0 and verdict.get("verified") is not True:
-        return 1, reason or "the auditor exited 0 without a VERIFIED verdict"
-    return run.returncode, reason
+        return 1, reason or "the auditor exited 0 without a VERIFIED verdict", verdict
+    return run.returncode, reason, verdict
+
+
+@dataclass
+class _Treasury:
+    """The demo fund's proof of reserves: a treasury address on a simulated chain holding the
+    fund's token, and a custodian. Keys are derived from fixed labels (reproducible)."""
+
+    folder: Path
+    asset: str
+    decimals: int
+    balances: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.key = load_eth_key(hashlib.sha256(b"backstop demo treasury").hexdigest())
+        self.address = eth_address(self.key)
+        self.token = "0x" + hashlib.sha256(b"backstop demo token").digest()[:20].hex()
+        self.token_decimals = max(TOKEN_DECIMALS, self.decimals)
+        self.custodian = generate_signer(CUSTODIAN_NAME)
+        (self.folder / "custodian.pub").write_text(self.custodian.verifier_key() + "\n")
+        (self.folder / "tokens.json").write_text(json.dumps({
+            "format": "backstop-tokens/1", "tokens": [{"asset": self.asset, "chain": CHAIN,
+                                                       "token": self.token,
+                                                       "decimals": self.token_decimals}]},
+                                                      indent=1))
+
+    def attest(self, ledger: Ledger, fund: str, time: str, block: int) -> None:
+        """Open the round for the next snapshot; record three quarters of the reserve at the
+        treasury address (held exactly, at `block`) and the rest plus a buffer at the
+        custodian."""
+        opened = open_round(ledger, fund, time, new=True)
+        reserve = ledger.get_fund(fund).balances[self.asset]
+        custodian_units = reserve - reserve * 3 // 4 + CUSTODIAN_BUFFER
+        onchain_units = reserve * 3 // 4
+        onchain = {"kind": "onchain", "asset": self.asset, "chain": CHAIN,
+                   "address": self.address, "token": self.token,
+                   "amount": format_amount(onchain_units, self.decimals), "block": block,
+                   "signature": sign_challenge(self.key, opened.challenge)}
+        custodian = custodian_holding(opened, self.custodian, self.asset, "insurance-fund-1",
+                                      format_amount(custodian_units, self.decimals), None)
+        add_holdings(ledger, fund, [json.dumps(onchain).encode(), json.dumps(custodian).encode()],
+                     [self.custodian.verifier()])
+        self.balances.append({"chain": CHAIN, "address": self.address, "token": self.token,
+                              "block": block, "balance": str(
+                                  onchain_units * 10 ** (self.token_decimals - self.decimals))})
+
+    def write_balances(self) -> Path:
+        """The balances the auditor checks against (what a node would say at each block)."""
+        path = self.folder / "balances.json"
+        path.write_text(json.dumps({"format": "backstop-balances/1",
+                                    "balances": self.balances}, indent=1))
+        return path
+
+    def audit_args(self, snapshot: Path, vkey: str) -> list[str]:
+        return ["reserves", str(snapshot), "--key", vkey, "--balances",
+                str(self.folder / "balances.json"), "--tokens", str(self.folder / "tokens.json"),
+                "--custodian-key", str(self.folder / "custodian.pub")]
 
 
 def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:
@@ -176,14 +260,17 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
         vkey = signer.verifier_key()
         published: list[Path] = []
         log = workdir / "published"
+        treasury = _Treasury(workdir / "reserves", asset, decimals)
         for hour, chunk in _hourly_chunks(facts, workdir / "chunks"):
             import_file(ledger, settings["fund"], chunk)
+            treasury.attest(ledger, settings["fund"], f"{hour}:59:59Z", 1000 + len(published))
             publication = publish_tiles(ledger, settings["fund"], signer, log, f"{hour}:59:59Z")
             events = publication.document["log"]["size"]
             published.append(log / "snapshots" / str(events))
             say(f"  {hour}:00  snapshot {len(published):>2} at log size {events}")
     finally:
         ledger.close()
+    treasury.write_balances()
     say(f"auditing {len(published)} snapshots with backstop-audit (separate processes)")
     runs: list[tuple[str, list[str]]] = []
     for n, out in enumerate(published):
@@ -193,9 +280,15 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
             runs.append((f"consistency {published[n - 1].name} -> {out.name}",
                          ["consistency", str(published[n - 1] / "snapshot.json"),
                           str(out / "snapshot.json"), "--key", vkey]))
+    reserve_runs = [(f"reserves {out.name}", treasury.audit_args(out / "snapshot.json", vkey))
+                    for out in published]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # one process per core
         results = list(pool.map(lambda run: _audit(run[1]), runs))
+        reserve_results = list(pool.map(lambda run: _audit_verdict(run[1]), reserve_runs))
     audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, results, strict=False)]
+    reserve_audits = [(what, code, reason) for (what, _), (code, reason, _) in
+                      zip(reserve_runs, reserve_results, strict=True)]
+    ratios = reserve_results[-1][2].get("reserve_ratio", {}) if reserve_results else {}
     head = bytes.fromhex(publication.document["log"]["root"])
     lines = verified_lines(LocalSource(log), events, head)
     totals, series = _read_export(lines, asset, decimals)
@@ -206,7 +299,8 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     return DemoResult(workdir=workdir, chart=chart, published=published,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
-                      decimals=decimals, asset=asset, **totals)
+                      decimals=decimals, asset=asset, reserve_audits=reserve_audits,
+                      reserve_ratios=ratios, **totals)
 
 
 def report(result: DemoResult) -> str:
@@ -214,7 +308,11 @@ def report(result: DemoResult) -> str:
     def money(units: int) -> str:
         return f"{format_amount(units, result.decimals)} {result.asset}"
 
-    failed = [(what, reason) for what, code, reason in result.audits if code != 0]
+    failed = [(what, reason) for what, code, reason in result.audits + result.reserve_audits
+              if code != 0]
+    reserves_failed = sum(1 for _, code, _ in result.reserve_audits if code != 0)
+    held = ", ".join(f"{a} {r if r is not None else 'n/a (no reserve)'}"
+                     for a, r in sorted(result.reserve_ratios.items())) or "n/a"
     ratio = "n/a" if result.lowest_ratio is None else \
         f"{format_decimal(result.lowest_ratio * 100, 4)}% at {result.lowest_ratio_time}"
     lines = [
@@ -232,6 +330,10 @@ def report(result: DemoResult) -> str:
         f"{result.workdir / 'published'}"),
         f"  audit               {len(result.audits)} auditor runs: "
         + ("VERIFIED" if result.verified else f"FAILED ({len(failed)})"),
+        (f"  proof of reserves   {len(result.reserve_audits)} snapshots checked: "
+         + ("VERIFIED" if result.reserve_audits and not reserves_failed
+            else f"FAILED ({reserves_failed})")
+         + f"; reserve ratio (holdings / reserve) of the last: {held}"),
         f"  chart               {result.chart}",
     ]
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]

@@ -76,3 +76,13 @@ published = Table(
     Column("seed", String(64), nullable=False),
     Column("accounts", Text, nullable=False),  # {account: [sums...]} as committed
 )
+
+# -- proof of reserves: the open attestation round (ledger.service.reserves) -----------------
+reserve_rounds = Table(
+    "backstop_reserve_rounds", metadata,
+    Column("fund", String(64), primary_key=True),  # at most one open round per fund
+    Column("log_size", BigInteger, nullable=False),
+    Column("log_root", String(64), nullable=False),
+    Column("time", String(40), nullable=False),
+    Column("holdings", Text, nullable=False),  # JSON list, in the order they were added
+)

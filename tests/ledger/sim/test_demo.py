@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from auditor.formats.wire import format_decimal
 from ledger.cli.main import main
 from ledger.sim.demo import run_demo
 from ledger.sim.simulate import SimulationConfig
@@ -56,6 +57,11 @@ def test_small_crash_demo_is_audited_and_adds_up(tmp_path: Path) -> None:
     assert result.covered == payouts
     assert result.socialized > 0, "the crash must run the fund dry"
     assert result.socialized == result.clawbacks  # nothing left unresolved in this crash
+    # proof of reserves: every snapshot checked; the last one's holdings are 3/4 of the reserve
+    # on chain + the rest + a 1,000.00 USDT buffer at the custodian: ratio (R + 1000.00) / R
+    assert [code for _, code, _ in result.reserve_audits] == [0] * len(result.published)
+    assert result.reserve_ratios == {"USDT": format_decimal(
+        Fraction(result.final_balance + 100_000, result.final_balance), 6)}
     png = result.chart.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     width, height = struct.unpack(">II", png[16:24])

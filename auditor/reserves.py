@@ -1,0 +1,276 @@
+"""`backstop-audit reserves`: are a snapshot's reserves really held? (docs/RESERVES.md)
+
+A `backstop-snapshot/2` lists holdings. Each on-chain holding must carry a personal_sign of
+this snapshot's challenge that recovers to its address, be in the asset the auditor's own
+token list (`--tokens`) says its contract is, and claim at most the balance at its block, as
+the auditor's own node (`--rpc`, through `auditor.verify.evm`) or balance export
+(`--balances`) reports it. Each custodian holding must carry a statement for this snapshot
+signed by a custodian key the auditor pinned (`--custodian-key`, never the operator's `--key`).
+No address (with its token) and no custodian account is counted twice. Per asset, the verified
+claims must cover the snapshot's reserve; the ratio is reported. Never imports `ledger`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from auditor.checks import (
+    check_signatures,
+    check_snapshot_internal,
+    load_json,
+    load_verifiers,
+    snapshot_figures,
+)
+from auditor.formats.clip import clip
+from auditor.formats.wire import (
+    WireError,
+    format_amount,
+    format_decimal,
+    parse_amount,
+    snapshot_decimals,
+)
+from auditor.report import Failed, InputError, Report
+from auditor.verify import evm, evm_sig
+from auditor.verify.holdings import (
+    holding_key,
+    snapshot_challenge,
+    statement_text,
+    verify_custodian,
+)
+from auditor.verify.keys import Verifier
+
+__all__ = ["verify_reserves"]
+
+_CHAIN_URL = re.compile(r"(eip155:[1-9][0-9]{0,15})=(.+)")
+RATIO_PLACES = 6
+
+# (chain, lowercase address, lowercase token or "", block) -> base units
+BalanceKey = tuple[str, str, str, int]
+
+
+@dataclass
+class Balances:
+    """Where on-chain balances come from: the auditor's node(s), or its exported list."""
+
+    rpc: dict[str, str] = field(default_factory=dict)  # chain -> URL; "" -> any chain
+    listed: dict[BalanceKey, int] | None = None
+    timeout: float = 10.0
+
+    def balance(self, chain: str, address: str, token: str, block: int) -> int | str:
+        """Base units at `block`, or why it cannot be had (a failure of that holding).
+
+        An unreachable node is an input error (exit 2): nothing about the holding is known.
+        """
+        if self.listed is not None:
+            found = self.listed.get((chain, address, token, block))
+            if found is None:
+                return (f"no balance in --balances for {address} "
+                        f"({token or 'native coin'}) on {chain} at block {block}")
+            return found
+        url = self.rpc.get(chain, self.rpc.get(""))
+        if url is None:
+            return f"no --rpc node given for chain {chain}"
+        try:
+            if token:
+                return evm.erc20_balance(url, token, address, block, self.timeout)
+            return evm.native_balance(url, address, block, self.timeout)
+        except evm.NodeUnreachable as exc:
+            raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+        except evm.NodeError as exc:
+            return f"the node did not give the balance: {exc}"
+
+
+def load_balances(path: str) -> dict[BalanceKey, int]:
+    """The balances file (backstop-balances/1); a repeated entry is an input error."""
+    doc = load_json(path, "balances", "balances")
+    out: dict[BalanceKey, int] = {}
+    for i, entry in enumerate(doc["balances"]):
+        try:
+            address = evm_sig.normalize_address(entry["address"])
+            token = "" if entry["token"] is None else evm_sig.normalize_address(entry["token"])
+        except evm_sig.AddressError as exc:
+            raise InputError(f"balances {path}: balances[{i}]: {exc}") from None
+        key = (entry["chain"], address, token, entry["block"])
+        if key in out:
+            raise InputError(f"balances {path}: balances[{i}]: repeats an earlier entry for "
+                             f"{address} on {entry['chain']} at block {entry['block']}")
+        out[key] = int(entry["balance"])
+    return out
+
+
+def load_tokens(path: str) -> dict[tuple[str, str], tuple[str, int]]:
+    """The token list (backstop-tokens/1): (chain, token or "") -> (asset, decimals)."""
+    doc = load_json(path, "tokens", "tokens")
+    out: dict[tuple[str, str], tuple[str, int]] = {}
+    for i, entry in enumerate(doc["tokens"]):
+        try:
+            token = "" if entry["token"] is None else evm_sig.normalize_address(entry["token"])
+        except evm_sig.AddressError as exc:
+            raise InputError(f"tokens {path}: tokens[{i}].token: {exc}") from None
+        if (entry["chain"], token) in out:
+            raise InputError(f"tokens {path}: tokens[{i}]: {token or 'the native coin'} on "
+                             f"{entry['chain']} is listed twice")
+        out[(entry["chain"], token)] = (entry["asset"], entry["decimals"])
+    return out
+
+
+def parse_rpc(values: tuple[str, ...]) -> dict[str, str]:
+    """`--rpc URL` (any chain) or `--rpc eip155:ID=URL` (one chain), repeatable."""
+    out: dict[str, str] = {}
+    for value in values:
+        match = _CHAIN_URL.fullmatch(value)
+        chain, url = (match.group(1), match.group(2)) if match else ("", value)
+        if chain in out:
+            raise InputError(f"--rpc {clip(value)}: a node for "
+                             f"{chain or 'every chain'} is already given")
+        out[chain] = url
+    return out
+
+
+@dataclass
+class _Audit:
+    """What the per-holding checks share."""
+
+    snap: dict[str, Any]
+    decimals: dict[str, int]
+    balances: Balances
+    tokens: dict[tuple[str, str], tuple[str, int]] | None
+    custodians: dict[str, Verifier]
+    seen: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+
+def _describe(h: Mapping[str, Any]) -> str:
+    if h["kind"] == "onchain":
+        return (f"{h['asset']} {h['amount']} at {h['address']} "
+                f"({h['token'] or 'native coin'}) on {h['chain']} block {h['block']}")
+    return f"{h['asset']} {h['amount']} at custodian {h['custodian']} account {h['account']}"
+
+
+def _common(audit: _Audit, index: int, h: Mapping[str, Any]) -> tuple[int, str | None]:
+    """The claim in units, or why the holding fails before its proof is looked at."""
+    asset = h["asset"]
+    if asset not in audit.decimals:
+        return 0, f"wrong asset: {asset} is not one of the fund's assets ({', '.join(sorted(audit.decimals))})"
+    try:
+        units = parse_amount(h["amount"], audit.decimals[asset])
+    except WireError as exc:
+        return 0, f"amount: {exc}"
+    try:
+        key = holding_key(h)
+    except evm_sig.AddressError as exc:
+        return 0, f"address: {exc}"
+    if key in audit.seen:
+        what = "address and token" if h["kind"] == "onchain" else "custodian account"
+        return 0, f"counted twice: the same {what} as holdings[{audit.seen[key]}]"
+    audit.seen[key] = index
+    return units, None
+
+
+def _check_onchain(audit: _Audit, h: Mapping[str, Any], units: int) -> str | None:
+    address = evm_sig.normalize_address(h["address"])
+    token = "" if h["token"] is None else evm_sig.normalize_address(h["token"])
+    try:
+        signer = evm_sig.recover_address(snapshot_challenge(audit.snap).encode("utf-8"),
+                                         h["signature"])
+    except evm_sig.AddressError as exc:
+        return f"signature: {exc}"
+    if signer != address:
+        return (f"signature: recovers to {evm_sig.checksum_address(signer)}, not the holding's "
+                "address (signed by another key, or for another snapshot)")
+    if audit.tokens is None:
+        return "asset not verified: no --tokens FILE saying which contract is which asset"
+    listed = audit.tokens.get((h["chain"], token))
+    if listed is None:
+        return (f"asset not verified: {token or 'the native coin'} on {h['chain']} is not in "
+                "--tokens")
+    asset, chain_decimals = listed
+    if asset != h["asset"]:
+        return (f"wrong asset: --tokens lists {token or 'the native coin'} on {h['chain']} as "
+                f"{asset}, the holding claims {h['asset']}")
+    balance = audit.balances.balance(h["chain"], address, token, h["block"])
+    if isinstance(balance, str):
+        return balance
+    fund_decimals = audit.decimals[h["asset"]]
+    # claim <= balance, exactly: units / 10^fd <= balance / 10^cd
+    if units * 10**chain_decimals > balance * 10**fund_decimals:
+        return (f"balance at block {h['block']} is {format_amount(balance, chain_decimals)} "
+                f"{h['asset']}, less than the {h['amount']} claimed")
+    return None
+
+
+def _check_custodian(audit: _Audit, h: Mapping[str, Any]) -> str | None:
+    snap = audit.snap
+    statement = statement_text(snap["fund"], snap["log"]["size"], snap["log"]["root"],
+                               snap["time"], h)
+    return verify_custodian(statement, h, audit.custodians)
+
+
+def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], require: int,
+                    rpc: tuple[str, ...], balances: str | None, tokens: str | None,
+                    custodian_keys: tuple[str, ...]) -> None:
+    """The `reserves` command (see the module docstring)."""
+    verifiers = load_verifiers(keys)
+    custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
+                                                        required=False)}
+    if rpc and balances is not None:
+        raise InputError("give --rpc or --balances, not both")
+    source = Balances(rpc=parse_rpc(rpc))
+    if balances is not None:
+        source.listed = load_balances(balances)
+    token_list = None if tokens is None else load_tokens(tokens)
+    snap = load_json(snapshot, "snapshot", "snapshot")
+    report.ok("snapshot schema")
+    check_signatures(report, snap, verifiers, require)
+    check_snapshot_internal(report, snap)
+    snapshot_figures(report, snap)
+    holdings = snap.get("holdings")
+    if holdings is None:
+        raise report.fail("holdings", f"none: a {snap['format']} snapshot carries no proof of "
+                                      "reserves (backstop-snapshot/2 does)")
+    if not holdings:
+        raise report.fail("holdings", "none listed: no reserve is proven")
+    onchain = sum(1 for h in holdings if h["kind"] == "onchain")
+    if onchain and not rpc and balances is None:
+        raise InputError(f"the snapshot has {onchain} on-chain holding(s): give --rpc URL (your "
+                         "own node) or --balances FILE")
+    audit = _Audit(snap, snapshot_decimals(snap), source, token_list, custodians)
+    verified: dict[str, int] = dict.fromkeys(audit.decimals, 0)
+    failures: list[str] = []
+    for index, h in enumerate(holdings):
+        name = f"holdings[{index}]"
+        units, why = _common(audit, index, h)
+        if why is None:
+            why = (_check_onchain(audit, h, units) if h["kind"] == "onchain"
+                   else _check_custodian(audit, h))
+        if why is None:
+            verified[h["asset"]] += units
+            report.ok(name, _describe(h) + (": signature, asset and balance verified"
+                                            if h["kind"] == "onchain"
+                                            else ": custodian statement verified"))
+        else:
+            report.checks.append({"check": name, "ok": False, "detail": f"{_describe(h)}: {why}"})
+            failures.append(f"{name}: {why}")
+    ratios: dict[str, str | None] = {}
+    for asset in sorted(audit.decimals):
+        reserve = parse_amount(snap["reserves"][asset], audit.decimals[asset])
+        have = verified[asset]
+        shown = format_amount(have, audit.decimals[asset])
+        ratios[asset] = None if reserve == 0 else format_decimal(Fraction(have, reserve), RATIO_PLACES)
+        detail = (f"verified holdings {shown} vs reserve {snap['reserves'][asset]}"
+                  + ("" if ratios[asset] is None else f" (ratio {ratios[asset]})"))
+        if have >= reserve:
+            report.ok(f"reserves.{asset}", detail)
+        else:
+            report.checks.append({"check": f"reserves.{asset}", "ok": False,
+                                  "detail": detail + ": not covered"})
+            failures.append(f"reserves.{asset}: {detail}: not covered")
+    report.figures["reserve_ratio"] = ratios
+    report.figures["verified_holdings"] = {a: format_amount(u, audit.decimals[a])
+                                           for a, u in sorted(verified.items())}
+    if failures:
+        more = f" (and {len(failures) - 1} more failure(s) above)" if len(failures) > 1 else ""
+        raise Failed(failures[0] + more)

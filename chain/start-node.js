@@ -1,0 +1,54 @@
+// Starts a local Ganache node for the tests and lives exactly as long as whoever started it.
+//   node start-node.js --port P --keys FILE [--host 127.0.0.1] [--chain-id 1337] [--accounts 10]
+// Deterministic: a fixed mnemonic (so fixed accounts and keys), a fixed chain id, and instant
+// mining (each transaction is mined into its own block at once). Once listening, it writes
+// the funded accounts and their private keys to FILE as JSON: {"0xaddress": "0xkey", ...}.
+// It exits when its standard input closes: the test process holds the other end of that pipe,
+// so the node dies with it even when the test process is killed outright.
+"use strict";
+const fs = require("fs");
+const ganache = require("ganache");
+
+const MNEMONIC = "test test test test test test test test test test test junk";
+
+function option(name, fallback) {
+  const at = process.argv.indexOf("--" + name);
+  if (at === -1) {
+    if (fallback === undefined) throw new Error("missing --" + name);
+    return fallback;
+  }
+  return process.argv[at + 1];
+}
+
+const host = option("host", "127.0.0.1");
+const port = Number(option("port"));
+const keysFile = option("keys");
+const server = ganache.server({
+  chain: { chainId: Number(option("chain-id", "1337")) },
+  wallet: { mnemonic: MNEMONIC, totalAccounts: Number(option("accounts", "10")), defaultBalance: 1000 },
+  miner: { instamine: "eager" },
+  logging: { quiet: true },
+});
+
+function stop(code) {
+  server.close().finally(() => process.exit(code));
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+process.stdin.on("end", () => stop(0));
+process.stdin.on("close", () => stop(0));
+process.stdin.resume();
+process.on("SIGTERM", () => stop(0));
+process.on("SIGINT", () => stop(0));
+
+server.listen(port, host, (error) => {
+  if (error) {
+    console.error("ganache: cannot listen on " + host + ":" + port + ": " + error.message);
+    process.exit(1);
+  }
+  const accounts = server.provider.getInitialAccounts();
+  const keys = {};
+  for (const address of Object.keys(accounts)) keys[address] = accounts[address].secretKey;
+  fs.writeFileSync(keysFile + ".tmp", JSON.stringify(keys));
+  fs.renameSync(keysFile + ".tmp", keysFile);
+});

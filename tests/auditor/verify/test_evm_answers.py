@@ -1,0 +1,152 @@
+"""auditor.verify.evm is strict about what a node answers: a real HTTP server on 127.0.0.1
+that gives one crafted answer per test (a broken or hostile node), no Ganache needed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from auditor.verify import evm
+
+ADDRESS = "0x" + "11" * 20
+TOKEN = "0x" + "22" * 20
+
+
+class _Node(ThreadingHTTPServer):
+    answer: tuple[int, bytes] = (200, b"")
+    requests: list[dict[str, object]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Node
+
+    def do_POST(self) -> None:
+        length = int(self.headers["Content-Length"])
+        self.server.requests.append(json.loads(self.rfile.read(length)))
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # silence per-request logging
+        return
+
+
+@pytest.fixture(scope="module")
+def node_server() -> Iterator[_Node]:
+    """One server for the module (its shutdown waits out a 0.5 s poll): each test sets its
+    answer through `node`."""
+    server = _Node(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def node(node_server: _Node) -> _Node:
+    node_server.answer, node_server.requests = (200, b""), []
+    return node_server
+
+
+def _url(node: _Node) -> str:
+    return f"http://127.0.0.1:{node.server_address[1]}"
+
+
+def _reply(node: _Node, result: object, status: int = 200, **extra: object) -> None:
+    node.answer = (status, json.dumps({"jsonrpc": "2.0", "id": 1, "result": result,
+                                       **extra}).encode())
+
+
+def test_the_request_names_the_block_and_the_call(node: _Node) -> None:
+    """balanceOf(0x11..11) = 0x70a08231 + the address left-padded to 32 bytes; block 300 = 0x12c."""
+    _reply(node, "0x" + "0" * 63 + "7")
+    assert evm.erc20_balance(_url(node), TOKEN, ADDRESS.upper().replace("0X", "0x"), 300) == 7
+    _reply(node, "0x3e8")
+    assert evm.native_balance(_url(node), ADDRESS, 0) == 1000
+    call, balance = node.requests
+    assert call["method"] == "eth_call"
+    assert call["params"] == [{"to": TOKEN, "data": "0x70a08231" + "0" * 24 + "11" * 20}, "0x12c"]
+    assert balance["method"] == "eth_getBalance"
+    assert balance["params"] == [ADDRESS, "0x0"]
+
+
+def test_the_largest_quantity_is_accepted(node: _Node) -> None:
+    _reply(node, "0x" + "f" * 64)
+    assert evm.native_balance(_url(node), ADDRESS, 1) == 2**256 - 1
+
+
+@pytest.mark.parametrize("result", [
+    "0x", "0x01", "0x" + "1" * 65, "12", "0xg", 5, None, "-0x1", " 0x1",
+])
+def test_a_malformed_quantity_is_a_node_error(node: _Node, result: object) -> None:
+    _reply(node, result)
+    with pytest.raises(evm.NodeError, match=r"^eth_getBalance: result is not a hex quantity"):
+        evm.native_balance(_url(node), ADDRESS, 1)
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    ("0x" + "00" * 31, "expected one 32-byte word, got 31 bytes"),
+    ("0x" + "00" * 33, "expected one 32-byte word, got 33 bytes"),
+    ("0x" + "00" * 64, "expected one 32-byte word, got 64 bytes"),
+    ("0x", "returned no data at block 1"),
+    ("0x0", "result is not hex data"),
+    (17, "result is not hex data"),
+])
+def test_a_malformed_balance_of_is_a_node_error(node: _Node, result: object, message: str) -> None:
+    _reply(node, result)
+    with pytest.raises(evm.NodeError, match=message):
+        evm.erc20_balance(_url(node), TOKEN, ADDRESS, 1)
+
+
+@pytest.mark.parametrize(("status", "body", "message"), [
+    (200, {"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "missing trie\nnode"}},
+     r"answered error -32000: 'missing trie\\nnode'$"),
+    (500, {"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "internal"}},
+     r"answered error -32603: 'internal'$"),
+    (503, {"oops": 1}, r"answered HTTP 503$"),
+    (200, {"jsonrpc": "2.0", "id": 2, "result": "0x1"}, r"a different request id 2$"),
+    (200, {"jsonrpc": "2.0", "id": True, "result": "0x1"}, r"a different request id True$"),
+    (200, {"jsonrpc": "2.0", "id": 1.0, "result": "0x1"}, r"a different request id 1.0$"),
+    (200, {"jsonrpc": "2.0", "result": "0x1"}, r"a different request id None$"),
+    (200, {"jsonrpc": "1.0", "id": 1, "result": "0x1"}, r"no JSON-RPC 2.0 response$"),
+    (200, [{"jsonrpc": "2.0", "id": 1, "result": "0x1"}], r"no JSON-RPC 2.0 response$"),
+    (200, {"jsonrpc": "2.0", "id": 1}, r"neither result nor error$"),
+    (200, {"jsonrpc": "2.0", "id": 1, "error": "no"}, r"answered malformed error 'no'$"),
+])
+def test_a_malformed_envelope_is_a_node_error(node: _Node, status: int, body: object,
+                                              message: str) -> None:
+    node.answer = (status, json.dumps(body).encode())
+    with pytest.raises(evm.NodeError, match=message) as caught:
+        evm.native_balance(_url(node), ADDRESS, 1)
+    assert "\n" not in str(caught.value)
+
+
+def test_malformed_json_is_a_node_error(node: _Node) -> None:
+    node.answer = (200, b"<html>not json")
+    with pytest.raises(evm.NodeError, match=r"answered with malformed JSON$"):
+        evm.native_balance(_url(node), ADDRESS, 1)
+
+
+def test_an_oversized_answer_is_a_node_error(node: _Node) -> None:
+    """More than 1 MiB is refused without parsing it."""
+    node.answer = (200, b" " * ((1 << 20) + 1))
+    with pytest.raises(evm.NodeError, match=r"answered more than 1048576 bytes$"):
+        evm.native_balance(_url(node), ADDRESS, 1)
+
+
+def test_a_proxy_setting_does_not_divert_a_loopback_node(node: _Node,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """http_proxy points at a closed port: a loopback node is still asked directly."""
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")
+    monkeypatch.setenv("no_proxy", "")
+    _reply(node, "0x2a")
+    assert evm.native_balance(_url(node), ADDRESS, 1) == 42
