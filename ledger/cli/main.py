@@ -28,6 +28,7 @@ from ledger.cli.options import (
     store_options,
 )
 from ledger.cli.publish import keygen, prove, snapshot
+from ledger.cli.risk import risk_command
 from ledger.cli.simulate import simulate_command
 from ledger.service.application import FundNotFound, Ledger
 from ledger.service.factfile import RecordError
@@ -304,5 +305,5 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
         sys.exit(1)
 
 
-for _command in (simulate_command, keygen, snapshot, prove):
+for _command in (simulate_command, keygen, snapshot, prove, risk_command):
     main.add_command(_command)

@@ -283,8 +283,13 @@ def group_deficits(book: Book, ev: Events) -> np.ndarray:
     """Deficit per affiliate group (or account) on this path, int64."""
     out = np.zeros(len(book.groups), dtype=np.int64)
     hit = ev.deficit > 0
-    if hit.any():
-        np.add.at(out, book.group[ev.position[hit]], ev.deficit[hit])
+    if not hit.any():
+        return out
+    groups, amounts = book.group[ev.position[hit]], ev.deficit[hit]
+    if int(amounts.sum()) < 2**53:  # float64 sums of integers are exact below 2^53
+        return np.rint(np.bincount(groups, weights=amounts.astype(np.float64),
+                                   minlength=len(book.groups))).astype(np.int64)
+    np.add.at(out, groups, amounts)
     return out
 
 

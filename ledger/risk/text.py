@@ -1,0 +1,42 @@
+"""The short text a risk committee can paste into its minutes, from a risk report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(text: str | None) -> str:
+    if text is None:
+        return "none up to the largest move tried"
+    return f"{float(text) * 100:.4g}%"
+
+
+def committee_text(doc: dict[str, Any]) -> str:
+    """A dozen lines: the fund, the recommendation, the tail figures per policy."""
+    asset = doc["asset"]
+    scen = ", ".join(f"{name} ({row['paths']})" for name, row in doc["scenarios"].items())
+    coverage = "n/a" if doc["coverage"] is None else f"{float(doc['coverage']) * 100:.1f}%"
+    d = doc["deficits"]
+    lines = [
+        f"Insurance fund sizing, fund {doc.get('fund', '?')} ({asset}), model "
+        f"{doc['model']['hash'][:12]}",
+        f"  Book: {doc['positions']} open positions in "
+        f"{', '.join(f'{m} at {p}' for m, p in doc['markets'].items())}; "
+        f"{doc['paths']} paths: {scen}.",
+        f"  Fund today: {doc['balance']} {asset}. Recommended size: {doc['recommended_size']} "
+        f"{asset} = max(ES 99.9% of deficits {d['99.9']['es']}, cover-2 {doc['cover_2']}) x "
+        f"(1 + {doc['model']['parameters']['buffer']}). Coverage today: {coverage}.",
+        f"  Deficits: VaR99 {d['99.0']['var']}, ES99 {d['99.0']['es']}, "
+        f"VaR99.9 {d['99.9']['var']}, ES99.9 {d['99.9']['es']}. Cover-1 {doc['cover_1']}, "
+        f"cover-2 {doc['cover_2']} (largest one and two accounts or affiliate groups).",
+    ]
+    for p in doc["policies"]:
+        dd, so = p["drawdown"], p["socialized"]
+        rs = p["reverse_stress"]
+        lines.append(
+            f"  Policy {p['name']}: P(socialization) {float(p['probability_of_socialization']):.2%}"
+            f", expected socialized {p['expected_socialized']}; fund drawdown ES99 "
+            f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
+            f"{so['99.9']['es']}; reverse stress: the fund is exhausted by an instant move of "
+            f"-{_pct(rs['down'])} / +{_pct(rs['up'])}.")
+    return "\n".join(lines)
