@@ -34,7 +34,7 @@ def _fraction(option: str, text: str, low: Fraction, high: Fraction) -> Fraction
     except WireError as error:
         raise InputExit(f"{option}: {error}") from None
     if not low <= value <= high:
-        raise InputExit(f"{option}: must be between {low} and {high}, got {text}")
+        raise InputExit(f"{option}: must be between {float(low):g} and {float(high):g}, got {text}")
     return value
 
 
