@@ -101,8 +101,11 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
-def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) -> Publication:
-    """Build and sign a snapshot of the fund's current state (record_snapshot records it)."""
+def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str,
+                   risk: dict[str, Any] | None = None) -> Publication:
+    """Build and sign a snapshot of the fund's current state (record_snapshot records it).
+
+    `risk`, when given, is the optional `metrics.risk` (ledger.risk.headline)."""
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
         tree_log = ledger.log_tree(connection, fund_name)
@@ -130,7 +133,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str) ->
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
             "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
                          "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
-            "metrics": _metrics(fund),
+            "metrics": _metrics(fund) if risk is None else {**_metrics(fund), "risk": risk},
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
@@ -211,7 +214,8 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str,
-            previous_dir: Path | None = None, force: bool = False) -> Publication:
+            previous_dir: Path | None = None, force: bool = False,
+            risk: dict[str, Any] | None = None) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 
     All or nothing: the files are written to a staging directory beside `out`, synced to disk
@@ -234,7 +238,7 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
-            publication = build_snapshot(ledger, fund_name, signer, time)
+            publication = build_snapshot(ledger, fund_name, signer, time, risk)
             _write_publication(ledger, stage, publication, signer, previous_dir)
             _sync_tree(stage)
             _record_and_place(ledger, publication, stage, out)
