@@ -62,11 +62,11 @@ def _policy(path: Path, decimals: dict[str, int]) -> sizing.NamedPolicy:
                    "minutes).")
 @click.option("--seed", default=1, show_default=True, type=int,
               help="Seed of the stochastic paths: the same seed gives the same numbers.")
-@click.option("--vol", default=0.05, show_default=True, type=float,
+@click.option("--vol", default=0.04, show_default=True, type=float,
               help="Stochastic: standard deviation of the diffusion's log move over the horizon.")
-@click.option("--jump-intensity", default=2.0, show_default=True, type=float,
+@click.option("--jump-intensity", default=0.5, show_default=True, type=float,
               help="Stochastic: expected jumps per horizon (Poisson).")
-@click.option("--jump-size", default=0.08, show_default=True, type=float,
+@click.option("--jump-size", default=0.05, show_default=True, type=float,
               help="Stochastic: standard deviation of one jump's log move.")
 @click.option("--tail-df", default=3.0, show_default=True, type=float,
               help="Stochastic: Student-t degrees of freedom (lower: fatter tails).")

@@ -56,9 +56,9 @@ class Stochastic:
     one jump's log move (mean 0: crashes and squeezes); `tail_df`: Student-t degrees of freedom.
     """
 
-    vol: float = 0.05
-    jump_intensity: float = 2.0
-    jump_size: float = 0.08
+    vol: float = 0.04
+    jump_intensity: float = 0.5
+    jump_size: float = 0.05
     tail_df: float = 3.0
 
     def __post_init__(self) -> None:

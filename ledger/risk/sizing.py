@@ -54,8 +54,8 @@ class RiskConfig:
         return {"scenarios": list(self.scenarios), "paths": self.paths,
                 "horizon": self.horizon, "seed": self.seed,
                 "stochastic": {k: repr(v) for k, v in self.stochastic.params().items()},
-                "slippage": format_decimal(self.slippage, 6),
-                "buffer": format_decimal(self.buffer, 6),
+                "slippage": _plain(self.slippage),
+                "buffer": _plain(self.buffer),
                 "positions_sha256": self.positions_hash,
                 "policies": [{"name": p.name, "hash": p.policy.hash} for p in policies]}
 
@@ -257,3 +257,9 @@ def _curve(required: list[int], recommended: int, balance: int, money: Callable[
         above = n - bisect.bisect_right(required, size)
         out.append([money(size), prob(above)])
     return out
+
+
+def _plain(value: Fraction) -> str:
+    """A rate as a short decimal string (0.2, 0.001, 0)."""
+    text = format_decimal(value, 6)
+    return text.rstrip("0").rstrip(".") if "." in text else text

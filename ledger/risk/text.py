@@ -39,4 +39,10 @@ def committee_text(doc: dict[str, Any]) -> str:
             f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
             f"{so['99.9']['es']}; reverse stress: the fund is exhausted by an instant move of "
             f"-{_pct(rs['down'])} / +{_pct(rs['up'])}.")
+    names = [p["name"] for p in doc["policies"]]
+    for name, row in doc["scenarios"].items():
+        if row["paths"] == 1:
+            social = ", ".join(f"{row['worst_socialized'][n]} under {n}" for n in names)
+            lines.append(f"  Scenario {name}: deficits {row['worst_deficits']}, socialized "
+                         f"{social}.")
     return "\n".join(lines)

@@ -67,6 +67,7 @@ class DemoResult:
     audits: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit, reason)
     decimals: int = 2
     asset: str = "USDT"
+    sizing: list[str] = field(default_factory=list)  # the `backstop risk` headline lines
 
     @property
     def verified(self) -> bool:
@@ -203,7 +204,11 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
     lowest = min(zip(series["ratios"], series["times"], strict=False), default=(None, None))
-    return DemoResult(workdir=workdir, chart=chart, published=published,
+    from ledger.sim.riskdemo import headline, sizing_report
+
+    say("sizing the fund against the opening book (backstop risk)")
+    sizing = headline(sizing_report(config, workdir))
+    return DemoResult(sizing=sizing, workdir=workdir, chart=chart, published=published,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, **totals)
@@ -235,4 +240,5 @@ def report(result: DemoResult) -> str:
         f"  chart               {result.chart}",
     ]
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
+    lines += result.sizing
     return "\n".join(lines)
