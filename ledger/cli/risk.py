@@ -12,8 +12,14 @@ from typing import Any
 import click
 
 from auditor.formats.wire import WireError, parse_decimal
-from ledger.cli.options import InputExit, emit_json, force_option, refuse_overwrite, resolve_fund, \
-    store_options
+from ledger.cli.options import (
+    InputExit,
+    emit_json,
+    force_option,
+    refuse_overwrite,
+    resolve_fund,
+    store_options,
+)
 from ledger.domain.errors import PolicyError
 from ledger.domain.policy import Policy
 from ledger.risk import scenarios, sizing

@@ -40,10 +40,10 @@ def risk_metrics(report: Any, fund: str, assets: dict[str, int]) -> dict[str, An
         raise HeadlineError(f"asset: {headline['asset']!r} is not an asset of fund {fund!r}")
     schema = load_schema("snapshot")
     check = Draft202012Validator({"$ref": "#/$defs/risk_metrics", "$defs": schema["$defs"]})
-    error = next(iter(sorted(check.iter_errors(headline), key=lambda e: list(e.path))), None)
-    if error is not None:
-        where = ".".join(str(p) for p in error.path) or "(report)"
-        raise HeadlineError(f"{where}: {error.message[:200]}")
+    problem = next(iter(sorted(check.iter_errors(headline), key=lambda e: list(e.path))), None)
+    if problem is not None:
+        where = ".".join(str(p) for p in problem.path) or "(report)"
+        raise HeadlineError(f"{where}: {problem.message[:200]}")
     if sha256_hex(canonical_bytes(headline["model"]["parameters"])) != headline["model"]["hash"]:
         raise HeadlineError("model.hash: is not the SHA-256 of the parameters' RFC 8785 bytes")
     return headline

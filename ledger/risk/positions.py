@@ -135,7 +135,7 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
         assets.add(markets[p.market])
         if len(assets) > 1:
             raise RecordError(p.line, f"market: {p.market!r} is quoted in {markets[p.market]}, "
-                                      f"an earlier one in {sorted(assets - {markets[p.market]})[0]}"
+                                      f"an earlier one in {min(assets - {markets[p.market]})}"
                                       "; a snapshot is sized for one asset at a time")
     asset = assets.pop()
     qd = decimals[asset]
@@ -148,10 +148,9 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
     index = {m: i for i, m in enumerate(names)}
     marks: dict[str, Fraction] = {}
     for p in positions:
-        if p.mark_price is not None:
-            if marks.setdefault(p.market, p.mark_price) != p.mark_price:
-                raise RecordError(p.line, f"mark_price: {p.market} was given another mark price "
-                                          "on an earlier line")
+        if p.mark_price is not None and marks.setdefault(p.market, p.mark_price) != p.mark_price:
+            raise RecordError(p.line, f"mark_price: {p.market} was given another mark price "
+                                      "on an earlier line")
     pd = max(MIN_PRICE_DECIMALS, *(_places(p.entry_price) for p in positions),
              *(_places(m) for m in marks.values()))
     if pd > MAX_PRICE_DECIMALS:

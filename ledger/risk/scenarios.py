@@ -44,7 +44,8 @@ def shape_path(name: str, steps: int) -> np.ndarray:
     span, first = anchors[-1][0], anchors[0][1]
     xs = np.array([hour / span * steps for hour, _ in anchors])
     ys = np.log(np.array([price / first for _, price in anchors]))
-    return np.exp(np.interp(np.arange(steps + 1), xs, ys))[None, :]
+    path: np.ndarray = np.exp(np.interp(np.arange(steps + 1), xs, ys))[None, :]
+    return path
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,17 @@ def committee_text(doc: dict[str, Any]) -> str:
     coverage = "n/a" if doc["coverage"] is None else f"{float(doc['coverage']) * 100:.1f}%"
     d = doc["deficits"]
     lines = [
-        f"Insurance fund sizing, fund {doc.get('fund', '?')} ({asset}), model "
-        f"{doc['model']['hash'][:12]}",
-        f"  Book: {doc['positions']} open positions in "
+        (f"Insurance fund sizing, fund {doc.get('fund', '?')} ({asset}), model "
+        f"{doc['model']['hash'][:12]}"),
+        (f"  Book: {doc['positions']} open positions in "
         f"{', '.join(f'{m} at {p}' for m, p in doc['markets'].items())}; "
-        f"{doc['paths']} paths: {scen}.",
-        f"  Fund today: {doc['balance']} {asset}. Recommended size: {doc['recommended_size']} "
+        f"{doc['paths']} paths: {scen}."),
+        (f"  Fund today: {doc['balance']} {asset}. Recommended size: {doc['recommended_size']} "
         f"{asset} = max(ES 99.9% of deficits {d['99.9']['es']}, cover-2 {doc['cover_2']}) x "
-        f"(1 + {doc['model']['parameters']['buffer']}). Coverage today: {coverage}.",
-        f"  Deficits: VaR99 {d['99.0']['var']}, ES99 {d['99.0']['es']}, "
+        f"(1 + {doc['model']['parameters']['buffer']}). Coverage today: {coverage}."),
+        (f"  Deficits: VaR99 {d['99.0']['var']}, ES99 {d['99.0']['es']}, "
         f"VaR99.9 {d['99.9']['var']}, ES99.9 {d['99.9']['es']}. Cover-1 {doc['cover_1']}, "
-        f"cover-2 {doc['cover_2']} (largest one and two accounts or affiliate groups).",
+        f"cover-2 {doc['cover_2']} (largest one and two accounts or affiliate groups)."),
     ]
     for p in doc["policies"]:
         dd, so = p["drawdown"], p["socialized"]

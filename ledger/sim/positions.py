@@ -47,6 +47,6 @@ def write_positions(config: SimulationConfig, path: str | Path) -> int:
     """Write the opening book as JSONL; return the number of positions."""
     records = opening_positions(config)
     with open(path, "w", encoding="utf-8", newline="\n") as out:
-        for record in records:
-            out.write(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n")
+        out.writelines(json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n"
+                       for record in records)
     return len(records)

@@ -54,10 +54,10 @@ def headline(doc: dict[str, Any]) -> list[str]:
     crash = next(((name, row) for name, row in doc["scenarios"].items()
                   if name != sizing.STOCHASTIC), None)
     coverage = "n/a" if doc["coverage"] is None else f"{float(doc['coverage']) * 100:.1f}%"
-    lines = [f"  sizing              recommended {doc['recommended_size']} {asset} (ES 99.9% of "
+    lines = [(f"  sizing              recommended {doc['recommended_size']} {asset} (ES 99.9% of "
              f"deficits {doc['deficits']['99.9']['es']}, cover-2 {doc['cover_2']}, "
              f"{doc['paths']} paths); the fund's {doc['balance']} covers {coverage}; "
-             f"P(socialization) {float(policy['probability_of_socialization']):.1%}"]
+             f"P(socialization) {float(policy['probability_of_socialization']):.1%}")]
     if crash is not None:
         name, row = crash
         lines.append(f"  the demo's path     {name}: deficits {row['worst_deficits']} {asset}, "
