@@ -19,7 +19,7 @@ overflow). Per path:
    from the first event where that assumption fails.
 
 The fee of a volatility-curve share is computed in float64 and kept only when it is not
-within 1e-6 of an integer; those rare events are recomputed exactly with Fractions, the way
+within 1e-5 of an integer (float error is below 1e-7 there); those rare events are recomputed exactly with Fractions, the way
 `ledger.domain.waterfall.settle` does. Fixed (and clamped curve) shares are pure integers.
 """
 
@@ -193,7 +193,7 @@ def fees(prep: Prepared, ev: Events, policy: Policy, prices: np.ndarray) -> np.n
         points = [(float(v), float(s)) for v, s in share.breakpoints]
         s_f = np.interp(vol[middle], [p[0] for p in points], [p[1] for p in points])
         fee_f = base[middle].astype(np.float64) / denom * s_f
-        near = np.abs(fee_f - np.round(fee_f)) < 1e-6 + 1e-12 * fee_f
+        near = np.abs(fee_f - np.round(fee_f)) < 1e-5 + 1e-11 * np.abs(fee_f)
         guess = np.floor(fee_f).astype(np.int64)
         where = np.flatnonzero(middle)
         for j in np.flatnonzero(near):

@@ -142,8 +142,12 @@ def var_es(values: list[int], level: Fraction) -> tuple[int, int]:
 def reverse_stress(prep: engine.Prepared, policy: Policy, balance: int, slip: engine.Slippage,
                    down: bool) -> int | None:
     """Smallest instantaneous move (ppm of every market's price) that leaves a socialized loss;
-    None when even the largest move does not. Bisection: the loss grows with the move (more
-    positions cross, every fill is worse, fees shrink)."""
+    None when even the largest move does not.
+
+    Bisection: the loss grows with the move (more positions cross, every fill is worse, fees
+    shrink), so the answer is a move that exhausts the fund while 1 ppm less does not. With
+    slippage 0 that is exactly the smallest such move; with slippage the fill's integer
+    rounding can make the loss dip by a price unit within a ppm or so of the boundary."""
     asset = prep.book.asset
 
     def exhausted(ppm: int) -> bool:

@@ -35,7 +35,8 @@ def committee_text(doc: dict[str, Any]) -> str:
         rs = p["reverse_stress"]
         lines.append(
             f"  Policy {p['name']}: P(socialization) {float(p['probability_of_socialization']):.2%}"
-            f", expected socialized {p['expected_socialized']}; fund drawdown ES99 "
+            f", expected socialized {p['expected_socialized']}, mean liquidation fees in "
+            f"{p['fees_mean']}; fund drawdown ES99 "
             f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
             f"{so['99.9']['es']}; reverse stress: the fund is exhausted by an instant move of "
             f"-{_pct(rs['down'])} / +{_pct(rs['up'])}.")
