@@ -252,13 +252,13 @@ def _move(ppm: int | None) -> str | None:
 def _curve(required: list[int], recommended: int, balance: int, money: Callable[[int], str],
            prob: Callable[[int], str]) -> list[list[str]]:
     """[fund size, probability of socialization] at 41 sizes from 0 to 2x the larger of the
-    recommendation and today's balance, denser at the small end (size = top x (k/40)^2).
+    recommendation and today's balance, denser at the small end (size = top x (k/40)^2), and
+    at today's balance.
     Exact: a path socializes iff it needs more than the size (or a deficit tops the cap)."""
     top = 2 * max(recommended, balance, 1)
     out = []
     n = len(required)
-    for k in range(41):
-        size = top * k * k // 1600
+    for size in sorted({top * k * k // 1600 for k in range(41)} | {balance}):
         above = n - bisect.bisect_right(required, size)
         out.append([money(size), prob(above)])
     return out

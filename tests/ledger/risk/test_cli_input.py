@@ -138,3 +138,20 @@ def test_text_report_and_png(tmp_path: Path, url: str) -> None:
     assert "Recommended size: " in result.output
     assert json.loads(out.read_text())["format"] == "backstop-risk/1"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_curve_at_todays_balance_is_the_simulated_probability(tmp_path: Path) -> None:
+    """Two computations agree: the share of paths that socialized with today's balance, and
+    the curve's share of paths whose required starting balance is above it."""
+    from ledger.sim.positions import opening_positions
+    from ledger.sim.simulate import SimulationConfig
+
+    url = make_fund(tmp_path, "20000.00")
+    book = write_lines(tmp_path / "book.jsonl", opening_positions(SimulationConfig(traders=200)))
+    result = risk(url, "--positions", str(book), "--scenario", "stochastic", "--paths", "60",
+                  "--horizon", "60", "--vol", "0.2", "--json")
+    assert result.exit_code == 0, result.output
+    [active] = json.loads(result.output)["policies"]
+    at_balance = dict(active["socialization_curve"])["20000.00"]
+    assert at_balance == active["probability_of_socialization"]
+    assert 0 < float(at_balance) < 1
