@@ -97,7 +97,7 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
                  policy_files: tuple[Path, ...], slippage: str, buffer_: str, as_json: bool,
                  out: Path | None, png: Path | None, force: bool, ledger: Ledger,
                  fund_name: str | None) -> None:
-    """Size the fund: stress the open positions in POSITIONS along price paths, run the
+    """Size the fund: stress the open positions of --positions along price paths, run the
     liquidations through the fund's waterfall, and report VaR/ES of the fund's drawdown, of
     deficits and of socialized loss, the probability of socialization, cover-1/cover-2,
     reverse stress and a recommended fund size with today's coverage.
@@ -150,15 +150,15 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
         raise InputExit(str(error)) from None
     document = sizing.report(book, policies, balance, config, results)
     document["fund"] = name
+    outputs: list[tuple[str, Path, bytes]] = []
     if png is not None:
-        from ledger.risk.chart import write_risk_chart
+        from ledger.risk.chart import risk_chart
 
-        try:
-            write_risk_chart(png, document, results)
-        except OSError as error:
-            raise InputExit(f"--png {png}: cannot write ({error.strerror or error})") from None
+        outputs.append(("--png", png, risk_chart(document, results)))
     if out is not None:
-        _write(out, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+        outputs.append(("--out", out, text.encode("utf-8")))
+    _write_all(outputs)
     if as_json:
         emit_json(document)
     else:
@@ -178,8 +178,14 @@ class _Quiet:
         """Nothing to show."""
 
 
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise InputExit(f"--out {path}: cannot write ({error.strerror or error})") from None
+def _write_all(outputs: list[tuple[str, Path, bytes]]) -> None:
+    """Write every output or none: a failed write removes the ones already written."""
+    written: list[Path] = []
+    for option, path, data in outputs:
+        try:
+            path.write_bytes(data)
+        except OSError as error:
+            for done in written:
+                done.unlink(missing_ok=True)
+            raise InputExit(f"{option} {path}: cannot write ({error.strerror or error})") from None
+        written.append(path)

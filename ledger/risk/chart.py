@@ -3,14 +3,14 @@ probability of socialization (matplotlib, the `chart` extra)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 from ledger.risk.sizing import Results
 
 
-def write_risk_chart(path: Path, doc: dict[str, Any], res: Results) -> None:
-    """Draw two panels into `path` (PNG)."""
+def risk_chart(doc: dict[str, Any], res: Results) -> bytes:
+    """Draw two panels; return the PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,5 +42,7 @@ def write_risk_chart(path: Path, doc: dict[str, Any], res: Results) -> None:
     right.set_ylabel("P(any socialized loss)")
     right.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    return buffer.getvalue()

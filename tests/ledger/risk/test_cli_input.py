@@ -155,3 +155,13 @@ def test_curve_at_todays_balance_is_the_simulated_probability(tmp_path: Path) ->
     at_balance = dict(active["socialization_curve"])["20000.00"]
     assert at_balance == active["probability_of_socialization"]
     assert 0 < float(at_balance) < 1
+
+
+def test_an_output_that_cannot_be_written_leaves_no_output(tmp_path: Path, url: str) -> None:
+    """--out into a missing folder: exit 2 in one line, and the PNG written first is gone."""
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    png, out = tmp_path / "risk.png", tmp_path / "missing" / "report.json"
+    result = risk(url, "--positions", str(book), "--scenario", "btc-2020-03-12",
+                  "--horizon", "10", "--png", str(png), "--out", str(out))
+    _one_line_exit_2(result, f"--out {out}: cannot write")
+    assert not png.exists() and not out.exists()
