@@ -260,6 +260,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
             report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
+    _risk_note(report, snap)
     if seed is not None:
         report.ok("accounts.root", "account tree rebuilt from the replay")
     elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
@@ -555,7 +556,7 @@ def _risk_note(report: Report, snap: dict[str, Any]) -> None:
     """metrics.risk (optional): its schema and signature were checked with the snapshot's;
     check the model hash, and say plainly that the figures cannot be recomputed."""
     risk = snap["metrics"].get("risk")
-    if risk is None:
+    if risk is None or any(c["check"] == "metrics.risk" for c in report.checks):
         return
     model = risk["model"]
     if sha256_hex(canonical_bytes(model["parameters"])) != model["hash"]:

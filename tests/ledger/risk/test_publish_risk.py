@@ -49,8 +49,11 @@ def test_published_headline_verifies_with_a_plain_note(tmp_path: Path) -> None:
     assert "cannot be recomputed without the exchange's positions snapshot" in \
         checks["metrics.risk"]["detail"]
     replay = CliRunner().invoke(audit, ["replay", str(out / "events.jsonl"), "--snapshot",
-                                        str(out / "snapshot.json"), "--key", vkey])
+                                        str(out / "snapshot.json"), "--key", vkey, "--json",
+                                        "--skip-accounts"])
     assert replay.exit_code == 0, replay.output
+    notes = [c for c in json.loads(replay.output)["checks"] if c["check"] == "metrics.risk"]
+    assert len(notes) == 1 and notes[0]["ok"] is None
 
 
 def test_bad_risk_reports_are_refused(tmp_path: Path) -> None:
@@ -97,3 +100,21 @@ def test_a_tampered_model_hash_fails_the_audit(tmp_path: Path) -> None:
                                          "--key", vkey])
     assert verdict.exit_code == 1, verdict.output
     assert "metrics.risk" in verdict.output
+
+
+def test_tiled_publication_carries_the_headline(tmp_path: Path) -> None:
+    """--layout tiles: the snapshot under snapshots/SIZE/ has metrics.risk; a tiled replay
+    verifies and notes it once."""
+    url, report, key, vkey = _setup(tmp_path)
+    root = tmp_path / "log"
+    result = CliRunner().invoke(backstop, ["snapshot", "publish", "--db", url, "--key", str(key),
+                                           "--out", str(root), "--layout", "tiles",
+                                           "--risk", str(report)])
+    assert result.exit_code == 0, result.output
+    [folder] = (root / "snapshots").iterdir()
+    snap = json.loads((folder / "snapshot.json").read_text())
+    assert snap["metrics"]["risk"]["recommended_size"] == "1200.00"
+    verdict = CliRunner().invoke(audit, ["replay", str(root), "--key", vkey, "--json"])
+    assert verdict.exit_code == 0, verdict.output
+    notes = [c for c in json.loads(verdict.output)["checks"] if c["check"] == "metrics.risk"]
+    assert len(notes) == 1 and "cannot be recomputed" in notes[0]["detail"]
