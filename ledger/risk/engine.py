@@ -38,6 +38,7 @@ from ledger.risk.positions import Book
 PPM = 1_000_000
 MAX_SLIPPAGE_PPM = 150_000  # the simulator's max_slippage
 NO_CAP = 2**62
+ROOM = 2**62  # int64 products stay below this; beyond, the fee falls back to Python ints
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,11 @@ def fees(prep: Prepared, ev: Events, policy: Policy, prices: np.ndarray) -> np.n
     rate = policy.fee_cap_rate
     c, d = rate.numerator, rate.denominator
     x = ev.delta_x[surplus]
-    capped = c * ev.fill[surplus] * book.size[ev.position[surplus]] * prep.mz
+    fill, size = ev.fill[surplus], book.size[ev.position[surplus]]
+    if int(x.max()) * d >= ROOM or c * int(fill.max()) * int(size.max()) * prep.mz >= ROOM:
+        # A rate with a long decimal expansion: Python integers (exact, slower).
+        x, fill, size = x.astype(object), fill.astype(object), size.astype(object)
+    capped = c * fill * size * prep.mz
     base = np.minimum(x * d, capped)  # the fee base, in units of 1/(d * DK) minor units
     denom = d * prep.dk
     share = policy.fund_share
@@ -220,7 +225,7 @@ def _times_share(base: np.ndarray, value: Fraction, denom: int) -> np.ndarray:
     a, b = value.numerator, value.denominator
     if not len(base):
         return base
-    if int(np.abs(base).max()) * a < 2**62 and denom * b < 2**62:
+    if base.dtype != object and int(np.abs(base).max()) * a < ROOM and denom * b < ROOM:
         return base * a // (denom * b)
     return np.array([int(v) * a // (denom * b) for v in base.tolist()], dtype=np.int64)
 

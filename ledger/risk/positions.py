@@ -23,6 +23,7 @@ from ledger.service.factfile import RecordError, decode_json, numbered_lines
 MAX_PRICE_DECIMALS = 8
 MIN_PRICE_DECIMALS = 2  # paths move in steps no coarser than a cent of the quote
 INT64_ROOM = 2**62  # every product the engine forms must stay below this
+MAX_RISE = 64  # paths may rise to this multiple of today's price (the room is checked for it)
 
 
 @dataclass(frozen=True)
@@ -211,8 +212,15 @@ def _trigger(p: Position, z: int, e: int, c: int, pd: int, sd: int, qd: int) -> 
 
 def _check_room(book: Book, positions: Iterable[Position]) -> None:
     """Refuse a snapshot whose products would not fit the engine's int64 arithmetic."""
-    worst_price = int(max(book.start.max(), book.entry.max(), book.trigger.max())) * 64
+    worst_price = int(max(book.start.max(), book.entry.max(), book.trigger.max())) * MAX_RISE
     k = book.price_decimals + book.size_decimals
+    # The slippage model sums the notional liquidated in a step and scales it by 10^4.
+    total = worst_price * int(book.size.sum()) * 10**max(0, book.quote_decimals - k) \
+        // 10**max(0, k - book.quote_decimals)
+    if total * 10**4 >= INT64_ROOM:
+        raise RecordError(book.positions[int(book.size.argmax())].line,
+                          "size: the book's total notional is too large for the engine's "
+                          "64-bit integer arithmetic")
     for p, z, c in zip(positions, book.size.tolist(), book.collateral.tolist(), strict=True):
         if worst_price * z * 10**max(0, book.quote_decimals - k) * 10**6 >= INT64_ROOM or \
                 c * 10**max(0, k - book.quote_decimals) * 10**4 >= INT64_ROOM:

@@ -20,7 +20,7 @@ import numpy as np
 from auditor.formats.wire import canonical_bytes, format_amount, format_decimal, sha256_hex
 from ledger.domain.policy import Policy
 from ledger.risk import engine, scenarios
-from ledger.risk.positions import Book
+from ledger.risk.positions import MAX_RISE, Book
 from ledger.risk.scenarios import Stochastic
 
 LEVELS = (Fraction(99, 100), Fraction(999, 1000))
@@ -108,6 +108,10 @@ def simulate(book: Book, policies: list[NamedPolicy], balance: int, config: Risk
     res = Results(per_policy=[{k: [] for k in ("socialized", "drawdown", "required", "forced",
                                                "fees", "paid")} for _ in policies])
     for label, block in scenario_paths(config):
+        if float(block.max()) > MAX_RISE:
+            raise scenarios.ScenarioError(
+                f"--scenario {label}: a path rises above {MAX_RISE}x today's price, beyond the "
+                "range the engine's 64-bit integer arithmetic is checked for")
         prices = scenarios.market_prices(block, book.start)
         for j in range(prices.shape[0]):
             ev, outs = engine.run_path(prep, prices[j], slip, runs)

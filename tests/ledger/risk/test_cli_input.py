@@ -71,6 +71,18 @@ def test_bad_csv(tmp_path: Path, url: str, text: str, expected: str) -> None:
     assert not out.exists()
 
 
+def test_a_path_beyond_the_checked_range(tmp_path: Path, url: str) -> None:
+    """A CSV path that rises 65x: refused before any output (the int64 room is checked for
+    64x today's price)."""
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    (tmp_path / "paths.csv").write_text("a\n1\n2\n65\n")
+    out = tmp_path / "report.json"
+    result = risk(url, "--positions", str(book), "--scenario", str(tmp_path / "paths.csv"),
+                  "--horizon", "2", "--out", str(out))
+    _one_line_exit_2(result, "paths.csv:a: a path rises above 64x today's price")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--slippage", "abc"], "--slippage: "),
     (["--slippage", "0.5"], "--slippage: must be between 0 and 0.15"),

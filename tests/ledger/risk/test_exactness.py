@@ -29,6 +29,9 @@ POLICIES: dict[str, dict[str, Any]] = {
         "fund_share": {"volatility": {"window": 12,
                                       "breakpoints": [["0.001", "0.2"], ["0.01", "0.9"]]}},
         "socialization": "pro_rata_profit"},
+    "long fee rate": {  # d = 10^13: the fee base leaves int64, Python integers take over
+        "version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.0012345678901",
+        "fund_share": {"fixed": "0.333333333333"}, "socialization": "pro_rata_profit"},
 }
 START = 2_000_000  # 20,000.00 USDT
 
