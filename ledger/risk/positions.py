@@ -214,6 +214,11 @@ def _check_room(book: Book, positions: Iterable[Position]) -> None:
     """Refuse a snapshot whose products would not fit the engine's int64 arithmetic."""
     worst_price = int(max(book.start.max(), book.entry.max(), book.trigger.max())) * MAX_RISE
     k = book.price_decimals + book.size_decimals
+    for p, z, c in zip(positions, book.size.tolist(), book.collateral.tolist(), strict=True):
+        if worst_price * z * 10**max(0, book.quote_decimals - k) * 10**6 >= INT64_ROOM or \
+                c * 10**max(0, k - book.quote_decimals) * 10**4 >= INT64_ROOM:
+            raise RecordError(p.line, "size: position too large for the engine's 64-bit "
+                                      "integer arithmetic")
     # The slippage model sums the notional liquidated in a step and scales it by 10^4.
     total = worst_price * int(book.size.sum()) * 10**max(0, book.quote_decimals - k) \
         // 10**max(0, k - book.quote_decimals)
@@ -221,8 +226,3 @@ def _check_room(book: Book, positions: Iterable[Position]) -> None:
         raise RecordError(book.positions[int(book.size.argmax())].line,
                           "size: the book's total notional is too large for the engine's "
                           "64-bit integer arithmetic")
-    for p, z, c in zip(positions, book.size.tolist(), book.collateral.tolist(), strict=True):
-        if worst_price * z * 10**max(0, book.quote_decimals - k) * 10**6 >= INT64_ROOM or \
-                c * 10**max(0, k - book.quote_decimals) * 10**4 >= INT64_ROOM:
-            raise RecordError(p.line, "size: position too large for the engine's 64-bit "
-                                      "integer arithmetic")

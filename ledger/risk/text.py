@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 
-def _pct(text: str | None) -> str:
+def _move(text: str | None, sign: str, limit: str) -> str:
     if text is None:
-        return "none up to the largest move tried"
-    return f"{float(text) * 100:.4g}%"
+        return f"none up to {sign}{limit}"
+    return f"{sign}{float(text) * 100:.4g}%"
 
 
 def committee_text(doc: dict[str, Any]) -> str:
@@ -38,8 +38,8 @@ def committee_text(doc: dict[str, Any]) -> str:
             f", expected socialized {p['expected_socialized']}, mean liquidation fees in "
             f"{p['fees_mean']}; fund drawdown ES99 "
             f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
-            f"{so['99.9']['es']}; reverse stress: the fund is exhausted by an instant move of "
-            f"-{_pct(rs['down'])} / +{_pct(rs['up'])}.")
+            f"{so['99.9']['es']}; reverse stress: an instant move exhausts the fund at "
+            f"{_move(rs['down'], '-', '100%')} / {_move(rs['up'], '+', '900%')}.")
     names = [p["name"] for p in doc["policies"]]
     for name, row in doc["scenarios"].items():
         if row["paths"] == 1:
