@@ -8,6 +8,7 @@ ceil((1 - q) n) largest, rounded up to the minor unit (a sizing figure errs high
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from auditor.formats.wire import canonical_bytes, format_amount, format_decimal,
 from ledger.domain.policy import Policy
 from ledger.risk import engine, scenarios
 from ledger.risk.positions import MAX_RISE, Book
-from ledger.risk.scenarios import Stochastic
+from ledger.risk.scenarios import Stochastic, shapes
 
 LEVELS = (Fraction(99, 100), Fraction(999, 1000))
 MAX_UP_PPM = 9_000_000  # reverse stress looks for an up-move of at most +900%
@@ -57,6 +58,8 @@ class RiskConfig:
                 "slippage": _plain(self.slippage),
                 "buffer": _plain(self.buffer),
                 "positions_sha256": self.positions_hash,
+                "scenario_files_sha256": {name: _file_hash(name) for name in self.scenarios
+                                          if name != STOCHASTIC and name not in shapes()},
                 "policies": [{"name": p.name, "hash": p.policy.hash} for p in policies]}
 
 
@@ -272,3 +275,11 @@ def _plain(value: Fraction) -> str:
     """A rate as a short decimal string (0.2, 0.001, 0)."""
     text = format_decimal(value, 6)
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _file_hash(name: str) -> str:
+    """SHA-256 of a scenario file (it was read already; empty if it vanished since)."""
+    try:
+        return hashlib.sha256(Path(name).read_bytes()).hexdigest()
+    except OSError:
+        return ""
