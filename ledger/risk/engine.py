@@ -102,10 +102,11 @@ def prepare(book: Book) -> Prepared:
             idx = np.flatnonzero((book.market == m) & (book.long == long))
             if not len(idx):
                 continue
-            trig = book.trigger[idx]
-            # Longs go down deepest (highest trigger) first, shorts lowest trigger first;
-            # ties by file order (a stable sort).
-            order = idx[np.argsort(-trig if long else trig, kind="stable")]
+            rank = book.level_rank[idx]
+            # Longs go down deepest (highest exact level) first, shorts lowest level first,
+            # as the simulator's heaps pop them; ties by file order (a stable sort). The
+            # integer triggers follow the same order, so the searchsorted counts match it.
+            order = idx[np.argsort(-rank if long else rank, kind="stable")]
             prep.sides.append((m, long, order, np.sort(book.trigger[idx])))
     return prep
 

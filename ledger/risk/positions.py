@@ -64,6 +64,7 @@ class Book:
     entry: np.ndarray  # int64 price units
     collateral: np.ndarray  # int64 minor units
     trigger: np.ndarray  # int64 price units
+    level_rank: np.ndarray  # int64: rank of the exact maintenance level (equal levels, equal rank)
     group: np.ndarray  # int64 group index
     groups: list[str]
 
@@ -170,8 +171,11 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
     size = [int(p.size * 10**sd) for p in positions]
     entry = [int(p.entry_price * 10**pd) for p in positions]
     collateral = [p.collateral // scale_down for p in positions]
-    trigger = [_trigger(p, z, e, c, pd, sd, qd) for p, z, e, c in
-               zip(positions, size, entry, collateral, strict=True)]
+    levels = [_level(p, z, e, c, pd, sd, qd) for p, z, e, c in
+              zip(positions, size, entry, collateral, strict=True)]
+    trigger = [max(0, math.ceil(lv) - 1) if p.long else math.floor(lv) + 1
+               for p, lv in zip(positions, levels, strict=True)]
+    distinct = {lv: r for r, lv in enumerate(sorted(set(levels)))}
     depth = []
     for i, m in enumerate(names):
         longs = sum(z for p, z in zip(positions, size, strict=True) if p.market == m and p.long)
@@ -189,25 +193,25 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
                 size=np.array(size, dtype=np.int64), entry=np.array(entry, dtype=np.int64),
                 collateral=np.array(collateral, dtype=np.int64),
                 trigger=np.array(trigger, dtype=np.int64),
+                level_rank=np.array([distinct[lv] for lv in levels], dtype=np.int64),
                 group=np.array([group_index[p.group] for p in positions], dtype=np.int64),
                 groups=groups)
     _check_room(book, positions)
     return book
 
 
-def _trigger(p: Position, z: int, e: int, c: int, pd: int, sd: int, qd: int) -> int:
-    """Integer trigger price: long below maintenance at p <= T, short at p >= T.
+def _level(p: Position, z: int, e: int, c: int, pd: int, sd: int, qd: int) -> Fraction:
+    """The exact maintenance level L in price units; the integer trigger follows from it.
 
-    Long: C + (p - E) Z < mm p Z  <=>  p < (E Z - C') / ((1 - mm) Z) = L, so T = ceil(L) - 1;
-    short: C + (E - p) Z < mm p Z  <=>  p > (E Z + C') / ((1 + mm) Z) = L, so T = floor(L) + 1
-    (C' is the collateral in price units x size units).
+    Long: C + (p - E) Z < mm p Z  <=>  p < (E Z - C') / ((1 - mm) Z) = L, trigger ceil(L) - 1
+    (below maintenance at p <= trigger); short: C + (E - p) Z < mm p Z  <=>
+    p > (E Z + C') / ((1 + mm) Z) = L, trigger floor(L) + 1 (at p >= trigger). C' is the
+    collateral in price units x size units. Strict, as the simulator's margin engine.
     """
     c_units = Fraction(c * 10 ** (pd + sd), 10**qd)
     if p.long:
-        level = (e * z - c_units) / ((1 - p.mm_rate) * z)
-        return max(0, math.ceil(level) - 1)
-    level = (e * z + c_units) / ((1 + p.mm_rate) * z)
-    return math.floor(level) + 1
+        return (e * z - c_units) / ((1 - p.mm_rate) * z)
+    return (e * z + c_units) / ((1 + p.mm_rate) * z)
 
 
 def _check_room(book: Book, positions: Iterable[Position]) -> None:

@@ -25,8 +25,8 @@ def liquidations(book: Book, prices: list[list[int]],
                 break
     def order(i: int) -> tuple[int, int, int, int, int]:
         long = bool(book.long[i])
-        trig = int(book.trigger[i])
-        return (crossing[i], int(book.market[i]), 0 if long else 1, -trig if long else trig, i)
+        rank = int(book.level_rank[i])
+        return (crossing[i], int(book.market[i]), 0 if long else 1, -rank if long else rank, i)
     out = []
     liquidated: dict[tuple[int, int, bool], int] = {}
     scale = 10 ** (book.price_decimals + book.size_decimals)
