@@ -155,9 +155,9 @@ def events(prep: Prepared, prices: np.ndarray, slip: Slippage) -> Events:
         starts = np.repeat(first, np.diff(np.r_[first, len(key)]))
         cum = cum - cum[starts] + notional[starts]
         ppm = np.minimum(slip.max_ppm, slip.base_ppm + cum * 10_000 // book.depth[market])
-        down = mark * (PPM - ppm) // PPM
-        up = -((-mark * (PPM + ppm)) // PPM)
-        fill = np.maximum(1, np.where(long, down, up))
+        sell = mark * (PPM - ppm) // PPM  # a long is closed by selling: rounded down
+        buy = -((-mark * (PPM + ppm)) // PPM)  # a short by buying: rounded up
+        fill = np.maximum(1, np.where(long, sell, buy))
     move = np.where(long, fill - book.entry[pos], book.entry[pos] - fill)
     x = book.collateral[pos] * prep.dk + move * size * prep.mz
     deficit = np.where(x < 0, (-x + prep.dk - 1) // prep.dk, 0)
