@@ -76,6 +76,12 @@ def _policy(path: Path, decimals: dict[str, int]) -> sizing.NamedPolicy:
               help="Stochastic: standard deviation of one jump's log move.")
 @click.option("--tail-df", default=3.0, show_default=True, type=float,
               help="Stochastic: Student-t degrees of freedom (lower: fatter tails).")
+@click.option("--shape-paths", default=1, show_default=True, type=click.IntRange(1, 100_000),
+              help="Paths per historical shape: the smooth shape, then seeded rough variants "
+                   "through the same anchors (gaps between them, as in real crashes).")
+@click.option("--shape-noise", default=0.002, show_default=True,
+              type=click.FloatRange(0, 1),
+              help="Per-step scale of the rough variants' Student-t log noise.")
 @click.option("--policy", "policy_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Repeatable: compare the fund's active policy with this policy document on "
@@ -94,7 +100,8 @@ def _policy(path: Path, decimals: dict[str, int]) -> sizing.NamedPolicy:
 @store_options
 def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: int, horizon: int,
                  seed: int, vol: float, jump_intensity: float, jump_size: float, tail_df: float,
-                 policy_files: tuple[Path, ...], slippage: str, buffer_: str, as_json: bool,
+                 shape_paths: int, shape_noise: float, policy_files: tuple[Path, ...],
+                 slippage: str, buffer_: str, as_json: bool,
                  out: Path | None, png: Path | None, force: bool, ledger: Ledger,
                  fund_name: str | None) -> None:
     """Size the fund: stress the open positions of --positions along price paths, run the
@@ -133,7 +140,8 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
             stochastic=scenarios.Stochastic(vol, jump_intensity, jump_size, tail_df),
             slippage=_fraction("--slippage", slippage, Fraction(0), Fraction(15, 100)),
             buffer=_fraction("--buffer", buffer_, Fraction(0), Fraction(100)),
-            positions_hash=hashlib.sha256(positions_path.read_bytes()).hexdigest())
+            positions_hash=hashlib.sha256(positions_path.read_bytes()).hexdigest(),
+            shape_paths=shape_paths, shape_noise=shape_noise)
         for scenario in config.scenarios:
             if scenario != sizing.STOCHASTIC and scenario not in scenarios.shapes() \
                     and not scenario.endswith(".csv"):

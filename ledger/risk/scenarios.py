@@ -48,6 +48,28 @@ def shape_path(name: str, steps: int) -> np.ndarray:
     return path
 
 
+def shape_variants(name: str, steps: int, count: int, noise: float, tail_df: float,
+                   seed: int) -> np.ndarray:
+    """The smooth shape, then `count - 1` seeded variants with gaps: Student-t log noise of
+    per-step scale `noise`, bridged so every variant still passes through every anchor (the
+    documented magnitudes hold; the path between them is rough, as real crashes are)."""
+    smooth = shape_path(name, steps)
+    if count <= 1:
+        return smooth
+    anchors = shapes()[name]["anchors"]
+    span = anchors[-1][0]
+    at = sorted({min(steps, round(hour / span * steps)) for hour, _ in anchors} | {0, steps})
+    index = sorted(shapes()).index(name)
+    rng = np.random.default_rng([seed, 1_000_000 + index])
+    shocks = rng.standard_t(tail_df, size=(count - 1, steps)) * noise \
+        * math.sqrt((tail_df - 2) / tail_df)
+    walk = np.zeros((count - 1, steps + 1))
+    walk[:, 1:] = np.cumsum(shocks, axis=1)
+    grid = np.arange(steps + 1)
+    pinned = np.array([np.interp(grid, at, row[at]) for row in walk])
+    return np.vstack([smooth, smooth * np.exp(walk - pinned)])
+
+
 @dataclass(frozen=True)
 class Stochastic:
     """Student-t diffusion with Poisson jumps over the horizon.

@@ -49,12 +49,15 @@ class RiskConfig:
     slippage: Fraction = Fraction(1, 1000)
     buffer: Fraction = Fraction(1, 5)
     positions_hash: str = ""
+    shape_paths: int = 1  # per historical shape: the smooth shape, then rough variants
+    shape_noise: float = 0.002  # per-step scale of the variants' Student-t log noise
 
     def params(self, policies: list[NamedPolicy]) -> dict[str, Any]:
         """The model parameters as a JSON object (their hash is the report's model id)."""
         return {"scenarios": list(self.scenarios), "paths": self.paths,
                 "horizon": self.horizon, "seed": self.seed,
                 "stochastic": {k: repr(v) for k, v in self.stochastic.params().items()},
+                "shape_paths": self.shape_paths, "shape_noise": repr(self.shape_noise),
                 "slippage": _plain(self.slippage),
                 "buffer": _plain(self.buffer),
                 "positions_sha256": self.positions_hash,
@@ -70,7 +73,9 @@ def scenario_paths(config: RiskConfig) -> Iterator[tuple[str, np.ndarray]]:
             for block in config.stochastic.paths(config.seed, config.paths, config.horizon):
                 yield STOCHASTIC, block
         elif name in scenarios.shapes():
-            yield name, scenarios.shape_path(name, config.horizon)
+            yield name, scenarios.shape_variants(name, config.horizon, config.shape_paths,
+                                                 config.shape_noise,
+                                                 config.stochastic.tail_df, config.seed)
         else:
             names, values = scenarios.read_csv(Path(name), config.horizon)
             for label, row in zip(names, values, strict=True):
@@ -84,7 +89,7 @@ def path_count(config: RiskConfig) -> int:
         if name == STOCHASTIC:
             total += config.paths
         elif name in scenarios.shapes():
-            total += 1
+            total += config.shape_paths
         else:
             total += len(scenarios.read_csv(Path(name), config.horizon)[0])
     return total

@@ -42,8 +42,10 @@ def committee_text(doc: dict[str, Any]) -> str:
             f"{_move(rs['down'], '-', '100%')} / {_move(rs['up'], '+', '900%')}.")
     names = [p["name"] for p in doc["policies"]]
     for name, row in doc["scenarios"].items():
-        if row["paths"] == 1:
-            social = ", ".join(f"{row['worst_socialized'][n]} under {n}" for n in names)
-            lines.append(f"  Scenario {name}: deficits {row['worst_deficits']}, socialized "
-                         f"{social}.")
+        if name == "stochastic":
+            continue
+        social = ", ".join(f"{row['worst_socialized'][n]} under {n}" for n in names)
+        worst = "" if row["paths"] == 1 else f" (worst of {row['paths']} paths)"
+        lines.append(f"  Scenario {name}{worst}: deficits {row['worst_deficits']}, socialized "
+                     f"{social}.")
     return "\n".join(lines)

@@ -84,3 +84,22 @@ def test_positions_snapshot_is_the_simulators_opening_book(tmp_path: Path) -> No
         record = book[fact["account"]]
         assert {k: record[k] for k in ("side", "size", "entry_price", "collateral")} == \
             {k: fact[k] for k in ("side", "size", "entry_price", "collateral")}
+
+
+def test_rough_shape_variants_keep_the_anchors_and_the_seed() -> None:
+    """Variants pass through every anchor of the shape (the documented moves hold), differ
+    between anchors, and one seed gives the same variants."""
+    from ledger.risk.scenarios import shape_path, shape_variants, shapes
+
+    name, steps = "btc-2020-03-12", 280
+    paths = shape_variants(name, steps, 5, 0.01, 3.0, seed=4)
+    assert paths.shape == (5, steps + 1)
+    smooth = shape_path(name, steps)[0]
+    assert (paths[0] == smooth).all()
+    anchors = shapes()[name]["anchors"]
+    at = [round(hour / anchors[-1][0] * steps) for hour, _ in anchors]
+    for row in paths[1:]:
+        assert abs(row[at] / smooth[at] - 1).max() < 1e-12
+        assert abs(row / smooth - 1).max() > 0.01
+    assert (shape_variants(name, steps, 5, 0.01, 3.0, seed=4) == paths).all()
+    assert not (shape_variants(name, steps, 5, 0.01, 3.0, seed=5) == paths).all()
