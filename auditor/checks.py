@@ -29,6 +29,7 @@ from auditor.formats.wire import (
     format_amount,
     load_document,
     parse_amount,
+    sha256_hex,
     snapshot_decimals,
 )
 from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
@@ -142,6 +143,7 @@ def check_signatures(report: Report, doc: dict[str, Any], verifiers: list[Verifi
 
 def check_snapshot_internal(report: Report, snap: dict[str, Any]) -> None:
     """Totals are well-formed non-negative amounts; the previous link's proof verifies."""
+    _risk_note(report, snap)
     decimals = snapshot_decimals(snap)
     for asset, text in snap["reserves"].items():
         try:
@@ -259,6 +261,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
             report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
+    _risk_note(report, snap)
     if seed is not None:
         report.ok("accounts.root", "account tree rebuilt from the replay")
     elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
@@ -548,3 +551,19 @@ def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key:
     write_atomic(target, text.encode("utf-8"))
     report.ok("cosign", f"signed by {signer.key_name}, written to {target}")
     report.figures.update({"witness": signer.verifier_key(), "written": str(target)})
+
+
+def _risk_note(report: Report, snap: dict[str, Any]) -> None:
+    """metrics.risk (optional): its schema and signature were checked with the snapshot's;
+    check the model hash, and say plainly that the figures cannot be recomputed."""
+    risk = snap["metrics"].get("risk")
+    if risk is None or any(c["check"] == "metrics.risk" for c in report.checks):
+        return
+    model = risk["model"]
+    if sha256_hex(canonical_bytes(model["parameters"])) != model["hash"]:
+        raise report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes "
+                                          "of model.parameters")
+    report.note("metrics.risk", "schema, signature and model hash checked; the figures "
+                f"(ES 99.9% {risk['es_999_deficits']}, recommended size "
+                f"{risk['recommended_size']} {risk['asset']}, coverage {risk['coverage']}) "
+                "cannot be recomputed without the exchange's positions snapshot")

@@ -30,6 +30,7 @@ from ledger.cli.options import (
 )
 from ledger.cli.publish import keygen, prove, snapshot
 from ledger.cli.reserves import reserves
+from ledger.cli.risk import risk_command
 from ledger.cli.simulate import simulate_command
 from ledger.service.application import FundNotFound, Ledger
 from ledger.service.factfile import RecordError
@@ -306,5 +307,5 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
         sys.exit(1)
 
 
-for _command in (simulate_command, keygen, snapshot, prove, reserves):
+for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command):
     main.add_command(_command)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -101,10 +103,13 @@ def snapshot() -> None:
               help="directory: DIR holds this snapshot alone. tiles: DIR is a C2SP "
                    "tlog-tiles log every snapshot extends (see below).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
+@click.option("--risk", "risk_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A `backstop risk --out` report: its headline (ES 99.9%, recommended size, "
+                   "coverage, model parameters and hash) goes into the signed metrics.risk.")
 @force_option
 @store_options
 def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json: bool,
-             force: bool, ledger: Ledger, fund_name: str | None) -> None:
+             risk_path: Path | None, force: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
 
     \b
@@ -129,10 +134,11 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
         refuse_overwrite("--out", out, force)
     name = resolve_fund(ledger, fund_name)
     signer = load_signer(key_path)
+    risk = None if risk_path is None else _risk_headline(risk_path, ledger, name)
     write = publish if layout == "directory" else publish_tiles
     try:
         # time None: the open reserves round's time, or now (ledger.service.reserves)
-        publication = write(ledger, name, signer, out, time_, force=force)
+        publication = write(ledger, name, signer, out, time_, force=force, risk=risk)
     except PublishError as error:
         raise InputExit(str(error)) from None
     document = publication.document
@@ -201,3 +207,17 @@ def prove_consistency(old: int, new: int, ledger: Ledger, fund_name: str | None)
     except PublishError as error:
         raise InputExit(str(error)) from None
 
+
+
+def _risk_headline(path: Path, ledger: Ledger, fund: str) -> dict[str, Any]:
+    """The `metrics.risk` object from a risk report file (exit 2 with one line if bad)."""
+    from ledger.risk.headline import HeadlineError, risk_metrics
+
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputExit(f"--risk {path}: not a readable JSON file ({error})") from None
+    try:
+        return risk_metrics(report, fund, ledger.get_fund(fund).assets)
+    except HeadlineError as error:
+        raise InputExit(f"--risk {path}: {error}") from None

@@ -103,12 +103,14 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
-def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None) -> Publication:
+def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None,
+                   risk: dict[str, Any] | None = None) -> Publication:
     """Build and sign a snapshot of the fund's current state (record_snapshot records it).
 
     With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
     log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
-    log has outgrown is refused. Without one: format /1 at `time` (None: now).
+    log has outgrown is refused. Without one: format /1 at `time` (None: now). `risk`, when
+    given, is the optional `metrics.risk` (ledger.risk.headline).
     """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
@@ -144,7 +146,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
             "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
                          "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
-            "metrics": _metrics(fund),
+            "metrics": _metrics(fund) if risk is None else {**_metrics(fund), "risk": risk},
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
@@ -232,7 +234,8 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str | None,
-            previous_dir: Path | None = None, force: bool = False) -> Publication:
+            previous_dir: Path | None = None, force: bool = False,
+            risk: dict[str, Any] | None = None) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 
     All or nothing: the files are written to a staging directory beside `out`, synced to disk
@@ -255,7 +258,7 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
         out.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
-            publication = build_snapshot(ledger, fund_name, signer, time)
+            publication = build_snapshot(ledger, fund_name, signer, time, risk)
             _write_publication(ledger, stage, publication, signer, previous_dir)
             _sync_tree(stage)
             _record_and_place(ledger, publication, stage, out)

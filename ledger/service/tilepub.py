@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from auditor.formats.wire import format_amount
 from auditor.verify import merkle
@@ -60,7 +61,7 @@ from ledger.service.publish import (
 
 
 def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, time: str | None,
-                  force: bool = False) -> Publication:
+                  force: bool = False, risk: dict[str, Any] | None = None) -> Publication:
     """Sign a snapshot and add it to the tiled log at `root` (created if absent).
 
     `root` must be empty or hold this fund's tiled log (its checkpoint names a prefix of the
@@ -80,7 +81,7 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
             root.rename(aside)
             old_size = 0
         root.mkdir(parents=True, exist_ok=True)
-        publication = build_snapshot(ledger, fund_name, signer, time)
+        publication = build_snapshot(ledger, fund_name, signer, time, risk)
         document = publication.document
         size = document["log"]["size"]
         full = write_log(ledger, fund_name, root, old_size, size)

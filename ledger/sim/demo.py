@@ -87,6 +87,7 @@ class DemoResult:
     asset: str = "USDT"
     reserve_audits: list[tuple[str, int, str]] = field(default_factory=list)  # reserves runs
     reserve_ratios: dict[str, str | None] = field(default_factory=dict)  # the last snapshot's
+    sizing: list[str] = field(default_factory=list)  # the `backstop risk` headline lines
 
     @property
     def verified(self) -> bool:
@@ -296,7 +297,11 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
     lowest = min(zip(series["ratios"], series["times"], strict=False), default=(None, None))
-    return DemoResult(workdir=workdir, chart=chart, published=published,
+    from ledger.sim.riskdemo import headline, sizing_report
+
+    say("sizing the fund against the opening book (backstop risk)")
+    sizing = headline(sizing_report(config, workdir))
+    return DemoResult(sizing=sizing, workdir=workdir, chart=chart, published=published,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, reserve_audits=reserve_audits,
@@ -337,4 +342,5 @@ def report(result: DemoResult) -> str:
         f"  chart               {result.chart}",
     ]
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
+    lines += result.sizing
     return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""The short text a risk committee can paste into its minutes, from a risk report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _move(text: str | None, sign: str, limit: str) -> str:
+    if text is None:
+        return f"none up to {sign}{limit}"
+    return f"{sign}{float(text) * 100:.4g}%"
+
+
+def committee_text(doc: dict[str, Any]) -> str:
+    """A dozen lines: the fund, the recommendation, the tail figures per policy."""
+    asset = doc["asset"]
+    scen = ", ".join(f"{name} ({row['paths']})" for name, row in doc["scenarios"].items())
+    coverage = "n/a" if doc["coverage"] is None else f"{float(doc['coverage']) * 100:.1f}%"
+    d = doc["deficits"]
+    lines = [
+        (f"Insurance fund sizing, fund {doc.get('fund', '?')} ({asset}), model "
+        f"{doc['model']['hash'][:12]}"),
+        (f"  Book: {doc['positions']} open positions in "
+        f"{', '.join(f'{m} at {p}' for m, p in doc['markets'].items())}; "
+        f"{doc['paths']} paths: {scen}."),
+        (f"  Fund today: {doc['balance']} {asset}. Recommended size: {doc['recommended_size']} "
+        f"{asset} = max(ES 99.9% of deficits {d['99.9']['es']}, cover-2 {doc['cover_2']}) x "
+        f"(1 + {doc['model']['parameters']['buffer']}). Coverage today: {coverage}."),
+        (f"  Deficits: VaR99 {d['99.0']['var']}, ES99 {d['99.0']['es']}, "
+        f"VaR99.9 {d['99.9']['var']}, ES99.9 {d['99.9']['es']}. Cover-1 {doc['cover_1']}, "
+        f"cover-2 {doc['cover_2']} (largest one and two accounts or affiliate groups)."),
+    ]
+    for p in doc["policies"]:
+        dd, so = p["drawdown"], p["socialized"]
+        rs = p["reverse_stress"]
+        lines.append(
+            f"  Policy {p['name']}: P(socialization) {float(p['probability_of_socialization']):.2%}"
+            f", expected socialized {p['expected_socialized']}, mean liquidation fees in "
+            f"{p['fees_mean']}; fund drawdown ES99 "
+            f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
+            f"{so['99.9']['es']}; reverse stress: an instant move exhausts the fund at "
+            f"{_move(rs['down'], '-', '100%')} / {_move(rs['up'], '+', '900%')}.")
+    names = [p["name"] for p in doc["policies"]]
+    for name, row in doc["scenarios"].items():
+        if name == "stochastic":
+            continue
+        social = ", ".join(f"{row['worst_socialized'][n]} under {n}" for n in names)
+        worst = "" if row["paths"] == 1 else f" (worst of {row['paths']} paths)"
+        lines.append(f"  Scenario {name}{worst}: deficits {row['worst_deficits']}, socialized "
+                     f"{social}.")
+    return "\n".join(lines)
