@@ -29,6 +29,7 @@ from ledger.cli.options import (
 )
 from ledger.cli.publish import keygen, prove, snapshot
 from ledger.cli.simulate import simulate_command
+from ledger.cli.site import site
 from ledger.service.application import FundNotFound, Ledger
 from ledger.service.factfile import RecordError
 from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
@@ -304,5 +305,5 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
         sys.exit(1)
 
 
-for _command in (simulate_command, keygen, snapshot, prove):
+for _command in (simulate_command, keygen, snapshot, prove, site):
     main.add_command(_command)

@@ -44,8 +44,12 @@ function chart(container, title, series, data, opts = {}) {
   const width = () => Math.max(280, container.clientWidth || 600);
   const plot = new uPlot({
     title, width: width(), height: opts.height || 260,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"), // the log's times are UTC
     scales: { x: { time: true } },
-    axes: [{}, { size: 70, values: opts.yValues }],
+    axes: [{ values: (u, splits) => {
+      const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+      return splits.map((s) => new Date(s * 1000).toISOString().slice(span > 86400 ? 5 : 11, 16).replace("T", " "));
+    } }, { size: 70, values: opts.yValues }],
     series: [{ label: "time", value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) },
       ...series],
   }, data, container);
@@ -72,16 +76,20 @@ function balanceChart() {
 function flowsChart() {
   $("period-name").textContent = site.period;
   const rows = site.flows;
-  const kinds = [["fees", "Fee inflows", "#2b8a3e"], ["covered", "Deficits covered", "#d9480f"],
-    ["socialized", "Socialized loss", "#c2255c"]];
+  // Grouped bars: covered left of the period's start, socialized right of it; fee inflows
+  // (small beside the other two) as a line with points.
+  const kinds = [["fees", "Fee inflows", "#2b8a3e", 0], ["covered", "Deficits covered", "#d9480f", -1],
+    ["socialized", "Socialized loss", "#c2255c", 1]];
   const assets = [...new Set(rows.map((r) => r.asset))];
   const series = [];
-  const data = [rows.filter((r) => r.asset === assets[0]).map((r) => seconds(r.period))];
+  const half = site.period === "day" ? 43200 : 1800; // drawn at the middle of each period
+  const data = [rows.filter((r) => r.asset === assets[0]).map((r) => seconds(r.period) + half)];
   for (const asset of assets.slice(0, 1)) {
     const mine = rows.filter((r) => r.asset === asset);
-    for (const [key, label, color] of kinds) {
-      series.push({ label: `${label} (${asset})`, stroke: color, fill: `${color}55`, width: 1,
-        paths: uPlot.paths.bars({ size: [0.8 / kinds.length, 40], align: 0 }) });
+    for (const [key, label, color, align] of kinds) {
+      series.push(align ? { label: `${label} (${asset})`, stroke: color, fill: `${color}99`, width: 1,
+        paths: uPlot.paths.bars({ size: [0.4, 40], align }), points: { show: false } }
+        : { label: `${label} (${asset})`, stroke: color, width: 2, points: { show: true, size: 5 } });
       data.push(mine.map((r) => Number(r[key])));
     }
   }
@@ -188,7 +196,7 @@ function verdict(box, result, what) {
   const word = ok ? "VERIFIED" : result.input ? "ERROR" : "FAILED";
   box.replaceChildren(el("div", { class: `box ${ok ? "pass" : "fail"}` },
     el("span", { class: `word ${ok ? "pass" : "fail"}`, text: word }),
-    ok ? ` ${what}` : `: ${result.reason}`, list));
+    `: ${ok ? what : result.reason}`, list));
 }
 
 function verifyPage() {
@@ -259,7 +267,7 @@ function verifyPage() {
     const s = snaps[Number($("proof-snapshot").value)];
     const account = $("proof-account").value.trim() || null;
     const result = error || await verifyAccountProof(doc, s.doc, [key], account);
-    verdict($("proof-result"), result, `: the totals of ${doc && (doc.account || account)} are in the snapshot at log size ${s.size}.`);
+    verdict($("proof-result"), result, `the totals of ${doc && (doc.account || account)} are in the snapshot at log size ${s.size}.`);
     showEngines();
   };
   $("cons-verify").onclick = async () => {
@@ -268,7 +276,7 @@ function verifyPage() {
     const text = $("cons-proof").value.trim();
     const [proof, error] = text ? parse(text, "consistency proof") : [null, null];
     const result = error || await verifyConsistency(a.doc, b.doc, [key], proof);
-    verdict($("cons-result"), result, `: the log of size ${a.size} is the beginning of the log of size ${b.size}.`);
+    verdict($("cons-result"), result, `the log of size ${a.size} is the beginning of the log of size ${b.size}.`);
     showEngines();
   };
   const showEngines = () => { $("engines").textContent = `SHA-256 by ${engines.sha256}; Ed25519 by ${engines.ed25519}.`; };
