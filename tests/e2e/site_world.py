@@ -31,6 +31,7 @@ class World:
     sizes: list[int] = field(default_factory=list)  # of the tiled snapshots
     proofs: dict[str, Path] = field(default_factory=dict)  # account -> proof of the last snapshot
     old_proof: Path | None = None  # a proof against the first snapshot
+    consistency: Path | None = None  # `prove consistency` from the first to the last snapshot
 
     def snapshot(self, size: int) -> Path:
         return self.tiled / "snapshots" / str(size) / "snapshot.json"
@@ -81,4 +82,7 @@ def build_world(base: Path) -> World:
         path.write_text(backstop("prove", "account", account, "--db", db,
                                  "--size", str(world.sizes[-1])))
         world.proofs[account] = path
+    world.consistency = base / "consistency.json"
+    world.consistency.write_text(backstop("prove", "consistency", str(world.sizes[0]),
+                                          str(world.sizes[-1]), "--db", db))
     return world

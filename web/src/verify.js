@@ -211,13 +211,26 @@ function snapshotDecimals(snapshot) {
 
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 
+// The shape checks of the JSON schemas that a tampered document most often breaks (the
+// auditor refuses those as input errors, exit 2, before verifying anything).
+const AMOUNT = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const amountsOk = (byAsset) => isObject(byAsset) && Object.values(byAsset).every((t) => isObject(t)
+  && Object.values(t).every((v) => typeof v === "string" && AMOUNT.test(v)));
+
 function requireSnapshot(doc, what) {
+  const prev = isObject(doc) ? doc.previous : null;
   const ok = isObject(doc) && doc.format === "backstop-snapshot/1" && typeof doc.fund === "string"
-    && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && typeof doc.log.root === "string"
-    && isObject(doc.reserves) && isObject(doc.accounts) && Array.isArray(doc.accounts.assets)
-    && isObject(doc.accounts.totals) && Number.isSafeInteger(doc.accounts.count)
-    && Object.values(doc.reserves).every((v) => typeof v === "string");
-  if (!ok) throw new InputError(`${what}: not a backstop-snapshot/1 document`);
+    && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root)
+    && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v))
+    && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals)
+    && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root)
+    && (prev === null || prev === undefined || (isObject(prev) && Number.isSafeInteger(prev.log_size)
+      && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))))
+    && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g)
+      && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key)
+      && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
+  if (!ok) throw new InputError(`${what}: does not match snapshot.schema.json`);
 }
 
 /** The RFC 8785 bytes a snapshot's signatures sign: the document without "signatures". */
@@ -467,13 +480,12 @@ export function proofFromShard(shard, account) {
 }
 
 function requireAccountProof(doc) {
-  const sumsOk = (s) => isObject(s) && Object.values(s).every(isObject);
   const ok = isObject(doc) && doc.format === "backstop-account-proof/1" && typeof doc.account === "string"
-    && typeof doc.nonce === "string" && /^[0-9a-f]{64}$/.test(doc.nonce) && sumsOk(doc.totals)
+    && HEX64.test(doc.nonce) && amountsOk(doc.totals)
     && Number.isSafeInteger(doc.index) && doc.index >= 0 && Number.isSafeInteger(doc.count) && doc.count >= 1
-    && typeof doc.root === "string" && /^[0-9a-f]{64}$/.test(doc.root) && Array.isArray(doc.path)
-    && doc.path.every((p) => isObject(p) && typeof p.hash === "string" && /^[0-9a-f]{64}$/.test(p.hash) && sumsOk(p.sums));
-  if (!ok) throw new InputError("account proof: not a backstop-account-proof/1 document");
+    && HEX64.test(doc.root) && Array.isArray(doc.path)
+    && doc.path.every((p) => isObject(p) && HEX64.test(p.hash) && amountsOk(p.sums));
+  if (!ok) throw new InputError("account proof: does not match account-proof.schema.json");
 }
 
 /** `backstop-audit account`: the account's totals are a leaf of the signed snapshot's sum tree.
