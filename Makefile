@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean venv
+.PHONY: demo test test-fast lint bench clean venv web browser
 
 venv: $(STAMP)
 
@@ -41,6 +41,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_replay.py
 	$(BIN)/python bench/publish_bytes.py
 	$(BIN)/python bench/incremental_audit.py
+
+## The transparency site's front end (web/): npm ci, then esbuild bundles it into
+## ledger/site_assets/ (committed; deterministic; tests/test_site_assets.py checks it).
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	node web/build.mjs
+
+## The browser tests' tools: Debian's headless Chromium (installed with apt-get when
+## /usr/bin/chromium is missing) and Playwright for Python (the `browser` extra).
+browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium chromium-driver)
+	$(BIN)/python -m pip install --quiet -e '.[test,chart,browser]'
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

@@ -14,11 +14,12 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..");
-const out = join(repo, "ledger", "site_assets");
+// BACKSTOP_SITE_ASSETS_OUT: build elsewhere (the rebuild-and-compare test).
+const out = process.env.BACKSTOP_SITE_ASSETS_OUT || join(repo, "ledger", "site_assets");
 mkdirSync(out, { recursive: true });
 
 const common = { bundle: true, minify: true, legalComments: "eof", target: ["es2022"],
-  logLevel: "warning", charset: "utf8" };
+  logLevel: "warning", charset: "utf8", absWorkingDir: here }; // paths in comments: from web/
 await build({ ...common, entryPoints: [join(here, "src/app.js")], outfile: join(out, "app.js"),
   format: "iife" });
 await build({ ...common, entryPoints: [join(here, "src/app.css")], outfile: join(out, "app.css") });
@@ -34,9 +35,9 @@ const sources = ["package.json", "package-lock.json", "build.mjs"].map((f) => jo
   .concat(walk(join(here, "src")));
 const manifest = {
   note: "written by web/build.mjs (make web); checked by tests/test_site_assets.py",
-  sources: Object.fromEntries(sources.map((p) => [rel(p), sha(p)]).sort()),
+  sources: Object.fromEntries(sources.map((p) => [rel(p), sha(p)]).sort((a, b) => (a[0] < b[0] ? -1 : 1))),
   outputs: Object.fromEntries(["app.js", "app.css", "verify.mjs", "index.html", "verify.html"]
     .map((f) => [f, sha(join(out, f))]).sort()),
 };
 writeFileSync(join(out, "manifest.json"), JSON.stringify(manifest, null, 1) + "\n");
-console.log(`built ${Object.keys(manifest.outputs).length} assets into ${rel(out)}`);
+console.log(`built ${Object.keys(manifest.outputs).length} assets into ${out}`);
