@@ -191,6 +191,12 @@ def pinned_key(key: str | None, publication: Publication) -> tuple[Verifier, str
             if content is None:
                 raise SiteError(f"--key {key[:60]}: neither a verifier key nor a key file") from None
             text = next((line.strip() for line in content.splitlines() if line.strip()), "")
+    else:
+        found = {s.verifier_key for s in publication.snapshots if s.verifier_key}
+        if len(found) != 1:
+            raise SiteError(f"the published folders hold {len(found)} different verifier-key "
+                            "files; pass --key with the operator's key")
+        text, source = found.pop(), "taken from the publication's verifier-key at build time"
     try:
         verifier = Verifier.from_vkey(text)
     except KeyFormatError as error:
@@ -248,12 +254,8 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
             quotes.update({m: v["quote"] for m, v in data["markets"].items()})
         for asset, units in changes:
             balance[asset] += units
-            point = [time, event["index"], format_amount(balance[asset], decimals[asset])]
-            series = history[asset]
-            if series and series[-1][0] == time:
-                series[-1] = point  # one point per instant: the balance after its last event
-            else:
-                series.append(point)
+            history[asset].append([time, event["index"],
+                                   format_amount(balance[asset], decimals[asset])])
         if kind in ("fee_inflow", "deficit_covered", "socialized_loss_assessed"):
             asset = data["asset"]
             flows.append((time, asset, kind, parse_amount(data["amount"], decimals[asset])))
@@ -361,7 +363,7 @@ def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
 
 
 def balances_csv(data: dict[str, Any]) -> bytes:
-    """time,index,asset,balance: the fund balance after each change (the last at an instant)."""
+    """time,index,asset,balance: the fund balance after each event that changes it."""
     rows = sorted(([t, i, asset, b] for asset, points in data["balances"].items()
                    for t, i, b in points), key=lambda r: (r[1], r[2]))
     return _csv(["time", "index", "asset", "balance"], rows)
