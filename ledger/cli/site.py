@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ledger.cli.options import InputExit, force_option, refuse_overwrite
-from ledger.service.site import SiteError, build_site
+from ledger.service.site import build_site
+from ledger.service.site_figures import SiteError
 
 
 @click.group()

@@ -38,8 +38,8 @@ def built(site_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = build("--published", str(site_world.tiled), str(site_world.directory),
                    "--out", str(out), "--key", site_world.vkey)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[-1] == f"serve it: python -m http.server -d {out}  " \
-                                             f"(or open {out / 'index.html'})"
+    serve = f"serve it: python -m http.server -d {out}  (or open {out / 'index.html'})"
+    assert result.output.splitlines()[-1] == serve
     return out
 
 
