@@ -26,6 +26,7 @@ from auditor.verify.tiles import LocalSource, verified_lines
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.service.signing import generate_signer, key_file
+from ledger.service.site import build_site
 from ledger.service.tilepub import publish_tiles
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
@@ -67,6 +68,7 @@ class DemoResult:
     audits: list[tuple[str, int, str]] = field(default_factory=list)  # (what, exit, reason)
     decimals: int = 2
     asset: str = "USDT"
+    site: Path | None = None  # the transparency site built from the snapshots
 
     @property
     def verified(self) -> bool:
@@ -203,7 +205,10 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     write_chart(str(chart), series["times"], series["prices"], series["balances"],
                 series["ratios"], title=f"{config.profile}: price, insurance fund, coverage")
     lowest = min(zip(series["ratios"], series["times"], strict=False), default=(None, None))
-    return DemoResult(workdir=workdir, chart=chart, published=published,
+    site = workdir / "site"
+    build_site([log], site, vkey)  # the transparency site (ledger.service.site)
+    say(f"built the transparency site in {site}")
+    return DemoResult(workdir=workdir, chart=chart, published=published, site=site,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, **totals)
@@ -234,5 +239,8 @@ def report(result: DemoResult) -> str:
         + ("VERIFIED" if result.verified else f"FAILED ({len(failed)})"),
         f"  chart               {result.chart}",
     ]
+    if result.site is not None:
+        lines.append(f"  site                python -m http.server -d {result.site}  "
+                     "(then open http://localhost:8000)")
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
     return "\n".join(lines)
