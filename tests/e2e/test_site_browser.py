@@ -195,3 +195,16 @@ def test_works_from_file_urls(page: Any, site: Path) -> None:
     page.wait_for_function("document.querySelectorAll('#snaps-result li').length === 4")
     assert page.locator("#snaps-result li .word").all_inner_texts() == ["VERIFIED"] * 4
     assert page.errors == []
+
+
+def test_keyboard_reaches_the_content_and_the_file_chooser(page: Any, served: str) -> None:
+    """Tab first lands on the skip link; the proof drop zone opens the file chooser on Enter."""
+    page.goto(f"{served}/verify.html")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"
+    page.focus("#drop")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.element.get_attribute("id") == "proof-file"

@@ -7,7 +7,8 @@ import { engines, verifyAccountProof, verifyConsistency, verifySnapshot } from "
 const site = window.BACKSTOP_SITE;
 const $ = (id) => document.getElementById(id);
 const COLORS = ["#1f5fbf", "#d9480f", "#2b8a3e", "#7048e8", "#c2255c", "#0b7285"];
-const PAGE_SIZE = 20;
+// Rows per page of the events table: fewer on a phone, where each row stacks into a block.
+const PAGE_SIZE = window.matchMedia && window.matchMedia("(max-width: 40rem)").matches ? 10 : 20;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,7 +28,8 @@ const when = (time) => time.replace("T", " ").replace("Z", " UTC");
 function table(headers, rows, numeric = []) {
   const head = el("tr", {}, ...headers.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "", text: h })));
   const body = rows.map((cells) => el("tr", {}, ...cells.map((c, i) => {
-    const td = el("td", { class: numeric.includes(i) ? "num" : "" });
+    // data-label: on a phone each row stacks into "header: value" lines (app.css)
+    const td = el("td", { class: numeric.includes(i) ? "num" : "", "data-label": headers[i] });
     td.append(c instanceof Node ? c : String(c ?? ""));
     return td;
   })));
@@ -50,7 +52,7 @@ function chart(container, title, series, data, opts = {}) {
       const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
       return splits.map((s) => new Date(s * 1000).toISOString().slice(span > 86400 ? 5 : 11, 16).replace("T", " "));
     } }, { size: 70, values: opts.yValues }],
-    series: [{ label: "time", value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) },
+    series: [{ label: "UTC", value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) },
       ...series],
   }, data, container);
   new ResizeObserver(() => plot.setSize({ width: width(), height: opts.height || 260 })).observe(container);
@@ -224,11 +226,14 @@ function verifyPage() {
   $("snaps-verify").onclick = async () => {
     const out = $("snaps-result");
     out.replaceChildren();
+    let verified = 0;
     for (const s of snaps) {
       const r = await verifySnapshot(s.doc, [key]);
+      verified += r.ok ? 1 : 0;
       out.append(el("li", {}, el("span", { class: `word ${r.ok ? "pass" : "fail"}`, text: r.ok ? "VERIFIED" : r.input ? "ERROR" : "FAILED" }),
         ` ${label(s)}${r.ok ? "" : `: ${r.reason}`}`));
     }
+    $("snaps-summary").textContent = `${verified} of ${snaps.length} snapshots verified with the key in use.`;
     showEngines();
   };
 
