@@ -223,7 +223,7 @@ def site_data(publication: Publication, vkey: str, key_source: str) -> dict[str,
 
 def asset_bytes(name: str) -> bytes:
     """A built front-end file shipped in the package (ledger/site_assets/)."""
-    return resources.files("ledger").joinpath("site_assets", name).read_bytes()
+    return resources.files("ledger.site_assets").joinpath(name).read_bytes()
 
 
 def build_site(folders: list[Path], out: Path, key: str | None = None) -> dict[str, Any]:
