@@ -143,7 +143,8 @@ def flatten(value: Any, prefix: str = "") -> list[list[str]]:
         return [leaf for k in sorted(value) for leaf in flatten(value[k], f"{prefix}{k}.")]
     if isinstance(value, list):
         return [leaf for i, v in enumerate(value) for leaf in flatten(v, f"{prefix}{i}.")]
-    return [[prefix.rstrip("."), "" if value is None else str(value)]]
+    text = value if isinstance(value, str) else "" if value is None else json.dumps(value)
+    return [[prefix.rstrip("."), text]]
 
 
 def _csv(header: list[str], rows: list[list[Any]]) -> bytes:

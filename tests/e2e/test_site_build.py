@@ -196,3 +196,19 @@ def test_taken_out_needs_force(site_world: World, tmp_path: Path) -> None:
     result = build("--published", str(site_world.tiled), "--out", str(out), "--force")
     assert result.exit_code == 0, result.output
     assert not (out / "keep").exists() and (out / "index.html").is_file()
+
+
+def test_sizing_figures_are_shown_when_a_snapshot_carries_them(site_world: World) -> None:
+    """metrics.risk (optional; its shape is the publisher's) becomes [path, value] rows. Read
+    through site_data: the snapshot schema of this branch does not allow the member yet."""
+    from ledger.service.site import Publication, Snapshot, site_data
+
+    doc = json.loads((site_world.directory / "snapshot.json").read_text())
+    doc["metrics"]["risk"] = {"target": {"USDT": "1234.50"}, "quantile": "0.99", "ok": True,
+                              "none": None}
+    lines = (site_world.directory / "events.jsonl").read_bytes().splitlines()
+    publication = Publication("demo", [Snapshot(doc, None, site_world.directory, None)], lines)
+    data = site_data(publication, site_world.vkey, "test")
+    assert data["risk"] == [{
+        "size": doc["log"]["size"], "time": doc["time"],
+        "figures": [["none", ""], ["ok", "true"], ["quantile", "0.99"], ["target.USDT", "1234.50"]]}]
