@@ -185,15 +185,22 @@ def audit_verdict(case: dict[str, Any]) -> tuple[int, str | None]:
     return result.exit_code, json.loads(result.output)["reason"]
 
 
-@pytest.fixture(scope="module")
-def verdicts(site_world: World, node: str, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="module", params=["webcrypto", "noble"])
+def verdicts(request: pytest.FixtureRequest, site_world: World, node: str,
+             tmp_path_factory: pytest.TempPathFactory
              ) -> list[tuple[dict[str, Any], tuple[int, str | None], dict[str, Any]]]:
+    """Each case's (case, auditor verdict, site verdict): once with WebCrypto, once with the
+    bundled @noble libraries doing the hashing and signature checks."""
     out = tmp_path_factory.mktemp("agreement")
     found = cases(site_world, out)
     (out / "cases.json").write_text(json.dumps(found))
-    run = subprocess.run([node, str(RUNNER), str(VERIFY_MJS), str(out / "cases.json")],
-                         capture_output=True, text=True, check=True, timeout=300)
-    browser = {v["name"]: v for v in json.loads(run.stdout)}
+    run = subprocess.run([node, str(RUNNER), str(VERIFY_MJS), str(out / "cases.json"),
+                          request.param], capture_output=True, text=True, check=True, timeout=300)
+    result = json.loads(run.stdout)
+    expected = ({"sha256": "WebCrypto", "ed25519": "WebCrypto"} if request.param == "webcrypto"
+                else {"sha256": "@noble/hashes", "ed25519": "@noble/curves"})
+    assert result["engines"] == expected
+    browser = {v["name"]: v for v in result["verdicts"]}
     return [(case, audit_verdict(case), browser[case["name"]]) for case in found]
 
 

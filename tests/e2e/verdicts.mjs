@@ -4,7 +4,10 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 
-const [verifyPath, casesPath] = process.argv.slice(2);
+const [verifyPath, casesPath, engine] = process.argv.slice(2);
+// "noble": hide WebCrypto, so the bundled @noble fallbacks (what a browser without
+// crypto.subtle, or without Ed25519 in it, runs) do every hash and signature check.
+if (engine === "noble") Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
 const verify = await import(pathToFileURL(verifyPath).href);
 const read = (path) => (path ? JSON.parse(readFileSync(path, "utf8")) : null);
 const out = [];
@@ -16,4 +19,4 @@ for (const c of JSON.parse(readFileSync(casesPath, "utf8"))) {
   else result = await verify.verifyConsistency(read(f.old), read(f.new), [c.key], read(f.proof));
   out.push({ name: c.name, ok: result.ok, input: result.input, reason: result.reason });
 }
-process.stdout.write(JSON.stringify(out));
+process.stdout.write(JSON.stringify({ engines: verify.engines, verdicts: out }));
