@@ -236,3 +236,28 @@ def test_known_reasons(verdicts: list[Any]) -> None:
     assert by_name["from-another-snapshot"]["reason"].startswith("root: proof is for account root ")
     assert by_name["overflow"]["reason"] == (
         f"sum proof: sum component 0 overflows 128 bits: {(1 << 128) * 100}")
+
+
+def test_canonical_bytes_match_the_python_rfc8785_package(node: str, tmp_path: Path) -> None:
+    """The bytes the page's signatures are checked over (the `canonicalize` package) are the
+    auditor's (`rfc8785`), on documents with non-ASCII and escaped keys and values."""
+    import rfc8785
+
+    documents = [
+        {"b": 1, "a": [True, False, None], "c": {"z": "", "y": -(2**53 - 1)}},
+        {"\u00e9": "caf\u00e9", "e": "\u20ac", "\U0001f600": "\U0001f600", "\u0080": 1},
+        {"ctl": "\u0000\u001f\"\\/\b\f\n\r\t\u007f\u2028\u2029", "k\n": 0},
+        {"\ufb33": 1, "\U00010000": 2, "\uffff": 3},  # UTF-16 order differs from code points
+        {"signatures": "left out", "size": 9007199254740991, "neg": -1, "zero": 0},
+    ]
+    (tmp_path / "docs.json").write_text(json.dumps(documents))
+    script = ("import {signedBytes} from " + json.dumps(VERIFY_MJS.as_uri()) + ";"
+              "import {readFileSync} from 'node:fs';"
+              "const docs = JSON.parse(readFileSync(process.argv[1], 'utf8'));"
+              "process.stdout.write(JSON.stringify(docs.map(d => Buffer.from(signedBytes(d))"
+              ".toString('hex'))));")
+    run = subprocess.run([node, "--input-type=module", "-e", script, str(tmp_path / "docs.json")],
+                         capture_output=True, text=True, check=True, timeout=60)
+    expected = [rfc8785.dumps({k: v for k, v in d.items() if k != "signatures"}).hex()
+                for d in documents]
+    assert json.loads(run.stdout) == expected
