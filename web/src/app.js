@@ -22,7 +22,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const seconds = (time) => Date.parse(time) / 1000;
-const short = (hex) => `${hex.slice(0, 12)}…`;
+const short = (hex) => `${hex.slice(0, 10)}…`;
 const when = (time) => time.replace("T", " ").replace("Z", " UTC");
 
 function table(headers, rows, numeric = []) {
@@ -170,7 +170,7 @@ function snapshotsTable() {
     s.signers.map((k) => el("code", { text: k })).reduce((p, c) => { p.append(c, " "); return p; }, el("span")),
     el("details", {}, el("summary", { text: "checkpoint" }), el("pre", { text: s.checkpoint || "(none)" })),
     s.accounts, Object.entries(s.reserves).map(([a, v]) => `${v} ${a}`).join(", "),
-    el("a", { href: s.file, text: "snapshot.json" }),
+    el("a", { href: s.file, text: "JSON", "aria-label": `snapshot.json at log size ${s.size}` }),
   ]);
   $("snapshots").append(table(["time", "log size", "root", "signed by", "checkpoint", "accounts", "reserves", "file"], rows, [1, 5]));
 }
