@@ -254,8 +254,7 @@ function verifyPage() {
   };
   const drop = $("drop");
   const file = $("proof-file");
-  drop.onclick = () => file.click();
-  drop.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); file.click(); } };
+  $("proof-choose").onclick = () => file.click(); // a real button: Enter and Space work
   file.onchange = async () => { if (file.files[0]) loadProof(await file.files[0].text()); };
   drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
   drop.ondragleave = () => drop.classList.remove("over");
