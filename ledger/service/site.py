@@ -112,6 +112,9 @@ def _read_dir(folder: Path) -> tuple[list[Snapshot], list[bytes]]:
         except TileError as error:
             raise SiteError(f"{folder}: {error}") from None
         return snapshots, lines
+    if folder.parent.name == "snapshots" and (folder.parent.parent / "tile").is_dir():
+        raise SiteError(f"{folder}: one snapshot of a tiled log; pass the log's root "
+                        f"{folder.parent.parent} (its events are in the tiles)")
     if (folder / "snapshot.json").is_file():
         snapshot = _read_snapshot(folder)
         events = folder / "events.jsonl"

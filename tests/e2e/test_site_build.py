@@ -158,6 +158,14 @@ def test_missing_folder_is_refused(tmp_path: Path) -> None:
                     "nor a published snapshot directory (snapshot.json)")
 
 
+def test_a_tiled_logs_snapshot_folder_is_refused_naming_the_root(site_world: World,
+                                                                  tmp_path: Path) -> None:
+    folder = site_world.tiled / "snapshots" / str(site_world.sizes[0])
+    line = refused(tmp_path, "--published", str(folder))
+    assert line == (f"Error: {folder}: one snapshot of a tiled log; pass the log's root "
+                    f"{site_world.tiled} (its events are in the tiles)")
+
+
 def test_tampered_events_are_refused(site_world: World, tmp_path: Path) -> None:
     copy = tmp_path / "published"
     shutil.copytree(site_world.directory, copy)
