@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean venv chain-deps
+.PHONY: demo test test-fast lint bench clean venv chain-deps web web-deps browser
 
 venv: $(STAMP)
 
@@ -51,6 +51,26 @@ bench: $(STAMP)
 	$(BIN)/python bench/publish_bytes.py
 	$(BIN)/python bench/incremental_audit.py
 	$(BIN)/python bench/risk_paths.py
+
+## The transparency site's front end (web/): npm ci, then esbuild bundles it into
+## ledger/site_assets/ (committed; deterministic; tests/test_site_assets.py checks it).
+web: web-deps
+	node web/build.mjs
+
+## The front end's npm packages, from its lockfile (what CI installs: it checks the committed
+## assets against a fresh build rather than rebuilding them in place).
+web-deps: web/node_modules/.installed
+
+web/node_modules/.installed: web/package-lock.json web/package.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## The browser tests' tools: Debian's headless Chromium (installed with apt-get when
+## /usr/bin/chromium is missing) and Playwright for Python (the `browser` extra).
+browser: $(STAMP)
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium chromium-driver)
+	$(BIN)/python -m pip install --quiet -e '.[test,chart,browser]'
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

@@ -32,6 +32,7 @@ from ledger.cli.publish import keygen, prove, snapshot
 from ledger.cli.reserves import reserves
 from ledger.cli.risk import risk_command
 from ledger.cli.simulate import simulate_command
+from ledger.cli.site import site
 from ledger.service.application import FundNotFound, Ledger
 from ledger.service.factfile import RecordError
 from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
@@ -307,5 +308,5 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
         sys.exit(1)
 
 
-for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command):
+for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command, site):
     main.add_command(_command)

@@ -40,6 +40,7 @@ from ledger.service.reserves import (
     sign_challenge,
 )
 from ledger.service.signing import generate_signer, key_file
+from ledger.service.site import build_site
 from ledger.service.tilepub import publish_tiles
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
@@ -88,6 +89,7 @@ class DemoResult:
     reserve_audits: list[tuple[str, int, str]] = field(default_factory=list)  # reserves runs
     reserve_ratios: dict[str, str | None] = field(default_factory=dict)  # the last snapshot's
     sizing: list[str] = field(default_factory=list)  # the `backstop risk` headline lines
+    site: Path | None = None  # the transparency site built from the snapshots
 
     @property
     def verified(self) -> bool:
@@ -301,7 +303,10 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
 
     say("sizing the fund against the opening book (backstop risk)")
     sizing = headline(sizing_report(config, workdir))
-    return DemoResult(sizing=sizing, workdir=workdir, chart=chart, published=published,
+    site = workdir / "site"
+    build_site([log], site, vkey)  # the transparency site (ledger.service.site)
+    say(f"built the transparency site in {site}")
+    return DemoResult(sizing=sizing, workdir=workdir, chart=chart, published=published, site=site,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, reserve_audits=reserve_audits,
@@ -341,6 +346,9 @@ def report(result: DemoResult) -> str:
          + f"; reserve ratio (holdings / reserve) of the last: {held}"),
         f"  chart               {result.chart}",
     ]
+    if result.site is not None:
+        lines.append(f"  site                python -m http.server -d {result.site}  "
+                     "(then open http://localhost:8000)")
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
     lines += result.sizing
     return "\n".join(lines)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from auditor.formats.wire import format_decimal
 from ledger.cli.main import main
-from ledger.sim.demo import run_demo
+from ledger.sim.demo import report, run_demo
 from ledger.sim.simulate import SimulationConfig
 
 
@@ -66,6 +66,11 @@ def test_small_crash_demo_is_audited_and_adds_up(tmp_path: Path) -> None:
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
     width, height = struct.unpack(">II", png[16:24])
     assert width > 400 and height > 300
+    # The transparency site, built from every snapshot, and the command that serves it.
+    assert result.site is not None
+    site = (result.site / "data.js").read_text()
+    assert site.count('"file":"snapshots/') == len(result.published)
+    assert f"python -m http.server -d {result.site}" in report(result)
 
 
 def test_demo_without_matplotlib_stops_before_any_work(tmp_path: Path,

@@ -1,0 +1,56 @@
+"""`backstop site build`: the static transparency site (ledger.service.site)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ledger.cli.options import InputExit, force_option, refuse_overwrite
+from ledger.service.site import build_site
+from ledger.service.site_figures import SiteError
+
+
+@click.group()
+def site() -> None:
+    """The static transparency site: fund history, snapshots, verify-in-the-browser."""
+
+
+@site.command("build")
+@click.option("--published", "first", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="A published folder: a tiled log's ROOT (snapshot publish --layout tiles) "
+                   "or one snapshot's directory. More DIRs may follow it.")
+@click.argument("more", nargs=-1, metavar="[DIR...]",
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the site to; absent or empty unless --force.")
+@click.option("--key", metavar="VKEY|FILE",
+              help="The operator's verifier key (name+id+key) or a file holding it, pinned "
+                   "into the site. Default: the publication's verifier-key files (they must "
+                   "agree). Every snapshot must be signed by it.")
+@force_option
+def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, force: bool) -> None:
+    """Build a static site from published snapshots: open OUT/index.html from disk, or serve
+    OUT as-is with any web server (python -m http.server -d OUT).
+
+    \b
+    It shows the fund balance per asset over time; fee inflows, deficits covered and
+    socialized loss per period; coverage (fund versus open-interest notional); every
+    socialized-loss and ADL event (paged, filterable); every snapshot with its root, signer
+    and checkpoint; CSV downloads; and verify.html, which checks the snapshot signatures,
+    consistency and a trader's account proof in the browser, with backstop-audit's verdicts.
+
+    Every snapshot must verify under the pinned key and commit to a prefix of one log, or
+    nothing is written (exit 2).
+    """
+    refuse_overwrite("--out", out, force)
+    try:
+        data = build_site([first, *more], out, key)
+    except SiteError as error:
+        raise InputExit(str(error)) from None
+    except OSError as error:
+        raise InputExit(f"--out {out}: cannot write ({error.strerror or error})") from None
+    click.echo(f"built the site of fund {data['fund']} from {len(data['snapshots'])} snapshots "
+               f"({len(data['events'])} socialized-loss/ADL events) in {out}")
+    click.echo(f"serve it: python -m http.server -d {out}  (or open {out / 'index.html'})")

@@ -1,0 +1,269 @@
+"""`backstop site build`: a static transparency site from published snapshot directories.
+
+The one reader of published output for the site: a tiled log's ROOT (`snapshot publish
+--layout tiles`: ROOT/checkpoint, ROOT/tile/..., ROOT/snapshots/<size>/) or a per-snapshot
+directory (snapshot.json, checkpoint, events.jsonl, verifier-key). Every snapshot must be
+signed by the pinned key and every one must commit to a prefix of one log (its root is
+recomputed from the events); anything else is refused, naming the file (`SiteError`).
+
+The site (works from file:// and any static host, no server code):
+
+    index.html, verify.html     the pages (ledger/site_assets, built from web/ by `make web`)
+    assets/app.js, app.css      the bundled front end (charts, tables, the verifier)
+    data.js                     window.BACKSTOP_SITE = {...}: everything the pages show
+    balances.csv, events.csv    the balance history and the socialized-loss/ADL events
+    snapshots/<size>/           each snapshot.json and its checkpoint, as published
+    verifier-key                the key pinned at build time
+
+Money stays exact: amounts are integers in minor units here and decimal strings in the
+output; the front end turns them into floats only to draw them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from auditor.formats.schemas import first_error
+from auditor.formats.wire import (
+    WireError,
+    canonical_bytes,
+    load_document,
+)
+from auditor.verify import merkle
+from auditor.verify.keys import KeyFormatError, SignatureError, Verifier, verify_document
+from auditor.verify.tiles import LocalSource, TileError, verified_lines
+from ledger.service.site_figures import SiteError, balances_csv, events_csv, figures, flatten
+
+SITE_FORMAT = "backstop-site/1"
+ASSETS = ("index.html", "verify.html", "app.js", "app.css")
+
+
+@dataclass
+class Snapshot:
+    """One published snapshot: its document, checkpoint note and where it was read."""
+
+    document: dict[str, Any]
+    checkpoint: str | None
+    path: Path
+    verifier_key: str | None
+
+    @property
+    def size(self) -> int:
+        return int(self.document["log"]["size"])
+
+
+@dataclass
+class Publication:
+    """Every snapshot read (sorted by log size) and the longest log's event lines."""
+
+    fund: str
+    snapshots: list[Snapshot]
+    lines: list[bytes] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SiteError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
+
+
+def _read_snapshot(folder: Path) -> Snapshot:
+    path = folder / "snapshot.json"
+    try:
+        document = load_document(path.read_bytes())
+    except OSError as error:
+        raise SiteError(f"{path}: cannot read ({error.strerror or error})") from None
+    except WireError as error:
+        raise SiteError(f"{path}: {error}") from None
+    problem = first_error("snapshot", document)
+    if problem is not None:
+        raise SiteError(f"{path}: does not match snapshot.schema.json: {problem}")
+    key = _read_text(folder / "verifier-key")
+    return Snapshot(document, _read_text(folder / "checkpoint"), path,
+                    key.strip() if key else None)
+
+
+def _read_dir(folder: Path) -> tuple[list[Snapshot], list[bytes]]:
+    """The snapshots in one published directory and the event lines it holds."""
+    if (folder / "tile").is_dir() and (folder / "snapshots").is_dir():
+        names = sorted((p for p in (folder / "snapshots").iterdir()
+                        if p.name.isdigit() and (p / "snapshot.json").is_file()),
+                       key=lambda p: int(p.name))
+        snapshots = [_read_snapshot(p) for p in names]
+        if not snapshots:
+            raise SiteError(f"{folder}: a tiled log without any snapshots/<size>/snapshot.json")
+        last = snapshots[-1].document["log"]
+        try:
+            lines = list(verified_lines(LocalSource(folder), last["size"],
+                                        bytes.fromhex(last["root"])))
+        except TileError as error:
+            raise SiteError(f"{folder}: {error}") from None
+        return snapshots, lines
+    if folder.parent.name == "snapshots" and (folder.parent.parent / "tile").is_dir():
+        raise SiteError(f"{folder}: one snapshot of a tiled log; pass the log's root "
+                        f"{folder.parent.parent} (its events are in the tiles)")
+    if (folder / "snapshot.json").is_file():
+        snapshot = _read_snapshot(folder)
+        events = folder / "events.jsonl"
+        try:
+            lines = events.read_bytes().splitlines()
+        except OSError as error:
+            raise SiteError(f"{events}: cannot read ({error.strerror or error})") from None
+        if len(lines) != snapshot.size:
+            raise SiteError(f"{events}: {len(lines)} lines, the snapshot's log has {snapshot.size}")
+        return [snapshot], lines
+    raise SiteError(f"{folder}: neither a tiled log (tile/, snapshots/) nor a published snapshot "
+                    "directory (snapshot.json)")
+
+
+def read_published(folders: list[Path]) -> Publication:
+    """Read every folder; check they hold one fund's snapshots of one log (SiteError if not)."""
+    by_size: dict[int, Snapshot] = {}
+    lines: list[bytes] = []
+    for folder in folders:
+        snapshots, held = _read_dir(folder)
+        if len(held) > len(lines):
+            lines = held
+        for snapshot in snapshots:
+            other = by_size.get(snapshot.size)
+            if other is not None and canonical_bytes(other.document) != canonical_bytes(snapshot.document):
+                raise SiteError(f"{snapshot.path}: another snapshot at log size {snapshot.size} "
+                                f"differs ({other.path})")
+            by_size.setdefault(snapshot.size, snapshot)
+    snapshots = [by_size[size] for size in sorted(by_size)]
+    funds = {s.document["fund"] for s in snapshots}
+    if len(funds) != 1:
+        raise SiteError(f"the published folders hold snapshots of {len(funds)} funds "
+                        f"({', '.join(sorted(funds))}); build one site per fund")
+    _check_roots(snapshots, lines)
+    return Publication(funds.pop(), snapshots, lines)
+
+
+def _check_roots(snapshots: list[Snapshot], lines: list[bytes]) -> None:
+    """Every snapshot's log root must be the root of that many events of the log read."""
+    wanted = {s.size: s for s in snapshots}
+    if max(wanted) > len(lines):
+        raise SiteError(f"{wanted[max(wanted)].path}: the log read has {len(lines)} events, "
+                        f"fewer than the snapshot's {max(wanted)}")
+    tree = merkle.CompactRange()
+    for size in sorted(wanted):
+        tree.extend([merkle.leaf_hash(line) for line in lines[tree.size:size]])
+        if tree.root().hex() != wanted[size].document["log"]["root"]:
+            raise SiteError(f"{wanted[size].path}: log root {wanted[size].document['log']['root']} "
+                            f"is not the root of the first {size} events of the log "
+                            f"({tree.root().hex()})")
+
+
+def pinned_key(key: str | None, publication: Publication) -> tuple[Verifier, str, str]:
+    """(verifier, key text, where it came from): `key` (a verifier key or a file holding one)
+    or else the publication's verifier-key files, which must agree; every snapshot must be
+    signed by it."""
+    if key is not None:
+        text, source = key.strip(), "pinned with --key at build time"
+        try:
+            Verifier.from_vkey(text)
+        except KeyFormatError:  # then a file holding the key, as backstop-audit --key takes
+            content = _read_text(Path(key)) if len(key) < 4096 and "\0" not in key else None
+            if content is None:
+                raise SiteError(f"--key {key[:60]}: neither a verifier key nor a key file") from None
+            text = next((line.strip() for line in content.splitlines() if line.strip()), "")
+    else:
+        found = {s.verifier_key for s in publication.snapshots if s.verifier_key}
+        if len(found) != 1:
+            raise SiteError(f"the published folders hold {len(found)} different verifier-key "
+                            "files; pass --key with the operator's key")
+        text, source = found.pop(), "taken from the publication's verifier-key at build time"
+    try:
+        verifier = Verifier.from_vkey(text)
+    except KeyFormatError as error:
+        raise SiteError(f"--key: {error}") from None
+    for snapshot in publication.snapshots:
+        try:
+            verify_document(snapshot.document, [verifier])
+        except SignatureError as error:
+            raise SiteError(f"{snapshot.path}: signatures: {error}") from None
+    return verifier, text, source
+
+
+def site_data(publication: Publication, vkey: str, key_source: str) -> dict[str, Any]:
+    """The document data.js holds (window.BACKSTOP_SITE)."""
+    found = figures(publication.lines)
+    snapshots = []
+    risk = []
+    for s in publication.snapshots:
+        doc = s.document
+        snapshots.append({
+            "size": s.size, "time": doc["time"], "root": doc["log"]["root"],
+            "account_root": doc["accounts"]["root"], "accounts": doc["accounts"]["count"],
+            "reserves": doc["reserves"], "signers": [g["key"] for g in doc["signatures"]],
+            "checkpoint": s.checkpoint, "file": f"snapshots/{s.size}/snapshot.json", "doc": doc,
+        })
+        metrics = doc.get("metrics") or {}
+        if isinstance(metrics, dict) and metrics.get("risk") is not None:
+            risk.append({"size": s.size, "time": doc["time"], "figures": flatten(metrics["risk"])})
+    return {"format": SITE_FORMAT, "fund": publication.fund,
+            "key": {"vkey": vkey, "source": key_source}, "assets": found["decimals"],
+            "period": found["period"], "balances": found["balances"], "flows": found["flows"],
+            "coverage": found["coverage"], "events": found["events"], "risk": risk,
+            "snapshots": snapshots}
+
+
+# ------------------------------------------------------------------------------ writing
+
+
+def asset_bytes(name: str) -> bytes:
+    """A built front-end file shipped in the package (ledger/site_assets/)."""
+    return resources.files("ledger.site_assets").joinpath(name).read_bytes()
+
+
+def build_site(folders: list[Path], out: Path, key: str | None = None) -> dict[str, Any]:
+    """Read `folders`, write the site to `out` (staged beside it, then renamed into place:
+    nothing is written when reading fails), and return its data. `out` must be free or
+    empty; the caller decides about replacing it."""
+    publication = read_published(folders)
+    _, vkey, source = pinned_key(key, publication)
+    data = site_data(publication, vkey, source)
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        (stage / "assets").mkdir()
+        for name in ASSETS:
+            target = stage / (name if name.endswith(".html") else f"assets/{name}")
+            target.write_bytes(asset_bytes(name))
+        text = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        (stage / "data.js").write_text(f"window.BACKSTOP_SITE = {text};\n", "utf-8")
+        (stage / "balances.csv").write_bytes(balances_csv(data))
+        (stage / "events.csv").write_bytes(events_csv(data))
+        (stage / "verifier-key").write_text(vkey + "\n", "utf-8")
+        for snapshot in publication.snapshots:
+            folder = stage / "snapshots" / str(snapshot.size)
+            folder.mkdir(parents=True)
+            shutil.copyfile(snapshot.path, folder / "snapshot.json")
+            if snapshot.checkpoint is not None:
+                (folder / "checkpoint").write_text(snapshot.checkpoint, "utf-8")
+        for path in [stage, *stage.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        aside = out.with_name(f".{out.name}.{os.getpid()}.old")
+        if os.path.lexists(out):
+            out.rename(aside)
+        stage.rename(out)
+        if os.path.lexists(aside):
+            shutil.rmtree(aside)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+    return data

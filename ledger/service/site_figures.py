@@ -1,0 +1,171 @@
+"""The site's figures from a fund's event log: the balance history per asset, fee inflows,
+deficits covered and socialized loss per period, coverage (fund versus open-interest
+notional) and every socialized-loss and ADL event; and the CSV files of the first and last.
+
+Amounts are integers in minor units while summed and decimal strings in the output
+(auditor.formats.wire); nothing here is a float. `SiteError` names the event that cannot be
+read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
+
+RATIO_PLACES = 12  # as a snapshot's fund_to_oi
+DAY_PERIOD_AFTER = timedelta(days=3)  # a longer history is summed per day, not per hour
+
+
+class SiteError(ValueError):
+    """A published directory cannot be used; the message is one line naming the file."""
+
+
+def _period(time: str, daily: bool) -> str:
+    return f"{time[:10]}T00:00:00Z" if daily else f"{time[:13]}:00:00Z"
+
+
+def _periods(first: str, last: str, daily: bool) -> list[str]:
+    """Every period from the one holding `first` to the one holding `last`."""
+    step = timedelta(days=1) if daily else timedelta(hours=1)
+    at = datetime.strptime(_period(first, daily), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    end = _period(last, daily)
+    out = []
+    while True:
+        text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(text)
+        if text >= end:
+            return out
+        at += step
+
+
+def figures(lines: list[bytes]) -> dict[str, Any]:
+    """Balances, flows per period, coverage and the socialized-loss/ADL events of the log."""
+    decimals: dict[str, int] = {}
+    quotes: dict[str, str] = {}
+    balance: dict[str, int] = defaultdict(int)
+    history: dict[str, list[list[Any]]] = defaultdict(list)
+    flows: list[tuple[str, str, str, int]] = []  # (time, asset, kind, units)
+    coverage: dict[str, list[list[str]]] = defaultdict(list)
+    liquidations: dict[str, tuple[str, str]] = {}  # ref -> (market, liquidated account)
+    events: list[dict[str, Any]] = []
+    times: list[str] = []
+    for number, line in enumerate(lines):
+        try:
+            event = json.loads(line)
+            kind, data, time = event["type"], event["data"], event["time"]
+            changes = _changes(kind, data, decimals)
+        except (ValueError, KeyError, TypeError) as error:
+            raise SiteError(f"event {number}: {error}") from None
+        times.append(time)
+        if kind == "fund_opened":
+            decimals.update({a: v["decimals"] for a, v in data["assets"].items()})
+            quotes.update({m: v["quote"] for m, v in data["markets"].items()})
+        for asset, units in changes:
+            balance[asset] += units
+            history[asset].append([time, event["index"],
+                                   format_amount(balance[asset], decimals[asset])])
+        if kind in ("fee_inflow", "deficit_covered", "socialized_loss_assessed"):
+            asset = data["asset"]
+            flows.append((time, asset, kind, parse_amount(data["amount"], decimals[asset])))
+        elif kind == "liquidation_settled":
+            liquidations[event["ref"]] = (data["market"], data["account"])
+        elif kind == "market_observed":
+            quote = quotes.get(data["market"])
+            if quote is not None:
+                places = decimals[quote]
+                fund = Fraction(balance[quote], 10**places)
+                notional = parse_decimal(data["mark_price"]) * parse_decimal(data["open_interest"])
+                ratio = format_decimal(fund / notional, RATIO_PLACES) if notional else ""
+                coverage[data["market"]].append([time, format_amount(balance[quote], places),
+                                                 format_decimal(notional, places), ratio])
+        if kind in ("socialized_loss_assessed", "clawback_charged"):
+            market, liquidated = liquidations.get(event["ref"], ("", ""))
+            adl = kind == "clawback_charged" and data["method"] == "adl"
+            events.append({
+                "index": event["index"], "time": time, "ref": event["ref"], "market": market,
+                "kind": "socialized loss" if kind == "socialized_loss_assessed" else
+                        "ADL" if adl else "clawback",
+                "account": liquidated if kind == "socialized_loss_assessed" else data["account"],
+                "asset": data["asset"], "amount": data["amount"], "method": data["method"],
+                "unresolved": data.get("unresolved") or "",
+                "adl_quantity": data.get("adl_quantity") or "", "adl_price": data.get("adl_price") or "",
+            })
+    daily = bool(times) and (datetime.fromisoformat(times[-1]) - datetime.fromisoformat(times[0])
+                             > DAY_PERIOD_AFTER)
+    return {"decimals": decimals, "balances": dict(history), "events": events,
+            "coverage": {m: {"quote": quotes[m], "points": p} for m, p in coverage.items()},
+            "period": "day" if daily else "hour",
+            "flows": _flow_rows(flows, times, decimals, daily)}
+
+
+def _changes(kind: str, data: dict[str, Any], decimals: dict[str, int]) -> list[tuple[str, int]]:
+    """How an event moves the fund's balance: (asset, signed minor units) pairs."""
+    sign = {"capital_injected": 1, "fee_inflow": 1, "capital_withdrawn": -1,
+            "deficit_covered": -1}.get(kind)
+    if sign is not None:
+        return [(data["asset"], sign * parse_amount(data["amount"], decimals[data["asset"]]))]
+    if kind == "reserve_rebalanced":
+        out, into = data["from_asset"], data["to_asset"]
+        return [(out, -parse_amount(data["from_amount"], decimals[out])),
+                (into, parse_amount(data["to_amount"], decimals[into]))]
+    return []
+
+
+def _flow_rows(flows: list[tuple[str, str, str, int]], times: list[str],
+               decimals: dict[str, int], daily: bool) -> list[dict[str, str]]:
+    """Fee inflows, deficits covered and socialized loss per asset and period (every period
+    from the first event to the last, so a quiet one shows as zero)."""
+    names = {"fee_inflow": "fees", "deficit_covered": "covered", "socialized_loss_assessed": "socialized"}
+    sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(names.values(), 0))
+    for time, asset, kind, units in flows:
+        sums[(_period(time, daily), asset)][names[kind]] += units
+    if not times:
+        return []
+    rows = []
+    for asset in sorted(decimals):
+        for period in _periods(times[0], times[-1], daily):
+            row = sums.get((period, asset), dict.fromkeys(names.values(), 0))
+            rows.append({"period": period, "asset": asset,
+                         **{k: format_amount(v, decimals[asset]) for k, v in row.items()}})
+    return rows
+
+
+def flatten(value: Any, prefix: str = "") -> list[list[str]]:
+    """[path, value] leaves of a nested JSON value (metrics.risk, whatever its shape)."""
+    if isinstance(value, dict):
+        return [leaf for k in sorted(value) for leaf in flatten(value[k], f"{prefix}{k}.")]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in flatten(v, f"{prefix}{i}.")]
+    text = value if isinstance(value, str) else "" if value is None else json.dumps(value)
+    return [[prefix.rstrip("."), text]]
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def balances_csv(data: dict[str, Any]) -> bytes:
+    """time,index,asset,balance: the fund balance after each event that changes it."""
+    rows = sorted(([t, i, asset, b] for asset, points in data["balances"].items()
+                   for t, i, b in points), key=lambda r: (r[1], r[2]))
+    return _csv(["time", "index", "asset", "balance"], rows)
+
+
+EVENT_COLUMNS = ["index", "time", "kind", "market", "account", "asset", "amount", "method",
+                 "unresolved", "adl_quantity", "adl_price", "ref"]
+
+
+def events_csv(data: dict[str, Any]) -> bytes:
+    """Every socialized-loss and ADL/clawback event, one per row, in log order."""
+    return _csv(EVENT_COLUMNS, [[e[c] for c in EVENT_COLUMNS] for e in data["events"]])

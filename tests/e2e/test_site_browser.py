@@ -1,0 +1,213 @@
+"""The site in a real browser: Debian's headless Chromium driven by Playwright, the site
+served by a local http.server on a free port (and once from file://).
+
+Skipped when Chromium or Playwright is missing, unless $BACKSTOP_REQUIRE_BROWSER is set (CI):
+then a missing /usr/bin/chromium is installed the way CI installs it (`make browser`:
+apt-get install chromium chromium-driver) and the tests run for real.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.service.site import build_site
+from tests.e2e.conftest import CHROMIUM, require
+from tests.e2e.site_world import World
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(site_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "site"
+    build_site([site_world.tiled, site_world.directory], out, site_world.vkey)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    """The site over HTTP on 127.0.0.1, a free port, in a thread of this process."""
+    handler = functools.partial(QuietHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists() and os.environ.get("BACKSTOP_REQUIRE_BROWSER"):
+        subprocess.run(["make", "-C", str(ROOT), "browser"], check=True, timeout=1800)
+    require(str(CHROMIUM), CHROMIUM.exists())
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require("Playwright for Python (pip install 'backstop[browser]')", False)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh page that records console errors and uncaught exceptions."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.errors = []
+    tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    yield tab
+    context.close()
+
+
+def test_overview_opens_without_errors_and_draws_its_charts(page: Any, served: str,
+                                                            site_world: World) -> None:
+    page.goto(f"{served}/index.html")
+    for chart in ("chart-balance", "chart-flows", "chart-coverage"):
+        canvas = page.locator(f"#{chart} canvas")
+        canvas.wait_for()
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] > 200 and box["height"] > 100, chart
+    # The canvas holds a drawn line: not every pixel is the same.
+    colors = page.evaluate("""() => {
+        const c = document.querySelector('#chart-balance canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < d.length; i += 4 * 97) seen.add(d[i] + ',' + d[i+1] + ',' + d[i+2] + ',' + d[i+3]);
+        return seen.size;
+    }""")
+    assert colors > 3
+    rows = page.locator("#snapshots tbody tr")
+    assert rows.count() == 4  # 3 tiled snapshots + 1 directory
+    assert rows.first.locator("td").nth(1).inner_text() == str(site_world.sizes[-1])
+    assert page.errors == []
+
+
+def test_events_filter_by_account_and_page(page: Any, served: str, site: Path) -> None:
+    events = (site / "events.csv").read_text().splitlines()[1:]
+    mine = [line for line in events if line.split(",")[4] == "acct-000042"]
+    page.goto(f"{served}/index.html")
+    page.wait_for_selector("#events tbody tr")
+    assert page.locator("#events tbody tr").count() == 20
+    pages = -(-len(events) // 20)
+    assert page.locator("#events .pager span").inner_text() == \
+        f"Page 1 of {pages} · {len(events)} events"
+    page.locator("#events .pager button", has_text="Next").click()
+    assert page.locator("#events .pager span").inner_text().startswith(f"Page 2 of {pages}")
+    assert page.locator("#events tbody tr td").first.inner_text() == events[20].split(",")[0]
+    page.fill("#filter-account", "acct-000042")
+    accounts = page.locator("#events tbody tr td:nth-child(5)").all_inner_texts()
+    assert accounts == ["acct-000042"] * min(20, len(mine))
+    assert page.locator("#events .pager span").inner_text().endswith(f" · {len(mine)} events")
+    page.select_option("#filter-market", "BTC-PERP")
+    page.select_option("#filter-kind", "socialized loss")
+    texts = page.locator("#events tbody tr td:nth-child(3)").all_inner_texts()
+    assert set(texts) <= {"socialized loss"}
+    assert page.errors == []
+
+
+def test_a_real_account_proof_verifies(page: Any, served: str, site_world: World) -> None:
+    account, proof = next(iter(site_world.proofs.items()))
+    page.goto(f"{served}/verify.html")
+    page.set_input_files("#proof-file", str(proof))
+    page.click("#proof-verify")
+    verdict = page.locator("#proof-result .box")
+    verdict.wait_for()
+    text = verdict.inner_text()
+    assert text.startswith("VERIFIED"), text
+    assert f"the totals of {account} are in the snapshot at log size {site_world.sizes[-1]}" in text
+    page.click("#snaps-verify")
+    page.wait_for_function("document.querySelectorAll('#snaps-result li').length === 4")
+    assert page.locator("#snaps-result li .word").all_inner_texts() == ["VERIFIED"] * 4
+    assert page.errors == []
+
+
+def test_a_tampered_proof_fails_with_the_auditors_reason(page: Any, served: str,
+                                                         site_world: World) -> None:
+    proof = json.loads(next(iter(site_world.proofs.values())).read_text())
+    proof["count"] += 1
+    page.goto(f"{served}/verify.html")
+    page.fill("#proof-input", json.dumps(proof))
+    page.click("#proof-verify")
+    verdict = page.locator("#proof-result .box")
+    verdict.wait_for()
+    first = verdict.inner_text().splitlines()[0]
+    count = proof["count"]
+    assert first == f"FAILED: count: proof is for {count} accounts, snapshot has {count - 1}"
+    assert page.errors == []
+
+
+def test_a_pasted_wrong_key_fails_the_snapshots(page: Any, served: str) -> None:
+    from ledger.service.signing import generate_signer
+
+    page.goto(f"{served}/verify.html")
+    page.fill("#key-input", generate_signer("stranger.example").verifier_key())
+    page.click("#key-use")
+    page.click("#snaps-verify")
+    page.wait_for_function("document.querySelectorAll('#snaps-result li').length === 4")
+    first = page.locator("#snaps-result li").first.inner_text()
+    assert first.startswith("FAILED")
+    assert first.endswith("snapshot signatures: 0 known key(s) verified, 1 required")
+
+
+def test_consistency_of_the_last_link(page: Any, served: str) -> None:
+    page.goto(f"{served}/verify.html")
+    page.click("#cons-verify")
+    verdict = page.locator("#cons-result .box")
+    verdict.wait_for()
+    assert verdict.inner_text().startswith("VERIFIED")
+
+
+def test_csv_downloads(page: Any, served: str, site: Path) -> None:
+    page.goto(f"{served}/index.html")
+    with page.expect_download() as info:
+        page.click("a[href='events.csv']")
+    path = info.value.path()
+    assert info.value.suggested_filename == "events.csv"
+    assert Path(path).read_bytes() == (site / "events.csv").read_bytes()
+    assert Path(path).read_text().startswith("index,time,kind,market,account,asset,amount,")
+
+
+def test_works_from_file_urls(page: Any, site: Path) -> None:
+    """Opened from disk: no server, the same pages and verifier."""
+    page.goto((site / "verify.html").as_uri())
+    page.click("#snaps-verify")
+    page.wait_for_function("document.querySelectorAll('#snaps-result li').length === 4")
+    assert page.locator("#snaps-result li .word").all_inner_texts() == ["VERIFIED"] * 4
+    assert page.errors == []
+
+
+def test_keyboard_reaches_the_content_and_the_file_chooser(page: Any, served: str) -> None:
+    """Tab first lands on the skip link; the proof's file button opens the chooser on Enter."""
+    # File choosers are intercepted from before the page loads: enabling that only inside
+    # expect_file_chooser races with the key press (the chooser was sometimes missed).
+    page.on("filechooser", lambda _: None)
+    page.goto(f"{served}/verify.html")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"
+    page.focus("#proof-choose")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.element.get_attribute("id") == "proof-file"

@@ -1,0 +1,300 @@
+// The site's pages: the overview (charts, events, snapshots) and the verify page. The data
+// comes from data.js (window.BACKSTOP_SITE, written by `backstop site build`); amounts stay
+// exact decimal strings in tables and CSVs, and become floats only to be drawn.
+import uPlot from "uplot";
+import { engines, verifyAccountProof, verifyConsistency, verifySnapshot } from "./verify.js";
+
+const site = window.BACKSTOP_SITE;
+const $ = (id) => document.getElementById(id);
+const COLORS = ["#1f5fbf", "#d9480f", "#2b8a3e", "#7048e8", "#c2255c", "#0b7285"];
+// Rows per page of the events table: fewer on a phone, where each row stacks into a block.
+const PAGE_SIZE = window.matchMedia && window.matchMedia("(max-width: 40rem)").matches ? 10 : 20;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+const seconds = (time) => Date.parse(time) / 1000;
+const short = (hex) => `${hex.slice(0, 10)}…`;
+const when = (time) => time.replace("T", " ").replace("Z", " UTC");
+
+function table(headers, rows, numeric = []) {
+  const head = el("tr", {}, ...headers.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : "", text: h })));
+  const body = rows.map((cells) => el("tr", {}, ...cells.map((c, i) => {
+    // data-label: on a phone each row stacks into "header: value" lines (app.css)
+    const td = el("td", { class: numeric.includes(i) ? "num" : "", "data-label": headers[i] });
+    td.append(c instanceof Node ? c : String(c ?? ""));
+    return td;
+  })));
+  return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), el("tbody", {}, ...body)));
+}
+
+// ------------------------------------------------------------------------------ charts
+
+function chart(container, title, series, data, opts = {}) {
+  if (!data[0].length) {
+    container.append(el("p", { class: "muted", text: "No data in these snapshots." }));
+    return null;
+  }
+  const width = () => Math.max(280, container.clientWidth || 600);
+  const plot = new uPlot({
+    title, width: width(), height: opts.height || 260,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"), // the log's times are UTC
+    scales: { x: { time: true } },
+    axes: [{ values: (u, splits) => {
+      const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+      return splits.map((s) => new Date(s * 1000).toISOString().slice(span > 86400 ? 5 : 11, 16).replace("T", " "));
+    } }, { size: 70, values: opts.yValues }],
+    series: [{ label: "UTC", value: (u, v) => (v == null ? "" : new Date(v * 1000).toISOString().slice(0, 16).replace("T", " ")) },
+      ...series],
+  }, data, container);
+  new ResizeObserver(() => plot.setSize({ width: width(), height: opts.height || 260 })).observe(container);
+  return plot;
+}
+
+function balanceChart() {
+  const assets = Object.keys(site.balances);
+  const times = [...new Set(assets.flatMap((a) => site.balances[a].map((p) => p[0])))].sort();
+  const columns = assets.map((asset) => {
+    const points = site.balances[asset];
+    let j = -1;
+    return times.map((t) => {
+      while (j + 1 < points.length && points[j + 1][0] <= t) j++;
+      return j < 0 ? null : Number(points[j][2]);
+    });
+  });
+  chart($("chart-balance"), "Fund balance", assets.map((a, i) => ({
+    label: a, stroke: COLORS[i % COLORS.length], width: 2, paths: uPlot.paths.stepped({ align: 1 }),
+  })), [times.map(seconds), ...columns]);
+}
+
+function flowsChart() {
+  $("period-name").textContent = site.period;
+  const rows = site.flows;
+  // Grouped bars: covered left of the period's start, socialized right of it; fee inflows
+  // (small beside the other two) as a line with points.
+  const kinds = [["fees", "Fee inflows", "#2b8a3e", 0], ["covered", "Deficits covered", "#d9480f", -1],
+    ["socialized", "Socialized loss", "#c2255c", 1]];
+  const assets = [...new Set(rows.map((r) => r.asset))];
+  const series = [];
+  const half = site.period === "day" ? 43200 : 1800; // drawn at the middle of each period
+  const data = [rows.filter((r) => r.asset === assets[0]).map((r) => seconds(r.period) + half)];
+  for (const asset of assets.slice(0, 1)) {
+    const mine = rows.filter((r) => r.asset === asset);
+    for (const [key, label, color, align] of kinds) {
+      series.push(align ? { label: `${label} (${asset})`, stroke: color, fill: `${color}99`, width: 1,
+        paths: uPlot.paths.bars({ size: [0.4, 40], align }), points: { show: false } }
+        : { label: `${label} (${asset})`, stroke: color, width: 2, points: { show: true, size: 5 } });
+      data.push(mine.map((r) => Number(r[key])));
+    }
+  }
+  chart($("chart-flows"), `Per ${site.period}`, series, data);
+  const busy = rows.filter((r) => kinds.some(([k]) => Number(r[k]) !== 0));
+  const details = el("details", {}, el("summary", { text: `The figures per ${site.period} (${busy.length} with activity)` }),
+    table([site.period, "asset", "fee inflows", "deficits covered", "socialized"],
+      busy.map((r) => [when(r.period), r.asset, r.fees, r.covered, r.socialized]), [2, 3, 4]));
+  $("flows-table").append(details);
+}
+
+function coverageChart() {
+  const markets = Object.keys(site.coverage);
+  const times = [...new Set(markets.flatMap((m) => site.coverage[m].points.map((p) => p[0])))].sort();
+  const columns = markets.map((m) => {
+    const byTime = new Map(site.coverage[m].points.map((p) => [p[0], Number(p[3]) * 100]));
+    return times.map((t) => (byTime.has(t) ? byTime.get(t) : null));
+  });
+  chart($("chart-coverage"), "Fund / open-interest notional (%)", markets.map((m, i) => ({
+    label: m, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true,
+    value: (u, v) => (v == null ? "" : `${v.toFixed(4)} %`),
+  })), [times.map(seconds), ...columns], { yValues: (u, vals) => vals.map((v) => `${v}%`) });
+  const latest = site.snapshots[site.snapshots.length - 1];
+  const metrics = latest && latest.doc.metrics && latest.doc.metrics.markets;
+  if (metrics) {
+    $("risk").append(el("h3", { text: `At the latest snapshot (log size ${latest.size})` }),
+      table(["market", "mark price", "open interest", "notional", "fund / notional"],
+        Object.entries(metrics).map(([m, v]) => [m, v.mark_price, v.open_interest, v.open_interest_notional, v.fund_to_oi]),
+        [1, 2, 3, 4]));
+  }
+  if (site.risk.length) {
+    const paths = [...new Set(site.risk.flatMap((r) => r.figures.map((f) => f[0])))];
+    $("risk").append(el("h3", { text: "Sizing figures the snapshots carry (metrics.risk)" }),
+      table(["figure", ...site.risk.map((r) => `size ${r.size}`)],
+        paths.map((p) => [p, ...site.risk.map((r) => (r.figures.find((f) => f[0] === p) || [])[1] ?? "")]),
+        site.risk.map((_, i) => i + 1)));
+  }
+}
+
+// ------------------------------------------------------------------------------ events
+
+function eventsTable() {
+  const account = $("filter-account");
+  const market = $("filter-market");
+  const kind = $("filter-kind");
+  for (const m of [...new Set(site.events.map((e) => e.market).filter(Boolean))].sort()) market.append(el("option", { value: m, text: m }));
+  for (const k of [...new Set(site.events.map((e) => e.kind))].sort()) kind.append(el("option", { value: k, text: k }));
+  let page = 0;
+  const render = () => {
+    const needle = account.value.trim().toLowerCase();
+    const rows = site.events.filter((e) => (!needle || (e.account || "").toLowerCase().includes(needle))
+      && (!market.value || e.market === market.value) && (!kind.value || e.kind === kind.value));
+    const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+    page = Math.min(page, pages - 1);
+    const shown = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    const prev = el("button", { type: "button", class: "secondary", text: "← Previous" });
+    const next = el("button", { type: "button", class: "secondary", text: "Next →" });
+    prev.disabled = page === 0;
+    next.disabled = page >= pages - 1;
+    prev.onclick = () => { page--; render(); $("events").querySelector("button:not([disabled])")?.focus(); };
+    next.onclick = () => { page++; render(); $("events").querySelector("button:not([disabled])")?.focus(); };
+    $("events").replaceChildren(
+      table(["#", "time", "what", "market", "account", "amount", "method", "details"], shown.map((e) => [
+        e.index, when(e.time), e.kind, e.market || "", e.account || "", `${e.amount} ${e.asset}`, e.method,
+        e.kind === "ADL" ? `${e.adl_quantity} at ${e.adl_price}` : e.unresolved && e.unresolved !== "0" && !/^0\.0*$/.test(e.unresolved) ? `unresolved ${e.unresolved}` : `ref ${e.ref}`,
+      ]), [0, 5]),
+      el("div", { class: "pager" }, prev, el("span", { text: `Page ${page + 1} of ${pages} · ${rows.length} events` }), next));
+  };
+  for (const input of [account, market, kind]) input.addEventListener("input", () => { page = 0; render(); });
+  render();
+}
+
+function snapshotsTable() {
+  const rows = [...site.snapshots].reverse().map((s) => [
+    when(s.time), s.size, el("span", { class: "hash", title: s.root, text: short(s.root) }),
+    s.signers.map((k) => el("code", { text: k })).reduce((p, c) => { p.append(c, " "); return p; }, el("span")),
+    el("details", {}, el("summary", { text: "checkpoint" }), el("pre", { text: s.checkpoint || "(none)" })),
+    s.accounts, Object.entries(s.reserves).map(([a, v]) => `${v} ${a}`).join(", "),
+    el("a", { href: s.file, text: "JSON", "aria-label": `snapshot.json at log size ${s.size}` }),
+  ]);
+  $("snapshots").append(table(["time", "log size", "root", "signed by", "checkpoint", "accounts", "reserves", "file"], rows, [1, 5]));
+}
+
+function overview() {
+  const latest = site.snapshots[site.snapshots.length - 1];
+  const cards = [["Latest snapshot", when(latest.time)], ["Events in the log", latest.size],
+    ...Object.entries(latest.reserves).map(([a, v]) => [`Fund balance (${a})`, v]),
+    ["Accounts", latest.accounts], ["Snapshots", site.snapshots.length]];
+  $("summary").append(...cards.map(([k, v]) => el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: String(v) }))));
+  balanceChart();
+  flowsChart();
+  coverageChart();
+  eventsTable();
+  snapshotsTable();
+}
+
+// ------------------------------------------------------------------------------ verify page
+
+function verdict(box, result, what) {
+  const ok = result.ok;
+  const list = el("ul", {}, ...result.checks.map((c) => el("li", {
+    text: `${c.ok === true ? "ok" : c.ok === false ? "FAILED" : "--"} ${c.check}${c.detail ? `: ${c.detail}` : ""}`,
+  })));
+  const word = ok ? "VERIFIED" : result.input ? "ERROR" : "FAILED";
+  box.replaceChildren(el("div", { class: `box ${ok ? "pass" : "fail"}` },
+    el("span", { class: `word ${ok ? "pass" : "fail"}`, text: word }),
+    `: ${ok ? what : result.reason}`, list));
+}
+
+function verifyPage() {
+  let key = site.key.vkey;
+  const showKey = (source) => { $("key-current").textContent = key; $("key-source").textContent = source; };
+  showKey(`(${site.key.source})`);
+  $("key-use").onclick = () => {
+    const text = $("key-input").value.trim();
+    if (!text) { $("key-status").textContent = "Paste a key first."; return; }
+    key = text;
+    showKey("(pasted by you)");
+    $("key-status").textContent = "The checks below now use the pasted key.";
+  };
+  $("key-reset").onclick = () => { key = site.key.vkey; showKey(`(${site.key.source})`); $("key-status").textContent = ""; };
+
+  const snaps = site.snapshots;
+  const label = (s) => `log size ${s.size} · ${when(s.time)}`;
+  for (const select of [$("proof-snapshot"), $("cons-old"), $("cons-new")]) {
+    for (const [i, s] of snaps.entries()) select.append(el("option", { value: String(i), text: label(s) }));
+  }
+  $("proof-snapshot").value = String(snaps.length - 1);
+  $("cons-new").value = String(snaps.length - 1);
+  $("cons-old").value = String(Math.max(0, snaps.length - 2));
+
+  $("snaps-verify").onclick = async () => {
+    const out = $("snaps-result");
+    out.replaceChildren();
+    let verified = 0;
+    for (const s of snaps) {
+      const r = await verifySnapshot(s.doc, [key]);
+      verified += r.ok ? 1 : 0;
+      out.append(el("li", {}, el("span", { class: `word ${r.ok ? "pass" : "fail"}`, text: r.ok ? "VERIFIED" : r.input ? "ERROR" : "FAILED" }),
+        ` ${label(s)}${r.ok ? "" : `: ${r.reason}`}`));
+    }
+    $("snaps-summary").textContent = `${verified} of ${snaps.length} snapshots verified with the key in use.`;
+    showEngines();
+  };
+
+  const parse = (text, what) => {
+    try {
+      return [JSON.parse(text), null];
+    } catch (error) {
+      return [null, { ok: false, input: true, reason: `${what}: not JSON (${error.message})`, checks: [] }];
+    }
+  };
+  const loadProof = (text) => {
+    $("proof-input").value = text;
+    const [doc] = parse(text, "account proof");
+    if (doc && Number.isSafeInteger(doc.log_size)) {
+      const i = snaps.findIndex((s) => s.size === doc.log_size);
+      if (i >= 0) $("proof-snapshot").value = String(i);
+    }
+  };
+  const drop = $("drop");
+  const file = $("proof-file");
+  $("proof-choose").onclick = () => file.click(); // a real button: Enter and Space work
+  file.onchange = async () => { if (file.files[0]) loadProof(await file.files[0].text()); };
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = async (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const f = e.dataTransfer.files[0];
+    if (f) loadProof(await f.text());
+  };
+  $("proof-input").addEventListener("change", () => loadProof($("proof-input").value));
+
+  $("proof-verify").onclick = async () => {
+    const [doc, error] = parse($("proof-input").value, "account proof");
+    const s = snaps[Number($("proof-snapshot").value)];
+    const account = $("proof-account").value.trim() || null;
+    const result = error || await verifyAccountProof(doc, s.doc, [key], account);
+    verdict($("proof-result"), result, `the totals of ${doc && (doc.account || account)} are in the snapshot at log size ${s.size}.`);
+    showEngines();
+  };
+  $("cons-verify").onclick = async () => {
+    const a = snaps[Number($("cons-old").value)];
+    const b = snaps[Number($("cons-new").value)];
+    const text = $("cons-proof").value.trim();
+    const [proof, error] = text ? parse(text, "consistency proof") : [null, null];
+    const result = error || await verifyConsistency(a.doc, b.doc, [key], proof);
+    verdict($("cons-result"), result, `the log of size ${a.size} is the beginning of the log of size ${b.size}.`);
+    showEngines();
+  };
+  const showEngines = () => { $("engines").textContent = `SHA-256 by ${engines.sha256}; Ed25519 by ${engines.ed25519}.`; };
+}
+
+function start() {
+  if (!site) {
+    document.body.prepend(el("p", { class: "box fail", text: "data.js is missing: rebuild the site with `backstop site build`." }));
+    return;
+  }
+  $("fund-name").textContent = `Fund ${site.fund}`;
+  $("built").textContent = `Built from ${site.snapshots.length} signed snapshots of fund ${site.fund}, the latest at ${when(site.snapshots[site.snapshots.length - 1].time)}.`;
+  if (document.body.dataset.page === "verify") verifyPage();
+  else overview();
+}
+
+start();

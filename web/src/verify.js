@@ -1,0 +1,586 @@
+// The in-browser verifier: the checks `backstop-audit snapshot`, `account` and `consistency`
+// make, with the same verdicts and the same reasons (auditor/checks.py, auditor/verify/*.py).
+// Every function takes parsed JSON documents and verifier keys (C2SP form, strings) and
+// resolves to {ok, reason, input, checks}: ok true is the auditor's VERIFIED (exit 0);
+// input true is its ERROR (exit 2: a key or document that cannot be used at all); otherwise
+// `reason` is the text after "FAILED: " in the auditor's verdict, word for word.
+// Plain ES module, no DOM: the page bundles it, and tests run the same file under Node.
+import canonicalize from "canonicalize";
+import { ed25519Verify, engines, sha256 } from "./crypto.js";
+
+export { engines };
+
+const KINDS = ["fees", "payouts", "clawbacks"];
+const HASH_SIZE = 32;
+const SUM_LIMIT = 1n << 128n;
+const QUOTE_CHARS = 60;
+const enc = new TextEncoder();
+
+class Failed extends Error {}
+class InputError extends Error {}
+
+// ---------------------------------------------------------------- Python's ways of quoting
+
+/** Python's repr() of a str (what the auditor's messages quote). */
+export function pyRepr(value) {
+  if (value === null || value === undefined) return "None";
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
+  if (Array.isArray(value)) return "[" + value.map(pyRepr).join(", ") + "]";
+  if (typeof value === "object") {
+    return "{" + Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`).join(", ") + "}";
+  }
+  const text = String(value);
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    if (ch === quote || ch === "\\") out += "\\" + ch;
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (code < 0x20 || code === 0x7f) out += "\\x" + code.toString(16).padStart(2, "0");
+    else out += ch;
+  }
+  return out + quote;
+}
+
+/** auditor.formats.clip.clip: repr cut to about 60 characters with the full length noted. */
+export function clip(value, limit = QUOTE_CHARS) {
+  const text = pyRepr(value);
+  const chars = [...text];
+  if (chars.length <= limit) return text;
+  const size = typeof value === "string" ? `${[...value].length} chars` : `${chars.length} chars as text`;
+  return `${chars.slice(0, limit).join("")}... (${size})`;
+}
+
+// ---------------------------------------------------------------- bytes
+
+function fromHex(text) {
+  if (typeof text !== "string") throw new TypeError("fromhex() argument must be str");
+  const clean = text.replace(/^\s+|\s+$/g, "");
+  const out = new Uint8Array(clean.length >> 1);
+  for (let i = 0; i < clean.length; i += 2) {
+    const pair = clean.slice(i, i + 2);
+    if (!/^[0-9a-fA-F]{2}$/.test(pair)) {
+      const bad = /^[0-9a-fA-F]$/.test(clean[i]) ? i + 1 : i;
+      throw new Failed(`non-hexadecimal number found in fromhex() arg at position ${bad}`);
+    }
+    out[i >> 1] = parseInt(pair, 16);
+  }
+  return out;
+}
+
+const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const hexOrEmpty = (bytes) => toHex(bytes) || "(empty)";
+
+function equal(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) { out.set(p, pos); pos += p.length; }
+  return out;
+}
+
+/** Python's base64.b64decode(text, validate=True), or null where it raises. */
+export function b64decode(text) {
+  if (typeof text !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  const data = text.replace(/=+$/, "");
+  const pads = text.length - data.length;
+  const rest = data.length % 4;
+  if (rest === 1 || (rest === 2 && pads !== 2) || (rest === 3 && pads < 1)) return null;
+  const bin = atob(data + "=".repeat((4 - rest) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+// ---------------------------------------------------------------- keys
+
+function validName(name) {
+  // C2SP signed-note: non-empty, no "+", no whitespace, no control characters.
+  return name.length > 0 && !name.includes("+") && !/[\s\u0000-\u001f]/u.test(name);
+}
+
+async function keyId(name, publicKey) {
+  const digest = await sha256(concat(enc.encode(name), Uint8Array.of(0x0a, 0x01), publicKey));
+  return digest.slice(0, 4);
+}
+
+/** Parse a C2SP verifier key `name+hex(keyid)+base64(0x01 || key)` (auditor.verify.keys). */
+export async function parseVerifierKey(text) {
+  text = String(text).trim();
+  const first = text.indexOf("+");
+  const second = first < 0 ? -1 : text.indexOf("+", first + 1);
+  if (second < 0) throw new InputError(`verifier key ${clip(text)} must be name+keyid+key`);
+  const name = text.slice(0, first);
+  const kidHex = text.slice(first + 1, second);
+  const keyB64 = text.slice(second + 1);
+  if (!validName(name)) throw new InputError(`verifier key has invalid name ${clip(name)}`);
+  if (!/^[0-9a-f]{8}$/.test(kidHex)) {
+    throw new InputError(`verifier key id ${clip(kidHex)} is not 8 lowercase hex digits`);
+  }
+  const key = b64decode(keyB64);
+  if (key === null) throw new InputError(`verifier key for ${clip(name)} is not valid base64`);
+  if (key.length !== 33 || key[0] !== 0x01) {
+    throw new InputError(`verifier key for ${clip(name)} is not an Ed25519 key (0x01 + 32 bytes)`);
+  }
+  const publicKey = key.slice(1);
+  if (!equal(await keyId(name, publicKey), fromHex(kidHex))) {
+    throw new InputError(`verifier key id ${kidHex} does not match the key for ${clip(name)}`);
+  }
+  return { name, keyName: `${name}+${kidHex}`, publicKey };
+}
+
+/** Every non-blank line of each text is a verifier key (as `--key FILE` reads a key file). */
+async function loadVerifiers(keys) {
+  const out = [];
+  for (const value of Array.isArray(keys) ? keys : [keys]) {
+    const lines = String(value).split(/\r?\n/).filter((l) => l.trim());
+    for (const [n, line] of lines.entries()) {
+      try {
+        out.push(await parseVerifierKey(line));
+      } catch (error) {
+        throw new InputError(lines.length > 1 ? `key line ${n + 1}: ${error.message}` : `key: ${error.message}`);
+      }
+    }
+  }
+  if (!out.length) throw new InputError("no verifier key given (--key)");
+  return out;
+}
+
+// ---------------------------------------------------------------- the report
+
+class Report {
+  constructor() { this.checks = []; }
+  ok(check, detail = "") { this.checks.push({ check, ok: true, detail }); }
+  note(check, detail) { this.checks.push({ check, ok: null, detail }); }
+  fail(check, reason) {
+    this.checks.push({ check, ok: false, detail: reason });
+    return new Failed(`${check}: ${reason}`);
+  }
+}
+
+async function run(body) {
+  const report = new Report();
+  try {
+    await body(report);
+    return { ok: true, reason: null, input: false, checks: report.checks };
+  } catch (error) {
+    if (error instanceof Failed) return { ok: false, reason: error.message, input: false, checks: report.checks };
+    const why = error instanceof InputError ? error.message : `malformed document (${error && error.message})`;
+    return { ok: false, reason: why, input: true, checks: report.checks };
+  }
+}
+
+// ---------------------------------------------------------------- amounts and documents
+
+const DECIMAL = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
+
+/** auditor.formats.wire.parse_amount: exactly `decimals` decimals -> BigInt minor units. */
+function parseAmount(text, decimals) {
+  const match = typeof text === "string" ? DECIMAL.exec(text) : null;
+  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  const [, sign, whole, frac = ""] = match;
+  if (frac.length !== decimals) throw new Failed(`amount ${clip(text)} must have exactly ${decimals} decimals`);
+  const units = BigInt(whole + frac);
+  return sign ? -units : units;
+}
+
+function amountOr(report, where, text, decimals) {
+  try {
+    return parseAmount(text, decimals);
+  } catch (error) {
+    if (error instanceof Failed) throw report.fail(where, error.message);
+    throw error;
+  }
+}
+
+function snapshotDecimals(snapshot) {
+  const out = {};
+  for (const [asset, text] of Object.entries(snapshot.reserves)) {
+    const dot = text.indexOf(".");
+    out[asset] = dot < 0 ? 0 : text.length - dot - 1;
+  }
+  return out;
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+// The shape checks of the JSON schemas that a tampered document most often breaks (the
+// auditor refuses those as input errors, exit 2, before verifying anything).
+const AMOUNT = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+const amountsOk = (byAsset) => isObject(byAsset) && Object.values(byAsset).every((t) => isObject(t)
+  && Object.values(t).every((v) => typeof v === "string" && AMOUNT.test(v)));
+
+function requireSnapshot(doc, what) {
+  const prev = isObject(doc) ? doc.previous : null;
+  const ok = isObject(doc) && doc.format === "backstop-snapshot/1" && typeof doc.fund === "string"
+    && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root)
+    && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v))
+    && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals)
+    && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root)
+    && (prev === null || prev === undefined || (isObject(prev) && Number.isSafeInteger(prev.log_size)
+      && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))))
+    && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g)
+      && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key)
+      && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
+  if (!ok) throw new InputError(`${what}: does not match snapshot.schema.json`);
+}
+
+/** The RFC 8785 bytes a snapshot's signatures sign: the document without "signatures". */
+export function signedBytes(doc) {
+  const rest = {};
+  for (const [k, v] of Object.entries(doc)) if (k !== "signatures") rest[k] = v;
+  return enc.encode(canonicalize(rest));
+}
+
+// ---------------------------------------------------------------- signatures
+
+/** auditor.verify.keys.verify_document: the names of the pinned keys whose signature verifies. */
+async function verifyDocument(doc, verifiers, require) {
+  const byKey = new Map(verifiers.map((v) => [v.keyName, v]));
+  const entries = doc.signatures;
+  if (!Array.isArray(entries)) throw new Failed("document has no signatures list");
+  const message = signedBytes(doc);
+  const verified = [];
+  const seen = new Set();
+  for (const [pos, entry] of entries.entries()) {
+    if (!isObject(entry) || typeof entry.key !== "string") throw new Failed(`signature ${pos} is malformed`);
+    const v = byKey.get(entry.key);
+    if (!v) continue;
+    const sig = b64decode(entry.sig === undefined ? "" : entry.sig);
+    if (sig === null) throw new Failed(`signature ${pos} by ${entry.key} is not base64`);
+    if (!(await ed25519Verify(v.publicKey, message, sig))) {
+      throw new Failed(`signature ${pos} by ${entry.key} does not verify`);
+    }
+    if (!seen.has(v.keyName)) { seen.add(v.keyName); verified.push(v.name); }
+  }
+  if (verified.length < require) {
+    throw new Failed(`${verified.length} known key(s) verified, ${require} required`
+      + (verified.length ? ` (verified: ${verified.join(", ")})` : ""));
+  }
+  return verified;
+}
+
+async function checkSignatures(report, doc, verifiers, require, what = "snapshot") {
+  let names;
+  try {
+    names = await verifyDocument(doc, verifiers, require);
+  } catch (error) {
+    if (error instanceof Failed) throw report.fail(`${what} signatures`, error.message);
+    throw error;
+  }
+  report.ok(`${what} signatures`, `${names.length} valid (${names.join(", ")}), ${require} required`);
+  return names;
+}
+
+// ---------------------------------------------------------------- RFC 6962 / 9162 chains
+
+const bitLength = (n) => (n <= 0n ? 0 : n.toString(2).length);
+const bitCount = (n) => [...n.toString(2)].filter((c) => c === "1").length;
+
+function inclusionShape(index, size) {
+  const inner = bitLength(index ^ (size - 1n));
+  return [inner, bitCount(index >> BigInt(inner))];
+}
+
+async function chainInner(seed, proof, index, node) {
+  for (const [i, sibling] of proof.entries()) {
+    seed = (index >> BigInt(i)) & 1n ? await node(sibling, seed) : await node(seed, sibling);
+  }
+  return seed;
+}
+
+async function chainInnerRight(seed, proof, index, node) {
+  for (const [i, sibling] of proof.entries()) {
+    if ((index >> BigInt(i)) & 1n) seed = await node(sibling, seed);
+  }
+  return seed;
+}
+
+async function chainBorderRight(seed, proof, node) {
+  for (const sibling of proof) seed = await node(sibling, seed);
+  return seed;
+}
+
+const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
+
+/** auditor.verify.merkle.verify_consistency (sizes as BigInt); throws Failed with the reason. */
+async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
+  if (oldSize < 0n || newSize < 0n) throw new Failed(`negative tree size ${oldSize} or ${newSize}`);
+  if (oldSize > newSize) throw new Failed(`old size ${oldSize} is larger than new size ${newSize}`);
+  if (oldSize === 0n) throw new Failed("consistency proof from the empty tree (old size 0) is not accepted");
+  if (oldSize === newSize) {
+    if (proof.length) throw new Failed(`proof has ${proof.length} hashes, expected 0 for equal sizes`);
+    if (!equal(oldRoot, newRoot)) {
+      throw new Failed(`root mismatch: sizes are equal but roots differ (${hexOrEmpty(oldRoot)} vs ${hexOrEmpty(newRoot)})`);
+    }
+    return;
+  }
+  const shift = bitLength(oldSize & -oldSize) - 1;
+  let [inner, border] = inclusionShape(oldSize - 1n, newSize);
+  const seeded = oldSize === 1n << BigInt(shift);
+  const expected = (seeded ? 0 : 1) + inner - shift + border;
+  if (proof.length !== expected) throw new Failed(`proof has ${proof.length} hashes, expected ${expected}`);
+  proof.forEach((h, pos) => {
+    if (h.length !== HASH_SIZE) throw new Failed(`proof hash ${pos} is not ${HASH_SIZE} bytes`);
+  });
+  const [seed, rest] = seeded ? [oldRoot, proof] : [proof[0], proof.slice(1)];
+  inner -= shift;
+  const mask = (oldSize - 1n) >> BigInt(shift);
+  const fr = await chainBorderRight(await chainInnerRight(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
+  const sr = await chainBorderRight(await chainInner(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
+  if (!equal(fr, oldRoot)) throw new Failed(`old root mismatch: computed ${hexOrEmpty(fr)}, expected ${hexOrEmpty(oldRoot)}`);
+  if (!equal(sr, newRoot)) throw new Failed(`new root mismatch: computed ${hexOrEmpty(sr)}, expected ${hexOrEmpty(newRoot)}`);
+}
+
+// ---------------------------------------------------------------- the account sum tree
+
+function sumsBytes(sums) {
+  const out = new Uint8Array(16 * sums.length);
+  sums.forEach((value, pos) => {
+    if (value < 0n) throw new Failed(`sum component ${pos} is negative: ${value}`);
+    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+    for (let k = 15, v = value; k >= 0; k--, v >>= 8n) out[16 * pos + k] = Number(v & 0xffn);
+  });
+  return out;
+}
+
+async function accountLeafHash(nonce, account, sums) {
+  const accountHash = await sha256(enc.encode(account));
+  return sha256(concat(Uint8Array.of(0), nonce, accountHash, sumsBytes(sums)));
+}
+
+async function sumNode(left, right) {
+  const h = await sha256(concat(Uint8Array.of(1), left[0], sumsBytes(left[1]), right[0], sumsBytes(right[1])));
+  const total = left[1].map((a, i) => a + right[1][i]);
+  total.forEach((value, pos) => {
+    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+  });
+  return [h, total];
+}
+
+/** auditor.verify.sumtree.verify_sum_proof; throws Failed with the reason. */
+async function verifySumProof(leafHash, leafSums, index, count, path, root, totalSums) {
+  if (!(index >= 0n && index < count)) throw new Failed(`index ${index} is beyond account count ${count}`);
+  const [inner, border] = inclusionShape(index, count);
+  if (path.length !== inner + border) throw new Failed(`path has ${path.length} entries, expected ${inner + border}`);
+  sumsBytes(leafSums);
+  path.forEach(([hash, sums], step) => {
+    if (hash.length !== 32) throw new Failed(`path entry ${step}: hash is ${hash.length} bytes, expected 32`);
+    if (sums.length !== leafSums.length) throw new Failed(`path entry ${step}: ${sums.length} sums, expected ${leafSums.length}`);
+    sumsBytes(sums);
+  });
+  const [r, rSums] = await chainBorderRight(
+    await chainInner([leafHash, leafSums], path.slice(0, inner), index, sumNode), path.slice(inner), sumNode);
+  if (!equal(r, root)) throw new Failed(`root mismatch: computed ${toHex(r)}, expected ${toHex(root)}`);
+  if (rSums.length !== totalSums.length || rSums.some((v, i) => v !== totalSums[i])) {
+    throw new Failed(`totals mismatch: computed [${rSums.join(", ")}], expected [${totalSums.join(", ")}]`);
+  }
+}
+
+// ---------------------------------------------------------------- what each command checks
+
+const EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/** `backstop-audit snapshot`: signatures and internal consistency (the previous link's proof). */
+export function verifySnapshot(snapshot, keys, require = 1) {
+  return run(async (report) => {
+    const verifiers = await loadVerifiers(keys);
+    requireSnapshot(snapshot, "snapshot");
+    report.ok("snapshot schema");
+    await checkSignatures(report, snapshot, verifiers, require);
+    await checkSnapshotInternal(report, snapshot);
+  });
+}
+
+async function checkSnapshotInternal(report, snap) {
+  const decimals = snapshotDecimals(snap);
+  for (const [asset, text] of Object.entries(snap.reserves)) {
+    const units = amountOr(report, `reserves.${asset}`, text, decimals[asset]);
+    if (units < 0n) throw report.fail(`reserves.${asset}`, `negative reserve ${text}`);
+  }
+  const acc = snap.accounts;
+  const assets = acc.assets;
+  const sorted = [...new Set(assets)].sort();
+  if (assets.length !== sorted.length || assets.some((a, i) => a !== sorted[i])) {
+    throw report.fail("accounts.assets", `${pyRepr(assets)} is not sorted and distinct`);
+  }
+  for (const asset of assets) {
+    if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
+    const totals = acc.totals[asset];
+    if (!isObject(totals)) throw report.fail(`accounts.totals.${asset}`, "missing");
+    for (const kind of KINDS) {
+      const where = `accounts.totals.${asset}.${kind}`;
+      const units = amountOr(report, where, totals[kind], decimals[asset]);
+      if (units < 0n) throw report.fail(where, `negative total ${totals[kind]}`);
+      if (acc.count === 0 && units) throw report.fail(where, "non-zero with no accounts");
+    }
+  }
+  if (acc.count === 0 && acc.root !== EMPTY_ROOT) {
+    throw report.fail("accounts.root", "an empty account tree must have root SHA-256('')");
+  }
+  if (snap.log.size === 0 && snap.log.root !== EMPTY_ROOT) {
+    throw report.fail("log.root", "an empty log must have root SHA-256('')");
+  }
+  report.ok("snapshot totals", "amounts well-formed and non-negative");
+  const prev = snap.previous;
+  if (prev === null || prev === undefined) {
+    report.note("previous", "none (first snapshot)");
+    return;
+  }
+  try {
+    await merkleConsistency(BigInt(prev.log_size), BigInt(snap.log.size), prev.consistency.map(fromHex),
+      fromHex(prev.log_root), fromHex(snap.log.root));
+  } catch (error) {
+    if (error instanceof Failed) throw report.fail("previous.consistency", error.message);
+    throw error;
+  }
+  report.ok("previous.consistency", `log of size ${prev.log_size} is a prefix of this one (${snap.log.size})`);
+}
+
+/** auditor.verify.shards.proof_from_shard: the account-proof document of `account` in a shard. */
+export function proofFromShard(shard, account) {
+  const fail = (why) => { throw new InputError(`account shard: ${why}`); };
+  if (shard.format !== "backstop-account-shard/1") fail(`format: ${pyRepr(shard.format)} is not 'backstop-account-shard/1'`);
+  const { assets, nodes, count } = shard;
+  const entry = isObject(shard.accounts) ? shard.accounts[account] : undefined;
+  if (entry === undefined || !Object.hasOwn(shard.accounts, account)) fail(`account ${pyRepr(account)} is not in this shard`);
+  const index = entry.index;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || !(index >= 0 && index < count)) {
+    fail(`accounts.${account}.index: ${pyRepr(index)} is not a leaf of ${pyRepr(count)}`);
+  }
+  const node = (row, pos) => {
+    const key = `${row}/${pos}`;
+    const value = nodes[key];
+    if (!Object.hasOwn(nodes, key)) fail(`nodes.${key}: missing (needed by ${pyRepr(account)})`);
+    if (!Array.isArray(value) || value.length !== 1 + 3 * assets.length || !value.every((v) => typeof v === "string")) {
+      fail(`nodes.${key}: expected [hash, ${3 * assets.length} amount strings]`);
+    }
+    const sums = {};
+    assets.forEach((asset, i) => {
+      sums[asset] = Object.fromEntries(KINDS.map((k, j) => [k, value[1 + 3 * i + j]]));
+    });
+    return { hash: value[0], sums };
+  };
+  const path = [];
+  for (let row = 0, pos = index, width = count; width > 1; row++, pos >>= 1, width = (width + 1) >> 1) {
+    if ((pos ^ 1) < width) path.push(node(row, pos ^ 1));
+  }
+  return {
+    format: "backstop-account-proof/1", fund: shard.fund, log_size: shard.log_size, account,
+    nonce: entry.nonce, totals: node(0, index).sums, index, count, root: shard.root, path,
+  };
+}
+
+function requireAccountProof(doc) {
+  const ok = isObject(doc) && doc.format === "backstop-account-proof/1" && typeof doc.account === "string"
+    && HEX64.test(doc.nonce) && amountsOk(doc.totals)
+    && Number.isSafeInteger(doc.index) && doc.index >= 0 && Number.isSafeInteger(doc.count) && doc.count >= 1
+    && HEX64.test(doc.root) && Array.isArray(doc.path)
+    && doc.path.every((p) => isObject(p) && HEX64.test(p.hash) && amountsOk(p.sums));
+  if (!ok) throw new InputError("account proof: does not match account-proof.schema.json");
+}
+
+/** `backstop-audit account`: the account's totals are a leaf of the signed snapshot's sum tree.
+ * `proof` is an account-proof document, or a shard (then `account` names the account). */
+export function verifyAccountProof(proof, snapshot, keys, account = null, require = 1) {
+  return run(async (report) => {
+    const verifiers = await loadVerifiers(keys);
+    requireSnapshot(snapshot, "snapshot");
+    const doc = account === null || account === "" ? proof : proofFromShard(proof, account);
+    requireAccountProof(doc);
+    report.ok("schemas");
+    await checkSignatures(report, snapshot, verifiers, require);
+    const acc = snapshot.accounts;
+    if (doc.root !== acc.root) throw report.fail("root", `proof is for account root ${doc.root}, snapshot has ${acc.root}`);
+    if (doc.count !== acc.count) throw report.fail("count", `proof is for ${doc.count} accounts, snapshot has ${acc.count}`);
+    if ("fund" in doc && doc.fund !== snapshot.fund) {
+      throw report.fail("fund", `proof is for fund ${clip(doc.fund)}, snapshot is of ${pyRepr(snapshot.fund)}`);
+    }
+    if ("log_size" in doc && doc.log_size !== snapshot.log.size) {
+      throw report.fail("log_size", `proof is for log size ${doc.log_size}, snapshot has ${snapshot.log.size}`);
+    }
+    const decimals = snapshotDecimals(snapshot);
+    const vector = (sums, where) => {
+      const out = [];
+      for (const asset of acc.assets) {
+        if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
+        const entry = isObject(sums) ? sums[asset] : undefined;
+        if (!isObject(entry)) throw report.fail(`${where}.${asset}`, "missing");
+        for (const kind of KINDS) out.push(amountOr(report, `${where}.${asset}.${kind}`, entry[kind], decimals[asset]));
+      }
+      return out;
+    };
+    const leafSums = vector(doc.totals, "totals");
+    const totals = vector(acc.totals, "snapshot accounts.totals");
+    const path = doc.path.map((p, i) => [fromHex(p.hash), vector(p.sums, `path.${i}.sums`)]);
+    try {
+      const leaf = await accountLeafHash(fromHex(doc.nonce), doc.account, leafSums);
+      await verifySumProof(leaf, leafSums, BigInt(doc.index), BigInt(doc.count), path, fromHex(acc.root), totals);
+    } catch (error) {
+      if (error instanceof Failed) throw report.fail("sum proof", error.message);
+      throw error;
+    }
+    report.ok("sum proof", `leaf ${doc.index} of ${doc.count} -> snapshot account root and totals`);
+  });
+}
+
+/** `backstop-audit consistency`: the new snapshot's log extends the old one's. The proof is
+ * `proof` (a backstop-consistency-proof/1 document) or, when null, the new snapshot's
+ * `previous` link. */
+export function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require = 1) {
+  return run(async (report) => {
+    const verifiers = await loadVerifiers(keys);
+    requireSnapshot(oldSnapshot, "old snapshot");
+    requireSnapshot(newSnapshot, "new snapshot");
+    if (proof !== null && !(isObject(proof) && proof.format === "backstop-consistency-proof/1"
+        && isObject(proof.old) && isObject(proof.new) && Array.isArray(proof.proof))) {
+      throw new InputError("consistency proof: not a backstop-consistency-proof/1 document");
+    }
+    report.ok("schemas");
+    await checkSignatures(report, oldSnapshot, verifiers, require, "old snapshot");
+    await checkSignatures(report, newSnapshot, verifiers, require, "new snapshot");
+    const a = oldSnapshot;
+    const b = newSnapshot;
+    if (a.fund !== b.fund) throw report.fail("fund", `old snapshot is of ${pyRepr(a.fund)}, new of ${pyRepr(b.fund)}`);
+    const [oldSize, oldRoot, newSize, newRoot] = [a.log.size, a.log.root, b.log.size, b.log.root];
+    let hashes;
+    let source;
+    if (proof !== null) {
+      if (proof.old.size !== oldSize || proof.new.size !== newSize) {
+        throw report.fail("proof sizes", `proof is from ${proof.old.size} to ${proof.new.size}, snapshots are ${oldSize} and ${newSize}`);
+      }
+      hashes = proof.proof;
+      source = "--proof";
+    } else {
+      const prev = b.previous;
+      if (prev === null || prev === undefined) throw report.fail("previous", "new snapshot has no previous link (pass --proof)");
+      if (prev.log_size !== oldSize || prev.log_root !== oldRoot) {
+        throw report.fail("previous", `new snapshot links to log size ${prev.log_size} root ${prev.log_root}, not the old snapshot's ${oldSize} root ${oldRoot} (pass --proof)`);
+      }
+      hashes = prev.consistency;
+      source = "new snapshot's previous link";
+    }
+    try {
+      await merkleConsistency(BigInt(oldSize), BigInt(newSize), hashes.map(fromHex), fromHex(oldRoot), fromHex(newRoot));
+    } catch (error) {
+      if (error instanceof Failed) throw report.fail("consistency", `${error.message} (history rewritten or wrong proof)`);
+      throw error;
+    }
+    if (proof !== null) {
+      for (const [side, root] of [["old", oldRoot], ["new", newRoot]]) {
+        if (proof[side].root !== root) {
+          throw report.fail(`proof ${side}.root`, `proof names root ${proof[side].root}, the ${side} snapshot has ${root}`);
+        }
+      }
+    }
+    report.ok("consistency", `log of size ${oldSize} is a prefix of size ${newSize} (${source})`);
+  });
+}
