@@ -287,7 +287,12 @@ class Fund(Aggregate):
         decimals = self.assets[asset]
         policy = self.active_policy()
         fact = LiquidationFact.from_record(dict(record), decimals)
-        prices = [parse_decimal(p) for p in self.prices.get(market, ())]
+        # Only the prices the active policy's window reads are parsed: the fund keeps the
+        # contract's largest window (4097 prices), and parsing them all per liquidation
+        # dominated an import's time. A fixed share reads none; 1 keeps the old check.
+        observed = self.prices.get(market, [])
+        window = getattr(policy.fund_share, "window", 1)
+        prices = [parse_decimal(p) for p in observed[max(0, len(observed) - window - 1):]]
         balance = self.balances[asset]
         result = settle(fact, policy, balance, decimals, prices, asset=asset)
         self._check_settlement(asset, result)
