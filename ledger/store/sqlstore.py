@@ -1,9 +1,12 @@
 """Event-store persistence: `eventsourcing-sqlalchemy` with a bulk insert for event batches.
 
 The library's recorder adds one ORM object per event and flushes them; for the ledger's
-batches of thousands of events a single executemany on the driver's cursor does the same
-work several times faster (see bench/import_throughput.py). Everything else — tables,
-transactions, table locking on PostgreSQL, NOTIFY — is the library's own.
+batches of thousands of events one bulk write on the driver (`ledger.store.bulk`: COPY on
+PostgreSQL, a single executemany on SQLite) does the same work several times faster (see
+bench/import_throughput.py). Everything else — tables, transactions, table locking on
+PostgreSQL, NOTIFY — is the library's own. A second writer of the same fund version still
+breaks the unique (originator_id, originator_version) index, COPY or not: SQLSTATE 23505,
+which `ledger.store.busy` reads as a lost race.
 
 Selected with PERSISTENCE_MODULE=ledger.store.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
 backends `ledger.store.persistence` accepts.
