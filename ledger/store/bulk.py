@@ -19,11 +19,27 @@ nothing, and a unique-index violation raises the driver's usual error (SQLSTATE 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Dialect, Integer, LargeBinary, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Dialect,
+    Executable,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+)
+
+# A failed pipeline logs "error ignored terminating" at WARNING besides raising the error the
+# caller handles; without a handler Python would print it to stderr after the one-line message.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 _PLAIN_TYPES = (String, Text, Integer, BigInteger, LargeBinary)
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -91,6 +107,56 @@ def _last_per_key(table: Table, columns: tuple[str, ...],
     row twice, and the last one is what row-by-row upserts would have left."""
     at = [columns.index(c.name) for c in table.primary_key.columns]
     return list({tuple(row[i] for i in at): row for row in rows}.values())
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """On PostgreSQL, statements sent by `insert_rows` (upserts), `execute` and `read_all`
+    inside wait for the server once, at the end, instead of once each (psycopg's pipeline
+    mode); an error is raised there at the latest. COPY cannot run inside. Elsewhere a no-op."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.pipeline():
+        yield
+
+
+def _compiled(connection: Connection, statement: Executable) -> tuple[str, Any]:
+    compiled = statement.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
+    return str(compiled), compiled.params
+
+
+def execute(connection: Connection, statement: Executable) -> None:
+    """Run a statement whose result is not needed (pipeline-safe on PostgreSQL)."""
+    if connection.dialect.name != "postgresql":
+        connection.execute(statement)
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        cursor.execute(*_compiled(connection, statement))
+
+
+def read_all(connection: Connection, statements: Sequence[Executable]) -> list[list[tuple[Any, ...]]]:
+    """The rows (plain tuples) of each SELECT; on PostgreSQL all are sent before the first
+    answer is awaited: one round trip instead of one per statement."""
+    if connection.dialect.name != "postgresql":
+        return [[tuple(row) for row in connection.execute(s)] for s in statements]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursors = []
+    with driver.pipeline():
+        for statement in statements:
+            cursor = driver.cursor()
+            cursor.execute(*_compiled(connection, statement))
+            cursors.append(cursor)
+    try:
+        return [list(cursor.fetchall()) for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[tuple[Any, ...]], *,
