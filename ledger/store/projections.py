@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -60,6 +61,12 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
     sql = text(f"SELECT t.* FROM {table.name} AS t WHERE {where} AND t.{column} IN "
                "(SELECT value FROM json_each(:values))")
     return list(connection.execute(sql, {**fixed, "values": json.dumps(list(values))}))
+
+
+# An event's amounts were parsed moments before by the fund applying it (ledger.domain.fund
+# keeps the same kind of cache): parsed once per batch, not once per use. Event amounts are
+# always strings (format_amount's output), so every argument is hashable.
+_parse_amount = lru_cache(maxsize=8192)(parse_amount)
 
 
 class AccountCache:
@@ -133,7 +140,7 @@ class Projector:
         return position
 
     def _units(self, asset: str, amount: str) -> int:
-        return parse_amount(amount, self.decimals[asset])
+        return _parse_amount(amount, self.decimals[asset])
 
     def _fold(self, kind: str, data: Mapping[str, Any], balance: dict[str, int],
               account: dict[tuple[str, str], list[int]],
