@@ -60,13 +60,12 @@ def test_duplicate_key_is_a_lost_race_and_writes_nothing(engine: sa.Engine) -> N
 def test_pipelined_writes_fail_whole(engine: sa.Engine) -> None:
     """A failing statement inside `pipelined` raises (at the end at the latest) and the
     transaction writes none of the block's statements."""
-    with pytest.raises(Exception) as caught, engine.begin() as conn:
-        with pipelined(conn):
-            insert_rows(conn, counts, [("f", "fee", 1)], replace=True)
-            execute(conn, exchange_ids.insert().values(fund="f", kind="fee", exchange_id="q",
-                                                         position=1))
-            execute(conn, exchange_ids.insert().values(fund="f", kind="fee", exchange_id="q",
-                                                         position=2))
+    with pytest.raises(Exception) as caught, engine.begin() as conn, pipelined(conn):
+        insert_rows(conn, counts, [("f", "fee", 1)], replace=True)
+        execute(conn, exchange_ids.insert().values(fund="f", kind="fee", exchange_id="q",
+                                                     position=1))
+        execute(conn, exchange_ids.insert().values(fund="f", kind="fee", exchange_id="q",
+                                                     position=2))
     assert busy.classify(caught.value) is busy.ConcurrentWriteError
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(counts)).scalar_one() == 0
