@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -52,6 +53,11 @@ def instant(time: str) -> datetime:
     except ValueError as error:
         raise FundRuleError(f"time: {time!r} is not a valid UTC date-time ({error})") from None
 
+
+# Amounts of applied events by (text, decimals): a fee's amount is parsed when the event is
+# applied to the balance, again for the committed totals, and by the projections after; the
+# texts are format_amount's output (always strings), so they can be cached.
+_event_units = lru_cache(maxsize=8192)(parse_amount_lenient)
 
 # Parsed policies by (policy hash, asset decimals): a policy is parsed once, not per liquidation.
 _POLICIES: dict[tuple[str, tuple[tuple[str, int], ...]], Policy] = {}
@@ -287,7 +293,12 @@ class Fund(Aggregate):
         decimals = self.assets[asset]
         policy = self.active_policy()
         fact = LiquidationFact.from_record(dict(record), decimals)
-        prices = [parse_decimal(p) for p in self.prices.get(market, ())]
+        # Only the prices the active policy's window reads are parsed: the fund keeps the
+        # contract's largest window (4097 prices), and parsing them all per liquidation
+        # dominated an import's time. A fixed share reads none; 1 keeps the old check.
+        observed = self.prices.get(market, [])
+        window = getattr(policy.fund_share, "window", 1)
+        prices = [parse_decimal(p) for p in observed[max(0, len(observed) - window - 1):]]
         balance = self.balances[asset]
         result = settle(fact, policy, balance, decimals, prices, asset=asset)
         self._check_settlement(asset, result)
@@ -352,7 +363,7 @@ class Fund(Aggregate):
         return committed.setdefault(asset, [0, 0, 0])  # type: ignore[no-any-return]
 
     def _commit(self, asset: str, field: str, amount: str) -> None:
-        self._committed(asset)[COMMITTED.index(field)] += parse_amount_lenient(
+        self._committed(asset)[COMMITTED.index(field)] += _event_units(
             amount, self.assets[asset])
 
     def _fmt(self, units: int, asset: str) -> str:
@@ -366,10 +377,10 @@ class Fund(Aggregate):
                 f"{self._fmt(balance, asset)} {asset}")
 
     def _credit(self, asset: str, amount: str) -> None:
-        self.balances[asset] += parse_amount_lenient(amount, self.assets[asset])
+        self.balances[asset] += _event_units(amount, self.assets[asset])
 
     def _debit(self, asset: str, amount: str) -> None:
-        self.balances[asset] -= parse_amount_lenient(amount, self.assets[asset])
+        self.balances[asset] -= _event_units(amount, self.assets[asset])
         assert self.balances[asset] >= 0, "commands must refuse what would go negative"
 
 

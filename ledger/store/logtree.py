@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from auditor.verify import merkle
 from ledger.store import proofs
-from ledger.store.bulk import insert_rows
+from ledger.store.bulk import execute, insert_rows, pipelined
 from ledger.store.tables import log_tiles
 
 TILE_HEIGHT = 8
@@ -199,7 +199,8 @@ class LogTree:
     def append(self, leaf_hashes: Sequence[bytes]) -> None:
         """Append leaf hashes (in log order) inside the caller's transaction.
 
-        Two statements: one SELECT of every level's right-edge tile, one multi-row upsert.
+        One SELECT of every level's right-edge tile, then (one round trip on PostgreSQL) the
+        delete of a bottom tile completed by now and one multi-row upsert.
         Every completed tile contributes its root as a new hash on the next tile level.
         Appends to one fund must be serialized by the caller (one writer per fund, as the
         event store's per-fund ordering already requires): two concurrent appenders would
@@ -212,6 +213,7 @@ class LogTree:
             raise ValueError("leaf hashes must be 32 bytes each")
         lasts = self._last_tiles()
         rows: list[tuple[str, int, int, bytes]] = []
+        elided_below: int | None = None
         level = 0
         while new:
             last = lasts.get(level)
@@ -236,13 +238,16 @@ class LogTree:
                 edge = tile_idx if len(row) % TILE_WIDTH == 0 else tile_idx - 1
                 if edge == tile_idx:  # an empty edge tile keeps recording the size
                     rows.append((self.fund, 0, edge, b""))
-                # The old edge tile is complete now: the log can recompute it.
-                self.conn.execute(log_tiles.delete().where(
-                    log_tiles.c.fund == self.fund, log_tiles.c.level == 0,
-                    log_tiles.c.idx < edge))
+                elided_below = edge
             new = completed
             level += 1
-        insert_rows(self.conn, log_tiles, rows, replace=True)
+        with pipelined(self.conn):  # one wait for both statements on PostgreSQL
+            if elided_below is not None:
+                # The old edge tile is complete now: the log can recompute it.
+                execute(self.conn, log_tiles.delete().where(
+                    log_tiles.c.fund == self.fund, log_tiles.c.level == 0,
+                    log_tiles.c.idx < elided_below))
+            insert_rows(self.conn, log_tiles, rows, replace=True)
 
     def delete(self) -> None:
         """Remove this fund's tiles (tests and tooling)."""

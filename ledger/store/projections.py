@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,7 +25,7 @@ from sqlalchemy import (
 
 from auditor.formats.wire import parse_amount
 from ledger.domain.facts import fact_key_of_event
-from ledger.store.bulk import insert_rows
+from ledger.store.bulk import insert_rows, pipelined, read_all
 from ledger.store.tables import (
     PROJECTION_TABLES,
     TOTAL_FIELDS,
@@ -43,19 +44,29 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
 
     The values travel as one array parameter, unnested by the database: PostgreSQL's
     `unnest(text[])`, SQLite's `json_each(json)`. A long IN list would cost a bound parameter
-    per value (and, inside a big freshly written PostgreSQL transaction, is planned as a
-    sequential scan comparing every row with every value); the join stays linear.
+    per value. On PostgreSQL each value is looked up on its own (a LATERAL subquery that
+    `OFFSET 0` keeps the planner from flattening): inside a big freshly written transaction
+    the table's statistics still say it is empty, and a plain join was planned as a scan of
+    every row matching `fixed` (all of a fund's fee ids), which grows with the fund. The
+    index lookups cost the same per value however large the table is.
     """
     if not values:
         return []
     where = " AND ".join(f"t.{name} = :{name}" for name in fixed)
     if connection.dialect.name == "postgresql":
-        sql = text(f"SELECT t.* FROM {table.name} AS t JOIN unnest(CAST(:values AS text[])) "
-                   f"AS v(value) ON t.{column} = v.value WHERE {where}")
+        sql = text(f"SELECT t.* FROM unnest(CAST(:values AS text[])) AS v(value) CROSS JOIN "
+                   f"LATERAL (SELECT * FROM {table.name} AS t WHERE {where} AND "
+                   f"t.{column} = v.value OFFSET 0) AS t")
         return list(connection.execute(sql, {**fixed, "values": list(values)}))
     sql = text(f"SELECT t.* FROM {table.name} AS t WHERE {where} AND t.{column} IN "
                "(SELECT value FROM json_each(:values))")
     return list(connection.execute(sql, {**fixed, "values": json.dumps(list(values))}))
+
+
+# An event's amounts were parsed moments before by the fund applying it (ledger.domain.fund
+# keeps the same kind of cache): parsed once per batch, not once per use. Event amounts are
+# always strings (format_amount's output), so every argument is hashable.
+_parse_amount = lru_cache(maxsize=8192)(parse_amount)
 
 
 class AccountCache:
@@ -129,7 +140,7 @@ class Projector:
         return position
 
     def _units(self, asset: str, amount: str) -> int:
-        return parse_amount(amount, self.decimals[asset])
+        return _parse_amount(amount, self.decimals[asset])
 
     def _fold(self, kind: str, data: Mapping[str, Any], balance: dict[str, int],
               account: dict[tuple[str, str], list[int]],
@@ -168,32 +179,39 @@ class Projector:
     def _write(self, balance: dict[str, int], account: dict[tuple[str, str], list[int]],
                total: dict[str, dict[str, int]], per_type: dict[str, int],
                ids: list[tuple[str, str, str, int]], start: int, position: int) -> None:
+        # Reads go out together, then writes, so that a batch waits for PostgreSQL a few
+        # times rather than once per statement (ledger.store.bulk.pipelined).
         conn, fund = self.connection, self.fund
-        old_balance = {r.asset: int(r.units) for r in conn.execute(
-            select(balances).where(balances.c.fund == fund))}
-        insert_rows(conn, balances, [(fund, a, str(old_balance.get(a, 0) + d))
-                                     for a, d in balance.items()], replace=True)
-        old_totals = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == fund))}
-        insert_rows(conn, totals, [
-            (fund, a, *(str((int(getattr(old_totals[a], f)) if a in old_totals else 0) + d[f])
-                        for f in TOTAL_FIELDS))
-            for a, d in total.items()], replace=True)
+        balance_rows, total_rows, count_rows = read_all(conn, [
+            select(balances.c.asset, balances.c.units).where(balances.c.fund == fund),
+            select(totals.c.asset, *(totals.c[f] for f in TOTAL_FIELDS))
+            .where(totals.c.fund == fund),
+            select(counts.c.type, counts.c.count).where(counts.c.fund == fund)])
+        old_balance = {asset: int(units) for asset, units in balance_rows}
+        old_totals = {row[0]: dict(zip(TOTAL_FIELDS, map(int, row[1:]), strict=True))
+                      for row in total_rows}
+        old_counts: dict[str, int] = {kind: n for kind, n in count_rows}
         known = self.cache.rows if self.cache.valid_at(start) else {}
         stored = self._existing_accounts([k for k in account if k not in known])
         updated: dict[tuple[str, str], tuple[int, ...]] = {}
         for key, delta in account.items():
             old = known.get(key) or stored.get(key) or (0, 0, 0)
             updated[key] = (old[0] + delta[0], old[1] + delta[1], old[2] + delta[2])
-        insert_rows(conn, accounts, [
-            (fund, key[0], key[1], str(value[0]), str(value[1]), str(value[2]))
-            for key, value in updated.items()], replace=True)
-        old_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
-            select(counts.c.type, counts.c.count).where(counts.c.fund == fund))}
-        insert_rows(conn, counts, [(fund, t, old_counts.get(t, 0) + n)
-                                   for t, n in per_type.items()], replace=True)
-        # New ids only: the importer checked them, a rebuild starts empty.
+        with pipelined(conn):
+            insert_rows(conn, balances, [(fund, a, str(old_balance.get(a, 0) + d))
+                                         for a, d in balance.items()], replace=True)
+            insert_rows(conn, totals, [
+                (fund, a, *(str(old_totals.get(a, {}).get(f, 0) + d[f]) for f in TOTAL_FIELDS))
+                for a, d in total.items()], replace=True)
+            insert_rows(conn, accounts, [
+                (fund, key[0], key[1], str(value[0]), str(value[1]), str(value[2]))
+                for key, value in updated.items()], replace=True)
+            insert_rows(conn, counts, [(fund, t, old_counts.get(t, 0) + n)
+                                       for t, n in per_type.items()], replace=True)
+            insert_rows(conn, positions, [(fund, position)], replace=True)
+        # New ids only: the importer checked them, a rebuild starts empty (COPY: not in a
+        # pipeline).
         insert_rows(conn, exchange_ids, ids)
-        insert_rows(conn, positions, [(fund, position)], replace=True)
         # Only now, with every row written, may the cache speak for position `position`.
         self.cache.rows.update(stored)
         self.cache.rows.update(updated)

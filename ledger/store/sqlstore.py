@@ -1,9 +1,12 @@
 """Event-store persistence: `eventsourcing-sqlalchemy` with a bulk insert for event batches.
 
 The library's recorder adds one ORM object per event and flushes them; for the ledger's
-batches of thousands of events a single executemany on the driver's cursor does the same
-work several times faster (see bench/import_throughput.py). Everything else — tables,
-transactions, table locking on PostgreSQL, NOTIFY — is the library's own.
+batches of thousands of events one bulk write on the driver (`ledger.store.bulk`: COPY on
+PostgreSQL, a single executemany on SQLite) does the same work several times faster (see
+bench/import_throughput.py). Everything else — tables, transactions, table locking on
+PostgreSQL, NOTIFY — is the library's own. A second writer of the same fund version still
+breaks the unique (originator_id, originator_version) index, COPY or not: SQLSTATE 23505,
+which `ledger.store.busy` reads as a lost race.
 
 Selected with PERSISTENCE_MODULE=ledger.store.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
 backends `ledger.store.persistence` accepts.
@@ -17,23 +20,30 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing_sqlalchemy import factory as _sqlalchemy
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ledger.store.bulk import insert_rows
+from ledger.store.bulk import execute, insert_rows, pipelined
 
 _EVENT_COLUMNS = ("originator_id", "originator_version", "topic", "state")
 
 
 class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
-    """Inserts a batch of stored events with one executemany statement."""
+    """Inserts a batch of stored events with one bulk write (ledger.store.bulk)."""
 
     def _insert_stored_events(self, session: Session, stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> Sequence[int]:
         if not stored_events:
             return []
-        self._lock_table(session)  # keeps notification ids in commit order (PostgreSQL)
         connection = session.connection()
         table = self.events_record_cls.__table__
+        if connection.dialect.name == "postgresql":
+            # The library's table lock (keeps notification ids in commit order) and NOTIFY
+            # (sent at commit whatever its place in the transaction), in one round trip.
+            name = ".".join(filter(None, (self.schema_name, self.events_table_name)))
+            with pipelined(connection):
+                execute(connection, text(f"LOCK TABLE {name} IN EXCLUSIVE MODE"))
+                execute(connection, text(f"NOTIFY {self.channel_name}"))
         # The id column's type converts UUIDs for SQLite (16 bytes); psycopg sends a UUID as
         # PostgreSQL's own uuid. Each id is converted once.
         to_db = None if connection.dialect.name == "postgresql" else \
@@ -42,7 +52,6 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         insert_rows(connection, table, [
             (ids[e.originator_id], e.originator_version, e.topic, e.state) for e in stored_events
         ], columns=_EVENT_COLUMNS, converted=frozenset({"originator_id"}))
-        self._notify_channel(session)
         return []  # the ledger does not use notification ids of new events
 
 
