@@ -144,6 +144,19 @@ def fresh_pg(url: str, name: str) -> str | None:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
+def drop_pg(url: str) -> None:
+    """Drop a database made by `fresh_pg` (names are per run, so they would pile up)."""
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    try:
+        with psycopg.connect(f"{server}/postgres".replace("+psycopg", ""),
+                             autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception as error:  # a leftover database is harmless: say so and go on
+        print(f"could not drop {name}: {error}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=100_000)
@@ -160,7 +173,9 @@ def main() -> None:
         slices = split(facts, max(1, min(args.slices, args.facts)))
         backends = [("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
         if not args.no_pg:
-            backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"backstop_bench_{tag}")))
+            # Names unique to this run: another process may be benchmarking on the same server.
+            prefix = os.environ.get("BACKSTOP_BENCH_DB_PREFIX", f"backstop_bench_{os.getpid()}")
+            backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"{prefix}_{tag}")))
         print(f"{args.facts} facts in {len(slices)} slices; baseline = 1,000 fresh aggregates "
               "per app.save")
         for kind, make_url in backends:
@@ -171,6 +186,9 @@ def main() -> None:
                     break
                 (base_events, base_s), (events, ours_s) = run_round(base_url, ours_url, slices,
                                                                     args.facts)
+                if kind == "postgres":
+                    drop_pg(base_url)
+                    drop_pg(ours_url)
                 base_rate, rate = base_events / base_s, events / ours_s
                 ratios.append(rate / base_rate)
                 print(f"{kind:9} baseline {base_rate:7.0f} events/s ({base_events} in "
