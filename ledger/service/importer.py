@@ -66,16 +66,11 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
 
 def _recorded_positions(connection: Connection, fund: str,
                         keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Log positions of the events recorded for those of `keys` already seen."""
-    by_kind: dict[str, list[str]] = {}
-    for kind, exchange_id in keys:
-        by_kind.setdefault(kind, []).append(exchange_id)
-    found: dict[tuple[str, str], int] = {}
-    for kind, ids in by_kind.items():  # (fund, kind, id) is the primary key: use all three
-        rows = select_where_in(connection, exchange_ids, {"fund": fund, "kind": kind},
-                               "exchange_id", ids)
-        found.update(((kind, row.exchange_id), row.position) for row in rows)
-    return found
+    """Log positions of the events recorded for those of `keys` already seen: one lookup
+    of (fund, kind, id), the table's primary key, for all of them."""
+    rows = select_where_in(connection, exchange_ids, {"fund": fund}, ("kind", "exchange_id"),
+                           keys)
+    return {(row.kind, row.exchange_id): row.position for row in rows}
 
 
 def _recorded_facts(ledger: Ledger, fund: str, positions: Iterable[int]) -> dict[int, Any]:

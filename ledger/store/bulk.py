@@ -93,7 +93,8 @@ def _unnest_statement(table: Table, columns: tuple[str, ...], dialect: Dialect) 
     arrays = []
     for name in columns:
         column_type = table.c[name].type
-        arrays.append(next(f"%s::{array}" for kind, array in _PG_ARRAYS
+        # %b: binary arrays, which psycopg dumps several times faster than array literals.
+        arrays.append(next(f"%b::{array}" for kind, array in _PG_ARRAYS
                            if isinstance(column_type, kind)))
     quote = dialect.identifier_preparer.quote
     return (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "

@@ -39,12 +39,15 @@ from ledger.store.tables import (
 
 
 def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, Any],
-                    column: str, values: Sequence[str]) -> list[Any]:
-    """Rows of `table` matching `fixed` (column = value) whose `column` is one of `values`.
+                    column: str | tuple[str, ...], values: Sequence[Any]) -> list[Any]:
+    """Rows of `table` matching `fixed` (column = value) whose `column` is one of `values`;
+    `column` may be a tuple of columns, `values` then tuples of theirs.
 
-    The values travel as one array parameter, unnested by the database: PostgreSQL's
-    `unnest(text[])`, SQLite's `json_each(json)`. A long IN list would cost a bound parameter
-    per value. On PostgreSQL each value is looked up on its own (a LATERAL subquery that
+    The values travel as one array parameter per column, unnested by the database:
+    PostgreSQL's `unnest(text[])` (sent in binary, which psycopg dumps several times faster
+    than array literals), SQLite's `json_each(json)` (per distinct value of the first column
+    when there are several). A long IN list would cost a bound parameter per value. On
+    PostgreSQL each value is looked up on its own (a LATERAL subquery that
     `OFFSET 0` keeps the planner from flattening): inside a big freshly written transaction
     the table's statistics still say it is empty, and a plain join was planned as a scan of
     every row matching `fixed` (all of a fund's fee ids), which grows with the fund. The
@@ -52,15 +55,46 @@ def select_where_in(connection: Connection, table: Table, fixed: Mapping[str, An
     """
     if not values:
         return []
-    where = " AND ".join(f"t.{name} = :{name}" for name in fixed)
+    columns = (column,) if isinstance(column, str) else column
     if connection.dialect.name == "postgresql":
-        sql = text(f"SELECT t.* FROM unnest(CAST(:values AS text[])) AS v(value) CROSS JOIN "
-                   f"LATERAL (SELECT * FROM {table.name} AS t WHERE {where} AND "
-                   f"t.{column} = v.value OFFSET 0) AS t")
-        return list(connection.execute(sql, {**fixed, "values": list(values)}))
-    sql = text(f"SELECT t.* FROM {table.name} AS t WHERE {where} AND t.{column} IN "
+        return _select_where_in_pg(connection, table, fixed, columns,
+                                   [values] if isinstance(column, str)
+                                   else [list(v) for v in zip(*values, strict=True)])
+    if len(columns) > 1:  # SQLite: no round trips to save, one statement per first value
+        by_first: dict[Any, list[Any]] = {}
+        for value in values:
+            by_first.setdefault(value[0], []).append(value[1:])
+        found: list[Any] = []
+        for first, rest in by_first.items():
+            found += select_where_in(connection, table, {**fixed, columns[0]: first},
+                                     columns[1:] if len(columns) > 2 else columns[1],
+                                     rest if len(columns) > 2 else [r[0] for r in rest])
+        return found
+    where = " AND ".join(f"t.{name} = :{name}" for name in fixed)
+    sql = text(f"SELECT t.* FROM {table.name} AS t WHERE {where} AND t.{columns[0]} IN "
                "(SELECT value FROM json_each(:values))")
     return list(connection.execute(sql, {**fixed, "values": json.dumps(list(values))}))
+
+
+@lru_cache(maxsize=32)
+def _where_in_statement(table: Table, fixed: tuple[str, ...], columns: tuple[str, ...]) -> str:
+    where = " AND ".join([*(f"t.{name} = %s" for name in fixed),
+                          *(f"t.{name} = v.{name}" for name in columns)])
+    arrays = ", ".join("%b::text[]" for _ in columns)
+    return (f"SELECT t.* FROM unnest({arrays}) AS v({', '.join(columns)}) CROSS JOIN "
+            f"LATERAL (SELECT * FROM {table.name} AS t WHERE {where} OFFSET 0) AS t")
+
+
+def _select_where_in_pg(connection: Connection, table: Table, fixed: Mapping[str, Any],
+                        columns: tuple[str, ...], arrays: list[Sequence[Any]]) -> list[Any]:
+    from psycopg.rows import namedtuple_row  # PostgreSQL only: not imported for SQLite
+
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    sql = _where_in_statement(table, tuple(fixed), columns)
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(sql, [*(list(a) for a in arrays), *fixed.values()])
+        return cursor.fetchall()
 
 
 # An event's amounts were parsed moments before by the fund applying it (ledger.domain.fund
