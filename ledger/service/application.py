@@ -24,6 +24,7 @@ from auditor.verify.merkle import leaf_hash
 from ledger.domain.errors import FundRuleError
 from ledger.domain.fund import Fund, export_event, fund_id
 from ledger.store import busy
+from ledger.store.bulk import read_all
 from ledger.store.logtree import LogTree
 from ledger.store.mapper import FundMapper, stored_fund_events
 from ledger.store.persistence import default_url, normalize_url
@@ -182,18 +183,26 @@ class Ledger(Application[Any]):
         self.recorder.insert_events(stored_fund_events(fund.id, pending, lines))
         tree = self.log_tree(connection, fund.name)
         projector = Projector(connection, fund.name, fund.assets, self.account_cache(fund.name))
-        self._catch_up(fund.name, tree, projector, previous_version)
-        tree.append([leaf_hash(line) for line in lines])
+        # The tree's edge tiles (its size) and the projections' position: one round trip.
+        tile_rows, position_rows = read_all(connection, [tree.edges_statement(),
+                                                         projector.position_statement()])
+        edges: dict[int, tuple[int, bytes]] | None = LogTree.edges(tile_rows)
+        tree_size, position = LogTree.size_of(edges or {}), Projector.position_of(position_rows)
+        if min(tree_size, position) < previous_version:
+            self._catch_up(fund.name, tree, projector, previous_version, tree_size, position)
+            edges = None  # moved on: append reads them again
+        tree.append([leaf_hash(line) for line in lines], edges)
         projector.apply(exported)
         if previous_version // SNAPSHOT_INTERVAL != fund.version // SNAPSHOT_INTERVAL:
             assert self.snapshots is not None
             self.snapshots.put([Fund.Snapshot.take(fund)])
         return len(pending)
 
-    def _catch_up(self, fund: str, tree: LogTree, projector: Projector, upto: int) -> None:
-        """Bring the log tree and projections up to `upto` events if they lag the log (for
-        example after `replay` was interrupted, or tables were added to an existing store)."""
-        tree_size, position = tree.size(), projector.position()
+    def _catch_up(self, fund: str, tree: LogTree, projector: Projector, upto: int,
+                  tree_size: int, position: int) -> None:
+        """Bring the log tree and projections, now at `tree_size` and `position`, up to `upto`
+        events if they lag the log (for example after `replay` was interrupted, or tables
+        were added to an existing store)."""
         if min(tree_size, position) >= upto:
             return
         start = min(tree_size, position)

@@ -11,6 +11,7 @@ separate counter to drift.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -82,8 +83,23 @@ class LogTree:
         return None if row is None else (row.idx, bytes(row.hashes))
 
     def _last_tiles(self) -> dict[int, tuple[int, bytes]]:
-        rows = self.conn.execute(_SELECT_LAST_TILES, {"fund": self.fund})
-        return {r.level: (r.idx, bytes(r.hashes)) for r in rows}
+        return self.edges(self.conn.execute(_SELECT_LAST_TILES, {"fund": self.fund}))
+
+    def edges_statement(self) -> sa.Select[Any]:
+        """The SELECT of every level's right-edge tile, for a caller that sends it together
+        with its own reads (ledger.store.bulk.read_all); `edges` reads its rows."""
+        return _SELECT_LAST_TILES.params(fund=self.fund)
+
+    @staticmethod
+    def edges(rows: Iterable[Sequence[Any]]) -> dict[int, tuple[int, bytes]]:
+        """{level: (index, hashes)} of the right-edge tiles, from `edges_statement`'s rows."""
+        return {level: (idx, bytes(hashes)) for level, idx, hashes in rows}
+
+    @staticmethod
+    def size_of(edges: dict[int, tuple[int, bytes]]) -> int:
+        """Number of leaves in a log whose right-edge tiles are `edges`."""
+        last = edges.get(0)
+        return 0 if last is None else last[0] * TILE_WIDTH + len(last[1]) // HASH
 
     def _get_tile(self, level: int, idx: int) -> bytes:
         row = self.conn.execute(_SELECT_TILE, {"fund": self.fund, "level": level, "idx": idx}).first()
@@ -196,7 +212,8 @@ class LogTree:
 
     # --- writing ---------------------------------------------------------------------
 
-    def append(self, leaf_hashes: Sequence[bytes]) -> None:
+    def append(self, leaf_hashes: Sequence[bytes],
+               edges: dict[int, tuple[int, bytes]] | None = None) -> None:
         """Append leaf hashes (in log order) inside the caller's transaction.
 
         One SELECT of every level's right-edge tile, then (one round trip on PostgreSQL) the
@@ -204,14 +221,15 @@ class LogTree:
         Every completed tile contributes its root as a new hash on the next tile level.
         Appends to one fund must be serialized by the caller (one writer per fund, as the
         event store's per-fund ordering already requires): two concurrent appenders would
-        both extend the same right-edge tile.
+        both extend the same right-edge tile. `edges`: the right-edge tiles as the caller
+        just read them in this transaction (`edges_statement`), saving that SELECT.
         """
         new = list(leaf_hashes)
         if not new:
             return
         if set(map(len, new)) - {HASH}:  # map/set keep the check at C speed
             raise ValueError("leaf hashes must be 32 bytes each")
-        lasts = self._last_tiles()
+        lasts = self._last_tiles() if edges is None else edges
         rows: list[tuple[str, int, int, bytes]] = []
         elided_below: int | None = None
         level = 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     Table,
     delete,
     select,
@@ -134,9 +135,19 @@ class Projector:
 
     def position(self) -> int:
         """How many events of the fund's log the projections include."""
-        row = self.connection.execute(
-            select(positions.c.position).where(positions.c.fund == self.fund)).first()
-        return int(row[0]) if row else 0
+        return self.position_of(self.connection.execute(self.position_statement()))
+
+    def position_statement(self) -> Select[Any]:
+        """The SELECT behind `position`, for a caller that sends it together with its own
+        reads (ledger.store.bulk.read_all); `position_of` reads its rows."""
+        return select(positions.c.position).where(positions.c.fund == self.fund)
+
+    @staticmethod
+    def position_of(rows: Iterable[Sequence[Any]]) -> int:
+        """The position in `position_statement`'s rows (0 before any)."""
+        for row in rows:
+            return int(row[0])
+        return 0
 
     def reset(self) -> None:
         """Forget everything projected for this fund (before a rebuild from zero)."""
