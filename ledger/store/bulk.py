@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -102,6 +103,27 @@ def _unnest_statement(table: Table, columns: tuple[str, ...], dialect: Dialect) 
             + _conflict_clause(table, columns, dialect))
 
 
+@lru_cache(maxsize=64)
+def _json_statement(table: Table, columns: tuple[str, ...], dialect: Dialect) -> str | None:
+    """One upsert of all rows sent as a single JSON array of row arrays (PostgreSQL), or
+    None for a table with a bytea column (JSON has no bytes). psycopg dumps typed arrays in
+    Python, element by element; orjson writes the same rows in a fraction of that time, and
+    the server reads each value back as its text (`->>`), cast to the column's type."""
+    _check(table, columns, frozenset())
+    values = []
+    for i, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, LargeBinary):
+            return None
+        array = next(array for kind, array in _PG_ARRAYS if isinstance(column_type, kind))
+        values.append(f"(r ->> {i})::{array.removesuffix('[]')}")
+    quote = dialect.identifier_preparer.quote
+    return (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(map(quote, columns))}) SELECT {', '.join(values)} "
+            "FROM json_array_elements(%s::json) AS j(r)"
+            + _conflict_clause(table, columns, dialect))
+
+
 def _last_per_key(table: Table, columns: tuple[str, ...],
                   rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """`rows` with only the last of each primary key: one upsert statement may not touch a
@@ -176,8 +198,12 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[tuple[Any, 
         with driver.cursor() as cursor:
             if replace:
                 unique = _last_per_key(table, names, rows)
-                cursor.execute(_unnest_statement(table, names, dialect),
-                               [list(values) for values in zip(*unique, strict=True)])
+                as_json = _json_statement(table, names, dialect)
+                if as_json is not None:
+                    cursor.execute(as_json, [orjson.dumps(unique).decode()])
+                else:
+                    cursor.execute(_unnest_statement(table, names, dialect),
+                                   [list(values) for values in zip(*unique, strict=True)])
             else:
                 with cursor.copy(_copy_statement(table, names, dialect, converted)) as copy:
                     for row in rows:
