@@ -6,6 +6,8 @@ before any event is triggered: a payout, withdrawal or rebalance that would take
 below zero is refused, so the log never holds one.
 
 This module imports no infrastructure; the waterfall and policy it uses are pure.
+Over 400 lines: the aggregate, its event classes and its commands are one consistency
+boundary, kept in one place.
 """
 
 from __future__ import annotations
@@ -395,7 +397,6 @@ class Fund(Aggregate):
     def _debit(self, asset: str, amount: str) -> None:
         self.balances[asset] -= _event_units(amount, self.assets[asset])
         assert self.balances[asset] >= 0, "commands must refuse what would go negative"
-
 
 
 def _subclasses(cls: type[Any]) -> list[type[Any]]:
