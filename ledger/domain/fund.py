@@ -243,6 +243,13 @@ class Fund(Aggregate):
         event.mutate(self)
         self._pending_events.append(event)
 
+    def collect_events(self) -> list[Any]:
+        """The pending events, which are no longer pending (the library pops them one by one
+        from the front of the list: quadratic in a batch's thousands of events)."""
+        collected = self._pending_events[:]
+        self._pending_events.clear()
+        return collected
+
     def set_policy(self, document: dict[str, Any], *, time: str, ref: str | None) -> None:
         """Adopt a new policy version (validated against the fund's assets)."""
         try:
