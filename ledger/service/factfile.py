@@ -33,10 +33,7 @@ from auditor.formats.wire import MAX_DEPTH, MAX_SAFE_INTEGER, too_deep_to_parse
 from ledger.domain.errors import FactError
 from ledger.domain.facts import compile_validators, validate
 
-# Smaller files import faster inline: the main process unpickles a worker's records in
-# about the time it would parse them, so the worker saves little, and starting it (a fork
-# of the whole process) cost a 1.4 MB file 15% of its import time (bench/README.md).
-PARALLEL_FROM_BYTES = 32 << 20
+PARALLEL_FROM_BYTES = 1 << 20  # smaller files parse faster than a worker process starts
 PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h): the signal sent when the parent dies
 AHEAD = 3  # batches parsed ahead of the one being applied (bounds memory)
 
