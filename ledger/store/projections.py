@@ -97,7 +97,8 @@ def _select_where_in_pg(connection: Connection, table: Table, fixed: Mapping[str
     sql = _where_in_statement(table, tuple(fixed), columns)
     with driver.cursor(row_factory=namedtuple_row) as cursor:
         cursor.execute(sql, [orjson.dumps(rows).decode(), *fixed.values()])
-        return cursor.fetchall()
+        found: list[Any] = cursor.fetchall()
+        return found
 
 
 # An event's amounts were parsed moments before by the fund applying it (ledger.domain.fund
