@@ -76,3 +76,11 @@ published = Table(
     Column("seed", String(64), nullable=False),
     Column("accounts", Text, nullable=False),  # {account: [sums...]} as committed
 )
+
+# -- the bus follower's position (ledger.store.cursors, ledger.service.follow) ---------------
+follow_cursors = Table(
+    "backstop_follow_cursors", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("stream", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),  # last stream sequence handled
+)

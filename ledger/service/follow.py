@@ -1,0 +1,386 @@
+"""`backstop follow`: exchange facts from a NATS JetStream stream into the fund, exactly once.
+
+The facts are the import's JSON records, one per message. A durable pull consumer with
+explicit acks delivers them; they are committed in batches through the import use case
+(`importer.commit_facts`), and a message is acked only once the batch holding it committed.
+
+Exactly once. The stream position of the last handled message is stored in the same
+transaction as the batch (ledger.store.cursors). A message at or below it is acked and not
+applied again (it was committed, or dead-lettered by a committed batch); a fact published
+twice under one exchange id is recorded once by the import's idempotency. After a crash,
+messages held unacked by the dead process are read straight from the stream by sequence
+("gap fill") so the facts still go in stream order, and their late redelivery is a no-op.
+
+Bad input. A message that fails the import's checks, or a conflict (same id, other fields),
+or a fact the fund's rules refuse, is published to the dead-letter subject with the one line
+`stream sequence N: field: reason` (the import's `line N: ...`), before its batch commits,
+with a message id so a redone batch does not publish it twice. The rest of the batch commits
+in stream order; the bad message writes nothing and is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from ledger.domain.fund import Fund
+from ledger.service.application import Ledger
+from ledger.service.factfile import RecordError, parse_line
+from ledger.service.importer import ImportReport, commit_facts
+from ledger.store.cursors import CursorMoved, advance_cursor, read_cursor
+
+IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
+STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
+DEAD_LETTER_TIMEOUT = 10.0  # seconds to wait for the dead-letter stream's publish ack
+REASON_HEADER = "Backstop-Reason"
+SEQUENCE_HEADER = "Backstop-Stream-Sequence"
+
+
+class FollowError(RuntimeError):
+    """The bus is not set up as the follower needs (one line: what and how to fix it)."""
+
+
+@dataclass(frozen=True)
+class FollowConfig:
+    """Where to read, where bad messages go, and how facts are batched."""
+
+    fund: str
+    stream: str
+    durable: str
+    dead_letter: str
+    servers: str = "nats://127.0.0.1:4222"
+    subject: str | None = None  # the consumer's filter; default: all of the stream
+    batch_size: int = 1000
+    max_latency: float = 0.2  # seconds from a batch's first message to its commit, at most
+    max_ack_pending: int | None = None  # default 4 batches: room for a second follower
+    ack_wait: float = 30.0
+
+
+@dataclass
+class Batch:
+    """What one committed batch did (given to `on_batch` observers)."""
+
+    first: int
+    last: int  # the stream position now committed
+    report: ImportReport
+    dead: list[tuple[int, str]]
+    published: list[float]  # the stream's publish times (epoch seconds) of its new messages
+    committed: float  # epoch seconds of the commit
+
+
+@dataclass
+class FollowStats:
+    """Running totals, read by the metrics endpoint and printed at the end."""
+
+    position: int = 0
+    facts: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    events: int = 0
+    acked: int = 0
+    pending: int = 0  # messages the consumer has not delivered or not had acked
+    last_commit: float = 0.0
+    started: float = field(default_factory=time.time)
+
+
+class Follower:
+    """One follower process: `await run()` until `stop()` is called."""
+
+    def __init__(self, ledger: Ledger, config: FollowConfig,
+                 log: Callable[..., None] = lambda event, **fields: None,
+                 on_batch: Callable[[Batch], None] | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.ledger = ledger
+        self.config = config
+        self.log = log
+        self.on_batch = on_batch
+        self.on_idle = on_idle  # between batches, in the follower's thread (publishing)
+        self.stats = FollowStats()
+        self._stopping = asyncio.Event()
+        self._fund: Fund | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._js: JetStreamContext | None = None
+        self._subject = config.subject
+        self.turned = time.monotonic()  # when the loop last turned (the health check)
+
+    def stop(self) -> None:
+        """Finish the open batch (commit and ack it), then return from `run`."""
+        self._stopping.set()
+
+    async def run(self) -> FollowStats:
+        """Consume until stopped; returns the totals."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            nc = await nats.connect(self.config.servers, connect_timeout=5,
+                                    max_reconnect_attempts=-1, allow_reconnect=True)
+        except Exception as error:  # noqa: BLE001 - any failure to connect is one line
+            raise FollowError(f"--servers {self.config.servers}: cannot connect "
+                              f"({type(error).__name__}: {error})") from None
+        try:
+            self._js = nc.jetstream()
+            subscription = await self._subscribe(self._js)
+            self.stats.position = await asyncio.to_thread(
+                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+            self._fund = await asyncio.to_thread(self.ledger.get_fund, self.config.fund)
+            self.log("started", stream=self.config.stream, durable=self.config.durable,
+                     position=self.stats.position)
+            last_info = 0.0
+            while not self._stopping.is_set():
+                self.turned = time.monotonic()
+                messages = await self._gather(subscription)
+                if messages:
+                    await self._handle(messages)
+                else:
+                    await self._catch_up()
+                if time.monotonic() - last_info > 1.0:
+                    last_info = time.monotonic()
+                    await self._refresh_pending(subscription)
+                if self.on_idle is not None:
+                    await asyncio.to_thread(self.on_idle)
+        finally:
+            with contextlib.suppress(Exception):  # closing: nothing uncommitted was acked
+                await nc.close()
+        self.log("stopped", position=self.stats.position, facts=self.stats.facts,
+                 dead_letters=self.stats.dead_letters)
+        return self.stats
+
+    # -- the bus ----------------------------------------------------------------------------
+
+    async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
+        config = self.config
+        try:
+            stream = await js.stream_info(config.stream)
+        except NotFoundError:
+            raise FollowError(f"--stream {config.stream}: no such stream on "
+                              f"{config.servers}") from None
+        if self._subject is None:
+            subjects = stream.config.subjects or []
+            if len(subjects) != 1:
+                raise FollowError(f"--subject: stream {config.stream} has subjects "
+                                  f"{subjects}; name the facts' subject")
+            self._subject = subjects[0]
+        try:
+            await js.find_stream_name_by_subject(config.dead_letter)
+        except NotFoundError:
+            raise FollowError(f"--dead-letter {config.dead_letter}: no stream stores this "
+                              "subject, so dead letters would be lost; add one (README, "
+                              "'Running as a service')") from None
+        consumer = api.ConsumerConfig(
+            durable_name=config.durable, ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL, filter_subject=self._subject,
+            ack_wait=config.ack_wait,
+            max_ack_pending=config.max_ack_pending or 4 * config.batch_size)
+        return await js.pull_subscribe(self._subject, durable=config.durable,
+                                       stream=config.stream, config=consumer)
+
+    async def _gather(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """Up to batch_size messages, waiting at most max_latency after the first."""
+        batch: list[Msg] = []
+        deadline: float | None = None
+        while len(batch) < self.config.batch_size:
+            if deadline is None:
+                if self._stopping.is_set():
+                    break
+                wait = IDLE_POLL
+            else:
+                wait = deadline - time.monotonic()
+                if wait <= 0.001:
+                    break
+            try:
+                got = await subscription.fetch(self.config.batch_size - len(batch),
+                                               timeout=wait)
+            except nats.errors.TimeoutError:
+                got = []
+            if got and deadline is None:
+                deadline = time.monotonic() + self.config.max_latency
+                self.log("batch_open", first=got[0].metadata.sequence.stream)
+            batch.extend(got)
+            if not got and deadline is None:
+                break
+        return batch
+
+    async def _refresh_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
+        with contextlib.suppress(Exception):  # metrics only
+            info = await subscription.consumer_info()
+            self.stats.pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def _stream_messages(self, start: int, end: int,
+                               skip: set[int]) -> list[tuple[int, bytes, float]]:
+        """Messages of the followed subject with start <= sequence <= end, read from the
+        stream by sequence (those in `skip` are already in hand)."""
+        assert self._js is not None and self._subject is not None
+        found: list[tuple[int, bytes, float]] = []
+        sequence = start
+        while sequence <= end:
+            try:
+                raw = await self._js.get_msg(self.config.stream, seq=sequence,
+                                             subject=self._subject, next=True)
+            except NotFoundError:
+                break
+            if raw.seq is None or raw.seq > end:
+                break
+            if raw.seq not in skip:
+                found.append((raw.seq, raw.data or b"", _stamp(raw.time)))
+            sequence = raw.seq + 1
+        return found
+
+    async def _catch_up(self) -> None:
+        """Nothing delivered: take what the stream holds past the position straight from
+        the stream (a restart while a dead process still holds messages unacked)."""
+        assert self._js is not None
+        since = max(self.stats.last_commit, self.stats.started)
+        if time.time() - since < STALL:  # in-flight messages of a live follower: let it
+            return
+        try:
+            info = await self._js.stream_info(self.config.stream)
+        except nats.errors.Error:  # the bus is reconnecting: try again when idle next
+            return
+        position = self.stats.position
+        last = int(info.state.last_seq or 0)
+        if last <= position:
+            return
+        items = await self._stream_messages(position + 1,
+                                            min(last, position + self.config.batch_size), set())
+        if not items:
+            return
+        self.log("catch_up", first=items[0][0], last=items[-1][0])
+        try:
+            await self._commit_items(items, [])
+        except CursorMoved:  # another follower was faster
+            self.stats.position = await asyncio.to_thread(
+                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+            self._fund = None
+
+    async def _handle(self, messages: list[Msg]) -> None:
+        """Commit the new messages among `messages` (with any gap before them), then ack."""
+        while True:
+            position = self.stats.position
+            done = [m for m in messages if m.metadata.sequence.stream <= position]
+            fresh = sorted((m for m in messages if m.metadata.sequence.stream > position),
+                           key=lambda m: m.metadata.sequence.stream)
+            await self._ack(done)  # committed or dead-lettered before: redelivered
+            if not fresh:
+                return
+            items = [(m.metadata.sequence.stream, m.data, m.metadata.timestamp.timestamp())
+                     for m in fresh]
+            held = {sequence for sequence, _, _ in items}
+            missing = [s for s in range(position + 1, items[-1][0]) if s not in held]
+            if missing:  # held by another (or a dead) consumer instance: read them here
+                gap = await self._stream_messages(missing[0], items[-1][0], held)
+                self.log("gap_fill", first=missing[0], count=len(gap))
+                items = sorted(items + gap)
+            try:
+                await self._commit_items(items, fresh)
+                return
+            except CursorMoved:  # another follower committed first: start from its position
+                self.stats.position = await asyncio.to_thread(
+                    read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+                self._fund = None
+                messages = fresh
+
+    async def _commit_items(self, items: list[tuple[int, bytes, float]],
+                            messages: list[Msg]) -> None:
+        batch = await asyncio.to_thread(self._commit, items)
+        await self._ack(messages)
+        stats = self.stats
+        stats.position = batch.last
+        stats.facts += batch.report.recorded
+        stats.duplicates += batch.report.already_recorded
+        stats.dead_letters += len(batch.dead)
+        stats.events += batch.report.events
+        stats.batches += 1
+        stats.last_commit = batch.committed
+        for sequence, reason in batch.dead:
+            self.log("dead_letter", sequence=sequence, reason=reason)
+        self.log("committed", first=batch.first, last=batch.last, facts=batch.report.recorded,
+                 duplicates=batch.report.already_recorded, dead=len(batch.dead),
+                 events=batch.report.events)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+
+    async def _ack(self, messages: list[Msg]) -> None:
+        for message in messages:
+            await message.ack()
+        self.stats.acked += len(messages)
+
+    # -- the database (in a worker thread) ----------------------------------------------------
+
+    def _commit(self, items: list[tuple[int, bytes, float]]) -> Batch:
+        """Check, apply and commit `items` (sequence, data, publish time) in stream order;
+        bad ones are dead-lettered inside the transaction, just before it commits."""
+        position = self.stats.position
+        last = items[-1][0]
+        dead: list[tuple[int, str]] = []
+        records: list[tuple[int, dict[str, Any]]] = []
+        for sequence, data, _ in items:
+            try:
+                records.append((sequence, parse_line(sequence, data)))
+            except RecordError as error:
+                dead.append((sequence, _reason(error, sequence)))
+
+        def inside(connection: Any) -> None:
+            advance_cursor(connection, self.config.fund, self.config.stream, position, last)
+            if dead:
+                self._dead_letter(dead, {s: d for s, d, _ in items})
+
+        while True:
+            fund = self._fund or self.ledger.get_fund(self.config.fund)
+            try:
+                self._fund, report = commit_facts(self.ledger, fund, records, inside=inside)
+                break
+            except RecordError as error:  # a conflict or a refused fact: split it out
+                self._fund = None
+                records = [(s, r) for s, r in records if s != error.line]
+                dead.append((error.line, _reason(error, error.line)))
+                dead.sort()
+            except BaseException:
+                self._fund = None  # the fund object may hold what was rolled back
+                raise
+        return Batch(first=items[0][0], last=last, report=report, dead=dead,
+                     published=[t for s, _, t in items if s > position],
+                     committed=time.time())
+
+    def _dead_letter(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
+        """Publish each bad message with its reason and wait for the stream's ack."""
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._publish_dead(dead, data), self._loop)
+        future.result(timeout=DEAD_LETTER_TIMEOUT * max(1, len(dead)))
+
+    async def _publish_dead(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
+        assert self._js is not None
+        for sequence, reason in dead:
+            await self._js.publish(
+                self.config.dead_letter, data[sequence], timeout=DEAD_LETTER_TIMEOUT,
+                headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
+                         REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
+
+
+def _reason(error: RecordError, sequence: int) -> str:
+    """The import's `line N: field: reason`, naming the stream sequence instead."""
+    return f"stream sequence {sequence}: {str(error).removeprefix(f'line {error.line}: ')}"
+
+
+def _stamp(value: Any) -> float:
+    """Epoch seconds of a stream message's time (a datetime or RFC 3339 text)."""
+    if value is None:
+        return time.time()
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    from datetime import datetime
+
+    text = str(value)
+    if "." in text:  # the server gives nanoseconds; datetime takes at most microseconds
+        head, _, tail = text.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())[:6]
+        text = f"{head}.{digits}+00:00"
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
