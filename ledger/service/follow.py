@@ -188,18 +188,17 @@ class Follower:
         batch: list[Msg] = []
         deadline: float | None = None
         while len(batch) < self.config.batch_size:
-            if deadline is None:
-                if self._stopping.is_set():
-                    break
-                wait = IDLE_POLL
-            else:
-                wait = deadline - time.monotonic()
+            if self._stopping.is_set():  # stop: commit what is in hand
+                break
+            wait = IDLE_POLL
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
                 if wait <= 0.001:
                     break
             try:
                 got = await subscription.fetch(self.config.batch_size - len(batch),
                                                timeout=wait)
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nats-py raises either
                 got = []
             if got and deadline is None:
                 deadline = time.monotonic() + self.config.max_latency

@@ -117,16 +117,16 @@ def lines(path: Path) -> list[bytes]:
 def test_redelivered_and_duplicated_messages_are_recorded_once(
         db_url: str, tmp_path: Path, bus: Bus) -> None:
     """152 facts, then the first 20 published again (new stream sequences, same ids). Before
-    the follower starts, another consumer instance naks 30 messages (redelivered at once) and
-    holds 30 unacked (redelivered after 1 s, by when the follower has read them from the
-    stream by sequence). The export equals the file import's; 20 duplicates are counted."""
+    the follower starts, another consumer instance holds 30 messages unacked (redelivered after
+    1 s; the follower reads them from the stream by sequence first) and naks the next 30
+    (redelivered at once). The export equals the file import's; 20 duplicates are counted."""
     facts = sim_facts(tmp_path)
     init(db_url, tmp_path)
     payloads = lines(facts)
     sequences = bus.publish(payloads + payloads[:20])
     assert sequences == list(range(1, 173))
-    assert bus.hold(30, nak=True) == list(range(1, 31))
-    assert bus.hold(30, nak=False) == list(range(31, 61))  # ack_wait 1 s: redelivered later
+    assert bus.hold(30, nak=False) == list(range(1, 31))  # ack_wait 1 s: redelivered later
+    assert bus.hold(30, nak=True) == list(range(31, 61))  # redelivered at once
     follower = Running(db_url, bus, tmp_path / "follow.log", "--batch-size", "25")
     wait_for(lambda: position(db_url, bus) == 172, "the follower to commit sequence 172", 90)
     wait_for(lambda: bus.consumer() == (0, 0), "every message acked", 60)
