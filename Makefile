@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_replay.py
 	$(BIN)/python bench/publish_bytes.py
 	$(BIN)/python bench/incremental_audit.py
+	$(BIN)/python bench/follow_throughput.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info

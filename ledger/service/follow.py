@@ -135,18 +135,28 @@ class Follower:
             self.log("started", stream=self.config.stream, durable=self.config.durable,
                      position=self.stats.position)
             last_info = 0.0
-            while not self._stopping.is_set():
-                self.turned = time.monotonic()
-                messages = await self._gather(subscription)
-                if messages:
-                    await self._handle(messages)
-                else:
-                    await self._catch_up()
-                if time.monotonic() - last_info > 1.0:
-                    last_info = time.monotonic()
-                    await self._refresh_pending(subscription)
-                if self.on_idle is not None:
-                    await asyncio.to_thread(self.on_idle)
+            # One batch commits (in a thread) while the next is fetched: the bus's share of
+            # the work overlaps the database's. Commits stay one at a time, in stream order.
+            inflight: asyncio.Task[None] | None = None
+            try:
+                while not self._stopping.is_set():
+                    self.turned = time.monotonic()
+                    messages = await self._gather(subscription)
+                    if inflight is not None:
+                        await inflight
+                        inflight = None
+                    if self.on_idle is not None:
+                        await asyncio.to_thread(self.on_idle)
+                    if messages:
+                        inflight = asyncio.create_task(self._handle(messages))
+                    else:
+                        await self._catch_up()
+                    if time.monotonic() - last_info > 1.0:
+                        last_info = time.monotonic()
+                        await self._refresh_pending(subscription)
+            finally:
+                if inflight is not None:  # finish the open batch: commit, then ack
+                    await inflight
         finally:
             with contextlib.suppress(Exception):  # closing: nothing uncommitted was acked
                 await nc.close()
