@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 import nats
-
 from import_throughput import DEFAULT_PG, FUND, fresh_pg, write_facts
+
 from ledger.service.application import Ledger
 from ledger.service.follow import Batch, FollowConfig, Follower
 from ledger.service.importer import import_file
@@ -46,7 +46,7 @@ async def make_streams(tag: str) -> None:
                                                               f"bench.{tag}.dead")):
         try:
             await js.delete_stream(name)
-        except Exception:  # noqa: BLE001, S110 - not there yet
+        except Exception:
             pass
         await js.add_stream(name=name, subjects=[subject])
     await nc.close()
@@ -58,7 +58,7 @@ async def drop_streams(tag: str) -> None:
     for name in (f"BENCH_{tag}", f"BENCHDEAD_{tag}"):
         try:
             await js.delete_stream(name)
-        except Exception:  # noqa: BLE001, S110 - already gone
+        except Exception:
             pass
     await nc.close()
 

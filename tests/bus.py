@@ -35,7 +35,7 @@ def jetstream_reason(url: str) -> str | None:
     """None when JetStream answers at `url`, else why not."""
     try:
         _run(url, lambda js: js.account_info())
-    except Exception as error:  # noqa: BLE001 - any failure means unavailable
+    except Exception as error:
         return f"NATS JetStream unreachable at {url}: {type(error).__name__}: {error}"
     return None
 
@@ -103,7 +103,7 @@ class Bus:
             for name in (self.stream, self.dead_stream):
                 try:
                     await js.delete_stream(name)
-                except Exception:  # noqa: BLE001, S110 - already gone
+                except Exception:
                     pass
         _run(self.url, action)
 

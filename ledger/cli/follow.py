@@ -16,7 +16,7 @@ import click
 
 from ledger.cli.options import InputExit, now, resolve_fund, store_options
 from ledger.service.application import Ledger
-from ledger.service.follow import Batch, FollowConfig, FollowError, Follower
+from ledger.service.follow import Batch, FollowConfig, Follower, FollowError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -35,7 +35,7 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-class _Duration(click.ParamType):
+class _Duration(click.ParamType):  # type: ignore[type-arg]
     name = "DURATION"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
@@ -191,7 +191,7 @@ class _Publisher:
         self.due = time.monotonic() + self.every
         try:
             run = publish_dated(self.ledger, self.fund, self.signer, self.out, now())
-        except Exception as error:  # noqa: BLE001 - the ledger keeps following
+        except Exception as error:
             self.log("publish_failed", reason=f"{type(error).__name__}: {error}")
             return
         if run is None:
@@ -201,7 +201,8 @@ class _Publisher:
         self.log("published", folder=str(run.folder), size=run.size,
                  previous=run.previous_size)
         try:
-            if rebuild_site(self.out, self.ledger.url):
-                self.log("site_built", folder=str(self.out / "site"))
-        except Exception as error:  # noqa: BLE001 - the site is optional
+            site = rebuild_site(self.out)
+            if site is not None:
+                self.log("site_built", folder=str(site))
+        except Exception as error:
             self.log("site_failed", reason=f"{type(error).__name__}: {error}")

@@ -25,6 +25,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import nats
@@ -123,7 +124,7 @@ class Follower:
         try:
             nc = await nats.connect(self.config.servers, connect_timeout=5,
                                     max_reconnect_attempts=-1, allow_reconnect=True)
-        except Exception as error:  # noqa: BLE001 - any failure to connect is one line
+        except Exception as error:
             raise FollowError(f"--servers {self.config.servers}: cannot connect "
                               f"({type(error).__name__}: {error})") from None
         try:
@@ -208,7 +209,7 @@ class Follower:
             try:
                 got = await subscription.fetch(self.config.batch_size - len(batch),
                                                timeout=wait)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):  # nats-py raises either
+            except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 got = []
             if got and deadline is None:
                 deadline = time.monotonic() + self.config.max_latency
@@ -379,17 +380,6 @@ def _reason(error: RecordError, sequence: int) -> str:
     return f"stream sequence {sequence}: {str(error).removeprefix(f'line {error.line}: ')}"
 
 
-def _stamp(value: Any) -> float:
-    """Epoch seconds of a stream message's time (a datetime or RFC 3339 text)."""
-    if value is None:
-        return time.time()
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    from datetime import datetime
-
-    text = str(value)
-    if "." in text:  # the server gives nanoseconds; datetime takes at most microseconds
-        head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())[:6]
-        text = f"{head}.{digits}+00:00"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+def _stamp(value: datetime | None) -> float:
+    """Epoch seconds of a stream message's receive time (now when the server gave none)."""
+    return value.timestamp() if value is not None else time.time()

@@ -60,7 +60,7 @@ class _Totals(Collector):
 
 
 class _Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Scrapes are not logged (the follower's own log stays one event per line)."""
 
 

@@ -4,6 +4,7 @@
     OUT/<time>-<size>/         one folder per run: snapshot.json, checkpoint, verifier-key,
                                consistency.json (proof from the previous run's log size)
     OUT/latest -> <time>-<size> a symlink, replaced by rename: never half-written
+    OUT/site -> .site-<n>      the transparency site, rebuilt each run when installed
 
 A dated folder is staged beside its name and renamed into place, then `latest` is pointed at
 it; a web server serving OUT always sees whole folders.
@@ -14,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from ledger.service.tilepub import publish_tiles, published_size
 
 LOG = "log"
 LATEST = "latest"
+SITE = "site"
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,32 @@ def point_latest(out: Path, name: str) -> None:
 
 
 def site_builder_available() -> bool:
-    """Whether this installation has `backstop site build` (added separately)."""
-    return importlib.util.find_spec("ledger.cli.site") is not None
+    """Whether this installation has the transparency site (`backstop site build`)."""
+    return importlib.util.find_spec("ledger.service.site") is not None
 
 
-def rebuild_site(out: Path, db_url: str) -> bool:
-    """Run `backstop site build` over OUT when the command exists; False when it does not.
-
-    Run as a separate process: the site builder's options are its own, and a failure there
-    must not stop the ledger from following the bus."""
+def rebuild_site(out: Path) -> Path | None:
+    """Rebuild the transparency site from OUT/log when the site builder is installed (None
+    when it is not): built into a new folder OUT/.site-<n>, then OUT/site, a symlink, is
+    pointed at it by rename (as `latest`) and the previous build removed."""
     if not site_builder_available():
-        return False
-    command = [sys.executable, "-c", "from ledger.cli.main import main; main()", "site", "build", "--db", db_url,
-               "--log", str(out / LOG), "--out", str(out / "site")]
-    subprocess.run(command, check=True, capture_output=True, timeout=600)
-    return True
+        return None
+    build_site = importlib.import_module("ledger.service.site").build_site
+    stage = Path(tempfile.mkdtemp(prefix=".site-", dir=out))
+    stage.rmdir()  # the builder wants an absent or empty folder; it creates it
+    try:
+        build_site([out / LOG], stage, None)
+    except BaseException:
+        if stage.exists():
+            shutil.rmtree(stage)
+        raise
+    link = out / SITE
+    old = os.readlink(link) if link.is_symlink() else None
+    temporary = out / f".{SITE}.{os.getpid()}"
+    if os.path.lexists(temporary):
+        temporary.unlink()
+    os.symlink(stage.name, temporary)
+    os.replace(temporary, link)
+    if old is not None and old != stage.name and (out / old).is_dir():
+        shutil.rmtree(out / old)
+    return link
