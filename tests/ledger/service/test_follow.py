@@ -128,34 +128,39 @@ def test_redelivered_and_duplicated_messages_are_recorded_once(
     assert bus.hold(30, nak=False) == list(range(1, 31))  # ack_wait 1 s: redelivered later
     assert bus.hold(30, nak=True) == list(range(31, 61))  # redelivered at once
     follower = Running(db_url, bus, tmp_path / "follow.log", "--batch-size", "25")
-    wait_for(lambda: position(db_url, bus) == 172, "the follower to commit sequence 172", 90)
-    wait_for(lambda: bus.consumer() == (0, 0), "every message acked", 60)
+    follower.until(lambda: position(db_url, bus) == 172, "the follower to commit sequence 172")
+    follower.until(lambda: bus.consumer() == (0, 0), "every message acked")
     summary = follower.stop()
     assert "152 facts recorded, 20 already recorded, 0 dead-lettered" in summary
     assert export_bytes(db_url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
 
 
 def test_kill_9_mid_batch_then_restart_loses_and_doubles_nothing(
-        tmp_path: Path, bus: Bus) -> None:
-    """The follower is killed with SIGKILL while a batch is open after its first commits;
-    a new follower resumes from the committed position: same export as the file import."""
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        db_url: str, tmp_path: Path, bus: Bus) -> None:
+    """25 facts on the bus; the follower (batches of 10, waiting up to 30 s to fill one)
+    commits 1-10 and 11-20, then holds 21-25 in an open batch: killed with SIGKILL there.
+    The other 127 facts are published and a new follower resumes from position 20 at once
+    (the dead one's 5 unacked messages are read from the stream by sequence): the export
+    equals the file import's, nothing lost, nothing twice."""
+    url = db_url
     facts = sim_facts(tmp_path)
     init(url, tmp_path)
-    bus.publish(lines(facts))
+    payloads = lines(facts)
+    bus.publish(payloads[:25])
     first = Running(url, bus, tmp_path / "first.log", "--batch-size", "10",
-                    "--max-latency", "30", "--ack-wait", "2")
-    wait_for(lambda: len(first.events("committed")) >= 2
-             and len(first.events("batch_open")) > len(first.events("committed")),
-             "two commits and an open batch", 60)
+                    "--max-latency", "30", "--ack-wait", "30")
+    first.until(lambda: len(first.events("committed")) == 2
+                and len(first.events("batch_open")) == 3 and bus.consumer() == (0, 5),
+                "two commits and an open batch of 5")
     first.kill()
-    killed_at = position(url, bus)
-    assert 0 < killed_at < 152
+    assert position(url, bus) == 20
+    assert bus.consumer() == (0, 5)  # the open batch: delivered, never acked
+    bus.publish(payloads[25:])
     second = Running(url, bus, tmp_path / "second.log", "--batch-size", "10",
                      "--max-latency", "0.05")
-    wait_for(lambda: position(url, bus) == 152, "the restarted follower to catch up", 90)
+    second.until(lambda: position(url, bus) == 152, "the restarted follower to catch up")
     summary = second.stop()
-    assert "0 dead-lettered" in summary
+    assert "132 facts recorded, 0 already recorded, 0 dead-lettered" in summary
     assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
 
 
@@ -171,7 +176,7 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_stream_goes_o
                  bad_amount, json.dumps(good[2]).encode()])
     follower = Running(url, bus, tmp_path / "follow.log")
     follower.until(lambda: position(url, bus) == 5, "sequence 5 committed")
-    wait_for(lambda: bus.consumer() == (0, 0), "every message acked", 60)
+    follower.until(lambda: bus.consumer() == (0, 0), "every message acked")
     summary = follower.stop()
     assert "3 facts recorded, 0 already recorded, 2 dead-lettered" in summary
     dead = bus.dead_letters()
@@ -192,7 +197,7 @@ def test_a_conflict_is_dead_lettered_and_the_rest_of_its_batch_commits_in_order(
     records = [fee("f1", "1.50"), fee("f1", "2.00"), fee("f2", "0.50")]
     bus.publish([json.dumps(r).encode() for r in records])
     follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.5")
-    wait_for(lambda: position(url, bus) == 3, "sequence 3 committed", 60)
+    follower.until(lambda: position(url, bus) == 3, "sequence 3 committed")
     summary = follower.stop()
     assert "2 facts recorded, 0 already recorded, 1 dead-lettered in 1 batches" in summary
     assert [reason for reason, _, _ in bus.dead_letters()] == [
@@ -214,8 +219,8 @@ def test_sigterm_during_a_batch_commits_it_acks_it_and_exits_0(
     init(url, tmp_path)
     bus.publish(lines(subset))
     follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "60")
-    wait_for(lambda: follower.events("batch_open") and bus.consumer() == (0, 40),
-             "an open batch holding all 40 messages", 60)
+    follower.until(lambda: follower.events("batch_open") and bus.consumer() == (0, 40),
+                   "an open batch holding all 40 messages")
     assert position(url, bus) == 0
     summary = follower.stop()
     assert "40 facts recorded" in summary
@@ -234,11 +239,11 @@ def test_two_followers_on_one_durable_consumer_count_each_fact_once(
                   "0.05")
     two = Running(db_url, bus, tmp_path / "two.log", "--batch-size", "8", "--max-latency",
                   "0.05")
-    wait_for(lambda: one.events("started") and two.events("started"), "both followers up", 60)
+    one.until(lambda: one.events("started") and two.events("started"), "both followers up")
     payloads = lines(facts)
     for start in range(0, len(payloads), 16):
         bus.publish(payloads[start:start + 16])
-    wait_for(lambda: position(db_url, bus) == 152, "sequence 152 committed", 120)
+    one.until(lambda: position(db_url, bus) == 152, "sequence 152 committed", 120)
     totals = [one.stop(), two.stop()]
     recorded = sum(int(s.split(": ", 1)[1].split(" facts recorded")[0]) for s in totals)
     assert recorded == 152, totals
