@@ -24,6 +24,8 @@ from tests.bus import Bus, make_bus
 from tests.factories import TIME, fee, write_jsonl
 from tests.processes import backstop, export_bytes, kill_and_reap, run, wait_for
 
+pytestmark = pytest.mark.slow  # each runs several `backstop` processes (CI runs them all)
+
 SIM = SimulationConfig(traders=60, steps=48)  # 152 facts: 53 liquidations, 49 fees, ...
 
 

@@ -40,6 +40,7 @@ def scrape(url: str) -> dict[str, float]:
     return samples
 
 
+@pytest.mark.slow
 def test_simulated_crash_day_followed_published_and_measured(tmp_path: Path, bus: Bus) -> None:
     """152 simulated facts go to the bus; the follower records them (export equal to a file
     import's), publishes a snapshot each second while the log grows: every dated folder
