@@ -286,7 +286,7 @@ class Follower:
             held = {sequence for sequence, _, _ in items}
             missing = [s for s in range(position + 1, items[-1][0]) if s not in held]
             if missing:  # held by another (or a dead) consumer instance: read them here
-                gap = await self._stream_messages(missing[0], items[-1][0], held)
+                gap = await self._stream_messages(missing[0], missing[-1], held)
                 self.log("gap_fill", first=missing[0], count=len(gap))
                 items = sorted(items + gap)
             try:
