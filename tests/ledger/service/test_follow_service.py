@@ -115,6 +115,31 @@ def test_simulate_needs_one_destination(tmp_path: Path) -> None:
         2, "Error: give one of --out FILE and --to-nats SUBJECT\n")
 
 
+def test_follow_reads_its_settings_from_the_environment(tmp_path: Path,
+                                                        nats_server: str) -> None:
+    """BACKSTOP_STREAM, BACKSTOP_DEAD_LETTER and BACKSTOP_NATS_URL stand for the flags: the
+    stream named there is looked up (and missing: one line, exit 2)."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    init(url, tmp_path)
+    result = CliRunner().invoke(main, ["follow", "--db", url], env={
+        "BACKSTOP_STREAM": "NO_SUCH_STREAM_H17", "BACKSTOP_DEAD_LETTER": "x.dead",
+        "BACKSTOP_NATS_URL": nats_server})
+    assert (result.exit_code, result.output) == (
+        2, f"Error: --stream NO_SUCH_STREAM_H17: no such stream on {nats_server}\n")
+
+
+def test_a_dead_letter_subject_no_stream_keeps_is_refused(tmp_path: Path, bus: Bus) -> None:
+    """Dead letters published where no stream stores them would be lost: refused, exit 2."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    init(url, tmp_path)
+    result = CliRunner().invoke(main, ["follow", "--db", url, "--stream", bus.stream,
+                                       "--dead-letter", "nowhere.h17", "--servers", bus.url])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: --dead-letter nowhere.h17: no stream stores this "
+                                    "subject, so dead letters would be lost")
+    assert result.output.count("\n") == 1
+
+
 def test_follow_without_a_stream_is_one_line_and_exit_2(tmp_path: Path, nats_server: str) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     init(url, tmp_path)
