@@ -21,8 +21,13 @@ def _run(url: str, action: Callable[[Any], Awaitable[T]]) -> T:
     import nats
 
     async def main() -> T:
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0,
-                                allow_reconnect=False)
+        async def quiet(error: Exception) -> None:
+            """nats-py logs each failed attempt with a traceback; the caller reports it."""
+
+        # nats-py retries a first connection while attempts remain (0 means forever): one retry.
+        nc = await asyncio.wait_for(nats.connect(url, connect_timeout=3, max_reconnect_attempts=1,
+                                                 allow_reconnect=False, error_cb=quiet),
+                                    timeout=10)
         try:
             return await action(nc.jetstream())
         finally:

@@ -41,6 +41,7 @@ from ledger.store.cursors import CursorMoved, advance_cursor, read_cursor
 
 IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
 STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
+CONNECT_WAIT = 15.0  # seconds to reach the bus at start; then exit (the service manager retries)
 DEAD_LETTER_TIMEOUT = 10.0  # seconds to wait for the dead-letter stream's publish ack
 REASON_HEADER = "Backstop-Reason"
 SEQUENCE_HEADER = "Backstop-Stream-Sequence"
@@ -121,9 +122,16 @@ class Follower:
     async def run(self) -> FollowStats:
         """Consume until stopped; returns the totals."""
         self._loop = asyncio.get_running_loop()
-        try:
-            nc = await nats.connect(self.config.servers, connect_timeout=5,
-                                    max_reconnect_attempts=-1, allow_reconnect=True)
+        async def bus_error(error: Exception) -> None:  # one log line, not a traceback
+            self.log("bus_error", reason=f"{type(error).__name__}: {error}")
+
+        try:  # nats-py retries a first connection forever: bounded here
+            nc = await asyncio.wait_for(nats.connect(
+                self.config.servers, connect_timeout=5, max_reconnect_attempts=-1,
+                allow_reconnect=True, error_cb=bus_error), timeout=CONNECT_WAIT)
+        except TimeoutError:
+            raise FollowError(f"--servers {self.config.servers}: no NATS server answered "
+                              f"within {CONNECT_WAIT:g} s") from None
         except Exception as error:
             raise FollowError(f"--servers {self.config.servers}: cannot connect "
                               f"({type(error).__name__}: {error})") from None
