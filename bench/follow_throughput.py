@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -44,10 +45,8 @@ async def make_streams(tag: str) -> None:
     js = nc.jetstream()
     for name, subject in ((f"BENCH_{tag}", f"bench.{tag}"), (f"BENCHDEAD_{tag}",
                                                               f"bench.{tag}.dead")):
-        try:
+        with contextlib.suppress(Exception):  # already gone
             await js.delete_stream(name)
-        except Exception:
-            pass
         await js.add_stream(name=name, subjects=[subject])
     await nc.close()
 
@@ -56,10 +55,8 @@ async def drop_streams(tag: str) -> None:
     nc = await nats.connect(SERVERS)
     js = nc.jetstream()
     for name in (f"BENCH_{tag}", f"BENCHDEAD_{tag}"):
-        try:
+        with contextlib.suppress(Exception):  # already gone
             await js.delete_stream(name)
-        except Exception:
-            pass
     await nc.close()
 
 

@@ -7,6 +7,7 @@ Every call opens its own short connection in its own event loop, so tests stay s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterable
@@ -106,10 +107,8 @@ class Bus:
     def delete(self) -> None:
         async def action(js: Any) -> None:
             for name in (self.stream, self.dead_stream):
-                try:
+                with contextlib.suppress(Exception):  # already gone
                     await js.delete_stream(name)
-                except Exception:
-                    pass
         _run(self.url, action)
 
 
