@@ -219,6 +219,11 @@ class Follower:
                                                timeout=wait)
             except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 got = []
+            except nats.errors.Error as error:  # reconnecting: commit what is in hand, or wait
+                self.log("bus_error", reason=f"{type(error).__name__}: {error}")
+                if not batch:
+                    await asyncio.sleep(IDLE_POLL)
+                break
             if got and deadline is None:
                 deadline = time.monotonic() + self.config.max_latency
                 self.log("batch_open", first=got[0].metadata.sequence.stream)
@@ -259,16 +264,16 @@ class Follower:
         since = max(self.stats.last_commit, self.stats.started)
         if time.time() - since < STALL:  # in-flight messages of a live follower: let it
             return
+        position = self.stats.position
         try:
             info = await self._js.stream_info(self.config.stream)
-        except nats.errors.Error:  # the bus is reconnecting: try again when idle next
+            last = int(info.state.last_seq or 0)
+            if last <= position:
+                return
+            items = await self._stream_messages(
+                position + 1, min(last, position + self.config.batch_size), set())
+        except (nats.errors.Error, TimeoutError):  # reconnecting: try again when idle next
             return
-        position = self.stats.position
-        last = int(info.state.last_seq or 0)
-        if last <= position:
-            return
-        items = await self._stream_messages(position + 1,
-                                            min(last, position + self.config.batch_size), set())
         if not items:
             return
         self.log("catch_up", first=items[0][0], last=items[-1][0])
@@ -278,9 +283,20 @@ class Follower:
             self.stats.position = await asyncio.to_thread(
                 read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
             self._fund = None
+        except (nats.errors.Error, TimeoutError) as error:  # rolled back; tried again later
+            self.log("bus_error", reason=f"catch-up rolled back: {type(error).__name__}: {error}")
 
     async def _handle(self, messages: list[Msg]) -> None:
-        """Commit the new messages among `messages` (with any gap before them), then ack."""
+        """Commit the new messages among `messages` (with any gap before them), then ack.
+
+        When the bus fails meanwhile (a dead letter not stored, a gap not read), the batch
+        rolls back and nothing is acked: its messages come back and are done again."""
+        try:
+            await self._handle_once(messages)
+        except (nats.errors.Error, TimeoutError) as error:
+            self.log("bus_error", reason=f"batch rolled back: {type(error).__name__}: {error}")
+
+    async def _handle_once(self, messages: list[Msg]) -> None:
         while True:
             position = self.stats.position
             done = [m for m in messages if m.metadata.sequence.stream <= position]
@@ -327,9 +343,16 @@ class Follower:
             self.on_batch(batch)
 
     async def _ack(self, messages: list[Msg]) -> None:
+        """Ack committed messages. An ack lost to the bus is harmless: the message comes
+        back, at or below the committed position, and is acked then."""
         for message in messages:
-            await message.ack()
-        self.stats.acked += len(messages)
+            try:
+                await message.ack()
+            except nats.errors.Error as error:
+                self.log("bus_error", reason=f"ack of {message.metadata.sequence.stream}: "
+                         f"{type(error).__name__}: {error}")
+                continue
+            self.stats.acked += 1
 
     # -- the database (in a worker thread) ----------------------------------------------------
 

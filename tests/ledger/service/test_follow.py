@@ -250,3 +250,60 @@ def test_two_followers_on_one_durable_consumer_count_each_fact_once(
     recorded = sum(int(s.split(": ", 1)[1].split(" facts recorded")[0]) for s in totals)
     assert recorded == 152, totals
     assert export_bytes(db_url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
+
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_nats(port: int, store: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+                             str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_the_bus_restarting_mid_stream_loses_and_doubles_nothing(
+        tmp_path: Path, nats_server: str) -> None:
+    """A NATS server of this test's own is stopped while the follower runs (after sequence
+    30 committed), and started again on the same storage; the follower reconnects by itself,
+    the rest of the facts are published, and the export equals the file import's."""
+    import os
+
+    from tests.bus import jetstream_reason
+
+    if not os.access(NATS_SERVER, os.X_OK):
+        pytest.skip(f"{NATS_SERVER} is not installed (needed to restart a server of our own)")
+    port = _free_port()
+    server = _start_nats(port, tmp_path / "store")
+    url_nats = f"nats://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: jetstream_reason(url_nats) is None, "our NATS server up", 30)
+        bus = make_bus(url_nats)
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        facts = sim_facts(tmp_path)
+        init(url, tmp_path)
+        payloads = lines(facts)
+        bus.publish(payloads[:80])
+        follower = Running(url, bus, tmp_path / "follow.log", "--batch-size", "10",
+                           "--max-latency", "0.05", "--ack-wait", "2")
+        follower.until(lambda: position(url, bus) >= 30, "sequence 30 committed")
+        server.terminate()
+        server.wait(timeout=30)
+        server = _start_nats(port, tmp_path / "store")
+        wait_for(lambda: jetstream_reason(url_nats) is None, "our NATS server back", 30)
+        bus.publish(payloads[80:])
+        follower.until(lambda: position(url, bus) == 152, "sequence 152 committed", 120)
+        summary = follower.stop()
+        # Redelivered messages are at or below the committed position: acked, not applied.
+        assert "152 facts recorded, 0 already recorded, 0 dead-lettered" in summary
+        assert follower.events("bus_error")  # the follower did see the server go
+        assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
