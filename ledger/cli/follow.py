@@ -10,13 +10,15 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ledger.cli.options import InputExit, now, resolve_fund, store_options
 from ledger.service.application import Ledger
-from ledger.service.follow import Batch, FollowConfig, Follower, FollowError
+
+if TYPE_CHECKING:  # the bus client is imported when `follow` runs, not by every command
+    from ledger.service.follow import Batch, Follower
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -124,6 +126,8 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
     SIGTERM or SIGINT: the open batch is committed and acked, then exit 0. Every option can
     be given as the environment variable shown; see README, "Running as a service".
     """
+    from ledger.service.follow import FollowConfig, Follower, FollowError
+
     if publish_every is not None and (key_path is None or out is None):
         raise InputExit("--publish-every needs --key and --out")
     name = resolve_fund(ledger, fund_name)
