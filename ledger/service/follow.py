@@ -14,7 +14,8 @@ messages held unacked by the dead process are read straight from the stream by s
 Bad input. A message that fails the import's checks, or a conflict (same id, other fields),
 or a fact the fund's rules refuse, is published to the dead-letter subject with the one line
 `stream sequence N: field: reason` (the import's `line N: ...`), before its batch commits,
-with a message id so a redone batch does not publish it twice. The rest of the batch commits
+with a message id so a redone batch does not publish it twice (within the dead-letter
+stream's duplicate window, 2 minutes by default). The rest of the batch commits
 in stream order; the bad message writes nothing and is acked.
 """
 
