@@ -32,7 +32,8 @@ import nats
 from import_throughput import DEFAULT_PG, FUND, fresh_pg, write_facts
 
 from ledger.service.application import Ledger
-from ledger.service.follow import Batch, FollowConfig, Follower
+from ledger.service.follow import FollowConfig, Follower
+from ledger.service.followbatch import Batch
 from ledger.service.importer import import_file
 from ledger.sim.bus import publish_lines
 

@@ -18,7 +18,8 @@ from ledger.cli.options import InputExit, now, resolve_fund, store_options
 from ledger.service.application import Ledger
 
 if TYPE_CHECKING:  # the bus client is imported when `follow` runs, not by every command
-    from ledger.service.follow import Batch, Follower
+    from ledger.service.follow import Follower
+    from ledger.service.followbatch import Batch
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

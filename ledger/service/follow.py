@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import nats
 from nats.aio.msg import Msg
@@ -36,9 +35,8 @@ from nats.js.errors import NotFoundError
 
 from ledger.domain.fund import Fund
 from ledger.service.application import Ledger
-from ledger.service.factfile import RecordError, parse_line
-from ledger.service.importer import ImportReport, commit_facts
-from ledger.store.cursors import CursorMoved, advance_cursor, read_cursor
+from ledger.service.followbatch import Batch, Item, commit_batch
+from ledger.store.cursors import CursorMoved, read_cursor
 
 IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
 STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
@@ -66,18 +64,6 @@ class FollowConfig:
     max_latency: float = 0.2  # seconds from a batch's first message to its commit, at most
     max_ack_pending: int | None = None  # default 4 batches: room for a second follower
     ack_wait: float = 30.0
-
-
-@dataclass
-class Batch:
-    """What one committed batch did (given to `on_batch` observers)."""
-
-    first: int
-    last: int  # the stream position now committed
-    report: ImportReport
-    dead: list[tuple[int, str]]
-    published: list[float]  # the stream's publish times (epoch seconds) of its new messages
-    committed: float  # epoch seconds of the commit
 
 
 @dataclass
@@ -239,11 +225,11 @@ class Follower:
             self.stats.pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def _stream_messages(self, start: int, end: int,
-                               skip: set[int]) -> list[tuple[int, bytes, float]]:
+                               skip: set[int]) -> list[Item]:
         """Messages of the followed subject with start <= sequence <= end, read from the
         stream by sequence (those in `skip` are already in hand)."""
         assert self._js is not None and self._subject is not None
-        found: list[tuple[int, bytes, float]] = []
+        found: list[Item] = []
         sequence = start
         while sequence <= end:
             try:
@@ -323,7 +309,7 @@ class Follower:
                 self._fund = None
                 messages = fresh
 
-    async def _commit_items(self, items: list[tuple[int, bytes, float]],
+    async def _commit_items(self, items: list[Item],
                             messages: list[Msg]) -> None:
         batch = await asyncio.to_thread(self._commit, items)
         await self._ack(messages)
@@ -357,40 +343,16 @@ class Follower:
 
     # -- the database (in a worker thread) ----------------------------------------------------
 
-    def _commit(self, items: list[tuple[int, bytes, float]]) -> Batch:
-        """Check, apply and commit `items` (sequence, data, publish time) in stream order;
-        bad ones are dead-lettered inside the transaction, just before it commits."""
-        position = self.stats.position
-        last = items[-1][0]
-        dead: list[tuple[int, str]] = []
-        records: list[tuple[int, dict[str, Any]]] = []
-        for sequence, data, _ in items:
-            try:
-                records.append((sequence, parse_line(sequence, data)))
-            except RecordError as error:
-                dead.append((sequence, _reason(error, sequence)))
-
-        def inside(connection: Any) -> None:
-            advance_cursor(connection, self.config.fund, self.config.stream, position, last)
-            if dead:
-                self._dead_letter(dead, {s: d for s, d, _ in items})
-
-        while True:
-            fund = self._fund or self.ledger.get_fund(self.config.fund)
-            try:
-                self._fund, report = commit_facts(self.ledger, fund, records, inside=inside)
-                break
-            except RecordError as error:  # a conflict or a refused fact: split it out
-                self._fund = None
-                records = [(s, r) for s, r in records if s != error.line]
-                dead.append((error.line, _reason(error, error.line)))
-                dead.sort()
-            except BaseException:
-                self._fund = None  # the fund object may hold what was rolled back
-                raise
-        return Batch(first=items[0][0], last=last, report=report, dead=dead,
-                     published=[t for s, _, t in items if s > position],
-                     committed=time.time())
+    def _commit(self, items: list[Item]) -> Batch:
+        """Commit `items` past the position, in stream order (ledger.service.followbatch)."""
+        try:
+            batch, self._fund = commit_batch(self.ledger, self.config.fund, self.config.stream,
+                                             self._fund, self.stats.position, items,
+                                             self._dead_letter)
+        except BaseException:
+            self._fund = None  # the fund object may hold what was rolled back
+            raise
+        return batch
 
     def _dead_letter(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
         """Publish each bad message with its reason and wait for the stream's ack."""
@@ -405,11 +367,6 @@ class Follower:
                 self.config.dead_letter, data[sequence], timeout=DEAD_LETTER_TIMEOUT,
                 headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
                          REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
-
-
-def _reason(error: RecordError, sequence: int) -> str:
-    """The import's `line N: field: reason`, naming the stream sequence instead."""
-    return f"stream sequence {sequence}: {str(error).removeprefix(f'line {error.line}: ')}"
 
 
 def _stamp(value: datetime | None) -> float:
