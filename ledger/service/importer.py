@@ -163,6 +163,37 @@ def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
     return ledger.retry(fund.name, attempt, on_retry=reload)
 
 
+def commit_facts(ledger: Ledger, fund: Fund, records: list[tuple[int, dict[str, Any]]], *,
+                 inside: Callable[[Connection], None] | None = None) -> tuple[Fund, ImportReport]:
+    """Apply checked records ((number, record) from `factfile.parse_line`) to `fund` and
+    commit them as one batch, as `import --batch-commit` commits each of its batches.
+
+    `inside(connection)` runs in the same transaction once the batch is recorded, before the
+    commit (the bus follower moves its stream position there). A bad record raises
+    RecordError with its number and nothing is written; the fund object may then hold
+    uncommitted changes, so the caller reloads it. Returns the fund to use next and the report.
+    """
+    parsed = [(number, record, (record["type"], record["id"])) for number, record in records]
+    report = ImportReport()
+    current = fund
+
+    def attempt() -> Fund:
+        batch_report = ImportReport()
+        with ledger.transaction() as connection:
+            _apply_batch(ledger, current, connection, parsed, batch_report)
+            if inside is not None:
+                inside(connection)
+        report.merge(batch_report)
+        return current
+
+    def reload(_: BaseException) -> None:
+        nonlocal current
+        report.retries += 1
+        current = ledger.get_fund(fund.name)
+
+    return ledger.retry(fund.name, attempt, on_retry=reload), report
+
+
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
                  report: ImportReport) -> None:
     """Run each new fact's command on the fund and record the batch in `connection`.
