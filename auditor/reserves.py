@@ -8,6 +8,12 @@ the auditor's own node (`--rpc`, through `auditor.verify.evm`) or balance export
 signed by a custodian key the auditor pinned (`--custodian-key`, never the operator's `--key`).
 No address (with its token) and no custodian account is counted twice. Per asset, the verified
 claims must cover the snapshot's reserve; the ratio is reported. Never imports `ledger`.
+
+Two checks keep the auditor's own balance source honest about what it reports: a node given
+with `--rpc` must serve the chain the holdings name (`eth_chainId`; a node of another chain is
+an input error of the auditor's setup, exit 2), and the block a balance is read at must be at
+most `--max-block-age` before the snapshot's time and not after it (the block's timestamp from
+the node, or the `block_time` a balances file gives; a file without it vouches for it).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -31,6 +38,7 @@ from auditor.formats.wire import (
     format_amount,
     format_decimal,
     parse_amount,
+    TIME,
     snapshot_decimals,
 )
 from auditor.report import Failed, InputError, Report
@@ -43,13 +51,40 @@ from auditor.verify.holdings import (
 )
 from auditor.verify.keys import Verifier
 
-__all__ = ["verify_reserves"]
+__all__ = ["DEFAULT_MAX_BLOCK_AGE", "format_age", "parse_age", "verify_reserves"]
 
 _CHAIN_URL = re.compile(r"(eip155:[1-9][0-9]{0,15})=(.+)")
+_AGE = re.compile(r"(0|[1-9][0-9]{0,8})([smhd])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 RATIO_PLACES = 6
+DEFAULT_MAX_BLOCK_AGE = "1h"
 
 # (chain, lowercase address, lowercase token or "", block) -> base units
 BalanceKey = tuple[str, str, str, int]
+
+
+def parse_age(text: str) -> int:
+    """`--max-block-age`: a whole number and a unit, s m h or d (`90s`, `30m`, `1h`, `2d`);
+    seconds. ValueError, one line, for anything else."""
+    match = _AGE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{clip(text)} is not an age: a whole number and a unit s, m, h or d "
+                         "(e.g. 30m, 1h, 2d)")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def format_age(seconds: int) -> str:
+    """`3723` -> `1h2m3s`, `3600` -> `1h`, `0` -> `0s`: the units of `parse_age`."""
+    parts = []
+    for unit, size in _UNIT_SECONDS.items():
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"
+
+
+def _rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -57,8 +92,53 @@ class Balances:
     """Where on-chain balances come from: the auditor's node(s), or its exported list."""
 
     rpc: dict[str, str] = field(default_factory=dict)  # chain -> URL; "" -> any chain
-    listed: dict[BalanceKey, int] | None = None
+    listed: dict[BalanceKey, tuple[int, datetime | None]] | None = None
     timeout: float = 10.0
+    _times: dict[tuple[str, int], datetime | str] = field(default_factory=dict)
+
+    def check_chains(self, chains: set[str]) -> None:
+        """Each node that will be asked about `chains` serves that chain (`eth_chainId`).
+
+        A node of another chain, or one that cannot say which, is an input error (exit 2): the
+        auditor pointed --rpc at the wrong node, and its balances would prove nothing.
+        """
+        if self.listed is not None:
+            return
+        for chain in sorted(chains):
+            url = self.rpc.get(chain, self.rpc.get(""))
+            if url is None:
+                continue  # that chain's holdings fail: no node given
+            expected = int(chain.split(":", 1)[1])
+            try:
+                actual = evm.chain_id(url, self.timeout)
+            except evm.NodeUnreachable as exc:
+                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+            except evm.NodeError as exc:
+                raise InputError(f"--rpc {clip(url)}: cannot tell which chain the node serves "
+                                 f"(the holdings name {chain}): {exc}") from None
+            if actual != expected:
+                raise InputError(f"--rpc {clip(url)}: the node serves chain id {actual} "
+                                 f"(eth_chainId), the holdings name {chain}: expected chain id "
+                                 f"{expected}")
+
+    def block_time(self, chain: str, address: str, token: str,
+                   block: int) -> datetime | str | None:
+        """When `block` was made (UTC), why that cannot be had (a failure of the holding), or
+        None when a balances file gives no `block_time` (its exporter vouches for it)."""
+        if self.listed is not None:
+            return self.listed[(chain, address, token, block)][1]
+        url = self.rpc.get(chain, self.rpc.get(""))
+        if url is None:
+            return f"no --rpc node given for chain {chain}"
+        if (url, block) not in self._times:
+            try:
+                seconds = evm.block_timestamp(url, block, self.timeout)
+                self._times[(url, block)] = datetime.fromtimestamp(seconds, UTC)
+            except evm.NodeUnreachable as exc:
+                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+            except evm.NodeError as exc:
+                self._times[(url, block)] = f"the node did not give block {block}'s time: {exc}"
+        return self._times[(url, block)]
 
     def balance(self, chain: str, address: str, token: str, block: int) -> int | str:
         """Base units at `block`, or why it cannot be had (a failure of that holding).
@@ -70,7 +150,7 @@ class Balances:
             if found is None:
                 return (f"no balance in --balances for {address} "
                         f"({token or 'native coin'}) on {chain} at block {block}")
-            return found
+            return found[0]
         url = self.rpc.get(chain, self.rpc.get(""))
         if url is None:
             return f"no --rpc node given for chain {chain}"
@@ -84,10 +164,24 @@ class Balances:
             return f"the node did not give the balance: {exc}"
 
 
-def load_balances(path: str) -> dict[BalanceKey, int]:
-    """The balances file (backstop-balances/1); a repeated entry is an input error."""
+def _block_time(path: str, i: int, text: str) -> datetime:
+    """A balances entry's `block_time` (schema-checked form) as a real instant."""
+    try:
+        if TIME.fullmatch(text) is None:
+            raise ValueError
+        return datetime.fromisoformat(text)
+    except ValueError:  # February 30, hour 24, ...
+        raise InputError(f"balances {path}: balances[{i}].block_time: {clip(text)} is not a "
+                         "valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)") from None
+
+
+def load_balances(path: str) -> dict[BalanceKey, tuple[int, datetime | None]]:
+    """The balances file (backstop-balances/1): each entry's balance and its block's time
+    (None when the entry gives no `block_time`). A repeated entry, or two times for one block
+    of one chain, is an input error."""
     doc = load_json(path, "balances", "balances")
-    out: dict[BalanceKey, int] = {}
+    out: dict[BalanceKey, tuple[int, datetime | None]] = {}
+    times: dict[tuple[str, int], tuple[datetime, int]] = {}
     for i, entry in enumerate(doc["balances"]):
         try:
             address = evm_sig.normalize_address(entry["address"])
@@ -98,7 +192,15 @@ def load_balances(path: str) -> dict[BalanceKey, int]:
         if key in out:
             raise InputError(f"balances {path}: balances[{i}]: repeats an earlier entry for "
                              f"{address} on {entry['chain']} at block {entry['block']}")
-        out[key] = int(entry["balance"])
+        when = None
+        if "block_time" in entry:
+            when = _block_time(path, i, entry["block_time"])
+            earlier = times.setdefault((entry["chain"], entry["block"]), (when, i))
+            if earlier[0] != when:
+                raise InputError(f"balances {path}: balances[{i}].block_time: "
+                                 f"{entry['block_time']} differs from balances[{earlier[1]}]'s "
+                                 f"time for block {entry['block']} on {entry['chain']}")
+        out[key] = (int(entry["balance"]), when)
     return out
 
 
@@ -140,7 +242,9 @@ class _Audit:
     balances: Balances
     tokens: dict[tuple[str, str], tuple[str, int]] | None
     custodians: dict[str, Verifier]
+    max_age: int  # seconds a holding's block may be before the snapshot's time
     seen: dict[tuple[str, ...], int] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)  # holding index -> block time shown
 
 
 def _describe(h: Mapping[str, Any]) -> str:
@@ -170,7 +274,32 @@ def _common(audit: _Audit, index: int, h: Mapping[str, Any]) -> tuple[int, str |
     return units, None
 
 
-def _check_onchain(audit: _Audit, h: Mapping[str, Any], units: int) -> str | None:
+def _check_block_time(audit: _Audit, index: int, h: Mapping[str, Any], address: str,
+                      token: str) -> str | None:
+    """The holding's block is not after the snapshot's time, nor more than the maximum age
+    before it; its time is noted for the report."""
+    block = h["block"]
+    when = audit.balances.block_time(h["chain"], address, token, block)
+    if isinstance(when, str):
+        return when
+    if when is None:
+        audit.notes[index] = "block time not checked (no block_time in --balances)"
+        return None
+    snapshot_time = datetime.fromisoformat(audit.snap["time"])
+    shown = _rfc3339(when)
+    if when > snapshot_time:
+        return (f"block {block} time {shown} is after the snapshot time {audit.snap['time']}: "
+                "a later balance says nothing about the snapshot")
+    age = snapshot_time - when
+    if age.total_seconds() > audit.max_age:
+        return (f"block {block} time {shown} is {format_age(int(age.total_seconds()))} before "
+                f"the snapshot time {audit.snap['time']}, more than --max-block-age "
+                f"{format_age(audit.max_age)}: the balance may have moved since")
+    audit.notes[index] = f"block time {shown}"
+    return None
+
+
+def _check_onchain(audit: _Audit, index: int, h: Mapping[str, Any], units: int) -> str | None:
     address = evm_sig.normalize_address(h["address"])
     token = "" if h["token"] is None else evm_sig.normalize_address(h["token"])
     try:
@@ -199,7 +328,7 @@ def _check_onchain(audit: _Audit, h: Mapping[str, Any], units: int) -> str | Non
     if units * 10**chain_decimals > balance * 10**fund_decimals:
         return (f"balance at block {h['block']} is {format_amount(balance, chain_decimals)} "
                 f"{h['asset']}, less than the {h['amount']} claimed")
-    return None
+    return _check_block_time(audit, index, h, address, token)
 
 
 def _check_custodian(audit: _Audit, h: Mapping[str, Any]) -> str | None:
@@ -211,8 +340,11 @@ def _check_custodian(audit: _Audit, h: Mapping[str, Any]) -> str | None:
 
 def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], require: int,
                     rpc: tuple[str, ...], balances: str | None, tokens: str | None,
-                    custodian_keys: tuple[str, ...]) -> None:
-    """The `reserves` command (see the module docstring)."""
+                    custodian_keys: tuple[str, ...],
+                    max_block_age: int | None = None) -> None:
+    """The `reserves` command (see the module docstring). `max_block_age`: seconds (default
+    `DEFAULT_MAX_BLOCK_AGE`)."""
+    max_age = parse_age(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
     verifiers = load_verifiers(keys)
     custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
                                                         required=False)}
@@ -237,18 +369,20 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
     if onchain and not rpc and balances is None:
         raise InputError(f"the snapshot has {onchain} on-chain holding(s): give --rpc URL (your "
                          "own node) or --balances FILE")
-    audit = _Audit(snap, snapshot_decimals(snap), source, token_list, custodians)
+    source.check_chains({h["chain"] for h in holdings if h["kind"] == "onchain"})
+    audit = _Audit(snap, snapshot_decimals(snap), source, token_list, custodians, max_age)
     verified: dict[str, int] = dict.fromkeys(audit.decimals, 0)
     failures: list[str] = []
     for index, h in enumerate(holdings):
         name = f"holdings[{index}]"
         units, why = _common(audit, index, h)
         if why is None:
-            why = (_check_onchain(audit, h, units) if h["kind"] == "onchain"
+            why = (_check_onchain(audit, index, h, units) if h["kind"] == "onchain"
                    else _check_custodian(audit, h))
         if why is None:
             verified[h["asset"]] += units
-            report.ok(name, _describe(h) + (": signature, asset and balance verified"
+            report.ok(name, _describe(h) + (": signature, asset and balance verified; "
+                                            + audit.notes[index]
                                             if h["kind"] == "onchain"
                                             else ": custodian statement verified"))
         else:
