@@ -51,19 +51,12 @@ def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., No
     return wrap
 
 
-class _Age(click.ParamType):
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> int:
     """`--max-block-age`: `30m`, `1h`, `2d` (`auditor.reserves.parse_age`), in seconds."""
-
-    name = "AGE"
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_age(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -200,7 +193,8 @@ def cosign_cmd(report: Report, **params: Any) -> None:
                    "asset, with its decimals (backstop-tokens/1). Needed for on-chain holdings.")
 @click.option("--custodian-key", "custodian_keys", multiple=True, metavar="VKEY|FILE",
               help="A custodian's verifier key you pinned (not the operator's); repeatable.")
-@click.option("--max-block-age", type=_Age(), default=DEFAULT_MAX_BLOCK_AGE, show_default=True,
+@click.option("--max-block-age", metavar="AGE", default=DEFAULT_MAX_BLOCK_AGE,
+              show_default=True, callback=_age,
               help="How long before the snapshot's time a holding's block may be (30m, 1h, "
                    "2d): an older balance may have moved since. A block after the snapshot's "
                    "time always fails. Block times come from --rpc (eth_getBlockByNumber) or "

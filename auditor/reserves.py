@@ -34,11 +34,11 @@ from auditor.checks import (
 )
 from auditor.formats.clip import clip
 from auditor.formats.wire import (
+    TIME,
     WireError,
     format_amount,
     format_decimal,
     parse_amount,
-    TIME,
     snapshot_decimals,
 )
 from auditor.report import Failed, InputError, Report
