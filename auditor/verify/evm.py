@@ -5,7 +5,13 @@ at one block, and a later balance says nothing about it):
 
 - `native_balance`: ``eth_getBalance(address, block)``, in wei;
 - `erc20_balance`: ``eth_call`` of the ERC-20 ``balanceOf(address)`` on the token contract,
-  at that block, in the token's smallest unit.
+  at that block, in the token's smallest unit;
+
+and two about the node and the block, so that a balance can be trusted to mean what it claims:
+
+- `chain_id`: ``eth_chainId``, which chain the node serves (EIP-695);
+- `block_timestamp`: the ``timestamp`` of ``eth_getBlockByNumber(block, false)``, in Unix
+  seconds (the node's header must name the block asked).
 
 Standard library only (urllib), so the auditor needs no Ethereum client library. Everything
 the node returns is untrusted and checked strictly: the JSON-RPC envelope and id, quantities
@@ -38,6 +44,8 @@ from auditor.formats.clip import clip, shorten
 __all__ = [
     "NodeError",
     "NodeUnreachable",
+    "block_timestamp",
+    "chain_id",
     "erc20_balance",
     "native_balance",
 ]
@@ -49,6 +57,7 @@ _DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
 _BALANCE_OF = "70a08231"  # first 4 bytes of keccak256("balanceOf(address)")
 _MAX_RESPONSE = 1 << 20  # bytes read from a node: a balance answer is ~100 bytes
 _REQUEST_ID = 1
+_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: a later time cannot be written RFC 3339
 
 
 class NodeUnreachable(Exception):
@@ -86,6 +95,39 @@ def erc20_balance(rpc_url: str, token: str, address: str, block: int,
     return int(result, 16)
 
 
+def chain_id(rpc_url: str, timeout: float = 10.0) -> int:
+    """The chain id the node serves (``eth_chainId``): a positive integer."""
+    value = _quantity("eth_chainId", _call(rpc_url, "eth_chainId", [], timeout))
+    if value == 0:
+        raise NodeError("eth_chainId: result 0x0 is not a chain id")
+    return value
+
+
+def block_timestamp(rpc_url: str, block: int, timeout: float = 10.0) -> int:
+    """Block `block`'s timestamp in Unix seconds (``eth_getBlockByNumber(block, false)``).
+
+    A block the node does not have (a ``null`` result), a header for another block, or a
+    timestamp that is not a quantity or lies beyond the year 9999 is a `NodeError`.
+    """
+    tag = _block_tag(block)
+    method = "eth_getBlockByNumber"
+    result = _call(rpc_url, method, [tag, False], timeout)
+    if result is None:
+        raise NodeError(f"{method}: the node has no block {block}")
+    if not isinstance(result, dict):
+        raise NodeError(f"{method}: result is not a block object: {clip(result)}")
+    if "number" not in result or "timestamp" not in result:
+        missing = "number" if "number" not in result else "timestamp"
+        raise NodeError(f"{method}: the block object has no {missing}")
+    number = _quantity(method, result["number"], "number")
+    if number != block:
+        raise NodeError(f"{method}: asked for block {block}, the node answered block {number}")
+    timestamp = _quantity(method, result["timestamp"], "timestamp")
+    if timestamp > _MAX_TIMESTAMP:
+        raise NodeError(f"{method}: timestamp {timestamp} of block {block} is after the year 9999")
+    return timestamp
+
+
 def _check_address(field: str, value: object) -> None:
     if not isinstance(value, str) or _ADDRESS.match(value) is None:
         raise ValueError(f"{field}: not an EVM address (0x + 40 hex digits): {clip(value)}")
@@ -97,9 +139,9 @@ def _block_tag(block: object) -> str:
     return hex(block)
 
 
-def _quantity(method: str, result: object) -> int:
+def _quantity(method: str, result: object, field: str = "result") -> int:
     if not isinstance(result, str) or _QUANTITY.match(result) is None:
-        raise NodeError(f"{method}: result is not a hex quantity: {clip(result)}")
+        raise NodeError(f"{method}: {field} is not a hex quantity: {clip(result)}")
     return int(result, 16)
 
 
