@@ -87,7 +87,7 @@ class Balances:
             try:
                 actual = evm.chain_id(url, self.timeout)
             except evm.NodeUnreachable as exc:
-                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc.reason}") from None
             except evm.NodeError as exc:
                 raise InputError(f"--rpc {clip(url)}: cannot tell which chain the node serves "
                                  f"(the holdings name {chain}): {exc}") from None
@@ -110,7 +110,7 @@ class Balances:
                 seconds = evm.block_timestamp(url, block, self.timeout)
                 self._times[(url, block)] = datetime.fromtimestamp(seconds, UTC)
             except evm.NodeUnreachable as exc:
-                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+                raise InputError(f"--rpc {clip(url)}: node unreachable: {exc.reason}") from None
             except evm.NodeError as exc:
                 self._times[(url, block)] = f"the node did not give block {block}'s time: {exc}"
         return self._times[(url, block)]
@@ -134,7 +134,7 @@ class Balances:
                 return evm.erc20_balance(url, token, address, block, self.timeout)
             return evm.native_balance(url, address, block, self.timeout)
         except evm.NodeUnreachable as exc:
-            raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
+            raise InputError(f"--rpc {clip(url)}: node unreachable: {exc.reason}") from None
         except evm.NodeError as exc:
             return f"the node did not give the balance: {exc}"
 

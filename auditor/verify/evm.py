@@ -61,7 +61,12 @@ _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: a later time cannot be wr
 
 
 class NodeUnreachable(Exception):
-    """The node could not be asked: connection refused, timeout, or a malformed URL."""
+    """The node could not be asked: connection refused, timeout, or a malformed URL.
+    `reason` is the cause alone, for a caller that names the node itself."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NodeError(Exception):
@@ -162,15 +167,26 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener()
 
 
+def _unreachable(where: str, reason: str) -> NodeUnreachable:
+    return NodeUnreachable(f"{where} unreachable: {reason}", reason)
+
+
+def _no_answer(where: str, timeout: float) -> NodeUnreachable:
+    reason = f"no answer within {timeout} s"
+    return NodeUnreachable(f"{where} did not answer within {timeout} s", reason)
+
+
 def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
     """One JSON-RPC 2.0 request; its `result`, checked to come with the envelope."""
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout: not a positive number of seconds: {clip(timeout)}")
     if not isinstance(rpc_url, str):
-        raise NodeUnreachable(f"node URL is not a string: {clip(rpc_url)}")
+        reason = f"not a string: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
     parts = urllib.parse.urlsplit(rpc_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise NodeUnreachable(f"node URL is not an http(s) URL: {clip(rpc_url)}")
+        reason = f"not an http(s) URL: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
     body = json.dumps({"jsonrpc": "2.0", "id": _REQUEST_ID, "method": method,
                        "params": params}).encode()
     request = urllib.request.Request(
@@ -191,13 +207,13 @@ def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
         raise NodeError(f"{method}: {where} answered {_one_line(reason)}") from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError):
-            raise NodeUnreachable(f"{where} did not answer within {timeout} s") from None
-        raise NodeUnreachable(f"{where} unreachable: {_one_line(str(error.reason))}") from None
+            raise _no_answer(where, timeout) from None
+        raise _unreachable(where, _one_line(str(error.reason))) from None
     except TimeoutError:
-        raise NodeUnreachable(f"{where} did not answer within {timeout} s") from None
+        raise _no_answer(where, timeout) from None
     except (OSError, http.client.HTTPException, ValueError) as error:
         # ValueError: urllib's own rejection of a malformed URL (a bad port, ...).
-        raise NodeUnreachable(f"{where} unreachable: {_one_line(str(error))}") from None
+        raise _unreachable(where, _one_line(str(error))) from None
     if len(raw) > _MAX_RESPONSE:
         raise NodeError(f"{method}: {where} answered more than {_MAX_RESPONSE} bytes")
     try:
