@@ -142,16 +142,19 @@ def _import_stream(ledger: Ledger, fund_name: str, stream: BinaryIO, *, batch_si
     return report
 
 
-def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
-                  report: ImportReport) -> Fund:
+def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed], report: ImportReport,
+                  inside: Callable[[Connection], None] | None = None) -> Fund:
     """Apply and commit one batch on its own; when another writer held or won the fund,
-    reload it (the other writer's events are in it now) and redo the batch."""
+    reload it (the other writer's events are in it now) and redo the batch. `inside` runs in
+    the batch's transaction, after the batch is recorded."""
     current = fund
 
     def attempt() -> Fund:
         batch_report = ImportReport()
         with ledger.transaction() as connection:
             _apply_batch(ledger, current, connection, parsed, batch_report)
+            if inside is not None:
+                inside(connection)
         report.merge(batch_report)
         return current
 
@@ -175,23 +178,7 @@ def commit_facts(ledger: Ledger, fund: Fund, records: list[tuple[int, dict[str, 
     """
     parsed = [(number, record, (record["type"], record["id"])) for number, record in records]
     report = ImportReport()
-    current = fund
-
-    def attempt() -> Fund:
-        batch_report = ImportReport()
-        with ledger.transaction() as connection:
-            _apply_batch(ledger, current, connection, parsed, batch_report)
-            if inside is not None:
-                inside(connection)
-        report.merge(batch_report)
-        return current
-
-    def reload(_: BaseException) -> None:
-        nonlocal current
-        report.retries += 1
-        current = ledger.get_fund(fund.name)
-
-    return ledger.retry(fund.name, attempt, on_retry=reload), report
+    return _commit_batch(ledger, fund, parsed, report, inside), report
 
 
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],
