@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/publish_bytes.py
 	$(BIN)/python bench/incremental_audit.py
 	$(BIN)/python bench/risk_paths.py
+	$(BIN)/python bench/follow_throughput.py
 
 ## The transparency site's front end (web/): npm ci, then esbuild bundles it into
 ## ledger/site_assets/ (committed; deterministic; tests/test_site_assets.py checks it).

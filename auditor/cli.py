@@ -30,7 +30,7 @@ from auditor.checks import (
 )
 from auditor.follow import follow
 from auditor.report import Report
-from auditor.reserves import verify_reserves
+from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, parse_age, verify_reserves
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")
@@ -49,6 +49,14 @@ def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., No
         return click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")(run)
 
     return wrap
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """`--max-block-age`: `30m`, `1h`, `2d` (`auditor.reserves.parse_age`), in seconds."""
+    try:
+        return parse_age(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -185,15 +193,23 @@ def cosign_cmd(report: Report, **params: Any) -> None:
                    "asset, with its decimals (backstop-tokens/1). Needed for on-chain holdings.")
 @click.option("--custodian-key", "custodian_keys", multiple=True, metavar="VKEY|FILE",
               help="A custodian's verifier key you pinned (not the operator's); repeatable.")
+@click.option("--max-block-age", metavar="AGE", default=DEFAULT_MAX_BLOCK_AGE,
+              show_default=True, callback=_age,
+              help="How long before the snapshot's time a holding's block may be (30m, 1h, "
+                   "2d): an older balance may have moved since. A block after the snapshot's "
+                   "time always fails. Block times come from --rpc (eth_getBlockByNumber) or "
+                   "from the balances file's block_time.")
 @audit_command("reserves")
 def reserves_cmd(report: Report, **params: Any) -> None:
     """Check a snapshot's proof of reserves: is every reserve really held?
 
     For each holding of a backstop-snapshot/2: its signature binds it to this snapshot
     (personal_sign by the address, or the custodian's statement by a pinned key), its asset
-    is right, its claim is at most the balance at its block, and nothing is counted twice.
-    Per asset, the verified holdings must cover the reserve; the reserve ratio is reported.
-    A backstop-snapshot/1 has no holdings: FAILED. An unreachable node: exit 2.
+    is right, its claim is at most the balance at its block, that block is at most
+    --max-block-age before the snapshot's time (and not after it), and nothing is counted
+    twice. Per asset, the verified holdings must cover the reserve; the reserve ratio is
+    reported. A backstop-snapshot/1 has no holdings: FAILED. An unreachable node, or a node of
+    another chain than the holdings name (eth_chainId): exit 2.
     """
     verify_reserves(report, **params)
 

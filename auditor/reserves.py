@@ -8,16 +8,32 @@ the auditor's own node (`--rpc`, through `auditor.verify.evm`) or balance export
 signed by a custodian key the auditor pinned (`--custodian-key`, never the operator's `--key`).
 No address (with its token) and no custodian account is counted twice. Per asset, the verified
 claims must cover the snapshot's reserve; the ratio is reported. Never imports `ledger`.
+
+Two checks keep the auditor's own balance source honest about what it reports: a node given
+with `--rpc` must serve the chain the holdings name (`eth_chainId`; a node of another chain is
+an input error of the auditor's setup, exit 2), and the block a balance is read at must be at
+most `--max-block-age` before the snapshot's time and not after it (the block's timestamp from
+the node, or the `block_time` a balances file gives; a file without it vouches for it).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
+from auditor.balances import (
+    DEFAULT_MAX_BLOCK_AGE,
+    Balances,
+    format_age,
+    load_balances,
+    load_tokens,
+    parse_age,
+    parse_rpc,
+    rfc3339,
+)
 from auditor.checks import (
     check_signatures,
     check_snapshot_internal,
@@ -25,7 +41,6 @@ from auditor.checks import (
     load_verifiers,
     snapshot_figures,
 )
-from auditor.formats.clip import clip
 from auditor.formats.wire import (
     WireError,
     format_amount,
@@ -34,7 +49,7 @@ from auditor.formats.wire import (
     snapshot_decimals,
 )
 from auditor.report import Failed, InputError, Report
-from auditor.verify import evm, evm_sig
+from auditor.verify import evm_sig
 from auditor.verify.holdings import (
     holding_key,
     snapshot_challenge,
@@ -43,92 +58,9 @@ from auditor.verify.holdings import (
 )
 from auditor.verify.keys import Verifier
 
-__all__ = ["verify_reserves"]
+__all__ = ["DEFAULT_MAX_BLOCK_AGE", "parse_age", "verify_reserves"]
 
-_CHAIN_URL = re.compile(r"(eip155:[1-9][0-9]{0,15})=(.+)")
 RATIO_PLACES = 6
-
-# (chain, lowercase address, lowercase token or "", block) -> base units
-BalanceKey = tuple[str, str, str, int]
-
-
-@dataclass
-class Balances:
-    """Where on-chain balances come from: the auditor's node(s), or its exported list."""
-
-    rpc: dict[str, str] = field(default_factory=dict)  # chain -> URL; "" -> any chain
-    listed: dict[BalanceKey, int] | None = None
-    timeout: float = 10.0
-
-    def balance(self, chain: str, address: str, token: str, block: int) -> int | str:
-        """Base units at `block`, or why it cannot be had (a failure of that holding).
-
-        An unreachable node is an input error (exit 2): nothing about the holding is known.
-        """
-        if self.listed is not None:
-            found = self.listed.get((chain, address, token, block))
-            if found is None:
-                return (f"no balance in --balances for {address} "
-                        f"({token or 'native coin'}) on {chain} at block {block}")
-            return found
-        url = self.rpc.get(chain, self.rpc.get(""))
-        if url is None:
-            return f"no --rpc node given for chain {chain}"
-        try:
-            if token:
-                return evm.erc20_balance(url, token, address, block, self.timeout)
-            return evm.native_balance(url, address, block, self.timeout)
-        except evm.NodeUnreachable as exc:
-            raise InputError(f"--rpc {clip(url)}: node unreachable: {exc}") from None
-        except evm.NodeError as exc:
-            return f"the node did not give the balance: {exc}"
-
-
-def load_balances(path: str) -> dict[BalanceKey, int]:
-    """The balances file (backstop-balances/1); a repeated entry is an input error."""
-    doc = load_json(path, "balances", "balances")
-    out: dict[BalanceKey, int] = {}
-    for i, entry in enumerate(doc["balances"]):
-        try:
-            address = evm_sig.normalize_address(entry["address"])
-            token = "" if entry["token"] is None else evm_sig.normalize_address(entry["token"])
-        except evm_sig.AddressError as exc:
-            raise InputError(f"balances {path}: balances[{i}]: {exc}") from None
-        key = (entry["chain"], address, token, entry["block"])
-        if key in out:
-            raise InputError(f"balances {path}: balances[{i}]: repeats an earlier entry for "
-                             f"{address} on {entry['chain']} at block {entry['block']}")
-        out[key] = int(entry["balance"])
-    return out
-
-
-def load_tokens(path: str) -> dict[tuple[str, str], tuple[str, int]]:
-    """The token list (backstop-tokens/1): (chain, token or "") -> (asset, decimals)."""
-    doc = load_json(path, "tokens", "tokens")
-    out: dict[tuple[str, str], tuple[str, int]] = {}
-    for i, entry in enumerate(doc["tokens"]):
-        try:
-            token = "" if entry["token"] is None else evm_sig.normalize_address(entry["token"])
-        except evm_sig.AddressError as exc:
-            raise InputError(f"tokens {path}: tokens[{i}].token: {exc}") from None
-        if (entry["chain"], token) in out:
-            raise InputError(f"tokens {path}: tokens[{i}]: {token or 'the native coin'} on "
-                             f"{entry['chain']} is listed twice")
-        out[(entry["chain"], token)] = (entry["asset"], entry["decimals"])
-    return out
-
-
-def parse_rpc(values: tuple[str, ...]) -> dict[str, str]:
-    """`--rpc URL` (any chain) or `--rpc eip155:ID=URL` (one chain), repeatable."""
-    out: dict[str, str] = {}
-    for value in values:
-        match = _CHAIN_URL.fullmatch(value)
-        chain, url = (match.group(1), match.group(2)) if match else ("", value)
-        if chain in out:
-            raise InputError(f"--rpc {clip(value)}: a node for "
-                             f"{chain or 'every chain'} is already given")
-        out[chain] = url
-    return out
 
 
 @dataclass
@@ -140,7 +72,9 @@ class _Audit:
     balances: Balances
     tokens: dict[tuple[str, str], tuple[str, int]] | None
     custodians: dict[str, Verifier]
+    max_age: int  # seconds a holding's block may be before the snapshot's time
     seen: dict[tuple[str, ...], int] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)  # holding index -> block time shown
 
 
 def _describe(h: Mapping[str, Any]) -> str:
@@ -170,7 +104,32 @@ def _common(audit: _Audit, index: int, h: Mapping[str, Any]) -> tuple[int, str |
     return units, None
 
 
-def _check_onchain(audit: _Audit, h: Mapping[str, Any], units: int) -> str | None:
+def _check_block_time(audit: _Audit, index: int, h: Mapping[str, Any], address: str,
+                      token: str) -> str | None:
+    """The holding's block is not after the snapshot's time, nor more than the maximum age
+    before it; its time is noted for the report."""
+    block = h["block"]
+    when = audit.balances.block_time(h["chain"], address, token, block)
+    if isinstance(when, str):
+        return when
+    if when is None:
+        audit.notes[index] = "block time not checked (no block_time in --balances)"
+        return None
+    snapshot_time = datetime.fromisoformat(audit.snap["time"])
+    shown = rfc3339(when)
+    if when > snapshot_time:
+        return (f"block {block} time {shown} is after the snapshot time {audit.snap['time']}: "
+                "a later balance says nothing about the snapshot")
+    age = snapshot_time - when
+    if age.total_seconds() > audit.max_age:
+        return (f"block {block} time {shown} is {format_age(int(age.total_seconds()))} before "
+                f"the snapshot time {audit.snap['time']}, more than --max-block-age "
+                f"{format_age(audit.max_age)}: the balance may have moved since")
+    audit.notes[index] = f"block time {shown}"
+    return None
+
+
+def _check_onchain(audit: _Audit, index: int, h: Mapping[str, Any], units: int) -> str | None:
     address = evm_sig.normalize_address(h["address"])
     token = "" if h["token"] is None else evm_sig.normalize_address(h["token"])
     try:
@@ -199,7 +158,7 @@ def _check_onchain(audit: _Audit, h: Mapping[str, Any], units: int) -> str | Non
     if units * 10**chain_decimals > balance * 10**fund_decimals:
         return (f"balance at block {h['block']} is {format_amount(balance, chain_decimals)} "
                 f"{h['asset']}, less than the {h['amount']} claimed")
-    return None
+    return _check_block_time(audit, index, h, address, token)
 
 
 def _check_custodian(audit: _Audit, h: Mapping[str, Any]) -> str | None:
@@ -211,8 +170,11 @@ def _check_custodian(audit: _Audit, h: Mapping[str, Any]) -> str | None:
 
 def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], require: int,
                     rpc: tuple[str, ...], balances: str | None, tokens: str | None,
-                    custodian_keys: tuple[str, ...]) -> None:
-    """The `reserves` command (see the module docstring)."""
+                    custodian_keys: tuple[str, ...],
+                    max_block_age: int | None = None) -> None:
+    """The `reserves` command (see the module docstring). `max_block_age`: seconds (default
+    `DEFAULT_MAX_BLOCK_AGE`)."""
+    max_age = parse_age(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
     verifiers = load_verifiers(keys)
     custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
                                                         required=False)}
@@ -237,18 +199,20 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
     if onchain and not rpc and balances is None:
         raise InputError(f"the snapshot has {onchain} on-chain holding(s): give --rpc URL (your "
                          "own node) or --balances FILE")
-    audit = _Audit(snap, snapshot_decimals(snap), source, token_list, custodians)
+    source.check_chains({h["chain"] for h in holdings if h["kind"] == "onchain"})
+    audit = _Audit(snap, snapshot_decimals(snap), source, token_list, custodians, max_age)
     verified: dict[str, int] = dict.fromkeys(audit.decimals, 0)
     failures: list[str] = []
     for index, h in enumerate(holdings):
         name = f"holdings[{index}]"
         units, why = _common(audit, index, h)
         if why is None:
-            why = (_check_onchain(audit, h, units) if h["kind"] == "onchain"
+            why = (_check_onchain(audit, index, h, units) if h["kind"] == "onchain"
                    else _check_custodian(audit, h))
         if why is None:
             verified[h["asset"]] += units
-            report.ok(name, _describe(h) + (": signature, asset and balance verified"
+            report.ok(name, _describe(h) + (": signature, asset and balance verified; "
+                                            + audit.notes[index]
                                             if h["kind"] == "onchain"
                                             else ": custodian statement verified"))
         else:

@@ -1,5 +1,8 @@
 // Starts a local Ganache node for the tests and lives exactly as long as whoever started it.
 //   node start-node.js --port P --keys FILE [--host 127.0.0.1] [--chain-id 1337] [--accounts 10]
+//                      [--time 2020-03-12T00:30:00Z --block-seconds 60]
+// With --time and --block-seconds, block times are fixed too: block 0 at --time, and each new
+// block --block-seconds after its parent (never the wall clock), so block N's time is exact.
 // Deterministic: a fixed mnemonic (so fixed accounts and keys), a fixed chain id, and instant
 // mining (each transaction is mined into its own block at once). Once listening, it writes
 // the funded accounts and their private keys to FILE as JSON: {"0xaddress": "0xkey", ...}.
@@ -23,10 +26,16 @@ function option(name, fallback) {
 const host = option("host", "127.0.0.1");
 const port = Number(option("port"));
 const keysFile = option("keys");
+const genesisTime = option("time", "");
+const blockSeconds = option("block-seconds", "");
+const chain = { chainId: Number(option("chain-id", "1337")) };
+const miner = { instamine: "eager" };
+if (genesisTime !== "") chain.time = new Date(genesisTime);
+if (blockSeconds !== "") miner.timestampIncrement = Number(blockSeconds);
 const server = ganache.server({
-  chain: { chainId: Number(option("chain-id", "1337")) },
+  chain,
   wallet: { mnemonic: MNEMONIC, totalAccounts: Number(option("accounts", "10")), defaultBalance: 1000 },
-  miner: { instamine: "eager" },
+  miner,
   logging: { quiet: true },
 });
 

@@ -2,7 +2,9 @@
 
 `start_node()` runs ``node chain/start-node.js`` on a free 127.0.0.1 port: a fixed mnemonic
 (the same funded accounts and keys every run), chain id 1337, instant mining (each
-transaction is mined into its own block before its hash is returned). Readiness is polled
+transaction is mined into its own block before its hash is returned), and fixed block times:
+block 0 at GENESIS_TIME and each block BLOCK_SECONDS after its parent, never the wall clock,
+so block N's time is exactly `block_time(N)`. Readiness is polled
 over JSON-RPC. The node runs in a process group of its own, stopped with the group; it also
 exits by itself when its standard input closes, and only this process holds that pipe, so a
 killed test run leaves no node behind.
@@ -29,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,18 @@ CHAIN_ID = 1337
 ACCOUNTS = 20
 ETHER = 10**18
 DEFAULT_BALANCE = 1000 * ETHER  # every funded account's balance at block 0 (start-node.js)
+GENESIS_TIME = "2020-03-12T00:30:00Z"  # block 0's time
+BLOCK_SECONDS = 60  # each block's time is its parent's plus this
 _STARTUP_SECONDS = 60.0
 _TRANSFER = "a9059cbb"  # transfer(address,uint256)
 _BALANCE_OF = "70a08231"  # balanceOf(address)
+
+
+def block_time(block: int) -> str:
+    """Block `block`'s time on the node, RFC 3339: GENESIS_TIME + block * BLOCK_SECONDS."""
+    genesis = datetime.fromisoformat(GENESIS_TIME)
+    return (genesis + timedelta(seconds=block * BLOCK_SECONDS)).astimezone(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def unavailable() -> str | None:
@@ -134,6 +146,15 @@ class Chain:
         """Mine one empty block; its number."""
         self.rpc("evm_mine")
         return self.block_number()
+
+    def mine_blocks(self, count: int) -> int:
+        """Mine `count` empty blocks (Ganache's `evm_mine` with `blocks`); the new head."""
+        self.rpc("evm_mine", [{"blocks": count}])
+        return self.block_number()
+
+    def timestamp(self, block: int) -> int:
+        """Block `block`'s timestamp (Unix seconds), as the node reports it."""
+        return int(self.rpc("eth_getBlockByNumber", [hex(block), False])["timestamp"], 16)
 
     def balance(self, address: str, block: int | None = None) -> int:
         """Native balance in wei at `block` (default latest)."""
@@ -239,7 +260,8 @@ def start_node(attempts: int = 3) -> Node:
         with log_file.open("wb") as log:
             process = subprocess.Popen(
                 ["node", "start-node.js", "--port", str(port), "--keys", str(keys_file),
-                 "--chain-id", str(CHAIN_ID), "--accounts", str(ACCOUNTS)],
+                 "--chain-id", str(CHAIN_ID), "--accounts", str(ACCOUNTS),
+                 "--time", GENESIS_TIME, "--block-seconds", str(BLOCK_SECONDS)],
                 cwd=CHAIN_DIR, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)  # its own process group: stop() kills the group
         chain = Chain(f"http://127.0.0.1:{port}", [])

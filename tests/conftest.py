@@ -115,3 +115,25 @@ def chain(chain_node) -> Iterator[object]:  # type: ignore[no-untyped-def]
     snapshot = handle.snapshot()
     yield handle
     handle.revert(snapshot)
+
+
+# -- NATS JetStream (issue 17: `backstop follow`) --------------------------------------------
+NATS_URL = os.environ.get("BACKSTOP_TEST_NATS_URL", "nats://127.0.0.1:4222")
+
+
+def nats_available() -> str | None:
+    """None when a NATS server with JetStream answers at NATS_URL, else the reason."""
+    from tests.bus import jetstream_reason
+
+    return jetstream_reason(NATS_URL)
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> str:
+    """The test NATS server's URL (skip, or fail under $BACKSTOP_REQUIRE_NATS, when down)."""
+    reason = nats_available()
+    if reason is not None:
+        if os.environ.get("BACKSTOP_REQUIRE_NATS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return NATS_URL

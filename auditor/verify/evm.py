@@ -5,7 +5,13 @@ at one block, and a later balance says nothing about it):
 
 - `native_balance`: ``eth_getBalance(address, block)``, in wei;
 - `erc20_balance`: ``eth_call`` of the ERC-20 ``balanceOf(address)`` on the token contract,
-  at that block, in the token's smallest unit.
+  at that block, in the token's smallest unit;
+
+and two about the node and the block, so that a balance can be trusted to mean what it claims:
+
+- `chain_id`: ``eth_chainId``, which chain the node serves (EIP-695);
+- `block_timestamp`: the ``timestamp`` of ``eth_getBlockByNumber(block, false)``, in Unix
+  seconds (the node's header must name the block asked).
 
 Standard library only (urllib), so the auditor needs no Ethereum client library. Everything
 the node returns is untrusted and checked strictly: the JSON-RPC envelope and id, quantities
@@ -38,6 +44,8 @@ from auditor.formats.clip import clip, shorten
 __all__ = [
     "NodeError",
     "NodeUnreachable",
+    "block_timestamp",
+    "chain_id",
     "erc20_balance",
     "native_balance",
 ]
@@ -49,10 +57,16 @@ _DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
 _BALANCE_OF = "70a08231"  # first 4 bytes of keccak256("balanceOf(address)")
 _MAX_RESPONSE = 1 << 20  # bytes read from a node: a balance answer is ~100 bytes
 _REQUEST_ID = 1
+_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: a later time cannot be written RFC 3339
 
 
 class NodeUnreachable(Exception):
-    """The node could not be asked: connection refused, timeout, or a malformed URL."""
+    """The node could not be asked: connection refused, timeout, or a malformed URL.
+    `reason` is the cause alone, for a caller that names the node itself."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class NodeError(Exception):
@@ -86,6 +100,39 @@ def erc20_balance(rpc_url: str, token: str, address: str, block: int,
     return int(result, 16)
 
 
+def chain_id(rpc_url: str, timeout: float = 10.0) -> int:
+    """The chain id the node serves (``eth_chainId``): a positive integer."""
+    value = _quantity("eth_chainId", _call(rpc_url, "eth_chainId", [], timeout))
+    if value == 0:
+        raise NodeError("eth_chainId: result 0x0 is not a chain id")
+    return value
+
+
+def block_timestamp(rpc_url: str, block: int, timeout: float = 10.0) -> int:
+    """Block `block`'s timestamp in Unix seconds (``eth_getBlockByNumber(block, false)``).
+
+    A block the node does not have (a ``null`` result), a header for another block, or a
+    timestamp that is not a quantity or lies beyond the year 9999 is a `NodeError`.
+    """
+    tag = _block_tag(block)
+    method = "eth_getBlockByNumber"
+    result = _call(rpc_url, method, [tag, False], timeout)
+    if result is None:
+        raise NodeError(f"{method}: the node has no block {block}")
+    if not isinstance(result, dict):
+        raise NodeError(f"{method}: result is not a block object: {clip(result)}")
+    if "number" not in result or "timestamp" not in result:
+        missing = "number" if "number" not in result else "timestamp"
+        raise NodeError(f"{method}: the block object has no {missing}")
+    number = _quantity(method, result["number"], "number")
+    if number != block:
+        raise NodeError(f"{method}: asked for block {block}, the node answered block {number}")
+    timestamp = _quantity(method, result["timestamp"], "timestamp")
+    if timestamp > _MAX_TIMESTAMP:
+        raise NodeError(f"{method}: timestamp {timestamp} of block {block} is after the year 9999")
+    return timestamp
+
+
 def _check_address(field: str, value: object) -> None:
     if not isinstance(value, str) or _ADDRESS.match(value) is None:
         raise ValueError(f"{field}: not an EVM address (0x + 40 hex digits): {clip(value)}")
@@ -97,9 +144,9 @@ def _block_tag(block: object) -> str:
     return hex(block)
 
 
-def _quantity(method: str, result: object) -> int:
+def _quantity(method: str, result: object, field: str = "result") -> int:
     if not isinstance(result, str) or _QUANTITY.match(result) is None:
-        raise NodeError(f"{method}: result is not a hex quantity: {clip(result)}")
+        raise NodeError(f"{method}: {field} is not a hex quantity: {clip(result)}")
     return int(result, 16)
 
 
@@ -120,15 +167,26 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener()
 
 
+def _unreachable(where: str, reason: str) -> NodeUnreachable:
+    return NodeUnreachable(f"{where} unreachable: {reason}", reason)
+
+
+def _no_answer(where: str, timeout: float) -> NodeUnreachable:
+    reason = f"no answer within {timeout} s"
+    return NodeUnreachable(f"{where} did not answer within {timeout} s", reason)
+
+
 def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
     """One JSON-RPC 2.0 request; its `result`, checked to come with the envelope."""
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout: not a positive number of seconds: {clip(timeout)}")
     if not isinstance(rpc_url, str):
-        raise NodeUnreachable(f"node URL is not a string: {clip(rpc_url)}")
+        reason = f"not a string: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
     parts = urllib.parse.urlsplit(rpc_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise NodeUnreachable(f"node URL is not an http(s) URL: {clip(rpc_url)}")
+        reason = f"not an http(s) URL: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
     body = json.dumps({"jsonrpc": "2.0", "id": _REQUEST_ID, "method": method,
                        "params": params}).encode()
     request = urllib.request.Request(
@@ -149,13 +207,13 @@ def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
         raise NodeError(f"{method}: {where} answered {_one_line(reason)}") from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError):
-            raise NodeUnreachable(f"{where} did not answer within {timeout} s") from None
-        raise NodeUnreachable(f"{where} unreachable: {_one_line(str(error.reason))}") from None
+            raise _no_answer(where, timeout) from None
+        raise _unreachable(where, _one_line(str(error.reason))) from None
     except TimeoutError:
-        raise NodeUnreachable(f"{where} did not answer within {timeout} s") from None
+        raise _no_answer(where, timeout) from None
     except (OSError, http.client.HTTPException, ValueError) as error:
         # ValueError: urllib's own rejection of a malformed URL (a bad port, ...).
-        raise NodeUnreachable(f"{where} unreachable: {_one_line(str(error))}") from None
+        raise _unreachable(where, _one_line(str(error))) from None
     if len(raw) > _MAX_RESPONSE:
         raise NodeError(f"{method}: {where} answered more than {_MAX_RESPONSE} bytes")
     try:

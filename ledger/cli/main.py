@@ -310,3 +310,8 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
 
 for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command, site):
     main.add_command(_command)
+
+# `backstop follow` (issue 17), registered on its own lines; it loads nats-py only when it runs.
+from ledger.cli.follow import follow  # noqa: E402
+
+main.add_command(follow)

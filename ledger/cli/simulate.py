@@ -27,16 +27,27 @@ from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config, write_f
               help="Price tick, e.g. 0.5 or 0.01.")
 @click.option("--initial-fund", default=SimulationConfig.initial_fund, show_default=True,
               help="Operator capital injected before the first step.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), required=True,
-              help="Facts file to write (JSONL).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Facts file to write (JSONL). Required unless --to-nats.")
+@click.option("--to-nats", "to_nats", metavar="SUBJECT", default=None,
+              help="Publish the facts to this NATS JetStream subject instead (one fact per "
+                   "message; a stream must store the subject), for `backstop follow`.")
+@click.option("--rate", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="With --to-nats: facts per second (0: as fast as the stream takes them).")
+@click.option("--servers", default="nats://127.0.0.1:4222", show_default=True,
+              envvar="BACKSTOP_NATS_URL", show_envvar=True, help="With --to-nats: NATS URL.")
 @click.option("--fund-config", "fund_config_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Also write the fund configuration for `backstop init`.")
 @force_option
 def simulate_command(seed: int, traders: int, profile: str, steps: int, markets: str,
-                     tick: str, initial_fund: str, out: str,
-                     fund_config_path: str | None, force: bool) -> None:
+                     tick: str, initial_fund: str, out: str | None, to_nats: str | None,
+                     rate: float, servers: str, fund_config_path: str | None,
+                     force: bool) -> None:
     """Simulate a leveraged market through a crash and write its exchange facts."""
-    refuse_overwrite("--out", Path(out), force)
+    if (out is None) == (to_nats is None):
+        raise InputExit("give one of --out FILE and --to-nats SUBJECT")
+    if out is not None:
+        refuse_overwrite("--out", Path(out), force)
     if fund_config_path:
         refuse_overwrite("--fund-config", Path(fund_config_path), force)
     names = tuple(name.strip() for name in markets.split(",") if name.strip())
@@ -45,6 +56,10 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
                                   markets=names, tick=tick, initial_fund=initial_fund)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
+    if to_nats is not None:
+        _to_nats(config, servers, to_nats, rate, fund_config_path)
+        return
+    assert out is not None
     try:
         summary = write_facts(config, out)
         if fund_config_path:
@@ -64,3 +79,24 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
         f"{summary.liquidation_fee_total} liquidation fees (estimated shortfall "
         f"{summary.shortfall_estimate}). Price {moves}."
     )
+
+
+def _to_nats(config: SimulationConfig, servers: str, subject: str, rate: float,
+             fund_config_path: str | None) -> None:
+    """Publish the simulation's facts to `subject` (`backstop simulate --to-nats`)."""
+    import asyncio
+
+    from ledger.sim.bus import publish_lines
+    from ledger.sim.simulate import encode_fact, simulate
+
+    if fund_config_path:
+        with open(fund_config_path, "w", encoding="utf-8", newline="\n") as handle:
+            json.dump(fund_config(config), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+    lines = (encode_fact(fact).encode() for fact in simulate(config))
+    try:
+        count = asyncio.run(publish_lines(lines, servers=servers, subject=subject, rate=rate))
+    except Exception as error:
+        raise InputExit(f"--to-nats {subject}: cannot publish to {servers} "
+                        f"({type(error).__name__}: {error})") from None
+    click.echo(f"Published {count} facts to {subject} on {servers}.")

@@ -157,16 +157,19 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
-                  report: ImportReport) -> Fund:
+def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed], report: ImportReport,
+                  inside: Callable[[Connection], None] | None = None) -> Fund:
     """Apply and commit one batch on its own; when another writer held or won the fund,
-    reload it (the other writer's events are in it now) and redo the batch."""
+    reload it (the other writer's events are in it now) and redo the batch. `inside` runs in
+    the batch's transaction, after the batch is recorded."""
     current = fund
 
     def attempt() -> Fund:
         batch_report = ImportReport()
         with ledger.transaction() as connection:
             _apply_batch(ledger, current, connection, parsed, batch_report)
+            if inside is not None:
+                inside(connection)
         report.merge(batch_report)
         return current
 
@@ -176,6 +179,22 @@ def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed],
         current = ledger.get_fund(fund.name)
 
     return ledger.retry(fund.name, attempt, on_retry=reload)
+
+
+def commit_facts(ledger: Ledger, fund: Fund, records: list[tuple[int, dict[str, Any]]], *,
+                 inside: Callable[[Connection], None] | None = None) -> tuple[Fund, ImportReport]:
+    """Apply checked records ((number, record) from `factfile.parse_line`) to `fund` and
+    commit them as one batch, as `import --batch-commit` commits each of its batches.
+
+    `inside(connection)` runs in the same transaction once the batch is recorded, before the
+    commit (the bus follower moves its stream position there). A bad record raises
+    RecordError with its number and nothing is written; the fund object may then hold
+    uncommitted changes, so the caller reloads it. Returns the fund to use next and the report.
+    """
+    parsed = [(number, record, (record["type"], record["id"])) for number, record in records]
+    report = ImportReport()
+    with _collector_paused():
+        return _commit_batch(ledger, fund, parsed, report, inside), report
 
 
 def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: list[_Parsed],

@@ -167,9 +167,11 @@ class _Treasury:
                                       format_amount(custodian_units, self.decimals), None)
         add_holdings(ledger, fund, [json.dumps(onchain).encode(), json.dumps(custodian).encode()],
                      [self.custodian.verifier()])
+        # The simulated chain mines `block` at the round's time: the auditor checks its age.
         self.balances.append({"chain": CHAIN, "address": self.address, "token": self.token,
                               "block": block, "balance": str(
-                                  onchain_units * 10 ** (self.token_decimals - self.decimals))})
+                                  onchain_units * 10 ** (self.token_decimals - self.decimals)),
+                              "block_time": time})
 
     def write_balances(self) -> Path:
         """The balances the auditor checks against (what a node would say at each block)."""

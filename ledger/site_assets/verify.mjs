@@ -2548,9 +2548,11 @@ var isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
 var AMOUNT = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 var HEX64 = /^[0-9a-f]{64}$/;
 var amountsOk = (byAsset) => isObject(byAsset) && Object.values(byAsset).every((t) => isObject(t) && Object.values(t).every((v) => typeof v === "string" && AMOUNT.test(v)));
+var holdingsOk = (doc) => doc.format === "backstop-snapshot/1" && !Object.hasOwn(doc, "holdings") || doc.format === "backstop-snapshot/2" && Array.isArray(doc.holdings) && doc.holdings.every((h) => isObject(h) && (h.kind === "onchain" || h.kind === "custodian"));
+var riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") || isObject(metrics.risk) && typeof metrics.risk.asset === "string" && ["es_999_deficits", "recommended_size"].every((k) => typeof metrics.risk[k] === "string" && AMOUNT.test(metrics.risk[k])) && (metrics.risk.coverage === null || typeof metrics.risk.coverage === "string" && AMOUNT.test(metrics.risk.coverage)) && isObject(metrics.risk.model) && isObject(metrics.risk.model.parameters) && HEX64.test(metrics.risk.model.hash);
 function requireSnapshot(doc, what) {
   const prev = isObject(doc) ? doc.previous : null;
-  const ok = isObject(doc) && doc.format === "backstop-snapshot/1" && typeof doc.fund === "string" && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root) && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v)) && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals) && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root) && (prev === null || prev === void 0 || isObject(prev) && Number.isSafeInteger(prev.log_size) && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))) && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g) && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key) && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
+  const ok = isObject(doc) && holdingsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string" && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root) && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v)) && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals) && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root) && (prev === null || prev === void 0 || isObject(prev) && Number.isSafeInteger(prev.log_size) && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))) && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g) && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key) && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
   if (!ok) throw new InputError(`${what}: does not match snapshot.schema.json`);
 }
 function signedBytes(doc) {
@@ -2696,7 +2698,17 @@ function verifySnapshot(snapshot, keys, require2 = 1) {
     await checkSnapshotInternal(report, snapshot);
   });
 }
+async function riskNote(report, snap) {
+  const risk = isObject(snap.metrics) ? snap.metrics.risk : void 0;
+  if (risk === void 0) return;
+  const digest = toHex(await sha2562(enc.encode(canonicalize(risk.model.parameters))));
+  if (digest !== risk.model.hash) {
+    throw report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters");
+  }
+  report.note("metrics.risk", `schema, signature and model hash checked; the figures (ES 99.9% ${risk.es_999_deficits}, recommended size ${risk.recommended_size} ${risk.asset}, coverage ${risk.coverage === null ? "None" : risk.coverage}) cannot be recomputed without the exchange's positions snapshot`);
+}
 async function checkSnapshotInternal(report, snap) {
+  await riskNote(report, snap);
   const decimals = snapshotDecimals(snap);
   for (const [asset, text] of Object.entries(snap.reserves)) {
     const units = amountOr(report, `reserves.${asset}`, text, decimals[asset]);

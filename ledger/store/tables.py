@@ -86,3 +86,11 @@ reserve_rounds = Table(
     Column("time", String(40), nullable=False),
     Column("holdings", Text, nullable=False),  # JSON list, in the order they were added
 )
+
+# -- the bus follower's position (ledger.store.cursors, ledger.service.follow) ---------------
+follow_cursors = Table(
+    "backstop_follow_cursors", metadata,
+    Column("fund", String(64), primary_key=True),
+    Column("stream", String(200), primary_key=True),
+    Column("position", BigInteger, nullable=False),  # last stream sequence handled
+)

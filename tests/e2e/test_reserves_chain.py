@@ -13,7 +13,9 @@ block 0 after each test, so block numbers are exact):
   300 USDT (300_000_000) to W2 in block 3; wallet W3 holds 1000 ETH (10**21 wei) since block 0;
 - holdings, all at block 3: W1 700.00 USDT, W2 300.00 USDT, custodian acme-custody 100.00
   USDT, W3 3 ETH. Verified: USDT 700 + 300 + 100 = 1100.00 of 1000.00, ratio 1.100000;
-  ETH 3 of 2.5, ratio 1.200000.
+  ETH 3 of 2.5, ratio 1.200000;
+- block times are fixed (tests/chain.py): block N at 00:30:00 + N minutes, so block 3 is at
+  00:33:00, 27 minutes before the snapshot's time 01:00:00 (within the default 1h).
 
 Each refusal changes one thing from that world, and where the operator's own checks would
 stop the change (`reserves add`), the test shows that refusal (exit 2, nothing recorded) and
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from click.testing import CliRunner, Result
 from auditor.cli import main as audit_main
 from auditor.verify.keys import Signer, sign_document
 from ledger.cli.main import main as backstop_main
-from tests.chain import Account, Chain, Token
+from tests.chain import Account, Chain, Token, block_time
 
 TIME = "2020-03-12T00:00:00Z"
 ROUND_TIME = "2020-03-12T01:00:00Z"
@@ -427,8 +430,7 @@ def test_an_unreachable_node_is_an_input_error(world: World) -> None:
         "--tokens", str(world.tokens), "--custodian-key", str(world.root / "acme.key.pub")])
     assert result.exit_code == 2
     last = result.output.rstrip().splitlines()[-1]
-    assert last.startswith(f"ERROR: --rpc '{url}': node unreachable: "), result.output
-    assert last.endswith("Connection refused")
+    assert last == f"ERROR: --rpc '{url}': node unreachable: [Errno 111] Connection refused", last
     code, verdict = world.audit(snapshot, rpc=url)
     assert code == 2
     assert verdict["verified"] is False
@@ -510,3 +512,131 @@ def test_a_tiled_snapshot_with_holdings_is_audited_against_the_chain(world: Worl
     code, verdict = world.audit(snapshot)
     assert (code, failed_checks(verdict)) == (0, [])
     assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
+
+
+# --- the node's chain and the block's time -------------------------------------------------
+
+
+def test_a_node_of_another_chain_than_the_holdings_is_an_input_error(world: World) -> None:
+    """W3's ETH holding names eip155:1 (mainnet); the node serves 1337. Pointed at it for every
+    chain, or for eip155:1 by name, the auditor's setup is wrong: exit 2, one line naming the
+    URL, the chain id expected (1) and the node's (1337), before any balance is read. With a
+    node for eip155:1337 only, the eip155:1 holding has no node and fails (exit 1): ETH
+    0 / 2.5 = 0.000000."""
+    world.challenge()
+    holdings = world.standard_holdings()
+    holdings[3] = dict(holdings[3], chain="eip155:1")
+    assert world.add(holdings).exit_code == 0  # the operator has no node to ask
+    snapshot = world.publish("s1")
+    listed = json.loads(world.tokens.read_text())
+    listed["tokens"].append({"asset": "ETH", "chain": "eip155:1", "token": None, "decimals": 18})
+    world.tokens.write_text(json.dumps(listed))  # the auditor knows mainnet's ETH too
+    url = world.chain.url
+    for rpc in ([url], ["eip155:1=" + url, "eip155:1337=" + url]):
+        args = ["reserves", str(snapshot), "--key", world.op_vkey, "--tokens", str(world.tokens),
+                "--custodian-key", str(world.root / "acme.key.pub")]
+        for value in rpc:
+            args += ["--rpc", value]
+        result = CliRunner().invoke(audit_main, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines()[-1] == (
+            f"ERROR: --rpc '{url}': the node serves chain id 1337 (eth_chainId), the holdings "
+            "name eip155:1: expected chain id 1")
+        assert "VERIFIED" not in result.output
+    code, verdict = world.audit(snapshot, rpc=f"{CHAIN}={url}")
+    assert (code, failed_checks(verdict)) == (1, ["holdings[3]", "reserves.ETH"])
+    assert failure(verdict, "holdings[3]").endswith(": no --rpc node given for chain eip155:1")
+    assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "1.100000"}
+
+
+def test_a_block_within_the_window_verifies_and_its_time_is_reported(world: World) -> None:
+    """Block 3 at 00:33:00 is 27m before 01:00:00: `--max-block-age 27m` verifies (the bound
+    is inclusive), `26m` fails the three on-chain holdings (USDT 100.00 / 1000.00 =
+    0.100000, ETH 0 / 2.5 = 0.000000)."""
+    assert block_time(STATED_BLOCK) == "2020-03-12T00:33:00Z"
+    snapshot = world.round_snapshot("s1")
+    code, verdict = world.audit(snapshot, "--max-block-age", "27m")
+    assert (code, failed_checks(verdict)) == (0, [])
+    detail = [c["detail"] for c in verdict["checks"] if c["check"] == "holdings[0]"][0]
+    assert detail.endswith(": signature, asset and balance verified; block time "
+                           "2020-03-12T00:33:00Z")
+    code, verdict = world.audit(snapshot, "--max-block-age", "26m")
+    assert (code, failed_checks(verdict)) == (
+        1, ["holdings[0]", "holdings[1]", "holdings[3]", "reserves.ETH", "reserves.USDT"])
+    assert failure(verdict, "holdings[3]").endswith(
+        ": block 3 time 2020-03-12T00:33:00Z is 27m before the snapshot time "
+        "2020-03-12T01:00:00Z, more than --max-block-age 26m: the balance may have moved since")
+    assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "0.100000"}
+
+
+def test_a_block_more_than_an_hour_before_the_snapshot_fails(world: World) -> None:
+    """A round at 01:33:01 with the holdings at block 3 (00:33:00): 1h0m1s old, beyond the
+    default --max-block-age 1h. Each on-chain holding fails (USDT 100.00 / 1000.00 =
+    0.100000, ETH 0.000000); with --max-block-age 2h the same snapshot verifies."""
+    late = "2020-03-12T01:33:01Z"
+    world.ok("reserves", "challenge", "--time", late)
+    assert world.add(world.standard_holdings()).exit_code == 0
+    world.ok("snapshot", "publish", "--key", str(world.root / "op.key"), "--out",
+             str(world.root / "s1"), "--time", late)
+    snapshot = world.root / "s1" / "snapshot.json"
+    code, verdict = world.audit(snapshot)
+    assert (code, failed_checks(verdict)) == (
+        1, ["holdings[0]", "holdings[1]", "holdings[3]", "reserves.ETH", "reserves.USDT"])
+    assert failure(verdict, "holdings[0]").endswith(
+        ": block 3 time 2020-03-12T00:33:00Z is 1h1s before the snapshot time "
+        f"{late}, more than --max-block-age 1h: the balance may have moved since")
+    assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "0.100000"}
+    code, verdict = world.audit(snapshot, "--max-block-age", "2h")
+    assert (code, failed_checks(verdict)) == (0, [])
+
+
+def test_a_block_after_the_snapshot_time_fails(world: World) -> None:
+    """27 empty blocks after block 3 make block 30 at 01:00:00, the snapshot's time; one more,
+    block 31 at 01:01:00. W1's 700.00 stated at block 30 verifies (the balance is still
+    700 USDT), at block 31 it fails: a balance after the snapshot says nothing about it
+    (USDT 300 + 100 = 400.00 / 1000.00 = 0.400000)."""
+    assert world.chain.mine_blocks(28) == 31
+    assert world.chain.timestamp(30) == 1583974800  # 2020-03-12T01:00:00Z
+    assert block_time(31) == "2020-03-12T01:01:00Z"
+    world.challenge()
+    holdings = world.standard_holdings()
+    holdings[0] = world.onchain(world.w1, "USDT", "700.00", world.token.address, block=31)
+    assert world.add(holdings).exit_code == 0
+    snapshot = world.publish("s1")
+    code, verdict = world.audit(snapshot)
+    assert (code, failed_checks(verdict)) == (1, ["holdings[0]", "reserves.USDT"])
+    assert failure(verdict, "holdings[0]").endswith(
+        ": block 31 time 2020-03-12T01:01:00Z is after the snapshot time 2020-03-12T01:00:00Z: "
+        "a later balance says nothing about the snapshot")
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "0.400000"}
+    at_the_time = world.forge(snapshot, lambda hs: [dict(hs[0], block=30), *hs[1:]])
+    code, verdict = world.audit(at_the_time)
+    assert (code, failed_checks(verdict)) == (0, [])
+    assert verdict["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
+
+
+def test_a_balances_file_with_the_nodes_block_times(world: World) -> None:
+    """The node's balances and block 3's time (00:33:00, from the fixture's own JSON-RPC) in a
+    backstop-balances/1 file with block_time: verified as with --rpc; with --max-block-age
+    26m the three on-chain holdings fail as they do against the node."""
+    snapshot = world.round_snapshot("s1")
+    token = world.token
+    when = datetime.fromtimestamp(world.chain.timestamp(3), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert when == "2020-03-12T00:33:00Z"
+    path = world.root / "balances.json"
+    path.write_text(json.dumps({"format": "backstop-balances/1", "balances": [
+        {"chain": CHAIN, "address": address, "token": tok, "block": 3, "balance": str(units),
+         "block_time": when} for address, tok, units in (
+            (world.w1.address, token.address, 700_000_000),
+            (world.w2.address, token.address, 300_000_000),
+            (world.w3.address, None, world.chain.balance(world.w3.address, 3)))]}))
+    args = ["reserves", str(snapshot), "--key", world.op_vkey, "--balances", str(path),
+            "--tokens", str(world.tokens), "--custodian-key", str(world.root / "acme.key.pub"),
+            "--json"]
+    result = CliRunner().invoke(audit_main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["reserve_ratio"] == {"ETH": "1.200000", "USDT": "1.100000"}
+    result = CliRunner().invoke(audit_main, [*args, "--max-block-age", "26m"])
+    verdict = json.loads(result.output)
+    assert (result.exit_code, failed_checks(verdict)) == (
+        1, ["holdings[0]", "holdings[1]", "holdings[3]", "reserves.ETH", "reserves.USDT"])

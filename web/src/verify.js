@@ -218,9 +218,22 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const amountsOk = (byAsset) => isObject(byAsset) && Object.values(byAsset).every((t) => isObject(t)
   && Object.values(t).every((v) => typeof v === "string" && AMOUNT.test(v)));
 
+// backstop-snapshot/1 has no holdings; /2 has them (docs/RESERVES.md). The holdings' proofs
+// are `backstop-audit reserves`'s business (it needs a chain node); here only their shape.
+const holdingsOk = (doc) => (doc.format === "backstop-snapshot/1" && !Object.hasOwn(doc, "holdings"))
+  || (doc.format === "backstop-snapshot/2" && Array.isArray(doc.holdings)
+    && doc.holdings.every((h) => isObject(h) && (h.kind === "onchain" || h.kind === "custodian")));
+// metrics.risk (optional): the members the verdict's note quotes and the model hash covers.
+const riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") || (
+  isObject(metrics.risk) && typeof metrics.risk.asset === "string"
+  && ["es_999_deficits", "recommended_size"].every((k) => typeof metrics.risk[k] === "string"
+    && AMOUNT.test(metrics.risk[k]))
+  && (metrics.risk.coverage === null || (typeof metrics.risk.coverage === "string" && AMOUNT.test(metrics.risk.coverage)))
+  && isObject(metrics.risk.model) && isObject(metrics.risk.model.parameters) && HEX64.test(metrics.risk.model.hash));
+
 function requireSnapshot(doc, what) {
   const prev = isObject(doc) ? doc.previous : null;
-  const ok = isObject(doc) && doc.format === "backstop-snapshot/1" && typeof doc.fund === "string"
+  const ok = isObject(doc) && holdingsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string"
     && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root)
     && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v))
     && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals)
@@ -400,7 +413,23 @@ export function verifySnapshot(snapshot, keys, require = 1) {
   });
 }
 
+/** auditor.checks._risk_note: metrics.risk's model hash, and a plain note that its figures
+ * cannot be recomputed here. */
+async function riskNote(report, snap) {
+  const risk = isObject(snap.metrics) ? snap.metrics.risk : undefined;
+  if (risk === undefined) return;
+  const digest = toHex(await sha256(enc.encode(canonicalize(risk.model.parameters))));
+  if (digest !== risk.model.hash) {
+    throw report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters");
+  }
+  report.note("metrics.risk", "schema, signature and model hash checked; the figures "
+    + `(ES 99.9% ${risk.es_999_deficits}, recommended size ${risk.recommended_size} ${risk.asset}, `
+    + `coverage ${risk.coverage === null ? "None" : risk.coverage}) cannot be recomputed without `
+    + "the exchange's positions snapshot");
+}
+
 async function checkSnapshotInternal(report, snap) {
+  await riskNote(report, snap);
   const decimals = snapshotDecimals(snap);
   for (const [asset, text] of Object.entries(snap.reserves)) {
     const units = amountOr(report, `reserves.${asset}`, text, decimals[asset]);

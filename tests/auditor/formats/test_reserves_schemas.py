@@ -71,3 +71,19 @@ def test_invalid_balances(balance: str) -> None:
     doc = copy.deepcopy(BALANCES)
     doc["balances"][0]["balance"] = balance
     assert errors("balances", doc)
+
+
+def test_a_balance_may_give_its_blocks_time() -> None:
+    """block_time is optional (files without it stay valid, test_valid); RFC 3339 UTC."""
+    for when in ("2020-03-12T00:59:00Z", "2020-03-12T00:59:00.5Z"):
+        doc = copy.deepcopy(BALANCES)
+        doc["balances"][0]["block_time"] = when
+        assert errors("balances", doc) == []
+
+
+@pytest.mark.parametrize("when", ["2020-03-12 00:59:00Z", "2020-03-12T00:59:00+00:00",
+                                  "2020-03-12T00:59:00", 1583974740, None, ""])
+def test_invalid_block_times(when: Any) -> None:
+    doc = copy.deepcopy(BALANCES)
+    doc["balances"][0]["block_time"] = when
+    assert errors("balances", doc)

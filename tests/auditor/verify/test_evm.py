@@ -12,7 +12,7 @@ import socket
 import pytest
 
 from auditor.verify import evm
-from tests.chain import DEFAULT_BALANCE, ETHER, Chain
+from tests.chain import DEFAULT_BALANCE, ETHER, Chain, block_time
 
 
 def test_native_balance_is_read_at_the_stated_block(chain: Chain) -> None:
@@ -130,3 +130,31 @@ def test_a_node_that_never_answers_times_out() -> None:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         with pytest.raises(evm.NodeUnreachable, match=r"did not answer within 0.2 s"):
             evm.native_balance(url, "0x" + "11" * 20, 0, timeout=0.2)
+
+
+def test_chain_id_is_the_nodes(chain: Chain) -> None:
+    """The fixture's node serves chain 1337 (0x539)."""
+    assert evm.chain_id(chain.url) == 1337 == chain.chain_id
+
+
+def test_block_timestamps_are_the_nodes_fixed_times(chain: Chain) -> None:
+    """Block 0 at GENESIS_TIME 2020-03-12T00:30:00Z = 1583973000 (1583971200 for 00:00:00, plus
+    30 * 60); each block 60 s after its parent: block 2 at 1583973120 = 00:32:00."""
+    assert evm.block_timestamp(chain.url, 0) == 1583973000
+    assert chain.mine() == 1
+    assert chain.send_eth(chain.accounts[6].address, 1) == 2
+    assert evm.block_timestamp(chain.url, 2) == 1583973120 == chain.timestamp(2)
+    assert block_time(2) == "2020-03-12T00:32:00Z"
+
+
+def test_the_timestamp_of_a_block_beyond_the_head_is_a_node_error(chain: Chain) -> None:
+    head = chain.block_number()
+    with pytest.raises(evm.NodeError, match=rf"^eth_getBlockByNumber: the node has no block "
+                                            rf"{head + 1000}$"):
+        evm.block_timestamp(chain.url, head + 1000)
+
+
+@pytest.mark.parametrize("block", [-1, True, 1.0, "0x1", None])
+def test_a_malformed_block_is_refused_for_its_timestamp(block: object) -> None:
+    with pytest.raises(ValueError, match=r"^block: not a non-negative integer"):
+        evm.block_timestamp("http://127.0.0.1:1", block)  # type: ignore[arg-type]

@@ -150,3 +150,59 @@ def test_a_proxy_setting_does_not_divert_a_loopback_node(node: _Node,
     monkeypatch.setenv("no_proxy", "")
     _reply(node, "0x2a")
     assert evm.native_balance(_url(node), ADDRESS, 1) == 42
+
+
+def test_chain_id_and_block_requests(node: _Node) -> None:
+    """eth_chainId takes no parameters; eth_getBlockByNumber names the block (300 = 0x12c)
+    and asks for transaction hashes only (false), not whole transactions."""
+    _reply(node, "0x539")
+    assert evm.chain_id(_url(node)) == 1337
+    _reply(node, {"number": "0x12c", "timestamp": "0x5e698954", "hash": "0x" + "ab" * 32})
+    assert evm.block_timestamp(_url(node), 300) == 0x5e698954 == 1583974740
+    chain, block = node.requests
+    assert (chain["method"], chain["params"]) == ("eth_chainId", [])
+    assert (block["method"], block["params"]) == ("eth_getBlockByNumber", ["0x12c", False])
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    ("0x0", r"^eth_chainId: result 0x0 is not a chain id$"),
+    ("0x01", r"^eth_chainId: result is not a hex quantity: '0x01'$"),
+    ("", r"^eth_chainId: result is not a hex quantity: ''$"),
+    (1, r"^eth_chainId: result is not a hex quantity: 1$"),
+    (None, r"^eth_chainId: result is not a hex quantity: None$"),
+    ({"chainId": "0x1"}, r"^eth_chainId: result is not a hex quantity: "),
+])
+def test_a_malformed_chain_id_is_a_node_error(node: _Node, result: object, message: str) -> None:
+    _reply(node, result)
+    with pytest.raises(evm.NodeError, match=message):
+        evm.chain_id(_url(node))
+
+
+@pytest.mark.parametrize(("result", "message"), [
+    (None, r"^eth_getBlockByNumber: the node has no block 7$"),
+    ([], r"^eth_getBlockByNumber: result is not a block object: \[\]$"),
+    ("0x7", r"^eth_getBlockByNumber: result is not a block object: '0x7'$"),
+    ({"timestamp": "0x1"}, r"^eth_getBlockByNumber: the block object has no number$"),
+    ({"number": "0x7"}, r"^eth_getBlockByNumber: the block object has no timestamp$"),
+    ({"number": "0x8", "timestamp": "0x1"},
+     r"^eth_getBlockByNumber: asked for block 7, the node answered block 8$"),
+    ({"number": 7, "timestamp": "0x1"}, r"^eth_getBlockByNumber: number is not a hex quantity"),
+    ({"number": "0x7", "timestamp": "0x01"},
+     r"^eth_getBlockByNumber: timestamp is not a hex quantity: '0x01'$"),
+    ({"number": "0x7", "timestamp": None},
+     r"^eth_getBlockByNumber: timestamp is not a hex quantity: None$"),
+    ({"number": "0x7", "timestamp": "0x" + "f" * 65},
+     r"^eth_getBlockByNumber: timestamp is not a hex quantity"),
+    ({"number": "0x7", "timestamp": hex(253402300800)},
+     r"^eth_getBlockByNumber: timestamp 253402300800 of block 7 is after the year 9999$"),
+])
+def test_a_malformed_block_is_a_node_error(node: _Node, result: object, message: str) -> None:
+    _reply(node, result)
+    with pytest.raises(evm.NodeError, match=message):
+        evm.block_timestamp(_url(node), 7)
+
+
+def test_the_last_writable_timestamp_is_accepted(node: _Node) -> None:
+    """253402300799 = 9999-12-31T23:59:59Z, the latest time RFC 3339 can write."""
+    _reply(node, {"number": "0x7", "timestamp": hex(253402300799)})
+    assert evm.block_timestamp(_url(node), 7) == 253402300799

@@ -60,6 +60,12 @@ def test_small_crash_demo_is_audited_and_adds_up(tmp_path: Path) -> None:
     # proof of reserves: every snapshot checked; the last one's holdings are 3/4 of the reserve
     # on chain + the rest + a 1,000.00 USDT buffer at the custodian: ratio (R + 1000.00) / R
     assert [code for _, code, _ in result.reserve_audits] == [0] * len(result.published)
+    # ... with each block's time in the balances file, so the block age is checked too
+    entries = json.loads((tmp_path / "demo" / "reserves" / "balances.json").read_text())
+    assert len(entries["balances"]) == len(result.published)
+    assert all(entry["block_time"] == entry_time for entry, entry_time in zip(
+        entries["balances"], [json.loads((p / "snapshot.json").read_text())["time"]
+                              for p in result.published], strict=True))
     assert result.reserve_ratios == {"USDT": format_decimal(
         Fraction(result.final_balance + 100_000, result.final_balance), 6)}
     png = result.chart.read_bytes()

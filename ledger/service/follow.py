@@ -1,0 +1,374 @@
+"""`backstop follow`: exchange facts from a NATS JetStream stream into the fund, exactly once.
+
+The facts are the import's JSON records, one per message. A durable pull consumer with
+explicit acks delivers them; they are committed in batches through the import use case
+(`importer.commit_facts`), and a message is acked only once the batch holding it committed.
+
+Exactly once. The stream position of the last handled message is stored in the same
+transaction as the batch (ledger.store.cursors). A message at or below it is acked and not
+applied again (it was committed, or dead-lettered by a committed batch); a fact published
+twice under one exchange id is recorded once by the import's idempotency. After a crash,
+messages held unacked by the dead process are read straight from the stream by sequence
+("gap fill") so the facts still go in stream order, and their late redelivery is a no-op.
+
+Bad input. A message that fails the import's checks, or a conflict (same id, other fields),
+or a fact the fund's rules refuse, is published to the dead-letter subject with the one line
+`stream sequence N: field: reason` (the import's `line N: ...`), before its batch commits,
+with a message id so a redone batch does not publish it twice (within the dead-letter
+stream's duplicate window, 2 minutes by default). The rest of the batch commits
+in stream order; the bad message writes nothing and is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import nats
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from ledger.domain.fund import Fund
+from ledger.service.application import Ledger
+from ledger.service.followbatch import Batch, Item, commit_batch
+from ledger.store.cursors import CursorMoved, read_cursor
+
+IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
+STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
+CONNECT_WAIT = 15.0  # seconds to reach the bus at start; then exit (the service manager retries)
+DEAD_LETTER_TIMEOUT = 10.0  # seconds to wait for the dead-letter stream's publish ack
+REASON_HEADER = "Backstop-Reason"
+SEQUENCE_HEADER = "Backstop-Stream-Sequence"
+
+
+class FollowError(RuntimeError):
+    """The bus is not set up as the follower needs (one line: what and how to fix it)."""
+
+
+@dataclass(frozen=True)
+class FollowConfig:
+    """Where to read, where bad messages go, and how facts are batched."""
+
+    fund: str
+    stream: str
+    durable: str
+    dead_letter: str
+    servers: str = "nats://127.0.0.1:4222"
+    subject: str | None = None  # the consumer's filter; default: all of the stream
+    batch_size: int = 1000
+    max_latency: float = 0.2  # seconds from a batch's first message to its commit, at most
+    max_ack_pending: int | None = None  # default 4 batches: room for a second follower
+    ack_wait: float = 30.0
+
+
+@dataclass
+class FollowStats:
+    """Running totals, read by the metrics endpoint and printed at the end."""
+
+    position: int = 0
+    facts: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    events: int = 0
+    acked: int = 0
+    pending: int = 0  # messages the consumer has not delivered or not had acked
+    last_commit: float = 0.0
+    started: float = field(default_factory=time.time)
+
+
+class Follower:
+    """One follower process: `await run()` until `stop()` is called."""
+
+    def __init__(self, ledger: Ledger, config: FollowConfig,
+                 log: Callable[..., None] = lambda event, **fields: None,
+                 on_batch: Callable[[Batch], None] | None = None,
+                 on_idle: Callable[[], None] | None = None) -> None:
+        self.ledger = ledger
+        self.config = config
+        self.log = log
+        self.on_batch = on_batch
+        self.on_idle = on_idle  # between batches, in the follower's thread (publishing)
+        self.stats = FollowStats()
+        self._stopping = asyncio.Event()
+        self._fund: Fund | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._js: JetStreamContext | None = None
+        self._subject = config.subject
+        self.turned = time.monotonic()  # when the loop last turned (the health check)
+
+    def stop(self) -> None:
+        """Finish the open batch (commit and ack it), then return from `run`."""
+        self._stopping.set()
+
+    async def run(self) -> FollowStats:
+        """Consume until stopped; returns the totals."""
+        self._loop = asyncio.get_running_loop()
+        async def bus_error(error: Exception) -> None:  # one log line, not a traceback
+            self.log("bus_error", reason=f"{type(error).__name__}: {error}")
+
+        try:  # nats-py retries a first connection forever: bounded here
+            nc = await asyncio.wait_for(nats.connect(
+                self.config.servers, connect_timeout=5, max_reconnect_attempts=-1,
+                allow_reconnect=True, error_cb=bus_error), timeout=CONNECT_WAIT)
+        except TimeoutError:
+            raise FollowError(f"--servers {self.config.servers}: no NATS server answered "
+                              f"within {CONNECT_WAIT:g} s") from None
+        except Exception as error:
+            raise FollowError(f"--servers {self.config.servers}: cannot connect "
+                              f"({type(error).__name__}: {error})") from None
+        try:
+            self._js = nc.jetstream()
+            subscription = await self._subscribe(self._js)
+            self.stats.position = await asyncio.to_thread(
+                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+            self._fund = await asyncio.to_thread(self.ledger.get_fund, self.config.fund)
+            self.log("started", stream=self.config.stream, durable=self.config.durable,
+                     position=self.stats.position)
+            last_info = 0.0
+            # One batch commits (in a thread) while the next is fetched: the bus's share of
+            # the work overlaps the database's. Commits stay one at a time, in stream order.
+            inflight: asyncio.Task[None] | None = None
+            try:
+                while not self._stopping.is_set():
+                    self.turned = time.monotonic()
+                    messages = await self._gather(subscription)
+                    if inflight is not None:
+                        await inflight
+                        inflight = None
+                    if self.on_idle is not None:
+                        await asyncio.to_thread(self.on_idle)
+                    if messages:
+                        inflight = asyncio.create_task(self._handle(messages))
+                    else:
+                        await self._catch_up()
+                    if time.monotonic() - last_info > 1.0:
+                        last_info = time.monotonic()
+                        await self._refresh_pending(subscription)
+            finally:
+                if inflight is not None:  # finish the open batch: commit, then ack
+                    await inflight
+        finally:
+            with contextlib.suppress(Exception):  # closing: nothing uncommitted was acked
+                await nc.close()
+        self.log("stopped", position=self.stats.position, facts=self.stats.facts,
+                 dead_letters=self.stats.dead_letters)
+        return self.stats
+
+    # -- the bus ----------------------------------------------------------------------------
+
+    async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
+        config = self.config
+        try:
+            stream = await js.stream_info(config.stream)
+        except NotFoundError:
+            raise FollowError(f"--stream {config.stream}: no such stream on "
+                              f"{config.servers}") from None
+        if self._subject is None:
+            subjects = stream.config.subjects or []
+            if len(subjects) != 1:
+                raise FollowError(f"--subject: stream {config.stream} has subjects "
+                                  f"{subjects}; name the facts' subject")
+            self._subject = subjects[0]
+        try:
+            await js.find_stream_name_by_subject(config.dead_letter)
+        except NotFoundError:
+            raise FollowError(f"--dead-letter {config.dead_letter}: no stream stores this "
+                              "subject, so dead letters would be lost; add one (README, "
+                              "'Running as a service')") from None
+        consumer = api.ConsumerConfig(
+            durable_name=config.durable, ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL, filter_subject=self._subject,
+            ack_wait=config.ack_wait,
+            max_ack_pending=config.max_ack_pending or 4 * config.batch_size)
+        return await js.pull_subscribe(self._subject, durable=config.durable,
+                                       stream=config.stream, config=consumer)
+
+    async def _gather(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """Up to batch_size messages, waiting at most max_latency after the first."""
+        batch: list[Msg] = []
+        deadline: float | None = None
+        while len(batch) < self.config.batch_size:
+            if self._stopping.is_set():  # stop: commit what is in hand
+                break
+            wait = IDLE_POLL
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0.001:
+                    break
+            try:
+                got = await subscription.fetch(self.config.batch_size - len(batch),
+                                               timeout=wait)
+            except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
+                got = []
+            except nats.errors.Error as error:  # reconnecting: commit what is in hand, or wait
+                self.log("bus_error", reason=f"{type(error).__name__}: {error}")
+                if not batch:
+                    await asyncio.sleep(IDLE_POLL)
+                break
+            if got and deadline is None:
+                deadline = time.monotonic() + self.config.max_latency
+                self.log("batch_open", first=got[0].metadata.sequence.stream)
+            batch.extend(got)
+            if not got and deadline is None:
+                break
+        return batch
+
+    async def _refresh_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
+        with contextlib.suppress(Exception):  # metrics only
+            info = await subscription.consumer_info()
+            self.stats.pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def _stream_messages(self, start: int, end: int,
+                               skip: set[int]) -> list[Item]:
+        """Messages of the followed subject with start <= sequence <= end, read from the
+        stream by sequence (those in `skip` are already in hand)."""
+        assert self._js is not None and self._subject is not None
+        found: list[Item] = []
+        sequence = start
+        while sequence <= end:
+            try:
+                raw = await self._js.get_msg(self.config.stream, seq=sequence,
+                                             subject=self._subject, next=True)
+            except NotFoundError:
+                break
+            if raw.seq is None or raw.seq > end:
+                break
+            if raw.seq not in skip:
+                found.append((raw.seq, raw.data or b"", _stamp(raw.time)))
+            sequence = raw.seq + 1
+        return found
+
+    async def _catch_up(self) -> None:
+        """Nothing delivered: take what the stream holds past the position straight from
+        the stream (a restart while a dead process still holds messages unacked)."""
+        assert self._js is not None
+        since = max(self.stats.last_commit, self.stats.started)
+        if time.time() - since < STALL:  # in-flight messages of a live follower: let it
+            return
+        position = self.stats.position
+        try:
+            info = await self._js.stream_info(self.config.stream)
+            last = int(info.state.last_seq or 0)
+            if last <= position:
+                return
+            items = await self._stream_messages(
+                position + 1, min(last, position + self.config.batch_size), set())
+        except (nats.errors.Error, TimeoutError):  # reconnecting: try again when idle next
+            return
+        if not items:
+            return
+        self.log("catch_up", first=items[0][0], last=items[-1][0])
+        try:
+            await self._commit_items(items, [])
+        except CursorMoved:  # another follower was faster
+            self.stats.position = await asyncio.to_thread(
+                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+            self._fund = None
+        except (nats.errors.Error, TimeoutError) as error:  # rolled back; tried again later
+            self.log("bus_error", reason=f"catch-up rolled back: {type(error).__name__}: {error}")
+
+    async def _handle(self, messages: list[Msg]) -> None:
+        """Commit the new messages among `messages` (with any gap before them), then ack.
+
+        When the bus fails meanwhile (a dead letter not stored, a gap not read), the batch
+        rolls back and nothing is acked: its messages come back and are done again."""
+        try:
+            await self._handle_once(messages)
+        except (nats.errors.Error, TimeoutError) as error:
+            self.log("bus_error", reason=f"batch rolled back: {type(error).__name__}: {error}")
+
+    async def _handle_once(self, messages: list[Msg]) -> None:
+        while True:
+            position = self.stats.position
+            done = [m for m in messages if m.metadata.sequence.stream <= position]
+            fresh = sorted((m for m in messages if m.metadata.sequence.stream > position),
+                           key=lambda m: m.metadata.sequence.stream)
+            await self._ack(done)  # committed or dead-lettered before: redelivered
+            if not fresh:
+                return
+            items = [(m.metadata.sequence.stream, m.data, m.metadata.timestamp.timestamp())
+                     for m in fresh]
+            held = {sequence for sequence, _, _ in items}
+            missing = [s for s in range(position + 1, items[-1][0]) if s not in held]
+            if missing:  # held by another (or a dead) consumer instance: read them here
+                gap = await self._stream_messages(missing[0], missing[-1], held)
+                self.log("gap_fill", first=missing[0], count=len(gap))
+                items = sorted(items + gap)
+            try:
+                await self._commit_items(items, fresh)
+                return
+            except CursorMoved:  # another follower committed first: start from its position
+                self.stats.position = await asyncio.to_thread(
+                    read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+                self._fund = None
+                messages = fresh
+
+    async def _commit_items(self, items: list[Item],
+                            messages: list[Msg]) -> None:
+        batch = await asyncio.to_thread(self._commit, items)
+        await self._ack(messages)
+        stats = self.stats
+        stats.position = batch.last
+        stats.facts += batch.report.recorded
+        stats.duplicates += batch.report.already_recorded
+        stats.dead_letters += len(batch.dead)
+        stats.events += batch.report.events
+        stats.batches += 1
+        stats.last_commit = batch.committed
+        for sequence, reason in batch.dead:
+            self.log("dead_letter", sequence=sequence, reason=reason)
+        self.log("committed", first=batch.first, last=batch.last, facts=batch.report.recorded,
+                 duplicates=batch.report.already_recorded, dead=len(batch.dead),
+                 events=batch.report.events)
+        if self.on_batch is not None:
+            self.on_batch(batch)
+
+    async def _ack(self, messages: list[Msg]) -> None:
+        """Ack committed messages. An ack lost to the bus is harmless: the message comes
+        back, at or below the committed position, and is acked then."""
+        for message in messages:
+            try:
+                await message.ack()
+            except nats.errors.Error as error:
+                self.log("bus_error", reason=f"ack of {message.metadata.sequence.stream}: "
+                         f"{type(error).__name__}: {error}")
+                continue
+            self.stats.acked += 1
+
+    # -- the database (in a worker thread) ----------------------------------------------------
+
+    def _commit(self, items: list[Item]) -> Batch:
+        """Commit `items` past the position, in stream order (ledger.service.followbatch)."""
+        try:
+            batch, self._fund = commit_batch(self.ledger, self.config.fund, self.config.stream,
+                                             self._fund, self.stats.position, items,
+                                             self._dead_letter)
+        except BaseException:
+            self._fund = None  # the fund object may hold what was rolled back
+            raise
+        return batch
+
+    def _dead_letter(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
+        """Publish each bad message with its reason and wait for the stream's ack."""
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self._publish_dead(dead, data), self._loop)
+        future.result(timeout=DEAD_LETTER_TIMEOUT * max(1, len(dead)))
+
+    async def _publish_dead(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
+        assert self._js is not None
+        for sequence, reason in dead:
+            await self._js.publish(
+                self.config.dead_letter, data[sequence], timeout=DEAD_LETTER_TIMEOUT,
+                headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
+                         REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
+
+
+def _stamp(value: datetime | None) -> float:
+    """Epoch seconds of a stream message's receive time (now when the server gave none)."""
+    return value.timestamp() if value is not None else time.time()

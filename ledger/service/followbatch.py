@@ -1,0 +1,79 @@
+"""One batch of the bus follower (ledger.service.follow), on the database side: check each
+message as an import line, commit the good ones in stream order together with the new stream
+position, and dead-letter the others inside that transaction, just before it commits.
+
+A conflict or a fact the fund's rules refuse is found while the batch is applied; the batch
+is then redone without it (the import raises at the first bad record, so each redo removes
+one), and the good messages still commit in stream order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.domain.fund import Fund
+from ledger.service.application import Ledger
+from ledger.service.factfile import RecordError, parse_line
+from ledger.service.importer import ImportReport, commit_facts
+from ledger.store.cursors import advance_cursor
+
+# (stream sequence, message bytes, the stream's receive time in epoch seconds)
+Item = tuple[int, bytes, float]
+
+
+@dataclass
+class Batch:
+    """What one committed batch did (given to `on_batch` observers)."""
+
+    first: int
+    last: int  # the stream position now committed
+    report: ImportReport
+    dead: list[tuple[int, str]]
+    published: list[float]  # the stream's receive times (epoch seconds) of its new messages
+    committed: float  # epoch seconds of the commit
+
+
+def reason(error: RecordError, sequence: int) -> str:
+    """The import's `line N: field: reason`, naming the stream sequence instead."""
+    return f"stream sequence {sequence}: {str(error).removeprefix(f'line {error.line}: ')}"
+
+
+def commit_batch(ledger: Ledger, fund_name: str, stream: str, fund: Fund | None,
+                 position: int, items: list[Item],
+                 dead_letter: Callable[[list[tuple[int, str]], dict[int, bytes]], None],
+                 ) -> tuple[Batch, Fund | None]:
+    """Commit `items` (sorted by sequence, all past `position`) and move the stream position
+    from `position` to the last one's, in one transaction; `dead_letter(dead, data)` runs
+    inside it. Returns the batch and the fund to use next (None: reload it).
+
+    Raises CursorMoved when another follower moved the position first (nothing written)."""
+    last = items[-1][0]
+    dead: list[tuple[int, str]] = []
+    records: list[tuple[int, dict[str, Any]]] = []
+    for sequence, data, _ in items:
+        try:
+            records.append((sequence, parse_line(sequence, data)))
+        except RecordError as error:
+            dead.append((sequence, reason(error, sequence)))
+
+    def inside(connection: Any) -> None:
+        advance_cursor(connection, fund_name, stream, position, last)
+        if dead:
+            dead_letter(dead, {s: d for s, d, _ in items})
+
+    while True:
+        current = fund or ledger.get_fund(fund_name)
+        try:
+            fund, report = commit_facts(ledger, current, records, inside=inside)
+            break
+        except RecordError as error:  # a conflict or a refused fact: split it out
+            fund = None  # the fund object may hold what was rolled back
+            records = [(s, r) for s, r in records if s != error.line]
+            dead.append((error.line, reason(error, error.line)))
+            dead.sort()
+    return Batch(first=items[0][0], last=last, report=report, dead=dead,
+                 published=[t for s, _, t in items if s > position],
+                 committed=time.time()), fund
