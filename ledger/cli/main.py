@@ -97,10 +97,14 @@ def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None)
               type=click.IntRange(1, 1_000_000), help="Facts per save (one INSERT batch).")
 @click.option("--batch-commit", is_flag=True,
               help="Commit each batch on its own (resumable) instead of the whole file at once.")
+@click.option("--parse-in", type=click.Choice(["auto", "worker", "inline"]), default="auto",
+              show_default=True,
+              help="Where FILE is decoded and checked: auto (a worker process beside the import "
+                   "for files of 16 MiB or more, when there is a second core), worker, or inline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @store_options
-def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledger: Ledger,
-            fund_name: str | None) -> None:
+def import_(file: Path, batch_size: int, batch_commit: bool, parse_in: str, as_json: bool,
+            ledger: Ledger, fund_name: str | None) -> None:
     """Record the exchange facts in FILE (JSONL, schemas/facts.schema.json).
 
     FILE may also be an event export (`backstop export`): then the fund is rebuilt from it in
@@ -129,8 +133,9 @@ def import_(file: Path, batch_size: int, batch_commit: bool, as_json: bool, ledg
         if name is None:
             report = restore_export(ledger, file, batch_size=batch_size, progress=progress)
         else:
+            parallel = {"auto": None, "worker": True, "inline": False}[parse_in]
             report = import_file(ledger, name, file, batch_size=batch_size,
-                                 batch_commit=batch_commit, progress=progress)
+                                 batch_commit=batch_commit, progress=progress, parallel=parallel)
     except (RecordError, FundNotFound) as error:
         raise InputExit(f"{file}: {error}") from None
     finally:

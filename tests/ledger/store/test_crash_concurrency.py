@@ -1,5 +1,5 @@
 """Issue 11: the crash-and-concurrency test, on both backends, with a file that takes the
-parser worker (>= 1 MiB).
+parser worker (`--parse-in worker`; by default from 16 MiB).
 
 - kill -9 of `backstop import` at seeded random points of its progress (committed events,
   observed from outside) and once inside a whole-file transaction: no process of the import
@@ -79,7 +79,8 @@ def _kill_when(db_url: str, args: list[str], ready: object,
     """Start an import, wait until its worker runs and `ready()`, kill it with `signum`;
     then check that nothing of it lives on."""
     postgres = db_url.startswith("postgresql")
-    importer = start(db_url, "import", *args, "--lock-timeout", LOCK_TIMEOUT)
+    importer = start(db_url, "import", *args, "--parse-in", "worker",
+                     "--lock-timeout", LOCK_TIMEOUT)
     try:
         workers = wait_for(lambda: children(importer.pid), "the parser worker to start")
         wait_for(ready, "the kill point")  # type: ignore[arg-type]
