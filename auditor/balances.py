@@ -152,7 +152,7 @@ def _block_time(path: str, i: int, text: str) -> datetime:
 
 def load_balances(path: str) -> dict[BalanceKey, tuple[int, datetime | None]]:
     """The balances file (backstop-balances/1): each entry's balance and its block's time
-    (None when the entry gives no `block_time`). A repeated entry, or two times for one block
+    (None when no entry of that block gives a `block_time`). A repeated entry, or two times for one block
     of one chain, is an input error."""
     doc = load_json(path, "balances", "balances")
     out: dict[BalanceKey, tuple[int, datetime | None]] = {}
@@ -176,7 +176,9 @@ def load_balances(path: str) -> dict[BalanceKey, tuple[int, datetime | None]]:
                                  f"{entry['block_time']} differs from balances[{earlier[1]}]'s "
                                  f"time for block {entry['block']} on {entry['chain']}")
         out[key] = (int(entry["balance"]), when)
-    return out
+    # A block's time, once any entry gives it, holds for every entry of that block.
+    return {key: (units, when if when is not None else times.get((key[0], key[3]), (None,))[0])
+            for key, (units, when) in out.items()}
 
 
 def load_tokens(path: str) -> dict[tuple[str, str], tuple[str, int]]:

@@ -27,8 +27,10 @@ from auditor.formats.wire import (
     canonical_bytes,
     check_tree,
     format_amount,
+    format_decimal,
     load_document,
     parse_amount,
+    parse_decimal,
     sha256_hex,
     snapshot_decimals,
 )
@@ -262,6 +264,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
     _risk_note(report, snap)
+    holdings_note(report, snap)
     if seed is not None:
         report.ok("accounts.root", "account tree rebuilt from the replay")
     elif result.account_count == 0:  # no accounts, no nonces: the empty root needs no seed
@@ -310,7 +313,17 @@ def verify_snapshot(report: Report, snapshot: str, keys: tuple[str, ...], requir
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
+    holdings_note(report, snap)
     snapshot_figures(report, snap)
+
+
+def holdings_note(report: Report, snap: dict[str, Any]) -> None:
+    """A backstop-snapshot/2's holdings are signed with it, but their proofs need balances
+    (a chain node or a balances file): say that this verdict does not cover them."""
+    holdings = snap.get("holdings")
+    if holdings is not None:
+        report.note("holdings", f"{len(holdings)} listed; their proofs of reserves are not checked "
+                                "by this command (backstop-audit reserves checks them)")
 
 
 def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
@@ -563,7 +576,30 @@ def _risk_note(report: Report, snap: dict[str, Any]) -> None:
     if sha256_hex(canonical_bytes(model["parameters"])) != model["hash"]:
         raise report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes "
                                           "of model.parameters")
+    _check_risk_figures(report, snap, risk)
     report.note("metrics.risk", "schema, signature and model hash checked; the figures "
                 f"(ES 99.9% {risk['es_999_deficits']}, recommended size "
                 f"{risk['recommended_size']} {risk['asset']}, coverage {risk['coverage']}) "
                 "cannot be recomputed without the exchange's positions snapshot")
+
+
+def _check_risk_figures(report: Report, snap: dict[str, Any], risk: dict[str, Any]) -> None:
+    """What can be checked without the positions: the asset is the snapshot's, the
+    probability is one, and coverage is balance / recommended size (6 places, half-even, as
+    `backstop risk` writes it; null when the recommended size is zero)."""
+    if risk["asset"] not in snap["reserves"]:
+        raise report.fail("metrics.risk.asset", f"{clip(risk['asset'])} is not an asset of the "
+                                                "snapshot's reserves")
+    try:
+        probability = parse_decimal(risk["probability_of_socialization"])
+        balance, size = parse_decimal(risk["balance"]), parse_decimal(risk["recommended_size"])
+    except WireError as exc:
+        raise report.fail("metrics.risk", str(exc)) from None
+    if not 0 <= probability <= 1:
+        raise report.fail("metrics.risk.probability_of_socialization",
+                          f"{risk['probability_of_socialization']} is not a probability (0 to 1)")
+    expected = format_decimal(balance / size, 6) if size else None
+    if risk["coverage"] != expected:
+        raise report.fail("metrics.risk.coverage", f"{risk['coverage']} is not balance / "
+                          f"recommended size ({risk['balance']} / {risk['recommended_size']} = "
+                          f"{expected})")

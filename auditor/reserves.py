@@ -178,6 +178,11 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
     verifiers = load_verifiers(keys)
     custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
                                                         required=False)}
+    operators = {v.public_key for v in verifiers}
+    for custodian in custodians.values():
+        if custodian.public_key in operators:  # the operator would vouch for itself
+            raise InputError(f"--custodian-key {custodian.key_name}: is the operator's own key "
+                             "(--key); pin each custodian's key from the custodian")
     if rpc and balances is not None:
         raise InputError("give --rpc or --balances, not both")
     source = Balances(rpc=parse_rpc(rpc))

@@ -2705,7 +2705,47 @@ async function riskNote(report, snap) {
   if (digest !== risk.model.hash) {
     throw report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters");
   }
+  checkRiskFigures(report, snap, risk);
   report.note("metrics.risk", `schema, signature and model hash checked; the figures (ES 99.9% ${risk.es_999_deficits}, recommended size ${risk.recommended_size} ${risk.asset}, coverage ${risk.coverage === null ? "None" : risk.coverage}) cannot be recomputed without the exchange's positions snapshot`);
+}
+function decimalFraction(text) {
+  const match = typeof text === "string" ? DECIMAL.exec(text) : null;
+  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  const [, sign, whole, frac = ""] = match;
+  const digits = BigInt(whole + frac);
+  return [sign ? -digits : digits, 10n ** BigInt(frac.length)];
+}
+function formatRatio(num, den, places) {
+  const scaled = num * 10n ** BigInt(places);
+  let quotient = scaled / den;
+  const twice = 2n * (scaled % den);
+  if (twice > den || twice === den && quotient % 2n === 1n) quotient += 1n;
+  const text = quotient.toString().padStart(places + 1, "0");
+  return `${text.slice(0, -places)}.${text.slice(-places)}`;
+}
+function checkRiskFigures(report, snap, risk) {
+  if (!Object.hasOwn(snap.reserves, risk.asset)) {
+    throw report.fail("metrics.risk.asset", `${clip(risk.asset)} is not an asset of the snapshot's reserves`);
+  }
+  let probability, balance, size;
+  try {
+    probability = decimalFraction(risk.probability_of_socialization);
+    balance = decimalFraction(risk.balance);
+    size = decimalFraction(risk.recommended_size);
+  } catch (error) {
+    if (error instanceof Failed) throw report.fail("metrics.risk", error.message);
+    throw error;
+  }
+  if (probability[0] < 0n || probability[0] > probability[1]) {
+    throw report.fail(
+      "metrics.risk.probability_of_socialization",
+      `${risk.probability_of_socialization} is not a probability (0 to 1)`
+    );
+  }
+  const expected = size[0] === 0n ? null : formatRatio(balance[0] * size[1], balance[1] * size[0], 6);
+  if (risk.coverage !== expected) {
+    throw report.fail("metrics.risk.coverage", `${risk.coverage === null ? "None" : risk.coverage} is not balance / recommended size (${risk.balance} / ${risk.recommended_size} = ${expected === null ? "None" : expected})`);
+  }
 }
 async function checkSnapshotInternal(report, snap) {
   await riskNote(report, snap);

@@ -227,6 +227,18 @@ def test_refused_when_the_custodian_key_is_not_pinned(kit: Kit) -> None:
     assert result.output.splitlines()[-1].startswith(f"FAILED: holdings[1]: key {key} is not pinned")
 
 
+def test_the_operators_own_key_is_refused_as_a_custodians(kit: Kit) -> None:
+    """Pinning the operator's key as a custodian's would let the operator vouch for its own
+    holdings: a setup error (exit 2), alone or beside the real custodian's key."""
+    for extra in ([], ["--custodian-key", str(kit.folder / "acme.pub")]):
+        args = files(kit)
+        args[args.index("--custodian-key") + 1] = str(kit.folder / "ops.pub")
+        result = audit(str(kit.folder / "pub" / "snapshot.json"), *args, *extra)
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines()[-1].endswith(
+            "is the operator's own key (--key); pin each custodian's key from the custodian")
+
+
 def test_a_wrong_eip55_checksum_is_refused(kit: Kit) -> None:
     doc = snapshot_of(kit)
     doc["holdings"][0]["address"] = ADDRESS_A.replace("aad88F6F4ce6aB", "AAD88F6F4ce6aB")
@@ -340,3 +352,16 @@ def test_every_earlier_snapshot_still_verifies(kit: Kit) -> None:
     result = audit_snapshot(str(kit.folder / "pub" / "snapshot.json"),
                             "--key", str(kit.folder / "ops.pub"))
     assert result.exit_code == 0, result.output
+
+
+def test_snapshot_says_its_verdict_does_not_cover_the_holdings(kit: Kit) -> None:
+    """`backstop-audit snapshot` checks a /2's signature, which covers the holdings' bytes,
+    but not their proofs: its verdict says so in a note (neither pass nor fail)."""
+    result = audit_snapshot(str(kit.folder / "pub" / "snapshot.json"),
+                            "--key", str(kit.folder / "ops.pub"), "--json")
+    assert result.exit_code == 0, result.output
+    assert len(snapshot_of(kit)["holdings"]) == 3  # a token, a native coin, a custodian
+    notes = [c for c in json.loads(result.output)["checks"] if c["check"] == "holdings"]
+    assert notes == [{"check": "holdings", "ok": None, "detail": "3 listed; their proofs of "
+                      "reserves are not checked by this command (backstop-audit reserves "
+                      "checks them)"}]

@@ -98,16 +98,18 @@ def test_an_old_file_without_block_times_still_verifies_and_says_so(kit: Kit) ->
 
 def test_a_block_after_the_snapshot_time_fails(kit: Kit) -> None:
     """A's block 5 stated at 01:00:01, one second after the snapshot: A's 600.00 does not
-    count, USDT 500.00 / 1000.00 = 0.500000 (not covered). B's entry has no time: verified."""
+    count, USDT 500.00 / 1000.00 = 0.500000 (not covered). B's entry gives no time, but it is
+    the same block of the same chain, whose time the file states: B fails too, ETH 0 / 2."""
     path = _balances(kit, "late.json", "2020-03-12T01:00:01Z", None)
     code, verdict = _run(kit, "--balances", str(path))
     assert code == 1
-    assert verdict["reserve_ratio"] == {"ETH": "1.000000", "USDT": "0.500000"}
-    ok, detail = _details(verdict)["holdings[0]"]
-    assert not ok
-    assert detail.endswith(": block 5 time 2020-03-12T01:00:01Z is after the snapshot time "
-                           "2020-03-12T01:00:00Z: a later balance says nothing about the "
-                           "snapshot")
+    assert verdict["reserve_ratio"] == {"ETH": "0.000000", "USDT": "0.500000"}
+    for holding in ("holdings[0]", "holdings[2]"):  # A, B (holdings[1]: the custodian)
+        ok, detail = _details(verdict)[holding]
+        assert not ok
+        assert detail.endswith(": block 5 time 2020-03-12T01:00:01Z is after the snapshot time "
+                               "2020-03-12T01:00:00Z: a later balance says nothing about the "
+                               "snapshot"), holding
 
 
 def test_a_block_older_than_the_maximum_age_fails(kit: Kit) -> None:

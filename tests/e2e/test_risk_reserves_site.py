@@ -195,15 +195,23 @@ def test_the_sites_verifier_agrees(published: Published, node: str, tmp_path: Pa
     (tmp_path / "unsigned.json").write_text(json.dumps(unsigned))
     rehashed = json.loads(json.dumps(directory))
     rehashed["metrics"]["risk"]["model"]["hash"] = "ab" * 32
+    contradicted = {}  # figures the snapshot itself contradicts, re-signed by the operator
+    for field, value in (("asset", "XYZ"), ("probability_of_socialization", "7.5"),
+                         ("coverage", "999.000000"), ("coverage", None)):
+        changed = json.loads(json.dumps(directory))
+        changed["metrics"]["risk"][field] = value
+        name = f"risk-{field}-{value}"
+        contradicted[name] = kit.resign(changed, f"{name}.json")
     as_v1 = dict(directory, format="backstop-snapshot/1")
     no_holdings = {k: v for k, v in directory.items() if k != "holdings"}
     files = {"tiled": published.tiled_snapshot, "directory": published.directory_snapshot,
              "unsigned": tmp_path / "unsigned.json",
              "rehashed": kit.resign(rehashed, "rehashed.json"),
              "v1-with-holdings": kit.resign(as_v1, "v1-with-holdings.json"),
-             "v2-without-holdings": kit.resign(no_holdings, "v2-without-holdings.json")}
+             "v2-without-holdings": kit.resign(no_holdings, "v2-without-holdings.json"),
+             **contradicted}
     expected = {"tiled": 0, "directory": 0, "unsigned": 1, "rehashed": 1,
-                "v1-with-holdings": 2, "v2-without-holdings": 2}
+                "v1-with-holdings": 2, "v2-without-holdings": 2, **dict.fromkeys(contradicted, 1)}
     cases = [{"name": name, "kind": "snapshot", "key": published.vkey,
               "files": {"snapshot": str(path)}} for name, path in files.items()]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
@@ -212,6 +220,8 @@ def test_the_sites_verifier_agrees(published: Published, node: str, tmp_path: Pa
     assert {name: code for name, (code, _) in auditor.items()} == expected
     assert auditor["rehashed"][1]["reason"] == (
         "metrics.risk: model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters")
+    assert auditor["risk-coverage-None"][1]["reason"].startswith(
+        "metrics.risk.coverage: None is not balance / recommended size (")
     assert auditor["unsigned"][1]["reason"].startswith(
         "snapshot signatures: signature 0 by ops.example/fund+")
     for engine in ("webcrypto", "noble"):

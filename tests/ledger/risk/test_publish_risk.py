@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
@@ -118,3 +119,37 @@ def test_tiled_publication_carries_the_headline(tmp_path: Path) -> None:
     assert verdict.exit_code == 0, verdict.output
     notes = [c for c in json.loads(verdict.output)["checks"] if c["check"] == "metrics.risk"]
     assert len(notes) == 1 and "cannot be recomputed" in notes[0]["detail"]
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("asset", "XYZ", "metrics.risk.asset: 'XYZ' is not an asset of the snapshot's reserves"),
+    ("probability_of_socialization", "7.5",
+     "metrics.risk.probability_of_socialization: 7.5 is not a probability (0 to 1)"),
+    # the hand case: balance 500.00, recommended 1200.00: 500 / 1200 = 0.41666.. -> 0.416667
+    ("coverage", "999.000000", "metrics.risk.coverage: 999.000000 is not balance / recommended "
+                               "size (500.00 / 1200.00 = 0.416667)"),
+])
+def test_risk_figures_the_snapshot_itself_contradicts_fail(tmp_path: Path, field: str,
+                                                            value: str, reason: str) -> None:
+    """Signed by the operator's key, yet impossible: an asset the fund does not hold, a
+    probability above 1, a coverage that is not balance / recommended size."""
+    from ledger.cli.publish import load_signer
+    from ledger.risk.headline import risk_metrics
+    from ledger.service.application import Ledger
+    from ledger.service.publish import publish
+
+    url, report, key, vkey = _setup(tmp_path)
+    headline = risk_metrics(json.loads(report.read_text()), "main", {"USDT": 2})
+    assert (headline["balance"], headline["recommended_size"], headline["coverage"]) == (
+        "500.00", "1200.00", "0.416667")
+    headline[field] = value
+    ledger = Ledger(url)
+    try:
+        publish(ledger, "main", load_signer(key), tmp_path / "pub", "2026-01-01T00:00:00Z",
+                risk=headline)
+    finally:
+        ledger.close()
+    verdict = CliRunner().invoke(audit, ["snapshot", str(tmp_path / "pub" / "snapshot.json"),
+                                         "--key", vkey])
+    assert verdict.exit_code == 1, verdict.output
+    assert verdict.output.splitlines()[-1] == f"FAILED: {reason}", verdict.output
