@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from auditor.cli import main as audit
 from ledger.cli.main import main as backstop
@@ -78,27 +80,37 @@ def test_bad_risk_reports_are_refused(tmp_path: Path) -> None:
         assert not out.exists()
 
 
-def test_a_tampered_model_hash_fails_the_audit(tmp_path: Path) -> None:
-    """A snapshot signed with a model hash that is not its parameters' fails (exit 1)."""
-    from auditor.formats.wire import canonical_bytes, sha256_hex
+def _audit_tampered(tmp_path: Path, tamper: Callable[[dict[str, Any]], None]) -> Result:
+    """Publish the hand case's headline changed by `tamper`, signed by the operator's own
+    key (as a dishonest operator could), and audit the snapshot."""
+    from ledger.cli.publish import load_signer
+    from ledger.risk.headline import risk_metrics
     from ledger.service.application import Ledger
     from ledger.service.publish import publish
-    from ledger.cli.publish import load_signer
 
     url, report, key, vkey = _setup(tmp_path)
-    doc = json.loads(report.read_text())
-    from ledger.risk.headline import risk_metrics
-
-    headline = risk_metrics(doc, "main", {"USDT": 2})
-    headline["model"]["hash"] = sha256_hex(canonical_bytes({"other": 1}))
+    headline = risk_metrics(json.loads(report.read_text()), "main", {"USDT": 2})
+    assert (headline["balance"], headline["recommended_size"], headline["coverage"]) == (
+        "500.00", "1200.00", "0.416667")
+    tamper(headline)
     ledger = Ledger(url)
     try:
         publish(ledger, "main", load_signer(key), tmp_path / "pub", "2026-01-01T00:00:00Z",
                 risk=headline)
     finally:
         ledger.close()
-    verdict = CliRunner().invoke(audit, ["snapshot", str(tmp_path / "pub" / "snapshot.json"),
-                                         "--key", vkey])
+    return CliRunner().invoke(audit, ["snapshot", str(tmp_path / "pub" / "snapshot.json"),
+                                      "--key", vkey])
+
+
+def test_a_tampered_model_hash_fails_the_audit(tmp_path: Path) -> None:
+    """A snapshot signed with a model hash that is not its parameters' fails (exit 1)."""
+    from auditor.formats.wire import canonical_bytes, sha256_hex
+
+    def rehash(headline: dict[str, Any]) -> None:
+        headline["model"]["hash"] = sha256_hex(canonical_bytes({"other": 1}))
+
+    verdict = _audit_tampered(tmp_path, rehash)
     assert verdict.exit_code == 1, verdict.output
     assert "metrics.risk" in verdict.output
 
@@ -126,30 +138,13 @@ def test_tiled_publication_carries_the_headline(tmp_path: Path) -> None:
     ("probability_of_socialization", "7.5",
      "metrics.risk.probability_of_socialization: 7.5 is not a probability (0 to 1)"),
     # the hand case: balance 500.00, recommended 1200.00: 500 / 1200 = 0.41666.. -> 0.416667
-    ("coverage", "999.000000", "metrics.risk.coverage: 999.000000 is not balance / recommended "
-                               "size (500.00 / 1200.00 = 0.416667)"),
+    ("coverage", "999.000000", ("metrics.risk.coverage: 999.000000 is not balance / "
+                                "recommended size (500.00 / 1200.00 = 0.416667)")),
 ])
 def test_risk_figures_the_snapshot_itself_contradicts_fail(tmp_path: Path, field: str,
                                                             value: str, reason: str) -> None:
     """Signed by the operator's key, yet impossible: an asset the fund does not hold, a
     probability above 1, a coverage that is not balance / recommended size."""
-    from ledger.cli.publish import load_signer
-    from ledger.risk.headline import risk_metrics
-    from ledger.service.application import Ledger
-    from ledger.service.publish import publish
-
-    url, report, key, vkey = _setup(tmp_path)
-    headline = risk_metrics(json.loads(report.read_text()), "main", {"USDT": 2})
-    assert (headline["balance"], headline["recommended_size"], headline["coverage"]) == (
-        "500.00", "1200.00", "0.416667")
-    headline[field] = value
-    ledger = Ledger(url)
-    try:
-        publish(ledger, "main", load_signer(key), tmp_path / "pub", "2026-01-01T00:00:00Z",
-                risk=headline)
-    finally:
-        ledger.close()
-    verdict = CliRunner().invoke(audit, ["snapshot", str(tmp_path / "pub" / "snapshot.json"),
-                                         "--key", vkey])
+    verdict = _audit_tampered(tmp_path, lambda headline: headline.update({field: value}))
     assert verdict.exit_code == 1, verdict.output
     assert verdict.output.splitlines()[-1] == f"FAILED: {reason}", verdict.output
