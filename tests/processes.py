@@ -23,7 +23,8 @@ PG_SOCKET_PREFIX = "socket:"
 
 
 def big_fact_file(path: Path, count: int = 2400) -> Path:
-    """Fee facts with long ids and accounts: >= 1 MiB, so the parser worker takes it."""
+    """Fee facts with long ids and accounts: >= 1 MiB, a file worth a parser worker
+    (`--parse-in worker` asks for one; by default it starts from 16 MiB)."""
     path = write_jsonl(path, (
         fee(f"{i:06d}".ljust(180, "x"), f"{i % 97 + 1}.{i % 100:02d}",
             f"acct{i % 40}".ljust(180, "a")) for i in range(count)))

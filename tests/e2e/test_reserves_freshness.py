@@ -12,7 +12,6 @@ reserves 1000.00 USDT and 2.00000000 ETH. The balances: A 650 USDT, B 2.5 ETH at
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.reserves_kit import ADDRESS_A, ADDRESS_B, CHAIN, TOKEN, Kit, audit, tokens_file
+from tests.serving import serving
 
 USDT_6 = 10**6
 WEI = 10**18
@@ -202,12 +202,8 @@ def _honest() -> dict[str, object]:
 @pytest.fixture(scope="module")
 def node_server() -> Iterator[_Node]:
     server = _Node(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(server):
+        yield server
 
 
 @pytest.fixture

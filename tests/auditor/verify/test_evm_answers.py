@@ -4,13 +4,13 @@ that gives one crafted answer per test (a broken or hostile node), no Ganache ne
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from auditor.verify import evm
+from tests.serving import serving
 
 ADDRESS = "0x" + "11" * 20
 TOKEN = "0x" + "22" * 20
@@ -43,12 +43,8 @@ def node_server() -> Iterator[_Node]:
     """One server for the module (its shutdown waits out a 0.5 s poll): each test sets its
     answer through `node`."""
     server = _Node(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(server):
+        yield server
 
 
 @pytest.fixture

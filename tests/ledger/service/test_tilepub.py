@@ -9,7 +9,6 @@ import functools
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, capital, fee, fund_config, write_jsonl
 from tests.ledger.service.test_publish import SIGNER
+from tests.serving import serving
 
 VKEY = SIGNER.verifier_key()
 
@@ -136,12 +136,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             pass
 
     handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", root
-    server.shutdown()
-    server.server_close()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield f"http://127.0.0.1:{port}/", root
 
 
 def test_replay_over_http_and_a_tampered_tile_fails_naming_it(ledger, tmp_path, served) -> None:
