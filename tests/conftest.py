@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.required import skip_or_fail
+
 PG_URL = os.environ.get("BACKSTOP_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _counter = itertools.count()
@@ -31,18 +33,14 @@ def pg_available() -> str | None:
     try:
         with _pg_admin(PG_URL):
             return None
-    except Exception as error:  # noqa: BLE001 - any failure means unreachable
+    except Exception as error:
         return f"PostgreSQL unreachable at {PG_URL}: {error}"
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """The admin URL of the test PostgreSQL server (skip or fail when it is down)."""
-    reason = pg_available()
-    if reason is not None:
-        if os.environ.get("BACKSTOP_REQUIRE_PG"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_or_fail(pg_available(), "BACKSTOP_REQUIRE_PG")
     return PG_URL
 
 
@@ -95,11 +93,7 @@ def chain_node() -> Iterator[object]:
     """One Ganache node for the whole run (tests/chain.py `Node`), stopped at the end."""
     from tests import chain as chainlib
 
-    reason = chainlib.unavailable()
-    if reason is not None:
-        if os.environ.get("BACKSTOP_REQUIRE_CHAIN"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_or_fail(chainlib.unavailable(), "BACKSTOP_REQUIRE_CHAIN")
     node = chainlib.start_node()
     try:
         yield node
@@ -131,9 +125,5 @@ def nats_available() -> str | None:
 @pytest.fixture(scope="session")
 def nats_server() -> str:
     """The test NATS server's URL (skip, or fail under $BACKSTOP_REQUIRE_NATS, when down)."""
-    reason = nats_available()
-    if reason is not None:
-        if os.environ.get("BACKSTOP_REQUIRE_NATS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_or_fail(nats_available(), "BACKSTOP_REQUIRE_NATS")
     return NATS_URL

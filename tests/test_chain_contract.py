@@ -19,16 +19,13 @@ from pathlib import Path
 import pytest
 
 from tests.chain import CHAIN_DIR, TOKEN_BUILD, Chain, start_node, unavailable
+from tests.required import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _require_node() -> None:
-    reason = unavailable()
-    if reason is not None:
-        if os.environ.get("BACKSTOP_REQUIRE_CHAIN"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_or_fail(unavailable(), "BACKSTOP_REQUIRE_CHAIN")
 
 
 def test_the_committed_build_is_what_the_source_compiles_to() -> None:

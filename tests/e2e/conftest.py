@@ -4,25 +4,21 @@ $BACKSTOP_REQUIRE_BROWSER is set, as CI sets it)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.site_world import World, build_world
+from tests.required import skip_or_fail
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 
 def require(what: str, present: bool) -> None:
     """Skip (or, under $BACKSTOP_REQUIRE_BROWSER, fail) when `what` is missing."""
-    if present:
-        return
-    reason = f"{what} is missing (make browser web installs it)"
-    if os.environ.get("BACKSTOP_REQUIRE_BROWSER"):
-        pytest.fail(f"{reason}; BACKSTOP_REQUIRE_BROWSER is set")
-    pytest.skip(reason)
+    skip_or_fail(None if present else f"{what} is missing (make browser web installs it)",
+                 "BACKSTOP_REQUIRE_BROWSER")
 
 
 @pytest.fixture(scope="session")
