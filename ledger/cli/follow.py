@@ -56,7 +56,7 @@ class _Duration(click.ParamType):  # type: ignore[type-arg]
 def make_logger(log_format: str) -> Any:
     """log(event, **fields): one line per event on stderr, text or one JSON object."""
     def log(event: str, **fields: Any) -> None:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = now()
         if log_format == "json":
             line = json.dumps({"time": stamp, "event": event, **fields}, sort_keys=True,
                               default=str)

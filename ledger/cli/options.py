@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auditor.formats.clip import shorten
 from auditor.formats.wire import PARSER_SAFE_DEPTH, too_deep_to_parse
+from ledger.domain.fund import utc_now
 from ledger.service.application import Ledger
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.queries import fund_names
@@ -49,9 +49,7 @@ class BusyExit(click.ClickException):
     exit_code = BUSY_EXIT_CODE
 
 
-def now() -> str:
-    """The current UTC time in the wire format."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+now = utc_now  # the default of every --time option
 
 
 def store_options(func: F) -> F:

@@ -13,7 +13,7 @@ boundary, kept in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -39,6 +39,11 @@ COMMITTED = ("fees", "payouts", "clawbacks")  # per asset, summed over accounts
 def fund_id(name: str) -> UUID:
     """The fund aggregate's id, derived from its name so the name is enough to find it."""
     return uuid5(NAMESPACE_URL, f"backstop:fund:{name}")
+
+
+def utc_now() -> str:
+    """The current UTC time in the wire format of a fund event's `time` (whole seconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def instant(time: str) -> datetime:

@@ -23,12 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from auditor.formats.wire import format_amount, format_decimal, parse_decimal, snapshot_decimals
 from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
 from auditor.verify.sumtree import account_nonce
-from ledger.domain.fund import Fund
+from ledger.domain.fund import Fund, utc_now
 from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.outputs import OutputExists, refuse_taken
-from ledger.service.reserves import ReservesError, close_round, round_to_publish, utc_now
+from ledger.service.reserves import ReservesError, close_round, round_to_publish
 from ledger.store.proofs import ProvingSumTree
 from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 

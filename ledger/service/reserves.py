@@ -14,7 +14,6 @@ import base64
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from coincurve import PrivateKey
@@ -31,12 +30,13 @@ from auditor.verify.holdings import (
     verify_onchain,
 )
 from auditor.verify.keys import Signer, Verifier
+from ledger.domain.fund import utc_now
 from ledger.service.application import Ledger
 from ledger.store.tables import published, reserve_rounds
 
 __all__ = ["ReservesError", "Round", "add_holdings", "challenge", "close_round",
            "custodian_holding", "eth_address", "load_eth_key", "open_round", "read_round",
-           "round_to_publish", "sign_challenge", "utc_now"]
+           "round_to_publish", "sign_challenge"]
 
 
 class ReservesError(ValueError):
@@ -62,11 +62,6 @@ class Round:
         """For --json output."""
         return {"fund": self.fund, "log_size": self.log_size, "log_root": self.log_root,
                 "time": self.time, "challenge": self.challenge, "holdings": len(self.holdings)}
-
-
-def utc_now() -> str:
-    """The current UTC time in the wire format (whole seconds)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_round(connection: Connection, fund: str) -> Round | None:
