@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import select
 import signal
-import threading
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -157,23 +158,33 @@ def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign
         return 2
     if cosigner is not None:
         click.echo(f"witness {cosigner_vkey(cosigner)}")
-    stop = threading.Event()
+    # SIGTERM may be delivered to any thread, and then the main thread's sleep is not
+    # interrupted: the signal's wakeup fd ends the wait instead, whichever thread got it.
+    stopping = False
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        nonlocal stopping
+        stopping = True
 
+    wake, woken = socket.socketpair()
+    wake.setblocking(False)
+    woken.setblocking(False)
     previous = signal.signal(signal.SIGTERM, on_term)
+    previous_fd = signal.set_wakeup_fd(woken.fileno(), warn_on_full_buffer=False)
     try:
-        while not stop.is_set():
+        while not stopping:
             report = poll(source, verifiers, require, folder, cosigner, skip_accounts, click.echo)
             if not report.verified:
                 click.echo(report.as_text())
                 return report.exit_code
             if once:
                 break
-            stop.wait(interval)
+            select.select([wake], [], [], interval)  # a signal's byte ends it early
     except KeyboardInterrupt:
         pass
     finally:
+        signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGTERM, previous)
+        wake.close()
+        woken.close()
     return 0
