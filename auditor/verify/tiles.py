@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from auditor.formats.clip import clip
+from auditor.formats.clip import shorten
 from auditor.verify import merkle
 from auditor.verify.reads import HttpLimits, ReadError, http_get, read_regular
 
@@ -188,7 +188,7 @@ class HttpSource(Source):
         try:
             return http_get(url, cap, self.limits)
         except ReadError as exc:
-            raise TileError(f"{clip(url, 200)}: {exc}") from None
+            raise TileError(f"{shorten(url, 200)}: {exc}") from None
 
 
 def open_source(where: str, limits: HttpLimits | None = None) -> Source | None:
