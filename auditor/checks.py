@@ -50,22 +50,41 @@ from auditor.verify.keys import (
     sign_document,
     verify_document,
 )
+from auditor.verify.reads import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    MAX_CHECKPOINT,
+    MAX_DOCUMENT,
+    MAX_KEY_FILE,
+    MAX_SEED,
+    MAX_SNAPSHOT,
+    HttpLimits,
+    ReadError,
+    open_regular,
+    read_regular,
+)
 from auditor.verify.shards import ShardError, proof_from_shard
 from auditor.verify.tiles import TileError, open_source, verified_lines
 
 KINDS = ("fees", "payouts", "clawbacks")
 
 
-def read_bytes(path: str | Path, what: str) -> bytes:
+def read_bytes(path: str | Path, what: str, cap: int = MAX_DOCUMENT) -> bytes:
+    """The regular file at `path`, at most `cap` bytes (auditor.verify.reads); InputError
+    naming `what` and the path otherwise (missing, a FIFO or device, too large)."""
     try:
-        return Path(path).read_bytes()
-    except OSError as exc:
+        return read_regular(path, cap)
+    except FileNotFoundError as exc:
         raise InputError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    except ReadError as exc:
+        raise InputError(f"{what} {path}: {exc}") from None
 
 
 def load_json(path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
-    """Parse a JSON document and validate it against `schema` (InputError otherwise)."""
-    return parse_json(read_bytes(path, what), path, what, schema)
+    """Parse a JSON document and validate it against `schema` (InputError otherwise); a
+    snapshot is read with its own cap, any other document with MAX_DOCUMENT."""
+    cap = MAX_SNAPSHOT if schema == "snapshot" else MAX_DOCUMENT
+    return parse_json(read_bytes(path, what, cap), path, what, schema)
 
 
 def parse_json(raw: bytes, path: str | Path, what: str, schema: str | None) -> dict[str, Any]:
@@ -95,10 +114,11 @@ def load_verifiers(values: Iterable[str], option: str = "--key",
             direct_error = exc
         shown = clip(value)
         try:
-            text = Path(value).read_text("utf-8")
-        except (OSError, ValueError) as exc:  # no such file, name too long, NUL byte, not UTF-8
+            text = read_regular(value, MAX_KEY_FILE).decode("utf-8")
+        except (OSError, ValueError) as exc:  # no such file, a FIFO, too large, not UTF-8
             why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
-                   "not UTF-8" if isinstance(exc, UnicodeError) else "not a file name")
+                   "not UTF-8" if isinstance(exc, UnicodeError) else
+                   str(exc).removeprefix("cannot read (").removesuffix(")"))
             raise InputError(f"{option} {shown}: not a verifier key ({direct_error}) "
                              f"nor a readable key file ({why})") from None
         found = 0
@@ -118,7 +138,7 @@ def load_verifiers(values: Iterable[str], option: str = "--key",
 
 
 def load_seed(path: str | Path) -> bytes:
-    return parse_seed(read_bytes(path, "seed file"), f"seed file {path}")
+    return parse_seed(read_bytes(path, "seed file", MAX_SEED), f"seed file {path}")
 
 
 def parse_seed(raw: bytes, where: str) -> bytes:
@@ -238,9 +258,11 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
     progress: Callable[[int], None] | None = show if sys.stderr.isatty() else None
     if isinstance(events, (str, Path)):
         try:
-            handle: Any = open(events, "rb")  # noqa: SIM115 -- closed by the `with` below; opening apart names the file in the error
+            handle: Any = open_regular(events)  # closed by the `with` below; opening apart names the file in the error
         except OSError as exc:
             raise InputError(f"events {events}: cannot read ({exc.strerror or exc})") from None
+        except ReadError as exc:
+            raise InputError(f"events {events}: {exc}") from None
     else:
         handle = contextlib.nullcontext(events)
     with handle as lines:
@@ -328,9 +350,12 @@ def holdings_note(report: Report, snap: dict[str, Any]) -> None:
 
 def verify_replay(report: Report, events: str, snapshot: str | None, keys: tuple[str, ...],
                   require: int, seed: str | None, skip_accounts: bool = False,
-                  save_state: str | None = None, resume_state: str | None = None) -> None:
+                  save_state: str | None = None, resume_state: str | None = None,
+                  timeout: float = DEFAULT_TIMEOUT, deadline: float = DEFAULT_DEADLINE) -> None:
+    """`backstop-audit replay`: an export against its snapshot, or a tiled log (a folder,
+    or a URL read with `timeout` and `deadline`, auditor.verify.reads)."""
     verifiers = load_verifiers(keys)
-    source = open_source(events)
+    source = open_source(events, HttpLimits(timeout, deadline))
     if source is not None:
         from auditor.tiled_audit import verify_tiled_replay  # it builds on this module
 
@@ -489,7 +514,7 @@ def verify_consistency(report: Report, old: str, new: str, keys: tuple[str, ...]
 def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], require: int,
                       snapshot: str | None) -> None:
     verifiers = load_verifiers(keys)
-    raw = read_bytes(checkpoint, "checkpoint")
+    raw = read_bytes(checkpoint, "checkpoint", MAX_CHECKPOINT)
     snap = load_json(snapshot, "snapshot", "snapshot") if snapshot else None
     try:
         note = raw.decode("utf-8")
@@ -525,7 +550,7 @@ def load_witness(path: str) -> Signer:
     """The witness's signing key (backstop keygen; passphrase from the environment)."""
     passphrase = os.environ.get(PASSPHRASE_ENV)
     try:
-        return Signer.from_pem(read_bytes(path, "witness key"),
+        return Signer.from_pem(read_bytes(path, "witness key", MAX_KEY_FILE),
                                passphrase=passphrase.encode() if passphrase else None)
     except (KeyFormatError, UnicodeDecodeError) as exc:
         raise InputError(f"witness key {path}: {exc}") from None
@@ -533,9 +558,11 @@ def load_witness(path: str) -> Signer:
 
 def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,
               events: str, require: int, seed: str | None, skip_accounts: bool,
-              out: str | None) -> None:
+              out: str | None, timeout: float = DEFAULT_TIMEOUT,
+              deadline: float = DEFAULT_DEADLINE) -> None:
     """Verify against the pinned operator keys only: a `verifier-key` file beside the snapshot
-    comes from the very directory being audited, so it is never trusted."""
+    comes from the very directory being audited, so it is never trusted. A tiled log at a URL
+    is read with `timeout` and `deadline`."""
     verifiers = load_verifiers(keys)
     signer = load_witness(witness_key)
     snap = load_json(snapshot, "snapshot", "snapshot")
@@ -543,7 +570,8 @@ def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key:
     report.ok("snapshot schema")
     check_signatures(report, snap, verifiers, require)
     check_snapshot_internal(report, snap)
-    source = open_source(events)  # a tiled log: its tiles must hold the snapshot's log
+    # a tiled log: its tiles must hold the snapshot's log
+    source = open_source(events, HttpLimits(timeout, deadline))
     run_replay(report, snap, events if source is None else verified_lines(
         source, snap["log"]["size"], bytes.fromhex(snap["log"]["root"])), seed_bytes,
         skip_accounts)

@@ -12,6 +12,7 @@ Run it as ``backstop-audit``, ``python -m auditor`` or ``python -m auditor.cli``
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +30,11 @@ from auditor.checks import (
     verify_snapshot,
 )
 from auditor.follow import follow
+from auditor.formats.clip import clip
+from auditor.formats.digits import parse_uint
 from auditor.report import Report
 from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, parse_age, verify_reserves
+from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpLimits
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")
@@ -59,6 +63,60 @@ def _age(ctx: click.Context, param: click.Parameter, value: str) -> int:
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+class WholeNumber(click.ParamType[int]):
+    """A whole number in ASCII digits, at least `minimum` (click.INT takes int(): '١٢', '1_000')."""
+
+    name = "integer"
+
+    def __init__(self, minimum: int = 0) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            number = parse_uint(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if number < self.minimum:
+            self.fail(f"{value} is less than {self.minimum}", param, ctx)
+        return number
+
+
+class Seconds(click.ParamType[float]):
+    """Seconds in ASCII digits, with up to 3 decimals, from `minimum` to one day (float()
+    would take '١٢', '1_0', 'inf' and 'nan')."""
+
+    name = "seconds"
+    _TEXT = re.compile(r"(0|[1-9][0-9]{0,4})(\.[0-9]{1,3})?")
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        if not isinstance(value, str) or not self._TEXT.fullmatch(value):
+            self.fail(f"{clip(value)} is not a number of seconds (ASCII digits, up to 3 "
+                      "decimals)", param, ctx)
+        seconds = float(value)
+        if not self.minimum <= seconds <= 86400:
+            self.fail(f"{value} is not from {self.minimum:g} to 86400 seconds", param, ctx)
+        return seconds
+
+
+def http_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--timeout and --deadline: the bounds of each HTTP request to a tiled log (README)."""
+    f = click.option("--deadline", default=DEFAULT_DEADLINE, show_default=True,
+                     type=Seconds(0.001), metavar="SECONDS",
+                     help="A log at a URL: the most seconds one request (a tile, a bundle, a "
+                          "checkpoint) may take in all; a slower answer is refused.")(f)
+    return click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True,
+                        type=Seconds(0.001), metavar="SECONDS",
+                        help="A log at a URL: the most seconds to connect, and to wait for "
+                             "each piece of an answer.")(f)
+
+
 def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--skip-accounts", is_flag=True,
                      help="Accept a verdict without rebuilding the account root when no seed is "
@@ -68,7 +126,7 @@ def seed_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def key_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--require", default=1, show_default=True, type=click.IntRange(1),
+    f = click.option("--require", default=1, show_default=True, type=WholeNumber(1),
                      help="Distinct valid signatures required.")(f)
     return click.option("--key", "keys", multiple=True, required=True, metavar="VKEY|FILE",
                         help="Pinned verifier key (name+id+key) or a file holding one; repeatable. "
@@ -101,6 +159,7 @@ def snapshot_cmd(report: Report, **params: Any) -> None:
                    "only the events after it.")
 @key_options
 @seed_options
+@http_options
 @audit_command("replay")
 def replay_cmd(report: Report, **params: Any) -> None:
     """Replay EVENTS.jsonl: re-derive every outcome, balance and total; compare with the snapshot.
@@ -168,6 +227,7 @@ def checkpoint_cmd(report: Report, **params: Any) -> None:
               help="The event export to replay, or a tiled log (folder or http(s) URL).")
 @seed_options
 @click.option("--out", default=None, metavar="FILE", help="Write here instead of SNAPSHOT.")
+@http_options
 @audit_command("cosign")
 def cosign_cmd(report: Report, **params: Any) -> None:
     """Fully verify SNAPSHOT against EVENTS, then append the witness's signature.
@@ -222,16 +282,17 @@ def reserves_cmd(report: Report, **params: Any) -> None:
 @click.option("--cosign", default=None, metavar="WITNESS_KEY_FILE",
               help="Write a C2SP tlog-cosignature (Ed25519 cosignature/v1) for each checkpoint "
                    "verified, under DIR/cosigned/SIZE.")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+@click.option("--interval", default=60.0, show_default=True, type=Seconds(0.1),
               help="Seconds between polls.")
 @click.option("--once", is_flag=True, help="Process what is published, then exit.")
 @click.option("--skip-accounts", is_flag=True,
               help="Accept snapshots published without an account seed.")
-def follow_cmd(**params: Any) -> None:
+@http_options
+def follow_cmd(timeout: float, deadline: float, **params: Any) -> None:
     """Follow a tiled log: verify each new snapshot incrementally, refuse a checkpoint that is
     not consistent with the last one verified (split view, rewritten history), optionally
     cosign. Runs until stopped (SIGINT/SIGTERM: exit 0) or the first failure (exit 1, or 2)."""
-    sys.exit(follow(**params))
+    sys.exit(follow(**params, limits=HttpLimits(timeout, deadline)))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ from types import FrameType
 
 import click
 
-from auditor.checks import load_verifiers, load_witness
+from auditor.checks import load_verifiers, load_witness, read_bytes
+from auditor.formats.digits import parse_uint
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.state import write_atomic
-from auditor.tiled_audit import need_input, signed_checkpoint, verify_tiled_replay
+from auditor.tiled_audit import latest_checkpoint, signed_checkpoint, verify_tiled_replay
 from auditor.verify.keys import SIG_PREFIX, Signer, Verifier
+from auditor.verify.reads import MAX_CHECKPOINT, HttpLimits
 from auditor.verify.tiles import LocalSource, Source, open_source
 
 __all__ = ["COSIGNATURE_ALG", "cosignature_line", "cosigner_key_id", "cosigner_vkey", "follow",
@@ -64,8 +66,13 @@ def _new_sizes(source: Source, last: int, latest: int) -> list[int]:
     listed), only the latest over HTTP (a witness that polls often sees each one)."""
     sizes = {latest}
     if isinstance(source, LocalSource) and (source.root / "snapshots").is_dir():
-        sizes |= {int(p.name) for p in (source.root / "snapshots").iterdir()
-                  if p.name.isdigit() and last < int(p.name) < latest}
+        for p in (source.root / "snapshots").iterdir():
+            try:
+                n = parse_uint(p.name)
+            except ValueError:  # not a snapshot folder (`²`, `1_000`, `.tmp`): not ours
+                continue
+            if last < n < latest:
+                sizes.add(n)
     return sorted(sizes)
 
 
@@ -90,10 +97,10 @@ def poll(source: Source, verifiers: list[Verifier], require: int, state_dir: Pat
 def _poll(report: Report, source: Source, verifiers: list[Verifier], require: int,
           state_dir: Path, cosigner: Signer | None, skip_accounts: bool,
           say: Callable[[str], None], now: Callable[[], int]) -> None:
-    origin, size, root = signed_checkpoint(report, need_input(source, "checkpoint"),
-                                           "checkpoint", verifiers)
+    origin, size, root = latest_checkpoint(report, source, verifiers)
     seen_path = state_dir / "checkpoint"
-    last = (signed_checkpoint(report, seen_path.read_bytes(), f"{seen_path}", verifiers)
+    last = (signed_checkpoint(report, read_bytes(seen_path, "checkpoint", MAX_CHECKPOINT),
+                              f"{seen_path}", verifiers)
             if seen_path.exists() else None)
     if last is not None:
         if origin != last[0]:
@@ -135,7 +142,8 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
         report.ok("snapshot", detail)
         say(f"snapshot {detail}")
     # The latest checkpoint must be the one of the last snapshot verified (one view).
-    verified = signed_checkpoint(report, seen_path.read_bytes(), str(seen_path), verifiers)
+    verified = signed_checkpoint(report, read_bytes(seen_path, "checkpoint", MAX_CHECKPOINT),
+                                 str(seen_path), verifiers)
     if verified != (origin, size, root):
         raise report.fail("checkpoint", f"split view: the latest checkpoint names size {size} "
                                         f"root {root.hex()}, its snapshot size {verified[1]} "
@@ -143,11 +151,13 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
 
 
 def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign: str | None,
-           interval: float, once: bool, skip_accounts: bool) -> int:
-    """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code)."""
+           interval: float, once: bool, skip_accounts: bool,
+           limits: HttpLimits | None = None) -> int:
+    """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code).
+    Every read is bounded as `backstop-audit replay`'s (caps; over HTTP, `limits`)."""
     try:
         verifiers = load_verifiers(keys)
-        source = open_source(log)
+        source = open_source(log, limits)
         if source is None:
             raise InputError(f"{log}: not a tiled log (a folder holding tile/, or an http(s) URL)")
         cosigner = load_witness(cosign) if cosign is not None else None

@@ -34,6 +34,7 @@ from auditor.formats.clip import clip
 from auditor.replay import Replayer
 from auditor.report import InputError, Report
 from auditor.verify import merkle
+from auditor.verify.reads import MAX_STATE, ReadError, read_regular
 from auditor.verify.tiles import Source, TileError, root_from_tiles
 
 __all__ = ["FORMAT", "SavedState", "check_resume", "dump_state", "load_state", "read_state",
@@ -93,9 +94,11 @@ def write_state(path: str | Path, r: Replayer) -> int:
 def read_state(path: str | Path) -> SavedState:
     """The state saved at `path`; InputError (one line) if it is unreadable or not a state."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_regular(path, MAX_STATE)
     except OSError as exc:
         raise InputError(f"state {path}: cannot read ({exc.strerror or exc})") from None
+    except ReadError as exc:
+        raise InputError(f"state {path}: {exc}") from None
     return load_state(raw, str(path))
 
 

@@ -10,21 +10,23 @@ length as a big-endian uint16; entry i hashes to hash i of the level-0 tile of t
 index (RFC 6962 leaf hash). A partial tile that is gone (the log may delete one once the
 full tile exists) is read as the prefix of the full tile, as the spec allows.
 
+Every read has a cap (`tile_cap`: 32 bytes a hash, 2 + 65,535 bytes an entry; the
+documents' caps are in auditor.verify.reads) and, over HTTP, a timeout and a deadline.
+
 The ledger writes with the same helpers (`tile_path`, `encode_bundle`), so both sides agree
 on every byte; `verified_lines` is the auditor's check of everything it reads.
 """
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from auditor.formats.clip import clip
+from auditor.formats.clip import shorten
 from auditor.verify import merkle
+from auditor.verify.reads import HttpLimits, ReadError, http_get, read_regular
 
 __all__ = [
     "HASH",
@@ -34,10 +36,13 @@ __all__ = [
     "LocalSource",
     "Source",
     "TileError",
+    "bundle_cap",
+    "consistency_from_tiles",
     "decode_bundle",
     "encode_bundle",
     "open_source",
     "root_from_tiles",
+    "tile_cap",
     "tile_layout",
     "tile_path",
     "verified_lines",
@@ -47,7 +52,7 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = 32
 MAX_ENTRY = 0xFFFF  # a uint16 length prefix
-HTTP_TIMEOUT = 30.0
+_T = TypeVar("_T")
 
 
 class TileError(ValueError):
@@ -104,27 +109,40 @@ def decode_bundle(data: bytes, where: str) -> list[bytes]:
     return entries
 
 
+def bundle_cap(width: int) -> int:
+    """The most bytes an entry bundle of `width` entries can hold: each entry at most
+    MAX_ENTRY bytes after its 2-byte length (16,777,472 bytes for a full bundle)."""
+    return width * (2 + MAX_ENTRY)
+
+
+def tile_cap(level: int | str, width: int) -> int:
+    """The most bytes the tile or bundle (level "entries") of `width` entries may hold."""
+    return bundle_cap(width) if level == "entries" else width * HASH
+
+
 class Source:
-    """Where a tiled log is read from: `read(path)` gives the bytes, or None if absent."""
+    """Where a tiled log is read from: `read(path, cap)` gives the bytes (at most `cap` of
+    them, auditor.verify.reads), or None if absent."""
 
     name: str
 
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, cap: int) -> bytes | None:
         raise NotImplementedError
 
-    def need(self, path: str) -> bytes:
-        """The bytes at `path`; TileError if absent."""
-        data = self.read(path)
+    def need(self, path: str, cap: int) -> bytes:
+        """The bytes at `path` (at most `cap`); TileError if absent."""
+        data = self.read(path, cap)
         if data is None:
             raise TileError(f"{path}: not found under {self.name}")
         return data
 
     def tile(self, level: int | str, index: int, width: int) -> bytes:
-        """A tile or bundle; a missing partial one falls back to the full one's prefix."""
+        """A tile or bundle; a missing partial one falls back to the full one's prefix.
+        Each is read with the cap its width allows (`tile_cap`)."""
         path = tile_path(level, index, width)
-        data = self.read(path)
+        data = self.read(path, tile_cap(level, width))
         if data is None and width < TILE_WIDTH:
-            full = self.read(tile_path(level, index))
+            full = self.read(tile_path(level, index), tile_cap(level, TILE_WIDTH))
             if full is not None:
                 if level == "entries":
                     return encode_bundle(decode_bundle(full, tile_path(level, index))[:width])
@@ -136,52 +154,48 @@ class Source:
 
 @dataclass
 class LocalSource(Source):
-    """A tiled log in a local folder."""
+    """A tiled log in a local folder: regular files only (a FIFO, a device or a symlink to
+    one is refused), each read with its cap."""
 
     root: Path
 
     def __post_init__(self) -> None:
         self.name = str(self.root)
 
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, cap: int) -> bytes | None:
         try:
-            return (self.root / path).read_bytes()
+            return read_regular(self.root / path, cap)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            raise TileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        except ReadError as exc:
+            raise TileError(f"{path}: {exc}") from None
 
 
 @dataclass
 class HttpSource(Source):
-    """A tiled log at an http(s) base URL, fetched with plain GETs (404: absent)."""
+    """A tiled log at an http(s) base URL, fetched with plain GETs (404: absent), each with
+    its cap, a connect/read timeout and a total deadline (`limits`)."""
 
     base: str
+    limits: HttpLimits = field(default_factory=HttpLimits)
 
     def __post_init__(self) -> None:
         self.base = self.base.rstrip("/") + "/"
         self.name = self.base
 
-    def read(self, path: str) -> bytes | None:
+    def read(self, path: str, cap: int) -> bytes | None:
         url = self.base + path
         try:
-            request = urllib.request.Request(url, headers={"Accept-Encoding": "identity"})
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-                data: bytes = response.read()
-                return data
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise TileError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-            # ValueError: a malformed URL; HTTPException: a broken response (IncompleteRead).
-            raise TileError(f"{clip(url)}: cannot fetch ({clip(str(getattr(exc, 'reason', exc)))})") from None
+            return http_get(url, cap, self.limits)
+        except ReadError as exc:
+            raise TileError(f"{shorten(url, 200)}: {exc}") from None
 
 
-def open_source(where: str) -> Source | None:
-    """A source for an http(s) URL or a folder holding a tiled log; None for anything else."""
+def open_source(where: str, limits: HttpLimits | None = None) -> Source | None:
+    """A source for an http(s) URL (requests bounded by `limits`) or a folder holding a
+    tiled log; None for anything else."""
     if where.startswith(("http://", "https://")):
-        return HttpSource(where)
+        return HttpSource(where, limits or HttpLimits())
     path = Path(where)
     if path.is_dir() and (path / "tile").is_dir():
         return LocalSource(path)
@@ -201,15 +215,9 @@ def _node_fn(tiles: dict[tuple[int, int], bytes]) -> merkle.NodeFn:
     return node
 
 
-def root_from_tiles(source: Source, size: int, tree_size: int | None = None) -> bytes:
-    """The tree head of `size` leaves computed from the tiles it needs (a few per level).
-
-    With `tree_size` (at least `size`), the tiles are those of a tree of that many leaves:
-    the head of its first `size` leaves, which must be an older checkpoint's for the log to
-    be consistent with it."""
-    tree_size = size if tree_size is None else tree_size
-    if size == 0:
-        return merkle.EMPTY_ROOT
+def _fold(source: Source, tree_size: int, compute: Callable[[merkle.NodeFn], _T]) -> _T:
+    """`compute(node)` over the tiles of a tree of `tree_size` leaves: a dry run finds the
+    tiles it touches (a few per level), which are read and checked for width once."""
     tiles: dict[tuple[int, int], bytes] = {}
 
     def record(level: int, i: int) -> bytes:  # dry run: which tiles the fold touches
@@ -217,11 +225,41 @@ def root_from_tiles(source: Source, size: int, tree_size: int | None = None) -> 
         tiles[(tile_level, (i << sub) >> TILE_HEIGHT)] = b""
         return bytes(HASH)
 
-    merkle.range_hash(0, size, record)
+    compute(record)
     for level, index in list(tiles):
         width = min(TILE_WIDTH, (tree_size >> (TILE_HEIGHT * level)) - index * TILE_WIDTH)
         tiles[(level, index)] = _checked_tile(source, level, index, width)
-    return merkle.range_hash(0, size, _node_fn(tiles))
+    return compute(_node_fn(tiles))
+
+
+def root_from_tiles(source: Source, size: int, tree_size: int | None = None) -> bytes:
+    """The tree head of `size` leaves computed from the tiles it needs (a few per level).
+
+    With `tree_size` (at least `size`), the tiles are those of a tree of that many leaves:
+    the head of its first `size` leaves, which must be an older checkpoint's for the log to
+    be consistent with it."""
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return _fold(source, size if tree_size is None else tree_size,
+                 lambda node: merkle.range_hash(0, size, node))
+
+
+def consistency_from_tiles(source: Source, old: int, new: int) -> list[bytes]:
+    """The RFC 9162 consistency proof from size `old` (> 0) to `new` (>= old), its hashes
+    folded from the tiles of the tree of `new` leaves (merkle.verify_consistency checks it
+    against both roots)."""
+
+    def subproof(m: int, start: int, end: int, node: merkle.NodeFn, whole: bool) -> list[bytes]:
+        if m == end - start:
+            return [] if whole else [merkle.range_hash(start, end, node)]
+        k = merkle.largest_pow2_below(end - start)
+        if m <= k:
+            return [*subproof(m, start, start + k, node, whole),
+                    merkle.range_hash(start + k, end, node)]
+        return [*subproof(m - k, start + k, end, node, False),
+                merkle.range_hash(start, start + k, node)]
+
+    return _fold(source, new, lambda node: subproof(old, 0, new, node, True))
 
 
 def _checked_tile(source: Source, level: int, index: int, width: int) -> bytes:
