@@ -159,7 +159,8 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
         from ledger.service.health import serve
 
         server = serve(metrics_host, metrics_port, follower.stats, lambda: follower.turned,
-                       lambda: publisher.last if publisher else 0.0, rate)
+                       lambda: publisher.last if publisher else 0.0, rate,
+                       lambda: (publisher.failures, publisher.error) if publisher else (0, ""))
         log("metrics", url=f"http://{metrics_host}:{server.server_port}/metrics")
     try:
         stats = asyncio.run(_run(follower))
@@ -186,6 +187,8 @@ class _Publisher:
         self.every, self.log = every, log
         self.due = time.monotonic()  # the first run right away
         self.last = 0.0
+        self.failures = 0  # runs failed in a row (/healthz: ledger.service.health)
+        self.error = ""  # the last failed run's reason
 
     def tick(self) -> None:
         """Publish if due; a failed run is logged and tried again at the next period."""
@@ -197,8 +200,11 @@ class _Publisher:
         try:
             run = publish_dated(self.ledger, self.fund, self.signer, self.out, now())
         except Exception as error:
-            self.log("publish_failed", reason=f"{type(error).__name__}: {error}")
+            self.failures += 1
+            self.error = f"{type(error).__name__}: {error}"
+            self.log("publish_failed", reason=self.error, failures=self.failures)
             return
+        self.failures = 0
         if run is None:
             self.log("publish_skipped", reason="no new events since the last snapshot")
             return
