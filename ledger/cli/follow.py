@@ -95,6 +95,11 @@ def _env(name: str) -> dict[str, Any]:
 @click.option("--ack-wait", default=30.0, show_default=True, type=click.FloatRange(1),
               metavar="SECONDS", **_env("ACK_WAIT"),
               help="Redelivery delay of an unacked message (set when the consumer is created).")
+@click.option("--reanchor", is_flag=True, default=False, **_env("REANCHOR"),
+              help="The stream was deleted and created again: follow it from its first "
+                   "message (facts already recorded are recognised by their ids). Without "
+                   "it, follow refuses such a stream (exit 2); with it, a stream that was not "
+                   "created again is followed as usual.")
 @click.option("--metrics-port", default=None, type=click.IntRange(0, 65535),
               **_env("METRICS_PORT"),
               help="Serve /metrics (Prometheus) and /healthz on this port (default: off).")
@@ -113,7 +118,7 @@ def _env(name: str) -> dict[str, Any]:
 @store_options
 def follow(servers: str, stream: str, subject: str | None, durable: str, dead_letter: str,
            batch_size: int, max_latency: float, max_ack_pending: int | None, ack_wait: float,
-           metrics_port: int | None, metrics_host: str, log_format: str,
+           reanchor: bool, metrics_port: int | None, metrics_host: str, log_format: str,
            publish_every: float | None, key_path: Path | None, out: Path | None,
            ledger: Ledger, fund_name: str | None) -> None:
     """Follow a NATS JetStream stream of exchange facts into the fund, exactly once.
@@ -136,7 +141,7 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
     config = FollowConfig(fund=name, stream=stream, durable=durable, dead_letter=dead_letter,
                           servers=servers, subject=subject, batch_size=batch_size,
                           max_latency=max_latency, max_ack_pending=max_ack_pending,
-                          ack_wait=ack_wait)
+                          ack_wait=ack_wait, reanchor=reanchor)
     publisher = None
     if publish_every is not None:
         assert key_path is not None and out is not None
