@@ -104,6 +104,26 @@ class Bus:
             return [m.metadata.sequence.stream for m in messages]
         return _run(self.url, action)
 
+    def recreate(self) -> None:
+        """Delete the facts stream (and its consumers) and create it again under its name:
+        its sequences start from 1 again."""
+        async def action(js: Any) -> None:
+            await js.delete_stream(self.stream)
+            await js.add_stream(name=self.stream, subjects=[self.subject])
+        _run(self.url, action)
+
+    def created(self) -> str:
+        """The facts stream's creation time, as the follower records it (ISO 8601)."""
+        async def action(js: Any) -> str:
+            return str((await js.stream_info(self.stream)).created.isoformat())
+        return _run(self.url, action)
+
+    def consumers(self) -> list[str]:
+        """Names of the facts stream's consumers."""
+        async def action(js: Any) -> list[str]:
+            return [c.name for c in await js.consumers_info(self.stream)]
+        return _run(self.url, action)
+
     def delete(self) -> None:
         async def action(js: Any) -> None:
             for name in (self.stream, self.dead_stream):

@@ -5,12 +5,17 @@ import's (tests/ledger/service/test_follow.py)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select, text
 
+from ledger.store.persistence import normalize_url
+from ledger.store.tables import follow_cursors
 from tests.bus import Bus, make_bus
+from tests.factories import write_jsonl
 from tests.ledger.service.test_follow import (
     Running,
     imported_export,
@@ -19,7 +24,7 @@ from tests.ledger.service.test_follow import (
     position,
     sim_facts,
 )
-from tests.processes import export_bytes, pg_terminate
+from tests.processes import export_bytes, pg_terminate, run
 
 pytestmark = pytest.mark.slow  # each runs `backstop` processes against the real bus
 
@@ -52,3 +57,122 @@ def test_a_killed_database_connection_is_reconnected_and_nothing_is_lost(
     assert follower.events("db_error")
     assert "152 facts recorded, 0 already recorded, 0 dead-lettered" in summary
     assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
+
+
+def stored(url: str, bus: Bus) -> tuple[int, str | None]:
+    """(position, stream_created) stored for the test's stream."""
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(select(
+                follow_cursors.c.position, follow_cursors.c.stream_created).where(
+                follow_cursors.c.stream == bus.stream)).one()
+            return int(row[0]), row[1]
+    finally:
+        engine.dispose()
+
+
+def downgrade(url: str) -> None:
+    """Make the cursor table as the version before issue 21 made it: no stream identity."""
+    engine = create_engine(normalize_url(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "ALTER TABLE backstop_follow_cursors DROP COLUMN stream_created"))
+    finally:
+        engine.dispose()
+
+
+def follow_once(url: str, bus: Bus, *extra: str) -> tuple[int, str, str]:
+    """`backstop follow` run to its end (it must refuse): exit code, stdout, stderr."""
+    result = run(url, "follow", "--stream", bus.stream, "--durable", bus.durable,
+                 "--dead-letter", bus.dead_letter, "--servers", bus.url, *extra)
+    return result.returncode, result.stdout, result.stderr
+
+
+def refusal(bus: Bus, reason: str) -> str:
+    return (f"Error: --stream {bus.stream} {reason}; nothing was acked. To follow the stream "
+            "as it is now from its first message, run once with --reanchor (facts already "
+            "recorded are recognised by their ids)\n")
+
+
+def test_a_stream_created_again_is_refused_until_reanchored(
+        db_url: str, tmp_path: Path, bus: Bus) -> None:
+    """5 facts followed (position 5). The stream is deleted and created again while the
+    follower runs, and 3 new facts published: sequences 1 to 3, at or below the stored
+    position. The running follower exits 2 with one line, and so does a new one: no consumer
+    created (nothing acked), nothing recorded. `--reanchor` follows the new stream from its
+    first message: 3 facts recorded, the export equal to a file import of all 8; a second
+    `--reanchor` changes nothing."""
+    url = db_url
+    facts = sim_facts(tmp_path)
+    init(url, tmp_path)
+    payloads = lines(facts)
+    bus.publish(payloads[:5])
+    old = bus.created()
+    first = Running(url, bus, tmp_path / "first.log", "--max-latency", "0.05")
+    first.until(lambda: position(url, bus) == 5, "sequence 5 committed")
+    assert stored(url, bus) == (5, old)
+    before = export_bytes(url, tmp_path / "before.jsonl")
+    bus.recreate()
+    new = bus.created()
+    assert new != old
+    assert bus.publish(payloads[5:8]) == [1, 2, 3]
+    assert first.process.wait(timeout=60) == 2
+    first.stderr.close()
+    reason = (f"was created again at {new} (the stored position 5 counts in the stream "
+              f"created at {old})")
+    assert first.log.read_text().splitlines()[-1] == refusal(bus, reason).rstrip("\n")
+    assert follow_once(url, bus) == (2, "", refusal(bus, reason))
+    assert bus.consumers() == []  # refused before subscribing: nothing delivered or acked
+    assert stored(url, bus) == (5, old)
+    assert export_bytes(url, tmp_path / "after.jsonl") == before
+
+    again = Running(url, bus, tmp_path / "again.log", "--reanchor", "--max-latency", "0.05")
+    again.until(lambda: position(url, bus) == 3 and bus.consumer() == (0, 0),
+                "the new stream's 3 messages committed and acked")
+    summary = again.stop()
+    assert "to position 3: 3 facts recorded, 0 already recorded, 0 dead-lettered" in summary
+    [event] = again.events("reanchored")
+    assert (event["old_position"], event["position"], event["stream_created"]) == (5, 0, new)
+    assert stored(url, bus) == (3, new)
+    eight = write_jsonl(tmp_path / "eight.jsonl", [json.loads(p) for p in payloads[:8]])
+    assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, eight)
+    once_more = Running(url, bus, tmp_path / "once-more.log", "--reanchor")
+    once_more.until(lambda: once_more.events("started"), "the follower up")
+    assert "to position 3: 0 facts recorded" in once_more.stop()
+    assert once_more.events("reanchor_unneeded") and not once_more.events("reanchored")
+
+
+def test_a_database_made_before_the_stream_identity_is_upgraded(
+        db_url: str, tmp_path: Path, bus: Bus) -> None:
+    """A cursor table without the stream identity column (as the previous version made it)
+    at position 5: the follower adds the column, records the stream's creation time and goes
+    on (8 facts, the export equal to a file import's). Made old again, with the stream
+    created again below the stored position: refused, exit 2, nothing recorded."""
+    url = db_url
+    facts = sim_facts(tmp_path)
+    init(url, tmp_path)
+    payloads = lines(facts)
+    bus.publish(payloads[:5])
+    first = Running(url, bus, tmp_path / "first.log", "--max-latency", "0.05")
+    first.until(lambda: position(url, bus) == 5, "sequence 5 committed")
+    first.stop()
+    downgrade(url)
+    bus.publish(payloads[5:8])
+    second = Running(url, bus, tmp_path / "second.log", "--max-latency", "0.05")
+    second.until(lambda: position(url, bus) == 8, "sequence 8 committed")
+    assert "to position 8: 3 facts recorded" in second.stop()
+    assert stored(url, bus) == (8, bus.created())
+    eight = write_jsonl(tmp_path / "eight.jsonl", [json.loads(p) for p in payloads[:8]])
+    followed = export_bytes(url, tmp_path / "events.jsonl")
+    assert followed == imported_export(tmp_path, eight)
+
+    downgrade(url)
+    bus.recreate()
+    bus.publish(payloads[8:11])
+    reason = "ends at sequence 3, before the stored position 8: it was created again"
+    assert follow_once(url, bus) == (2, "", refusal(bus, reason))
+    assert bus.consumers() == []
+    assert stored(url, bus) == (8, None)
+    assert export_bytes(url, tmp_path / "after.jsonl") == followed
