@@ -6,6 +6,7 @@ import's (tests/ledger/service/test_follow.py)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,17 +15,20 @@ from sqlalchemy import create_engine, select, text
 
 from ledger.store.persistence import normalize_url
 from ledger.store.tables import follow_cursors
-from tests.bus import Bus, make_bus
+from tests.bus import Bus, jetstream_reason, make_bus
 from tests.factories import write_jsonl
 from tests.ledger.service.test_follow import (
+    NATS_SERVER,
     Running,
+    _free_port,
+    _start_nats,
     imported_export,
     init,
     lines,
     position,
     sim_facts,
 )
-from tests.processes import export_bytes, pg_terminate, run
+from tests.processes import export_bytes, pg_terminate, run, wait_for
 
 pytestmark = pytest.mark.slow  # each runs `backstop` processes against the real bus
 
@@ -176,3 +180,31 @@ def test_a_database_made_before_the_stream_identity_is_upgraded(
     assert bus.consumers() == []
     assert stored(url, bus) == (8, None)
     assert export_bytes(url, tmp_path / "after.jsonl") == followed
+
+
+def test_the_nats_password_never_appears_in_errors_or_logs(tmp_path: Path) -> None:
+    """A NATS server of this test's own wants user alice and a password. A wrong password:
+    refused at once in one line, exit 2, the URL shown as nats://alice:***@...; the right
+    one and a missing stream: that line masks it too. Neither password is in any output."""
+    if not os.access(NATS_SERVER, os.X_OK):
+        pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
+    port = _free_port()
+    server = _start_nats(port, tmp_path / "store", "--user", "alice", "--pass", "r1ghtpass")
+    try:
+        right, wrong = (f"nats://alice:{p}@127.0.0.1:{port}" for p in ("r1ghtpass", "wr0ngpass"))
+        wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        init(url, tmp_path)
+        masked = f"nats://alice:***@127.0.0.1:{port}"
+        for servers, line in (
+                (wrong, (f"Error: --servers {masked}: the server refused the credentials "
+                         "(Error: nats: 'Authorization Violation')")),
+                (right, f"Error: --stream NO_SUCH_H21: no such stream on {masked}")):
+            result = run(url, "follow", "--stream", "NO_SUCH_H21", "--dead-letter", "x.dead",
+                         "--servers", servers, "--log-format", "json", timeout=60)
+            output = result.stdout + result.stderr
+            assert (result.returncode, result.stderr.splitlines()[-1]) == (2, line)
+            assert "r1ghtpass" not in output and "wr0ngpass" not in output
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
