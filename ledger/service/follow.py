@@ -138,7 +138,6 @@ class Follower:
         self._created = ""  # the followed stream's creation time: its identity
         self._bus_backoff = Backoff()
         self._db_backoff = Backoff()
-        self._retry_at = 0.0  # monotonic time before which a failed step is not retried
         self.turned = time.monotonic()  # when the loop last turned (the health check)
 
     def _mask(self, text: str) -> str:
@@ -382,8 +381,6 @@ class Follower:
         since = max(self.stats.last_commit, self.stats.started)
         if time.time() - since < STALL:  # in-flight messages of a live follower: let it
             return
-        if self._retry_at > time.monotonic():  # a failed step waits out its backoff
-            return
         position = self.stats.position
         try:
             info = await self._js.stream_info(self.config.stream)
@@ -440,7 +437,6 @@ class Follower:
             self._bus_backoff.reset()
             self._db_backoff.reset()
             return
-        self._retry_at = time.monotonic() + delay
         with contextlib.suppress(TimeoutError):  # stop() ends the wait
             await asyncio.wait_for(self._stopping.wait(), delay)
 
@@ -549,12 +545,19 @@ class Follower:
         """All at once: a slow bus costs a batch one timeout, not one per letter."""
         assert self._js is not None
         js = self._js
-        acks = await asyncio.wait_for(asyncio.gather(*(
-            js.publish(self.config.dead_letter, data[sequence], timeout=DEAD_LETTER_TIMEOUT,
-                       headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
-                                REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
-            for sequence, reason in dead), return_exceptions=True), DEAD_LETTER_TIMEOUT)
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*(
+                js.publish(self.config.dead_letter, data[sequence],
+                           timeout=DEAD_LETTER_TIMEOUT,
+                           headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
+                                    REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
+                for sequence, reason in dead), return_exceptions=True), DEAD_LETTER_TIMEOUT)
+        except TimeoutError:
+            acks = [TimeoutError()]
         for ack in acks:
+            if isinstance(ack, TimeoutError):
+                raise TimeoutError(f"{self.config.dead_letter}: {len(dead)} dead letter(s) "
+                                   f"not stored within {DEAD_LETTER_TIMEOUT:g} s")
             if isinstance(ack, BaseException):
                 raise ack
 

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from ledger.service.backoff import CAP, FIRST, schedule
 from ledger.store.persistence import normalize_url
 from ledger.store.tables import follow_cursors
-from tests.bus import Bus, jetstream_reason, make_bus
-from tests.factories import write_jsonl
+from tests.bus import Bus, jetstream_reason, make_bus, silent_listener
+from tests.factories import fee, write_jsonl
 from tests.ledger.service.test_follow import (
     NATS_SERVER,
     Running,
@@ -208,3 +210,75 @@ def test_the_nats_password_never_appears_in_errors_or_logs(tmp_path: Path) -> No
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    assert (FIRST, CAP) == (0.5, 30.0)
+    assert schedule(9) == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def rolled_back(follower: Running) -> list[dict[str, object]]:
+    return [e for e in follower.events("bus_error") if "rolled back" in str(e["reason"])]
+
+
+def test_a_missing_dead_letter_stream_is_retried_with_a_growing_delay(
+        tmp_path: Path, bus: Bus) -> None:
+    """The dead-letter stream is deleted while the follower runs; a batch with a bad message
+    cannot store its dead letter: rolled back, nothing acked, and tried again after 0.5, 1,
+    2 s (4 attempts over at least 3.5 s, where it used to try 4 times a second). The stream
+    is added back: the next attempt stores the dead letter once and commits the rest."""
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    init(url, tmp_path)
+    follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.05",
+                       "--ack-wait", "2")  # messages committed by catch-up: acked sooner
+    follower.until(lambda: follower.events("started"), "the follower up")
+    bus.delete_dead_stream()
+    good = [fee("g1", "1.00"), fee("g2", "2.00")]
+    bad = json.dumps(fee("b1", "x")).encode()
+    bus.publish([json.dumps(good[0]).encode(), bad, json.dumps(good[1]).encode()])
+    follower.until(lambda: rolled_back(follower), "a batch rolled back")
+    first = time.monotonic()
+    follower.until(lambda: len(rolled_back(follower)) >= 4, "four attempts")
+    window = time.monotonic() - first
+    assert [e["retry_in"] for e in rolled_back(follower)[:4]] == [0.5, 1.0, 2.0, 4.0]
+    assert window >= 0.5 + 1.0 + 2.0 - 0.1  # between the first and the fourth attempt
+    assert position(url, bus) == 0
+    assert bus.consumer()[1] == 3  # delivered, none acked
+    bus.add_dead_stream()
+    follower.until(lambda: position(url, bus) == 3 and bus.consumer() == (0, 0),
+                   "the batch committed once the dead letter is stored", 30)
+    assert "2 facts recorded, 0 already recorded, 1 dead-lettered" in follower.stop()
+    assert [(s, p) for _, s, p in bus.dead_letters()] == [("2", bad)]
+    facts = write_jsonl(tmp_path / "good.jsonl", good)
+    assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
+
+
+def test_a_slow_dead_letter_publish_does_not_hold_the_fund(
+        db_url: str, tmp_path: Path, bus: Bus) -> None:
+    """The dead-letter subject is answered by nobody (its stream deleted, a silent listener
+    on it): the follower's publish waits for an ack that never comes. Meanwhile `backstop
+    import --lock-timeout 1` writes to the fund at once (exit 0): the wait holds no lock (it
+    was inside the batch's transaction, 10 s per message: exit 3). The stream is added back:
+    the follower stores the dead letter, commits the rest after the import's fact."""
+    url = db_url
+    init(url, tmp_path)
+    follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.05",
+                       "--ack-wait", "2")  # messages committed by catch-up: acked sooner
+    follower.until(lambda: follower.events("started"), "the follower up")
+    bus.delete_dead_stream()
+    good = [fee("g1", "1.00"), fee("g2", "2.00")]
+    bad = json.dumps(fee("b1", "x")).encode()
+    with silent_listener(bus.url, bus.dead_letter) as received:
+        bus.publish([json.dumps(good[0]).encode(), bad, json.dumps(good[1]).encode()])
+        follower.until(lambda: received, "the follower waiting on its dead letter's ack")
+        other = write_jsonl(tmp_path / "other.jsonl", [fee("o1", "5.00")])
+        imported = run(url, "import", str(other), "--lock-timeout", "1")
+        assert (imported.returncode, imported.stderr) == (0, "")
+        assert not rolled_back(follower)  # the import ran while the follower still waited
+    bus.add_dead_stream()
+    follower.until(lambda: position(url, bus) == 3 and bus.consumer() == (0, 0),
+                   "the batch committed once the dead letter is stored", 60)
+    assert "2 facts recorded, 0 already recorded, 1 dead-lettered" in follower.stop()
+    assert [(s, p) for _, s, p in bus.dead_letters()] == [("2", bad)]
+    facts = write_jsonl(tmp_path / "all.jsonl", [fee("o1", "5.00"), *good])
+    assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
