@@ -13,6 +13,10 @@ commit time minus the stream's receive time of its message. p50 and p99 are repo
 
     python bench/follow_throughput.py [--facts 50000] [--rounds 3] [--rate 2000]
                                       [--lag-seconds 15] [--pg URL | --no-pg]
+
+PostgreSQL databases are named $BACKSTOP_BENCH_DB_PREFIX (default backstop_bench_<pid>) plus
+a tag, as in bench/import_throughput.py; each database and stream is dropped once measured,
+also when a run fails.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 
 import nats
-from import_throughput import DEFAULT_PG, FUND, fresh_pg, write_facts
+from import_throughput import DEFAULT_PG, FUND, drop_pg, fresh_pg, write_facts
 
 from ledger.service.application import Ledger
 from ledger.service.follow import FollowConfig, Follower
@@ -83,13 +87,28 @@ def follow_until(url: str, tag: str, last: int, batch_size: int,
     return seconds, lags
 
 
+def dropped(url: str | None) -> None:
+    """Drop a PostgreSQL database made for a measurement (SQLite files go with the tmp dir)."""
+    if url is not None and url.startswith("postgresql"):
+        drop_pg(url)
+
+
 def throughput_round(kind: str, make_url: object, facts: Path, count: int,
                      round_: int) -> float | None:
-    """One round: import, then follow, on fresh databases; the follow/import ratio."""
+    """One round: import, then follow, on fresh databases (dropped after); the ratio."""
     import_url = make_url(f"fimport{round_}")  # type: ignore[operator]
     follow_url = make_url(f"ffollow{round_}")  # type: ignore[operator]
-    if import_url is None or follow_url is None:
-        return None
+    try:
+        if import_url is None or follow_url is None:
+            return None
+        return _throughput(kind, import_url, follow_url, facts, count, round_)
+    finally:
+        dropped(import_url)
+        dropped(follow_url)
+
+
+def _throughput(kind: str, import_url: str, follow_url: str, facts: Path, count: int,
+                round_: int) -> float:
     ledger = Ledger(import_url)
     ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
     start = time.perf_counter()
@@ -98,13 +117,15 @@ def throughput_round(kind: str, make_url: object, facts: Path, count: int,
     ledger.close()
     tag = f"{os.getpid()}_{round_}"
     asyncio.run(make_streams(tag))
-    asyncio.run(publish_lines(facts.read_bytes().splitlines(), servers=SERVERS,
-                              subject=f"bench.{tag}"))
-    ledger = Ledger(follow_url)
-    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
-    ledger.close()
-    follow_s, _ = follow_until(follow_url, tag, count, FOLLOW_BATCH, 0.2)
-    asyncio.run(drop_streams(tag))
+    try:
+        asyncio.run(publish_lines(facts.read_bytes().splitlines(), servers=SERVERS,
+                                  subject=f"bench.{tag}"))
+        ledger = Ledger(follow_url)
+        ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+        ledger.close()
+        follow_s, _ = follow_until(follow_url, tag, count, FOLLOW_BATCH, 0.2)
+    finally:
+        asyncio.run(drop_streams(tag))
     import_rate, follow_rate = count / import_s, count / follow_s
     print(f"{kind:9} import {import_rate:7.0f} facts/s ({report.events} events in "
           f"{import_s:.1f} s) | follow {follow_rate:7.0f} facts/s ({follow_s:.1f} s) | "
@@ -116,22 +137,31 @@ def lag_run(kind: str, url: str | None, facts: Path, rate: float, seconds: float
     """Publish at `rate` from another process while following; print lag p50 and p99."""
     if url is None:
         return
+    try:
+        _lag(kind, url, facts, rate, seconds)
+    finally:
+        dropped(url)
+
+
+def _lag(kind: str, url: str, facts: Path, rate: float, seconds: float) -> None:
     count = int(rate * seconds)
     lines = facts.read_bytes().splitlines()[:count]
     part = facts.with_name(f"lag-{kind}.jsonl")
     part.write_bytes(b"\n".join(lines) + b"\n")
     tag = f"{os.getpid()}_lag_{kind}"
     asyncio.run(make_streams(tag))
-    ledger = Ledger(url)
-    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
-    ledger.close()
-    publisher = subprocess.Popen([sys.executable, "-c", (
-        "import asyncio, sys; from ledger.sim.bus import publish_lines; "
-        f"asyncio.run(publish_lines(open({str(part)!r}, 'rb').read().splitlines(), "
-        f"servers={SERVERS!r}, subject='bench.{tag}', rate={rate}))")])
-    _, lags = follow_until(url, tag, len(lines), 1000, 0.2)
-    publisher.wait(timeout=120)
-    asyncio.run(drop_streams(tag))
+    try:
+        ledger = Ledger(url)
+        ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+        ledger.close()
+        publisher = subprocess.Popen([sys.executable, "-c", (
+            "import asyncio, sys; from ledger.sim.bus import publish_lines; "
+            f"asyncio.run(publish_lines(open({str(part)!r}, 'rb').read().splitlines(), "
+            f"servers={SERVERS!r}, subject='bench.{tag}', rate={rate}))")])
+        _, lags = follow_until(url, tag, len(lines), 1000, 0.2)
+        publisher.wait(timeout=120)
+    finally:
+        asyncio.run(drop_streams(tag))
     lags.sort()
     p50 = lags[len(lags) // 2]
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
@@ -160,7 +190,9 @@ def main() -> None:
         backends: list[tuple[str, object]] = [
             ("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
         if not args.no_pg:
-            backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"backstop_bench_{tag}")))
+            # Names unique to this run: another process may be benchmarking on the same server.
+            prefix = os.environ.get("BACKSTOP_BENCH_DB_PREFIX", f"backstop_bench_{os.getpid()}")
+            backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"{prefix}_{tag}")))
         print(f"{args.facts} facts; baseline = `backstop import` of the same file "
               f"(batch {FOLLOW_BATCH}); follow --batch-size {FOLLOW_BATCH}")
         for kind, make_url in backends:

@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import itertools
 import os
-from collections.abc import Awaitable, Callable, Iterable
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -104,6 +105,35 @@ class Bus:
             return [m.metadata.sequence.stream for m in messages]
         return _run(self.url, action)
 
+    def recreate(self) -> None:
+        """Delete the facts stream (and its consumers) and create it again under its name:
+        its sequences start from 1 again."""
+        async def action(js: Any) -> None:
+            await js.delete_stream(self.stream)
+            await js.add_stream(name=self.stream, subjects=[self.subject])
+        _run(self.url, action)
+
+    def created(self) -> str:
+        """The facts stream's creation time, as the follower records it (ISO 8601)."""
+        async def action(js: Any) -> str:
+            return str((await js.stream_info(self.stream)).created.isoformat())
+        return _run(self.url, action)
+
+    def consumers(self) -> list[str]:
+        """Names of the facts stream's consumers."""
+        async def action(js: Any) -> list[str]:
+            return [c.name for c in await js.consumers_info(self.stream)]
+        return _run(self.url, action)
+
+    def delete_dead_stream(self) -> None:
+        """Delete the dead-letter stream (an operator's mistake): its subject is stored
+        nowhere."""
+        _run(self.url, lambda js: js.delete_stream(self.dead_stream))
+
+    def add_dead_stream(self) -> None:
+        _run(self.url, lambda js: js.add_stream(name=self.dead_stream,
+                                                subjects=[self.dead_letter]))
+
     def delete(self) -> None:
         async def action(js: Any) -> None:
             for name in (self.stream, self.dead_stream):
@@ -123,3 +153,37 @@ def make_bus(url: str) -> Bus:
         await js.add_stream(name=bus.dead_stream, subjects=[bus.dead_letter])
     _run(url, action)
     return bus
+
+
+@contextlib.contextmanager
+def silent_listener(url: str, subject: str) -> Iterator[list[bytes]]:
+    """A plain NATS subscriber on `subject` that never answers, in a thread of its own: a
+    JetStream publish there (no stream stores it) waits for an ack that never comes, as on
+    a slow bus. Yields the payloads it has received so far."""
+    import nats
+
+    received: list[bytes] = []
+    ready = threading.Event()
+    state: dict[str, Any] = {}
+
+    async def listen() -> None:
+        nc = await nats.connect(url)
+        state["loop"], state["stop"] = asyncio.get_running_loop(), asyncio.Event()
+
+        async def take(message: Any) -> None:
+            received.append(message.data)
+        await nc.subscribe(subject, cb=take)
+        await nc.flush()
+        ready.set()
+        await state["stop"].wait()
+        await nc.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(listen(),), daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise AssertionError(f"the silent listener on {subject} did not start")
+    try:
+        yield received
+    finally:
+        state["loop"].call_soon_threadsafe(state["stop"].set)
+        thread.join(timeout=10)

@@ -163,3 +163,16 @@ def event_count(url: str) -> int:
             return int(conn.execute(text("SELECT count(*) FROM backstop_events")).scalar() or 0)
     finally:
         engine.dispose()
+
+
+def pg_terminate(url: str) -> list[int]:
+    """End every other session on the database of `url` (pg_terminate_backend, as an operator
+    or a failover would); their pids."""
+    from tests.conftest import _pg_admin
+
+    with _pg_admin(url) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()").fetchall()]
+        return [pid for pid in pids
+                if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]

@@ -95,6 +95,11 @@ def _env(name: str) -> dict[str, Any]:
 @click.option("--ack-wait", default=30.0, show_default=True, type=click.FloatRange(1),
               metavar="SECONDS", **_env("ACK_WAIT"),
               help="Redelivery delay of an unacked message (set when the consumer is created).")
+@click.option("--reanchor", is_flag=True, default=False, **_env("REANCHOR"),
+              help="The stream was deleted and created again: follow it from its first "
+                   "message (facts already recorded are recognised by their ids). Without "
+                   "it, follow refuses such a stream (exit 2); with it, a stream that was not "
+                   "created again is followed as usual.")
 @click.option("--metrics-port", default=None, type=click.IntRange(0, 65535),
               **_env("METRICS_PORT"),
               help="Serve /metrics (Prometheus) and /healthz on this port (default: off).")
@@ -113,7 +118,7 @@ def _env(name: str) -> dict[str, Any]:
 @store_options
 def follow(servers: str, stream: str, subject: str | None, durable: str, dead_letter: str,
            batch_size: int, max_latency: float, max_ack_pending: int | None, ack_wait: float,
-           metrics_port: int | None, metrics_host: str, log_format: str,
+           reanchor: bool, metrics_port: int | None, metrics_host: str, log_format: str,
            publish_every: float | None, key_path: Path | None, out: Path | None,
            ledger: Ledger, fund_name: str | None) -> None:
     """Follow a NATS JetStream stream of exchange facts into the fund, exactly once.
@@ -136,7 +141,7 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
     config = FollowConfig(fund=name, stream=stream, durable=durable, dead_letter=dead_letter,
                           servers=servers, subject=subject, batch_size=batch_size,
                           max_latency=max_latency, max_ack_pending=max_ack_pending,
-                          ack_wait=ack_wait)
+                          ack_wait=ack_wait, reanchor=reanchor)
     publisher = None
     if publish_every is not None:
         assert key_path is not None and out is not None
@@ -159,7 +164,8 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
         from ledger.service.health import serve
 
         server = serve(metrics_host, metrics_port, follower.stats, lambda: follower.turned,
-                       lambda: publisher.last if publisher else 0.0, rate)
+                       lambda: publisher.last if publisher else 0.0, rate,
+                       lambda: (publisher.failures, publisher.error) if publisher else (0, ""))
         log("metrics", url=f"http://{metrics_host}:{server.server_port}/metrics")
     try:
         stats = asyncio.run(_run(follower))
@@ -186,6 +192,8 @@ class _Publisher:
         self.every, self.log = every, log
         self.due = time.monotonic()  # the first run right away
         self.last = 0.0
+        self.failures = 0  # runs failed in a row (/healthz: ledger.service.health)
+        self.error = ""  # the last failed run's reason
 
     def tick(self) -> None:
         """Publish if due; a failed run is logged and tried again at the next period."""
@@ -197,8 +205,11 @@ class _Publisher:
         try:
             run = publish_dated(self.ledger, self.fund, self.signer, self.out, now())
         except Exception as error:
-            self.log("publish_failed", reason=f"{type(error).__name__}: {error}")
+            self.failures += 1
+            self.error = f"{type(error).__name__}: {error}"
+            self.log("publish_failed", reason=self.error, failures=self.failures)
             return
+        self.failures = 0
         if run is None:
             self.log("publish_skipped", reason="no new events since the last snapshot")
             return

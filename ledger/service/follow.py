@@ -11,12 +11,23 @@ twice under one exchange id is recorded once by the import's idempotency. After 
 messages held unacked by the dead process are read straight from the stream by sequence
 ("gap fill") so the facts still go in stream order, and their late redelivery is a no-op.
 
+The stream's identity. The position is stored with the stream's creation time and checked
+(ledger.service.streamid) at start, while following and before a redelivered message is
+acked: a stream deleted and created again numbers from 1 again, and its messages must not be
+taken for handled ones. On a mismatch the follower exits 2 with one line; `--reanchor`
+re-anchors the position in the stream as it is now.
+
 Bad input. A message that fails the import's checks, or a conflict (same id, other fields),
 or a fact the fund's rules refuse, is published to the dead-letter subject with the one line
-`stream sequence N: field: reason` (the import's `line N: ...`), before its batch commits,
-with a message id so a redone batch does not publish it twice (within the dead-letter
-stream's duplicate window, 2 minutes by default). The rest of the batch commits
-in stream order; the bad message writes nothing and is acked.
+`stream sequence N: field: reason` (the import's `line N: ...`), before its batch's
+transaction (ledger.service.followbatch), with a message id so a redone batch does not
+publish it twice (within the dead-letter stream's duplicate window, 2 minutes by default).
+The rest of the batch commits in stream order; the bad message writes nothing and is acked.
+
+Failures. A batch the bus failed under (a dead letter not stored) or the database failed
+under (its connection lost) rolls back, nothing acked, and is tried again after a growing
+delay (ledger.service.backoff); the database gets DB_ATTEMPTS tries in a row, then the
+follower exits 2 with one line. The NATS URL's password never appears in a message or log.
 """
 
 from __future__ import annotations
@@ -24,30 +35,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import nats
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ledger.domain.fund import Fund
 from ledger.service.application import Ledger
+from ledger.service.backoff import Backoff
 from ledger.service.followbatch import Batch, Item, commit_batch
-from ledger.store.cursors import CursorMoved, read_cursor
+from ledger.service.streamid import StreamState, mismatch, reanchored, refusal
+from ledger.store.cursors import (
+    Cursor,
+    CursorMoved,
+    anchor_cursor,
+    load_cursor,
+    upgrade_cursors,
+)
+from ledger.store.persistence import open_error, redact, scrub
 
 IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
 STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
 CONNECT_WAIT = 15.0  # seconds to reach the bus at start; then exit (the service manager retries)
-DEAD_LETTER_TIMEOUT = 10.0  # seconds to wait for the dead-letter stream's publish ack
+DEAD_LETTER_TIMEOUT = 5.0  # seconds for the dead-letter stream to store a batch's letters
+DB_ATTEMPTS = 8  # database failures in a row (0.5 s to 30 s apart, ~62 s) before exit 2
+# The bus failing a batch (or timing out), and the database connection lost: retried.
+BUS_FAILED = (nats.errors.Error, TimeoutError)
+DB_LOST = (OperationalError, InterfaceError, StoreOperationalError, StoreInterfaceError)
 REASON_HEADER = "Backstop-Reason"
 SEQUENCE_HEADER = "Backstop-Stream-Sequence"
 
 
 class FollowError(RuntimeError):
-    """The bus is not set up as the follower needs (one line: what and how to fix it)."""
+    """The follower cannot go on: the bus is not set up as it needs, the stream is not the
+    one its position counts in, or the database stays away (one line: what, and the way
+    out)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,7 @@ class FollowConfig:
     max_latency: float = 0.2  # seconds from a batch's first message to its commit, at most
     max_ack_pending: int | None = None  # default 4 batches: room for a second follower
     ack_wait: float = 30.0
+    reanchor: bool = False  # a stream created again: follow it from its first message
 
 
 @dataclass
@@ -91,7 +122,11 @@ class Follower:
                  on_idle: Callable[[], None] | None = None) -> None:
         self.ledger = ledger
         self.config = config
-        self.log = log
+
+        def masked(event: str, **fields: object) -> None:  # no NATS password in the logs
+            log(event, **{k: self._mask(v) if isinstance(v, str) else v
+                          for k, v in fields.items()})
+        self.log = masked
         self.on_batch = on_batch
         self.on_idle = on_idle  # between batches, in the follower's thread (publishing)
         self.stats = FollowStats()
@@ -100,7 +135,16 @@ class Follower:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._js: JetStreamContext | None = None
         self._subject = config.subject
+        self._created = ""  # the followed stream's creation time: its identity
+        self._bus_backoff = Backoff()
+        self._db_backoff = Backoff()
         self.turned = time.monotonic()  # when the loop last turned (the health check)
+
+    def _mask(self, text: str) -> str:
+        """`text` with every --servers URL's password shown as *** (as database URLs)."""
+        for server in self.config.servers.split(","):
+            text = scrub(text, server.strip())
+        return text
 
     def stop(self) -> None:
         """Finish the open batch (commit and ack it), then return from `run`."""
@@ -109,25 +153,15 @@ class Follower:
     async def run(self) -> FollowStats:
         """Consume until stopped; returns the totals."""
         self._loop = asyncio.get_running_loop()
-        async def bus_error(error: Exception) -> None:  # one log line, not a traceback
-            self.log("bus_error", reason=f"{type(error).__name__}: {error}")
-
-        try:  # nats-py retries a first connection forever: bounded here
-            nc = await asyncio.wait_for(nats.connect(
-                self.config.servers, connect_timeout=5, max_reconnect_attempts=-1,
-                allow_reconnect=True, error_cb=bus_error), timeout=CONNECT_WAIT)
-        except TimeoutError:
-            raise FollowError(f"--servers {self.config.servers}: no NATS server answered "
-                              f"within {CONNECT_WAIT:g} s") from None
-        except Exception as error:
-            raise FollowError(f"--servers {self.config.servers}: cannot connect "
-                              f"({type(error).__name__}: {error})") from None
+        nc = await self._connect()
         try:
             self._js = nc.jetstream()
-            subscription = await self._subscribe(self._js)
-            self.stats.position = await asyncio.to_thread(
-                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
-            self._fund = await asyncio.to_thread(self.ledger.get_fund, self.config.fund)
+            try:
+                info = await self._anchor(self._js)
+                subscription = await self._subscribe(self._js, info)
+                self._fund = await asyncio.to_thread(self.ledger.get_fund, self.config.fund)
+            except DB_LOST as error:
+                raise FollowError(self._mask(str(open_error(self.ledger.url, error)))) from None
             self.log("started", stream=self.config.stream, durable=self.config.durable,
                      position=self.stats.position)
             last_info = 0.0
@@ -150,6 +184,7 @@ class Follower:
                     if time.monotonic() - last_info > 1.0:
                         last_info = time.monotonic()
                         await self._refresh_pending(subscription)
+                        await self._check_stream()
             finally:
                 if inflight is not None:  # finish the open batch: commit, then ack
                     await inflight
@@ -162,13 +197,108 @@ class Follower:
 
     # -- the bus ----------------------------------------------------------------------------
 
-    async def _subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
-        config = self.config
+    async def _connect(self) -> Client:
+        """Connect to --servers; FollowError (one line, no password) when no server answers
+        within CONNECT_WAIT or a server refuses the credentials."""
+        where = redact(self.config.servers)
+        last: list[str] = []  # the latest failure while connecting
+        refused = asyncio.Event()
+        connected = False
+
+        async def bus_error(error: Exception) -> None:  # one log line, not a traceback
+            reason = f"{type(error).__name__}: {error}"
+            self.log("bus_error", reason=reason)
+            if not connected:
+                last[:] = [reason]
+                if (isinstance(error, nats.errors.AuthorizationError)
+                        or "authorization violation" in str(error).lower()):
+                    refused.set()  # nats-py would retry wrong credentials for ever
+
+        # nats-py retries a first connection forever: bounded here
+        connect = asyncio.ensure_future(nats.connect(
+            self.config.servers, connect_timeout=5, max_reconnect_attempts=-1,
+            allow_reconnect=True, error_cb=bus_error))
+        refusal_seen = asyncio.ensure_future(refused.wait())
         try:
-            stream = await js.stream_info(config.stream)
+            await asyncio.wait({connect, refusal_seen}, timeout=CONNECT_WAIT,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refusal_seen.cancel()
+        if not connect.done():
+            connect.cancel()
+            with contextlib.suppress(BaseException):
+                await connect
+            if refused.is_set():
+                raise FollowError(f"--servers {where}: the server refused the credentials "
+                                  f"({self._mask(last[-1])})")
+            seen = f" (last: {self._mask(last[-1])})" if last else ""
+            raise FollowError(f"--servers {where}: no NATS server answered within "
+                              f"{CONNECT_WAIT:g} s{seen}")
+        try:
+            nc = connect.result()
+        except Exception as error:
+            raise FollowError(f"--servers {where}: cannot connect "
+                              f"({self._mask(f'{type(error).__name__}: {error}')})") from None
+        connected = True
+        return nc
+
+    async def _stream_info(self, js: JetStreamContext) -> api.StreamInfo:
+        try:
+            return await js.stream_info(self.config.stream)
         except NotFoundError:
-            raise FollowError(f"--stream {config.stream}: no such stream on "
-                              f"{config.servers}") from None
+            raise FollowError(f"--stream {self.config.stream}: no such stream on "
+                              f"{redact(self.config.servers)}") from None
+
+    async def _anchor(self, js: JetStreamContext) -> api.StreamInfo:
+        """Load the stored position and check it counts in the stream as it is now
+        (ledger.service.streamid): recorded when new, re-anchored with --reanchor, else
+        FollowError. Nothing is acked before this. Returns the stream's info."""
+        config = self.config
+        while True:
+            info = await self._stream_info(js)
+            state = _state(info)
+            cursor = await asyncio.to_thread(self._load_cursor)
+            reason = mismatch(cursor, state)
+            if reason is not None and not config.reanchor:
+                raise FollowError(refusal(config.stream, reason))
+            new = (reanchored(cursor, state) if reason is not None
+                   else Cursor(cursor.position, state.created))
+            try:
+                if new != cursor:
+                    await asyncio.to_thread(anchor_cursor, self.ledger.engine, config.fund,
+                                            config.stream, cursor, new)
+            except CursorMoved:  # another follower stored it first: look again
+                continue
+            if reason is not None:
+                self.log("reanchored", reason=reason, old_position=cursor.position,
+                         position=new.position, stream_created=new.created)
+            elif config.reanchor:
+                self.log("reanchor_unneeded", position=new.position,
+                         stream_created=new.created)
+            self._created = state.created
+            self.stats.position = new.position
+            return info
+
+    def _load_cursor(self) -> Cursor:
+        upgrade_cursors(self.ledger.engine)  # a database of a version before the identity
+        return load_cursor(self.ledger.engine, self.config.fund, self.config.stream)
+
+    async def _check_stream(self, info: api.StreamInfo | None = None) -> None:
+        """FollowError when the stream followed was deleted and created again meanwhile."""
+        assert self._js is not None
+        if info is None:
+            try:
+                info = await self._js.stream_info(self.config.stream)
+            except BUS_FAILED:  # gone, or the bus is away: looked at again in a second
+                return
+        state = _state(info)
+        if state.created != self._created:
+            raise FollowError(refusal(self.config.stream, mismatch(
+                Cursor(self.stats.position, self._created), state) or "changed"))
+
+    async def _subscribe(self, js: JetStreamContext,
+                         stream: api.StreamInfo) -> JetStreamContext.PullSubscription:
+        config = self.config
         if self._subject is None:
             subjects = stream.config.subjects or []
             if len(subjects) != 1:
@@ -254,34 +384,69 @@ class Follower:
         position = self.stats.position
         try:
             info = await self._js.stream_info(self.config.stream)
+            await self._check_stream(info)  # never read a stream created again by sequence
             last = int(info.state.last_seq or 0)
             if last <= position:
                 return
             items = await self._stream_messages(
                 position + 1, min(last, position + self.config.batch_size), set())
-        except (nats.errors.Error, TimeoutError):  # reconnecting: try again when idle next
+        except BUS_FAILED:  # reconnecting: try again when idle next
             return
         if not items:
             return
         self.log("catch_up", first=items[0][0], last=items[-1][0])
+        await self._guarded(self._catch_up_commit(items), "catch-up")
+
+    async def _catch_up_commit(self, items: list[Item]) -> None:
         try:
             await self._commit_items(items, [])
         except CursorMoved:  # another follower was faster
-            self.stats.position = await asyncio.to_thread(
-                read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
+            await self._reread_position()
+
+    async def _reread_position(self) -> None:
+        """Take the stored position after another follower moved it; FollowError when it
+        was re-anchored in a stream created again (this process follows the old one)."""
+        cursor = await asyncio.to_thread(load_cursor, self.ledger.engine, self.config.fund,
+                                         self.config.stream)
+        if cursor.created != self._created:
+            raise FollowError(f"--stream {self.config.stream}: another follower re-anchored "
+                              f"the position in the stream created at {cursor.created}; "
+                              "restart this follower")
+        self.stats.position = cursor.position
+        self._fund = None
+
+    async def _guarded(self, step: Awaitable[None], what: str) -> None:
+        """Run one batch step. The bus failing it or the database connection lost rolls it
+        back (nothing acked; its messages come back) and the next step waits a growing
+        delay; DB_ATTEMPTS database failures in a row end the follower (FollowError)."""
+        try:
+            await step
+        except BUS_FAILED as error:
+            delay = self._bus_backoff.delay()
+            self.log("bus_error", reason=f"{what} rolled back: {type(error).__name__}: {error}",
+                     retry_in=delay)
+        except DB_LOST as error:
             self._fund = None
-        except (nats.errors.Error, TimeoutError) as error:  # rolled back; tried again later
-            self.log("bus_error", reason=f"catch-up rolled back: {type(error).__name__}: {error}")
+            delay = self._db_backoff.delay()
+            line = str(open_error(self.ledger.url, error)).removeprefix("cannot open ")
+            if self._db_backoff.failures >= DB_ATTEMPTS:
+                raise FollowError(f"{line} (still failing after {DB_ATTEMPTS} attempts; "
+                                  "nothing uncommitted was acked)") from None
+            self.log("db_error", reason=f"{what} rolled back: {line}", retry_in=delay)
+        else:
+            self._bus_backoff.reset()
+            self._db_backoff.reset()
+            return
+        with contextlib.suppress(TimeoutError):  # stop() ends the wait
+            await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _handle(self, messages: list[Msg]) -> None:
         """Commit the new messages among `messages` (with any gap before them), then ack.
 
-        When the bus fails meanwhile (a dead letter not stored, a gap not read), the batch
-        rolls back and nothing is acked: its messages come back and are done again."""
-        try:
-            await self._handle_once(messages)
-        except (nats.errors.Error, TimeoutError) as error:
-            self.log("bus_error", reason=f"batch rolled back: {type(error).__name__}: {error}")
+        When the bus or the database fails meanwhile (a dead letter not stored, a gap not
+        read, the connection lost), the batch rolls back and nothing is acked: its messages
+        come back and are done again, after a growing delay (`_guarded`)."""
+        await self._guarded(self._handle_once(messages), "batch")
 
     async def _handle_once(self, messages: list[Msg]) -> None:
         while True:
@@ -289,6 +454,8 @@ class Follower:
             done = [m for m in messages if m.metadata.sequence.stream <= position]
             fresh = sorted((m for m in messages if m.metadata.sequence.stream > position),
                            key=lambda m: m.metadata.sequence.stream)
+            if done:  # redelivered: acked only while the position still counts in this stream
+                await self._confirm_position()
             await self._ack(done)  # committed or dead-lettered before: redelivered
             if not fresh:
                 return
@@ -304,10 +471,19 @@ class Follower:
                 await self._commit_items(items, fresh)
                 return
             except CursorMoved:  # another follower committed first: start from its position
-                self.stats.position = await asyncio.to_thread(
-                    read_cursor, self.ledger.engine, self.config.fund, self.config.stream)
-                self._fund = None
+                await self._reread_position()
                 messages = fresh
+
+    async def _confirm_position(self) -> None:
+        """FollowError unless the stored position is still at or past ours, in the stream we
+        follow (nobody re-anchored it): only then is a message at or below it handled."""
+        cursor = await asyncio.to_thread(load_cursor, self.ledger.engine, self.config.fund,
+                                         self.config.stream)
+        if cursor.created != self._created or cursor.position < self.stats.position:
+            await self._reread_position()  # raises when re-anchored
+            raise FollowError(f"--stream {self.config.stream}: the stored position went back "
+                              f"from {self.stats.position} to {cursor.position}; restart "
+                              "this follower")
 
     async def _commit_items(self, items: list[Item],
                             messages: list[Msg]) -> None:
@@ -348,25 +524,48 @@ class Follower:
         try:
             batch, self._fund = commit_batch(self.ledger, self.config.fund, self.config.stream,
                                              self._fund, self.stats.position, items,
-                                             self._dead_letter)
+                                             self._dead_letter, self._created)
         except BaseException:
             self._fund = None  # the fund object may hold what was rolled back
             raise
         return batch
 
     def _dead_letter(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
-        """Publish each bad message with its reason and wait for the stream's ack."""
+        """Publish the bad messages with their reasons (outside any transaction) and wait,
+        DEAD_LETTER_TIMEOUT at most, until the dead-letter stream stored every one."""
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(self._publish_dead(dead, data), self._loop)
-        future.result(timeout=DEAD_LETTER_TIMEOUT * max(1, len(dead)))
+        try:
+            future.result(timeout=DEAD_LETTER_TIMEOUT + 1)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     async def _publish_dead(self, dead: list[tuple[int, str]], data: dict[int, bytes]) -> None:
+        """All at once: a slow bus costs a batch one timeout, not one per letter."""
         assert self._js is not None
-        for sequence, reason in dead:
-            await self._js.publish(
-                self.config.dead_letter, data[sequence], timeout=DEAD_LETTER_TIMEOUT,
-                headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
-                         REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
+        js = self._js
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*(
+                js.publish(self.config.dead_letter, data[sequence],
+                           timeout=DEAD_LETTER_TIMEOUT,
+                           headers={"Nats-Msg-Id": f"{self.config.stream}:{sequence}",
+                                    REASON_HEADER: reason, SEQUENCE_HEADER: str(sequence)})
+                for sequence, reason in dead), return_exceptions=True), DEAD_LETTER_TIMEOUT)
+        except TimeoutError:
+            acks = [TimeoutError()]
+        for ack in acks:
+            if isinstance(ack, TimeoutError):
+                raise TimeoutError(f"{self.config.dead_letter}: {len(dead)} dead letter(s) "
+                                   f"not stored within {DEAD_LETTER_TIMEOUT:g} s")
+            if isinstance(ack, BaseException):
+                raise ack
+
+
+def _state(info: api.StreamInfo) -> StreamState:
+    """The stream's identity and sequence range from its info."""
+    return StreamState(created=info.created.isoformat() if info.created else "",
+                       first=int(info.state.first_seq or 0), last=int(info.state.last_seq or 0))
 
 
 def _stamp(value: datetime | None) -> float:

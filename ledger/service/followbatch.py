@@ -1,10 +1,16 @@
 """One batch of the bus follower (ledger.service.follow), on the database side: check each
 message as an import line, commit the good ones in stream order together with the new stream
-position, and dead-letter the others inside that transaction, just before it commits.
+position, and dead-letter the others.
+
+A dead letter is published (and stored by the bus) before the transaction that moves the
+position past its message begins, never inside it: a slow bus delays this follower only, and
+holds no lock on the fund. A batch redone after a crash publishes it again under the same
+message id, which the dead-letter stream drops (its duplicate window).
 
 A conflict or a fact the fund's rules refuse is found while the batch is applied; the batch
-is then redone without it (the import raises at the first bad record, so each redo removes
-one), and the good messages still commit in stream order.
+is rolled back, its dead letter published, and the batch redone without it (the import
+raises at the first bad record, so each redo removes one, and a refused record stays refused:
+only the records before it decide). The good messages still commit in stream order.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ def reason(error: RecordError, sequence: int) -> str:
 def commit_batch(ledger: Ledger, fund_name: str, stream: str, fund: Fund | None,
                  position: int, items: list[Item],
                  dead_letter: Callable[[list[tuple[int, str]], dict[int, bytes]], None],
-                 ) -> tuple[Batch, Fund | None]:
+                 created: str | None = None) -> tuple[Batch, Fund | None]:
     """Commit `items` (sorted by sequence, all past `position`) and move the stream position
-    from `position` to the last one's, in one transaction; `dead_letter(dead, data)` runs
-    inside it. Returns the batch and the fund to use next (None: reload it).
+    (in the stream created at `created`) from `position` to the last one's, in one
+    transaction; `dead_letter(dead, data)` publishes the refused ones first, outside it.
+    Returns the batch and the fund to use next (None: reload it).
 
     Raises CursorMoved when another follower moved the position first (nothing written)."""
     last = items[-1][0]
@@ -59,12 +66,17 @@ def commit_batch(ledger: Ledger, fund_name: str, stream: str, fund: Fund | None,
         except RecordError as error:
             dead.append((sequence, reason(error, sequence)))
 
+    payloads = {s: d for s, d, _ in items}
+    stored: set[int] = set()
+
     def inside(connection: Any) -> None:
-        advance_cursor(connection, fund_name, stream, position, last)
-        if dead:
-            dead_letter(dead, {s: d for s, d, _ in items})
+        advance_cursor(connection, fund_name, stream, position, last, created)
 
     while True:
+        new = [d for d in dead if d[0] not in stored]
+        if new:  # stored by the bus before the position can pass them
+            dead_letter(new, payloads)
+            stored.update(sequence for sequence, _ in new)
         current = fund or ledger.get_fund(fund_name)
         try:
             fund, report = commit_facts(ledger, current, records, inside=inside)

@@ -1,10 +1,16 @@
 """The follower's health and metrics endpoint (Prometheus text format, prometheus-client).
 
     GET /metrics   backstop_follow_* gauges and counters (below)
-    GET /healthz   200 "ok" while the follower's loop is turning, else 503
+    GET /healthz   200 "ok" while the follower's loop is turning and scheduled publishing
+                   works, else 503 with the reason (one line)
 
-Served from a thread on a local port; every value is read from the follower's totals when
-scraped, so the follower's loop never waits for the endpoint.
+Served on a local port by a threaded server (a thread per connection: an idle or slow client
+cannot hold up the others); every value is read from the follower's totals when scraped, so
+the follower's loop never waits for the endpoint.
+
+Unhealthy: the loop has not turned for HEALTHY_WITHIN seconds, or the last
+PUBLISH_FAILURES_UNHEALTHY scheduled publishing runs (`--publish-every`) all failed; a
+successful run (or one with nothing new to sign) makes it healthy again.
 """
 
 from __future__ import annotations
@@ -17,11 +23,23 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from ledger.service.follow import FollowStats
 
 HEALTHY_WITHIN = 30.0  # seconds since the loop last turned for /healthz to answer 200
+PUBLISH_FAILURES_UNHEALTHY = 3  # scheduled publishing runs failed in a row: /healthz 503
+
+
+def health(turned_ago: float, publish_failures: int, publish_error: str) -> str | None:
+    """None when healthy, else the reason /healthz gives (one line)."""
+    if turned_ago >= HEALTHY_WITHIN:
+        return f"stalled: the follower's loop has not turned for {turned_ago:.0f} s"
+    if publish_failures >= PUBLISH_FAILURES_UNHEALTHY:
+        return (f"publishing failing: the last {publish_failures} scheduled runs failed "
+                f"({publish_error})")
+    return None
 
 
 class _Totals(Collector):
@@ -65,21 +83,24 @@ class _Quiet(WSGIRequestHandler):
 
 
 def serve(host: str, port: int, stats: FollowStats, heartbeat: Callable[[], float],
-          snapshot: Callable[[], float], rate: Callable[[], float]) -> WSGIServer:
+          snapshot: Callable[[], float], rate: Callable[[], float],
+          publishing: Callable[[], tuple[int, str]] = lambda: (0, "")) -> WSGIServer:
     """Start the endpoint in a daemon thread; returns the server (its port is
-    `server.server_port`, useful with port 0)."""
+    `server.server_port`, useful with port 0). `publishing()` gives the scheduled
+    publisher's failed runs in a row and the last one's reason."""
     registry = CollectorRegistry()
     registry.register(_Totals(stats, snapshot, rate))
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") == "/healthz":
-            healthy = time.monotonic() - heartbeat() < HEALTHY_WITHIN
-            start_response("200 OK" if healthy else "503 Service Unavailable",
-                           [("Content-Type", "text/plain")])
-            return [b"ok\n" if healthy else b"stalled\n"]
+            problem = health(time.monotonic() - heartbeat(), *publishing())
+            start_response("200 OK" if problem is None else "503 Service Unavailable",
+                           [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n" if problem is None else f"{problem}\n".encode()]
         return metrics(environ, start_response)
 
-    server = make_server(host, port, app, handler_class=_Quiet)
+    server = make_server(host, port, app, server_class=ThreadingWSGIServer,
+                         handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

@@ -93,4 +93,7 @@ follow_cursors = Table(
     Column("fund", String(64), primary_key=True),
     Column("stream", String(200), primary_key=True),
     Column("position", BigInteger, nullable=False),  # last stream sequence handled
+    # The stream's creation time (JetStream stream info), ISO 8601: the position counts in
+    # that stream only. NULL in rows written before issue 21 (adopted at the next start).
+    Column("stream_created", String(40), nullable=True),
 )

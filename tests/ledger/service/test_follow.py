@@ -263,9 +263,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start_nats(port: int, store: Path) -> subprocess.Popen[bytes]:
+def _start_nats(port: int, store: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
-                             str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             str(store), *extra], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def test_the_bus_restarting_mid_stream_loses_and_doubles_nothing(
