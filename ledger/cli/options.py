@@ -28,7 +28,7 @@ from ledger.store.busy import (
     FundBusy,
     describe_holder,
 )
-from ledger.store.persistence import DB_ENV, DatabaseURLError, default_url, open_error
+from ledger.store.dburl import DB_ENV, DatabaseURLError, default_url, open_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -27,7 +27,7 @@ from ledger.store import busy
 from ledger.store.bulk import read_all
 from ledger.store.logtree import LogTree
 from ledger.store.mapper import FundMapper, stored_fund_events
-from ledger.store.persistence import default_url, normalize_url
+from ledger.store.dburl import default_url, normalize_url
 from ledger.store.projections import AccountCache, Projector
 from ledger.store.tables import metadata
 
