@@ -31,8 +31,8 @@ from ledger.cli.reserves import reserves
 from ledger.cli.risk import risk_command
 from ledger.cli.simulate import simulate_command
 from ledger.cli.site import site
+from ledger.domain.records import RecordError
 from ledger.service.application import FundNotFound, Ledger
-from ledger.service.factfile import RecordError
 from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
 from ledger.service.queries import account_totals, balances, rebuild_projections
 
