@@ -28,9 +28,9 @@ from auditor.checks import (
     verify_replay,
     verify_snapshot,
 )
-from auditor.follow import follow
 from auditor.report import Report
 from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, parse_age, verify_reserves
+from auditor.witness import follow
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")
