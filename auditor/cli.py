@@ -29,12 +29,12 @@ from auditor.checks import (
     verify_replay,
     verify_snapshot,
 )
-from auditor.follow import follow
 from auditor.formats.clip import clip
 from auditor.formats.digits import parse_uint
 from auditor.report import Report
 from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, parse_age, verify_reserves
 from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpLimits
+from auditor.witness import follow
 
 EXIT_CODES_HELP = ("Exit codes: 0 verified; 1 verification failed, or a required check could not "
                    "run; 2 usage or input error.")

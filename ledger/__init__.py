@@ -11,6 +11,7 @@ The Python API (what `backstop` does, from a program):
     write_export(ledger, "main", Path("events.jsonl"), ledger.get_fund("main").log_size)
     signer = Signer.from_pem(Path("operator.key").read_bytes())
     publish(ledger, "main", signer, Path("public"), time="2026-01-01T00:00:00Z")
+    balances(ledger, "main")["assets"]["USDT"]["balance"]   # what `backstop balances` shows
 
 Layout: domain/ (pure rules), store/ (database), service/ (use cases), cli/, sim/; see
 docs/LAYOUT.md.
@@ -27,15 +28,18 @@ if TYPE_CHECKING:
     from ledger.service.exporting import write_export
     from ledger.service.importer import import_file, restore_export
     from ledger.service.publish import publish
+    from ledger.service.queries import balances
 
 __version__ = "0.1.0"
-__all__ = ["Ledger", "Signer", "import_file", "publish", "restore_export", "write_export"]
+__all__ = ["Ledger", "Signer", "balances", "import_file", "publish", "restore_export",
+           "write_export"]
 
 # Loaded on first use, so that importing one submodule (ledger.domain.waterfall, say) does not
 # pull in the database layer, and no import cycle runs through this package.
 _HOMES = {"Ledger": "ledger.service.application", "Signer": "auditor.verify.keys",
           "write_export": "ledger.service.exporting", "import_file": "ledger.service.importer",
-          "restore_export": "ledger.service.importer", "publish": "ledger.service.publish"}
+          "restore_export": "ledger.service.importer", "publish": "ledger.service.publish",
+          "balances": "ledger.service.queries"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,6 @@
-"""The package layout holds: every module imports on its own (no import cycle), and stored
-snapshots that name the aggregate by its class path from before the move still resolve."""
+"""The package layout holds: every CLI module imports on its own, and stored snapshots that
+name the aggregate by its class path from before the move still resolve. The import contract
+(who may import whom, no cycle at any depth) is tests/test_layers.py."""
 
 from __future__ import annotations
 

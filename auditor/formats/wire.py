@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
@@ -17,6 +18,19 @@ import orjson
 import rfc8785
 
 from auditor.formats.clip import clip
+
+# The wire time, written by the operator (event times, snapshot times): UTC, whole seconds.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_time(moment: datetime) -> str:
+    """`moment` (an aware datetime) in the wire time format, e.g. 2020-03-12T00:00:00Z."""
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """The aware UTC datetime of a wire time written by format_time (ValueError otherwise)."""
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 # An event time: RFC 3339 UTC, 1 to 6 fraction digits (schemas/README.md, "Numbers").

@@ -145,7 +145,7 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
     publisher = None
     if publish_every is not None:
         assert key_path is not None and out is not None
-        from ledger.cli.publish import load_signer
+        from ledger.service.signing import load_signer
 
         publisher = _Publisher(ledger, name, load_signer(key_path), out, publish_every, log)
     recent: deque[tuple[float, int]] = deque(maxlen=600)

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from auditor.formats.schemas import first_error
-from auditor.formats.wire import format_amount
 from ledger.cli.options import (
     InputExit,
     emit_json,
@@ -33,11 +31,10 @@ from ledger.cli.reserves import reserves
 from ledger.cli.risk import risk_command
 from ledger.cli.simulate import simulate_command
 from ledger.cli.site import site
+from ledger.domain.records import RecordError
 from ledger.service.application import FundNotFound, Ledger
-from ledger.service.factfile import RecordError
 from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
-from ledger.service.queries import rebuild_projections
-from ledger.store.tables import TOTAL_FIELDS, accounts, balances, counts, positions, totals
+from ledger.service.queries import account_totals, balances, rebuild_projections
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -155,32 +152,15 @@ def import_(file: Path, batch_size: int, batch_commit: bool, parse_in: str, as_j
 def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Fund balance per asset, and running totals (inflow, covered, socialized, ...)."""
     name = resolve_fund(ledger, fund_name)
-    fund = ledger.get_fund(name)
-    with ledger.engine.connect() as conn:
-        total_rows = {r.asset: r for r in conn.execute(select(totals).where(totals.c.fund == name))}
-        position = conn.execute(select(positions.c.position).where(
-            positions.c.fund == name)).scalar() or 0
-        type_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
-            select(counts.c.type, counts.c.count).where(counts.c.fund == name))}
-        balance_rows = {r.asset: int(r.units) for r in conn.execute(
-            select(balances).where(balances.c.fund == name))}
-    doc: dict[str, Any] = {"fund": name, "log_size": position, "policy_version": fund.policy_version,
-                           "events": type_counts, "assets": {}}
-    for asset, decimals in sorted(fund.assets.items()):
-        row = total_rows.get(asset)
-        doc["assets"][asset] = {
-            "balance": format_amount(balance_rows.get(asset, 0), decimals),
-            **{f: format_amount(int(getattr(row, f)) if row else 0, decimals)
-               for f in TOTAL_FIELDS}}
+    doc = balances(ledger, name)
     if as_json:
         emit_json(doc)
         return
-    click.echo(f"fund {name}: {position} events, policy version {fund.policy_version}, "
-               f"{type_counts.get('liquidation_settled', 0)} liquidations")
+    click.echo(f"fund {name}: {doc['log_size']} events, policy version {doc['policy_version']}, "
+               f"{doc['events'].get('liquidation_settled', 0)} liquidations")
     for asset, values in doc["assets"].items():
-        click.echo(f"  {asset:<8} {'balance':<15} {values['balance']:>20}")
-        for f in TOTAL_FIELDS:
-            click.echo(f"  {'':<8} {f:<15} {values[f]:>20}")
+        for label, value in values.items():  # "balance", then the running totals
+            click.echo(f"  {asset if label == 'balance' else '':<8} {label:<15} {value:>20}")
 
 
 @main.command("account")
@@ -190,15 +170,9 @@ def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
 def account_(account_id: str, as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Totals of one account: fees contributed, payouts received, clawbacks paid."""
     name = resolve_fund(ledger, fund_name)
-    fund = ledger.get_fund(name)
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(select(accounts).where(
-            accounts.c.fund == name, accounts.c.account == account_id)).all()
-    if not rows:
+    doc = account_totals(ledger, name, account_id)
+    if doc is None:
         raise InputExit(f"account {account_id!r}: no fees, payouts or clawbacks recorded")
-    doc: dict[str, Any] = {"fund": name, "account": account_id, "assets": {
-        r.asset: {f: format_amount(int(getattr(r, f)), fund.assets[r.asset])
-                  for f in ("fees", "payouts", "clawbacks")} for r in rows}}
     if as_json:
         emit_json(doc)
         return

@@ -19,6 +19,7 @@ from ledger.domain.fund import utc_now
 from ledger.service.application import Ledger
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.queries import fund_names
+from ledger.service.signing import KeyFileError
 from ledger.store.busy import (
     BUSY_EXIT_CODE,
     DEFAULT_LOCK_TIMEOUT,
@@ -28,7 +29,7 @@ from ledger.store.busy import (
     FundBusy,
     describe_holder,
 )
-from ledger.store.persistence import DB_ENV, DatabaseURLError, default_url, open_error
+from ledger.store.dburl import DB_ENV, DatabaseURLError, default_url, open_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +78,8 @@ def store_options(func: F) -> F:
         ctx.call_on_close(ledger.close)
         try:
             return func(*args, ledger=ledger, fund_name=fund_name, **kwargs)
+        except KeyFileError as error:  # every command that signs names its key file --key
+            raise InputExit(f"--key {error}") from None
         except FundBusy as error:
             raise BusyExit(str(error)) from None
         except (DatabaseBusy, ConcurrentWriteError):  # from a command that does not retry

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError, Signer
+from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError
 from ledger.cli.options import (
     InputExit,
     emit_json,
@@ -30,23 +29,8 @@ from ledger.service.publish import (
     publish,
     snapshot_row,
 )
-from ledger.service.signing import generate_signer, key_file
+from ledger.service.signing import env_passphrase, generate_signer, key_file, load_signer
 from ledger.service.tilepub import publish_tiles
-
-
-def _passphrase() -> bytes | None:
-    value = os.environ.get(PASSPHRASE_ENV)
-    return value.encode() if value else None
-
-
-def load_signer(path: Path) -> Signer:
-    """Load a private key file written by `backstop keygen` (passphrase from the env)."""
-    try:
-        return Signer.from_pem(path.read_bytes(), passphrase=_passphrase())
-    except (KeyFormatError, OSError, UnicodeDecodeError) as error:
-        hint = f" (set ${PASSPHRASE_ENV} for an encrypted key)" if "password" in str(error).lower() \
-            or "encrypted" in str(error).lower() else ""
-        raise InputExit(f"--key {path}: {error}{hint}") from None
 
 
 @click.command()
@@ -67,7 +51,7 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
         refuse_overwrite("--out", path, force)
     passphrase = None
     if encrypt:
-        passphrase = _passphrase() or click.prompt(
+        passphrase = env_passphrase() or click.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True).encode()
     try:
         signer = generate_signer(name)

@@ -16,7 +16,6 @@ import click
 from auditor.formats.wire import TIME
 from auditor.verify.keys import KeyFormatError, Verifier
 from ledger.cli.options import InputExit, emit_json, resolve_fund, store_options
-from ledger.cli.publish import load_signer
 from ledger.service.application import Ledger
 from ledger.service.reserves import (
     ReservesError,
@@ -28,6 +27,7 @@ from ledger.service.reserves import (
     open_round,
     sign_challenge,
 )
+from ledger.service.signing import load_signer
 
 
 @click.group()

@@ -22,11 +22,11 @@ from ledger.cli.options import (
 )
 from ledger.domain.errors import PolicyError
 from ledger.domain.policy import Policy
+from ledger.domain.records import RecordError
 from ledger.risk import scenarios, sizing
 from ledger.risk.positions import build_book, read_positions
 from ledger.risk.text import committee_text
 from ledger.service.application import Ledger
-from ledger.service.factfile import RecordError
 
 SCENARIO_HELP = ("Repeatable. 'stochastic' (Student-t diffusion with Poisson jumps, --paths of "
                  "them), a historical shape (" + ", ".join(sorted(scenarios.shapes())) +

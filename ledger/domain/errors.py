@@ -5,7 +5,7 @@ DomainError: input that the fund's rules refuse (nothing is recorded); the CLI e
   LiquidationError  a liquidation's terms cannot be settled as given (waterfall)
   PolicyError       a policy document is malformed
   FundRuleError     a command would break one of the fund's rules
-Storage and service errors (ledger.store.busy, ledger.store.persistence, ledger.service.*)
+Storage and service errors (ledger.store.busy, ledger.store.dburl, ledger.service.*)
 name their layer; the CLI maps each to one exit code in ledger.cli.options.
 """
 

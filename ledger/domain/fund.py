@@ -21,7 +21,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from auditor.formats.clip import clip
-from auditor.formats.wire import TIME, format_amount, parse_amount_lenient, parse_decimal
+from auditor.formats.wire import (
+    TIME,
+    format_amount,
+    format_time,
+    parse_amount_lenient,
+    parse_decimal,
+)
 from auditor.verify.sumtree import SUM_LIMIT
 from ledger.domain.errors import FundRuleError, PolicyError
 from ledger.domain.facts import LIQUIDATION_FIELDS
@@ -43,7 +49,7 @@ def fund_id(name: str) -> UUID:
 
 def utc_now() -> str:
     """The current UTC time in the wire format of a fund event's `time` (whole seconds)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(datetime.now(UTC))
 
 
 def instant(time: str) -> datetime:

@@ -18,7 +18,7 @@ import numpy as np
 
 from auditor.formats.schemas import first_error
 from auditor.formats.wire import WireError, parse_amount_lenient, parse_decimal
-from ledger.service.factfile import RecordError, decode_json, numbered_lines
+from ledger.domain.records import RecordError, decode_json, numbered_lines
 
 MAX_PRICE_DECIMALS = 8
 MIN_PRICE_DECIMALS = 2  # paths move in steps no coarser than a cent of the quote

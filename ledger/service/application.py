@@ -25,9 +25,9 @@ from ledger.domain.errors import FundRuleError
 from ledger.domain.fund import Fund, export_event, fund_id
 from ledger.store import busy
 from ledger.store.bulk import read_all
+from ledger.store.dburl import default_url, normalize_url
 from ledger.store.logtree import LogTree
 from ledger.store.mapper import FundMapper, stored_fund_events
-from ledger.store.persistence import default_url, normalize_url
 from ledger.store.projections import AccountCache, Projector
 from ledger.store.tables import metadata
 

@@ -60,7 +60,7 @@ from ledger.store.cursors import (
     load_cursor,
     upgrade_cursors,
 )
-from ledger.store.persistence import open_error, redact, scrub
+from ledger.store.dburl import open_error, redact, scrub
 
 IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
 STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.domain.fund import Fund
+from ledger.domain.records import RecordError, parse_line
 from ledger.service.application import Ledger
-from ledger.service.factfile import RecordError, parse_line
 from ledger.service.importer import ImportReport, commit_facts
 from ledger.store.cursors import advance_cursor
 

@@ -22,8 +22,9 @@ from auditor.formats.wire import canonical_bytes
 from ledger.domain.errors import FactError
 from ledger.domain.facts import normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
+from ledger.domain.records import RecordError, decode_json, numbered_lines
 from ledger.service.application import Ledger
-from ledger.service.factfile import RecordError, decode_json, numbered_lines, parsed_batches
+from ledger.service.factfile import parsed_batches
 from ledger.store.projections import select_where_in
 from ledger.store.tables import exchange_ids
 
@@ -183,7 +184,7 @@ def _commit_batch(ledger: Ledger, fund: Fund, parsed: list[_Parsed], report: Imp
 
 def commit_facts(ledger: Ledger, fund: Fund, records: list[tuple[int, dict[str, Any]]], *,
                  inside: Callable[[Connection], None] | None = None) -> tuple[Fund, ImportReport]:
-    """Apply checked records ((number, record) from `factfile.parse_line`) to `fund` and
+    """Apply checked records ((number, record) from `records.parse_line`) to `fund` and
     commit them as one batch, as `import --batch-commit` commits each of its batches.
 
     `inside(connection)` runs in the same transaction once the batch is recorded, before the

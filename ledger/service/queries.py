@@ -1,4 +1,5 @@
-"""Read-side helpers: which funds exist, and rebuilding projections from the log."""
+"""Read-side use cases: which funds exist, a fund's balances and running totals, one
+account's totals, and rebuilding projections from the log."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from auditor.formats.wire import format_amount
 from auditor.verify.merkle import CompactRange
 from ledger.service.application import Ledger, event_leaf
+from ledger.store import tables
 from ledger.store.projections import Projector
-from ledger.store.tables import PROJECTION_TABLES, positions
+from ledger.store.tables import PROJECTION_TABLES, TOTAL_FIELDS, positions
+
+ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
 
 REBUILD_PAGE = 5000
 
@@ -18,6 +23,47 @@ def fund_names(engine: Engine) -> list[str]:
     """Names of the funds in this database (those with projections)."""
     with engine.connect() as conn:
         return sorted(conn.execute(select(positions.c.fund)).scalars())
+
+
+def balances(ledger: Ledger, fund: str) -> dict[str, Any]:
+    """What `backstop balances --json` prints: the fund's log size, policy version, event
+    counts by type, and per asset its balance and running totals (TOTAL_FIELDS, in that
+    order after "balance"), as decimal strings. Read from the projections."""
+    state = ledger.get_fund(fund)
+    with ledger.engine.connect() as conn:
+        total_rows = {r.asset: r for r in conn.execute(
+            select(tables.totals).where(tables.totals.c.fund == fund))}
+        position = conn.execute(select(positions.c.position).where(
+            positions.c.fund == fund)).scalar() or 0
+        type_counts: dict[str, int] = {kind: n for kind, n in conn.execute(
+            select(tables.counts.c.type, tables.counts.c.count).where(
+                tables.counts.c.fund == fund))}
+        balance_rows = {r.asset: int(r.units) for r in conn.execute(
+            select(tables.balances).where(tables.balances.c.fund == fund))}
+    doc: dict[str, Any] = {"fund": fund, "log_size": position,
+                           "policy_version": state.policy_version, "events": type_counts,
+                           "assets": {}}
+    for asset, decimals in sorted(state.assets.items()):
+        row = total_rows.get(asset)
+        doc["assets"][asset] = {
+            "balance": format_amount(balance_rows.get(asset, 0), decimals),
+            **{f: format_amount(int(getattr(row, f)) if row else 0, decimals)
+               for f in TOTAL_FIELDS}}
+    return doc
+
+
+def account_totals(ledger: Ledger, fund: str, account: str) -> dict[str, Any] | None:
+    """What `backstop account --json` prints: per asset the fees the account contributed,
+    the payouts it received and the clawbacks it paid; None when it has none recorded."""
+    state = ledger.get_fund(fund)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(tables.accounts).where(
+            tables.accounts.c.fund == fund, tables.accounts.c.account == account)).all()
+    if not rows:
+        return None
+    return {"fund": fund, "account": account, "assets": {
+        r.asset: {f: format_amount(int(getattr(r, f)), state.assets[r.asset])
+                  for f in ACCOUNT_FIELDS} for r in rows}}
 
 
 def _projection_rows(connection: Any, fund: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -13,11 +13,18 @@ import csv
 import io
 import json
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.formats.wire import (
+    format_amount,
+    format_decimal,
+    format_time,
+    parse_amount,
+    parse_decimal,
+    parse_time,
+)
 
 RATIO_PLACES = 12  # as a snapshot's fund_to_oi
 DAY_PERIOD_AFTER = timedelta(days=3)  # a longer history is summed per day, not per hour
@@ -34,11 +41,11 @@ def _period(time: str, daily: bool) -> str:
 def _periods(first: str, last: str, daily: bool) -> list[str]:
     """Every period from the one holding `first` to the one holding `last`."""
     step = timedelta(days=1) if daily else timedelta(hours=1)
-    at = datetime.strptime(_period(first, daily), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    at = parse_time(_period(first, daily))
     end = _period(last, daily)
     out = []
     while True:
-        text = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = format_time(at)
         out.append(text)
         if text >= end:
             return out

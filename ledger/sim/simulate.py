@@ -23,12 +23,18 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from auditor.formats.wire import format_amount, parse_amount_lenient, parse_decimal
+from auditor.formats.wire import (
+    format_amount,
+    format_time,
+    parse_amount_lenient,
+    parse_decimal,
+    parse_time,
+)
 
 PROFILES = ("btc-2020-03-12", "eth-2021-05-19", "jump-diffusion")
 
@@ -150,11 +156,11 @@ class SimulationSummary:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return parse_time(text)
 
 
 def _format_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment)
 
 
 def _bridge_path(anchors: tuple[tuple[float, float], ...], steps: int, sigma: float,

@@ -9,7 +9,7 @@ breaks the unique (originator_id, originator_version) index, COPY or not: SQLSTA
 which `ledger.store.busy` reads as a lost race.
 
 Selected with PERSISTENCE_MODULE=ledger.store.sqlstore, for SQLite and PostgreSQL (psycopg 3): the
-backends `ledger.store.persistence` accepts.
+backends `ledger.store.dburl` accepts.
 """
 
 from __future__ import annotations

@@ -3,13 +3,16 @@ imports, exports and publishes; the auditor side gives the verdicts `backstop-au
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import auditor
 import ledger
+from ledger.cli.main import main
 from ledger.service.signing import generate_signer
 from tests.auditor.test_audit_cli import build_world
 from tests.factories import TIME, crash_records, fund_config, write_jsonl
@@ -42,9 +45,14 @@ def test_the_ledger_api_imports_exports_and_publishes(tmp_path: Path) -> None:
         exported = ledger.write_export(db, "main", tmp_path / "events.jsonl", size)
         signer = generate_signer("example.com/backstop")
         ledger.publish(db, "main", signer, tmp_path / "public", time="2020-03-13T00:00:00Z")
+        shown = ledger.balances(db, "main")
     finally:
         db.close()
     assert exported == size == report.events + 2  # fund_opened and policy_set, then the facts
+    printed = CliRunner().invoke(main, ["balances", "--json", "--db",
+                                        f"sqlite:///{tmp_path / 'api.sqlite'}"])
+    assert printed.exit_code == 0 and json.loads(printed.output) == shown
+    assert shown["log_size"] == size and shown["fund"] == "main"
     public, keys = tmp_path / "public", [signer.verifier_key()]
     assert auditor.verify_snapshot(public / "snapshot.json", keys).exit_code == 0
     assert auditor.replay_export(tmp_path / "events.jsonl", public / "snapshot.json",

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.cli import main as audit
-from auditor.follow import cosigner_vkey
 from auditor.verify.keys import checkpoint_body, sign_note
+from auditor.witness import cosigner_vkey
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
 from tests.e2e.test_incremental_audit import add, batch, publish

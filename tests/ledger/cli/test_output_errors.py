@@ -65,3 +65,21 @@ def test_a_config_or_policy_nested_beyond_the_parser_is_one_line(tmp_path: Path)
                                  "nested deeper than 256 levels\n"), out
     assert run("balances", "--db", db) == (
         2, "Error: this database has no fund yet: create one with `backstop init CONFIG`\n")
+
+
+def test_every_command_that_signs_names_a_bad_key_file_in_one_line(tmp_path: Path) -> None:
+    # The key is loaded by ledger.service.signing.load_signer; the CLI adds its option's name.
+    db = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    config = tmp_path / "fund.json"
+    config.write_text(json.dumps(fund_config()))
+    assert run("init", config, "--db", db, "--time", TIME)[0] == 0
+    key = tmp_path / "bad.key"
+    key.write_text("not a key\n")
+    expected = f"Error: --key {key}: key file has no name header and no name was given\n"
+    for command in (["snapshot", "publish", "--out", tmp_path / "pub"],
+                    ["reserves", "custodian-sign", "--asset", "USDT", "--account", "c",
+                     "--amount", "1.00"],
+                    ["follow", "--stream", "s", "--dead-letter", "s.dead", "--publish-every", "1h",
+                     "--out", tmp_path / "f"]):
+        assert run(*command, "--key", key, "--db", db) == (2, expected), command
+    assert not (tmp_path / "pub").exists() and not (tmp_path / "f").exists()

@@ -11,8 +11,8 @@ import pytest
 
 from ledger.domain.policy import Policy
 from ledger.risk import engine, reference, scenarios
+from ledger.risk.pathfacts import epoch, path_facts
 from ledger.risk.positions import Book, build_book, read_positions
-from ledger.risk.replay import epoch, path_facts
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.sim.positions import opening_positions

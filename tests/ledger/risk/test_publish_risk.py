@@ -83,7 +83,7 @@ def test_bad_risk_reports_are_refused(tmp_path: Path) -> None:
 def _audit_tampered(tmp_path: Path, tamper: Callable[[dict[str, Any]], None]) -> Result:
     """Publish the hand case's headline changed by `tamper`, signed by the operator's own
     key (as a dishonest operator could), and audit the snapshot."""
-    from ledger.cli.publish import load_signer
+    from ledger.service.signing import load_signer
     from ledger.risk.headline import risk_metrics
     from ledger.service.application import Ledger
     from ledger.service.publish import publish

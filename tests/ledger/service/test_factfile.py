@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger.domain.records import RecordError
 from ledger.service import factfile
-from ledger.service.factfile import RecordError, parsed_batches
+from ledger.service.factfile import parsed_batches
 from tests.factories import fee
 
 

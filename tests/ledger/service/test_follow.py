@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
-from ledger.store.persistence import normalize_url
+from ledger.store.dburl import normalize_url
 from ledger.store.tables import follow_cursors
 from tests.bus import Bus, make_bus
 from tests.factories import TIME, fee, write_jsonl

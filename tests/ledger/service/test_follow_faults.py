@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from ledger.service.backoff import CAP, FIRST, schedule
-from ledger.store.persistence import normalize_url
+from ledger.store.dburl import normalize_url
 from ledger.store.tables import follow_cursors
 from tests.bus import Bus, jetstream_reason, make_bus, silent_listener
 from tests.factories import fee, write_jsonl

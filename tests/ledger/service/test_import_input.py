@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import create_engine, inspect, select, text
 
 from ledger.cli.main import main
-from ledger.store.persistence import normalize_url
+from ledger.store.dburl import normalize_url
 from tests.factories import (
     TIME,
     capital,

@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from sqlalchemy import text
 
 from ledger.cli.main import main
-from ledger.service.factfile import RecordError
+from ledger.domain.records import RecordError
 from ledger.service.importer import import_file
 from ledger.service.queries import rebuild_projections
 from ledger.store import busy

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from auditor.formats.wire import format_amount
+from auditor.formats.wire import format_amount, format_time
 from ledger.risk.engine import Events
 from ledger.risk.positions import Book
 
@@ -29,7 +29,7 @@ def path_facts(book: Book, prices: np.ndarray, ev: Events, start: datetime,
         by_step.setdefault(k, []).append(e)
     out: list[dict[str, Any]] = []
     for k in range(prices.shape[1]):
-        time = (start + k * STEP).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        time = format_time(start + k * STEP)
         for m, market in enumerate(book.markets):
             out.append({"type": "observation", "id": f"obs-{path}-{k}-{m}", "time": time,
                         "market": market, "mark_price": format_amount(int(prices[m, k]), pd),

@@ -1,4 +1,4 @@
-"""Choosing the store: one database URL selects SQLite (default) or PostgreSQL.
+"""The database URL: one URL selects SQLite (default) or PostgreSQL; its defaults, checks and redaction.
 
 The event store is `eventsourcing-sqlalchemy`; projections, log tiles and published snapshots
 are SQLAlchemy Core tables in the same database, so one transaction covers events and
