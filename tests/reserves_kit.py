@@ -49,9 +49,10 @@ def capital(id_: str, asset: str, amount: str) -> dict[str, Any]:
 class Kit:
     """The fund's folder: database, operator key, custodian key, ETH key files."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, url: str | None = None) -> None:
         self.folder = folder
-        self.env = {"BACKSTOP_DB": f"sqlite:///{folder / 'fund.sqlite'}"}
+        self.url = url or f"sqlite:///{folder / 'fund.sqlite'}"
+        self.env = {"BACKSTOP_DB": self.url}
         self.operator = generate_signer("ops.example/fund")
         self.custodian = generate_signer("acme-custody")
         self.other_custodian = generate_signer("acme-custody")  # same name, another key

@@ -129,6 +129,22 @@ class Ledger(Application[Any]):
         else:
             connection.exec_driver_sql(f"PRAGMA busy_timeout = {wait_ms}")
 
+    def lock_writes(self, connection: Connection) -> None:
+        """Hold the write lock every append takes, for the rest of `connection`'s transaction:
+        PostgreSQL's EXCLUSIVE lock on the event table (the recorder's), SQLite's write lock
+        on the file (BEGIN IMMEDIATE; reads before the first write would otherwise run outside
+        the transaction). Call it first, for a read-check-write that must not lose a
+        concurrent write: another writer then waits for this transaction to end. A wait past
+        the lock timeout raises DatabaseBusy (see `retry`)."""
+        if connection.dialect.name == "postgresql":
+            name = ".".join(filter(None, (self.recorder.schema_name,  # type: ignore[attr-defined]
+                                          self.recorder.events_table_name)))  # type: ignore[attr-defined]
+            connection.exec_driver_sql(f"LOCK TABLE {name} IN EXCLUSIVE MODE")
+            return
+        driver = connection.connection.driver_connection
+        if not getattr(driver, "in_transaction", True):  # a write already holds the lock
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     def retry(self, fund: str | None, action: Callable[[], T],
               on_retry: Callable[[BaseException], None] | None = None) -> T:
         """`action()`, retried while another writer holds or wins the fund, up to the lock

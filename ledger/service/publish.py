@@ -284,6 +284,8 @@ def _record_and_place(ledger: Ledger, publication: Publication, stage: Path, out
     placed = False
     try:
         with ledger.transaction() as connection:
+            if "holdings" in publication.document:  # closes the round: no `reserves add` now
+                ledger.lock_writes(connection)
             record_snapshot(connection, publication)
             _move_into_place(stage, out, aside)
             placed = True

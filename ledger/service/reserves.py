@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from auditor.verify.holdings import (
 from auditor.verify.keys import Signer, Verifier
 from ledger.domain.fund import utc_now
 from ledger.service.application import Ledger
+from ledger.store.busy import ConcurrentWriteError
 from ledger.store.tables import published, reserve_rounds
 
 __all__ = ["ReservesError", "Round", "add_holdings", "challenge", "close_round",
@@ -79,6 +80,7 @@ def open_round(ledger: Ledger, fund: str, time: str | None, new: bool) -> Round:
     if time is not None and not TIME.fullmatch(time):
         raise ReservesError(f"--time {time!r}: not an RFC 3339 UTC time (2020-03-12T01:00:00Z)")
     with ledger.transaction() as connection:
+        ledger.lock_writes(connection)  # a concurrent `reserves add` must not write to it
         size = ledger.get_fund(fund).log_size
         current = read_round(connection, fund)
         if current is not None and not new:
@@ -169,9 +171,35 @@ def add_holdings(ledger: Ledger, fund: str, lines: Iterable[bytes],
                  custodian_keys: Iterable[Verifier]) -> Round:
     """Check every holding (one JSON object per line) and record them all in the open round,
     in one transaction; the first bad line raises ReservesError ``line N: field: reason`` and
-    nothing is recorded."""
+    nothing is recorded.
+
+    The transaction holds the fund's write lock from before it reads the round: a concurrent
+    `reserves add` waits and then adds to what this one recorded (or, after the lock timeout,
+    gives up with FundBusy); without it, both read the same round and the second write lost
+    the first's holdings."""
     pinned = {key.key_name: key for key in custodian_keys}
+    read = _Rereadable(lines)
+    return ledger.retry(fund, lambda: _add_once(ledger, fund, read, pinned))
+
+
+class _Rereadable:
+    """`lines`, read lazily once and replayed from memory to a retried transaction."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._source = iter(lines)
+        self._seen: list[bytes] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._seen
+        for line in self._source:
+            self._seen.append(line)
+            yield line
+
+
+def _add_once(ledger: Ledger, fund: str, lines: Iterable[bytes],
+              pinned: Mapping[str, Verifier]) -> Round:
     with ledger.transaction() as connection:
+        ledger.lock_writes(connection)
         found = current_round(ledger, connection, fund)
         decimals = dict(ledger.get_fund(fund).assets)
         seen = {holding_key(h): "the open round" for h in found.holdings}
@@ -196,8 +224,15 @@ def add_holdings(ledger: Ledger, fund: str, lines: Iterable[bytes],
             added += 1
         if not added:
             raise ReservesError("no holding given (the file is empty)")
-        connection.execute(update(reserve_rounds).where(reserve_rounds.c.fund == fund)
-                           .values(holdings=json.dumps(found.holdings)))
+        # Only the round that was read, as it was read: a version check behind the lock.
+        written = connection.execute(update(reserve_rounds).where(
+            reserve_rounds.c.fund == fund, reserve_rounds.c.log_size == found.log_size,
+            reserve_rounds.c.log_root == found.log_root, reserve_rounds.c.time == found.time,
+            reserve_rounds.c.holdings == json.dumps(found.holdings[:-added]))
+            .values(holdings=json.dumps(found.holdings)))
+        if written.rowcount != 1:
+            raise ConcurrentWriteError(f"the reserves round of fund {fund!r} changed while "
+                                       "holdings were added")
     return found
 
 
