@@ -4,6 +4,9 @@ The facts are the import's JSON records, one per message. A durable pull consume
 explicit acks delivers them; they are committed in batches through the import use case
 (`importer.commit_facts`), and a message is acked only once the batch holding it committed.
 
+Over 400 lines for now: the consumer loop, its stream-identity checks and its retries share
+one state; splitting the loop from the retries is left to the layering work (issue 22).
+
 Exactly once. The stream position of the last handled message is stored in the same
 transaction as the batch (ledger.store.cursors). A message at or below it is acked and not
 applied again (it was committed, or dead-lettered by a committed batch); a fact published
