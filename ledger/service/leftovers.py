@@ -62,7 +62,7 @@ def remove_stale(folder: Path, names: set[str] | None = None,
                  suffixes: tuple[str, ...] = (*STAGED, WRITTEN)) -> list[str]:
     """Remove the stale temporary entries directly in `folder` (those for `names` only, when
     given) with one of `suffixes`; return what was removed, by entry name."""
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):

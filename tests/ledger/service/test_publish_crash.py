@@ -189,3 +189,16 @@ def test_a_killed_directory_publishers_staging_folder_is_removed(db_url: str, tm
     assert sorted(p.name for p in tmp_path.glob(".*.partial")) == sorted([live.name,
                                                                          others.name])
     assert audit_directory(out, VKEY) > 3
+
+
+def test_the_temporary_names_a_publisher_owns() -> None:
+    from ledger.service.leftovers import owner
+
+    assert owner(".600.4242.abcd1234.partial") == ("600", 4242, "partial")
+    assert owner(".my.pub.4242.12345678.old") == ("my.pub", 4242, "old")
+    assert owner(".002.4242.new") == ("002", 4242, "new")
+    assert owner(".check.point.4242.new") == ("check.point", 4242, "new")
+    # Not of the scheme (an older version's random names, the site's, anyone's): never removed.
+    for name in (".600.abcd1234.partial", ".pub.x1.abcd1234.partial", ".site.4242.old",
+                 "000.4242.new", ".4242.new", ".a.0.new", ".a.4242.tmp"):
+        assert owner(name) is None, name
