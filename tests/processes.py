@@ -176,3 +176,19 @@ def pg_terminate(url: str) -> list[int]:
             "AND pid <> pg_backend_pid()").fetchall()]
         return [pid for pid in pids
                 if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
+
+
+# A hook for killed_at: Python run before the command, which replaces one of the ledger's
+# functions with one that calls die() at the point to crash at.
+_KILL_PRELUDE = "import os, signal\n\ndef die():\n    os.kill(os.getpid(), signal.SIGKILL)\n\n"
+
+
+def killed_at(url: str, hook: str, *args: str) -> int:
+    """Run a `backstop` command that kills itself with SIGKILL where `hook` calls die(), as
+    kill -9 would; assert it died so and return its pid (leftovers are named with it)."""
+    code = _KILL_PRELUDE + hook + "\nfrom ledger.cli.main import main\nmain()\n"
+    process = subprocess.Popen([sys.executable, "-c", code, *args, "--db", url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL, (process.returncode, out, err)
+    return process.pid

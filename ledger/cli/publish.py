@@ -112,7 +112,10 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     --layout tiles: DIR/checkpoint, DIR/tile/... (hash tiles and entry bundles of the
     log, written once) and DIR/snapshots/SIZE/ (snapshot.json, checkpoint, account-seed,
     verifier-key, policy.json, accounts/ proof shards). DIR must be empty or this fund's
-    tiled log, unless --force.
+    tiled log, unless --force. A checkpoint left behind the last recorded snapshot (a
+    publisher killed after its commit) is repaired first: that snapshot's tiles and
+    checkpoint are written again. What killed publishers left (.*.PID.new files, staging
+    folders) is removed once their process is gone.
     """
     if layout == "directory":
         refuse_overwrite("--out", out, force)
@@ -129,6 +132,13 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     if as_json:
         emit_json(document)
         return
+    if publication.repaired is not None:
+        before, after = publication.repaired
+        click.echo(f"repaired {out}: its checkpoint was at log size {before}, behind the "
+                   f"snapshot recorded at {after}; re-wrote that snapshot's tiles and checkpoint")
+        if document["log"]["size"] == after:
+            click.echo(f"nothing new to publish: the log has {after} events")
+            return
     click.echo(f"published snapshot of fund {name} at log size {document['log']['size']} "
                f"(root {document['log']['root'][:16]}…, {document['accounts']['count']} "
                f"accounts) to {out}"

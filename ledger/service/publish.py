@@ -27,6 +27,7 @@ from ledger.domain.fund import Fund, utc_now
 from ledger.domain.policy import policy_hash
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
+from ledger.service.leftovers import STAGED, remove_stale, staging_prefix
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.reserves import ReservesError, close_round, round_to_publish
 from ledger.store.proofs import ProvingSumTree
@@ -50,6 +51,9 @@ class Publication:
     tree: ProvingSumTree
     entries: dict[str, tuple[int, ...]]
     policy: dict[str, Any] | None = None
+    # (from, to): a tiled log's checkpoint was behind the last recorded snapshot, at log size
+    # `from`; publishing first re-wrote the tiles and checkpoint of that snapshot, at `to`.
+    repaired: tuple[int, int] | None = None
 
 
 def _sums_by_asset(sums: tuple[int, ...], assets: list[str], decimals: dict[str, int]) -> dict[str, Any]:
@@ -256,7 +260,9 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
     shown, out = out, Path(os.path.abspath(out))  # `--out .` has a parent to stage beside
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        remove_stale(out.parent, {out.name}, STAGED)  # a killed publisher's, beside `out`
+        stage = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name), suffix=".partial",
+                                      dir=out.parent))
         try:
             publication = build_snapshot(ledger, fund_name, signer, time, risk)
             _write_publication(ledger, stage, publication, signer, previous_dir)

@@ -46,6 +46,7 @@ from auditor.verify.tiles import (
     tile_path,
 )
 from ledger.service.application import Ledger
+from ledger.service.leftovers import STAGED, WRITTEN, remove_stale, staging_prefix
 from ledger.service.outputs import is_taken, write_file
 from ledger.service.publish import (
     Publication,
@@ -54,7 +55,10 @@ from ledger.service.publish import (
     _remove,
     _sync_tree,
     build_snapshot,
+    latest,
+    load_publication,
     signed_checkpoint,
+    snapshot_row,
     write_json,
     write_snapshot_files,
 )
@@ -71,8 +75,18 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
     shown, root = root, Path(os.path.abspath(root))
     aside: Path | None = None
     created = not os.path.lexists(root)  # removed again if this publish fails
+    touched: set[Path] = set()  # the tile folders written: cleaned of killed writers' files
     try:
         old_size = published_size(ledger, fund_name, root)
+        repaired = repair(ledger, fund_name, root, old_size, touched)
+        if repaired is not None:
+            old_size = repaired[1]
+            if ledger.get_fund(fund_name).log_size == old_size:  # nothing new to sign
+                _clean(root, touched)
+                with ledger.engine.connect() as connection:
+                    found = load_publication(snapshot_row(connection, fund_name, old_size))
+                found.repaired = repaired
+                return found
         if old_size is None:
             if not force:
                 raise PublishError(f"{shown} holds something other than fund {fund_name}'s "
@@ -84,14 +98,14 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
         publication = build_snapshot(ledger, fund_name, signer, time, risk)
         document = publication.document
         size = document["log"]["size"]
-        full = write_log(ledger, fund_name, root, old_size, size)
-        if root_from_tiles(LocalSource(root), size).hex() != document["log"]["root"]:
-            raise PublishError(f"{shown}: the tiles' tree head differs from the ledger's log "
-                               f"root at size {size}")
+        full = write_log(ledger, fund_name, root, old_size, size, touched)
+        _check_head(root, size, document["log"]["root"], shown)
         _place_snapshot_folder(ledger, root, publication, signer)
         write_file(root / "checkpoint", signed_checkpoint(document, signer).encode(), 0o644,
                    force=True)
         _drop_partials(root, full)
+        _clean(root, touched)
+        publication.repaired = repaired
     except BaseException as error:
         if aside is not None or created:
             _remove(root)
@@ -106,6 +120,53 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
     if aside is not None:
         _remove(aside)
     return publication
+
+
+def repair(ledger: Ledger, fund_name: str, root: Path, old_size: int | None,
+           touched: set[Path] | None = None) -> tuple[int, int] | None:
+    """Bring ROOT's tiles and checkpoint up to the last recorded snapshot when they are behind
+    it; return (the checkpoint's old size, the snapshot's size), or None when nothing was to
+    repair.
+
+    A publisher killed after the snapshot's commit and before ROOT/checkpoint was replaced
+    leaves ROOT/snapshots/<size>/ in place (it is renamed in before the commit), its tiles
+    perhaps not all written, and ROOT/checkpoint at the previous size (or none, on a first
+    publish). The snapshot can never be published again, so without a repair ROOT stayed
+    behind for good. Repaired only when that folder's checkpoint names this fund's log at
+    the recorded size and root; ROOT/checkpoint becomes a copy of it, as a publish writes it.
+    """
+    with ledger.engine.connect() as connection:
+        row = latest(connection, fund_name)
+    if row is None or (old_size is not None and old_size >= row["log_size"]):
+        return None
+    size, head = int(row["log_size"]), json.loads(row["document"])["log"]["root"]
+    try:
+        note = (root / "snapshots" / str(size) / "checkpoint").read_bytes()
+        named = parse_checkpoint(note.decode("utf-8").split("\n\n", 1)[0] + "\n")
+    except (OSError, UnicodeDecodeError, NoteError):
+        return None
+    if named != (f"backstop/{fund_name}", size, bytes.fromhex(head)):
+        return None
+    full = write_log(ledger, fund_name, root, old_size or 0, size, touched)
+    _check_head(root, size, head, root)
+    write_file(root / "checkpoint", note, 0o644, force=True)
+    _drop_partials(root, full)
+    return old_size or 0, size
+
+
+def _check_head(root: Path, size: int, head: str, shown: Path) -> None:
+    if root_from_tiles(LocalSource(root), size).hex() != head:
+        raise PublishError(f"{shown}: the tiles' tree head differs from the ledger's log "
+                           f"root at size {size}")
+
+
+def _clean(root: Path, touched: set[Path]) -> None:
+    """Remove what killed publishers left in ROOT, its snapshots/ and the tile folders this
+    publish wrote (ledger.service.leftovers: only files of processes no longer alive)."""
+    remove_stale(root, {"checkpoint"}, (WRITTEN,))
+    remove_stale(root / "snapshots", None, STAGED)
+    for folder in sorted(touched):
+        remove_stale(folder, None, (WRITTEN,))
 
 
 def published_size(ledger: Ledger, fund_name: str, root: Path) -> int | None:
@@ -128,9 +189,10 @@ def published_size(ledger: Ledger, fund_name: str, root: Path) -> int | None:
 
 
 def write_log(ledger: Ledger, fund_name: str, root: Path, old_size: int,
-              size: int) -> list[tuple[int, int]]:
+              size: int, touched: set[Path] | None = None) -> list[tuple[int, int]]:
     """Write the bundles and tiles of the log from `old_size` to `size`; return the
-    (level, index) of the full tiles among them."""
+    (level, index) of the full tiles among them. `touched` collects the folders written to."""
+    folders = touched if touched is not None else set()
     full: list[tuple[int, int]] = []
     start = old_size - old_size % TILE_WIDTH  # the last partial bundle is rewritten wider
     bundle_roots: dict[int, bytes] = {}  # full level-0 tile -> its Merkle hash
@@ -141,8 +203,8 @@ def write_log(ledger: Ledger, fund_name: str, root: Path, old_size: int,
                 raise PublishError(f"event {index * TILE_WIDTH + k} is {len(line)} bytes; an "
                                    f"entry bundle holds entries of at most {MAX_ENTRY} bytes")
         hashes = [merkle.leaf_hash(line) for line in chunk]
-        _put(root, tile_path("entries", index, len(chunk)), encode_bundle(chunk))
-        _put(root, tile_path(0, index, len(chunk)), b"".join(hashes))
+        _put(root, tile_path("entries", index, len(chunk)), encode_bundle(chunk), folders)
+        _put(root, tile_path(0, index, len(chunk)), b"".join(hashes), folders)
         if len(chunk) == TILE_WIDTH:
             full.append((0, index))
             bundle_roots[index] = merkle.perfect_root(hashes)
@@ -158,7 +220,7 @@ def write_log(ledger: Ledger, fund_name: str, root: Path, old_size: int,
                     raise PublishError(f"the ledger's log tree lacks {tile_path(level, index, width)}")
                 if level == 1:
                     _check_level1(blob, index, bundle_roots)
-                _put(root, tile_path(level, index, width), blob)
+                _put(root, tile_path(level, index, width), blob, folders)
                 if width == TILE_WIDTH:
                     full.append((level, index))
             level += 1
@@ -184,9 +246,10 @@ def _check_level1(blob: bytes, index: int, bundle_roots: dict[int, bytes]) -> No
                                f"{tile_path(0, bundle)}")
 
 
-def _put(root: Path, relative: str, data: bytes) -> None:
+def _put(root: Path, relative: str, data: bytes, folders: set[Path]) -> None:
     """Write a tile once: an existing one must hold the same bytes (immutable)."""
     path = root / relative
+    folders.add(path.parent)
     if path.exists():
         if path.read_bytes() != data:
             raise PublishError(f"{path} already holds other bytes; it is not this log's")
@@ -201,7 +264,8 @@ def _place_snapshot_folder(ledger: Ledger, root: Path, publication: Publication,
     parent = root / "snapshots"
     parent.mkdir(exist_ok=True)
     size = publication.document["log"]["size"]
-    stage = Path(tempfile.mkdtemp(prefix=f".{size}.", suffix=".partial", dir=parent))
+    stage = Path(tempfile.mkdtemp(prefix=staging_prefix(str(size)), suffix=".partial",
+                                  dir=parent))
     try:
         write_snapshot_files(stage, publication, signer)
         write_shards(stage, publication)
