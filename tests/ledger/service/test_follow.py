@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,13 +27,6 @@ from tests.processes import backstop, export_bytes, kill_and_reap, run, wait_for
 pytestmark = pytest.mark.slow  # each runs several `backstop` processes (CI runs them all)
 
 SIM = SimulationConfig(traders=60, steps=48)  # 152 facts: 53 liquidations, 49 fees, ...
-
-
-@pytest.fixture
-def bus(nats_server: str) -> Iterator[Bus]:
-    created = make_bus(nats_server)
-    yield created
-    created.delete()
 
 
 def sim_facts(tmp: Path) -> Path:

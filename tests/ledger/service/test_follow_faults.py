@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from sqlalchemy import create_engine, select, text
 from ledger.service.backoff import CAP, FIRST, schedule
 from ledger.store.dburl import normalize_url
 from ledger.store.tables import follow_cursors
-from tests.bus import Bus, jetstream_reason, make_bus, silent_listener
+from tests.bus import Bus, jetstream_reason, silent_listener
 from tests.factories import fee, write_jsonl
 from tests.ledger.service.test_follow import (
     NATS_SERVER,
@@ -33,13 +32,6 @@ from tests.ledger.service.test_follow import (
 from tests.processes import export_bytes, pg_terminate, run, wait_for
 
 pytestmark = pytest.mark.slow  # each runs `backstop` processes against the real bus
-
-
-@pytest.fixture
-def bus(nats_server: str) -> Iterator[Bus]:
-    created = make_bus(nats_server)
-    yield created
-    created.delete()
 
 
 def test_a_killed_database_connection_is_reconnected_and_nothing_is_lost(
@@ -221,6 +213,18 @@ def rolled_back(follower: Running) -> list[dict[str, object]]:
     return [e for e in follower.events("bus_error") if "rolled back" in str(e["reason"])]
 
 
+def following_without_dead_letters(url: str, bus: Bus, tmp_path: Path
+                                   ) -> tuple[Running, list[dict[str, str]], bytes]:
+    """A fund and its running follower whose dead-letter stream was then deleted; two good
+    facts and one bad message (its bytes) for the test to publish."""
+    init(url, tmp_path)
+    follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.05",
+                       "--ack-wait", "2")  # messages committed by catch-up: acked sooner
+    follower.until(lambda: follower.events("started"), "the follower up")
+    bus.delete_dead_stream()
+    return follower, [fee("g1", "1.00"), fee("g2", "2.00")], json.dumps(fee("b1", "x")).encode()
+
+
 def test_a_missing_dead_letter_stream_is_retried_with_a_growing_delay(
         tmp_path: Path, bus: Bus) -> None:
     """The dead-letter stream is deleted while the follower runs; a batch with a bad message
@@ -228,13 +232,7 @@ def test_a_missing_dead_letter_stream_is_retried_with_a_growing_delay(
     2 s (4 attempts over at least 3.5 s, where it used to try 4 times a second). The stream
     is added back: the next attempt stores the dead letter once and commits the rest."""
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-    init(url, tmp_path)
-    follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.05",
-                       "--ack-wait", "2")  # messages committed by catch-up: acked sooner
-    follower.until(lambda: follower.events("started"), "the follower up")
-    bus.delete_dead_stream()
-    good = [fee("g1", "1.00"), fee("g2", "2.00")]
-    bad = json.dumps(fee("b1", "x")).encode()
+    follower, good, bad = following_without_dead_letters(url, bus, tmp_path)
     bus.publish([json.dumps(good[0]).encode(), bad, json.dumps(good[1]).encode()])
     follower.until(lambda: rolled_back(follower), "a batch rolled back")
     first = time.monotonic()
@@ -261,13 +259,7 @@ def test_a_slow_dead_letter_publish_does_not_hold_the_fund(
     was inside the batch's transaction, 10 s per message: exit 3). The stream is added back:
     the follower stores the dead letter, commits the rest after the import's fact."""
     url = db_url
-    init(url, tmp_path)
-    follower = Running(url, bus, tmp_path / "follow.log", "--max-latency", "0.05",
-                       "--ack-wait", "2")  # messages committed by catch-up: acked sooner
-    follower.until(lambda: follower.events("started"), "the follower up")
-    bus.delete_dead_stream()
-    good = [fee("g1", "1.00"), fee("g2", "2.00")]
-    bad = json.dumps(fee("b1", "x")).encode()
+    follower, good, bad = following_without_dead_letters(url, bus, tmp_path)
     with silent_listener(bus.url, bus.dead_letter) as received:
         bus.publish([json.dumps(good[0]).encode(), bad, json.dumps(good[1]).encode()])
         follower.until(lambda: received, "the follower waiting on its dead letter's ack")

@@ -7,25 +7,16 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from ledger.cli.main import main
 from ledger.service.follow import FollowStats
 from ledger.service.health import PUBLISH_FAILURES_UNHEALTHY, serve
-from tests.bus import Bus, make_bus
+from tests.bus import Bus
 from tests.ledger.service.test_follow import Running, init
 from tests.processes import wait_for
-
-
-@pytest.fixture
-def bus(nats_server: str) -> Iterator[Bus]:
-    created = make_bus(nats_server)
-    yield created
-    created.delete()
 
 
 def get(url: str) -> tuple[int, bytes]:

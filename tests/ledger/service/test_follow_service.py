@@ -7,7 +7,6 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,9 @@ from click.testing import CliRunner
 from auditor.verify.merkle import verify_consistency
 from ledger.cli.follow import parse_duration
 from ledger.cli.main import main
-from tests.bus import Bus, make_bus
+from tests.bus import Bus
 from tests.ledger.service.test_follow import SIM, Running, imported_export, init, position
 from tests.processes import export_bytes, run
-
-
-@pytest.fixture
-def bus(nats_server: str) -> Iterator[Bus]:
-    created = make_bus(nats_server)
-    yield created
-    created.delete()
 
 
 def scrape(url: str) -> dict[str, float]:
