@@ -20,6 +20,7 @@ __all__ = [
     "chain_border_right",
     "chain_inner",
     "chain_inner_right",
+    "consistency_proof",
     "inclusion_shape",
     "largest_pow2_below",
     "leaf_hash",
@@ -124,6 +125,27 @@ def range_hash(start: int, end: int, node: NodeFn) -> bytes:
     for left in reversed(parts[:-1]):
         h = node_hash(left, h)
     return h
+
+
+def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]:
+    """RFC 9162 consistency proof (PROOF) between tree sizes 0 < old_size <= new_size, its
+    hashes from `node` (the operator's log tree, or an auditor's tiles)."""
+    if not 0 < old_size <= new_size:
+        raise ValueError(f"need 0 < old_size <= new_size, got {old_size} and {new_size}")
+    tail: list[bytes] = []
+    start, m, n, complete = 0, old_size, new_size, True
+    while m != n:
+        k = largest_pow2_below(n)
+        if m <= k:
+            tail.append(range_hash(start + k, start + n, node))
+            n = k
+        else:
+            tail.append(range_hash(start, start + k, node))
+            start, m, n, complete = start + k, m - k, n - k, False
+    # Base case of SUBPROOF: the old subtree itself, unless it is the whole old tree.
+    proof = [] if complete else [range_hash(start, start + n, node)]
+    proof.extend(reversed(tail))
+    return proof
 
 
 class CompactRange:

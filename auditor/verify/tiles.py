@@ -248,18 +248,7 @@ def consistency_from_tiles(source: Source, old: int, new: int) -> list[bytes]:
     """The RFC 9162 consistency proof from size `old` (> 0) to `new` (>= old), its hashes
     folded from the tiles of the tree of `new` leaves (merkle.verify_consistency checks it
     against both roots)."""
-
-    def subproof(m: int, start: int, end: int, node: merkle.NodeFn, whole: bool) -> list[bytes]:
-        if m == end - start:
-            return [] if whole else [merkle.range_hash(start, end, node)]
-        k = merkle.largest_pow2_below(end - start)
-        if m <= k:
-            return [*subproof(m, start, start + k, node, whole),
-                    merkle.range_hash(start + k, end, node)]
-        return [*subproof(m - k, start + k, end, node, False),
-                merkle.range_hash(start, start + k, node)]
-
-    return _fold(source, new, lambda node: subproof(old, 0, new, node, True))
+    return _fold(source, new, lambda node: merkle.consistency_proof(old, new, node))
 
 
 def _checked_tile(source: Source, level: int, index: int, width: int) -> bytes:

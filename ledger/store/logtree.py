@@ -206,7 +206,7 @@ class LogTree:
         n = self._checked_size(new_size)
 
         def build(node: merkle.NodeFn) -> list[bytes]:
-            return proofs.consistency_proof(old_size, n, node)
+            return merkle.consistency_proof(old_size, n, node)
 
         return build(self._prefetched(build))
 

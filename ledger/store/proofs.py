@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auditor.verify.merkle import NodeFn, largest_pow2_below, perfect_root, range_hash
+from auditor.verify.merkle import (
+    NodeFn,
+    consistency_proof,
+    largest_pow2_below,
+    perfect_root,
+    range_hash,
+)
 from auditor.verify.sumtree import PathItem, SumTree
 
 
@@ -32,26 +38,6 @@ def inclusion_proof(index: int, size: int, node: NodeFn) -> list[bytes]:
             start, m, n = start + k, m - k, n - k
     path.reverse()  # collected top-down; proofs list siblings from the leaf upwards
     return path
-
-
-def consistency_proof(old_size: int, new_size: int, node: NodeFn) -> list[bytes]:
-    """RFC 9162 consistency proof (PROOF) between tree sizes 0 < old_size <= new_size."""
-    if not 0 < old_size <= new_size:
-        raise ValueError(f"need 0 < old_size <= new_size, got {old_size} and {new_size}")
-    tail: list[bytes] = []
-    start, m, n, complete = 0, old_size, new_size, True
-    while m != n:
-        k = largest_pow2_below(n)
-        if m <= k:
-            tail.append(range_hash(start + k, start + n, node))
-            n = k
-        else:
-            tail.append(range_hash(start, start + k, node))
-            start, m, n, complete = start + k, m - k, n - k, False
-    # Base case of SUBPROOF: the old subtree itself, unless it is the whole old tree.
-    proof = [] if complete else [range_hash(start, start + n, node)]
-    proof.extend(reversed(tail))
-    return proof
 
 
 def _leaves_node_fn(leaf_hashes: Sequence[bytes]) -> NodeFn:
