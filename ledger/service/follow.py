@@ -205,6 +205,7 @@ class Follower:
         within CONNECT_WAIT or a server refuses the credentials."""
         where = redact(self.config.servers)
         last: list[str] = []  # the latest failure while connecting
+        refusal: list[str] = []  # the server's refusal, kept: a reset may follow it
         refused = asyncio.Event()
         connected = False
 
@@ -215,6 +216,7 @@ class Follower:
                 last[:] = [reason]
                 if (isinstance(error, nats.errors.AuthorizationError)
                         or "authorization violation" in str(error).lower()):
+                    refusal[:] = [reason]
                     refused.set()  # nats-py would retry wrong credentials for ever
 
         # nats-py retries a first connection forever: bounded here
@@ -233,7 +235,7 @@ class Follower:
                 await connect
             if refused.is_set():
                 raise FollowError(f"--servers {where}: the server refused the credentials "
-                                  f"({self._mask(last[-1])})")
+                                  f"({self._mask(refusal[-1])})")
             seen = f" (last: {self._mask(last[-1])})" if last else ""
             raise FollowError(f"--servers {where}: no NATS server answered within "
                               f"{CONNECT_WAIT:g} s{seen}")
