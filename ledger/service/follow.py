@@ -63,7 +63,7 @@ from ledger.store.cursors import (
     load_cursor,
     upgrade_cursors,
 )
-from ledger.store.dburl import open_error, redact, scrub
+from ledger.store.dburl import open_error, redact_servers, scrub_servers
 
 IDLE_POLL = 0.25  # seconds a fetch waits when nothing is pending: bounds the reaction to stop
 STALL = 1.0  # seconds without a commit before an idle follower reads the stream directly
@@ -145,9 +145,7 @@ class Follower:
 
     def _mask(self, text: str) -> str:
         """`text` with every --servers URL's password shown as *** (as database URLs)."""
-        for server in self.config.servers.split(","):
-            text = scrub(text, server.strip())
-        return text
+        return scrub_servers(text, self.config.servers)
 
     def stop(self) -> None:
         """Finish the open batch (commit and ack it), then return from `run`."""
@@ -203,7 +201,7 @@ class Follower:
     async def _connect(self) -> Client:
         """Connect to --servers; FollowError (one line, no password) when no server answers
         within CONNECT_WAIT or a server refuses the credentials."""
-        where = redact(self.config.servers)
+        where = redact_servers(self.config.servers)
         last: list[str] = []  # the latest failure while connecting
         refusal: list[str] = []  # the server's refusal, kept: a reset may follow it
         refused = asyncio.Event()
@@ -252,7 +250,7 @@ class Follower:
             return await js.stream_info(self.config.stream)
         except NotFoundError:
             raise FollowError(f"--stream {self.config.stream}: no such stream on "
-                              f"{redact(self.config.servers)}") from None
+                              f"{redact_servers(self.config.servers)}") from None
 
     async def _anchor(self, js: JetStreamContext) -> api.StreamInfo:
         """Load the stored position and check it counts in the stream as it is now

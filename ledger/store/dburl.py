@@ -51,6 +51,37 @@ def scrub(message: str, url: str) -> str:
     return message
 
 
+# A bus URL's credentials: nats://TOKEN@host carries a token where a database URL has a user.
+_BUS_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/@]*)@")
+
+
+def redact_servers(servers: str) -> str:
+    """A comma-separated list of bus URLs (NATS) with every secret shown as ***: a password as
+    in `redact`, and a token (`nats://TOKEN@host`, userinfo without a colon) whole."""
+    shown = []
+    for server in servers.split(","):
+        match = _BUS_USERINFO.match(server.strip())
+        if match and ":" not in match["userinfo"]:
+            shown.append(f"{match['scheme']}***@{server.strip()[match.end():]}")
+        else:
+            shown.append(redact(server.strip()))
+    return ",".join(shown)
+
+
+def scrub_servers(message: str, servers: str) -> str:
+    """`message` with no secret of the bus URLs `servers` in clear (see `redact_servers`)."""
+    for server in servers.split(","):
+        server = server.strip()
+        match = _BUS_USERINFO.match(server)
+        if match and ":" not in match["userinfo"] and match["userinfo"]:
+            message = message.replace(server, redact_servers(server))
+            if len(match["userinfo"]) >= MIN_SCRUBBED:
+                message = message.replace(match["userinfo"], "***")
+        else:
+            message = scrub(message, server)
+    return message
+
+
 def open_error(url: str, error: Exception) -> DatabaseURLError:
     """One line for a database that cannot be opened: the driver's first line, without
     SQLAlchemy's background link or the password."""

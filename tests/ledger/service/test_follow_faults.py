@@ -204,6 +204,33 @@ def test_the_nats_password_never_appears_in_errors_or_logs(tmp_path: Path) -> No
         server.wait(timeout=30)
 
 
+def test_a_nats_token_never_appears_in_errors_or_logs(tmp_path: Path) -> None:
+    """A server that wants a token (nats://TOKEN@host): the token is shown as *** whole, in
+    the refusal of a wrong one and in the missing-stream line of the right one."""
+    if not os.access(NATS_SERVER, os.X_OK):
+        pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
+    port = _free_port()
+    server = _start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
+    try:
+        right, wrong = (f"nats://{t}@127.0.0.1:{port}" for t in ("r1ghttoken", "wr0ngtoken"))
+        wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+        init(url, tmp_path)
+        masked = f"nats://***@127.0.0.1:{port}"
+        for servers, start in (
+                (wrong, f"Error: --servers {masked}: the server refused the credentials ("),
+                (right, f"Error: --stream NO_SUCH_H21: no such stream on {masked}")):
+            result = run(url, "follow", "--stream", "NO_SUCH_H21", "--dead-letter", "x.dead",
+                         "--servers", servers, "--log-format", "json", timeout=60)
+            output = result.stdout + result.stderr
+            assert result.returncode == 2
+            assert result.stderr.splitlines()[-1].startswith(start)
+            assert "r1ghttoken" not in output and "wr0ngtoken" not in output
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def test_the_backoff_doubles_up_to_its_cap() -> None:
     assert (FIRST, CAP) == (0.5, 30.0)
     assert schedule(9) == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
