@@ -34,9 +34,11 @@ import http.client
 import ipaddress
 import json
 import re
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from auditor.formats.clip import clip, shorten
@@ -57,6 +59,7 @@ _DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
 _BALANCE_OF = "70a08231"  # first 4 bytes of keccak256("balanceOf(address)")
 _MAX_RESPONSE = 1 << 20  # bytes read from a node: a balance answer is ~100 bytes
 _REQUEST_ID = 1
+DEFAULT_DEADLINE = 60.0  # seconds for a whole request: `timeout` bounds each wait only
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: a later time cannot be written RFC 3339
 
 
@@ -73,21 +76,23 @@ class NodeError(Exception):
     """The node answered with a JSON-RPC or HTTP error, or with a malformed result."""
 
 
-def native_balance(rpc_url: str, address: str, block: int, timeout: float = 10.0) -> int:
+def native_balance(rpc_url: str, address: str, block: int, timeout: float = 10.0,
+                   deadline: float = DEFAULT_DEADLINE) -> int:
     """The native-coin balance of `address` at `block`, in wei (``eth_getBalance``)."""
     _check_address("address", address)
-    result = _call(rpc_url, "eth_getBalance", [address, _block_tag(block)], timeout)
+    result = _call(rpc_url, "eth_getBalance", [address, _block_tag(block)], timeout, deadline)
     return _quantity("eth_getBalance", result)
 
 
 def erc20_balance(rpc_url: str, token: str, address: str, block: int,
-                  timeout: float = 10.0) -> int:
+                  timeout: float = 10.0, deadline: float = DEFAULT_DEADLINE) -> int:
     """The ERC-20 balance of `address` on contract `token` at `block`, in the token's
     smallest unit (``eth_call`` of ``balanceOf(address)``)."""
     _check_address("token", token)
     _check_address("address", address)
     data = "0x" + _BALANCE_OF + address[2:].lower().rjust(64, "0")
-    result = _call(rpc_url, "eth_call", [{"to": token, "data": data}, _block_tag(block)], timeout)
+    result = _call(rpc_url, "eth_call", [{"to": token, "data": data}, _block_tag(block)],
+                   timeout, deadline)
     if not isinstance(result, str) or _DATA.match(result) is None:
         raise NodeError(f"eth_call balanceOf: result is not hex data: {clip(result)}")
     if result == "0x":
@@ -100,15 +105,16 @@ def erc20_balance(rpc_url: str, token: str, address: str, block: int,
     return int(result, 16)
 
 
-def chain_id(rpc_url: str, timeout: float = 10.0) -> int:
+def chain_id(rpc_url: str, timeout: float = 10.0, deadline: float = DEFAULT_DEADLINE) -> int:
     """The chain id the node serves (``eth_chainId``): a positive integer."""
-    value = _quantity("eth_chainId", _call(rpc_url, "eth_chainId", [], timeout))
+    value = _quantity("eth_chainId", _call(rpc_url, "eth_chainId", [], timeout, deadline))
     if value == 0:
         raise NodeError("eth_chainId: result 0x0 is not a chain id")
     return value
 
 
-def block_timestamp(rpc_url: str, block: int, timeout: float = 10.0) -> int:
+def block_timestamp(rpc_url: str, block: int, timeout: float = 10.0,
+                    deadline: float = DEFAULT_DEADLINE) -> int:
     """Block `block`'s timestamp in Unix seconds (``eth_getBlockByNumber(block, false)``).
 
     A block the node does not have (a ``null`` result), a header for another block, or a
@@ -116,7 +122,7 @@ def block_timestamp(rpc_url: str, block: int, timeout: float = 10.0) -> int:
     """
     tag = _block_tag(block)
     method = "eth_getBlockByNumber"
-    result = _call(rpc_url, method, [tag, False], timeout)
+    result = _call(rpc_url, method, [tag, False], timeout, deadline)
     if result is None:
         raise NodeError(f"{method}: the node has no block {block}")
     if not isinstance(result, dict):
@@ -176,26 +182,37 @@ def _no_answer(where: str, timeout: float) -> NodeUnreachable:
     return NodeUnreachable(f"{where} did not answer within {timeout} s", reason)
 
 
-def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
-    """One JSON-RPC 2.0 request; its `result`, checked to come with the envelope."""
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout: not a positive number of seconds: {clip(timeout)}")
-    if not isinstance(rpc_url, str):
-        reason = f"not a string: {clip(rpc_url)}"
-        raise NodeUnreachable(f"node URL is {reason}", reason)
-    parts = urllib.parse.urlsplit(rpc_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        reason = f"not an http(s) URL: {clip(rpc_url)}"
-        raise NodeUnreachable(f"node URL is {reason}", reason)
-    body = json.dumps({"jsonrpc": "2.0", "id": _REQUEST_ID, "method": method,
-                       "params": params}).encode()
-    request = urllib.request.Request(
-        rpc_url, data=body, method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json"})
-    where = f"node {clip(rpc_url)}"
+def _within(deadline: float, where: str, work: Callable[[], bytes]) -> bytes:
+    """`work()` done within `deadline` seconds, else NodeUnreachable: a node that drips its
+    answer a byte at a time never lets a socket timeout fire. The worker is a daemon thread,
+    left to its own socket timeout when the deadline passes."""
+    outcome: list[bytes | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if not outcome:
+        reason = f"no complete answer within {deadline:g} s"
+        raise NodeUnreachable(f"{where} gave {reason}", reason)
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _exchange(rpc_url: str, request: urllib.request.Request, method: str, where: str,
+              timeout: float) -> bytes:
+    """POST `request`; at most _MAX_RESPONSE + 1 bytes of the answer, or NodeError /
+    NodeUnreachable in one line."""
     try:
         with _opener(rpc_url).open(request, timeout=timeout) as response:
-            raw = response.read(_MAX_RESPONSE + 1)
+            raw: bytes = response.read(_MAX_RESPONSE + 1)
+            return raw
     except urllib.error.HTTPError as error:
         # The node (or a proxy before it) answered with an HTTP error; a JSON-RPC error body
         # says more than the status line.
@@ -214,6 +231,29 @@ def _call(rpc_url: str, method: str, params: list[Any], timeout: float) -> Any:
     except (OSError, http.client.HTTPException, ValueError) as error:
         # ValueError: urllib's own rejection of a malformed URL (a bad port, ...).
         raise _unreachable(where, _one_line(str(error))) from None
+
+
+def _call(rpc_url: str, method: str, params: list[Any], timeout: float,
+          deadline: float = DEFAULT_DEADLINE) -> Any:
+    """One JSON-RPC 2.0 request; its `result`, checked to come with the envelope."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout: not a positive number of seconds: {clip(timeout)}")
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not deadline > 0:
+        raise ValueError(f"deadline: not a positive number of seconds: {clip(deadline)}")
+    if not isinstance(rpc_url, str):
+        reason = f"not a string: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
+    parts = urllib.parse.urlsplit(rpc_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        reason = f"not an http(s) URL: {clip(rpc_url)}"
+        raise NodeUnreachable(f"node URL is {reason}", reason)
+    body = json.dumps({"jsonrpc": "2.0", "id": _REQUEST_ID, "method": method,
+                       "params": params}).encode()
+    request = urllib.request.Request(
+        rpc_url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json"})
+    where = f"node {clip(rpc_url)}"
+    raw = _within(deadline, where, lambda: _exchange(rpc_url, request, method, where, timeout))
     if len(raw) > _MAX_RESPONSE:
         raise NodeError(f"{method}: {where} answered more than {_MAX_RESPONSE} bytes")
     try:

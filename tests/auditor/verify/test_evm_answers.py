@@ -4,6 +4,7 @@ that gives one crafted answer per test (a broken or hostile node), no Ganache ne
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -202,3 +203,46 @@ def test_the_last_writable_timestamp_is_accepted(node: _Node) -> None:
     """253402300799 = 9999-12-31T23:59:59Z, the latest time RFC 3339 can write."""
     _reply(node, {"number": "0x7", "timestamp": hex(253402300799)})
     assert evm.block_timestamp(_url(node), 7) == 253402300799
+
+
+class _DripHandler(BaseHTTPRequestHandler):
+    """A node that answers a byte at a time, for ever: every single wait is short."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        waiting = threading.Event()
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            while not stopped.is_set():
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                waiting.wait(0.05)
+        except OSError:  # the auditor hung up
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+stopped = threading.Event()
+
+
+def test_a_node_that_drips_its_answer_ends_at_the_deadline() -> None:
+    """Each byte comes well within the 5-second socket timeout; the 0.5-second deadline for
+    the whole request ends it, in one line."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DripHandler)
+    server.daemon_threads = True
+    with serving(server):
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            with pytest.raises(evm.NodeUnreachable) as caught:
+                evm.native_balance(url, ADDRESS, 1, timeout=5, deadline=0.5)
+        finally:
+            stopped.set()
+    assert str(caught.value) == f"node '{url}' gave no complete answer within 0.5 s"
+
+
+@pytest.mark.parametrize("deadline", [0, -1, True, "5"])
+def test_a_deadline_must_be_a_positive_number(deadline: object) -> None:
+    with pytest.raises(ValueError, match=r"^deadline: not a positive number of seconds"):
+        evm.chain_id("http://127.0.0.1:9", deadline=deadline)  # type: ignore[arg-type]
