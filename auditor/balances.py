@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from auditor.checks import load_json
 from auditor.formats.clip import clip
 from auditor.formats.wire import TIME
+from auditor.loaders import load_json
 from auditor.report import InputError
 from auditor.verify import evm, evm_sig
 

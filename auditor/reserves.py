@@ -34,13 +34,6 @@ from auditor.balances import (
     parse_rpc,
     rfc3339,
 )
-from auditor.checks import (
-    check_signatures,
-    check_snapshot_internal,
-    load_json,
-    load_verifiers,
-    snapshot_figures,
-)
 from auditor.formats.wire import (
     WireError,
     format_amount,
@@ -48,7 +41,9 @@ from auditor.formats.wire import (
     parse_amount,
     snapshot_decimals,
 )
+from auditor.loaders import load_json, load_verifiers
 from auditor.report import Failed, InputError, Report
+from auditor.snapshot_checks import check_signatures, check_snapshot_internal, snapshot_figures
 from auditor.verify import evm_sig
 from auditor.verify.holdings import (
     holding_key,

@@ -26,8 +26,8 @@ from types import FrameType
 
 import click
 
-from auditor.checks import load_verifiers, load_witness, read_bytes
 from auditor.formats.digits import parse_uint
+from auditor.loaders import load_verifiers, load_witness, read_bytes
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.state import write_atomic
 from auditor.tiled_audit import latest_checkpoint, signed_checkpoint, verify_tiled_replay
