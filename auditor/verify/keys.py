@@ -196,6 +196,14 @@ class Verifier:
         return True
 
 
+def _unwrapped(reason: str) -> str:
+    """`cannot read (X)` -> `X`; any other read refusal as it is (`not a regular file (a
+    FIFO)` keeps its own parenthesis)."""
+    if reason.startswith("cannot read (") and reason.endswith(")"):
+        return reason[len("cannot read ("):-1]
+    return reason
+
+
 def parse_verifiers(values: Iterable[str], option: str) -> list[Verifier]:
     """The verifier keys named by `values` (the command-line `option` they came from): each
     value is a verifier key, or a key file holding one or more, one per line (blank lines
@@ -215,8 +223,7 @@ def parse_verifiers(values: Iterable[str], option: str) -> list[Verifier]:
             text = read_regular(value, MAX_KEY_FILE).decode("utf-8")
         except (OSError, ValueError) as exc:  # no such file, a FIFO, too large, not UTF-8
             why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
-                   "not UTF-8" if isinstance(exc, UnicodeError) else
-                   str(exc).removeprefix("cannot read (").removesuffix(")"))
+                   "not UTF-8" if isinstance(exc, UnicodeError) else _unwrapped(str(exc)))
             raise KeyFormatError(f"{option} {shown}: not a verifier key ({direct_error}) "
                                  f"nor a readable key file ({why})") from None
         found = 0
