@@ -27,13 +27,12 @@ from typing import Any
 from auditor.balances import (
     DEFAULT_MAX_BLOCK_AGE,
     Balances,
-    format_age,
     load_balances,
     load_tokens,
-    parse_age,
     parse_rpc,
     rfc3339,
 )
+from auditor.formats.durations import format_duration, parse_duration
 from auditor.formats.wire import (
     WireError,
     format_amount,
@@ -53,7 +52,7 @@ from auditor.verify.holdings import (
 )
 from auditor.verify.keys import Verifier
 
-__all__ = ["DEFAULT_MAX_BLOCK_AGE", "parse_age", "verify_reserves"]
+__all__ = ["DEFAULT_MAX_BLOCK_AGE", "verify_reserves"]
 
 RATIO_PLACES = 6
 
@@ -117,9 +116,9 @@ def _check_block_time(audit: _Audit, index: int, h: Mapping[str, Any], address: 
                 "a later balance says nothing about the snapshot")
     age = snapshot_time - when
     if age.total_seconds() > audit.max_age:
-        return (f"block {block} time {shown} is {format_age(int(age.total_seconds()))} before "
+        return (f"block {block} time {shown} is {format_duration(int(age.total_seconds()))} before "
                 f"the snapshot time {audit.snap['time']}, more than --max-block-age "
-                f"{format_age(audit.max_age)}: the balance may have moved since")
+                f"{format_duration(audit.max_age)}: the balance may have moved since")
     audit.notes[index] = f"block time {shown}"
     return None
 
@@ -169,7 +168,7 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
                     max_block_age: int | None = None) -> None:
     """The `reserves` command (see the module docstring). `max_block_age`: seconds (default
     `DEFAULT_MAX_BLOCK_AGE`)."""
-    max_age = parse_age(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
+    max_age = parse_duration(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
     verifiers = load_verifiers(keys)
     custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
                                                         required=False)}
