@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from auditor.formats.clip import clip
-from auditor.formats.wire import TIME
+from auditor.formats.wire import parse_instant
 from auditor.loaders import load_json
 from auditor.report import InputError
 from auditor.verify import evm, evm_sig
@@ -23,7 +23,6 @@ __all__ = [
     "load_balances",
     "load_tokens",
     "parse_rpc",
-    "rfc3339",
 ]
 
 _CHAIN_URL = re.compile(r"(eip155:[1-9][0-9]{0,15})=(.+)")
@@ -31,11 +30,6 @@ DEFAULT_MAX_BLOCK_AGE = "1h"  # a duration (auditor.formats.durations)
 
 # (chain, lowercase address, lowercase token or "", block) -> base units
 BalanceKey = tuple[str, str, str, int]
-
-
-def rfc3339(when: datetime) -> str:
-    """`when` in RFC 3339 UTC, `Z` form."""
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -118,9 +112,7 @@ class Balances:
 def _block_time(path: str, i: int, text: str) -> datetime:
     """A balances entry's `block_time` (schema-checked form) as a real instant."""
     try:
-        if TIME.fullmatch(text) is None:
-            raise ValueError
-        return datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:  # February 30, hour 24, ...
         raise InputError(f"balances {path}: balances[{i}].block_time: {clip(text)} is not a "
                          "valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)") from None

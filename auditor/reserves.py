@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
@@ -30,14 +29,15 @@ from auditor.balances import (
     load_balances,
     load_tokens,
     parse_rpc,
-    rfc3339,
 )
 from auditor.formats.durations import format_duration, parse_duration
 from auditor.formats.wire import (
     WireError,
     format_amount,
     format_decimal,
+    format_instant,
     parse_amount,
+    parse_instant,
     snapshot_decimals,
 )
 from auditor.loaders import load_json, load_verifiers
@@ -109,8 +109,8 @@ def _check_block_time(audit: _Audit, index: int, h: Mapping[str, Any], address: 
     if when is None:
         audit.notes[index] = "block time not checked (no block_time in --balances)"
         return None
-    snapshot_time = datetime.fromisoformat(audit.snap["time"])
-    shown = rfc3339(when)
+    snapshot_time = parse_instant(audit.snap["time"])
+    shown = format_instant(when)
     if when > snapshot_time:
         return (f"block {block} time {shown} is after the snapshot time {audit.snap['time']}: "
                 "a later balance says nothing about the snapshot")
