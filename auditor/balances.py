@@ -2,7 +2,7 @@
 (docs/RESERVES.md, "Auditor files"): the auditor's own node(s) (`--rpc`, through
 `auditor.verify.evm`: balances, the node's chain id, a block's time) or its exported balances
 file (`--balances`, backstop-balances/1, with each block's optional `block_time`), and its
-token list (`--tokens`). Also `--max-block-age`'s parsing. Never imports `ledger`.
+token list (`--tokens`). Never imports `ledger`.
 """
 
 from __future__ import annotations
@@ -11,55 +11,25 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from auditor.checks import load_json
 from auditor.formats.clip import clip
-from auditor.formats.wire import TIME
+from auditor.formats.wire import parse_instant
+from auditor.loaders import load_json
 from auditor.report import InputError
 from auditor.verify import evm, evm_sig
 
 __all__ = [
     "DEFAULT_MAX_BLOCK_AGE",
     "Balances",
-    "format_age",
     "load_balances",
     "load_tokens",
-    "parse_age",
     "parse_rpc",
-    "rfc3339",
 ]
 
 _CHAIN_URL = re.compile(r"(eip155:[1-9][0-9]{0,15})=(.+)")
-_AGE = re.compile(r"(0|[1-9][0-9]{0,8})([smhd])")
-_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-DEFAULT_MAX_BLOCK_AGE = "1h"
+DEFAULT_MAX_BLOCK_AGE = "1h"  # a duration (auditor.formats.durations)
 
 # (chain, lowercase address, lowercase token or "", block) -> base units
 BalanceKey = tuple[str, str, str, int]
-
-
-def parse_age(text: str) -> int:
-    """`--max-block-age`: a whole number and a unit, s m h or d (`90s`, `30m`, `1h`, `2d`);
-    seconds. ValueError, one line, for anything else."""
-    match = _AGE.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"{clip(text)} is not an age: a whole number and a unit s, m, h or d "
-                         "(e.g. 30m, 1h, 2d)")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def format_age(seconds: int) -> str:
-    """`3723` -> `1h2m3s`, `3600` -> `1h`, `0` -> `0s`: the units of `parse_age`."""
-    parts = []
-    for unit, size in _UNIT_SECONDS.items():
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or "0s"
-
-
-def rfc3339(when: datetime) -> str:
-    """`when` in RFC 3339 UTC, `Z` form."""
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -142,9 +112,7 @@ class Balances:
 def _block_time(path: str, i: int, text: str) -> datetime:
     """A balances entry's `block_time` (schema-checked form) as a real instant."""
     try:
-        if TIME.fullmatch(text) is None:
-            raise ValueError
-        return datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:  # February 30, hour 24, ...
         raise InputError(f"balances {path}: balances[{i}].block_time: {clip(text)} is not a "
                          "valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)") from None

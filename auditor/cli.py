@@ -31,8 +31,9 @@ from auditor.checks import (
 )
 from auditor.formats.clip import clip
 from auditor.formats.digits import parse_uint
+from auditor.formats.durations import Duration
 from auditor.report import Report
-from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, parse_age, verify_reserves
+from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, verify_reserves
 from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpLimits
 from auditor.witness import follow
 
@@ -53,14 +54,6 @@ def audit_command(name: str) -> Callable[[Callable[..., None]], Callable[..., No
         return click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")(run)
 
     return wrap
-
-
-def _age(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    """`--max-block-age`: `30m`, `1h`, `2d` (`auditor.reserves.parse_age`), in seconds."""
-    try:
-        return parse_age(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 class WholeNumber(click.ParamType[int]):
@@ -254,7 +247,7 @@ def cosign_cmd(report: Report, **params: Any) -> None:
 @click.option("--custodian-key", "custodian_keys", multiple=True, metavar="VKEY|FILE",
               help="A custodian's verifier key you pinned (not the operator's); repeatable.")
 @click.option("--max-block-age", metavar="AGE", default=DEFAULT_MAX_BLOCK_AGE,
-              show_default=True, callback=_age,
+              show_default=True, type=Duration(),
               help="How long before the snapshot's time a holding's block may be (30m, 1h, "
                    "2d): an older balance may have moved since. A block after the snapshot's "
                    "time always fails. Block times come from --rpc (eth_getBlockByNumber) or "
@@ -282,8 +275,8 @@ def reserves_cmd(report: Report, **params: Any) -> None:
 @click.option("--cosign", default=None, metavar="WITNESS_KEY_FILE",
               help="Write a C2SP tlog-cosignature (Ed25519 cosignature/v1) for each checkpoint "
                    "verified, under DIR/cosigned/SIZE.")
-@click.option("--interval", default=60.0, show_default=True, type=Seconds(0.1),
-              help="Seconds between polls.")
+@click.option("--interval", default="60s", show_default=True, type=Duration(),
+              metavar="DURATION", help="Time between polls (30s, 5m, 1h).")
 @click.option("--once", is_flag=True, help="Process what is published, then exit.")
 @click.option("--skip-accounts", is_flag=True,
               help="Accept snapshots published without an account seed.")

@@ -20,7 +20,6 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from fractions import Fraction
 from itertools import islice
 from typing import Any
@@ -30,13 +29,13 @@ import orjson
 from auditor import rules
 from auditor.formats.clip import clip
 from auditor.formats.wire import (
-    TIME,
     WireError,
     canonical_bytes,
     format_amount,
     format_decimal,
     parse_amount,
     parse_decimal,
+    parse_instant,
     sha256_hex,
 )
 from auditor.seen import SeenIds
@@ -581,11 +580,11 @@ class Replayer:
 
 def _check_time(time: Any) -> str:
     """`time` if it is an RFC 3339 UTC time of the contract's form and a real instant."""
-    if type(time) is str and TIME.fullmatch(time):
+    if type(time) is str:
         try:
-            datetime.fromisoformat(time)
+            parse_instant(time)
             return time
-        except ValueError:  # February 30, a leap second, hour 24
+        except ValueError:  # not of the form, or February 30, a leap second, hour 24
             pass
     raise _Fail(f"time: {clip(time)} is not a valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
 

@@ -20,35 +20,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
 from auditor.balances import (
     DEFAULT_MAX_BLOCK_AGE,
     Balances,
-    format_age,
     load_balances,
     load_tokens,
-    parse_age,
     parse_rpc,
-    rfc3339,
 )
-from auditor.checks import (
-    check_signatures,
-    check_snapshot_internal,
-    load_json,
-    load_verifiers,
-    snapshot_figures,
-)
+from auditor.formats.durations import format_duration, parse_duration
 from auditor.formats.wire import (
     WireError,
     format_amount,
     format_decimal,
+    format_instant,
     parse_amount,
+    parse_instant,
     snapshot_decimals,
 )
+from auditor.loaders import load_json, load_verifiers
 from auditor.report import Failed, InputError, Report
+from auditor.snapshot_checks import check_signatures, check_snapshot_internal, snapshot_figures
 from auditor.verify import evm_sig
 from auditor.verify.holdings import (
     holding_key,
@@ -58,7 +52,7 @@ from auditor.verify.holdings import (
 )
 from auditor.verify.keys import Verifier
 
-__all__ = ["DEFAULT_MAX_BLOCK_AGE", "parse_age", "verify_reserves"]
+__all__ = ["DEFAULT_MAX_BLOCK_AGE", "verify_reserves"]
 
 RATIO_PLACES = 6
 
@@ -115,16 +109,16 @@ def _check_block_time(audit: _Audit, index: int, h: Mapping[str, Any], address: 
     if when is None:
         audit.notes[index] = "block time not checked (no block_time in --balances)"
         return None
-    snapshot_time = datetime.fromisoformat(audit.snap["time"])
-    shown = rfc3339(when)
+    snapshot_time = parse_instant(audit.snap["time"])
+    shown = format_instant(when)
     if when > snapshot_time:
         return (f"block {block} time {shown} is after the snapshot time {audit.snap['time']}: "
                 "a later balance says nothing about the snapshot")
     age = snapshot_time - when
     if age.total_seconds() > audit.max_age:
-        return (f"block {block} time {shown} is {format_age(int(age.total_seconds()))} before "
+        return (f"block {block} time {shown} is {format_duration(int(age.total_seconds()))} before "
                 f"the snapshot time {audit.snap['time']}, more than --max-block-age "
-                f"{format_age(audit.max_age)}: the balance may have moved since")
+                f"{format_duration(audit.max_age)}: the balance may have moved since")
     audit.notes[index] = f"block time {shown}"
     return None
 
@@ -174,7 +168,7 @@ def verify_reserves(report: Report, snapshot: str, keys: tuple[str, ...], requir
                     max_block_age: int | None = None) -> None:
     """The `reserves` command (see the module docstring). `max_block_age`: seconds (default
     `DEFAULT_MAX_BLOCK_AGE`)."""
-    max_age = parse_age(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
+    max_age = parse_duration(DEFAULT_MAX_BLOCK_AGE) if max_block_age is None else max_block_age
     verifiers = load_verifiers(keys)
     custodians = {v.key_name: v for v in load_verifiers(custodian_keys, "--custodian-key",
                                                         required=False)}

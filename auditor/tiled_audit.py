@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditor.checks import check_signatures, load_seed, parse_json, parse_seed, run_replay
 from auditor.formats.clip import clip
 from auditor.formats.digits import parse_uint
+from auditor.loaders import load_seed, parse_json, parse_seed
 from auditor.replay import Replayer
 from auditor.report import InputError, Report
+from auditor.snapshot_checks import check_signatures, run_replay
 from auditor.state import check_resume, read_state, write_state
 from auditor.verify import merkle
 from auditor.verify.keys import NoteError, Verifier, open_note, parse_checkpoint

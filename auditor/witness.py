@@ -26,8 +26,8 @@ from types import FrameType
 
 import click
 
-from auditor.checks import load_verifiers, load_witness, read_bytes
 from auditor.formats.digits import parse_uint
+from auditor.loaders import load_verifiers, load_witness, read_bytes
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.state import write_atomic
 from auditor.tiled_audit import latest_checkpoint, signed_checkpoint, verify_tiled_replay
@@ -151,7 +151,7 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
 
 
 def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign: str | None,
-           interval: float, once: bool, skip_accounts: bool,
+           interval: int, once: bool, skip_accounts: bool,
            limits: HttpLimits | None = None) -> int:
     """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code).
     Every read is bounded as `backstop-audit replay`'s (caps; over HTTP, `limits`)."""

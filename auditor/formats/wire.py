@@ -32,6 +32,23 @@ def parse_time(text: str) -> datetime:
     """The aware UTC datetime of a wire time written by format_time (ValueError otherwise)."""
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
 
+
+def format_instant(moment: datetime) -> str:
+    """`moment` as a wire time that keeps its microseconds when it has any (a time read with
+    a fraction, shown back): `...T00:59:00.500000Z`; format_time's form otherwise."""
+    text = format_time(moment)
+    fraction = moment.microsecond
+    return f"{text[:-1]}.{fraction:06d}Z" if fraction else text
+
+
+def parse_instant(text: Any) -> datetime:
+    """The aware UTC datetime of any wire time `TIME` allows (whole seconds or 1 to 6
+    fraction digits, as events and block times may be written); ValueError if `text` is not
+    of that form or not a real instant (February 30, hour 24, a leap second)."""
+    if not isinstance(text, str) or TIME.fullmatch(text) is None:
+        raise ValueError(f"not a time of the form YYYY-MM-DDTHH:MM:SS[.ffffff]Z: {clip(text)}")
+    return datetime.fromisoformat(text)
+
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")  # sign, whole, fraction
 # An event time: RFC 3339 UTC, 1 to 6 fraction digits (schemas/README.md, "Numbers").
 TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")

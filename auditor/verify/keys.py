@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from auditor.formats.clip import clip
 from auditor.formats.wire import canonical_bytes
+from auditor.verify.reads import MAX_KEY_FILE, read_regular
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -36,6 +37,7 @@ __all__ = [
     "key_id",
     "open_note",
     "parse_checkpoint",
+    "parse_verifiers",
     "sign_document",
     "sign_note",
     "verify_document",
@@ -192,6 +194,50 @@ class Verifier:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+def _unwrapped(reason: str) -> str:
+    """`cannot read (X)` -> `X`; any other read refusal as it is (`not a regular file (a
+    FIFO)` keeps its own parenthesis)."""
+    if reason.startswith("cannot read (") and reason.endswith(")"):
+        return reason[len("cannot read ("):-1]
+    return reason
+
+
+def parse_verifiers(values: Iterable[str], option: str) -> list[Verifier]:
+    """The verifier keys named by `values` (the command-line `option` they came from): each
+    value is a verifier key, or a key file holding one or more, one per line (blank lines
+    skipped). A file is read as any input is (auditor.verify.reads: a regular file, at most
+    MAX_KEY_FILE bytes), must be UTF-8 and must hold at least one key. KeyFormatError, one
+    line naming the option, the value (clipped) and the line, otherwise. Both sides pin keys
+    with this: the auditor's --key, the operator's --custodian-key."""
+    out: list[Verifier] = []
+    for value in values:
+        try:
+            out.append(Verifier.from_vkey(value))
+            continue
+        except KeyFormatError as exc:
+            direct_error = exc
+        shown = clip(value)
+        try:
+            text = read_regular(value, MAX_KEY_FILE).decode("utf-8")
+        except (OSError, ValueError) as exc:  # no such file, a FIFO, too large, not UTF-8
+            why = ((exc.strerror or "cannot read") if isinstance(exc, OSError) else
+                   "not UTF-8" if isinstance(exc, UnicodeError) else _unwrapped(str(exc)))
+            raise KeyFormatError(f"{option} {shown}: not a verifier key ({direct_error}) "
+                                 f"nor a readable key file ({why})") from None
+        found = 0
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(Verifier.from_vkey(line))
+            except KeyFormatError as exc:
+                raise KeyFormatError(f"{option} {shown}: line {number}: {exc}") from None
+            found += 1
+        if not found:
+            raise KeyFormatError(f"{option} {shown}: file holds no verifier key")
+    return out
 
 
 # --- C2SP signed notes -------------------------------------------------------------------

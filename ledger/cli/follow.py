@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import signal
 import sys
 import time
@@ -14,44 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from auditor.formats.durations import Duration
 from ledger.cli.options import InputExit, now, resolve_fund, store_options
 from ledger.service.application import Ledger
 
 if TYPE_CHECKING:  # the bus client is imported when `follow` runs, not by every command
     from ledger.service.follow import Follower
     from ledger.service.followbatch import Batch
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in `1h`, `30m`, `90s`, `1h30m`, `2d` (a bare number is seconds)."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like 1h, 30m, 90s or 1h30m")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]
-    name = "DURATION"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        if isinstance(value, float):
-            return value
-        try:
-            seconds = parse_duration(str(value))
-        except ValueError as error:
-            self.fail(str(error), param, ctx)
-        if seconds <= 0:
-            self.fail(f"{value!r} must be positive", param, ctx)
-        return seconds
-
 
 def make_logger(log_format: str) -> Any:
     """log(event, **fields): one line per event on stderr, text or one JSON object."""
@@ -108,9 +76,10 @@ def _env(name: str) -> dict[str, Any]:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, **_env("LOG_FORMAT"),
               help="json: one JSON object per line on stderr.")
-@click.option("--publish-every", type=_Duration(), default=None, **_env("PUBLISH_EVERY"),
-              help="Sign a snapshot this often (1h, 30m, ...) into OUT: a dated folder per "
-                   "run and OUT/latest (needs --key and --out).")
+@click.option("--publish-every", type=Duration(), metavar="DURATION", default=None,
+              **_env("PUBLISH_EVERY"),
+              help="Sign a snapshot this often (30m, 1h, 1h30m; README, \"Durations\") into "
+                   "OUT: a dated folder per run and OUT/latest (needs --key and --out).")
 @click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, **_env("KEY"), help="Signing key for --publish-every.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -119,7 +88,7 @@ def _env(name: str) -> dict[str, Any]:
 def follow(servers: str, stream: str, subject: str | None, durable: str, dead_letter: str,
            batch_size: int, max_latency: float, max_ack_pending: int | None, ack_wait: float,
            reanchor: bool, metrics_port: int | None, metrics_host: str, log_format: str,
-           publish_every: float | None, key_path: Path | None, out: Path | None,
+           publish_every: int | None, key_path: Path | None, out: Path | None,
            ledger: Ledger, fund_name: str | None) -> None:
     """Follow a NATS JetStream stream of exchange facts into the fund, exactly once.
 
@@ -186,7 +155,7 @@ async def _run(follower: Follower) -> Any:
 class _Publisher:
     """Publishes a scheduled snapshot when one is due (called between batches)."""
 
-    def __init__(self, ledger: Ledger, fund: str, signer: Any, out: Path, every: float,
+    def __init__(self, ledger: Ledger, fund: str, signer: Any, out: Path, every: int,
                  log: Any) -> None:
         self.ledger, self.fund, self.signer, self.out = ledger, fund, signer, out
         self.every, self.log = every, log

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from auditor.formats.wire import TIME
-from auditor.verify.keys import KeyFormatError, Verifier
+from auditor.verify.keys import KeyFormatError, Verifier, parse_verifiers
 from ledger.cli.options import InputExit, emit_json, resolve_fund, store_options
 from ledger.service.application import Ledger
 from ledger.service.reserves import (
@@ -141,26 +141,12 @@ def custodian_sign(key_path: Path, asset: str, account: str, amount: str, as_of:
 
 
 def _verifiers(values: tuple[str, ...]) -> list[Verifier]:
-    """Each value is a verifier key, or a file holding one or more (one per line)."""
-    out = []
-    for value in values:
-        try:
-            out.append(Verifier.from_vkey(value))
-            continue
-        except KeyFormatError as error:
-            direct = error
-        try:
-            lines = Path(value).read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError, ValueError):
-            raise InputExit(f"--custodian-key {value[:60]}: not a verifier key ({direct}) nor "
-                            "a readable key file") from None
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    out.append(Verifier.from_vkey(line))
-                except KeyFormatError as error:
-                    raise InputExit(f"--custodian-key {value[:60]}: line {number}: {error}") from None
-    return out
+    """The --custodian-key values, read as the auditor reads its pinned keys
+    (auditor.verify.keys.parse_verifiers): a verifier key, or a key file of them."""
+    try:
+        return parse_verifiers(values, "--custodian-key")
+    except KeyFormatError as error:
+        raise InputExit(str(error)) from None
 
 
 @reserves.command("add")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from fractions import Fraction
 from typing import Any
+
+from auditor.formats.wire import parse_instant
 
 Number = str | int | Fraction
 
@@ -20,8 +22,7 @@ def _float(value: Number) -> float:
 def _time(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
-    text = value.rstrip("Z")
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return parse_instant(value)
 
 
 def write_chart(path: str, times: Sequence[str | datetime], prices: Sequence[Number],

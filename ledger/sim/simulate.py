@@ -23,7 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -120,7 +120,7 @@ class SimulationConfig:
         if parse_decimal(self.tick) <= 0:
             raise ValueError("tick: must be positive")
         parse_amount_lenient(self.initial_fund, self.quote_decimals)
-        _parse_time(self.start_time)
+        parse_time(self.start_time)
 
     @property
     def start_time(self) -> str:
@@ -153,14 +153,6 @@ class SimulationSummary:
 
 # ---------------------------------------------------------------------------------------
 # Price paths
-
-
-def _parse_time(text: str) -> datetime:
-    return parse_time(text)
-
-
-def _format_time(moment: datetime) -> str:
-    return format_time(moment)
 
 
 def _bridge_path(anchors: tuple[tuple[float, float], ...], steps: int, sigma: float,
@@ -372,13 +364,13 @@ def simulate(config: SimulationConfig) -> Iterator[dict[str, Any]]:
     """
     qd = config.quote_decimals
     per = config.checks_per_step
-    start = _parse_time(config.start_time)
+    start = parse_time(config.start_time)
     check = timedelta(seconds=config.step_seconds // per)
     ids = _Ids()
     rng = random.Random(f"{config.seed}/traders")
     fee_rate = parse_decimal(config.trading_fee_rate)
 
-    yield {"type": "capital", "id": ids.next("cap"), "time": _format_time(start),
+    yield {"type": "capital", "id": ids.next("cap"), "time": format_time(start),
            "direction": "inject", "asset": config.quote,
            "amount": format_amount(parse_amount_lenient(config.initial_fund, qd), qd),
            "source": "operator"}
@@ -401,14 +393,14 @@ def simulate(config: SimulationConfig) -> Iterator[dict[str, Any]]:
         for m, market in enumerate(markets):
             mark = paths[m][k * per]
             yield {"type": "observation", "id": ids.next("obs"),
-                   "time": _format_time(start + k * per * check), "market": market.name,
+                   "time": format_time(start + k * per * check), "market": market.name,
                    "mark_price": _price(market, mark),
                    "open_interest": format_amount(market.open_interest(), _SIZE_DECIMALS)}
             market.volume = Fraction(0)
             market.liquidated = {True: Fraction(0), False: Fraction(0)}
         checks = range(k * per, (k + 1) * per if k < config.steps else k * per + 1)
         for index in checks:
-            time = _format_time(start + index * check)
+            time = format_time(start + index * check)
             for m, market in enumerate(markets):
                 mark = paths[m][index]
                 for pos, fact in _liquidations(config, market, mark, ids):

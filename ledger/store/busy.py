@@ -23,6 +23,8 @@ from typing import TypeVar
 
 from sqlalchemy import Engine, text
 
+from auditor.formats.wire import format_time
+
 LOCK_TIMEOUT_ENV = "BACKSTOP_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 60.0  # seconds a command waits for another writer before giving up
 BUSY_EXIT_CODE = 3  # the CLI's exit code when it gave up waiting (README, --help)
@@ -145,7 +147,7 @@ def retry(action: Callable[[], T], *, timeout: float, holder: Callable[[], str],
 
 _PG_HOLDERS = text("""
     SELECT DISTINCT a.pid, a.application_name, a.state,
-           to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since
+           a.xact_start AS since
     FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
     WHERE l.granted AND a.pid <> pg_backend_pid() AND a.datname = current_database()
       AND l.mode IN ('ExclusiveLock', 'RowExclusiveLock', 'AccessExclusiveLock')
@@ -172,7 +174,8 @@ def describe_holder(engine: Engine, fund: str | None) -> str:
         return (f"{what} is busy: other writers kept appending to it; "
                 "retry when they are done")
     sessions = ", ".join(f"pid {r.pid} (application {r.application_name or '?'!r}, "
-                         f"{r.state or '?'} since {r.since or '?'})" for r in rows[:3])
+                         f"{r.state or '?'} since {format_time(r.since) if r.since else '?'})"
+                         for r in rows[:3])
     return (f"{what} is busy: PostgreSQL session {sessions} holds its tables; wait for it to "
             f"finish, or if its process is gone end it with "
             f"SELECT pg_terminate_backend({rows[0].pid}), then retry")

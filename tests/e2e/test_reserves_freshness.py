@@ -135,7 +135,7 @@ def test_a_malformed_max_block_age_is_a_usage_error(kit: Kit, age: str) -> None:
     result = audit(_snapshot(kit), *_keys(kit), "--balances", str(path), "--max-block-age", age)
     assert result.exit_code == 2
     assert "--max-block-age" in result.output
-    assert "is not an age: a whole number and a unit s, m, h or d" in result.output
+    assert "is not a duration: a whole number from 1 and a unit s, m, h or d" in result.output
 
 
 def test_a_block_time_that_is_no_instant_is_an_input_error(kit: Kit) -> None:

@@ -152,7 +152,7 @@ def test_sigterm_stops_the_witness_with_exit_0(ledger, tmp_path) -> None:
     size = publish(ledger, root, 13)
     child = subprocess.Popen(
         [sys.executable, "-m", "auditor", "follow", str(root), "--key", VKEY, "--state",
-         str(state), "--interval", "3600"], stdout=subprocess.PIPE, text=True)
+         str(state), "--interval", "1h"], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
         line = child.stdout.readline()  # blocks until the first poll has verified the log

@@ -161,7 +161,7 @@ def test_a_custodian_key_must_be_given_and_match(kit: Kit) -> None:
     assert result.exit_code == 2 and "was not given with --custodian-key" in result.output
     bad_key = kit.run("reserves", "add", str(kit.folder / "holdings.jsonl"),
                       "--custodian-key", "acme+00000000+AAAA")
-    assert bad_key.exit_code == 2 and bad_key.output.startswith("Error: --custodian-key acme+")
+    assert bad_key.exit_code == 2 and bad_key.output.startswith("Error: --custodian-key 'acme+")
     assert recorded(kit) == []
     assert kit.add(line).exit_code == 0
     assert recorded(kit) == [line]

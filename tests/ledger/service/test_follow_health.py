@@ -58,7 +58,7 @@ def test_healthz_turns_unhealthy_while_publishing_keeps_failing_and_recovers(
     blocker = tmp_path / "blocker"
     blocker.write_text("not a folder")
     out = blocker / "pub"
-    follower = Running(url, bus, tmp_path / "follow.log", "--publish-every", "0.05",
+    follower = Running(url, bus, tmp_path / "follow.log", "--publish-every", "1s",
                        "--key", str(key), "--out", str(out), "--metrics-port", "0")
     follower.until(lambda: follower.events("metrics"), "the metrics endpoint")
     healthz = str(follower.events("metrics")[0]["url"]).replace("/metrics", "/healthz")

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.verify.merkle import verify_consistency
-from ledger.cli.follow import parse_duration
 from ledger.cli.main import main
 from tests.bus import Bus
 from tests.ledger.service.test_follow import SIM, Running, imported_export, init, position
@@ -91,14 +90,6 @@ def test_simulated_crash_day_followed_published_and_measured(tmp_path: Path, bus
     assert CliRunner().invoke(main, ["simulate", "--traders", str(SIM.traders), "--steps",
                                      str(SIM.steps), "--out", str(facts)]).exit_code == 0
     assert export_bytes(url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
-
-
-def test_durations() -> None:
-    """1h = 3600 s, 1h30m = 5400 s, 90s, 2d = 172800 s, a bare number is seconds."""
-    assert [parse_duration(t) for t in ("1h", "1h30m", "90s", "2d", "0.5")] == [
-        3600, 5400, 90, 172800, 0.5]
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("1 hour")
 
 
 def test_simulate_needs_one_destination(tmp_path: Path) -> None:

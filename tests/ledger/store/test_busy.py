@@ -4,9 +4,11 @@ a lost race is recognised from the driver's codes; a rollback leaves no stale ca
 from __future__ import annotations
 
 import inspect
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from click.testing import CliRunner
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import text
 
+from auditor.formats.wire import TIME as WIRE_TIME
+from auditor.formats.wire import parse_time
 from ledger.cli.main import main
 from ledger.domain.records import RecordError
 from ledger.service.importer import import_file
@@ -84,16 +88,21 @@ def test_a_command_that_does_not_retry_also_ends_in_one_line(tmp_path: Path,
 def test_postgres_lock_held_too_long_names_the_holding_session(fresh_pg_url: str,
                                                                 tmp_path: Path) -> None:
     facts = funded(fresh_pg_url, tmp_path)
+    began = datetime.now(UTC).replace(microsecond=0)
     with _pg_admin(fresh_pg_url + "?application_name=h3-holder") as holder:
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE backstop_events IN EXCLUSIVE MODE")
         pid = holder.info.backend_pid
         result = invoke("import", str(facts), "--db", fresh_pg_url, "--lock-timeout", "0.5")
         holder.execute("ROLLBACK")
+    ended = datetime.now(UTC)
     assert result.exit_code == busy.BUSY_EXIT_CODE
     assert result.output.count("\n") == 1 and "Traceback" not in result.output
     assert (f"PostgreSQL session pid {pid} (application 'h3-holder', idle in transaction "
             "since ") in result.output
+    since = re.search(r"idle in transaction since (\S+)\)", result.output)
+    assert since is not None and WIRE_TIME.fullmatch(since[1]), result.output  # the wire time
+    assert began <= parse_time(since[1]) <= ended  # when the holder's transaction began
     assert f"SELECT pg_terminate_backend({pid})" in result.output
     assert event_count(fresh_pg_url) == 2
 
