@@ -8,6 +8,8 @@ backends.
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
+from ledger.domain.bookkeeping import TOTALS
+
 metadata = MetaData()
 
 # -- projections (ledger.store.projections) --------------------------------------------------
@@ -32,8 +34,7 @@ accounts = Table(
     Column("clawbacks", Text, nullable=False),
     sqlite_with_rowid=False,  # rows are found by their key only: one b-tree, not two
 )
-TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
-                "withdrawn", "rebalanced_in", "rebalanced_out")
+TOTAL_FIELDS = TOTALS  # the running totals of ledger.domain.bookkeeping, column by column
 totals = Table(
     "backstop_totals", metadata,
     Column("fund", String(64), primary_key=True),

@@ -1,0 +1,119 @@
+"""Which event moves which balance: the one statement of the fund's bookkeeping.
+
+`moves(type, data, decimals)` says, for one fund event, how much each balance changes, in
+exact integer minor units. Every reader of the log folds these moves: the aggregate
+(`ledger.domain.fund`: its balances and committed totals), the projections
+(`ledger.store.projections`), the site's figures (`ledger.service.site_figures`) and the demo's
+report and chart (`ledger.sim.demo`). The auditor re-derives the same bookkeeping on its own
+(`auditor/replay.py`, from schemas/README.md); `tests/e2e/test_rules_differential.py` checks
+that the two agree.
+
+The balances, per asset:
+- `FUND`: the fund's balance, the one signed move (a payout or withdrawal is negative);
+- `TOTALS`: running totals over the log, each only ever added to (the projections' table);
+- `ACCOUNT_TOTALS`: a move that also names the account (fees, payouts, clawbacks of one
+  account; summed over accounts, the totals a snapshot's account tree commits to).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from auditor.formats.wire import parse_amount
+
+FUND = "fund"
+# In the column order of the projections' totals table (ledger.store.tables).
+TOTALS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
+          "withdrawn", "rebalanced_in", "rebalanced_out")
+ACCOUNT_TOTALS = ("fees", "payouts", "clawbacks")
+
+# Event types that move no balance (a liquidation's money moves are its derived events).
+UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "market_observed"})
+
+
+class Move(NamedTuple):
+    """One balance's change: `units` added to balance `name` of `asset` (of `account`, for
+    an ACCOUNT_TOTALS name)."""
+
+    asset: str
+    name: str
+    units: int
+    account: str | None = None
+
+
+# An event's amounts are parsed by every reader of the same batch (the aggregate applying it,
+# then the projections): cached by (text, decimals). Event amounts are always strings with
+# exactly the asset's decimals (format_amount's output), so every argument is hashable.
+_units = lru_cache(maxsize=8192)(parse_amount)
+
+
+def _amount(data: Mapping[str, Any], decimals: Mapping[str, int], field: str = "amount",
+            asset_field: str = "asset") -> tuple[str, int]:
+    asset = data[asset_field]
+    return asset, _units(data[field], decimals[asset])
+
+
+def _fee(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    account = data.get("account")
+    moved = (Move(asset, FUND, units), Move(asset, "inflow", units))
+    # A fee with no account (a venue's fee share) is the fund's, not any account's.
+    return moved if account is None else (*moved, Move(asset, "fees", units, account))
+
+
+def _covered(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    return (Move(asset, FUND, -units), Move(asset, "covered", units),
+            Move(asset, "payouts", units, data["account"]))
+
+
+def _socialized(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    _, unresolved = _amount(data, decimals, "unresolved")
+    return Move(asset, "socialized", units), Move(asset, "unresolved", unresolved)
+
+
+def _clawback(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    return (Move(asset, "clawed_back", units),
+            Move(asset, "clawbacks", units, data["account"]))
+
+
+def _injected(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    return Move(asset, FUND, units), Move(asset, "injected", units)
+
+
+def _withdrawn(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset, units = _amount(data, decimals)
+    return Move(asset, FUND, -units), Move(asset, "withdrawn", units)
+
+
+def _rebalanced(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    source, out = _amount(data, decimals, "from_amount", "from_asset")
+    target, into = _amount(data, decimals, "to_amount", "to_asset")
+    return (Move(source, FUND, -out), Move(source, "rebalanced_out", out),
+            Move(target, FUND, into), Move(target, "rebalanced_in", into))
+
+
+_MOVES: dict[str, Callable[[Mapping[str, Any], Mapping[str, int]], tuple[Move, ...]]] = {
+    "fee_inflow": _fee,
+    "deficit_covered": _covered,
+    "socialized_loss_assessed": _socialized,
+    "clawback_charged": _clawback,
+    "capital_injected": _injected,
+    "capital_withdrawn": _withdrawn,
+    "reserve_rebalanced": _rebalanced,
+}
+MOVING = frozenset(_MOVES)  # event types that move a balance
+
+
+def moves(kind: str, data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    """The balance moves of one fund event of type `kind` with payload `data`; `decimals`
+    maps each asset to its decimals. A type that moves nothing (UNMOVING, or one this module
+    does not know) gives (). A payload that cannot be read raises KeyError (a missing field
+    or an unknown asset) or ValueError (an amount not in the asset's exact wire form)."""
+    book = _MOVES.get(kind)
+    return () if book is None else book(data, decimals)
