@@ -8,7 +8,7 @@ backends.
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
-from ledger.domain.bookkeeping import TOTALS
+from ledger.domain.bookkeeping import ACCOUNT_TOTALS, TOTALS
 
 metadata = MetaData()
 
@@ -55,7 +55,7 @@ counts = Table(
     Column("type", String(40), primary_key=True),
     Column("count", Integer, nullable=False),
 )
-ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
+ACCOUNT_FIELDS = ACCOUNT_TOTALS  # the accounts table's columns, in that order
 PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
 
 # -- RFC 6962 log tiles (ledger.store.logtree) ----------------------------------------------
