@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from auditor.formats.wire import parse_amount
 
@@ -33,15 +33,11 @@ ACCOUNT_TOTALS = ("fees", "payouts", "clawbacks")
 UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "market_observed"})
 
 
-class Move(NamedTuple):
-    """One balance's change: `units` added to balance `name` of `asset` (of `account`, for
-    an ACCOUNT_TOTALS name)."""
-
-    asset: str
-    name: str
-    units: int
-    account: str | None = None
-
+# One balance's change: (asset, name, units, account): `units` added to balance `name` of
+# `asset`, of `account` for an ACCOUNT_TOTALS name (else None). A plain tuple: every event
+# of an import is booked twice (aggregate, projections), and a named tuple costs more to build.
+Move = tuple[str, str, int, str | None]
+Book = Callable[[Mapping[str, Any], Mapping[str, int]], tuple[Move, ...]]
 
 # An event's amounts are parsed by every reader of the same batch (the aggregate applying it,
 # then the projections): cached by (text, decimals). Event amounts are always strings with
@@ -49,56 +45,56 @@ class Move(NamedTuple):
 _units = lru_cache(maxsize=8192)(parse_amount)
 
 
-def _amount(data: Mapping[str, Any], decimals: Mapping[str, int], field: str = "amount",
-            asset_field: str = "asset") -> tuple[str, int]:
-    asset = data[asset_field]
-    return asset, _units(data[field], decimals[asset])
-
-
 def _fee(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    account = data.get("account")
-    moved = (Move(asset, FUND, units), Move(asset, "inflow", units))
-    # A fee with no account (a venue's fee share) is the fund's, not any account's.
-    return moved if account is None else (*moved, Move(asset, "fees", units, account))
+    asset, account = data["asset"], data.get("account")
+    units = _units(data["amount"], decimals[asset])
+    if account is None:  # a fee with no account (a venue's fee share) is no account's
+        return (asset, FUND, units, None), (asset, "inflow", units, None)
+    return ((asset, FUND, units, None), (asset, "inflow", units, None),
+            (asset, "fees", units, account))
 
 
 def _covered(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    return (Move(asset, FUND, -units), Move(asset, "covered", units),
-            Move(asset, "payouts", units, data["account"]))
+    asset = data["asset"]
+    units = _units(data["amount"], decimals[asset])
+    return ((asset, FUND, -units, None), (asset, "covered", units, None),
+            (asset, "payouts", units, data["account"]))
 
 
 def _socialized(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    _, unresolved = _amount(data, decimals, "unresolved")
-    return Move(asset, "socialized", units), Move(asset, "unresolved", unresolved)
+    asset = data["asset"]
+    places = decimals[asset]
+    return ((asset, "socialized", _units(data["amount"], places), None),
+            (asset, "unresolved", _units(data["unresolved"], places), None))
 
 
 def _clawback(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    return (Move(asset, "clawed_back", units),
-            Move(asset, "clawbacks", units, data["account"]))
+    asset = data["asset"]
+    units = _units(data["amount"], decimals[asset])
+    return (asset, "clawed_back", units, None), (asset, "clawbacks", units, data["account"])
 
 
 def _injected(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    return Move(asset, FUND, units), Move(asset, "injected", units)
+    asset = data["asset"]
+    units = _units(data["amount"], decimals[asset])
+    return (asset, FUND, units, None), (asset, "injected", units, None)
 
 
 def _withdrawn(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    asset, units = _amount(data, decimals)
-    return Move(asset, FUND, -units), Move(asset, "withdrawn", units)
+    asset = data["asset"]
+    units = _units(data["amount"], decimals[asset])
+    return (asset, FUND, -units, None), (asset, "withdrawn", units, None)
 
 
 def _rebalanced(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
-    source, out = _amount(data, decimals, "from_amount", "from_asset")
-    target, into = _amount(data, decimals, "to_amount", "to_asset")
-    return (Move(source, FUND, -out), Move(source, "rebalanced_out", out),
-            Move(target, FUND, into), Move(target, "rebalanced_in", into))
+    source, target = data["from_asset"], data["to_asset"]
+    out = _units(data["from_amount"], decimals[source])
+    into = _units(data["to_amount"], decimals[target])
+    return ((source, FUND, -out, None), (source, "rebalanced_out", out, None),
+            (target, FUND, into, None), (target, "rebalanced_in", into, None))
 
 
-_MOVES: dict[str, Callable[[Mapping[str, Any], Mapping[str, int]], tuple[Move, ...]]] = {
+_MOVES: dict[str, Book] = {
     "fee_inflow": _fee,
     "deficit_covered": _covered,
     "socialized_loss_assessed": _socialized,

@@ -322,12 +322,12 @@ def folded(lines: list[bytes]) -> tuple[dict[str, int], dict[str, dict[str, list
         if event["type"] == "fund_opened":
             decimals = {a: s["decimals"] for a, s in event["data"]["assets"].items()}
             balance = dict.fromkeys(decimals, 0)
-        for move in moves(event["type"], event["data"], decimals):
-            if move.name == FUND:
-                balance[move.asset] += move.units
-            elif move.account is not None:
-                sums = accounts.setdefault(move.account, {a: [0, 0, 0] for a in decimals})
-                sums[move.asset][ACCOUNT_TOTALS.index(move.name)] += move.units
+        for asset, name, units, account in moves(event["type"], event["data"], decimals):
+            if name == FUND:
+                balance[asset] += units
+            elif account is not None:
+                sums = accounts.setdefault(account, {a: [0, 0, 0] for a in decimals})
+                sums[asset][ACCOUNT_TOTALS.index(name)] += units
     return balance, accounts
 
 

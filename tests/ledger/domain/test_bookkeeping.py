@@ -19,63 +19,68 @@ from ledger.domain.fund import EVENT_CLASSES
 DECIMALS = {"USDT": 2, "BTC": 8, "JPY": 0}
 
 
+def move(asset: str, name: str, units: int, account: str | None = None) -> Move:
+    """A move as the tuple `moves` gives (asset, name, units, account)."""
+    return (asset, name, units, account)
+
+
 def test_a_fee_with_an_account_credits_the_fund_its_inflow_and_the_accounts_fees() -> None:
     data = {"kind": "liquidation_fee", "asset": "USDT", "amount": "12.34", "account": "alice"}
     assert moves("fee_inflow", data, DECIMALS) == (
-        Move("USDT", FUND, 1234), Move("USDT", "inflow", 1234),
-        Move("USDT", "fees", 1234, "alice"))
+        move("USDT", FUND, 1234), move("USDT", "inflow", 1234),
+        move("USDT", "fees", 1234, "alice"))
 
 
 def test_a_fee_without_an_account_is_no_accounts() -> None:
     data = {"kind": "trading_fee_share", "asset": "BTC", "amount": "0.00000001", "account": None}
-    assert moves("fee_inflow", data, DECIMALS) == (Move("BTC", FUND, 1), Move("BTC", "inflow", 1))
+    assert moves("fee_inflow", data, DECIMALS) == (move("BTC", FUND, 1), move("BTC", "inflow", 1))
 
 
 def test_a_covered_deficit_debits_the_fund_and_is_the_accounts_payout() -> None:
     data = {"asset": "USDT", "amount": "1000.05", "account": "bob"}
     assert moves("deficit_covered", data, DECIMALS) == (
-        Move("USDT", FUND, -100005), Move("USDT", "covered", 100005),
-        Move("USDT", "payouts", 100005, "bob"))
+        move("USDT", FUND, -100005), move("USDT", "covered", 100005),
+        move("USDT", "payouts", 100005, "bob"))
 
 
 def test_a_socialized_loss_moves_only_the_running_totals() -> None:
     data = {"asset": "USDT", "amount": "50.00", "method": "pro_rata_profit",
             "unresolved": "0.07"}
     assert moves("socialized_loss_assessed", data, DECIMALS) == (
-        Move("USDT", "socialized", 5000), Move("USDT", "unresolved", 7))
+        move("USDT", "socialized", 5000), move("USDT", "unresolved", 7))
 
 
 def test_a_clawback_is_the_accounts_and_leaves_the_fund_balance() -> None:
     data = {"asset": "JPY", "amount": "300", "account": "carol", "method": "adl",
             "adl_quantity": "0.5", "adl_price": "600"}
     assert moves("clawback_charged", data, DECIMALS) == (
-        Move("JPY", "clawed_back", 300), Move("JPY", "clawbacks", 300, "carol"))
+        move("JPY", "clawed_back", 300), move("JPY", "clawbacks", 300, "carol"))
 
 
 def test_capital_in_and_out() -> None:
     injected = {"asset": "BTC", "amount": "2.50000000", "source": "operator"}
     assert moves("capital_injected", injected, DECIMALS) == (
-        Move("BTC", FUND, 250_000_000), Move("BTC", "injected", 250_000_000))
+        move("BTC", FUND, 250_000_000), move("BTC", "injected", 250_000_000))
     withdrawn = {"asset": "BTC", "amount": "0.10000000", "source": "underwriter"}
     assert moves("capital_withdrawn", withdrawn, DECIMALS) == (
-        Move("BTC", FUND, -10_000_000), Move("BTC", "withdrawn", 10_000_000))
+        move("BTC", FUND, -10_000_000), move("BTC", "withdrawn", 10_000_000))
 
 
 def test_a_rebalance_debits_one_asset_and_credits_the_other() -> None:
     data = {"from_asset": "USDT", "from_amount": "65000.00", "to_asset": "BTC",
             "to_amount": "0.99990000"}
     assert moves("reserve_rebalanced", data, DECIMALS) == (
-        Move("USDT", FUND, -6_500_000), Move("USDT", "rebalanced_out", 6_500_000),
-        Move("BTC", FUND, 99_990_000), Move("BTC", "rebalanced_in", 99_990_000))
+        move("USDT", FUND, -6_500_000), move("USDT", "rebalanced_out", 6_500_000),
+        move("BTC", FUND, 99_990_000), move("BTC", "rebalanced_in", 99_990_000))
 
 
 def test_a_huge_amount_stays_exact() -> None:
     data = {"asset": "USDT", "amount": "3402823669209384634633746074317682114.55",
             "source": "operator"}  # 2**128 - 1 minor units
-    assert moves("capital_injected", data, DECIMALS)[0] == Move("USDT", FUND, 2**128 - 1)
+    assert moves("capital_injected", data, DECIMALS)[0] == move("USDT", FUND, 2**128 - 1)
 
 
-@pytest.mark.parametrize("kind", sorted(UNMOVING) + ["an_unknown_type"])
+@pytest.mark.parametrize("kind", [*sorted(UNMOVING), "an_unknown_type"])
 def test_types_that_move_nothing(kind: str) -> None:
     assert moves(kind, {"asset": "USDT", "amount": "1.00"}, DECIMALS) == ()
 
@@ -93,9 +98,9 @@ def test_every_name_is_a_fund_balance_a_total_or_an_accounts() -> None:
             "from_asset": "USDT", "from_amount": "1.00", "to_asset": "BTC",
             "to_amount": "1.00000000"}
     for kind in MOVING:
-        for move in moves(kind, data, DECIMALS):
-            assert (move.name == FUND or move.name in TOTALS) == (move.account is None)
-            assert move.account is None or move.name in ACCOUNT_TOTALS
+        for _, name, _, account in moves(kind, data, DECIMALS):
+            assert (name == FUND or name in TOTALS) == (account is None)
+            assert account is None or name in ACCOUNT_TOTALS
 
 
 def test_an_amount_not_in_the_assets_exact_form_is_refused() -> None:
