@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -29,6 +28,7 @@ from auditor.formats.wire import (
     parse_decimal,
 )
 from auditor.verify.sumtree import SUM_LIMIT
+from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.errors import FundRuleError, PolicyError
 from ledger.domain.facts import LIQUIDATION_FIELDS
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
@@ -39,7 +39,7 @@ from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 # every node's and account's) are unsigned 128-bit numbers of minor units. Facts that would
 # take one beyond are refused, so that every recorded log stays publishable.
 UNITS_LIMIT = SUM_LIMIT
-COMMITTED = ("fees", "payouts", "clawbacks")  # per asset, summed over accounts
+COMMITTED = ACCOUNT_TOTALS  # per asset, summed over accounts
 
 
 def fund_id(name: str) -> UUID:
@@ -67,11 +67,6 @@ def instant(time: str) -> datetime:
         raise FundRuleError(f"time: {time!r} is not a valid UTC date-time ({error})") from None
 
 
-# Amounts of applied events by (text, decimals): a fee's amount is parsed when the event is
-# applied to the balance, again for the committed totals, and by the projections after; the
-# texts are format_amount's output (always strings), so they can be cached.
-_event_units = lru_cache(maxsize=8192)(parse_amount_lenient)
-
 # Event classes that went once through the library's trigger_event, which checks that the
 # class's explicit TOPIC is registered to it: a class's topic does not change afterwards.
 _CHECKED_CLASSES: set[type[Any]] = set()
@@ -94,8 +89,8 @@ class Fund(Aggregate):
         ref: str | None
         data: dict[str, Any]
 
-        def apply(self, fund: Fund) -> None:  # overridden where the event changes state
-            pass
+        def apply(self, fund: Fund) -> None:  # overridden where the event changes more
+            fund._book(self)
 
     class Created(Aggregate.Created):
         TOPIC = "backstop:fund_opened/1"
@@ -122,18 +117,9 @@ class Fund(Aggregate):
         TOPIC = "backstop:fee_inflow/1"
         TYPE = "fee_inflow"
 
-        def apply(self, fund: Fund) -> None:
-            fund._credit(self.data["asset"], self.data["amount"])
-            if self.data.get("account") is not None:
-                fund._commit(self.data["asset"], "fees", self.data["amount"])
-
     class DeficitCovered(Event):
         TOPIC = "backstop:deficit_covered/1"
         TYPE = "deficit_covered"
-
-        def apply(self, fund: Fund) -> None:
-            fund._debit(self.data["asset"], self.data["amount"])
-            fund._commit(self.data["asset"], "payouts", self.data["amount"])
 
     class SocializedLossAssessed(Event):
         TOPIC = "backstop:socialized_loss_assessed/1"
@@ -143,30 +129,17 @@ class Fund(Aggregate):
         TOPIC = "backstop:clawback_charged/1"
         TYPE = "clawback_charged"
 
-        def apply(self, fund: Fund) -> None:
-            fund._commit(self.data["asset"], "clawbacks", self.data["amount"])
-
     class CapitalInjected(Event):
         TOPIC = "backstop:capital_injected/1"
         TYPE = "capital_injected"
-
-        def apply(self, fund: Fund) -> None:
-            fund._credit(self.data["asset"], self.data["amount"])
 
     class CapitalWithdrawn(Event):
         TOPIC = "backstop:capital_withdrawn/1"
         TYPE = "capital_withdrawn"
 
-        def apply(self, fund: Fund) -> None:
-            fund._debit(self.data["asset"], self.data["amount"])
-
     class ReserveRebalanced(Event):
         TOPIC = "backstop:reserve_rebalanced/1"
         TYPE = "reserve_rebalanced"
-
-        def apply(self, fund: Fund) -> None:
-            fund._debit(self.data["from_asset"], self.data["from_amount"])
-            fund._credit(self.data["to_asset"], self.data["to_amount"])
 
     class MarketObserved(Event):
         TOPIC = "backstop:market_observed/1"
@@ -395,10 +368,6 @@ class Fund(Aggregate):
         committed = self.__dict__.setdefault("committed", {})
         return committed.setdefault(asset, [0, 0, 0])  # type: ignore[no-any-return]
 
-    def _commit(self, asset: str, field: str, amount: str) -> None:
-        self._committed(asset)[COMMITTED.index(field)] += _event_units(
-            amount, self.assets[asset])
-
     def _fmt(self, units: int, asset: str) -> str:
         return format_amount(units, self.assets[asset])
 
@@ -409,12 +378,15 @@ class Fund(Aggregate):
                 f"{field}: {self._fmt(units, asset)} {asset} exceeds the fund balance "
                 f"{self._fmt(balance, asset)} {asset}")
 
-    def _credit(self, asset: str, amount: str) -> None:
-        self.balances[asset] += _event_units(amount, self.assets[asset])
-
-    def _debit(self, asset: str, amount: str) -> None:
-        self.balances[asset] -= _event_units(amount, self.assets[asset])
-        assert self.balances[asset] >= 0, "commands must refuse what would go negative"
+    def _book(self, event: Fund.Event) -> None:
+        """Apply an event's balance moves (ledger.domain.bookkeeping): the fund balance
+        and the committed totals of each asset."""
+        for asset, name, units, account in moves(event.TYPE, event.data, self.assets):
+            if name == FUND:
+                balance = self.balances[asset] = self.balances[asset] + units
+                assert balance >= 0, "commands must refuse what would go negative"
+            elif account is not None:
+                self._committed(asset)[COMMITTED.index(name)] += units
 
 
 def _subclasses(cls: type[Any]) -> list[type[Any]]:

@@ -12,9 +12,7 @@ from auditor.verify.merkle import CompactRange
 from ledger.service.application import Ledger, event_leaf
 from ledger.store import tables
 from ledger.store.projections import Projector
-from ledger.store.tables import PROJECTION_TABLES, TOTAL_FIELDS, positions
-
-ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
+from ledger.store.tables import ACCOUNT_FIELDS, PROJECTION_TABLES, TOTAL_FIELDS, positions
 
 REBUILD_PAGE = 5000
 

@@ -21,11 +21,13 @@ from auditor.formats.wire import (
     format_amount,
     format_decimal,
     format_time,
-    parse_amount,
     parse_decimal,
     parse_time,
 )
+from ledger.domain.bookkeeping import FUND, moves
 
+# The running totals (ledger.domain.bookkeeping) summed per period, and their CSV columns.
+FLOWS = {"inflow": "fees", "covered": "covered", "socialized": "socialized"}
 RATIO_PLACES = 12  # as a snapshot's fund_to_oi
 DAY_PERIOD_AFTER = timedelta(days=3)  # a longer history is summed per day, not per hour
 
@@ -58,7 +60,7 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
     quotes: dict[str, str] = {}
     balance: dict[str, int] = defaultdict(int)
     history: dict[str, list[list[Any]]] = defaultdict(list)
-    flows: list[tuple[str, str, str, int]] = []  # (time, asset, kind, units)
+    flows: list[tuple[str, str, str, int]] = []  # (time, asset, column, units)
     coverage: dict[str, list[list[str]]] = defaultdict(list)
     liquidations: dict[str, tuple[str, str]] = {}  # ref -> (market, liquidated account)
     events: list[dict[str, Any]] = []
@@ -67,21 +69,21 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
         try:
             event = json.loads(line)
             kind, data, time = event["type"], event["data"], event["time"]
-            changes = _changes(kind, data, decimals)
+            moved = moves(kind, data, decimals)
         except (ValueError, KeyError, TypeError) as error:
             raise SiteError(f"event {number}: {error}") from None
         times.append(time)
         if kind == "fund_opened":
             decimals.update({a: v["decimals"] for a, v in data["assets"].items()})
             quotes.update({m: v["quote"] for m, v in data["markets"].items()})
-        for asset, units in changes:
-            balance[asset] += units
-            history[asset].append([time, event["index"],
-                                   format_amount(balance[asset], decimals[asset])])
-        if kind in ("fee_inflow", "deficit_covered", "socialized_loss_assessed"):
-            asset = data["asset"]
-            flows.append((time, asset, kind, parse_amount(data["amount"], decimals[asset])))
-        elif kind == "liquidation_settled":
+        for asset, name, units, _ in moved:
+            if name == FUND:
+                balance[asset] += units
+                history[asset].append([time, event["index"],
+                                       format_amount(balance[asset], decimals[asset])])
+            elif name in FLOWS:
+                flows.append((time, asset, FLOWS[name], units))
+        if kind == "liquidation_settled":
             liquidations[event["ref"]] = (data["market"], data["account"])
         elif kind == "market_observed":
             quote = quotes.get(data["market"])
@@ -112,33 +114,20 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
             "flows": _flow_rows(flows, times, decimals, daily)}
 
 
-def _changes(kind: str, data: dict[str, Any], decimals: dict[str, int]) -> list[tuple[str, int]]:
-    """How an event moves the fund's balance: (asset, signed minor units) pairs."""
-    sign = {"capital_injected": 1, "fee_inflow": 1, "capital_withdrawn": -1,
-            "deficit_covered": -1}.get(kind)
-    if sign is not None:
-        return [(data["asset"], sign * parse_amount(data["amount"], decimals[data["asset"]]))]
-    if kind == "reserve_rebalanced":
-        out, into = data["from_asset"], data["to_asset"]
-        return [(out, -parse_amount(data["from_amount"], decimals[out])),
-                (into, parse_amount(data["to_amount"], decimals[into]))]
-    return []
-
-
 def _flow_rows(flows: list[tuple[str, str, str, int]], times: list[str],
                decimals: dict[str, int], daily: bool) -> list[dict[str, str]]:
     """Fee inflows, deficits covered and socialized loss per asset and period (every period
     from the first event to the last, so a quiet one shows as zero)."""
-    names = {"fee_inflow": "fees", "deficit_covered": "covered", "socialized_loss_assessed": "socialized"}
-    sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(names.values(), 0))
-    for time, asset, kind, units in flows:
-        sums[(_period(time, daily), asset)][names[kind]] += units
+    columns = tuple(FLOWS.values())
+    sums: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(columns, 0))
+    for time, asset, column, units in flows:
+        sums[(_period(time, daily), asset)][column] += units
     if not times:
         return []
     rows = []
     for asset in sorted(decimals):
         for period in _periods(times[0], times[-1], daily):
-            row = sums.get((period, asset), dict.fromkeys(names.values(), 0))
+            row = sums.get((period, asset), dict.fromkeys(columns, 0))
             rows.append({"period": period, "asset": asset,
                          **{k: format_amount(v, decimals[asset]) for k, v in row.items()}})
     return rows

@@ -27,8 +27,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from auditor.formats.wire import format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.formats.wire import format_amount, format_decimal, parse_decimal
 from auditor.verify.tiles import LocalSource, verified_lines
+from ledger.domain.bookkeeping import FUND, moves
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.service.reserves import (
@@ -201,6 +202,11 @@ def _hourly_chunks(facts: Path, out: Path) -> list[tuple[str, Path]]:
     return paths
 
 
+# The report's totals of the bookkeeping's running totals (ledger.domain.bookkeeping).
+_REPORTED = {"injected": "initial_balance", "covered": "covered", "socialized": "socialized",
+             "clawed_back": "clawbacks"}
+
+
 def _read_export(events: Iterable[bytes], asset: str,
                  decimals: int) -> tuple[dict[str, int], dict[str, list[Any]]]:
     """One pass over the final log's lines: the report's totals, and the chart's series (price,
@@ -209,26 +215,24 @@ def _read_export(events: Iterable[bytes], asset: str,
                        "covered_count", "socialized", "clawbacks"), 0)
     clawed: set[str] = set()
     series: dict[str, list[Any]] = defaultdict(list)
+    places = {asset: decimals}  # every asset's decimals, from the fund_opened event
     for line in events:
         event = json.loads(line)
         kind, data = event["type"], event["data"]
-        units = parse_amount(data["amount"], decimals) if "amount" in data and \
-            data.get("asset") == asset else 0
-        if kind in ("capital_injected", "fee_inflow"):
-            t["final_balance"] += units
-            t["initial_balance"] += units if kind == "capital_injected" else 0
-        elif kind in ("deficit_covered", "capital_withdrawn"):
-            t["final_balance"] -= units
-            if kind == "deficit_covered":
-                t["covered"] += units
-                t["covered_count"] += 1
-        elif kind == "liquidation_settled":
+        if kind == "fund_opened":
+            places.update({a: spec["decimals"] for a, spec in data["assets"].items()})
+        for moved, name, units, account in moves(kind, data, places):
+            if moved != asset:  # the report and chart are of the fund's quote asset
+                continue
+            if name == FUND:
+                t["final_balance"] += units
+            elif name in _REPORTED:
+                t[_REPORTED[name]] += units
+                t["covered_count"] += name == "covered"  # one per deficit_covered event
+            elif name == "clawbacks" and account is not None:
+                clawed.add(account)
+        if kind == "liquidation_settled":
             t["liquidations"] += 1
-        elif kind == "socialized_loss_assessed":
-            t["socialized"] += units
-        elif kind == "clawback_charged":
-            t["clawbacks"] += units
-            clawed.add(data["account"])
         elif kind == "market_observed":
             mark = parse_decimal(data["mark_price"])
             notional = mark * parse_decimal(data["open_interest"])

@@ -25,7 +25,7 @@ from sqlalchemy import (
     text,
 )
 
-from auditor.formats.wire import parse_amount
+from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.facts import fact_key_of_event
 from ledger.store.bulk import insert_rows, pipelined, read_all
 from ledger.store.tables import (
@@ -99,12 +99,6 @@ def _select_where_in_pg(connection: Connection, table: Table, fixed: Mapping[str
         cursor.execute(sql, [orjson.dumps(rows).decode(), *fixed.values()])
         found: list[Any] = cursor.fetchall()
         return found
-
-
-# An event's amounts were parsed moments before by the fund applying it (ledger.domain.fund
-# keeps the same kind of cache): parsed once per batch, not once per use. Event amounts are
-# always strings (format_amount's output), so every argument is hashable.
-_parse_amount = lru_cache(maxsize=8192)(parse_amount)
 
 
 class AccountCache:
@@ -187,42 +181,16 @@ class Projector:
         self._write(balance, account, total, per_type, ids, start, position)
         return position
 
-    def _units(self, asset: str, amount: str) -> int:
-        return _parse_amount(amount, self.decimals[asset])
-
     def _fold(self, kind: str, data: Mapping[str, Any], balance: dict[str, int],
               account: dict[tuple[str, str], list[int]],
               total: dict[str, dict[str, int]]) -> None:
-        if kind == "fee_inflow":
-            units = self._units(data["asset"], data["amount"])
-            balance[data["asset"]] += units
-            total[data["asset"]]["inflow"] += units
-            if data.get("account") is not None:
-                account[(data["account"], data["asset"])][0] += units
-        elif kind == "deficit_covered":
-            units = self._units(data["asset"], data["amount"])
-            balance[data["asset"]] -= units
-            total[data["asset"]]["covered"] += units
-            account[(data["account"], data["asset"])][1] += units
-        elif kind == "socialized_loss_assessed":
-            total[data["asset"]]["socialized"] += self._units(data["asset"], data["amount"])
-            total[data["asset"]]["unresolved"] += self._units(data["asset"], data["unresolved"])
-        elif kind == "clawback_charged":
-            units = self._units(data["asset"], data["amount"])
-            total[data["asset"]]["clawed_back"] += units
-            account[(data["account"], data["asset"])][2] += units
-        elif kind in ("capital_injected", "capital_withdrawn"):
-            units = self._units(data["asset"], data["amount"])
-            sign = 1 if kind == "capital_injected" else -1
-            balance[data["asset"]] += sign * units
-            total[data["asset"]]["injected" if sign > 0 else "withdrawn"] += units
-        elif kind == "reserve_rebalanced":
-            out_units = self._units(data["from_asset"], data["from_amount"])
-            in_units = self._units(data["to_asset"], data["to_amount"])
-            balance[data["from_asset"]] -= out_units
-            balance[data["to_asset"]] += in_units
-            total[data["from_asset"]]["rebalanced_out"] += out_units
-            total[data["to_asset"]]["rebalanced_in"] += in_units
+        for asset, name, units, holder in moves(kind, data, self.decimals):
+            if name == FUND:
+                balance[asset] += units
+            elif holder is not None:
+                account[(holder, asset)][ACCOUNT_TOTALS.index(name)] += units
+            else:
+                total[asset][name] += units
 
     def _write(self, balance: dict[str, int], account: dict[tuple[str, str], list[int]],
                total: dict[str, dict[str, int]], per_type: dict[str, int],

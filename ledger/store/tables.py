@@ -8,6 +8,8 @@ backends.
 
 from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, Text
 
+from ledger.domain.bookkeeping import ACCOUNT_TOTALS, TOTALS
+
 metadata = MetaData()
 
 # -- projections (ledger.store.projections) --------------------------------------------------
@@ -32,8 +34,7 @@ accounts = Table(
     Column("clawbacks", Text, nullable=False),
     sqlite_with_rowid=False,  # rows are found by their key only: one b-tree, not two
 )
-TOTAL_FIELDS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injected",
-                "withdrawn", "rebalanced_in", "rebalanced_out")
+TOTAL_FIELDS = TOTALS  # the running totals of ledger.domain.bookkeeping, column by column
 totals = Table(
     "backstop_totals", metadata,
     Column("fund", String(64), primary_key=True),
@@ -54,7 +55,7 @@ counts = Table(
     Column("type", String(40), primary_key=True),
     Column("count", Integer, nullable=False),
 )
-ACCOUNT_FIELDS = ("fees", "payouts", "clawbacks")
+ACCOUNT_FIELDS = ACCOUNT_TOTALS  # the accounts table's columns, in that order
 PROJECTION_TABLES = (positions, balances, accounts, totals, exchange_ids, counts)
 
 # -- RFC 6962 log tiles (ledger.store.logtree) ----------------------------------------------

@@ -1,7 +1,9 @@
 """The twins agree: `ledger/waterfall.py` (the operator's rules) and `auditor/rules.py` (the
 auditor's, written from schemas/README.md alone) give identical outcomes and derived events on
-generated liquidations under every policy kind; and a random fact file, imported and
-published by the ledger, verifies with `backstop-audit replay`."""
+generated liquidations under every policy kind; a random fact file, imported and published by
+the ledger, verifies with `backstop-audit replay`; and the ledger's bookkeeping
+(`ledger/domain/bookkeeping.py`) and the auditor's replay (`auditor/replay.py`) give the same
+balances and account totals over generated logs with rebalances and withdrawals."""
 
 from __future__ import annotations
 
@@ -19,10 +21,16 @@ from hypothesis import strategies as st
 
 from auditor import rules
 from auditor.cli import main as audit
-from auditor.formats.wire import format_amount, parse_decimal
+from auditor.formats.wire import format_amount, parse_amount, parse_decimal
+from auditor.replay import replay
 from ledger.cli.main import main as operator
+from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
+from ledger.domain.fund import Fund
 from ledger.domain.policy import Policy
 from ledger.domain.waterfall import LiquidationFact, settle
+from ledger.service import queries
+from ledger.service.application import Ledger
+from ledger.service.importer import import_file
 from tests.factories import write_jsonl
 
 ASSET, MARKET, TRADER = "USDT", "BTC-PERP", "trader"
@@ -234,3 +242,130 @@ def test_imported_and_published_fact_file_verifies(case: tuple[int, list[dict[st
                                             str(out / "snapshot.json"), "--key", vkey])
         assert result.exit_code == 0, result.output
         assert result.output.rstrip().endswith("VERIFIED")
+
+
+# ------------------------------------------------------------------ bookkeeping
+
+BOOK_EXAMPLES = 40
+BOOK_ASSETS = ("USDT", "BTC", "JPY")  # USDT is the market's quote; all three are reserves
+_COMMANDS = {"capital": Fund.record_capital, "fee": Fund.record_fee,
+             "rebalance": Fund.record_rebalance, "observation": Fund.record_observation,
+             "liquidation": Fund.record_liquidation}
+
+
+def book_config(decimals: dict[str, int]) -> dict[str, Any]:
+    return {"fund": "main", "assets": {a: {"decimals": d} for a, d in decimals.items()},
+            "markets": {MARKET: {"quote": ASSET}},
+            "policy": {"version": 1, "minimum_reserve": {}, "fee_cap_rate": "0.005",
+                       "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}}
+
+
+@st.composite
+def book_streams(draw: draw_t) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Facts of a three-asset fund: injections, withdrawals, rebalances between any two
+    assets (out of the quote asset too, after liquidations have moved it), fees with and
+    without an account, observations and liquidations. The ledger's own aggregate, in
+    memory, says each asset's balance, so that every withdrawal and rebalance stays within
+    it (the ledger would refuse the file otherwise)."""
+    decimals = {a: draw(st.integers(0, 18)) for a in BOOK_ASSETS}
+    rng = draw(st.randoms(use_true_random=True))
+    config = book_config(decimals)
+    fund = Fund(time="2020-03-12T00:00:00Z", ref=None,
+                data={k: config[k] for k in ("fund", "assets", "markets")})
+    fund.set_policy(config["policy"], time="2020-03-12T00:00:00Z", ref="initial")
+    facts: list[dict[str, Any]] = []
+    for n in range(draw(st.integers(1, 16))):
+        kind = draw(st.sampled_from(["inject", "withdraw", "rebalance", "rebalance", "fee",
+                                     "observation", "liquidation"]))
+        fid, time = f"{kind}-{n}", "2020-03-12T00:00:00Z"
+        source, target = rng.sample(BOOK_ASSETS, 2)
+        if kind in ("withdraw", "rebalance") and not fund.balances[source]:
+            kind = "inject"  # nothing to take out of this asset yet
+        if kind in ("inject", "withdraw"):
+            units = rng.randint(1, fund.balances[source] if kind == "withdraw"
+                                else 10**(decimals[source] + 4))
+            fact = {"type": "capital", "id": fid, "time": time, "direction": kind,
+                    "asset": source, "amount": amount(units, decimals[source]),
+                    "source": rng.choice(["operator", "underwriter"])}
+        elif kind == "rebalance":
+            out = edge(rng, rng.randint(1, fund.balances[source]), fund.balances[source])
+            fact = {"type": "rebalance", "id": fid, "time": time, "from_asset": source,
+                    "from_amount": amount(out, decimals[source]), "to_asset": target,
+                    "to_amount": amount(rng.randint(1, 10**(decimals[target] + 3)),
+                                        decimals[target])}
+        elif kind == "fee":
+            fact = {"type": "fee", "id": fid, "time": time,
+                    "kind": rng.choice(["trading_fee_share", "other"]), "asset": source,
+                    "amount": amount(rng.randint(1, 10**(decimals[source] + 2)),
+                                     decimals[source])}
+            if rng.random() < 0.5:
+                fact["account"] = rng.choice(ACCOUNTS)
+        elif kind == "observation":
+            fact = {"type": "observation", "id": fid, "time": time, "market": MARKET,
+                    "mark_price": decimal(rng, Fraction(1, 10**6), Fraction(10**6), 8),
+                    "open_interest": decimal(rng, Fraction(0), Fraction(1000), 4)}
+        else:
+            fact = draw(liquidations(decimals[ASSET], fid))
+        _COMMANDS[fact["type"]](fund, fact)
+        facts.append(fact)
+    return decimals, facts
+
+
+def folded(lines: list[bytes]) -> tuple[dict[str, int], dict[str, dict[str, list[int]]]]:
+    """The ledger's bookkeeping over a log: each asset's fund balance, and each account's
+    [fees, payouts, clawbacks] per asset."""
+    decimals: dict[str, int] = {}
+    balance: dict[str, int] = {}
+    accounts: dict[str, dict[str, list[int]]] = {}
+    for line in lines:
+        event = json.loads(line)
+        if event["type"] == "fund_opened":
+            decimals = {a: s["decimals"] for a, s in event["data"]["assets"].items()}
+            balance = dict.fromkeys(decimals, 0)
+        for asset, name, units, account in moves(event["type"], event["data"], decimals):
+            if name == FUND:
+                balance[asset] += units
+            elif account is not None:
+                sums = accounts.setdefault(account, {a: [0, 0, 0] for a in decimals})
+                sums[asset][ACCOUNT_TOTALS.index(name)] += units
+    return balance, accounts
+
+
+@settings(max_examples=BOOK_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(book_streams())
+def test_the_ledgers_bookkeeping_and_the_auditors_agree(
+        case: tuple[dict[str, int], list[dict[str, Any]]]) -> None:
+    """Over a generated log (rebalances and withdrawals included), the balances and account
+    totals the ledger keeps (its bookkeeping folded over the log, the aggregate, the
+    projections) are those `auditor/replay.py` derives on its own."""
+    decimals, facts = case
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        ledger = Ledger(f"sqlite:///{base / 'ledger.sqlite'}")
+        try:
+            ledger.open_fund(book_config(decimals), "2020-03-12T00:00:00Z")
+            import_file(ledger, "main", write_jsonl(base / "facts.jsonl", facts))
+            lines = list(ledger.log_lines("main"))
+            fund = ledger.get_fund("main")
+            projected = queries.balances(ledger, "main")
+            theirs = replay(lines)
+            balance, accounts = folded(lines)
+            assert balance == theirs.balances == fund.balances
+            assert {a: parse_amount(row["balance"], decimals[a])
+                    for a, row in projected["assets"].items()} == theirs.balances
+            assert accounts.keys() == theirs.accounts.keys()
+            for account, sums in accounts.items():
+                expected = {a: dict(zip(ACCOUNT_TOTALS, s, strict=True)) for a, s in sums.items()}
+                assert theirs.account_totals(account) == expected
+                stored = queries.account_totals(ledger, "main", account)
+                assert stored is not None
+                assert {a: {k: parse_amount(v, decimals[a]) for k, v in row.items()}
+                        for a, row in stored["assets"].items()} == \
+                    {a: row for a, row in expected.items() if any(row.values())}
+            assert {a: fund.committed.get(a, [0, 0, 0]) for a in decimals} == theirs.totals
+        finally:
+            ledger.close()
+    kinds = {fact["type"] for fact in facts}
+    event(f"{'with' if 'rebalance' in kinds else 'no'} rebalance, "
+          f"{'with' if any(f.get('direction') == 'withdraw' for f in facts) else 'no'} withdrawal")
