@@ -111,14 +111,14 @@ class BalanceSeries:
             del self.runs[:keep], self._seconds[:keep]
 
     def window(self, window_seconds: int) -> Window:
-        """The window `[t − W, t]` after the last recorded event `j` (t its time)."""
+        """The window `[t - W, t]` after the last recorded event `j` (t its time)."""
         if not self.runs:
             raise ValueError("no balance recorded")
         end = self.runs[-1]
         start = bisect.bisect_right(self._seconds, end.seconds - window_seconds) - 1
-        if start < 0:  # nothing at or before t − W: the window starts at the first event
+        if start < 0:  # nothing at or before t - W: the window starts at the first event
             start, carried = 0, self.runs[0].first
-        else:  # s is the largest index at or before t − W: the last of that run
+        else:  # s is the largest index at or before t - W: the last of that run
             carried = self.runs[start].last
         peak, peak_index, peak_time = self.runs[start].balance, carried, self.runs[start].time
         for run in self.runs[start + 1:]:

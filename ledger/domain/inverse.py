@@ -42,7 +42,7 @@ class InversePosition:
         return self.size * self.face_value
 
     def pnl(self, price: Fraction) -> Fraction:
-        """Exact PnL in coin when closed at `price`: long n·F·(1/E − 1/P), short mirrored."""
+        """Exact PnL in coin when closed at `price`: long n·F·(1/E - 1/P), short mirrored."""
         gain = self.contracts_value * (1 / self.entry_price - 1 / price)
         return gain if self.side == "long" else -gain
 
@@ -65,7 +65,7 @@ class InversePosition:
 def surplus(position: InversePosition, fee_cap_rate: Fraction, share: Fraction,
             decimals: int) -> tuple[int, int]:
     """`(fee, remainder)` in units for a surplus (delta >= 0): the fee is floored from
-    min(delta, rate · n·F/X) · share; the remainder is floor(delta) − fee (dust stays)."""
+    min(delta, rate · n·F/X) · share; the remainder is floor(delta) - fee (dust stays)."""
     delta = position.delta
     if delta < 0:
         raise ValueError("not a surplus")
@@ -76,17 +76,17 @@ def surplus(position: InversePosition, fee_cap_rate: Fraction, share: Fraction,
 
 
 def deficit(position: InversePosition, decimals: int) -> int:
-    """D = ceil_u(−delta) in units (0 when there is none): the winning side is paid whole."""
-    return max(0, math.ceil(-position.delta * 10**decimals))
+    """D = ceil_u(-delta) in units (0 when there is none): the winning side is paid whole."""
+    return max(0, int(math.ceil(-position.delta * 10**decimals)))
 
 
 def displayed_delta(position: InversePosition, decimals: int) -> int:
-    """The outcome's delta in units: floor_u, as v1 (so it is fee + remainder, or −D)."""
-    return math.floor(position.delta * 10**decimals)
+    """The outcome's delta in units: floor_u, as v1 (so it is fee + remainder, or -D)."""
+    return int(math.floor(position.delta * 10**decimals))
 
 
 def adl_score(cp: Counterparty, face_value: Fraction, mark_price: Fraction, decimals: int) -> Fraction:
-    """Profit % × effective leverage in coin: (p/(n·F/E)) · ((n·F/M)/(C + p)), p floored pnl."""
+    """Profit % x effective leverage in coin: (p/(n·F/E)) · ((n·F/M)/(C + p)), p floored pnl."""
     pnl = Fraction(cp.unrealized_pnl, 10**decimals)
     notional = cp.size * face_value
     return (pnl / (notional / cp.entry_price)) * ((notional / mark_price) / (cp.collateral + pnl))
@@ -95,7 +95,7 @@ def adl_score(cp: Counterparty, face_value: Fraction, mark_price: Fraction, deci
 def adl_clawbacks(position: InversePosition, counterparties: Sequence[Counterparty],
                   mark_price: Fraction, amount: int, decimals: int) -> tuple[Clawback, ...]:
     """The ADL ranking for `amount` units: highest score first (ties by account id), each
-    paying min(remaining, pnl); quantity floor_8(min(n_i, paid / (F·|1/X − 1/B|))) at B."""
+    paying min(remaining, pnl); quantity floor_8(min(n_i, paid / (F·|1/X - 1/B|))) at B."""
     bankruptcy = position.bankruptcy_price
     if bankruptcy is None:
         raise ValueError("a position without a bankruptcy price has no deficit to deleverage")
