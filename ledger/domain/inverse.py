@@ -77,12 +77,14 @@ def surplus(position: InversePosition, fee_cap_rate: Fraction, share: Fraction,
 
 def deficit(position: InversePosition, decimals: int) -> int:
     """D = ceil_u(-delta) in units (0 when there is none): the winning side is paid whole."""
-    return max(0, int(math.ceil(-position.delta * 10**decimals)))
+    scale: int = 10**decimals
+    return max(0, math.ceil(-position.delta * scale))
 
 
 def displayed_delta(position: InversePosition, decimals: int) -> int:
     """The outcome's delta in units: floor_u, as v1 (so it is fee + remainder, or -D)."""
-    return int(math.floor(position.delta * 10**decimals))
+    scale: int = 10**decimals
+    return math.floor(position.delta * scale)
 
 
 def adl_score(cp: Counterparty, face_value: Fraction, mark_price: Fraction, decimals: int) -> Fraction:
