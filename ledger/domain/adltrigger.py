@@ -110,6 +110,13 @@ class BalanceSeries:
         if keep > 64:  # in batches, so the list is not shifted on every event
             del self.runs[:keep], self._seconds[:keep]
 
+    @property
+    def last_balance(self) -> int:
+        """B(j), the balance after the last recorded event."""
+        if not self.runs:
+            raise ValueError("no balance recorded")
+        return self.runs[-1].balance
+
     def window(self, window_seconds: int) -> Window:
         """The window `[t - W, t]` after the last recorded event `j` (t its time)."""
         if not self.runs:
@@ -134,19 +141,20 @@ class Transition:
 
     type: str                 # "adl_started" or "adl_ended"
     reason: str | None        # adl_ended: recovered, below_minimum or policy
+    balance: int              # B(j), of the rule's asset (for "policy": the former rule's)
     window: Window | None     # None for reason "policy" (no rule, no window)
     rule: AdlRule | None
 
     def data(self, pool: str, asset: str, decimals: int, policy_version: int) -> dict[str, Any]:
-        """The event's `data` (amounts with the asset's decimals, ratio half-even to 12)."""
+        """The event's `data`: `asset` is the watched one (for "policy", the former rule's),
+        amounts with its decimals, the ratio half-even to 12 decimals."""
         w, rule = self.window, self.rule
 
-        def amount(units: int | None) -> str | None:
-            return None if units is None else format_amount(units, decimals)
+        def amount(units: int) -> str:
+            return format_amount(units, decimals)
 
         data: dict[str, Any] = {
-            "pool": pool, "asset": asset,
-            "balance": amount(w.balance) if w else None,
+            "pool": pool, "asset": asset, "balance": amount(self.balance),
             "peak": amount(w.peak) if w else None,
             "peak_index": w.peak_index if w else None,
             "peak_time": w.peak_time if w else None,
@@ -162,23 +170,24 @@ class Transition:
         return data | {"policy_version": policy_version}
 
 
-def evaluate(rule: AdlRule | None, in_adl: bool, series: BalanceSeries | None) -> Transition | None:
+def evaluate(rule: AdlRule | None, in_adl: bool, series: BalanceSeries) -> Transition | None:
     """The state machine after one fact: the transition the rule calls for, or None.
 
     `rule` is the pool's rule in the policy in force after the fact (None: none); `in_adl`
-    the pool's state before; `series` its watched balance (needed whenever `rule` is set).
+    the pool's state before; `series` its watched balance (when the rule is gone, the series
+    of the former rule's asset, whose last balance the `adl_ended` records).
     """
     if rule is None:
-        return Transition("adl_ended", "policy", None, None) if in_adl else None
-    if series is None:
-        raise ValueError("a pool with an ADL rule needs its balance series")
+        if not in_adl:
+            return None
+        return Transition("adl_ended", "policy", series.last_balance, None, None)
     w = series.window(rule.window_seconds)
     if not in_adl:
         if w.ratio is not None and w.balance > rule.minimum_balance and w.ratio < rule.start:
-            return Transition("adl_started", None, w, rule)
+            return Transition("adl_started", None, w.balance, w, rule)
         return None
     if w.ratio is None or w.balance <= rule.minimum_balance:
-        return Transition("adl_ended", "below_minimum", w, rule)
+        return Transition("adl_ended", "below_minimum", w.balance, w, rule)
     if w.ratio > rule.stop:
-        return Transition("adl_ended", "recovered", w, rule)
+        return Transition("adl_ended", "recovered", w.balance, w, rule)
     return None
