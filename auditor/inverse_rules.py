@@ -15,11 +15,13 @@ QTY_PLACES = 8
 
 
 def _floor(x: Fraction, places: int) -> int:
-    return (x.numerator * 10**places) // x.denominator
+    scale: int = 10**places
+    return (x.numerator * scale) // x.denominator
 
 
 def _ceil(x: Fraction, places: int) -> int:
-    return -((-x.numerator * 10**places) // x.denominator)
+    scale: int = 10**places
+    return -((-x.numerator * scale) // x.denominator)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def fee_split(d: Inverse, n: Fraction, face: Fraction, fill: Fraction, cap_rate:
               share: Fraction, decimals: int) -> tuple[int, int]:
     """(fee, remainder) of a surplus: the fee cap is the rate on n·F/X, the notional in coin."""
     cap = cap_rate * n * face / fill
-    fee = _floor((d.delta if d.delta < cap else cap) * share, decimals)
+    fee = _floor((min(cap, d.delta)) * share, decimals)
     return fee, _floor(d.delta, decimals) - fee
 
 
@@ -88,7 +90,7 @@ def deleverage(holders: Sequence[Holder], amount: int, face: Fraction, mark: Fra
             break
         units = min(left, _floor(h.pnl, decimals))
         qty = Fraction(units, 10**decimals) / gap
-        qty = h.size if qty > h.size else qty
+        qty = min(qty, h.size)
         out.append((h.account, units, Fraction(_floor(qty, QTY_PLACES), 10**QTY_PLACES)))
         left -= units
     return out
