@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from auditor.formats.wire import TIME
+from auditor.formats.wire import TIME, format_amount
 
 # Who pays a socialized amount: (units, method) -> [(account, units)] in payment order.
 Clawbacks = Callable[[int, str], Sequence[tuple[str, int]]]
@@ -167,3 +167,32 @@ def transfer_error(balances: Mapping[str, Mapping[str, int]], from_pool: str, to
     if units > balances[from_pool].get(asset, 0):
         return f"amount: takes pool {from_pool} below zero in {asset}"
     return None
+
+
+def expected_events(s: Split, *, pool: str, market: str, asset: str, account: str,
+                    decimals: int, limit: int | None,
+                    adl: Sequence[tuple[str, str]] = ()) -> list[tuple[str, dict[str, object]]]:
+    """The derived events a deficit's split calls for, in log order, each only when its amount
+    is > 0. `adl` gives, per paying account, its (adl_quantity, adl_price) strings when the
+    method is `adl` (pro rata and none: null)."""
+    def amt(units: int) -> str:
+        return format_amount(units, decimals)
+
+    where: dict[str, object] = {"pool": pool, "market": market, "asset": asset}
+    events: list[tuple[str, dict[str, object]]] = []
+    if s.fund_payment:
+        events.append(("deficit_covered", where | {"amount": amt(s.fund_payment), "account": account}))
+    if s.backstop_payment:
+        events.append(("backstop_drawn", {
+            "pool": s.backstop_pool, "for_pool": pool, "market": market, "asset": asset,
+            "amount": amt(s.backstop_payment), "account": account,
+            "limit": None if limit is None else amt(limit)}))
+    if s.socialized:
+        events.append(("socialized_loss_assessed", where | {
+            "amount": amt(s.socialized), "method": s.method, "unresolved": amt(s.unresolved)}))
+    for k, (who, units) in enumerate(s.paid):
+        qty, price = adl[k] if s.method == "adl" and k < len(adl) else (None, None)
+        events.append(("clawback_charged", where | {
+            "account": who, "amount": amt(units), "method": s.method,
+            "adl_quantity": qty, "adl_price": price}))
+    return events
