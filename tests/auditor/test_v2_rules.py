@@ -9,7 +9,7 @@ from fractions import Fraction as F
 import pytest
 
 from auditor.adl_rules import Rule, judge, peak_of
-from auditor.inverse_rules import Holder, derive, deleverage, fee_split
+from auditor.inverse_rules import Holder, deleverage, derive, fee_split
 from auditor.pool_rules import Cap, Side, claim_room, split_error, tau, transfer_error, waterfall
 
 RULE = Rule("USDT", 28800, "-0.3", "-0.25", 10000)

@@ -116,7 +116,7 @@ def test_roundings_bound_the_exact_delta(side, n, entry, collateral, fill, rate,
     scaled = p.delta * 10**XBT
     if p.delta >= 0:
         fee, remainder = surplus(p, rate, share, XBT)
-        assert 0 <= fee and fee + remainder <= scaled < fee + remainder + 1
+        assert fee >= 0 and fee + remainder <= scaled < fee + remainder + 1
         assert fee + remainder == displayed_delta(p, XBT)
     else:
         d = deficit(p, XBT)

@@ -247,3 +247,34 @@ def test_transfers_create_no_money(moves, start) -> None:
             continue  # refused: nothing changed
         assert min(b.of(x, "A") for x in "abc") >= 0
     assert b.fund_total("A") == start
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), st.integers(0, 5000)), st.integers(0, 3000),
+       st.sampled_from([60, 3600, 86400]),
+       st.lists(st.tuples(st.integers(0, 5000), st.integers(1, 4000)), min_size=1, max_size=25))
+def test_a_markets_claims_never_exceed_its_cap(total, per_period, period, deficits) -> None:
+    # A rich pool with a small reserve and a backstop: only the cap limits what is paid.
+    cap = ClaimCap(index=0, total=total, per_period=per_period, period_seconds=period)
+    claims: list[Claim] = []
+    seconds = JAN1
+    for gap, deficit in deficits:
+        seconds += gap
+        when = f"2026-01-{1 + (seconds - JAN1) // 86400:02d}T" + \
+            "{:02d}:{:02d}:{:02d}Z".format(*divmod_hms((seconds - JAN1) % 86400))
+        room = remaining_claim(cap, claims, when)
+        s = split_deficit(deficit, PoolTerms("p", 10**6, 100), method="none", socialize=nobody,
+                          remaining=room, backstop=Backstop(PoolTerms("q", 10**6), 10**6))
+        index = len(claims) + 1
+        claims += [Claim(index, when, x) for x in (s.fund_payment, s.backstop_payment) if x]
+    assert total is None or sum(c.amount for c in claims) <= total
+    by_period: dict[int, int] = {}
+    for c in claims:
+        k = period_number(c.time, period)
+        by_period[k] = by_period.get(k, 0) + c.amount
+    assert all(spent <= per_period for spent in by_period.values())
+
+
+def divmod_hms(seconds: int) -> tuple[int, int, int]:
+    hours, rest = divmod(seconds, 3600)
+    return hours, *divmod(rest, 60)
