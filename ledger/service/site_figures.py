@@ -81,7 +81,7 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
         if kind in ("fee_inflow", "deficit_covered", "socialized_loss_assessed"):
             asset = data["asset"]
             flows.append((time, asset, kind, parse_amount(data["amount"], decimals[asset])))
-        elif kind == "liquidation_settled":
+        elif kind in ("liquidation_settled", "large_liquidation_settled"):
             liquidations[event["ref"]] = (data["market"], data["account"])
         elif kind == "market_observed":
             quote = quotes.get(data["market"])

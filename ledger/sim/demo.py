@@ -222,7 +222,7 @@ def _read_export(events: Iterable[bytes], asset: str,
             if kind == "deficit_covered":
                 t["covered"] += units
                 t["covered_count"] += 1
-        elif kind == "liquidation_settled":
+        elif kind in ("liquidation_settled", "large_liquidation_settled"):
             t["liquidations"] += 1
         elif kind == "socialized_loss_assessed":
             t["socialized"] += units
