@@ -517,7 +517,7 @@ class Replayer:
         if digest != head["data"]["counterparties_sha256"]:
             raise _Fail(f"data.counterparties: the {large['count']} counterparties listed hash "
                         f"to {digest}, but {where} has counterparties_sha256 "
-                        f"{clip(head['data']['counterparties_sha256'])}")
+                        f"{head['data']['counterparties_sha256']}")  # checked: 64 hex digits
         joined = {key: value for key, value in head["data"].items() if key not in _LARGE_ONLY}
         joined["counterparties"] = large["listed"]
         line = bounds.line_length({**head, "type": "liquidation_settled", "data": joined})
