@@ -13,6 +13,7 @@ from typing import Any
 
 import fastjsonschema
 
+from auditor.formats.bounds import MAX_COUNTERPARTIES
 from auditor.formats.schemas import first_error, load_schema
 from auditor.formats.wire import format_amount, parse_amount_lenient
 from ledger.domain.errors import FactError
@@ -75,6 +76,11 @@ def validate(record: Any) -> None:
             return
         except fastjsonschema.JsonSchemaException:
             pass
+    listed = record.get("counterparties")
+    if kind == "liquidation" and isinstance(listed, list) and len(listed) > MAX_COUNTERPARTIES:
+        # Said at once: the schema's message would first walk every one of them.
+        raise FactError(f"counterparties: {len(listed):,} counterparties "
+                        f"(at most {MAX_COUNTERPARTIES:,} items)")
     error = first_error("facts", record)
     if error is not None:
         raise FactError(error)
