@@ -69,6 +69,11 @@ def validate(record: Any) -> None:
     if not isinstance(record, dict):
         raise FactError("(record): must be a JSON object")
     kind = record.get("type")
+    listed = record.get("counterparties")
+    if kind == "liquidation" and isinstance(listed, list) and len(listed) > MAX_COUNTERPARTIES:
+        # Said at once: both schema checks would first walk every one of them.
+        raise FactError(f"counterparties: {len(listed):,} counterparties "
+                        f"(at most {MAX_COUNTERPARTIES:,} items)")
     check = _type_validators().get(kind) if isinstance(kind, str) else None  # a list: unhashable
     if check is not None:
         try:
@@ -76,11 +81,6 @@ def validate(record: Any) -> None:
             return
         except fastjsonschema.JsonSchemaException:
             pass
-    listed = record.get("counterparties")
-    if kind == "liquidation" and isinstance(listed, list) and len(listed) > MAX_COUNTERPARTIES:
-        # Said at once: the schema's message would first walk every one of them.
-        raise FactError(f"counterparties: {len(listed):,} counterparties "
-                        f"(at most {MAX_COUNTERPARTIES:,} items)")
     error = first_error("facts", record)
     if error is not None:
         raise FactError(error)
