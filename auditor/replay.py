@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from auditor import rules
+from auditor.formats import bounds
 from auditor.formats.clip import clip
 from auditor.formats.wire import (
     WireError,
@@ -46,6 +47,7 @@ __all__ = ["DERIVED_TYPES", "EXTERNAL_FAMILIES", "Discrepancy", "ReplayResult", 
 # Exchange ids are unique per fact type; event types map onto the fact that caused them.
 EXTERNAL_FAMILIES = {
     "liquidation_settled": "liquidation",
+    "large_liquidation_settled": "liquidation",  # format v1.1
     "fee_inflow": "fee",          # only fee inflows that are not derived from a liquidation
     "capital_injected": "capital",
     "capital_withdrawn": "capital",
@@ -62,15 +64,20 @@ PROGRESS_EVERY = 1 << 16
 _NON_NEGATIVE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _ZERO = re.compile(r"0(?:\.0+)?")
 _TOP_LEVEL = frozenset({"index", "type", "version", "fund", "time", "ref", "data"})
-EVENT_VERSION = 1  # the only version of every event type in format v1
+EVENT_VERSION = 1  # the only version of every event type in format v1 and v1.1
 _CAPITAL = frozenset({"asset", "amount", "source"})
+_LIQUIDATION = frozenset({
+    "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
+    "mark_price", "counterparties", "asset", "policy_version", "outcome"})
+_LARGE_ONLY = ("counterparty_count", "counterparties_sha256")
 # The exact `data` fields of each event type (event.schema.json, additionalProperties: false).
 DATA_FIELDS = {
     "fund_opened": frozenset({"fund", "assets", "markets"}),
     "policy_set": frozenset({"policy_version", "policy", "policy_hash"}),
-    "liquidation_settled": frozenset({
-        "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
-        "mark_price", "counterparties", "asset", "policy_version", "outcome"}),
+    "liquidation_settled": _LIQUIDATION,
+    # Format v1.1 (schemas/README.md, "Large liquidations"): a head, then its chunks.
+    "large_liquidation_settled": (_LIQUIDATION - {"counterparties"}) | set(_LARGE_ONLY),
+    "counterparties_listed": frozenset({"chunk", "counterparties"}),
     "fee_inflow": frozenset({"kind", "asset", "amount", "account"}),
     "deficit_covered": frozenset({"asset", "amount", "account"}),
     "socialized_loss_assessed": frozenset({"asset", "amount", "method", "unresolved"}),
@@ -194,10 +201,14 @@ class Replayer:
         # Derived events still expected from the last liquidation: (type, ref, data).
         self.pending: deque[tuple[str, str, dict[str, Any]]] = deque()
         self.group: dict[str, Any] = {}
+        # A large liquidation's head and the counterparties its chunks listed so far.
+        self.large: dict[str, Any] | None = None
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "fund_opened": self._fund_opened,
             "policy_set": self._policy_set,
             "liquidation_settled": self._liquidation,
+            "large_liquidation_settled": self._large_head,
+            "counterparties_listed": self._unexpected,
             "fee_inflow": self._fee_inflow,
             "deficit_covered": self._unexpected,
             "socialized_loss_assessed": self._unexpected,
@@ -266,6 +277,8 @@ class Replayer:
                     raise _Fail(f"fund: expected {clip(self.fund)}, got {clip(ev['fund'])}")
                 if self.pending:
                     self._derived(ev)
+                elif self.large is not None:
+                    self._chunk(ev)
                 else:
                     handler(ev)
             except _Fail as exc:
@@ -286,6 +299,11 @@ class Replayer:
         self.count = count
         if not self.keep_refs:
             self.refs.close()
+        if self.large is not None:
+            large = self.large
+            raise Discrepancy(count, f"log ends before counterparties_listed chunk "
+                                     f"{large['chunk']} of {large['chunks']} of the large "
+                                     f"liquidation at index {large['index']}")
         if self.pending:
             typ = self.pending[0][0]
             raise Discrepancy(count, f"log ends before the {typ} derived from the liquidation "
@@ -450,9 +468,70 @@ class Replayer:
         self.policy_doc = doc
         self.policy_hash = computed
 
-    def _liquidation(self, ev: dict[str, Any]) -> None:
+    def _large_head(self, ev: dict[str, Any]) -> None:
+        """A large liquidation's head: checked and re-derived once its last chunk is read."""
         self._unique(ev)
         data = ev["data"]
+        count, digest = data["counterparty_count"], data["counterparties_sha256"]
+        if type(count) is not int or not bounds.CHUNK_COUNTERPARTIES < count \
+                <= bounds.MAX_COUNTERPARTIES:
+            raise _Fail(f"data.counterparty_count: {clip(count)} is not an integer in "
+                        f"{bounds.CHUNK_COUNTERPARTIES + 1}..{bounds.MAX_COUNTERPARTIES}")
+        if type(digest) is not str or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise _Fail(f"data.counterparties_sha256: {clip(digest)} is not a SHA-256 hex digest")
+        self.large = {"index": self.count, "event": ev, "count": count, "chunk": 0,
+                      "chunks": bounds.chunk_count(count), "listed": []}
+
+    def _chunk(self, ev: dict[str, Any]) -> None:
+        """The next `counterparties_listed` of the large liquidation being read."""
+        large = self.large
+        assert large is not None  # the loop calls this only then
+        head, at, chunk = large["event"], large["index"], large["chunk"]
+        where = f"the large liquidation at index {at}"
+        if ev["type"] != bounds.CHUNK:
+            raise _Fail(f"type: expected counterparties_listed chunk {chunk} of "
+                        f"{large['chunks']} of {where}, got {clip(ev['type'])}")
+        if ev["ref"] != head["ref"]:
+            raise _Fail(f"ref: expected {clip(head['ref'])} (the id of {where}), "
+                        f"got {clip(ev['ref'])}")
+        if ev["time"] != head["time"]:
+            raise _Fail(f"time: expected {clip(head['time'])} (the time of {where}), "
+                        f"got {clip(ev['time'])}")
+        data = ev["data"]
+        if data["chunk"] != chunk or type(data["chunk"]) is not int:
+            raise _Fail(f"data.chunk: expected {chunk} (chunks of {where} are numbered in "
+                        f"order), got {clip(data['chunk'])}")
+        listed, want = data["counterparties"], bounds.chunk_length(large["count"], chunk)
+        if type(listed) is not list or len(listed) != want:
+            got = len(listed) if type(listed) is list else clip(listed)
+            raise _Fail(f"data.counterparties: chunk {chunk} of {where} must list {want} "
+                        f"counterparties ({large['count']} in all, "
+                        f"{bounds.CHUNK_COUNTERPARTIES} a chunk), got {got}")
+        large["listed"].extend(listed)
+        large["chunk"] += 1
+        if large["chunk"] < large["chunks"]:
+            return
+        self.large = None
+        digest = bounds.counterparties_digest(large["listed"])
+        if digest != head["data"]["counterparties_sha256"]:
+            raise _Fail(f"data.counterparties: the {large['count']} counterparties listed hash "
+                        f"to {digest}, but {where} has counterparties_sha256 "
+                        f"{head['data']['counterparties_sha256']}")  # checked: 64 hex digits
+        joined = {key: value for key, value in head["data"].items() if key not in _LARGE_ONLY}
+        joined["counterparties"] = large["listed"]
+        line = bounds.line_length({**head, "type": "liquidation_settled", "data": joined})
+        if line <= bounds.MAX_EVENT_LINE:
+            raise _Fail(f"type: {where} would be a liquidation_settled line of {line:,} bytes, "
+                        f"within the {bounds.MAX_EVENT_LINE:,} of one entry: it must be "
+                        "recorded as liquidation_settled (format v1.1)")
+        self._settle(head, joined, at)
+
+    def _liquidation(self, ev: dict[str, Any]) -> None:
+        self._unique(ev)
+        self._settle(ev, ev["data"], self.count)
+
+    def _settle(self, ev: dict[str, Any], data: dict[str, Any], at: int) -> None:
+        """Re-derive a liquidation (recorded at index `at`) and expect its derived events."""
         policy = self.policy
         if policy is None:
             raise _Fail("liquidation before any policy_set")
@@ -479,7 +558,7 @@ class Replayer:
             raise _Fail(f"data.{error}")
         ref = ev["ref"]
         self.pending.extend((typ, ref, payload) for typ, payload in expected.events)
-        self.group = {"index": self.count, "time": ev["time"], "asset": quote, "deficit": expected.deficit,
+        self.group = {"index": at, "time": ev["time"], "asset": quote, "deficit": expected.deficit,
                       "paid": 0, "socialized": expected.socialized, "clawed": 0,
                       "unresolved": expected.unresolved}
         self.liquidations += 1

@@ -37,6 +37,11 @@ def first_error(name: str, document: Any) -> str | None:
     return _describe(errors[0])
 
 
+# The bound a size keyword's message states (jsonschema's own says only "too long").
+_BOUNDS = {"maxLength": "at most {} characters", "maxItems": "at most {:,} items",
+           "maxProperties": "at most {:,} members"}
+
+
 def _describe(error: ValidationError) -> str:
     """``field: reason`` for a validation error."""
     path = [str(p) for p in error.absolute_path]
@@ -45,6 +50,9 @@ def _describe(error: ValidationError) -> str:
         path.append(field)
     # jsonschema quotes the whole instance; a megabyte-long value must not make the line.
     message = error.message.replace(repr(error.instance), clip(error.instance), 1)
+    bound = _BOUNDS.get(str(error.validator))
+    if bound is not None:  # "is too long" alone does not say what is allowed
+        message = f"{message} ({bound.format(error.validator_value)})"
     return f"{'.'.join(path) or '(document)'}: {shorten(message)}"
 
 

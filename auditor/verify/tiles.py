@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from auditor.formats.bounds import MAX_EVENT_LINE
 from auditor.formats.clip import shorten
 from auditor.verify import merkle
 from auditor.verify.reads import HttpLimits, ReadError, http_get, read_regular
@@ -51,7 +52,7 @@ __all__ = [
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 HASH = 32
-MAX_ENTRY = 0xFFFF  # a uint16 length prefix
+MAX_ENTRY = MAX_EVENT_LINE  # a uint16 length prefix
 _T = TypeVar("_T")
 
 

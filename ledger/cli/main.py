@@ -156,8 +156,10 @@ def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     if as_json:
         emit_json(doc)
         return
+    liquidations = sum(doc["events"].get(kind, 0)  # format v1.1 has two forms
+                       for kind in ("liquidation_settled", "large_liquidation_settled"))
     click.echo(f"fund {name}: {doc['log_size']} events, policy version {doc['policy_version']}, "
-               f"{doc['events'].get('liquidation_settled', 0)} liquidations")
+               f"{liquidations} liquidations")
     for asset, values in doc["assets"].items():
         for label, value in values.items():  # "balance", then the running totals
             click.echo(f"  {asset if label == 'balance' else '':<8} {label:<15} {value:>20}")

@@ -30,7 +30,8 @@ TOTALS = ("inflow", "covered", "socialized", "clawed_back", "unresolved", "injec
 ACCOUNT_TOTALS = ("fees", "payouts", "clawbacks")
 
 # Event types that move no balance (a liquidation's money moves are its derived events).
-UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "market_observed"})
+UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "large_liquidation_settled",
+                      "counterparties_listed", "market_observed"})
 
 
 # One balance's change: (asset, name, units, account): `units` added to balance `name` of

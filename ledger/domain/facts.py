@@ -7,12 +7,13 @@ field with what the log holds, and the idempotency index needs only the id and i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 import fastjsonschema
 
+from auditor.formats.bounds import MAX_COUNTERPARTIES
 from auditor.formats.schemas import first_error, load_schema
 from auditor.formats.wire import format_amount, parse_amount_lenient
 from ledger.domain.errors import FactError
@@ -23,6 +24,7 @@ LIQUIDATION_FIELDS = ("account", "market", "side", "size", "entry_price", "colla
 FACT_OF_EVENT = {
     "policy_set": "policy",
     "liquidation_settled": "liquidation",
+    "large_liquidation_settled": "liquidation",  # format v1.1: with its counterparties_listed
     "fee_inflow": "fee",
     "capital_injected": "capital",
     "capital_withdrawn": "capital",
@@ -67,6 +69,11 @@ def validate(record: Any) -> None:
     if not isinstance(record, dict):
         raise FactError("(record): must be a JSON object")
     kind = record.get("type")
+    listed = record.get("counterparties")
+    if kind == "liquidation" and isinstance(listed, list) and len(listed) > MAX_COUNTERPARTIES:
+        # Said at once: both schema checks would first walk every one of them.
+        raise FactError(f"counterparties: {len(listed):,} counterparties "
+                        f"(at most {MAX_COUNTERPARTIES:,} items)")
     check = _type_validators().get(kind) if isinstance(kind, str) else None  # a list: unhashable
     if check is not None:
         try:
@@ -127,8 +134,21 @@ def fact_key_of_event(event: Mapping[str, Any]) -> tuple[str, str] | None:
     return fact, event["ref"]
 
 
+def joined_liquidation(head: Mapping[str, Any],
+                       chunks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The `liquidation_settled` event a `large_liquidation_settled` head and its
+    `counterparties_listed` chunks (in log order) stand for (format v1.1)."""
+    data = {key: value for key, value in head["data"].items()
+            if key not in ("counterparty_count", "counterparties_sha256")}
+    data["counterparties"] = [cp for chunk in chunks for cp in chunk["data"]["counterparties"]]
+    return {**head, "type": "liquidation_settled", "data": data}
+
+
 def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The normal form of the fact that caused an exported event, or None for derived events."""
+    """The normal form of the fact that caused an exported event, or None for derived events.
+
+    A `large_liquidation_settled` head holds no counterparties: pass the event
+    `joined_liquidation` makes of it and its chunks."""
     key = fact_key_of_event(event)
     if key is None:
         return None

@@ -30,6 +30,7 @@ from auditor.formats.wire import (
 from auditor.verify.sumtree import SUM_LIMIT
 from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.errors import FundRuleError, PolicyError
+from ledger.domain.eventsize import check_policy_line, liquidation_events
 from ledger.domain.facts import LIQUIDATION_FIELDS
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
 from ledger.domain.waterfall import LiquidationFact, Settlement, settle
@@ -112,6 +113,18 @@ class Fund(Aggregate):
     class LiquidationSettled(Event):
         TOPIC = "backstop:liquidation_settled/1"
         TYPE = "liquidation_settled"
+
+    class LargeLiquidationSettled(Event):
+        """Format v1.1: a liquidation too long for one line, without its counterparties."""
+
+        TOPIC = "backstop:large_liquidation_settled/1"
+        TYPE = "large_liquidation_settled"
+
+    class CounterpartiesListed(Event):
+        """Format v1.1: the next at most 32 counterparties of a large liquidation."""
+
+        TOPIC = "backstop:counterparties_listed/1"
+        TYPE = "counterparties_listed"
 
     class FeeInflow(Event):
         TOPIC = "backstop:fee_inflow/1"
@@ -246,6 +259,7 @@ class Fund(Aggregate):
                 f"policy.version: {version} must be greater than the active {self.policy_version}"
             )
         data = {"policy_version": version, "policy": document, "policy_hash": policy_hash(document)}
+        check_policy_line(self.version, self.name, time, ref, data)
         self.trigger_event(self.PolicySet, time=time, ref=ref, data=data)
 
     def record_fee(self, record: Mapping[str, Any]) -> None:
@@ -313,7 +327,11 @@ class Fund(Aggregate):
         facts["counterparties"] = list(record.get("counterparties") or [])
         data = {**facts, "asset": asset, "policy_version": self.policy_version,
                 "outcome": result.outcome(decimals)}
-        self.trigger_event(self.LiquidationSettled, time=time, ref=ref, data=data)
+        recorded = {"liquidation_settled": self.LiquidationSettled,
+                    "large_liquidation_settled": self.LargeLiquidationSettled,
+                    "counterparties_listed": self.CounterpartiesListed}
+        for kind, payload in liquidation_events(self.version, self.name, time, ref, data):
+            self.trigger_event(recorded[kind], time=time, ref=ref, data=payload)
         derived = {"fee_inflow": self.FeeInflow, "deficit_covered": self.DeficitCovered,
                    "socialized_loss_assessed": self.SocializedLossAssessed,
                    "clawback_charged": self.ClawbackCharged}

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from auditor.formats.wire import canonical_bytes
 from auditor.verify.merkle import leaf_hash
 from ledger.domain.errors import FundRuleError
+from ledger.domain.eventsize import check_fund_config
 from ledger.domain.fund import Fund, export_event, fund_id
 from ledger.store import busy
 from ledger.store.bulk import read_all
@@ -176,6 +177,7 @@ class Ledger(Application[Any]):
         for market, spec in config["markets"].items():
             if spec["quote"] not in config["assets"]:
                 raise FundRuleError(f"markets.{market}.quote: unknown asset {spec['quote']!r}")
+        check_fund_config(data, time)
         fund = Fund(time=time, ref=None, data=data)
         fund.set_policy(config["policy"], time=time, ref=INITIAL_POLICY_REF)
         with self.transaction() as connection:

@@ -16,11 +16,12 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection
 
+from auditor.formats.bounds import CHUNK, LARGE_HEAD, chunk_count
 from auditor.formats.clip import clip, shorten
 from auditor.formats.schemas import first_error
 from auditor.formats.wire import canonical_bytes
 from ledger.domain.errors import FactError
-from ledger.domain.facts import normal_form, normal_form_of_event
+from ledger.domain.facts import joined_liquidation, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
 from ledger.domain.records import RecordError, decode_json, numbered_lines
 from ledger.service.application import Ledger
@@ -86,9 +87,21 @@ def _recorded_facts(ledger: Ledger, fund: str, positions: Iterable[int]) -> dict
         if i + 1 == len(wanted) or wanted[i + 1] - position > NEARBY:
             for event in ledger.log_events(fund, wanted[run_start], position + 1):
                 if event["index"] in wanted_set:
-                    facts[event["index"]] = normal_form_of_event(event)
+                    facts[event["index"]] = normal_form_of_event(_with_chunks(ledger, fund,
+                                                                              event))
             run_start = i + 1
     return facts
+
+
+def _with_chunks(ledger: Ledger, fund: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A large liquidation's head joined with its chunks, which follow it in the log (format
+    v1.1); any other event as it is."""
+    if event["type"] != LARGE_HEAD:
+        return event
+    start = event["index"] + 1
+    chunks = list(ledger.log_events(fund, start,
+                                    start + chunk_count(event["data"]["counterparty_count"])))
+    return joined_liquidation(event, chunks)
 
 
 def import_file(ledger: Ledger, fund: str, path: Path, *, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -248,6 +261,7 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
         lines = numbered_lines(stream)
         fund: Fund | None = None
         expected: list[tuple[int, bytes, dict[str, Any]]] = []
+        large: list[dict[str, Any]] = []  # a large liquidation's head and chunks so far
 
         def flush() -> None:
             assert fund is not None
@@ -273,6 +287,12 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
                                   f"got {event['index']!r}")
             if fund is None:
                 fund = _open_from_export(ledger, number, event)
+            elif event["type"] == LARGE_HEAD or (large and event["type"] == CHUNK):
+                large.append(event)  # re-applied once the last chunk is read
+                count = _large_count(number, large[0])
+                if len(large) == 1 + chunk_count(count):
+                    _reapply(fund, number, joined_liquidation(large[0], large[1:]), report)
+                    large.clear()
             else:
                 _reapply(fund, number, event, report)
             expected.append((number, raw, event))
@@ -287,6 +307,15 @@ def restore_export(ledger: Ledger, path: Path, *, batch_size: int = DEFAULT_BATC
             raise RecordError(number, "(file): the export ends inside a liquidation's events")
         flush()
     return report
+
+
+def _large_count(number: int, head: dict[str, Any]) -> int:
+    """A large liquidation head's counterparty count, or RecordError naming the field."""
+    count = head["data"].get("counterparty_count") if isinstance(head["data"], dict) else None
+    if type(count) is not int or count < 1:
+        _check_event_schema(number, head)
+        raise RecordError(number, "data.counterparty_count: not a positive integer")
+    return count
 
 
 def _parse_event(number: int, raw: bytes) -> dict[str, Any]:

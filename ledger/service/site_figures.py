@@ -83,7 +83,7 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
                                        format_amount(balance[asset], decimals[asset])])
             elif name in FLOWS:
                 flows.append((time, asset, FLOWS[name], units))
-        if kind == "liquidation_settled":
+        if kind in ("liquidation_settled", "large_liquidation_settled"):
             liquidations[event["ref"]] = (data["market"], data["account"])
         elif kind == "market_observed":
             quote = quotes.get(data["market"])

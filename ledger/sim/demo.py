@@ -231,7 +231,7 @@ def _read_export(events: Iterable[bytes], asset: str,
                 t["covered_count"] += name == "covered"  # one per deficit_covered event
             elif name == "clawbacks" and account is not None:
                 clawed.add(account)
-        if kind == "liquidation_settled":
+        if kind in ("liquidation_settled", "large_liquidation_settled"):
             t["liquidations"] += 1
         elif kind == "market_observed":
             mark = parse_decimal(data["mark_price"])

@@ -94,7 +94,9 @@ def counterparties(rng: Random, d: int, count: int, scale: Fraction) -> list[dic
     """Profitable and losing accounts, profits up to `scale`; some profits differ from
     another's only below a unit (equal once floored: the ranking's tie rule decides)."""
     out: list[dict[str, Any]] = []
-    for name in rng.sample(ACCOUNTS, count):
+    names = rng.sample(ACCOUNTS, count) if count <= len(ACCOUNTS) else [
+        f"n{i:04d}" for i in range(count)]  # a large liquidation (format v1.1)
+    for name in names:
         if out and rng.random() < 0.3:  # a twin of the previous one but for sub-unit profit
             units = floor(parse_decimal(out[-1]["unrealized_pnl"]) * 10**d)
             pnl = format_amount(units * 10**6 + rng.randint(0, 10**6 - 1), d + 6)
@@ -109,9 +111,10 @@ def counterparties(rng: Random, d: int, count: int, scale: Fraction) -> list[dic
 
 
 @st.composite
-def liquidations(draw: draw_t, d: int, id_: str = "L1") -> dict[str, Any]:
+def liquidations(draw: draw_t, d: int, id_: str = "L1", large: bool = False) -> dict[str, Any]:
     """A liquidation fact, long or short, closing anywhere from deep deficit to surplus, or
-    exactly at its bankruptcy price."""
+    exactly at its bankruptcy price; `large`: with 800 to 900 counterparties, whose line
+    (at least ~85 bytes each) passes 65,535 bytes, so it is recorded in format v1.1."""
     rng = draw(st.randoms(use_true_random=True))
     side = draw(st.sampled_from(["long", "short"]))
     entry = decimal(rng, Fraction(1, 10), Fraction(100000), 8)
@@ -130,7 +133,8 @@ def liquidations(draw: draw_t, d: int, id_: str = "L1") -> dict[str, Any]:
             "account": TRADER, "market": MARKET, "side": side, "size": size,
             "entry_price": entry, "collateral": collateral, "fill_price": fill,
             "mark_price": mark,
-            "counterparties": counterparties(rng, d, draw(st.integers(0, 6)), rng.choice(
+            "counterparties": counterparties(rng, d, draw(
+                st.integers(800, 900) if large else st.integers(0, 6)), rng.choice(
                 [Fraction(10), parse_decimal(entry) * parse_decimal(size) / 8]))}
 
 
@@ -197,7 +201,7 @@ def fact_files(draw: draw_t) -> tuple[int, list[dict[str, Any]]]:
     version = 1
     for n in range(draw(st.integers(1, 12))):
         kind = draw(st.sampled_from(["capital", "observation", "fee", "policy", "liquidation",
-                                     "liquidation"]))
+                                     "liquidation", "large"]))
         fid, time = f"{kind}-{n}", "2020-03-12T00:00:00Z"
         if kind == "capital":
             facts.append({"type": "capital", "id": fid, "time": time, "direction": "inject",
@@ -215,7 +219,7 @@ def fact_files(draw: draw_t) -> tuple[int, list[dict[str, Any]]]:
             facts.append({"type": "policy", "id": fid, "time": time,
                           "policy": draw(policies(d, version))})
         else:
-            facts.append(draw(liquidations(d, fid)))
+            facts.append(draw(liquidations(d, fid, large=kind == "large")))
     return d, facts
 
 
@@ -242,6 +246,12 @@ def test_imported_and_published_fact_file_verifies(case: tuple[int, list[dict[st
                                             str(out / "snapshot.json"), "--key", vkey])
         assert result.exit_code == 0, result.output
         assert result.output.rstrip().endswith("VERIFIED")
+        lines = (out / "events.jsonl").read_bytes().splitlines()
+        assert max(map(len, lines)) <= 65_535  # every event publishable in tiles
+        large = sum(b'"type":"large_liquidation_settled"' in line for line in lines)
+        assert large == sum(f["type"] == "liquidation" and len(f["counterparties"]) > 100
+                            for f in facts)
+        event(f"{large} large liquidation(s)")
 
 
 # ------------------------------------------------------------------ bookkeeping
