@@ -137,7 +137,7 @@ def test_follow_records_it_and_scheduled_publishing_goes_on(db_url: str, tmp_pat
     facts = write_jsonl(tmp_path / "facts.jsonl", first_facts())
     assert bus.publish(lines(facts)) == [1, 2, 3]
     out = tmp_path / "pub"
-    follower = Running(db_url, bus, tmp_path / "follow.log", "--publish-every", "0.05",
+    follower = Running(db_url, bus, tmp_path / "follow.log", "--publish-every", "1s",
                        "--key", str(tmp_path / "op.key"), "--out", str(out))
     follower.until(lambda: any(e["size"] == FIRST_SIZE for e in follower.events("published")),
                    "a scheduled snapshot of the whole log")
