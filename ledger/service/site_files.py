@@ -183,7 +183,7 @@ def check_checkpoint(note: str, where: Path, verifier: Verifier, fund: str, size
     except NoteError as error:
         raise SiteError(f"{where}: not a checkpoint signed by the pinned key ({error})") from None
     if origin != f"backstop/{fund}":
-        raise SiteError(f"{where}: origin {clip(origin)} is not backstop/{fund}, the snapshot's")
+        raise SiteError(f"{where}: origin {clip(origin)} is not 'backstop/{fund}', the snapshot's")
     if named != size:
         raise SiteError(f"{where}: size {named} is not the snapshot's log size {size}")
     if head.hex() != root:
