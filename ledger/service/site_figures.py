@@ -158,7 +158,7 @@ def flatten(value: Any, prefix: str = "") -> list[list[str]]:
 # A cell a spreadsheet would read as a formula (OWASP, CSV injection): it starts with one of
 # these. Such a cell gets a leading "'" so it is shown as text, except in a numeric column
 # when it is a plain decimal number (a negative amount such as -12.50 stays a number).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = "=+-@\t\r"
 PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
@@ -166,7 +166,7 @@ def safe_cell(value: Any, numeric: bool) -> str:
     """`value` as a CSV cell no spreadsheet evaluates: prefixed with "'" when it starts like a
     formula, unless `numeric` (its column holds numbers) and it is a plain decimal number."""
     text = str(value)
-    if not text.startswith(FORMULA_START):
+    if not text or text[0] not in FORMULA_START:
         return text
     if numeric and PLAIN_NUMBER.fullmatch(text):
         return text
@@ -175,18 +175,21 @@ def safe_cell(value: Any, numeric: bool) -> str:
 
 def _csv(header: list[str], rows: list[list[Any]], numeric: set[str]) -> bytes:
     """The CSV of `rows` under `header`, every cell made safe (`safe_cell`; the columns in
-    `numeric` hold numbers). A cell holding a line break or CR is quoted: written with the
-    CRLF terminator, which the csv module quotes, and each row's CRLF then made LF."""
+    `numeric` hold numbers); rows end in LF. A cell holding a CR is quoted too: the csv module
+    quotes a CR only when it is part of the line terminator, so such a row is written with
+    CRLF, which then becomes LF."""
     flags = [name in numeric for name in header]
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    lines = []
+    writer = csv.writer(out, lineterminator="\n")
     for row in [header, *rows]:
-        writer.writerow([safe_cell(v, f) for v, f in zip(row, flags, strict=True)])
-        lines.append(out.getvalue()[:-2] + "\n")
-        out.seek(0)
-        out.truncate()
-    return "".join(lines).encode("utf-8")
+        cells = [safe_cell(v, f) for v, f in zip(row, flags, strict=True)]
+        if any("\r" in cell for cell in cells):
+            part = io.StringIO()
+            csv.writer(part, lineterminator="\r\n").writerow(cells)
+            out.write(part.getvalue()[:-2] + "\n")
+        else:
+            writer.writerow(cells)
+    return out.getvalue().encode("utf-8")
 
 
 def balances_csv(data: dict[str, Any]) -> bytes:
