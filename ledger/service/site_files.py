@@ -60,11 +60,21 @@ class Tree:
         return SiteError(f"{self._where(parts)}: {what}; the site reads only regular files "
                          "inside the publication, never through a symbolic link")
 
+    def _lstat(self, fd: int, parts: list[str]) -> os.stat_result:
+        """lstat of the last of `parts` in the directory `fd`; FileNotFoundError if absent."""
+        try:
+            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise SiteError(f"{self._where(parts)}: cannot read ({error.strerror or error})") \
+                from None
+
     def _open_at(self, fd: int, parts: list[str], directory: bool) -> int:
         """Open the last of `parts` in the directory `fd`: a directory or a regular file,
         never a symlink. FileNotFoundError when absent."""
         name = parts[-1]
-        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        info = self._lstat(fd, parts)
         wanted = stat.S_ISDIR if directory else stat.S_ISREG
         if not wanted(info.st_mode):
             raise self._refuse(parts, f"is {_kind(info.st_mode)}")
@@ -106,13 +116,14 @@ class Tree:
     def kind(self, relative: str) -> str | None:
         """"dir" or "file" for what ROOT/`relative` is, None when absent; SiteError naming
         it when it, or a folder on the way, is a symlink or anything else."""
-        parent, _, name = relative.rpartition("/")
+        parent = relative.rpartition("/")[0]
         try:
             fd = self._open(parent, directory=True)
         except FileNotFoundError:
             return None
+        parts = [p for p in relative.split("/") if p]
         try:
-            mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            mode = self._lstat(fd, parts).st_mode
         except FileNotFoundError:
             return None
         finally:
@@ -121,13 +132,16 @@ class Tree:
             return "dir"
         if stat.S_ISREG(mode):
             return "file"
-        raise self._refuse([p for p in relative.split("/") if p], f"is {_kind(mode)}")
+        raise self._refuse(parts, f"is {_kind(mode)}")
 
     def listdir(self, relative: str) -> list[str]:
         """The names in the directory ROOT/`relative`."""
         fd = self._open(relative, directory=True)
         try:
             return sorted(os.listdir(fd))
+        except OSError as error:
+            raise SiteError(f"{self.root / relative}: cannot read ({error.strerror or error})") \
+                from None
         finally:
             os.close(fd)
 
