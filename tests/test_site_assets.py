@@ -65,3 +65,55 @@ def test_rebuild_gives_the_same_bytes(tmp_path: Path) -> None:
                    env={**os.environ, "BACKSTOP_SITE_ASSETS_OUT": str(tmp_path)})
     for name in [*MANIFEST["outputs"], "manifest.json"]:
         assert (tmp_path / name).read_bytes() == (ASSETS / name).read_bytes(), name
+
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; "
+       "base-uri 'none'; form-action 'none'")
+
+
+@pytest.mark.parametrize("name", ["index.html", "verify.html"])
+def test_pages_carry_a_content_security_policy_and_nothing_inline(name: str) -> None:
+    """Both pages pin a Content-Security-Policy in their head, before anything it governs,
+    and hold nothing it would block: no inline script, handler, style or javascript: URL."""
+    from html.parser import HTMLParser
+
+    class Page(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policies: list[str] = []
+            self.first_load: int | None = None  # position of the first script/stylesheet
+            self.inline: list[str] = []
+            self.in_script = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            named = dict(attrs)
+            if tag == "meta" and (named.get("http-equiv") or "").lower() == \
+                    "content-security-policy":
+                self.policies.append(named.get("content") or "")
+            if tag in ("script", "link") and self.first_load is None and not self.policies:
+                self.first_load = len(self.inline)
+                self.inline.append(f"<{tag}> before the policy")
+            self.in_script = tag == "script"
+            if tag == "script" and "src" not in named:
+                self.inline.append("inline <script>")
+            if tag == "style":
+                self.inline.append("<style>")
+            for key, value in attrs:
+                if key.startswith("on") or key == "style":
+                    self.inline.append(f"{tag} {key}=")
+                if key in ("href", "src", "action") and (value or "").lower().startswith(
+                        "javascript:"):
+                    self.inline.append(f"{tag} {key}=javascript:")
+
+        def handle_data(self, data: str) -> None:
+            if self.in_script and data.strip():
+                self.inline.append("script body")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.in_script = False
+
+    for folder in (ASSETS, WEB / "src"):
+        page = Page()
+        page.feed((folder / name).read_text())
+        assert page.policies == [CSP], folder / name
+        assert page.inline == [], folder / name

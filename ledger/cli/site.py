@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ledger.cli.options import InputExit, force_option, refuse_overwrite
+from ledger.service.outputs import OutputExists
 from ledger.service.site import build_site
 from ledger.service.site_figures import SiteError
 
@@ -46,9 +47,11 @@ def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, force
     """
     refuse_overwrite("--out", out, force)
     try:
-        data = build_site([first, *more], out, key)
+        data = build_site([first, *more], out, key, force)
     except SiteError as error:
         raise InputExit(str(error)) from None
+    except OutputExists as error:  # taken since the check above
+        raise InputExit(f"--out {error}") from None
     except OSError as error:
         raise InputExit(f"--out {out}: cannot write ({error.strerror or error})") from None
     click.echo(f"built the site of fund {data['fund']} from {len(data['snapshots'])} snapshots "

@@ -4,7 +4,12 @@ symlink."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from ledger.service.leftovers import remove_stale, staging_prefix
 
 
 class OutputExists(ValueError):
@@ -52,3 +57,41 @@ def write_file(path: Path, data: bytes, mode: int, force: bool) -> None:
         if force:
             target.unlink(missing_ok=True)
         raise
+
+
+def replace_dir(path: Path, fill: Callable[[Path], None], force: bool) -> None:
+    """Make `path` a directory holding what `fill` writes into it, all or nothing.
+
+    `fill` writes into a fresh folder staged beside `path` (`.<name>.<pid>.<random>.partial`,
+    the naming of ledger.service.leftovers); only once it returns does that folder take
+    `path`'s place. Whatever was at `path` is renamed aside first (`.<name>.<pid>.<random>.old`)
+    and removed after: a symlink there is itself replaced, never written through, and what
+    it points at is left as it was. Without `force` a taken `path` (`is_taken`) is refused
+    before anything is written. When `fill` or a rename fails, `path` is left as it was and
+    the staged folder removed. Once the new folder is in place, the leftovers of runs killed
+    before they finished (their pid dead) are removed too.
+    """
+    path = Path(os.path.abspath(path))
+    refuse_taken(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=staging_prefix(path.name), suffix=".partial",
+                                  dir=path.parent))
+    aside = stage.with_name(stage.name.removesuffix(".partial") + ".old")
+    try:
+        fill(stage)
+        if os.path.lexists(path):
+            os.rename(path, aside)  # a symlink is renamed itself, not followed
+        try:
+            os.rename(stage, path)
+        except BaseException:
+            if os.path.lexists(aside):
+                os.rename(aside, path)
+            raise
+    finally:
+        if os.path.lexists(stage):
+            shutil.rmtree(stage, ignore_errors=True)
+    if os.path.isdir(aside) and not os.path.islink(aside):
+        shutil.rmtree(aside)
+    elif os.path.lexists(aside):
+        os.unlink(aside)
+    remove_stale(path.parent, {path.name})

@@ -22,9 +22,6 @@ output; the front end turns them into floats only to draw them.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,8 +35,17 @@ from auditor.formats.wire import (
 )
 from auditor.verify import merkle
 from auditor.verify.keys import KeyFormatError, SignatureError, Verifier, verify_document
-from auditor.verify.tiles import LocalSource, TileError, verified_lines
+from auditor.verify.reads import (
+    MAX_CHECKPOINT,
+    MAX_KEY_FILE,
+    MAX_SNAPSHOT,
+    ReadError,
+    read_regular,
+)
+from auditor.verify.tiles import TileError, verified_lines
+from ledger.service.outputs import replace_dir
 from ledger.service.site_figures import SiteError, balances_csv, events_csv, figures, flatten
+from ledger.service.site_files import MAX_EVENTS, Tree, TreeSource, check_checkpoint
 
 SITE_FORMAT = "backstop-site/1"
 ASSETS = ("index.html", "verify.html", "app.js", "app.css")
@@ -47,12 +53,14 @@ ASSETS = ("index.html", "verify.html", "app.js", "app.css")
 
 @dataclass
 class Snapshot:
-    """One published snapshot: its document, checkpoint note and where it was read."""
+    """One published snapshot: its document, checkpoint note and where it was read (`raw`:
+    the snapshot.json bytes as read, which the site serves)."""
 
     document: dict[str, Any]
     checkpoint: str | None
     path: Path
     verifier_key: str | None
+    raw: bytes | None = None
 
     @property
     def size(self) -> int:
@@ -71,43 +79,47 @@ class Publication:
 # ------------------------------------------------------------------------------ reading
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(tree: Tree, relative: str, cap: int) -> str | None:
+    data = tree.read(relative, cap)
     try:
-        return path.read_text("utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SiteError(f"{path}: cannot read ({getattr(error, 'strerror', None) or error})") from None
+        return None if data is None else data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SiteError(f"{tree.root / relative}: not UTF-8 ({error.reason} at byte "
+                        f"{error.start})") from None
 
 
-def _read_snapshot(folder: Path) -> Snapshot:
-    path = folder / "snapshot.json"
+def _read_snapshot(tree: Tree, folder: str) -> Snapshot:
+    """The snapshot in `folder` ("" for the tree's root) of a publication."""
+    prefix = f"{folder}/" if folder else ""
+    path = tree.root / prefix / "snapshot.json"
+    raw = tree.read(f"{prefix}snapshot.json", MAX_SNAPSHOT)
+    if raw is None:
+        raise SiteError(f"{path}: cannot read (No such file or directory)")
     try:
-        document = load_document(path.read_bytes())
-    except OSError as error:
-        raise SiteError(f"{path}: cannot read ({error.strerror or error})") from None
+        document = load_document(raw)
     except WireError as error:
         raise SiteError(f"{path}: {error}") from None
     problem = first_error("snapshot", document)
     if problem is not None:
         raise SiteError(f"{path}: does not match snapshot.schema.json: {problem}")
-    key = _read_text(folder / "verifier-key")
-    return Snapshot(document, _read_text(folder / "checkpoint"), path,
-                    key.strip() if key else None)
+    key = _read_text(tree, f"{prefix}verifier-key", MAX_KEY_FILE)
+    return Snapshot(document, _read_text(tree, f"{prefix}checkpoint", MAX_CHECKPOINT), path,
+                    key.strip() if key else None, raw)
 
 
 def _read_dir(folder: Path) -> tuple[list[Snapshot], list[bytes]]:
     """The snapshots in one published directory and the event lines it holds."""
-    if (folder / "tile").is_dir() and (folder / "snapshots").is_dir():
-        names = sorted((p for p in (folder / "snapshots").iterdir()
-                        if p.name.isdigit() and (p / "snapshot.json").is_file()),
-                       key=lambda p: int(p.name))
-        snapshots = [_read_snapshot(p) for p in names]
+    tree = Tree(folder)
+    if folder.is_dir() and tree.kind("tile") == "dir" and tree.kind("snapshots") == "dir":
+        names = sorted((name for name in tree.listdir("snapshots")
+                        if name.isdigit() and tree.kind(f"snapshots/{name}") == "dir"
+                        and tree.kind(f"snapshots/{name}/snapshot.json") == "file"), key=int)
+        snapshots = [_read_snapshot(tree, f"snapshots/{name}") for name in names]
         if not snapshots:
             raise SiteError(f"{folder}: a tiled log without any snapshots/<size>/snapshot.json")
         last = snapshots[-1].document["log"]
         try:
-            lines = list(verified_lines(LocalSource(folder), last["size"],
+            lines = list(verified_lines(TreeSource(tree), last["size"],
                                         bytes.fromhex(last["root"])))
         except TileError as error:
             raise SiteError(f"{folder}: {error}") from None
@@ -115,15 +127,15 @@ def _read_dir(folder: Path) -> tuple[list[Snapshot], list[bytes]]:
     if folder.parent.name == "snapshots" and (folder.parent.parent / "tile").is_dir():
         raise SiteError(f"{folder}: one snapshot of a tiled log; pass the log's root "
                         f"{folder.parent.parent} (its events are in the tiles)")
-    if (folder / "snapshot.json").is_file():
-        snapshot = _read_snapshot(folder)
-        events = folder / "events.jsonl"
-        try:
-            lines = events.read_bytes().splitlines()
-        except OSError as error:
-            raise SiteError(f"{events}: cannot read ({error.strerror or error})") from None
+    if folder.is_dir() and tree.kind("snapshot.json") == "file":
+        snapshot = _read_snapshot(tree, "")
+        events = tree.read("events.jsonl", MAX_EVENTS)
+        if events is None:
+            raise SiteError(f"{folder / 'events.jsonl'}: cannot read (No such file or directory)")
+        lines = events.splitlines()
         if len(lines) != snapshot.size:
-            raise SiteError(f"{events}: {len(lines)} lines, the snapshot's log has {snapshot.size}")
+            raise SiteError(f"{folder / 'events.jsonl'}: {len(lines)} lines, the snapshot's log "
+                            f"has {snapshot.size}")
         return [snapshot], lines
     raise SiteError(f"{folder}: neither a tiled log (tile/, snapshots/) nor a published snapshot "
                     "directory (snapshot.json)")
@@ -176,7 +188,7 @@ def pinned_key(key: str | None, publication: Publication) -> tuple[Verifier, str
         try:
             Verifier.from_vkey(text)
         except KeyFormatError:  # then a file holding the key, as backstop-audit --key takes
-            content = _read_text(Path(key)) if len(key) < 4096 and "\0" not in key else None
+            content = _key_file(key)
             if content is None:
                 raise SiteError(f"--key {key[:60]}: neither a verifier key nor a key file") from None
             text = next((line.strip() for line in content.splitlines() if line.strip()), "")
@@ -195,7 +207,24 @@ def pinned_key(key: str | None, publication: Publication) -> tuple[Verifier, str
             verify_document(snapshot.document, [verifier])
         except SignatureError as error:
             raise SiteError(f"{snapshot.path}: signatures: {error}") from None
+        if snapshot.checkpoint is not None:  # shown on the site: it must be the snapshot's
+            log = snapshot.document["log"]
+            check_checkpoint(snapshot.checkpoint, snapshot.path.with_name("checkpoint"), verifier,
+                             snapshot.document["fund"], snapshot.size, log["root"])
     return verifier, text, source
+
+
+def _key_file(key: str) -> str | None:
+    """The text of the key file `key` names (the operator's own file: symlinks followed),
+    None when there is none."""
+    if len(key) >= 4096 or "\0" in key:
+        return None
+    try:
+        return read_regular(Path(key), MAX_KEY_FILE).decode("utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except (ReadError, UnicodeDecodeError) as error:
+        raise SiteError(f"--key {key[:60]}: {error}") from None
 
 
 def site_data(publication: Publication, vkey: str, key_source: str) -> dict[str, Any]:
@@ -229,17 +258,17 @@ def asset_bytes(name: str) -> bytes:
     return resources.files("ledger.site_assets").joinpath(name).read_bytes()
 
 
-def build_site(folders: list[Path], out: Path, key: str | None = None) -> dict[str, Any]:
-    """Read `folders`, write the site to `out` (staged beside it, then renamed into place:
-    nothing is written when reading fails), and return its data. `out` must be free or
-    empty; the caller decides about replacing it."""
+def build_site(folders: list[Path], out: Path, key: str | None = None,
+               force: bool = False) -> dict[str, Any]:
+    """Read `folders`, write the site to `out` and return its data. All or nothing
+    (outputs.replace_dir): nothing is written when reading fails, and `out` is replaced only
+    once the whole site is staged beside it; never written through a symlink. `out` must be
+    free or empty unless `force`."""
     publication = read_published(folders)
     _, vkey, source = pinned_key(key, publication)
     data = site_data(publication, vkey, source)
-    out = Path(os.path.abspath(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-    try:
+
+    def fill(stage: Path) -> None:
         (stage / "assets").mkdir()
         for name in ASSETS:
             target = stage / (name if name.endswith(".html") else f"assets/{name}")
@@ -252,18 +281,12 @@ def build_site(folders: list[Path], out: Path, key: str | None = None) -> dict[s
         for snapshot in publication.snapshots:
             folder = stage / "snapshots" / str(snapshot.size)
             folder.mkdir(parents=True)
-            shutil.copyfile(snapshot.path, folder / "snapshot.json")
+            raw = snapshot.raw if snapshot.raw is not None else canonical_bytes(snapshot.document)
+            (folder / "snapshot.json").write_bytes(raw)
             if snapshot.checkpoint is not None:
                 (folder / "checkpoint").write_text(snapshot.checkpoint, "utf-8")
         for path in [stage, *stage.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
-        aside = out.with_name(f".{out.name}.{os.getpid()}.old")
-        if os.path.lexists(out):
-            out.rename(aside)
-        stage.rename(out)
-        if os.path.lexists(aside):
-            shutil.rmtree(aside)
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage)
+
+    replace_dir(out, fill, force)
     return data

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -143,11 +144,40 @@ def flatten(value: Any, prefix: str = "") -> list[list[str]]:
     return [[prefix.rstrip("."), text]]
 
 
-def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+# A cell a spreadsheet would read as a formula (OWASP, CSV injection): it starts with one of
+# these. Such a cell gets a leading "'" so it is shown as text, except in a numeric column
+# when it is a plain decimal number (a negative amount such as -12.50 stays a number).
+FORMULA_START = "=+-@\t\r"
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def safe_cell(value: Any, numeric: bool) -> str:
+    """`value` as a CSV cell no spreadsheet evaluates: prefixed with "'" when it starts like a
+    formula, unless `numeric` (its column holds numbers) and it is a plain decimal number."""
+    text = str(value)
+    if not text or text[0] not in FORMULA_START:
+        return text
+    if numeric and PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + text
+
+
+def _csv(header: list[str], rows: list[list[Any]], numeric: set[str]) -> bytes:
+    """The CSV of `rows` under `header`, every cell made safe (`safe_cell`; the columns in
+    `numeric` hold numbers); rows end in LF. A cell holding a CR is quoted too: the csv module
+    quotes a CR only when it is part of the line terminator, so such a row is written with
+    CRLF, which then becomes LF."""
+    flags = [name in numeric for name in header]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    for row in [header, *rows]:
+        cells = [safe_cell(v, f) for v, f in zip(row, flags, strict=True)]
+        if any("\r" in cell for cell in cells):
+            part = io.StringIO()
+            csv.writer(part, lineterminator="\r\n").writerow(cells)
+            out.write(part.getvalue()[:-2] + "\n")
+        else:
+            writer.writerow(cells)
     return out.getvalue().encode("utf-8")
 
 
@@ -155,13 +185,15 @@ def balances_csv(data: dict[str, Any]) -> bytes:
     """time,index,asset,balance: the fund balance after each event that changes it."""
     rows = sorted(([t, i, asset, b] for asset, points in data["balances"].items()
                    for t, i, b in points), key=lambda r: (r[1], r[2]))
-    return _csv(["time", "index", "asset", "balance"], rows)
+    return _csv(["time", "index", "asset", "balance"], rows, {"index", "balance"})
 
 
 EVENT_COLUMNS = ["index", "time", "kind", "market", "account", "asset", "amount", "method",
                  "unresolved", "adl_quantity", "adl_price", "ref"]
+EVENT_NUMBERS = {"index", "amount", "unresolved", "adl_quantity", "adl_price"}
 
 
 def events_csv(data: dict[str, Any]) -> bytes:
     """Every socialized-loss and ADL/clawback event, one per row, in log order."""
-    return _csv(EVENT_COLUMNS, [[e[c] for c in EVENT_COLUMNS] for e in data["events"]])
+    return _csv(EVENT_COLUMNS, [[e[c] for c in EVENT_COLUMNS] for e in data["events"]],
+                EVENT_NUMBERS)

@@ -72,6 +72,11 @@ def page(browser: Any) -> Iterator[Any]:
     tab.errors = []
     tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+    # Every Content-Security-Policy violation, as the page's own event reports it (the console
+    # error above says the same; this one names the directive).
+    tab.add_init_script("""window.__csp = [];
+        document.addEventListener('securitypolicyviolation',
+            (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));""")
     yield tab
     context.close()
 
@@ -97,6 +102,7 @@ def test_overview_opens_without_errors_and_draws_its_charts(page: Any, served: s
     assert rows.count() == 4  # 3 tiled snapshots + 1 directory
     assert rows.first.locator("td").nth(1).inner_text() == str(site_world.sizes[-1])
     assert page.errors == []
+    assert page.evaluate("window.__csp") == []
 
 
 def test_events_filter_by_account_and_page(page: Any, served: str, site: Path) -> None:
@@ -207,3 +213,25 @@ def test_keyboard_reaches_the_content_and_the_file_chooser(page: Any, served: st
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")
     assert chooser.value.element.get_attribute("id") == "proof-file"
+
+
+@pytest.mark.parametrize("name", ["index.html", "verify.html"])
+def test_the_content_security_policy_holds_and_nothing_violates_it(page: Any, served: str,
+                                                                   site: Path, name: str) -> None:
+    """Both pages work under their policy (no violation reported, over HTTP and from file://,
+    the filter form's Enter included), and the policy is in force: an injected inline script
+    does not run and is reported."""
+    for url in (f"{served}/{name}", (site / name).as_uri()):
+        page.goto(url)
+        page.wait_for_selector("#snapshots tbody tr" if name == "index.html" else "#snaps-verify")
+        if name == "index.html":
+            page.press("#filter-account", "Enter")  # the form must not submit (form-action)
+            assert page.evaluate("location.href") == url
+        assert page.evaluate("window.__csp") == [], url
+        assert page.errors == [], url
+    page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.__ran = true'; document.body.append(s); }""")
+    page.wait_for_function("window.__csp.length > 0")
+    assert page.evaluate("window.__ran === undefined")
+    assert page.evaluate("window.__csp") == ["script-src-elem inline"]
+    assert any("Content Security Policy" in e for e in page.errors)

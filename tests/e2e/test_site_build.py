@@ -4,7 +4,10 @@ deterministic; bad input ends in one line, exit 2, with nothing written."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +223,203 @@ def test_sizing_figures_are_shown_when_a_snapshot_carries_them(site_world: World
     assert data["risk"] == [{
         "size": doc["log"]["size"], "time": doc["time"],
         "figures": [["none", ""], ["ok", "true"], ["quantile", "0.99"], ["target.USDT", "1234.50"]]}]
+
+
+# ------------------------------------------------------------------ hostile publications
+
+
+def directory_copy(site_world: World, tmp_path: Path) -> Path:
+    copy = tmp_path / "published"
+    shutil.copytree(site_world.directory, copy)
+    return copy
+
+
+def no_secret_written(tmp_path: Path) -> None:
+    """Nothing under tmp_path but the test's own inputs holds the outside file's bytes."""
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.name != "secret":
+            assert b"SECRET" not in path.read_bytes(), path
+
+
+def test_a_checkpoint_symlinked_outside_is_refused(site_world: World, tmp_path: Path) -> None:
+    copy = directory_copy(site_world, tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_text("SECRET of the build machine\n")
+    (copy / "checkpoint").unlink()
+    (copy / "checkpoint").symlink_to(secret)
+    line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
+    assert line == (f"Error: {copy / 'checkpoint'}: is a symbolic link; the site reads only "
+                    "regular files inside the publication, never through a symbolic link")
+    no_secret_written(tmp_path)
+
+
+def test_a_checkpoint_symlinked_inside_is_refused(site_world: World, tmp_path: Path) -> None:
+    """Even to a file of the publication: ROOT/checkpoint is another snapshot's."""
+    copy = tmp_path / "published"
+    shutil.copytree(site_world.tiled, copy)
+    first = copy / "snapshots" / str(site_world.sizes[0]) / "checkpoint"
+    first.unlink()
+    first.symlink_to("../../checkpoint")
+    line = refused(tmp_path, "--published", str(copy))
+    assert line == (f"Error: {first}: is a symbolic link; the site reads only regular files "
+                    "inside the publication, never through a symbolic link")
+
+
+def test_a_symlinked_folder_in_the_publication_is_refused(site_world: World,
+                                                          tmp_path: Path) -> None:
+    copy = tmp_path / "published"
+    shutil.copytree(site_world.tiled, copy)
+    folder = copy / "snapshots" / str(site_world.sizes[1])
+    outside = tmp_path / "elsewhere"
+    folder.rename(outside)
+    folder.symlink_to(outside)
+    line = refused(tmp_path, "--published", str(copy))
+    assert line == (f"Error: {folder}: is a symbolic link; the site reads only regular files "
+                    "inside the publication, never through a symbolic link")
+
+
+def test_a_symlinked_tile_is_refused(site_world: World, tmp_path: Path) -> None:
+    copy = tmp_path / "published"
+    shutil.copytree(site_world.tiled, copy)
+    bundle = copy / "tile" / "entries" / "000"
+    kept = tmp_path / "bundle"
+    bundle.rename(kept)
+    bundle.symlink_to(kept)  # the same bytes: refused for being a link, not for its content
+    line = refused(tmp_path, "--published", str(copy))
+    assert line == (f"Error: {bundle}: is a symbolic link; the site reads only regular files "
+                    "inside the publication, never through a symbolic link")
+
+
+@pytest.mark.parametrize("name", ["checkpoint", "events.jsonl", "snapshot.json"])
+def test_a_fifo_is_refused_without_blocking(site_world: World, tmp_path: Path,
+                                            name: str) -> None:
+    copy = directory_copy(site_world, tmp_path)
+    (copy / name).unlink()
+    os.mkfifo(copy / name)  # nobody writes it: a read would block for ever
+    line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
+    assert line == (f"Error: {copy / name}: is a FIFO; the site reads only regular files "
+                    "inside the publication, never through a symbolic link")
+
+
+def test_an_oversized_checkpoint_is_refused(site_world: World, tmp_path: Path) -> None:
+    copy = directory_copy(site_world, tmp_path)
+    (copy / "checkpoint").write_bytes(b"x" * (64 * 1024 + 1))
+    line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
+    assert line == (f"Error: {copy / 'checkpoint'}: larger than the 65,536-byte limit for "
+                    "this file")
+
+
+def operator(site_world: World) -> Any:
+    from auditor.verify.keys import Signer
+
+    return Signer.from_pem((site_world.base / "operator.key").read_bytes())
+
+
+def test_a_checkpoint_signed_by_another_key_is_refused(site_world: World,
+                                                       tmp_path: Path) -> None:
+    """The body is the snapshot's own; only the signature is a stranger's."""
+    from auditor.verify.keys import sign_note
+
+    copy = directory_copy(site_world, tmp_path)
+    body = (copy / "checkpoint").read_text().split("\n\n", 1)[0] + "\n"
+    (copy / "checkpoint").write_text(sign_note(body, [generate_signer("site.backstop.example")]))
+    line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
+    assert line == (f"Error: {copy / 'checkpoint'}: not a checkpoint signed by the pinned key "
+                    "(note has no verifiable signatures from a known key)")
+
+
+@pytest.mark.parametrize("field", ["origin", "size", "root"])
+def test_a_checkpoint_naming_another_log_is_refused(site_world: World, tmp_path: Path,
+                                                    field: str) -> None:
+    """Signed by the operator's own key, but not the snapshot's log: a split view."""
+    from auditor.verify.keys import checkpoint_body, sign_note
+
+    copy = directory_copy(site_world, tmp_path)
+    log = json.loads((copy / "snapshot.json").read_text())["log"]
+    size, root = log["size"], log["root"]
+    other = "ab" * 32
+    body = checkpoint_body("backstop/other" if field == "origin" else "backstop/demo",
+                           size + 1 if field == "size" else size,
+                           bytes.fromhex(other if field == "root" else root))
+    (copy / "checkpoint").write_text(sign_note(body, [operator(site_world)]))
+    line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
+    where = f"Error: {copy / 'checkpoint'}: "
+    assert line == where + {
+        "origin": "origin 'backstop/other' is not 'backstop/demo', the snapshot's",
+        "size": f"size {size + 1} is not the snapshot's log size {size}",
+        "root": f"root {other} is not the snapshot's log root {root}"}[field]
+
+
+def test_a_refused_build_leaves_the_old_site(site_world: World, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert build("--published", str(site_world.directory), "--out", str(out)).exit_code == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    copy = directory_copy(site_world, tmp_path)
+    (copy / "checkpoint").unlink()
+    (copy / "checkpoint").symlink_to(site_world.directory / "checkpoint")
+    result = build("--published", str(copy), "--out", str(out), "--force")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["published", "site"]
+
+
+# ------------------------------------------------------------------------------ the output
+
+
+def test_out_a_symlink_is_refused_without_force(site_world: World, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "keep").write_text("x")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    result = build("--published", str(site_world.directory), "--out", str(link))
+    assert result.exit_code == 2
+    assert result.output == f"Error: --out {link} already exists; pass --force to replace it\n"
+    assert os.readlink(link) == str(target)
+    assert [p.name for p in target.iterdir()] == ["keep"]
+
+
+@pytest.mark.parametrize("points_at", ["a folder", "nothing"])
+def test_out_a_symlink_with_force_is_replaced_not_followed(site_world: World, tmp_path: Path,
+                                                           points_at: str) -> None:
+    """The link itself becomes the site; what it pointed at is untouched (nothing is written
+    through it); nothing is left beside it."""
+    target = tmp_path / "target"
+    if points_at == "a folder":
+        target.mkdir()
+        (target / "keep").write_text("x")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    result = build("--published", str(site_world.directory), "--out", str(link), "--force")
+    assert result.exit_code == 0, result.output
+    assert not link.is_symlink() and (link / "index.html").is_file()
+    if points_at == "a folder":
+        assert [p.name for p in target.iterdir()] == ["keep"]
+    else:
+        assert not os.path.lexists(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["link", *(["target"] if points_at == "a folder" else [])])
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_leftovers_of_a_killed_build_are_removed(site_world: World, tmp_path: Path) -> None:
+    """A build killed between its renames leaves .site.<pid>.<random>.old (or .partial):
+    removed once the pid is dead and the site exists; a live writer's, and names of another
+    scheme, are kept."""
+    out = tmp_path / "site"
+    dead, live = dead_pid(), os.getpid()
+    names = [f".site.{dead}.k1ll3d.old", f".site.{dead}.k1ll3d.partial",
+             f".site.{live}.runn1ng.partial", ".site.unknown.old", f".other.{dead}.x.old"]
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "index.html").write_text("stale")
+    result = build("--published", str(site_world.directory), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["site", f".site.{live}.runn1ng.partial", ".site.unknown.old", f".other.{dead}.x.old"])

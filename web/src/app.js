@@ -137,6 +137,8 @@ function eventsTable() {
   const account = $("filter-account");
   const market = $("filter-market");
   const kind = $("filter-kind");
+  // The filters apply as one types; Enter must not submit the form (no inline handler: the CSP).
+  $("event-filter").addEventListener("submit", (e) => e.preventDefault());
   for (const m of [...new Set(site.events.map((e) => e.market).filter(Boolean))].sort()) market.append(el("option", { value: m, text: m }));
   for (const k of [...new Set(site.events.map((e) => e.kind))].sort()) kind.append(el("option", { value: k, text: k }));
   let page = 0;
