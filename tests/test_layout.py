@@ -69,3 +69,18 @@ def test_no_module_is_over_400_lines_without_a_reason_at_its_top() -> None:
             if len(p.read_text("utf-8").splitlines()) > 400
             and "Over 400 lines" not in p.read_text("utf-8")[:1500]]
     assert long == []
+
+
+def test_mypy_is_strict_on_both_packages() -> None:
+    # `make lint` (run by .ci/run) runs mypy with these settings: strict for the whole of
+    # ledger/ and auditor/, and no per-module section may switch a strict check back off.
+    import tomllib
+
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["mypy"]
+    assert mypy["strict"] is True
+    assert sorted(mypy["files"]) == ["auditor", "ledger"]
+    for override in mypy.get("overrides", []):
+        modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+        assert not any(m.split(".")[0] in ("ledger", "auditor") for m in modules), override
+    assert "$(BIN)/mypy" in (ROOT / "Makefile").read_text("utf-8").split("\nlint:")[1].split("\n\n")[0]
+    assert "make lint" in (ROOT / ".ci" / "run").read_text("utf-8")
