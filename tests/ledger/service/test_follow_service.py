@@ -16,7 +16,7 @@ from auditor.verify.merkle import verify_consistency
 from ledger.cli.follow import parse_duration
 from ledger.cli.main import main
 from tests.bus import Bus
-from tests.ledger.service.test_follow import SIM, Running, imported_export, init, position
+from tests.following import SIM, Running, imported_export, init, position
 from tests.processes import export_bytes, run
 
 
