@@ -199,8 +199,8 @@ def test_a_nats_token_never_appears_in_errors_or_logs(tmp_path: Path) -> None:
     the refusal of a wrong one and in the missing-stream line of the right one."""
     if not os.access(NATS_SERVER, os.X_OK):
         pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
-    port = _free_port()
-    server = _start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
+    port = free_port()
+    server = start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
     try:
         right, wrong = (f"nats://{t}@127.0.0.1:{port}" for t in ("r1ghttoken", "wr0ngtoken"))
         wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
