@@ -36,7 +36,7 @@ chain/node_modules/.installed: chain/package-lock.json chain/package.json
 	cd chain && npm ci --no-audit --no-fund
 	touch $@
 
-## Static checks: ruff over auditor/ and ledger/, mypy (strict on auditor/); settings in pyproject.toml.
+## Static checks: ruff over auditor/ and ledger/, strict mypy over both; settings in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	$(BIN)/ruff check auditor ledger

@@ -1,5 +1,6 @@
 """Helpers for tests against a real NATS JetStream server: a stream of their own per test
-(unique names, deleted afterwards), publishing facts, reading dead letters, consumer state.
+(unique names, deleted afterwards), publishing facts, reading dead letters, consumer state;
+and a NATS server of a test's own, to stop and start again.
 
 Every call opens its own short connection in its own event loop, so tests stay synchronous.
 """
@@ -10,9 +11,12 @@ import asyncio
 import contextlib
 import itertools
 import os
+import socket
+import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -187,3 +191,21 @@ def silent_listener(url: str, subject: str) -> Iterator[list[bytes]]:
     finally:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         thread.join(timeout=10)
+
+
+# A server of the test's own (to stop and restart it): Debian's nats-server.
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_nats(port: int, store: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """A NATS server with JetStream of the test's own, storing in `store`."""
+    return subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
+                             str(store), *extra], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)

@@ -7,6 +7,8 @@ skipped when the server is unreachable, unless $BACKSTOP_REQUIRE_PG is set (CI s
 
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import os
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.required import skip_or_fail
+from tests.serving import serving
 
 PG_URL = os.environ.get("BACKSTOP_TEST_PG_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -127,3 +130,19 @@ def nats_server() -> str:
     """The test NATS server's URL (skip, or fail under $BACKSTOP_REQUIRE_NATS, when down)."""
     skip_or_fail(nats_available(), "BACKSTOP_REQUIRE_NATS")
     return NATS_URL
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+@pytest.fixture
+def served_log(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on localhost serving tmp_path/log (plain GETs)."""
+    root = tmp_path / "log"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # the CLI's output is the verdict
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
+        yield f"http://127.0.0.1:{port}/", root

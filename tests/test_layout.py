@@ -1,6 +1,7 @@
 """The package layout holds: every CLI module imports on its own, and stored snapshots that
-name the aggregate by its class path from before the move still resolve. The import contract
-(who may import whom, no cycle at any depth) is tests/test_layers.py."""
+name the aggregate by its class path from before the move still resolve; mypy is strict on both
+packages; no test module imports another (shared helpers live in tests/ helper modules). The
+import contract (who may import whom, no cycle at any depth) is tests/test_layers.py."""
 
 from __future__ import annotations
 
@@ -69,3 +70,64 @@ def test_no_module_is_over_400_lines_without_a_reason_at_its_top() -> None:
             if len(p.read_text("utf-8").splitlines()) > 400
             and "Over 400 lines" not in p.read_text("utf-8")[:1500]]
     assert long == []
+
+
+def test_mypy_is_strict_on_both_packages() -> None:
+    # `make lint` (run by .ci/run) runs mypy with these settings: strict for the whole of
+    # ledger/ and auditor/, and no per-module section may switch a strict check back off.
+    import tomllib
+
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["mypy"]
+    assert mypy["strict"] is True
+    assert sorted(mypy["files"]) == ["auditor", "ledger"]
+    for override in mypy.get("overrides", []):
+        modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+        assert not any(m.split(".")[0] in ("ledger", "auditor") for m in modules), override
+    assert "$(BIN)/mypy" in (ROOT / "Makefile").read_text("utf-8").split("\nlint:")[1].split("\n\n")[0]
+    assert "make lint" in (ROOT / ".ci" / "run").read_text("utf-8")
+
+
+
+def imports_of_test_modules(source: str, where: str) -> list[str]:
+    """The imports in `source` of a test module (`test_*`, named absolutely or relatively):
+    what one test module needs of another belongs in a helper module of tests/."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source, filename=where)):
+        names: list[tuple[int, str]] = []
+        if isinstance(node, ast.Import):
+            names = [(0, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [(node.level, f"{node.module or ''}.{alias.name}".strip("."))
+                     for alias in node.names]
+        for level, name in names:
+            parts = name.split(".")
+            ours = level > 0 or parts[0] == "tests" or parts[0].startswith("test_")
+            if ours and any(part.startswith("test_") for part in parts):
+                found.append(f"{where}:{node.lineno}: imports {'.' * level}{name}")
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    found = [hit for path in sorted((ROOT / "tests").rglob("*.py"))
+             for hit in imports_of_test_modules(path.read_text("utf-8"),
+                                                str(path.relative_to(ROOT)))]
+    assert found == []
+
+
+def test_an_import_of_a_test_module_is_found_in_every_spelling() -> None:
+    source = ("from tests.e2e.test_tamper import SEED\n"
+              "from tests.ledger.service import test_tilepub\n"
+              "def f():\n    from .test_follow import Running\n"
+              "import tests.auditor.test_audit_cli\n"
+              "from . import test_publish\n"
+              "from tests.publishing import SIGNER\n"
+              "from pytest import approx\n")
+    assert imports_of_test_modules(source, "t.py") == [
+        "t.py:1: imports tests.e2e.test_tamper.SEED",
+        "t.py:2: imports tests.ledger.service.test_tilepub",
+        "t.py:5: imports tests.auditor.test_audit_cli",
+        "t.py:6: imports .test_publish",
+        "t.py:4: imports .test_follow.Running",
+    ]

@@ -2934,8 +2934,15 @@ function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require
 }
 export {
   b64decode,
+  chainBorderRight,
+  chainInner,
   clip,
   engines,
+  equal,
+  hexOrEmpty,
+  inclusionShape,
+  merkleConsistency,
+  nodeHash,
   parseVerifierKey,
   proofFromShard,
   pyRepr,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -86,3 +87,11 @@ def build_world(base: Path) -> World:
     world.consistency.write_text(backstop("prove", "consistency", str(world.sizes[0]),
                                           str(world.sizes[-1]), "--db", db))
     return world
+
+
+def data_of(site: Path) -> dict[str, Any]:
+    """The figures a built site carries: the JSON inside its data.js."""
+    text = (site / "data.js").read_text()
+    prefix = "window.BACKSTOP_SITE = "
+    assert text.startswith(prefix) and text.endswith(";\n")
+    return json.loads(text[len(prefix):-2])

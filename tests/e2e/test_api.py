@@ -14,7 +14,7 @@ import auditor
 import ledger
 from ledger.cli.main import main
 from ledger.service.signing import generate_signer
-from tests.auditor.test_audit_cli import build_world
+from tests.audit_world import build_world
 from tests.factories import TIME, crash_records, fund_config, write_jsonl
 
 

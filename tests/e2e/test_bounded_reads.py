@@ -30,8 +30,7 @@ import pytest
 from auditor.verify.keys import checkpoint_body, sign_note
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, fund_config
-from tests.ledger.service.test_publish import SIGNER
-from tests.ledger.service.test_tilepub import at_300, grow
+from tests.publishing import SIGNER, at_300, grow
 from tests.serving import serving
 
 VKEY = SIGNER.verifier_key()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ledger.sim import demo
-from tests.auditor.test_audit_cli import build_world
+from tests.audit_world import build_world
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from auditor.cli import main as audit
 from auditor.verify.keys import SIG_PREFIX, Signer, sign_document
-from tests.auditor.test_audit_cli import build_world
+from tests.audit_world import build_world
 
 Forgery = Callable[["Pub"], list[Any]]  # alters files, returns the CLI arguments to run
 

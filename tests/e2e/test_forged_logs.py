@@ -23,8 +23,8 @@ from auditor import cli
 from auditor.formats.wire import canonical_bytes
 from auditor.verify import merkle
 from auditor.verify.keys import Signer, checkpoint_body, parse_checkpoint, sign_document, sign_note
-from tests.auditor.test_audit_cli import build_world
-from tests.e2e.test_tamper import SEED, change_digit, event_mutations
+from tests.audit_world import build_world
+from tests.e2e.mutations import SEED, change_digit, event_mutations
 
 DERIVED = ("fee_inflow", "deficit_covered", "socialized_loss_assessed", "clawback_charged")
 TRIED: Counter[str] = Counter()  # forged logs tried, by kind (printed by the last test)

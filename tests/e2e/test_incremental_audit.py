@@ -14,33 +14,10 @@ from click.testing import CliRunner
 from auditor.cli import main as audit
 from auditor.state import FORMAT
 from auditor.verify.keys import Signer
-from ledger.service.importer import import_file
-from ledger.service.tilepub import publish_tiles
-from tests.factories import TIME, capital, fee, fund_config, liquidation, write_jsonl
-from tests.ledger.service.test_publish import SIGNER
+from tests.factories import TIME, capital, fund_config, write_jsonl
+from tests.publishing import SIGNER, add, batch, publish_day
 
 VKEY = SIGNER.verifier_key()
-
-
-def add(ledger, tmp_path: Path, name: str, facts: list[dict]) -> None:  # type: ignore[no-untyped-def]
-    import_file(ledger, "main", write_jsonl(tmp_path / f"{name}.jsonl", facts))
-
-
-def batch(prefix: str, count: int) -> list[dict]:
-    """Fees over 11 accounts, with a liquidation every 50 facts (some with a deficit)."""
-    facts: list[dict] = []
-    for i in range(count):
-        if i % 50 == 7:
-            facts.append(liquidation(f"{prefix}-l{i}", "51000" if i % 100 == 7 else "59000",
-                                     account=f"t{i % 5}", counterparties=[("bob", "500")]))
-        else:
-            facts.append(fee(f"{prefix}-f{i}", "0.03", f"acct-{i % 11}"))
-    return facts
-
-
-def publish(ledger, root: Path, day: int) -> int:  # type: ignore[no-untyped-def]
-    pub = publish_tiles(ledger, "main", SIGNER, root, f"2020-03-{day:02d}T00:00:00Z")
-    return int(pub.document["log"]["size"])
 
 
 @pytest.fixture
@@ -53,7 +30,7 @@ def published(make_ledger, tmp_path: Path) -> tuple[Path, list[int]]:  # type: i
     sizes = []
     for n, count in enumerate((240, 190, 330)):
         add(ledger, tmp_path, f"b{n}", batch(f"b{n}", count))
-        sizes.append(publish(ledger, root, 13 + n))
+        sizes.append(publish_day(ledger, root, 13 + n))
     return root, sizes
 
 
@@ -126,7 +103,7 @@ def test_a_state_of_another_history_is_a_fork(published, make_ledger, tmp_path) 
     other.open_fund(fund_config(), TIME)
     add(other, tmp_path, "oc", [capital("c1", "500.00")])
     add(other, tmp_path, "ob", batch("other", 100))
-    size = publish(other, tmp_path / "other", 13)
+    size = publish_day(other, tmp_path / "other", 13)
     assert audit_json("replay", str(tmp_path / "other"), "--save-state",
                       str(tmp_path / "o"))[0] == 0
     code, verdict = resume(root, second, tmp_path / "o")

@@ -29,7 +29,7 @@ from click.testing import CliRunner
 from auditor.cli import main as audit_main
 from ledger.cli.main import main as backstop
 from ledger.service.site import flatten
-from tests.e2e.test_site_build import data_of
+from tests.e2e.site_world import data_of
 from tests.reserves_kit import (
     ADDRESS_A,
     ADDRESS_B,

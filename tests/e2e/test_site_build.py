@@ -16,18 +16,11 @@ from click.testing import CliRunner
 
 from ledger.cli.main import main as backstop
 from ledger.service.signing import generate_signer
-from tests.e2e.site_world import World
+from tests.e2e.site_world import World, data_of
 
 
 def build(*args: str) -> Any:
     return CliRunner().invoke(backstop, ["site", "build", *args])
-
-
-def data_of(site: Path) -> dict[str, Any]:
-    text = (site / "data.js").read_text()
-    prefix = "window.BACKSTOP_SITE = "
-    assert text.startswith(prefix) and text.endswith(";\n")
-    return json.loads(text[len(prefix):-2])
 
 
 def units(text: str) -> int:

@@ -19,7 +19,7 @@ import pytest
 from ledger.service.importer import import_file
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, capital, fee, fund_config, write_jsonl
-from tests.ledger.service.test_publish import SIGNER
+from tests.publishing import SIGNER
 
 # ---------------------------------------------------------------- the reader (spec only)
 

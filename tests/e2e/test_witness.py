@@ -20,14 +20,11 @@ from auditor.verify.keys import checkpoint_body, sign_note
 from auditor.witness import cosigner_vkey
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
-from tests.e2e.test_incremental_audit import add, batch, publish
 from tests.factories import TIME, capital, fund_config
-from tests.ledger.service import test_tilepub
-from tests.ledger.service.test_publish import SIGNER
+from tests.publishing import SIGNER, add, batch, publish_day
 
 VKEY = SIGNER.verifier_key()
 WITNESS = generate_signer("witness.example/w1")
-served = test_tilepub.served  # the HTTP server fixture
 
 
 @pytest.fixture
@@ -70,15 +67,15 @@ def cosigned_ok(note: str, public_key: bytes, name: str) -> bool:
 def test_the_witness_cosigns_each_honest_checkpoint(ledger, tmp_path, witness_key) -> None:
     root, state = tmp_path / "log", tmp_path / "witness"
     add(ledger, tmp_path, "b0", batch("b0", 240))
-    first = publish(ledger, root, 13)
+    first = publish_day(ledger, root, 13)
     code, out = follow(root, state, "--cosign", str(witness_key))
     assert code == 0, out
     assert f"snapshot size {first} verified" in out
     # Two publishes between polls: both snapshots are verified, in order, and cosigned.
     add(ledger, tmp_path, "b1", batch("b1", 190))
-    second = publish(ledger, root, 14)
+    second = publish_day(ledger, root, 14)
     add(ledger, tmp_path, "b2", batch("b2", 330))
-    third = publish(ledger, root, 15)
+    third = publish_day(ledger, root, 15)
     code, out = follow(root, state, "--cosign", str(witness_key))
     assert code == 0, out
     assert out.index(f"size {second} verified") < out.index(f"size {third} verified")
@@ -98,7 +95,7 @@ def test_the_witness_cosigns_each_honest_checkpoint(ledger, tmp_path, witness_ke
 def test_a_forked_log_is_refused(ledger, make_ledger, tmp_path) -> None:
     root, state = tmp_path / "log", tmp_path / "witness"
     add(ledger, tmp_path, "b0", batch("b0", 240))
-    publish(ledger, root, 13)
+    publish_day(ledger, root, 13)
     assert follow(root, state)[0] == 0
     other = make_ledger(f"sqlite:///{tmp_path / 'other.sqlite'}")
     other.open_fund(fund_config(), TIME)
@@ -116,9 +113,9 @@ def test_a_forked_log_is_refused(ledger, make_ledger, tmp_path) -> None:
 def test_a_rewritten_checkpoint_and_a_move_backwards_are_refused(ledger, tmp_path) -> None:
     root, state = tmp_path / "log", tmp_path / "witness"
     add(ledger, tmp_path, "b0", batch("b0", 240))
-    first = publish(ledger, root, 13)
+    first = publish_day(ledger, root, 13)
     add(ledger, tmp_path, "b1", batch("b1", 60))
-    second = publish(ledger, root, 14)
+    second = publish_day(ledger, root, 14)
     assert follow(root, state)[0] == 0
     honest = (root / "checkpoint").read_bytes()
     # The operator re-signs a checkpoint of the same size with another root: a split view.
@@ -149,7 +146,7 @@ def test_follow_usage_errors_exit_2(tmp_path) -> None:
 def test_sigterm_stops_the_witness_with_exit_0(ledger, tmp_path) -> None:
     root, state = tmp_path / "log", tmp_path / "witness"
     add(ledger, tmp_path, "b0", batch("b0", 20))
-    size = publish(ledger, root, 13)
+    size = publish_day(ledger, root, 13)
     child = subprocess.Popen(
         [sys.executable, "-m", "auditor", "follow", str(root), "--key", VKEY, "--state",
          str(state), "--interval", "1h"], stdout=subprocess.PIPE, text=True)
@@ -164,13 +161,14 @@ def test_sigterm_stops_the_witness_with_exit_0(ledger, tmp_path) -> None:
             child.kill()
 
 
-def test_the_witness_follows_a_log_over_http(ledger, tmp_path, served, witness_key) -> None:
-    url, root = served
+def test_the_witness_follows_a_log_over_http(
+        ledger, tmp_path, served_log, witness_key) -> None:
+    url, root = served_log
     state = tmp_path / "witness"
     add(ledger, tmp_path, "b0", batch("b0", 240))
-    publish(ledger, root, 13)
+    publish_day(ledger, root, 13)
     add(ledger, tmp_path, "b1", batch("b1", 60))
-    latest = publish(ledger, root, 14)
+    latest = publish_day(ledger, root, 14)
     code, out = follow(url, state, "--cosign", str(witness_key))
     assert code == 0, out
     # Over HTTP the snapshots cannot be listed: the latest one is verified (from scratch).

@@ -5,6 +5,8 @@
 // input true is its ERROR (exit 2: a key or document that cannot be used at all); otherwise
 // `reason` is the text after "FAILED: " in the auditor's verdict, word for word.
 // Plain ES module, no DOM: the page bundles it, and tests run the same file under Node.
+// The RFC 6962 folds and merkleConsistency are exported for web/src/inclusion.js and the
+// vector test (tests/vectors/verify_vectors.mjs); the page's bundle drops what it never calls.
 import canonicalize from "canonicalize";
 import { ed25519Verify, engines, sha256 } from "./crypto.js";
 
@@ -73,9 +75,9 @@ function fromHex(text) {
 }
 
 const toHex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-const hexOrEmpty = (bytes) => toHex(bytes) || "(empty)";
+export const hexOrEmpty = (bytes) => toHex(bytes) || "(empty)";
 
-function equal(a, b) {
+export function equal(a, b) {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -298,12 +300,12 @@ async function checkSignatures(report, doc, verifiers, require, what = "snapshot
 const bitLength = (n) => (n <= 0n ? 0 : n.toString(2).length);
 const bitCount = (n) => [...n.toString(2)].filter((c) => c === "1").length;
 
-function inclusionShape(index, size) {
+export function inclusionShape(index, size) {
   const inner = bitLength(index ^ (size - 1n));
   return [inner, bitCount(index >> BigInt(inner))];
 }
 
-async function chainInner(seed, proof, index, node) {
+export async function chainInner(seed, proof, index, node) {
   for (const [i, sibling] of proof.entries()) {
     seed = (index >> BigInt(i)) & 1n ? await node(sibling, seed) : await node(seed, sibling);
   }
@@ -317,15 +319,15 @@ async function chainInnerRight(seed, proof, index, node) {
   return seed;
 }
 
-async function chainBorderRight(seed, proof, node) {
+export async function chainBorderRight(seed, proof, node) {
   for (const sibling of proof) seed = await node(sibling, seed);
   return seed;
 }
 
-const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
+export const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
 
 /** auditor.verify.merkle.verify_consistency (sizes as BigInt); throws Failed with the reason. */
-async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
+export async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
   if (oldSize < 0n || newSize < 0n) throw new Failed(`negative tree size ${oldSize} or ${newSize}`);
   if (oldSize > newSize) throw new Failed(`old size ${oldSize} is larger than new size ${newSize}`);
   if (oldSize === 0n) throw new Failed("consistency proof from the empty tree (old size 0) is not accepted");

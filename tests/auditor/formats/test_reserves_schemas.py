@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.auditor.formats.test_schemas import SNAPSHOT
+from tests.auditor.formats.documents import SNAPSHOT
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

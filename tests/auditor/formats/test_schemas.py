@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.auditor.formats.documents import H2, SNAPSHOT, TOTALS, H
+
 SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 NAMES = ["event", "snapshot", "event-proof", "consistency-proof", "account-proof"]
-H = "ab" * 32
-H2 = "0f" * 32
 
 
 def validator(name: str) -> Draft202012Validator:
@@ -53,19 +53,6 @@ VALID_EVENTS = [
                                  "to_amount": "9.99"}),
     ev(10, "market_observed", {"market": "BTC-PERP", "mark_price": "50000.5", "open_interest": "12.5"}),
 ]
-TOTALS = {"fees": "28.05", "payouts": "50.00", "clawbacks": "1.00"}
-SNAPSHOT = {
-    "format": "backstop-snapshot/1", "fund": "main", "time": "2020-03-12T01:00:00.123456Z",
-    "log": {"size": 1234, "root": H},
-    "reserves": {"USDT": "123.45"},
-    "accounts": {"assets": ["USDT"], "root": H2, "count": 17, "totals": {"USDT": TOTALS}},
-    "metrics": {"markets": {"BTC-PERP": {"mark_price": "50000", "open_interest": "2",
-                                         "open_interest_notional": "100000",
-                                         "fund_to_oi": "0.001234500000"}}},
-    "policy": {"version": 2, "hash": H},
-    "previous": {"log_size": 1000, "log_root": H2, "consistency": [H, H2]},
-    "signatures": [{"key": "backstop+0a1b2c3d", "sig": "AAAA+/8="}],
-}
 EVENT_PROOF = {"format": "backstop-event-proof/1", "event": VALID_EVENTS[3], "index": 3,
                "log_size": 11, "log_root": H, "proof": [H, H2]}
 CONSISTENCY = {"format": "backstop-consistency-proof/1", "old": {"size": 3, "root": H},

@@ -1,4 +1,5 @@
-"""Shared builders for the risk tests: a fund in a fresh SQLite database, position files."""
+"""Shared builders for the risk tests: a fund in a fresh SQLite database, position files,
+three fund policies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,22 @@ from click.testing import CliRunner, Result
 
 from ledger.cli.main import main
 from tests.factories import capital, fund_config
+
+# Three fund policies that exercise the engine's arithmetic (the exactness and property tests).
+POLICIES: dict[str, dict[str, Any]] = {
+    "fixed, reserve and cap": {
+        "version": 1, "minimum_reserve": {"USDT": "1000.00"},
+        "per_event_cap": {"USDT": "5000.00"}, "fee_cap_rate": "0.005",
+        "fund_share": {"fixed": "0.5"}, "socialization": "pro_rata_profit"},
+    "volatility curve": {
+        "version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.01",
+        "fund_share": {"volatility": {"window": 12,
+                                      "breakpoints": [["0.001", "0.2"], ["0.01", "0.9"]]}},
+        "socialization": "pro_rata_profit"},
+    "long fee rate": {  # d = 10^13: the fee base leaves int64, Python integers take over
+        "version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.0012345678901",
+        "fund_share": {"fixed": "0.333333333333"}, "socialization": "pro_rata_profit"},
+}
 
 
 def make_fund(tmp_path: Path, balance: str, **policy: Any) -> str:

@@ -12,7 +12,7 @@ from ledger.risk import engine, reference, scenarios
 from ledger.risk.positions import build_book, read_positions
 from ledger.sim.positions import opening_positions, write_positions
 from ledger.sim.simulate import SimulationConfig, simulate
-from tests.ledger.risk.test_exactness import POLICIES
+from tests.ledger.risk.helpers import POLICIES
 
 
 def _book(records: list[dict], markets: dict[str, str]):  # type: ignore[no-untyped-def]

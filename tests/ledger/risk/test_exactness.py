@@ -18,21 +18,8 @@ from ledger.service.importer import import_file
 from ledger.sim.positions import opening_positions
 from ledger.sim.simulate import SimulationConfig
 from tests.factories import capital, fund_config
+from tests.ledger.risk.helpers import POLICIES
 
-POLICIES: dict[str, dict[str, Any]] = {
-    "fixed, reserve and cap": {
-        "version": 1, "minimum_reserve": {"USDT": "1000.00"},
-        "per_event_cap": {"USDT": "5000.00"}, "fee_cap_rate": "0.005",
-        "fund_share": {"fixed": "0.5"}, "socialization": "pro_rata_profit"},
-    "volatility curve": {
-        "version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.01",
-        "fund_share": {"volatility": {"window": 12,
-                                      "breakpoints": [["0.001", "0.2"], ["0.01", "0.9"]]}},
-        "socialization": "pro_rata_profit"},
-    "long fee rate": {  # d = 10^13: the fee base leaves int64, Python integers take over
-        "version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.0012345678901",
-        "fund_share": {"fixed": "0.333333333333"}, "socialization": "pro_rata_profit"},
-}
 START = 2_000_000  # 20,000.00 USDT
 
 

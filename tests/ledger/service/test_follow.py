@@ -9,104 +9,16 @@ the database's committed stream position or the follower's JSON log, with deadli
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
 
-from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
-from ledger.store.dburl import normalize_url
-from ledger.store.tables import follow_cursors
-from tests.bus import Bus, make_bus
-from tests.factories import TIME, fee, write_jsonl
-from tests.processes import backstop, export_bytes, kill_and_reap, run, wait_for
+from tests.bus import NATS_SERVER, Bus, free_port, make_bus, start_nats
+from tests.factories import fee, write_jsonl
+from tests.following import Running, imported_export, init, lines, position, sim_facts
+from tests.processes import export_bytes, run, wait_for
 
 pytestmark = pytest.mark.slow  # each runs several `backstop` processes (CI runs them all)
-
-SIM = SimulationConfig(traders=60, steps=48)  # 152 facts: 53 liquidations, 49 fees, ...
-
-
-def sim_facts(tmp: Path) -> Path:
-    path = tmp / "facts.jsonl"
-    write_facts(SIM, path)
-    return path
-
-
-def init(url: str, tmp: Path) -> None:
-    config = tmp / "fund.json"
-    config.write_text(json.dumps(fund_config(SIM)))
-    result = run(url, "init", str(config), "--time", TIME)
-    assert result.returncode == 0, result.stderr
-
-
-def imported_export(tmp: Path, facts: Path) -> bytes:
-    """The export after `backstop import` of `facts` into a fresh SQLite database."""
-    folder = tmp / "file-import"
-    folder.mkdir()
-    url = f"sqlite:///{folder / 'ledger.sqlite'}"
-    init(url, folder)
-    result = run(url, "import", str(facts))
-    assert result.returncode == 0, result.stderr
-    return export_bytes(url, folder / "events.jsonl")
-
-
-def position(url: str, bus: Bus) -> int:
-    engine = create_engine(normalize_url(url))
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(select(follow_cursors.c.position).where(
-                follow_cursors.c.stream == bus.stream)).scalar() or 0)
-    finally:
-        engine.dispose()
-
-
-class Running:
-    """A follower subprocess, its JSON log in a file."""
-
-    def __init__(self, url: str, bus: Bus, log: Path, *extra: str) -> None:
-        self.log = log
-        self.stderr = log.open("w")
-        self.process = subprocess.Popen(
-            backstop(url, "follow", "--stream", bus.stream, "--durable", bus.durable,
-                     "--dead-letter", bus.dead_letter, "--servers", bus.url,
-                     "--log-format", "json", *extra),
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
-
-    def until(self, condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-        """wait_for, failing at once (with the log) if the follower exited."""
-        def check() -> object:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the follower exited with {self.process.returncode}: "
-                                     f"{self.log.read_text()[-3000:]}")
-            return condition()
-        try:
-            wait_for(check, what, timeout)
-        except AssertionError:
-            print(self.log.read_text()[-3000:])
-            raise
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [e for e in map(json.loads, self.log.read_text().splitlines())
-                if e.get("event") == name]
-
-    def stop(self, signum: int = signal.SIGTERM) -> str:
-        """Signal, wait, assert exit 0; the summary line."""
-        self.process.send_signal(signum)
-        out, _ = self.process.communicate(timeout=60)
-        self.stderr.close()
-        assert self.process.returncode == 0, self.log.read_text()[-2000:]
-        return out
-
-    def kill(self) -> None:
-        kill_and_reap(self.process)
-        self.stderr.close()
-
-
-def lines(path: Path) -> list[bytes]:
-    return [line for line in path.read_bytes().splitlines() if line.strip()]
 
 
 def test_redelivered_and_duplicated_messages_are_recorded_once(
@@ -245,23 +157,6 @@ def test_two_followers_on_one_durable_consumer_count_each_fact_once(
     assert export_bytes(db_url, tmp_path / "events.jsonl") == imported_export(tmp_path, facts)
 
 
-NATS_SERVER = "/usr/sbin/nats-server"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _start_nats(port: int, store: Path, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
-                             str(store), *extra], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-
 def test_the_bus_restarting_mid_stream_loses_and_doubles_nothing(
         tmp_path: Path, nats_server: str) -> None:
     """A NATS server of this test's own is stopped while the follower runs (after sequence
@@ -273,8 +168,8 @@ def test_the_bus_restarting_mid_stream_loses_and_doubles_nothing(
 
     if not os.access(NATS_SERVER, os.X_OK):
         pytest.skip(f"{NATS_SERVER} is not installed (needed to restart a server of our own)")
-    port = _free_port()
-    server = _start_nats(port, tmp_path / "store")
+    port = free_port()
+    server = start_nats(port, tmp_path / "store")
     url_nats = f"nats://127.0.0.1:{port}"
     try:
         wait_for(lambda: jetstream_reason(url_nats) is None, "our NATS server up", 30)
@@ -289,7 +184,7 @@ def test_the_bus_restarting_mid_stream_loses_and_doubles_nothing(
         follower.until(lambda: position(url, bus) >= 30, "sequence 30 committed")
         server.terminate()
         server.wait(timeout=30)
-        server = _start_nats(port, tmp_path / "store")
+        server = start_nats(port, tmp_path / "store")
         wait_for(lambda: jetstream_reason(url_nats) is None, "our NATS server back", 30)
         bus.publish(payloads[80:])
         follower.until(lambda: position(url, bus) == 152, "sequence 152 committed", 120)

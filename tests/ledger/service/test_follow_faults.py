@@ -16,19 +16,9 @@ from sqlalchemy import create_engine, select, text
 from ledger.service.backoff import CAP, FIRST, schedule
 from ledger.store.dburl import normalize_url
 from ledger.store.tables import follow_cursors
-from tests.bus import Bus, jetstream_reason, silent_listener
+from tests.bus import NATS_SERVER, Bus, free_port, jetstream_reason, silent_listener, start_nats
 from tests.factories import fee, write_jsonl
-from tests.ledger.service.test_follow import (
-    NATS_SERVER,
-    Running,
-    _free_port,
-    _start_nats,
-    imported_export,
-    init,
-    lines,
-    position,
-    sim_facts,
-)
+from tests.following import Running, imported_export, init, lines, position, sim_facts
 from tests.processes import export_bytes, pg_terminate, run, wait_for
 
 pytestmark = pytest.mark.slow  # each runs `backstop` processes against the real bus
@@ -182,8 +172,8 @@ def test_the_nats_password_never_appears_in_errors_or_logs(tmp_path: Path) -> No
     one and a missing stream: that line masks it too. Neither password is in any output."""
     if not os.access(NATS_SERVER, os.X_OK):
         pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
-    port = _free_port()
-    server = _start_nats(port, tmp_path / "store", "--user", "alice", "--pass", "r1ghtpass")
+    port = free_port()
+    server = start_nats(port, tmp_path / "store", "--user", "alice", "--pass", "r1ghtpass")
     try:
         right, wrong = (f"nats://alice:{p}@127.0.0.1:{port}" for p in ("r1ghtpass", "wr0ngpass"))
         wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
@@ -209,8 +199,8 @@ def test_a_nats_token_never_appears_in_errors_or_logs(tmp_path: Path) -> None:
     the refusal of a wrong one and in the missing-stream line of the right one."""
     if not os.access(NATS_SERVER, os.X_OK):
         pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
-    port = _free_port()
-    server = _start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
+    port = free_port()
+    server = start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
     try:
         right, wrong = (f"nats://{t}@127.0.0.1:{port}" for t in ("r1ghttoken", "wr0ngtoken"))
         wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)

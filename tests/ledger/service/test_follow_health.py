@@ -15,7 +15,7 @@ from ledger.cli.main import main
 from ledger.service.follow import FollowStats
 from ledger.service.health import PUBLISH_FAILURES_UNHEALTHY, serve
 from tests.bus import Bus
-from tests.ledger.service.test_follow import Running, init
+from tests.following import Running, init
 from tests.processes import wait_for
 
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from auditor.verify.merkle import verify_consistency
 from ledger.cli.main import main
 from tests.bus import Bus
-from tests.ledger.service.test_follow import SIM, Running, imported_export, init, position
+from tests.following import SIM, Running, imported_export, init, position
 from tests.processes import export_bytes, run
 
 

@@ -33,8 +33,7 @@ from tests.factories import (
     fund_config,
     write_jsonl,
 )
-
-SIGNER = generate_signer("test.backstop.example")
+from tests.publishing import SIGNER, audit_directory
 
 
 def fees(prefix: str, count: int) -> list[dict]:
@@ -135,20 +134,6 @@ def recorded_sizes(ledger) -> list[int]:  # type: ignore[no-untyped-def]
     with ledger.engine.connect() as connection:
         return list(connection.execute(select(published.c.log_size).where(
             published.c.fund == "main").order_by(published.c.log_size)).scalars())
-
-
-def audit_directory(out: Path, vkey: str) -> int:
-    """Run backstop-audit over a published directory: snapshot, checkpoint, full replay and
-    every account proof. Returns how many runs verified (each must exit 0)."""
-    snapshot = str(out / "snapshot.json")
-    runs = [["snapshot", snapshot], ["checkpoint", str(out / "checkpoint"), "--snapshot", snapshot],
-            ["replay", str(out / "events.jsonl"), "--snapshot", snapshot]]
-    runs += [["account", str(proof), "--snapshot", snapshot]
-             for proof in sorted((out / "accounts").iterdir())]
-    for args in runs:
-        result = CliRunner().invoke(audit, [*args, "--key", vkey])
-        assert result.exit_code == 0, (args, result.output)
-    return len(runs)
 
 
 def leaves_of(out: Path) -> set[str]:

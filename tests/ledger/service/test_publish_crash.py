@@ -27,8 +27,8 @@ from auditor.cli import main as audit
 from auditor.verify.keys import parse_checkpoint
 from ledger.service.signing import key_file
 from tests.factories import capital, fee, write_jsonl
-from tests.ledger.service.test_publish import SIGNER, audit_directory
 from tests.processes import init_fund, killed_at, run
+from tests.publishing import SIGNER, audit_directory
 
 VKEY = SIGNER.verifier_key()
 

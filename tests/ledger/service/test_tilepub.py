@@ -5,11 +5,8 @@ exit 1 naming a tampered tile or bundle."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +23,8 @@ from ledger.service.importer import import_file
 from ledger.service.publish import PublishError, account_proof, load_publication, snapshot_row
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
-from tests.factories import TIME, capital, fee, fund_config, write_jsonl
-from tests.ledger.service.test_publish import SIGNER
-from tests.serving import serving
+from tests.factories import TIME, capital, fund_config, write_jsonl
+from tests.publishing import SIGNER, at_300, grow
 
 VKEY = SIGNER.verifier_key()
 
@@ -38,21 +34,6 @@ def ledger(make_ledger, tmp_path: Path):  # type: ignore[no-untyped-def]
     ledger = make_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     ledger.open_fund(fund_config(), TIME)  # events 0 and 1: fund_opened, policy_set
     return ledger
-
-
-def grow(ledger, tmp_path: Path, prefix: str, count: int) -> None:  # type: ignore[no-untyped-def]
-    """Append `count` fee events (one fact each) spread over 13 accounts."""
-    facts = [fee(f"{prefix}{i}", "0.01", f"acct-{i % 13}") for i in range(count)]
-    import_file(ledger, "main", write_jsonl(tmp_path / f"{prefix}.jsonl", facts))
-
-
-def at_300(ledger, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
-    import_file(ledger, "main", write_jsonl(tmp_path / "c.jsonl", [capital("c1", "10.00")]))
-    grow(ledger, tmp_path, "f", 297)
-    root = tmp_path / "log"
-    assert publish_tiles(ledger, "main", SIGNER, root, "2020-03-13T00:00:00Z") \
-        .document["log"]["size"] == 300
-    return root
 
 
 def files(root: Path, under: str = "tile") -> set[str]:
@@ -99,8 +80,8 @@ def test_size_300_publishes_the_spec_files_and_bundles_hold_the_export(ledger, t
 
 
 def test_tiles_are_written_once_and_old_snapshots_still_replay(ledger, tmp_path,
-                                                               served) -> None:
-    url, _ = served
+                                                               served_log) -> None:
+    url, _ = served_log
     root = at_300(ledger, tmp_path)
     before = {p: os.stat(root / p) for p in files(root)}
     grow(ledger, tmp_path, "g", 300)
@@ -125,23 +106,9 @@ def test_tiles_are_written_once_and_old_snapshots_still_replay(ledger, tmp_path,
     assert snap["previous"]["log_size"] == 300
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """An HTTP server on localhost serving tmp_path/log (plain GETs)."""
-    root = tmp_path / "log"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # the CLI's output is the verdict
-            pass
-
-    handler = functools.partial(Quiet, directory=str(root))
-    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
-        yield f"http://127.0.0.1:{port}/", root
-
-
-def test_replay_over_http_and_a_tampered_tile_fails_naming_it(ledger, tmp_path, served) -> None:
-    url, _ = served
+def test_replay_over_http_and_a_tampered_tile_fails_naming_it(
+        ledger, tmp_path, served_log) -> None:
+    url, _ = served_log
     root = at_300(ledger, tmp_path)
     code, verdict = replay(url)
     assert code == 0, verdict
