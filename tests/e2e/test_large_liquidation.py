@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from auditor.cli import main as audit
 from tests.bus import Bus, make_bus
 from tests.factories import TIME, capital, fee, fund_config, liquidation, write_jsonl
-from tests.ledger.service.test_follow import Running, lines
+from tests.following import Running, lines
 from tests.processes import run
 
 CPS = 650

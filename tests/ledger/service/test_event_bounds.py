@@ -14,9 +14,9 @@ import pytest
 
 from ledger.service.application import Ledger
 from tests.factories import TIME, capital, fund_config, liquidation, policy, write_jsonl
-from tests.ledger.service.test_import_input import database_rows, fund_db, refused, run
+from tests.importing import database_rows, fund_db, refused, run
 
-__all__ = ["fund_db"]  # the fixture, shared with test_import_input
+__all__ = ["fund_db"]  # the fixture, from tests.importing
 
 
 def test_a_policy_whose_event_line_would_be_too_long_is_refused(fund_db: str,
