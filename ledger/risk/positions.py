@@ -185,11 +185,19 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
             mean = sum((p.entry_price * p.size for p in mine), Fraction(0)) / sum(
                 (p.size for p in mine), Fraction(0))
             start.append(max(1, math.floor(mean * 10**pd + Fraction(1, 2))))
-    price_unit, size_unit = f"units of 10^-{pd}", f"units of 10^-{sd}"
-    first_line = {m: next(p.line for p in positions if p.market == m) for m in names}
-    for m, value in zip(names, start, strict=True):
-        field = "mark_price" if m in marks else "entry_price"
-        _fits(first_line[m], field, value, price_unit)
+    # The units are the finest decimals of any line: name that line, which may be another.
+    widest_size = max(positions, key=lambda p: _places(p.size))
+    widest_price = max(positions, key=lambda p: max(
+        _places(p.entry_price), _places(p.mark_price) if p.mark_price is not None else 0))
+    price_unit = f"units of 10^-{pd}" + (f", the decimals of line {widest_price.line}"
+                                         if pd > MIN_PRICE_DECIMALS else "")
+    size_unit = f"units of 10^-{sd}" + (f", the decimals of line {widest_size.line}"
+                                        if sd else "")
+    for m, value in zip(names, start, strict=True):  # the mark's line, or the top entry's
+        mine = [p for p in positions if p.market == m]
+        origin = next((p for p in mine if p.mark_price is not None), None) or max(
+            mine, key=lambda p: p.entry_price)
+        _fits(origin.line, "mark_price" if m in marks else "entry_price", value, price_unit)
     size = [_fits(p.line, "size", int(p.size * 10**sd), size_unit) for p in positions]
     entry = [_fits(p.line, "entry_price", int(p.entry_price * 10**pd), price_unit)
              for p in positions]
