@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -127,3 +128,37 @@ def refuse_overwrite(option: str, path: Path, force: bool) -> None:
         refuse_taken(path, force)
     except OutputExists as error:
         raise InputExit(f"{option} {error}") from None
+
+
+def _one_line(message: str, param: click.Parameter | None) -> InputExit:
+    """A parameter type's refusal as the commands' one-line input error (exit 2), naming the
+    option, instead of click's usage block."""
+    name = (param.opts[0] if param.opts else param.name) if param is not None else "value"
+    return InputExit(f"{name}: {message}")
+
+
+class BoundedInt(click.IntRange):
+    """click.IntRange whose refusal is one line naming the option and the bound."""
+
+    def fail(self, message: str, param: click.Parameter | None = None,
+             ctx: click.Context | None = None) -> NoReturn:
+        raise _one_line(message, param)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option (in a range, when given) that also refuses nan and inf: click's
+    FloatRange lets nan through (every comparison with it is false), and neither means
+    anything as a model parameter or a rate. Refusals are one line naming the option."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+    def fail(self, message: str, param: click.Parameter | None = None,
+             ctx: click.Context | None = None) -> NoReturn:
+        raise _one_line(message, param)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -13,20 +11,24 @@ import click
 
 from auditor.formats.wire import WireError, parse_decimal
 from ledger.cli.options import (
+    BoundedInt,
+    FiniteFloat,
     InputExit,
     emit_json,
     force_option,
-    refuse_overwrite,
     resolve_fund,
     store_options,
 )
-from ledger.domain.errors import PolicyError
-from ledger.domain.policy import Policy
-from ledger.domain.records import RecordError
 from ledger.risk import scenarios, sizing
-from ledger.risk.positions import build_book, read_positions
 from ledger.risk.text import committee_text
 from ledger.service.application import Ledger
+from ledger.service.riskfiles import (
+    RiskFileError,
+    check_report_paths,
+    load_policy,
+    read_book,
+    write_report,
+)
 
 SCENARIO_HELP = ("Repeatable. 'stochastic' (Student-t diffusion with Poisson jumps, --paths of "
                  "them), a historical shape (" + ", ".join(sorted(scenarios.shapes())) +
@@ -44,43 +46,36 @@ def _fraction(option: str, text: str, low: Fraction, high: Fraction) -> Fraction
     return value
 
 
-def _policy(path: Path, decimals: dict[str, int]) -> sizing.NamedPolicy:
-    try:
-        document = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        raise InputExit(f"--policy {path}: not a readable JSON file ({error})") from None
-    try:
-        return sizing.NamedPolicy(path.name, Policy.from_document(document, decimals))
-    except PolicyError as error:
-        raise InputExit(f"--policy {path}: {error}") from None
-
-
 @click.command("risk")
 @click.option("--positions", "positions_path", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Positions snapshot (JSONL, schemas/positions.schema.json).")
 @click.option("--scenario", "scenario_names", multiple=True, metavar="NAME|FILE.csv",
               help=SCENARIO_HELP)
-@click.option("--paths", default=1000, show_default=True, type=click.IntRange(1, 10_000_000),
-              help="Stochastic paths.")
-@click.option("--horizon", default=1440, show_default=True, type=click.IntRange(2, 1_000_000),
+@click.option("--paths", default=1000, show_default=True,
+              type=BoundedInt(1, sizing.MAX_PATHS),
+              help="Stochastic paths (every path's outcome is kept: at most "
+                   f"{sizing.MAX_PATHS:,} paths of all scenarios together).")
+@click.option("--horizon", default=1440, show_default=True,
+              type=BoundedInt(2, scenarios.MAX_HORIZON),
               help="Steps per path (the margin engine checks once per step: 1440 = a day of "
-                   "minutes).")
-@click.option("--seed", default=1, show_default=True, type=int,
+                   f"minutes; at most {scenarios.MAX_HORIZON:,}, a week, for bounded memory).")
+@click.option("--seed", default=1, show_default=True, type=BoundedInt(0, 2**53 - 1),
               help="Seed of the stochastic paths: the same seed gives the same numbers.")
-@click.option("--vol", default=0.04, show_default=True, type=float,
+@click.option("--vol", default=0.04, show_default=True, type=FiniteFloat(),
               help="Stochastic: standard deviation of the diffusion's log move over the horizon.")
-@click.option("--jump-intensity", default=0.5, show_default=True, type=float,
+@click.option("--jump-intensity", default=0.5, show_default=True, type=FiniteFloat(),
               help="Stochastic: expected jumps per horizon (Poisson).")
-@click.option("--jump-size", default=0.05, show_default=True, type=float,
+@click.option("--jump-size", default=0.05, show_default=True, type=FiniteFloat(),
               help="Stochastic: standard deviation of one jump's log move.")
-@click.option("--tail-df", default=3.0, show_default=True, type=float,
+@click.option("--tail-df", default=3.0, show_default=True,
+              type=FiniteFloat(),
               help="Stochastic: Student-t degrees of freedom (lower: fatter tails).")
-@click.option("--shape-paths", default=1, show_default=True, type=click.IntRange(1, 100_000),
+@click.option("--shape-paths", default=1, show_default=True, type=BoundedInt(1, 100_000),
               help="Paths per historical shape: the smooth shape, then seeded rough variants "
                    "through the same anchors (gaps between them, as in real crashes).")
 @click.option("--shape-noise", default=0.002, show_default=True,
-              type=click.FloatRange(0, 1),
+              type=FiniteFloat(0, 1),
               help="Per-step scale of the rough variants' Student-t log noise.")
 @click.option("--policy", "policy_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -115,9 +110,10 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
           --policy share-curve.json --out risk.json --png risk.png
     Exit codes: 0 report written, 2 bad input (`line N: field: reason`), nothing written.
     """
-    for option, path in (("--out", out), ("--png", png)):
-        if path is not None:
-            refuse_overwrite(option, path, force)
+    try:
+        check_report_paths(out, png, force)
+    except RiskFileError as error:
+        raise InputExit(str(error)) from None
     if png is not None:
         try:
             import matplotlib  # noqa: F401
@@ -126,47 +122,29 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
     name = resolve_fund(ledger, fund_name)
     fund = ledger.get_fund(name)
     try:
-        with positions_path.open("rb") as stream:
-            positions = read_positions(stream)
-        book = build_book(positions, fund.markets, fund.assets)
-    except RecordError as error:
-        raise InputExit(f"{positions_path}: {error}") from None
-    policies = [sizing.NamedPolicy("active", fund.active_policy())]
-    policies += [_policy(path, fund.assets) for path in policy_files]
-    try:
+        book, positions_hash = read_book(positions_path, fund.markets, fund.assets)
+        policies = [sizing.NamedPolicy("active", fund.active_policy())]
+        policies += [load_policy(path, fund.assets) for path in policy_files]
         config = sizing.RiskConfig(
             scenarios=scenario_names or (sizing.STOCHASTIC, *sorted(scenarios.shapes())),
             paths=paths, horizon=horizon, seed=seed,
             stochastic=scenarios.Stochastic(vol, jump_intensity, jump_size, tail_df),
             slippage=_fraction("--slippage", slippage, Fraction(0), Fraction(15, 100)),
             buffer=_fraction("--buffer", buffer_, Fraction(0), Fraction(100)),
-            positions_hash=hashlib.sha256(positions_path.read_bytes()).hexdigest(),
-            shape_paths=shape_paths, shape_noise=shape_noise)
-        for scenario in config.scenarios:
-            if scenario != sizing.STOCHASTIC and scenario not in scenarios.shapes() \
-                    and not scenario.endswith(".csv"):
-                raise scenarios.ScenarioError(
-                    f"--scenario {scenario}: unknown (stochastic, a CSV file, or one of "
-                    f"{', '.join(sorted(scenarios.shapes()))})")
+            positions_hash=positions_hash, shape_paths=shape_paths, shape_noise=shape_noise)
+        sizing.check_scenarios(config.scenarios)
         total = sizing.path_count(config)  # reads (and checks) every CSV before the long run
+        sizing.check_size(total, len(policies))
         balance = fund.balances[book.asset]
         show = sys.stderr.isatty() and total * book.count * horizon > 10**9
         with click.progressbar(length=total, label="stress paths", file=sys.stderr) if show \
                 else _Quiet() as bar:
             results = sizing.simulate(book, policies, balance, config, progress=bar.update)
-    except scenarios.ScenarioError as error:
+        document = sizing.report(book, policies, balance, config, results)
+        document["fund"] = name
+        write_report(document, results, out, png, force)
+    except (RiskFileError, scenarios.ScenarioError) as error:
         raise InputExit(str(error)) from None
-    document = sizing.report(book, policies, balance, config, results)
-    document["fund"] = name
-    outputs: list[tuple[str, Path, bytes]] = []
-    if png is not None:
-        from ledger.risk.chart import risk_chart
-
-        outputs.append(("--png", png, risk_chart(document, results)))
-    if out is not None:
-        text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-        outputs.append(("--out", out, text.encode("utf-8")))
-    _write_all(outputs)
     if as_json:
         emit_json(document)
     else:
@@ -184,16 +162,3 @@ class _Quiet:
 
     def update(self, _: int) -> None:
         """Nothing to show."""
-
-
-def _write_all(outputs: list[tuple[str, Path, bytes]]) -> None:
-    """Write every output or none: a failed write removes the ones already written."""
-    written: list[Path] = []
-    for option, path, data in outputs:
-        try:
-            path.write_bytes(data)
-        except OSError as error:
-            for done in written:
-                done.unlink(missing_ok=True)
-            raise InputExit(f"{option} {path}: cannot write ({error.strerror or error})") from None
-        written.append(path)

@@ -38,9 +38,33 @@ def _safe_int(text: str) -> int:
     return value
 
 
+class _RepeatedKey(ValueError):
+    """An object names a key twice (json keeps the last silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return document
+
+
 # Decoders are built once: passing hooks to json.loads would build one per line.
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_safe_int)
 _LENIENT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # to find the integer
+# With unique keys (a positions snapshot): a hook per object costs, so only where asked.
+_UNIQUE_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_int=_safe_int,
+                                   object_pairs_hook=_unique_object)
+_UNIQUE_LENIENT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant,
+                                           object_pairs_hook=_unique_object)
 
 class RecordError(ValueError):
     """A bad record: `line N: field: reason`. Nothing from its transaction was written."""
@@ -50,10 +74,11 @@ class RecordError(ValueError):
         self.line = line
 
 
-def decode_json(number: int, raw: bytes) -> Any:
+def decode_json(number: int, raw: bytes, *, unique_keys: bool = False) -> Any:
     """Decode one JSONL line that must be plain, storable JSON: UTF-8 without lone
     surrogates or NUL characters (PostgreSQL text cannot hold them; SQLite is held to the same
-    rule), integers within +-(2^53-1), at most MAX_DEPTH levels. RecordError names the field."""
+    rule), integers within +-(2^53-1), at most MAX_DEPTH levels. RecordError names the field.
+    `unique_keys`: an object that names a key twice is refused, naming the key."""
     try:
         text = raw.decode("utf-8")
         utf8 = True
@@ -64,11 +89,16 @@ def decode_json(number: int, raw: bytes) -> Any:
     suspect = not utf8 or b"\\u" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
     if suspect and too_deep_to_parse(text):
         raise RecordError(number, f"(record): nested deeper than {MAX_DEPTH} levels")
+    strict, lenient = ((_UNIQUE_DECODER, _UNIQUE_LENIENT_DECODER) if unique_keys
+                       else (_DECODER, _LENIENT_DECODER))
     try:
         try:
-            document = _DECODER.decode(text)
+            document = strict.decode(text)
         except _UnsafeInteger:
-            document, suspect = _LENIENT_DECODER.decode(text), True
+            document, suspect = lenient.decode(text), True
+    except _RepeatedKey as repeated:
+        raise RecordError(number, f"{clip(repeated.key)}: the key is repeated in one object "
+                                  "(each field may be given once)") from None
     except ValueError as error:
         reason = "not valid UTF-8" if not utf8 else f"not valid JSON: {error}"
         raise RecordError(number, f"(record): {reason}") from None

@@ -78,7 +78,7 @@ def read_positions(stream: BinaryIO) -> list[Position]:
     """Parse a positions snapshot; raise RecordError (`line N: field: reason`) on bad input."""
     out: list[Position] = []
     for number, raw in numbered_lines(stream):
-        record = decode_json(number, raw)
+        record = decode_json(number, raw, unique_keys=True)
         problem = first_error("positions", record)
         if problem is not None:
             raise RecordError(number, problem)
@@ -117,11 +117,26 @@ def _collateral(number: int, text: str) -> int:
 
 
 def _places(value: Fraction) -> int:
-    """Decimals needed to write `value` exactly (it came from a decimal string)."""
-    places = 0
-    while (value * 10**places).denominator != 1:
-        places += 1
-    return places
+    """Decimals needed to write `value` exactly (it came from a decimal string, so its
+    denominator is 2^a 5^b and the answer is max(a, b)): counted from the denominator, not by
+    multiplying by 10 until it is whole (quadratic in the digits of a long fraction)."""
+    denominator = value.denominator
+    twos = (denominator & -denominator).bit_length() - 1
+    fives, rest = 0, denominator >> twos
+    while rest % 5 == 0:
+        rest //= 5
+        fives += 1
+    return max(twos, fives)
+
+
+def _fits(line: int, field: str, value: int, unit: str) -> int:
+    """`value` when it fits the engine's int64 arithmetic (below 2^62), else RecordError: the
+    arrays are built from these integers, and numpy would overflow on a larger one."""
+    if not -INT64_ROOM < value < INT64_ROOM:
+        raise RecordError(line, f"{field}: too large for the engine's 64-bit integer "
+                                f"arithmetic ({len(str(abs(value)))} digits in {unit}; the "
+                                f"bound is 2^62)")
+    return value
 
 
 def build_book(positions: list[Position], markets: Mapping[str, str],
@@ -156,8 +171,10 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
     pd = max(MIN_PRICE_DECIMALS, *(_places(p.entry_price) for p in positions),
              *(_places(m) for m in marks.values()))
     if pd > MAX_PRICE_DECIMALS:
-        bad = next(p for p in positions if _places(p.entry_price) > MAX_PRICE_DECIMALS)
-        raise RecordError(bad.line, f"entry_price: more than {MAX_PRICE_DECIMALS} decimals")
+        for p in positions:  # the first line with too many, entry or mark price
+            for field, price in (("entry_price", p.entry_price), ("mark_price", p.mark_price)):
+                if price is not None and _places(price) > MAX_PRICE_DECIMALS:
+                    raise RecordError(p.line, f"{field}: more than {MAX_PRICE_DECIMALS} decimals")
     sd = max(_places(p.size) for p in positions)
     start = []
     for m in names:
@@ -168,12 +185,28 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
             mean = sum((p.entry_price * p.size for p in mine), Fraction(0)) / sum(
                 (p.size for p in mine), Fraction(0))
             start.append(max(1, math.floor(mean * 10**pd + Fraction(1, 2))))
-    size = [int(p.size * 10**sd) for p in positions]
-    entry = [int(p.entry_price * 10**pd) for p in positions]
-    collateral = [p.collateral // scale_down for p in positions]
+    # The units are the finest decimals of any line: name that line, which may be another.
+    widest_size = max(positions, key=lambda p: _places(p.size))
+    widest_price = max(positions, key=lambda p: max(
+        _places(p.entry_price), _places(p.mark_price) if p.mark_price is not None else 0))
+    price_unit = f"units of 10^-{pd}" + (f", the decimals of line {widest_price.line}"
+                                         if pd > MIN_PRICE_DECIMALS else "")
+    size_unit = f"units of 10^-{sd}" + (f", the decimals of line {widest_size.line}"
+                                        if sd else "")
+    for m, value in zip(names, start, strict=True):  # the mark's line, or the top entry's
+        mine = [p for p in positions if p.market == m]
+        origin = next((p for p in mine if p.mark_price is not None), None) or max(
+            mine, key=lambda p: p.entry_price)
+        _fits(origin.line, "mark_price" if m in marks else "entry_price", value, price_unit)
+    size = [_fits(p.line, "size", int(p.size * 10**sd), size_unit) for p in positions]
+    entry = [_fits(p.line, "entry_price", int(p.entry_price * 10**pd), price_unit)
+             for p in positions]
+    collateral = [_fits(p.line, "collateral", p.collateral // scale_down,
+                        f"minor units of {asset}") for p in positions]
     levels = [_level(p, z, e, c, pd, sd, qd) for p, z, e, c in
               zip(positions, size, entry, collateral, strict=True)]
-    trigger = [max(0, math.ceil(lv) - 1) if p.long else math.floor(lv) + 1
+    trigger = [_fits(p.line, "collateral", max(0, math.ceil(lv) - 1) if p.long
+                     else math.floor(lv) + 1, f"{price_unit} of its maintenance level")
                for p, lv in zip(positions, levels, strict=True)]
     distinct = {lv: r for r, lv in enumerate(sorted(set(levels)))}
     depth = []
@@ -182,7 +215,9 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
         shorts = sum(z for p, z in zip(positions, size, strict=True)
                      if p.market == m and not p.long)
         notional = Fraction(start[i] * max(longs, shorts) * 10**qd, 10 ** (pd + sd))
-        depth.append(max(1, math.floor(notional * depth_share)))
+        biggest = max((p for p in positions if p.market == m), key=lambda p: p.size)
+        depth.append(_fits(biggest.line, "size", max(1, math.floor(notional * depth_share)),
+                           f"minor units of {asset} of {m}'s book depth"))
     groups = sorted({p.group for p in positions})
     group_index = {g: i for i, g in enumerate(groups)}
     book = Book(positions=positions, markets=names, asset=asset, quote_decimals=qd,

@@ -27,6 +27,33 @@ from ledger.risk.scenarios import Stochastic, shapes
 LEVELS = (Fraction(99, 100), Fraction(999, 1000))
 MAX_UP_PPM = 9_000_000  # reverse stress looks for an up-move of at most +900%
 STOCHASTIC = "stochastic"
+# Every path's outcome is kept for the statistics (measured: about 250 bytes a path, plus 200
+# a path per policy), so a run's memory grows with these counts: they are bounded up front.
+MAX_PATHS = 1_000_000  # paths of every scenario together
+MAX_OUTCOMES = 4_000_000  # paths x policies
+
+
+def check_scenarios(names: tuple[str, ...]) -> None:
+    """ScenarioError naming the first scenario that is neither 'stochastic', a shipped shape
+    nor a CSV file name."""
+    for name in names:
+        if name != STOCHASTIC and name not in shapes() and not name.endswith(".csv"):
+            raise scenarios.ScenarioError(
+                f"--scenario {name}: unknown (stochastic, a CSV file, or one of "
+                f"{', '.join(sorted(shapes()))})")
+
+
+def check_size(total_paths: int, policies: int) -> None:
+    """ScenarioError when a run of `total_paths` under `policies` policies would keep more
+    outcomes than the bounds above allow."""
+    if total_paths > MAX_PATHS:
+        raise scenarios.ScenarioError(
+            f"--paths: {total_paths} paths in all (stochastic, shape variants, CSV paths); at "
+            f"most {MAX_PATHS} (each path's outcome is kept for the statistics)")
+    if total_paths * policies > MAX_OUTCOMES:
+        raise scenarios.ScenarioError(
+            f"--policy: {total_paths} paths x {policies} policies; at most {MAX_OUTCOMES} "
+            "outcomes (each is kept for the statistics)")
 
 
 @dataclass(frozen=True)
@@ -73,9 +100,10 @@ def scenario_paths(config: RiskConfig) -> Iterator[tuple[str, np.ndarray]]:
             for block in config.stochastic.paths(config.seed, config.paths, config.horizon):
                 yield STOCHASTIC, block
         elif name in scenarios.shapes():
-            yield name, scenarios.shape_variants(name, config.horizon, config.shape_paths,
-                                                 config.shape_noise,
-                                                 config.stochastic.tail_df, config.seed)
+            for block in scenarios.shape_blocks(name, config.horizon, config.shape_paths,
+                                                config.shape_noise,
+                                                config.stochastic.tail_df, config.seed):
+                yield name, block
         else:
             names, values = scenarios.read_csv(Path(name), config.horizon)
             for label, row in zip(names, values, strict=True):
@@ -120,9 +148,11 @@ def simulate(book: Book, policies: list[NamedPolicy], balance: int, config: Risk
             raise scenarios.ScenarioError(
                 f"--scenario {label}: a path rises above {MAX_RISE}x today's price, beyond the "
                 "range the engine's 64-bit integer arithmetic is checked for")
-        prices = scenarios.market_prices(block, book.start)
-        for j in range(prices.shape[0]):
-            ev, outs = engine.run_path(prep, prices[j], slip, runs)
+        for j in range(block.shape[0]):
+            # One path's integer prices at a time: the whole block's would be markets times
+            # larger (the same numbers: the conversion is elementwise).
+            prices = scenarios.market_prices(block[j:j + 1], book.start)[0]
+            ev, outs = engine.run_path(prep, prices, slip, runs)
             res.labels.append(label)
             res.deficits.append(int(ev.deficit.sum()))
             res.liquidations.append(len(ev.position))
@@ -137,7 +167,7 @@ def simulate(book: Book, policies: list[NamedPolicy], balance: int, config: Risk
                 store["fees"].append(out.fees)
                 store["paid"].append(out.paid)
         if progress is not None:
-            progress(prices.shape[0])
+            progress(block.shape[0])
     return res
 
 

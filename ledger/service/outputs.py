@@ -3,11 +3,13 @@ symlink."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from ledger.service.leftovers import remove_stale, staging_prefix
 
@@ -95,3 +97,90 @@ def replace_dir(path: Path, fill: Callable[[Path], None], force: bool) -> None:
     elif os.path.lexists(aside):
         os.unlink(aside)
     remove_stale(path.parent, {path.name})
+
+
+class OutputLink(OutputExists):
+    """An output path is a symlink: a command never writes through one, --force or not."""
+
+
+def refuse_link(path: Path) -> None:
+    """Raise OutputLink (naming `path`) when it is a symlink, even a dangling one: writing
+    there would either go through it to a file the operator did not name, or replace it."""
+    if path.is_symlink():
+        raise OutputLink(f"{path} is a symlink; refusing to write through it (remove it, or "
+                         "name the file it points to)")
+
+
+def check_outputs(paths: Sequence[Path], force: bool) -> None:
+    """Refuse, before any work, every output that may not be written: a symlink (always) or
+    a taken path without `force`, a path named twice. OutputExists names the first."""
+    if len(set(paths)) != len(paths):
+        twice = next(p for i, p in enumerate(paths) if p in paths[:i])
+        raise OutputExists(f"{twice} is named for two outputs")
+    for path in paths:
+        refuse_link(path)
+        refuse_taken(path, force)
+
+
+@contextlib.contextmanager
+def staged_outputs(paths: Sequence[Path], force: bool,
+                   mode: int = 0o644) -> Iterator[list[BinaryIO]]:
+    """Write several outputs all or nothing: yields one binary stream per path, each a fresh
+    temporary file beside its path (named `.<name>.<pid>.new`, which leftovers.remove_stale
+    removes if this process is killed); when the block ends without an error every file is
+    synced and renamed into place, else every temporary file is removed and no output is
+    written. Paths are checked first (check_outputs) and again just before the renames.
+
+    The renames come last, after every byte is written and synced: what fails (a missing
+    folder, no permission, a full disk) fails before any output appears. A rename that fails
+    after others succeeded removes the outputs it created (ones that did not exist before).
+    """
+    check_outputs(paths, force)
+    staged: list[tuple[Path, Path]] = []
+    streams: list[BinaryIO] = []
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        for path in paths:
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+            try:
+                fd = os.open(temporary, flags, mode)
+            except OSError as error:
+                error.filename = str(path)  # name the output, not its temporary file
+                raise
+            staged.append((path, temporary))
+            streams.append(os.fdopen(fd, "wb"))
+        yield streams
+        for stream in streams:
+            stream.flush()
+            os.fsync(stream.fileno())
+            stream.close()
+        check_outputs(paths, force)  # a symlink planted while we wrote is still refused
+        _rename_all(staged)
+    finally:
+        for stream in streams:
+            stream.close()
+        for _, temporary in staged:
+            temporary.unlink(missing_ok=True)
+
+
+def _rename_all(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary file over its path; on a failure undo the new ones."""
+    created: list[Path] = []
+    for path, temporary in staged:
+        existed = os.path.lexists(path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:
+            for done in created:
+                done.unlink(missing_ok=True)
+            error.filename = str(path)
+            raise
+        if not existed:
+            created.append(path)
+
+
+def write_outputs(outputs: Sequence[tuple[Path, bytes]], force: bool, mode: int = 0o644) -> None:
+    """Write every (path, bytes) or none, never through a symlink (staged_outputs)."""
+    with staged_outputs([path for path, _ in outputs], force, mode) as streams:
+        for stream, (_, data) in zip(streams, outputs, strict=True):
+            stream.write(data)

@@ -1,0 +1,123 @@
+"""`backstop risk` refuses what it cannot compute in bounded memory or exactly, in one line
+that names the option (or the snapshot's line and field) and the bound, exit 2, nothing
+written: each case here ended in a traceback (MemoryError, OverflowError, StopIteration,
+ValueError) or was silently accepted before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.ledger.risk.helpers import make_fund, position, risk, write_lines
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return make_fund(tmp_path, "500.00")
+
+
+def _refused(result, expected: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert expected in lines[0], lines[0]
+
+
+OPTIONS = [
+    # 256 paths x 1,000,001 steps of float64, several arrays at once: a MemoryError before.
+    (["--horizon", "1000000"], "--horizon: 1000000 is not in the range 2<=x<=10080"),
+    (["--paths", "10000000"], "--paths: 10000000 is not in the range 1<=x<=1000000"),
+    (["--seed", "-1"], "--seed: -1 is not in the range 0<=x<=9007199254740991"),
+    (["--seed", str(2**70)], "--seed: 1180591620717411303424 is not in the range"),
+    (["--shape-noise", "nan"], "--shape-noise: 'nan' is not a finite number"),
+    (["--vol", "nan"], "--vol: 'nan' is not a finite number"),
+    (["--vol", "inf"], "--vol: 'inf' is not a finite number"),
+    (["--jump-intensity", "-inf"], "--jump-intensity: '-inf' is not a finite number"),
+    (["--jump-size", "nan"], "--jump-size: 'nan' is not a finite number"),
+    (["--tail-df", "inf"], "--tail-df: 'inf' is not a finite number"),
+    # Five shapes x 100,000 rough variants x 1,441 steps: 1.2 GB a shape for each of several
+    # arrays, a MemoryError before; now generated 256 at a time, and refused only by the count
+    # of outcomes kept: 5 x 100,000 + 600,000 stochastic = 1,100,000 paths.
+    (["--shape-paths", "100000", "--paths", "600000"],
+     "--paths: 1100000 paths in all (stochastic, shape variants, CSV paths); at most 1000000"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), OPTIONS)
+def test_unbounded_options_are_refused(tmp_path: Path, url: str, args: list[str],
+                                       expected: str) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    out = tmp_path / "report.json"
+    _refused(risk(url, "--positions", str(book), "--out", str(out), *args), expected)
+    assert not out.exists()
+
+
+def test_outcomes_of_every_policy_are_bounded(tmp_path: Path, url: str) -> None:
+    """900,000 stochastic paths are allowed alone; under the active policy and four files
+    they are 4,500,000 outcomes kept, over the bound of 4,000,000."""
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps(json.loads((tmp_path / "fund.json").read_text())["policy"]))
+    result = risk(url, "--positions", str(book), "--scenario", "stochastic", "--paths",
+                  "900000", *["--policy", str(policy)] * 4)
+    _refused(result, "--policy: 900000 paths x 5 policies; at most 4000000 outcomes")
+
+
+BIG = "1" + "0" * 399  # 400 digits
+FINE = "1." + "0" * 21 + "1"  # 22 decimals
+
+POSITIONS = [
+    # 10^399 size units: numpy's int64 conversion raised OverflowError.
+    (position(size=BIG), "line 2: size: too large for the engine's 64-bit integer arithmetic "
+                         "(400 digits in units of 10^-0; the bound is 2^62)"),
+    # 22 decimals on line 2 make bob's 1 BTC on line 1 10^22 size units (23 digits).
+    (position(size=FINE), "line 1: size: too large for the engine's 64-bit integer arithmetic "
+                          "(23 digits in units of 10^-22, the decimals of line 2; the bound "
+                          "is 2^62)"),
+    (position(entry_price=BIG), "line 2: entry_price: too large for the engine's 64-bit"),
+    (position(mark_price=BIG), "line 2: mark_price: too large for the engine's 64-bit"),
+    (position(collateral=BIG), "line 2: collateral: too large for the engine's 64-bit"),
+    # A mark price with too many decimals (the entry price is fine): StopIteration before.
+    (position(mark_price=FINE), "line 2: mark_price: more than 8 decimals"),
+    # json keeps the last of a repeated key: the snapshot would size another position.
+    ('{"account": "alice", "market": "BTC-PERP", "side": "long", "size": "1", "size": "900",'
+     ' "entry_price": "10000", "collateral": "1000.00", "maintenance_margin_rate": "0.005"}',
+     "line 2: 'size': the key is repeated in one object (each field may be given once)"),
+]
+
+
+@pytest.mark.parametrize(("record", "expected"), POSITIONS)
+def test_positions_beyond_the_engine_are_refused(tmp_path: Path, url: str, record: object,
+                                                 expected: str) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position(account="bob", mark_price=None), record])
+    out = tmp_path / "report.json"
+    result = risk(url, "--positions", str(book), "--scenario", "btc-2020-03-12",
+                  "--horizon", "10", "--out", str(out))
+    _refused(result, f"book.jsonl: {expected}")
+    assert not out.exists()
+
+
+def test_a_long_horizon_within_the_bound_runs(tmp_path: Path, url: str) -> None:
+    """The bound itself (10,080 steps, a week of minutes) is computed: 3 stochastic paths."""
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    result = risk(url, "--positions", str(book), "--scenario", "stochastic", "--paths", "3",
+                  "--horizon", "10080", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["paths"] == 3
+
+
+def test_shape_variants_in_blocks_are_the_same_paths() -> None:
+    """601 paths come in blocks of at most 256 (smooth + 255, 256, 89); the variants do not
+    depend on the blocks: the first 299 of 600 are the 299 variants of a run of 300 (one
+    generator, drawn in order), and the first path is the smooth shape."""
+    import numpy as np
+
+    from ledger.risk.scenarios import shape_blocks, shape_path, shape_variants
+
+    blocks = list(shape_blocks("ftx-2022-11-08", 50, 601, 0.01, 3.0, seed=2))
+    assert [b.shape for b in blocks] == [(256, 51), (256, 51), (89, 51)]
+    assert (blocks[0][0] == shape_path("ftx-2022-11-08", 50)[0]).all()
+    fewer = shape_variants("ftx-2022-11-08", 50, 300, 0.01, 3.0, seed=2)
+    assert (np.vstack(blocks)[:300] == fewer).all()
