@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 
 import click
 
 from auditor.formats.wire import parse_decimal
-from ledger.cli.options import InputExit, force_option, refuse_overwrite
-from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config, write_facts
+from ledger.cli.options import InputExit, force_option
+from ledger.service.outputs import OutputExists, check_outputs, staged_outputs, write_outputs
+from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config_bytes, stream_facts
 
 
 @click.command("simulate")
@@ -46,10 +47,9 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
     """Simulate a leveraged market through a crash and write its exchange facts."""
     if (out is None) == (to_nats is None):
         raise InputExit("give one of --out FILE and --to-nats SUBJECT")
-    if out is not None:
-        refuse_overwrite("--out", Path(out), force)
-    if fund_config_path:
-        refuse_overwrite("--fund-config", Path(fund_config_path), force)
+    outputs = [("--out", out), ("--fund-config", fund_config_path)]
+    paths = [(option, Path(path)) for option, path in outputs if path is not None]
+    _check_outputs(paths, force)
     names = tuple(name.strip() for name in markets.split(",") if name.strip())
     try:
         config = SimulationConfig(seed=seed, traders=traders, profile=profile, steps=steps,
@@ -57,16 +57,20 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     if to_nats is not None:
-        _to_nats(config, servers, to_nats, rate, fund_config_path)
+        _to_nats(config, servers, to_nats, rate, fund_config_path, force)
         return
     assert out is not None
     try:
-        summary = write_facts(config, out)
-        if fund_config_path:
-            with open(fund_config_path, "w", encoding="utf-8", newline="\n") as handle:
-                json.dump(fund_config(config), handle, indent=2, sort_keys=True)
-                handle.write("\n")
-    except OSError as error:  # a missing folder, no permission
+        with staged_outputs([path for _, path in paths], force) as streams:
+            text = io.TextIOWrapper(streams[0], encoding="utf-8", newline="\n")
+            summary = stream_facts(config, text)
+            text.flush()
+            text.detach()  # the staged stream is closed by staged_outputs
+            if fund_config_path:
+                streams[1].write(fund_config_bytes(config))
+    except OutputExists as error:  # appeared since the check
+        raise InputExit(str(error)) from None
+    except OSError as error:  # a missing folder, no permission, a full disk
         raise InputExit(f"{error.filename or out}: cannot write ({error.strerror or error})") from None
     counts = ", ".join(f"{n} {kind}" for kind, n in summary.facts_by_type.items())
     moves = "; ".join(f"{m} {p[0]} -> min {min(p, key=parse_decimal)} -> {p[-1]}"
@@ -81,8 +85,18 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
     )
 
 
+def _check_outputs(paths: list[tuple[str, Path]], force: bool) -> None:
+    """Refuse, before simulating, an output that may not be written: a symlink (--force or
+    not), or a taken path without --force; one line naming the option."""
+    for option, path in paths:
+        try:
+            check_outputs([path], force)
+        except OutputExists as error:
+            raise InputExit(f"{option} {error}") from None
+
+
 def _to_nats(config: SimulationConfig, servers: str, subject: str, rate: float,
-             fund_config_path: str | None) -> None:
+             fund_config_path: str | None, force: bool) -> None:
     """Publish the simulation's facts to `subject` (`backstop simulate --to-nats`)."""
     import asyncio
 
@@ -90,9 +104,13 @@ def _to_nats(config: SimulationConfig, servers: str, subject: str, rate: float,
     from ledger.sim.simulate import encode_fact, simulate
 
     if fund_config_path:
-        with open(fund_config_path, "w", encoding="utf-8", newline="\n") as handle:
-            json.dump(fund_config(config), handle, indent=2, sort_keys=True)
-            handle.write("\n")
+        try:
+            write_outputs([(Path(fund_config_path), fund_config_bytes(config))], force)
+        except OutputExists as error:
+            raise InputExit(f"--fund-config {error}") from None
+        except OSError as error:
+            raise InputExit(f"--fund-config {fund_config_path}: cannot write "
+                            f"({error.strerror or error})") from None
     lines = (encode_fact(fact).encode() for fact in simulate(config))
     try:
         count = asyncio.run(publish_lines(lines, servers=servers, subject=subject, rate=rate))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from auditor.formats.wire import (
     format_amount,
@@ -582,9 +582,19 @@ class _Tally:
 
 def write_facts(config: SimulationConfig, path: str | Path) -> SimulationSummary:
     """Write the simulation as JSONL to `path` and return its counts and series."""
-    tally = _Tally(config)
     with open(path, "w", encoding="utf-8", newline="\n") as out:
-        for fact in simulate(config):
-            tally.add(fact)
-            out.write(encode_fact(fact))
+        return stream_facts(config, out)
+
+
+def stream_facts(config: SimulationConfig, out: TextIO) -> SimulationSummary:
+    """Write the simulation as JSONL to the text stream `out`; its counts and series."""
+    tally = _Tally(config)
+    for fact in simulate(config):
+        tally.add(fact)
+        out.write(encode_fact(fact))
     return tally.summary()
+
+
+def fund_config_bytes(config: SimulationConfig) -> bytes:
+    """The fund configuration for `backstop init`, as `simulate --fund-config` writes it."""
+    return (json.dumps(fund_config(config), indent=2, sort_keys=True) + "\n").encode()

@@ -126,6 +126,21 @@ def test_existing_out_is_refused(tmp_path: Path, url: str) -> None:
     assert out.read_text() == "keep"
 
 
+@pytest.mark.parametrize("option", ["--out", "--png"])
+def test_a_symlink_output_is_refused_with_force_too(tmp_path: Path, url: str, option: str) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    result = risk(url, "--positions", str(book), "--scenario", "btc-2020-03-12",
+                  "--horizon", "10", option, str(link), "--force")
+    assert (result.exit_code, result.output) == (
+        2, f"Error: {option} {link} is a symlink; refusing to write through it (remove it, "
+           "or name the file it points to)\n")
+    assert victim.read_text() == "keep" and link.is_symlink()
+
+
 def test_same_seed_same_numbers(tmp_path: Path, url: str) -> None:
     """Two runs with seed 5 give byte-identical reports; seed 6 gives another."""
     from ledger.sim.positions import opening_positions

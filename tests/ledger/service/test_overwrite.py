@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from auditor.verify.keys import Signer
@@ -98,3 +99,31 @@ def test_simulate_replaces_existing_outputs_only_with_force(tmp_path: Path) -> N
     again = run(args[:-2])
     assert again.exit_code == 2 and again.output == refused(facts)
     assert facts.read_bytes() == facts_bytes
+
+
+@pytest.mark.parametrize("option", ["--out", "--fund-config"])
+def test_simulate_never_writes_through_a_symlink(tmp_path: Path, option: str) -> None:
+    """A symlink at either output is refused with --force too; the file it points to and the
+    other output are untouched (checked before simulating)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    paths = {"--out": tmp_path / "facts.jsonl", "--fund-config": tmp_path / "fund.json"}
+    paths[option].symlink_to(victim)
+    result = run(["simulate", "--traders", "20", "--steps", "12", "--force",
+                  *(arg for o, p in paths.items() for arg in (o, str(p)))])
+    assert result.exit_code == 2
+    assert result.output == (f"Error: {option} {paths[option]} is a symlink; refusing to write "
+                             "through it (remove it, or name the file it points to)\n")
+    assert victim.read_text() == "keep me\n"
+    assert [p.name for p in tmp_path.iterdir() if p != victim] == [paths[option].name]
+
+
+def test_simulate_writes_both_outputs_or_neither(tmp_path: Path) -> None:
+    """--fund-config in a folder that does not exist: the facts file is not left behind."""
+    facts, config = tmp_path / "facts.jsonl", tmp_path / "missing" / "fund.json"
+    result = run(["simulate", "--traders", "20", "--steps", "12", "--out", str(facts),
+                  "--fund-config", str(config)])
+    assert result.exit_code == 2
+    assert result.output == f"Error: {config}: cannot write (No such file or directory)\n"
+    assert list(tmp_path.iterdir()) == []
+
