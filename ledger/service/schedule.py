@@ -7,7 +7,8 @@
     OUT/site -> .site-<n>      the transparency site, rebuilt after each run
 
 A dated folder is staged beside its name and renamed into place, then `latest` is pointed at
-it; a web server serving OUT always sees whole folders.
+it; a web server serving OUT always sees whole folders. Staged folders and new links carry
+the writer's pid (ledger.service.leftovers), so each run removes what a killed run left.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.verify.keys import Signer
+from ledger.service.leftovers import remove_stale, staging_prefix
 from ledger.service.application import Ledger
 from ledger.service.publish import consistency_proof, write_json
 from ledger.service.site import build_site
@@ -43,6 +45,7 @@ def publish_dated(ledger: Ledger, fund: str, signer: Signer, out: Path,
     """Sign a snapshot now into OUT/log and a new dated folder; None when the log has not
     grown since the last run (nothing new to sign)."""
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)  # what killed runs left: staged folders, `latest` and `site` links
     log = out / LOG
     previous = published_size(ledger, fund, log) or 0
     if ledger.get_fund(fund).log_size <= previous:
@@ -50,7 +53,7 @@ def publish_dated(ledger: Ledger, fund: str, signer: Signer, out: Path,
     publication = publish_tiles(ledger, fund, signer, log, time)
     size = int(publication.document["log"]["size"])
     name = f"{time.replace('-', '').replace(':', '')}-{size}"
-    stage = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=out))
+    stage = Path(tempfile.mkdtemp(prefix=staging_prefix(name), suffix=".partial", dir=out))
     try:
         snapshot = log / "snapshots" / str(size)
         for file in ("snapshot.json", "checkpoint", "verifier-key"):
@@ -71,7 +74,7 @@ def publish_dated(ledger: Ledger, fund: str, signer: Signer, out: Path,
 
 def point_latest(out: Path, name: str) -> None:
     """OUT/latest -> name, atomically: a new symlink beside it, renamed over the old one."""
-    temporary = out / f".{LATEST}.{os.getpid()}"
+    temporary = out / f".{LATEST}.{os.getpid()}.new"
     if os.path.lexists(temporary):
         temporary.unlink()
     os.symlink(name, temporary)
@@ -82,17 +85,19 @@ def rebuild_site(out: Path) -> Path:
     """Rebuild the transparency site from OUT/log: built into a new folder OUT/.site-<n>, then
     OUT/site, a symlink, is pointed at it by rename (as `latest`) and the previous build
     removed."""
-    stage = Path(tempfile.mkdtemp(prefix=".site-", dir=out))
-    stage.rmdir()  # the builder wants an absent or empty folder; it creates it
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(SITE), suffix=".partial", dir=out))
+    staging.rmdir()  # the builder wants an absent or empty folder; it creates it
     try:
-        build_site([out / LOG], stage, None)
-    except BaseException:
-        if stage.exists():
-            shutil.rmtree(stage)
-        raise
+        build_site([out / LOG], staging, None)
+        # Built: a name outside the leftover scheme, as the link will point at it for good.
+        stage = Path(tempfile.mkdtemp(prefix=".site-", dir=out))
+        os.replace(staging, stage)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
     link = out / SITE
     old = os.readlink(link) if link.is_symlink() else None
-    temporary = out / f".{SITE}.{os.getpid()}"
+    temporary = out / f".{SITE}.{os.getpid()}.new"
     if os.path.lexists(temporary):
         temporary.unlink()
     os.symlink(stage.name, temporary)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from auditor.verify.merkle import verify_consistency
@@ -74,4 +76,30 @@ def test_the_site_is_rebuilt_from_the_log_and_swapped_whole(tmp_path: Path) -> N
     assert os.readlink(out / "site") != old_build and not (out / old_build).exists()
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [
         os.readlink(out / "site")]
+    ledger.close()
+
+
+def test_a_run_removes_what_killed_runs_left(tmp_path: Path) -> None:
+    """Leftovers of a run killed with SIGKILL (a dead pid in their names: a staged dated
+    folder, a staged site, a new `latest` link) are removed by the next run; this process's
+    own staging, and names outside the scheme, are kept."""
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])  # its pid: one now dead
+    assert finished.wait() == 0
+    pid, own = finished.pid, os.getpid()
+    env = cli_crash_fund(tmp_path)
+    ledger = Ledger(env["BACKSTOP_DB"])
+    out = tmp_path / "public"
+    out.mkdir()
+    stale = [f".20250101T000000Z-11.{pid}.abc123.partial", f".site.{pid}.def456.partial"]
+    for name in stale:
+        (out / name).mkdir()
+        (out / name / "snapshot.json").write_text("half")
+    (out / f".latest.{pid}.new").symlink_to("20250101T000000Z-11")
+    kept = [f".20250101T000000Z-11.{own}.ghi789.partial", ".site-unrelated"]
+    for name in kept:
+        (out / name).mkdir()
+    publish_dated(ledger, "main", generate_signer("example.com/backstop"), out,
+                  "2026-01-01T00:00:00Z")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*kept, "20260101T000000Z-11", "latest", "log"])
     ledger.close()
