@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.verify.keys import Signer
-from ledger.service.leftovers import remove_stale, staging_prefix
 from ledger.service.application import Ledger
+from ledger.service.leftovers import remove_stale, staging_prefix
 from ledger.service.publish import consistency_proof, write_json
 from ledger.service.site import build_site
 from ledger.service.tilepub import publish_tiles, published_size
