@@ -1,5 +1,5 @@
 """The package layout holds: every CLI module imports on its own, and stored snapshots that
-name the aggregate by its class path from before the move still resolve; mypy is strict on both
+name the aggregate by its older class path resolve; mypy is strict on both
 packages; no test module imports another (shared helpers live in tests/ helper modules). The
 import contract (who may import whom, no cycle at any depth) is tests/test_layers.py."""
 
@@ -24,7 +24,7 @@ def test_the_layout_has_the_layer_folders() -> None:
 
 @pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("ledger.cli")])
 def test_each_cli_module_imports_on_its_own(module: str) -> None:
-    # ledger.cli_publish could not be imported first: it and ledger.cli imported each other.
+    # In a fresh interpreter: an import that works only after another module's fails here.
     result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
                             text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -81,9 +81,11 @@ def test_mypy_is_strict_on_both_packages() -> None:
     assert mypy["strict"] is True
     assert sorted(mypy["files"]) == ["auditor", "ledger"]
     for override in mypy.get("overrides", []):
-        modules = override["module"] if isinstance(override["module"], list) else [override["module"]]
+        modules = override["module"]
+        modules = modules if isinstance(modules, list) else [modules]
         assert not any(m.split(".")[0] in ("ledger", "auditor") for m in modules), override
-    assert "$(BIN)/mypy" in (ROOT / "Makefile").read_text("utf-8").split("\nlint:")[1].split("\n\n")[0]
+    lint = (ROOT / "Makefile").read_text("utf-8").split("\nlint:")[1].split("\n\n")[0]
+    assert "$(BIN)/mypy" in lint
     assert "make lint" in (ROOT / ".ci" / "run").read_text("utf-8")
 
 
@@ -131,3 +133,11 @@ def test_an_import_of_a_test_module_is_found_in_every_spelling() -> None:
         "t.py:6: imports .test_publish",
         "t.py:4: imports .test_follow.Running",
     ]
+
+
+def test_layout_md_is_a_map_of_today() -> None:
+    # The map says where things are, not where they were: history belongs in git log.
+    text = (ROOT / "docs" / "LAYOUT.md").read_text("utf-8").lower()
+    for phrase in ("were called", "was called", "came from", "after the move", "before the move",
+                   "renamed from", "first sketch", "moved from", "(was "):
+        assert phrase not in text, phrase

@@ -30,7 +30,7 @@ from ledger.store.busy import (
     FundBusy,
     describe_holder,
 )
-from ledger.store.dburl import DB_ENV, DatabaseURLError, default_url, open_error
+from ledger.store.dburl import DB_ENV, DatabaseURLError, default_url, open_error, redact_servers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,3 +162,8 @@ class FiniteFloat(click.FloatRange):
     def fail(self, message: str, param: click.Parameter | None = None,
              ctx: click.Context | None = None) -> NoReturn:
         raise _one_line(message, param)
+
+
+def shown_servers(servers: str) -> str:
+    """--servers as a message may show it: passwords and tokens as *** (store.dburl)."""
+    return redact_servers(servers)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from auditor.formats.wire import parse_decimal
-from ledger.cli.options import InputExit, force_option
+from ledger.cli.options import InputExit, force_option, shown_servers
 from ledger.service.outputs import OutputExists, check_outputs, staged_outputs, write_outputs
 from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config_bytes, stream_facts
 
@@ -115,6 +115,6 @@ def _to_nats(config: SimulationConfig, servers: str, subject: str, rate: float,
     try:
         count = asyncio.run(publish_lines(lines, servers=servers, subject=subject, rate=rate))
     except Exception as error:
-        raise InputExit(f"--to-nats {subject}: cannot publish to {servers} "
+        raise InputExit(f"--to-nats {subject}: cannot publish to {shown_servers(servers)} "
                         f"({type(error).__name__}: {error})") from None
-    click.echo(f"Published {count} facts to {subject} on {servers}.")
+    click.echo(f"Published {count} facts to {subject} on {shown_servers(servers)}.")
