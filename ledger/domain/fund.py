@@ -26,6 +26,7 @@ from auditor.formats.wire import (
     format_time,
     parse_amount_lenient,
     parse_decimal,
+    parse_instant,
 )
 from auditor.verify.sumtree import SUM_LIMIT
 from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
@@ -63,7 +64,7 @@ def instant(time: str) -> datetime:
     if not isinstance(time, str) or not TIME.fullmatch(time):  # e.g. a `--time` option
         raise FundRuleError(f"time: {time!r:.40} is not of the form YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
     try:
-        return datetime.fromisoformat(time)
+        return parse_instant(time)
     except ValueError as error:
         raise FundRuleError(f"time: {time!r} is not a valid UTC date-time ({error})") from None
 

@@ -14,7 +14,7 @@ import io
 import json
 import re
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -23,6 +23,7 @@ from auditor.formats.wire import (
     format_decimal,
     format_time,
     parse_decimal,
+    parse_instant,
     parse_time,
 )
 from ledger.domain.bookkeeping import FUND, moves
@@ -107,7 +108,7 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
                 "unresolved": data.get("unresolved") or "",
                 "adl_quantity": data.get("adl_quantity") or "", "adl_price": data.get("adl_price") or "",
             })
-    daily = bool(times) and (datetime.fromisoformat(times[-1]) - datetime.fromisoformat(times[0])
+    daily = bool(times) and (parse_instant(times[-1]) - parse_instant(times[0])
                              > DAY_PERIOD_AFTER)
     return {"decimals": decimals, "balances": dict(history), "events": events,
             "coverage": {m: {"quote": quotes[m], "points": p} for m, p in coverage.items()},
