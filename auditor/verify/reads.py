@@ -120,25 +120,32 @@ def read_regular(path: str | Path, cap: int) -> bytes:
     FileNotFoundError when it does not exist; ReadError if it is not a regular file (opened
     without blocking, so a FIFO cannot hang the open), holds more than `cap` bytes, or
     cannot be read."""
-    fd, size = _open_regular(path)
+    fd, _ = _open_regular(path)
     try:
-        if size > cap:
-            raise _too_large(cap)
-        parts: list[bytes] = []
-        held = 0
-        while held <= cap:  # the file may grow while it is read
-            part = os.read(fd, min(_CHUNK, cap + 1 - held))
-            if not part:
-                break
-            parts.append(part)
-            held += len(part)
-        if held > cap:
-            raise _too_large(cap)
-        return b"".join(parts)
+        return read_capped(fd, cap)
     except OSError as exc:
         raise ReadError(f"cannot read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
+
+
+def read_capped(fd: int, cap: int) -> bytes:
+    """The bytes of the open regular file `fd`, at most `cap` of them: ReadError when it
+    holds more (by its size, or once cap + 1 bytes arrived: it may grow while it is read);
+    OSError as the read raises it. The caller closes `fd`."""
+    if os.fstat(fd).st_size > cap:
+        raise _too_large(cap)
+    parts: list[bytes] = []
+    held = 0
+    while held <= cap:
+        part = os.read(fd, min(_CHUNK, cap + 1 - held))
+        if not part:
+            break
+        parts.append(part)
+        held += len(part)
+    if held > cap:
+        raise _too_large(cap)
+    return b"".join(parts)
 
 
 def http_get(url: str, cap: int, limits: HttpLimits) -> bytes | None:

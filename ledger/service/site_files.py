@@ -27,12 +27,12 @@ from pathlib import Path
 
 from auditor.formats.clip import clip
 from auditor.verify.keys import NoteError, Verifier, open_note, parse_checkpoint
+from auditor.verify.reads import ReadError, read_capped
 from auditor.verify.tiles import Source
 from ledger.service.site_figures import SiteError
 
 # A snapshot directory's events.jsonl: the whole log, read into memory to draw the figures.
 MAX_EVENTS = 1024 * 1024 * 1024
-_CHUNK = 1024 * 1024
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | _CLOEXEC
@@ -155,19 +155,9 @@ class Tree:
         where = self.root / relative
         try:
             os.set_blocking(fd, True)
-            if os.fstat(fd).st_size > cap:
-                raise SiteError(f"{where}: larger than the {cap:,}-byte limit for this file")
-            parts: list[bytes] = []
-            held = 0
-            while held <= cap:  # the file may grow while it is read
-                part = os.read(fd, min(_CHUNK, cap + 1 - held))
-                if not part:
-                    break
-                parts.append(part)
-                held += len(part)
-            if held > cap:
-                raise SiteError(f"{where}: larger than the {cap:,}-byte limit for this file")
-            return b"".join(parts)
+            return read_capped(fd, cap)
+        except ReadError as error:  # over the cap
+            raise SiteError(f"{where}: {error}") from None
         except OSError as error:
             raise SiteError(f"{where}: cannot read ({error.strerror or error})") from None
         finally:
