@@ -170,52 +170,47 @@ def test_the_nats_password_never_appears_in_errors_or_logs(tmp_path: Path) -> No
     """A NATS server of this test's own wants user alice and a password. A wrong password:
     refused at once in one line, exit 2, the URL shown as nats://alice:***@...; the right
     one and a missing stream: that line masks it too. Neither password is in any output."""
-    if not os.access(NATS_SERVER, os.X_OK):
-        pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
-    port = free_port()
-    server = start_nats(port, tmp_path / "store", "--user", "alice", "--pass", "r1ghtpass")
-    try:
-        right, wrong = (f"nats://alice:{p}@127.0.0.1:{port}" for p in ("r1ghtpass", "wr0ngpass"))
-        wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
-        url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
-        init(url, tmp_path)
-        masked = f"nats://alice:***@127.0.0.1:{port}"
-        for servers, line in (
-                (wrong, (f"Error: --servers {masked}: the server refused the credentials "
-                         "(Error: nats: 'Authorization Violation')")),
-                (right, f"Error: --stream NO_SUCH_H21: no such stream on {masked}")):
-            result = run(url, "follow", "--stream", "NO_SUCH_H21", "--dead-letter", "x.dead",
-                         "--servers", servers, "--log-format", "json", timeout=60)
-            output = result.stdout + result.stderr
-            assert (result.returncode, result.stderr.splitlines()[-1]) == (2, line)
-            assert "r1ghtpass" not in output and "wr0ngpass" not in output
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    secret_never_shown(tmp_path, ["--user", "alice", "--pass", "r1ghtpass"],
+                       ("alice:r1ghtpass", "alice:wr0ngpass"), "alice:***",
+                       "(Error: nats: 'Authorization Violation')")
 
 
 def test_a_nats_token_never_appears_in_errors_or_logs(tmp_path: Path) -> None:
     """A server that wants a token (nats://TOKEN@host): the token is shown as *** whole, in
     the refusal of a wrong one and in the missing-stream line of the right one."""
+    secret_never_shown(tmp_path, ["--auth", "r1ghttoken"], ("r1ghttoken", "wr0ngtoken"), "***",
+                       None)
+
+
+def secret_never_shown(tmp_path: Path, server_args: list[str], userinfo: tuple[str, str],
+                       masked_userinfo: str, reason: str | None) -> None:
+    """Follow a server of our own with the right and the wrong `userinfo`: the wrong one is
+    refused (exit 2, a last line naming the refusal and its `reason`, any reason in brackets
+    when None), the right one meets no stream (exit 2); the URL is shown with
+    `masked_userinfo`, and neither secret appears in any output."""
     if not os.access(NATS_SERVER, os.X_OK):
         pytest.skip(f"{NATS_SERVER} is not installed (needed to run a server of our own)")
     port = free_port()
-    server = start_nats(port, tmp_path / "store", "--auth", "r1ghttoken")
+    server = start_nats(port, tmp_path / "store", *server_args)
     try:
-        right, wrong = (f"nats://{t}@127.0.0.1:{port}" for t in ("r1ghttoken", "wr0ngtoken"))
+        right, wrong = (f"nats://{u}@127.0.0.1:{port}" for u in userinfo)
         wait_for(lambda: jetstream_reason(right) is None, "our NATS server up", 30)
         url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
         init(url, tmp_path)
-        masked = f"nats://***@127.0.0.1:{port}"
-        for servers, start in (
-                (wrong, f"Error: --servers {masked}: the server refused the credentials ("),
+        masked = f"nats://{masked_userinfo}@127.0.0.1:{port}"
+        refused = f"Error: --servers {masked}: the server refused the credentials "
+        for servers, line in (
+                (wrong, refused + (reason or "")),
                 (right, f"Error: --stream NO_SUCH_H21: no such stream on {masked}")):
             result = run(url, "follow", "--stream", "NO_SUCH_H21", "--dead-letter", "x.dead",
                          "--servers", servers, "--log-format", "json", timeout=60)
             output = result.stdout + result.stderr
-            assert result.returncode == 2
-            assert result.stderr.splitlines()[-1].startswith(start)
-            assert "r1ghttoken" not in output and "wr0ngtoken" not in output
+            last = result.stderr.splitlines()[-1]
+            if servers == wrong and reason is None:
+                assert (result.returncode, last[:len(line) + 1], last[-1]) == (2, line + "(", ")")
+            else:
+                assert (result.returncode, last) == (2, line)
+            assert not any(u.split(":")[-1] in output for u in userinfo)
     finally:
         server.terminate()
         server.wait(timeout=30)
