@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tests.bus import free_port
 
 CHAIN_DIR = Path(__file__).resolve().parent.parent / "chain"
 TOKEN_BUILD = CHAIN_DIR / "build" / "Token.json"
@@ -210,12 +211,6 @@ class Chain:
             raise ChainError(f"evm_revert {snapshot_id} refused")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Node:
     """A running Ganache process (see `start_node`); `stop()` ends its whole process group."""
 
@@ -256,7 +251,7 @@ def start_node(attempts: int = 3) -> Node:
     for _ in range(attempts):
         workdir = Path(tempfile.mkdtemp(prefix="backstop-chain-"))
         keys_file, log_file = workdir / "keys.json", workdir / "node.log"
-        port = _free_port()
+        port = free_port()
         with log_file.open("wb") as log:
             process = subprocess.Popen(
                 ["node", "start-node.js", "--port", str(port), "--keys", str(keys_file),
