@@ -11,6 +11,12 @@ baseline slice (as many aggregates) with one `import_file` of a slice, into the 
 databases. Each side's events/s is its total over the round; the median ratio over rounds
 is reported.
 
+Floor (issue 28: a floor, not only a baseline): the least any importer must do with the same
+file, interleaved the same way: orjson of each line, SHA-256 of its RFC 8785 bytes, and one
+batched insert of the rows (id, hash, bytes) into a plain table in one transaction (sqlite3's
+executemany; COPY on PostgreSQL). The import's distance from it is its time over the
+floor's, for the same facts.
+
     python bench/import_throughput.py [--facts 100000] [--slices 10] [--rounds 3]
                                       [--pg URL | --no-pg]
 """
@@ -18,17 +24,21 @@ is reported.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from auditor.formats.wire import canonical_bytes
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 
@@ -111,24 +121,64 @@ def import_slice(ledger: Ledger, facts: Path) -> tuple[int, float]:
     return report.events, time.perf_counter() - start
 
 
-def run_round(base_url: str, ours_url: str, slices: list[Path],
-              count: int) -> tuple[tuple[int, float], tuple[int, float]]:
-    """(events, seconds) of the baseline and of the import, slices interleaved."""
+class Floor:
+    """The parse-hash-persist floor: a plain table, one transaction per slice."""
+
+    def __init__(self, url: str) -> None:
+        self.postgres = url.startswith("postgresql")
+        if self.postgres:
+            import psycopg
+
+            self.conn: Any = psycopg.connect(url.replace("+psycopg", ""))
+            self.conn.execute("CREATE TABLE floor (id TEXT, hash BYTEA, line BYTEA)")
+        else:
+            self.conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+            self.conn.execute("CREATE TABLE floor (id TEXT, hash BLOB, line BLOB)")
+        self.conn.commit()
+
+    def slice(self, facts: Path) -> tuple[int, float]:
+        start = time.perf_counter()
+        rows = []
+        with facts.open("rb") as lines:
+            for line in lines:
+                fact = orjson.loads(line)
+                body = canonical_bytes(fact)
+                rows.append((fact["id"], hashlib.sha256(b"\x00" + body).digest(), body))
+        if self.postgres:
+            with self.conn.cursor() as cur, cur.copy("COPY floor (id, hash, line) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            self.conn.executemany("INSERT INTO floor VALUES (?, ?, ?)", rows)
+        self.conn.commit()
+        return len(rows), time.perf_counter() - start
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def run_round(base_url: str, ours_url: str, floor_url: str, slices: list[Path],
+              count: int) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
+    """(events, seconds) of the baseline and of the import, and (facts, seconds) of the
+    floor, slices interleaved."""
     app = Baseline(env={"SQLALCHEMY_URL": base_url})
     ledger = Ledger(ours_url)
     ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
-    base, ours = [0, 0.0], [0, 0.0]
+    floor = Floor(floor_url)
+    base, ours, least = [0, 0.0], [0, 0.0], [0, 0.0]
     per_slice = -(-count // len(slices))
     for number, path in enumerate(slices):
         for total, (events, seconds) in (
                 (base, baseline_slice(app, number * per_slice,
                                       min(per_slice, count - number * per_slice))),
-                (ours, import_slice(ledger, path))):
+                (ours, import_slice(ledger, path)),
+                (least, floor.slice(path))):
             total[0] += events
             total[1] += seconds
     app.close()
     ledger.close()
-    return (int(base[0]), base[1]), (int(ours[0]), ours[1])
+    floor.close()
+    return (int(base[0]), base[1]), (int(ours[0]), ours[1]), (int(least[0]), least[1])
 
 
 def fresh_pg(url: str, name: str) -> str | None:
@@ -179,24 +229,28 @@ def main() -> None:
         print(f"{args.facts} facts in {len(slices)} slices; baseline = 1,000 fresh aggregates "
               "per app.save")
         for kind, make_url in backends:
-            ratios = []
+            ratios, distances = [], []
             for round_ in range(args.rounds):
-                base_url, ours_url = make_url(f"baseline{round_}"), make_url(f"import{round_}")
-                if base_url is None or ours_url is None:
+                urls = [make_url(f"{tag}{round_}") for tag in ("baseline", "import", "floor")]
+                if None in urls:
                     break
-                (base_events, base_s), (events, ours_s) = run_round(base_url, ours_url, slices,
-                                                                    args.facts)
+                base_url, ours_url, floor_url = (str(url) for url in urls)
+                (base_events, base_s), (events, ours_s), (_, floor_s) = run_round(
+                    base_url, ours_url, floor_url, slices, args.facts)
                 if kind == "postgres":
-                    drop_pg(base_url)
-                    drop_pg(ours_url)
+                    for url in (base_url, ours_url, floor_url):
+                        drop_pg(url)
                 base_rate, rate = base_events / base_s, events / ours_s
                 ratios.append(rate / base_rate)
+                distances.append(ours_s / floor_s)
                 print(f"{kind:9} baseline {base_rate:7.0f} events/s ({base_events} in "
                       f"{base_s:.1f} s) | backstop import {rate:7.0f} events/s ({events} in "
-                      f"{ours_s:.1f} s) | ratio {rate / base_rate:.2f}x", flush=True)
+                      f"{ours_s:.1f} s) | ratio {rate / base_rate:.2f}x | floor {floor_s:.2f} s, "
+                      f"import {ours_s / floor_s:.1f}x the floor", flush=True)
             if ratios:
                 print(f"{kind:9} median ratio over {len(ratios)} rounds: "
-                      f"{statistics.median(ratios):.2f}x (target >= 2x)", flush=True)
+                      f"{statistics.median(ratios):.2f}x (target >= 2x); the import at "
+                      f"{statistics.median(distances):.1f}x the floor's time", flush=True)
 
 
 if __name__ == "__main__":
