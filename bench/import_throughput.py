@@ -18,7 +18,7 @@ executemany; COPY on PostgreSQL). The import's distance from it is its time over
 floor's, for the same facts.
 
     python bench/import_throughput.py [--facts 100000] [--slices 10] [--rounds 3]
-                                      [--pg URL | --no-pg]
+                                      [--pg URL | --no-pg] [--format 1|2]
 """
 
 from __future__ import annotations
@@ -47,6 +47,14 @@ FUND = {"fund": "bench", "assets": {"USDT": {"decimals": 2}},
         "markets": {"BTC-PERP": {"quote": "USDT"}},
         "policy": {"version": 1, "minimum_reserve": {"USDT": "0.00"}, "fee_cap_rate": "0.005",
                    "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit"}}
+# `--format 2`: the same fund as a format 2 fund of one shared pool, with no pool rules (a venue
+# that adopts the format without its features must not pay for them: issue 23).
+FUND_V2 = {"format": 2, "fund": "bench", "assets": {"USDT": {"decimals": 2}},
+           "valuation": {"currency": "USD", "decimals": 2}, "pools": {"main": {"kind": "shared"}},
+           "markets": {"BTC-PERP": {"kind": "linear", "settlement": "USDT", "pool": "main"}},
+           "policy": {"format": "backstop-policy/2", "version": 1, "fee_cap_rate": "0.005",
+                      "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit",
+                      "pools": {}, "assets": {}, "layers": []}}
 
 
 class Trade(Aggregate):
@@ -69,13 +77,14 @@ class Baseline(Application[Any]):
     env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy"}
 
 
-def write_facts(path: Path, count: int) -> None:
+def write_facts(path: Path, count: int, pool: str | None = None) -> None:
     """`count` facts: 1 capital injection, then fees (80%), observations (15%) and surplus
-    liquidations (5%, two events each)."""
+    liquidations (5%, two events each); fees and capital name `pool` when given (format 2)."""
+    where = {} if pool is None else {"pool": pool}
     with path.open("w") as out:
         out.write(json.dumps({"type": "capital", "id": "c0", "time": "2020-03-12T00:00:00Z",
                               "direction": "inject", "asset": "USDT", "amount": "100000",
-                              "source": "operator"}) + "\n")
+                              "source": "operator", **where}) + "\n")
         for i in range(1, count):
             t = f"2020-03-12T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z"
             if i % 20 == 0:
@@ -89,7 +98,7 @@ def write_facts(path: Path, count: int) -> None:
             else:
                 fact = {"type": "fee", "id": f"f{i}", "time": t, "kind": "trading_fee_share",
                         "asset": "USDT", "amount": f"{i % 100}.{i % 97:02d}",
-                        "account": f"acct-{i % 5000}"}
+                        "account": f"acct-{i % 5000}", **where}
             out.write(json.dumps(fact) + "\n")
 
 
@@ -157,13 +166,16 @@ class Floor:
         self.conn.close()
 
 
-def run_round(base_url: str, ours_url: str, floor_url: str, slices: list[Path],
-              count: int) -> tuple[tuple[int, float], tuple[int, float], tuple[int, float]]:
+Measure = tuple[int, float]  # (events or facts, seconds)
+
+
+def run_round(base_url: str, ours_url: str, floor_url: str, slices: list[Path], count: int,
+              fund: dict[str, Any]) -> tuple[Measure, Measure, Measure]:
     """(events, seconds) of the baseline and of the import, and (facts, seconds) of the
     floor, slices interleaved."""
     app = Baseline(env={"SQLALCHEMY_URL": base_url})
     ledger = Ledger(ours_url)
-    ledger.open_fund(FUND, "2020-03-12T00:00:00Z")
+    ledger.open_fund(fund, "2020-03-12T00:00:00Z")
     floor = Floor(floor_url)
     base, ours, least = [0, 0.0], [0, 0.0], [0, 0.0]
     per_slice = -(-count // len(slices))
@@ -212,6 +224,8 @@ def main() -> None:
     parser.add_argument("--facts", type=int, default=100_000)
     parser.add_argument("--pg", default=os.environ.get("BACKSTOP_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument("--format", type=int, choices=(1, 2), default=1,
+                        help="the fund's format: 2 imports the same facts into a one-pool fund")
     parser.add_argument("--slices", type=int, default=10,
                         help="baseline and import alternate slice by slice within a round")
     parser.add_argument("--rounds", type=int, default=3,
@@ -219,14 +233,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         facts = Path(tmp) / "facts.jsonl"
-        write_facts(facts, args.facts)
+        write_facts(facts, args.facts, None if args.format == 1 else "main")
+        fund = FUND if args.format == 1 else FUND_V2
         slices = split(facts, max(1, min(args.slices, args.facts)))
         backends = [("sqlite", lambda tag: f"sqlite:///{tmp}/{tag}.sqlite")]
         if not args.no_pg:
             # Names unique to this run: another process may be benchmarking on the same server.
             prefix = os.environ.get("BACKSTOP_BENCH_DB_PREFIX", f"backstop_bench_{os.getpid()}")
             backends.append(("postgres", lambda tag: fresh_pg(args.pg, f"{prefix}_{tag}")))
-        print(f"{args.facts} facts in {len(slices)} slices; baseline = 1,000 fresh aggregates "
+        print(f"{args.facts} facts in {len(slices)} slices, a format {args.format} fund; baseline = 1,000 fresh aggregates "
               "per app.save")
         for kind, make_url in backends:
             ratios, distances = [], []
@@ -236,7 +251,7 @@ def main() -> None:
                     break
                 base_url, ours_url, floor_url = (str(url) for url in urls)
                 (base_events, base_s), (events, ours_s), (_, floor_s) = run_round(
-                    base_url, ours_url, floor_url, slices, args.facts)
+                    base_url, ours_url, floor_url, slices, args.facts, fund)
                 if kind == "postgres":
                     for url in (base_url, ours_url, floor_url):
                         drop_pg(url)
