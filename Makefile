@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/incremental_audit.py
 	$(BIN)/python bench/risk_paths.py
 	$(BIN)/python bench/follow_throughput.py
+	$(BIN)/python bench/export_lines.py
 
 ## The transparency site's front end (web/): npm ci, then esbuild bundles it into
 ## ledger/site_assets/ (committed; deterministic; tests/test_site_assets.py checks it).

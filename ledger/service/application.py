@@ -252,14 +252,13 @@ class Ledger(Application[Any]):
 
         Reads in pages so memory stays flat on long logs (event version = index + 1).
         """
-        page = 5000
+        page = 20000
         position = start
         originator_id = fund_id(name)
         while stop is None or position < stop:
             upper = position + page if stop is None else min(position + page, stop)
-            batch = self.recorder.select_events(originator_id, gt=position, lte=upper)
-            for stored in batch:
-                yield stored.state
+            batch = self.recorder.select_states(originator_id, position, upper)  # type: ignore[attr-defined]
+            yield from batch
             if len(batch) < upper - position:
                 return
             position = upper

@@ -54,6 +54,31 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
         ], columns=_EVENT_COLUMNS, converted=frozenset({"originator_id"}))
         return []  # the ledger does not use notification ids of new events
 
+    def select_states(self, originator_id: Any, gt: int, lte: int) -> list[bytes]:
+        """The stored `state` bytes of one aggregate's events with gt < version <= lte, in
+        version order: one SELECT on the driver's own cursor, without the ORM objects
+        `select_events` builds per row (nine tenths of an export's time, issue 28)."""
+        table = self.events_record_cls.__table__
+        name = ".".join(filter(None, (self.schema_name, self.events_table_name)))
+        # The recorder's own transaction, as select_events': inside an import it is the
+        # import's, whose batches written so far it must see.
+        with self.transaction(commit=False) as session:
+            connection = session.connection()
+            dialect = connection.dialect
+            # As in _insert_stored_events: psycopg sends a UUID as PostgreSQL's own uuid.
+            to_db = None if dialect.name == "postgresql" else \
+                table.c.originator_id.type.bind_processor(dialect)
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(f"SELECT state FROM {name} WHERE originator_id = {mark} AND "
+                               f"originator_version > {mark} AND originator_version <= {mark} "
+                               "ORDER BY originator_version",
+                               (to_db(originator_id) if to_db else originator_id, gt, lte))
+                return [bytes(state) for state, in cursor.fetchall()]
+            finally:
+                cursor.close()
+
 
 class Factory(_sqlalchemy.SQLAlchemyFactory):
     """The eventsourcing-sqlalchemy factory with the bulk application recorder."""
