@@ -69,16 +69,11 @@ BIG = "1" + "0" * 399  # 400 digits
 FINE = "1." + "0" * 21 + "1"  # 22 decimals
 
 POSITIONS = [
-    # 10^399 size units: numpy's int64 conversion raised OverflowError.
-    (position(size=BIG), "line 2: size: too large for the engine's 64-bit integer arithmetic "
-                         "(400 digits in units of 10^-0; the bound is 2^62)"),
-    # 22 decimals on line 2 make bob's 1 BTC on line 1 10^22 size units (23 digits).
-    (position(size=FINE), "line 1: size: too large for the engine's 64-bit integer arithmetic "
-                          "(23 digits in units of 10^-22, the decimals of line 2; the bound "
-                          "is 2^62)"),
-    (position(entry_price=BIG), "line 2: entry_price: too large for the engine's 64-bit"),
-    (position(mark_price=BIG), "line 2: mark_price: too large for the engine's 64-bit"),
-    (position(collateral=BIG), "line 2: collateral: too large for the engine's 64-bit"),
+    # Price paths stay int64: a start price of 10^399 cents is refused (numpy's int64
+    # conversion raised OverflowError before any bound existed).
+    (position(mark_price=BIG), ("line 2: mark_price: too large for the engine's 64-bit "
+                                "integer price paths (402 digits in units of 10^-2; the bound "
+                                "is 2^62 / 128, a path may rise 64x)")),
     # A mark price with too many decimals (the entry price is fine): StopIteration before.
     (position(mark_price=FINE), "line 2: mark_price: more than 8 decimals"),
     # json keeps the last of a repeated key: the snapshot would size another position.
@@ -86,6 +81,23 @@ POSITIONS = [
      ' "entry_price": "10000", "collateral": "1000.00", "maintenance_margin_rate": "0.005"}',
      "line 2: 'size': the key is repeated in one object (each field may be given once)"),
 ]
+
+
+# Beyond int64, sized exactly with Python integers (each was refused as "too large for the
+# engine's 64-bit integer arithmetic" before): 10^399 BTC; 22 decimals on line 2, which make
+# bob's 1 BTC on line 1 10^22 size units; an entry price and a collateral of 400 digits.
+WIDE = [position(size=BIG), position(size=FINE), position(entry_price=BIG),
+        position(collateral=BIG)]
+
+
+@pytest.mark.parametrize("record", WIDE)
+def test_positions_beyond_int64_are_sized(tmp_path: Path, url: str, record: object) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position(account="bob", mark_price=None), record])
+    out = tmp_path / "report.json"
+    result = risk(url, "--positions", str(book), "--scenario", "btc-2020-03-12",
+                  "--horizon", "10", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["positions"] == 2
 
 
 @pytest.mark.parametrize(("record", "expected"), POSITIONS)
