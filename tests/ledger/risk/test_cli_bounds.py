@@ -133,3 +133,39 @@ def test_shape_variants_in_blocks_are_the_same_paths() -> None:
     assert (blocks[0][0] == shape_path("ftx-2022-11-08", 50)[0]).all()
     fewer = shape_variants("ftx-2022-11-08", 50, 300, 0.01, 3.0, seed=2)
     assert (np.vstack(blocks)[:300] == fewer).all()
+
+
+HAND = [
+    # 20.001 BTC long at 60,000.1 (mark too), mm 0, collateral 20.001 x 6,000 = 120,006.00:
+    # equity 0 at 54,000.1, so down at the path's 30,000.05 (the CSV halves the price). P&L
+    # (30,000.05 - 60,000.10) x 20.001 = -600,031.00005; equity 120,006 - 600,031.00005 =
+    # -480,025.00005: a deficit of 480,025.01 (rounded up to the cent). Refused before: 64 x
+    # 6,000,010 x 20,001 x 10^6 = 7.7e18 >= 2^62.
+    (position(size="20.001", entry_price="60000.1", mark_price="60000.1",
+              collateral="120006.00", maintenance_margin_rate="0"), "480025.01",
+     "576030.02"),  # 1.2 x 480,025.01 = 576,030.012, rounded up
+    # 10^399 BTC long at 10,000 with 10^402 USDT (10%), mm 0: equity 0 at 9,000, down at
+    # 5,000: P&L -5,000 x 10^399 = -5 x 10^402; a deficit of 4 x 10^402 USDT.
+    (position(size=BIG, collateral="1" + "0" * 402 + ".00", maintenance_margin_rate="0"),
+     "4" + "0" * 402 + ".00", "48" + "0" * 401 + ".00"),
+]
+
+
+@pytest.mark.parametrize(("record", "deficit", "recommended"), HAND)
+def test_wide_positions_by_hand(tmp_path: Path, url: str, record: object, deficit: str,
+                                recommended: str) -> None:
+    """Slippage 0 and a CSV path 100, 100, 50: one liquidation at step 2 at half the mark;
+    the report's deficits, cover-1 and recommended size (1.2 x the deficit) to the cent, and
+    the PNG is drawn."""
+    book = write_lines(tmp_path / "book.jsonl", [record])
+    path = tmp_path / "half.csv"
+    path.write_text("half\n100\n100\n50\n")
+    out, png = tmp_path / "report.json", tmp_path / "risk.png"
+    result = risk(url, "--positions", str(book), "--scenario", str(path), "--horizon", "2",
+                  "--slippage", "0", "--out", str(out), "--png", str(png))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["deficits"]["99.9"] == {"var": deficit, "es": deficit}
+    assert doc["cover_1"] == doc["cover_2"] == deficit
+    assert doc["recommended_size"] == recommended
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
