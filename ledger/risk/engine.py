@@ -300,11 +300,11 @@ def waterfall(fee: np.ndarray, deficit: np.ndarray, start: int, reserve: int,
     reserve and the per-event cap. Exact; sequential only from the first event the fund
     cannot pay in full. int64 when every running sum stays below 2^62, else Python ints."""
     n = len(fee)
-    if n and fee.dtype != object and deficit.dtype != object:
-        bound = abs(start) + abs(reserve) + n * (int(fee.max()) + int(deficit.max()))
-        if bound >= ROOM:
-            fee, deficit = fee.astype(object), deficit.astype(object)
-    elif n:
+    if not n:
+        return Outcome(0, 0, 0, 0, start, start, 0, False)
+    bound = abs(start) + abs(reserve) + (abs(cap) if cap is not None else 0)
+    if fee.dtype == object or deficit.dtype == object or \
+            bound + n * (int(fee.max()) + int(deficit.max())) >= ROOM:
         fee, deficit = fee.astype(object), deficit.astype(object)
     want = deficit if cap is None else np.minimum(deficit, cap)
     flow = fee - want
