@@ -25,8 +25,10 @@ Per path:
    from the first event where that assumption fails.
 
 The fee of a volatility-curve share is computed in float64 and kept only when it is not
-within 1e-5 of an integer (float error is below 1e-7 there); those rare events are recomputed exactly with Fractions, the way
-`ledger.domain.waterfall.settle` does. Fixed (and clamped curve) shares are pure integers.
+within 1e-5 of an integer (float error is below 1e-7 there); those rare events are recomputed
+exactly with Fractions, the way `ledger.domain.waterfall.settle` does (on a wide path, every
+such fee is: past 2^53 a float guess means nothing). Fixed (and clamped curve) shares are pure
+integers.
 """
 
 from __future__ import annotations
