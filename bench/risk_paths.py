@@ -3,10 +3,14 @@ loop (ledger.risk.reference: a loop per position and step, the domain's `settle`
 liquidation) over the same positions and paths, and the time of the full sizing run.
 
 Usage: python bench/risk_paths.py [--positions 10000] [--steps 1440] [--paths 10000]
-                                  [--sample 200] [--reference-paths 2] [--skip-full]
+                                  [--sample 200] [--reference-paths 2] [--wide-paths 20]
+                                  [--skip-full]
 Positions: the simulator's opening book (`ledger.sim.positions`, seed 7). Paths: the default
 stochastic scenario (vol 0.05, 2 jumps of 8% per horizon, Student-t df 3), slippage 0.001,
 the demo's policy (fixed share 1, reserve 0). The sample rounds alternate engine and baseline.
+The wide line runs the first --wide-paths sample paths with the engine on int64 and forced
+onto Python integers (the path books beyond int64 take), alternating path by path in CPU
+time, checks every outcome is the same, and gives both rates.
 The full run is `ledger.risk.sizing.simulate` over --paths paths (one policy), CPU and wall.
 """
 
@@ -34,6 +38,7 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=10_000)
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--reference-paths", type=int, default=2)
+    parser.add_argument("--wide-paths", type=int, default=20)
     parser.add_argument("--skip-full", action="store_true")
     args = parser.parse_args()
     config = SimulationConfig(traders=args.positions)
@@ -61,6 +66,22 @@ def main() -> None:
     print(f"  vectorized engine   {fast_rate:10.1f} paths/s")
     print(f"  per-path reference  {slow_rate:10.3f} paths/s (median of {args.reference_paths})")
     print(f"  ratio               {fast_rate / slow_rate:10.0f}x (target >= 50x)")
+    wide_count = min(args.wide_paths, prices.shape[0])
+    if wide_count:
+        wide_prep = engine.prepare(book, wide=True)
+        narrow, wide = [], []
+        narrow_cpu = wide_cpu = 0.0
+        for j in range(wide_count):  # alternating, in CPU time: fair on a shared machine
+            t0 = time.process_time()
+            narrow.append(engine.run_path(prep, prices[j], slip, [(policy, START)])[1])
+            t1 = time.process_time()
+            wide.append(engine.run_path(wide_prep, prices[j], slip, [(policy, START)])[1])
+            narrow_cpu, wide_cpu = narrow_cpu + t1 - t0, wide_cpu + time.process_time() - t1
+        narrow_rate, wide_rate = wide_count / narrow_cpu, wide_count / wide_cpu
+        assert narrow == wide, "the wide path differs from int64"
+        print(f"  wide (Python ints)  {wide_rate:10.1f} paths/s of CPU against int64 "
+              f"{narrow_rate:.1f} on the same {wide_count} paths, alternating "
+              f"({narrow_rate / wide_rate:.1f}x slower)")
     if args.skip_full:
         return
     run = sizing.RiskConfig(paths=args.paths, horizon=args.steps, seed=3)

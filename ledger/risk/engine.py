@@ -1,7 +1,13 @@
 """The vectorized stress engine: liquidations on price paths, then the policy's waterfall.
 
-Exact in integer minor units (int64; `positions._check_room` refuses snapshots that could
-overflow). Per path:
+Exact in integer minor units at any size. Per path, the largest mark the path reaches and the
+book's largest size, entry and collateral (exact Python integers) bound every product formed
+below; when the bounds fit int64 (below 2^62, and 2^61 for the two terms of a delta) the path
+runs on int64 arrays, otherwise on object arrays of Python integers: the same numpy
+expressions, exact, and slower (`bench/risk_paths.py` measures both). The crossing search
+(prices and triggers) is always int64: prices are bounded by `positions.PRICE_ROOM` and
+triggers clamped. The fees and the waterfall choose the same way from their own bounds.
+Per path:
 
 1. Crossing: a long is liquidated at the first step whose price is <= its trigger. Only the
    running minimum matters and it is monotone, so with the triggers sorted once, one
@@ -19,8 +25,10 @@ overflow). Per path:
    from the first event where that assumption fails.
 
 The fee of a volatility-curve share is computed in float64 and kept only when it is not
-within 1e-5 of an integer (float error is below 1e-7 there); those rare events are recomputed exactly with Fractions, the way
-`ledger.domain.waterfall.settle` does. Fixed (and clamped curve) shares are pure integers.
+within 1e-5 of an integer (float error is below 1e-7 there); those rare events are recomputed
+exactly with Fractions, the way `ledger.domain.waterfall.settle` does (on a wide path, every
+such fee is: past 2^53 a float guess means nothing). Fixed (and clamped curve) shares are pure
+integers.
 """
 
 from __future__ import annotations
@@ -33,12 +41,11 @@ from fractions import Fraction
 import numpy as np
 
 from ledger.domain.policy import FixedShare, Policy, VolatilityCurve, interpolate, volatility
-from ledger.risk.positions import Book
+from ledger.risk.positions import Book, max_abs
 
 PPM = 1_000_000
 MAX_SLIPPAGE_PPM = 150_000  # the simulator's max_slippage
-NO_CAP = 2**62
-ROOM = 2**62  # int64 products stay below this; beyond, the fee falls back to Python ints
+ROOM = 2**62  # int64 products stay below this; beyond, Python ints (object arrays)
 
 
 @dataclass(frozen=True)
@@ -85,18 +92,31 @@ class Outcome:
 
 @dataclass
 class Prepared:
-    """Per-book constants the per-path work reuses."""
+    """Per-book constants the per-path work reuses. `wide`: None chooses int64 or Python
+    integers per path from the bounds; True forces Python integers (the tests and the
+    benchmark compare the two)."""
 
     book: Book
     dk: int
     mz: int
     sides: list[tuple[int, bool, np.ndarray, np.ndarray]] = field(default_factory=list)
+    wide: bool | None = None
+    size_max: int = 0
+    size_total: int = 0
+    entry_max: int = 0
+    collateral_max: int = 0
+    depth_min: int = 1
+    narrow_book: bool = True  # every per-position array is int64
 
 
-def prepare(book: Book) -> Prepared:
-    """Sort each (market, side)'s triggers once."""
+def prepare(book: Book, wide: bool | None = None) -> Prepared:
+    """Sort each (market, side)'s triggers once; the exact bounds the per-path choice uses."""
     k = book.price_decimals + book.size_decimals - book.quote_decimals
-    prep = Prepared(book=book, dk=10 ** max(k, 0), mz=10 ** max(-k, 0))
+    arrays = (book.size, book.entry, book.collateral, book.depth)
+    prep = Prepared(book=book, dk=10 ** max(k, 0), mz=10 ** max(-k, 0), wide=wide,
+                    size_max=book.size_max, size_total=book.size_total,
+                    entry_max=book.entry_max, collateral_max=book.collateral_max,
+                    narrow_book=all(a.dtype != object for a in arrays))
     for m in range(len(book.markets)):
         for long in (True, False):
             idx = np.flatnonzero((book.market == m) & (book.long == long))
@@ -109,6 +129,24 @@ def prepare(book: Book) -> Prepared:
             order = idx[np.argsort(-rank if long else rank, kind="stable")]
             prep.sides.append((m, long, order, np.sort(book.trigger[idx])))
     return prep
+
+
+def path_is_wide(prep: Prepared, mark_max: int, slip: Slippage) -> bool:
+    """Whether a path whose marks are at most `mark_max` needs Python integers: some product
+    below could reach 2^62 in int64 (exact bounds in Python integers; cheap)."""
+    if prep.wide is not None:
+        return prep.wide
+    if not prep.narrow_book:
+        return True
+    half = ROOM // 2
+    fill_max = 2 * mark_max + 1  # a fill is at most 15% above the mark, rounded up
+    move_max = max(fill_max, prep.entry_max)
+    return not (mark_max * (PPM + slip.max_ppm) < ROOM  # the slipped fill
+                and mark_max * prep.size_max * prep.mz < ROOM  # one notional
+                # the running sum of notionals, scaled by 10^4 for the slippage
+                and mark_max * prep.size_total * prep.mz // prep.dk * 10_000 < ROOM
+                and move_max * prep.size_max * prep.mz < half  # the two terms of the delta
+                and prep.collateral_max * prep.dk < half)
 
 
 def events(prep: Prepared, prices: np.ndarray, slip: Slippage) -> Events:
@@ -144,8 +182,11 @@ def events(prep: Prepared, prices: np.ndarray, slip: Slippage) -> Events:
         key = parts_key[0]
     market = book.market[pos]
     mark = prices[market, step]
-    size = book.size[pos]
+    size, entry, collateral = book.size[pos], book.entry[pos], book.collateral[pos]
     long = book.long[pos]
+    if path_is_wide(prep, int(mark.max()), slip):
+        mark, size = mark.astype(object), size.astype(object)
+        entry, collateral = entry.astype(object), collateral.astype(object)
     if slip.base_ppm == 0:
         fill = mark
     else:
@@ -158,15 +199,17 @@ def events(prep: Prepared, prices: np.ndarray, slip: Slippage) -> Events:
         sell = mark * (PPM - ppm) // PPM  # a long is closed by selling: rounded down
         buy = -((-mark * (PPM + ppm)) // PPM)  # a short by buying: rounded up
         fill = np.maximum(1, np.where(long, sell, buy))
-    move = np.where(long, fill - book.entry[pos], book.entry[pos] - fill)
-    x = book.collateral[pos] * prep.dk + move * size * prep.mz
+    move = np.where(long, fill - entry, entry - fill)
+    x = collateral * prep.dk + move * size * prep.mz
     deficit = np.where(x < 0, (-x + prep.dk - 1) // prep.dk, 0)
     return Events(pos, step, mark, fill, x, deficit)
 
 
 def fees(prep: Prepared, ev: Events, policy: Policy, prices: np.ndarray) -> np.ndarray:
-    """The fund's fee on each surplus event (0 on deficits), exactly as `settle` rounds it."""
-    out = np.zeros(len(ev.position), dtype=np.int64)
+    """The fund's fee on each surplus event (0 on deficits), exactly as `settle` rounds it:
+    int64, or an object array of Python integers when the path's amounts are wide."""
+    wide = ev.delta_x.dtype == object
+    out = np.zeros(len(ev.position), dtype=object if wide else np.int64)
     surplus = np.flatnonzero(ev.delta_x >= 0)
     if not len(surplus):
         return out
@@ -175,15 +218,16 @@ def fees(prep: Prepared, ev: Events, policy: Policy, prices: np.ndarray) -> np.n
     c, d = rate.numerator, rate.denominator
     x = ev.delta_x[surplus]
     fill, size = ev.fill[surplus], book.size[ev.position[surplus]]
-    if int(x.max()) * d >= ROOM or c * int(fill.max()) * int(size.max()) * prep.mz >= ROOM:
-        # A rate with a long decimal expansion: Python integers (exact, slower).
+    if wide or int(x.max()) * d >= ROOM or \
+            c * int(fill.max()) * int(size.max()) * prep.mz >= ROOM:
+        # A rate with a long decimal expansion, or a wide path: Python integers (exact).
         x, fill, size = x.astype(object), fill.astype(object), size.astype(object)
     capped = c * fill * size * prep.mz
     base = np.minimum(x * d, capped)  # the fee base, in units of 1/(d * DK) minor units
     denom = d * prep.dk
     share = policy.fund_share
     if isinstance(share, FixedShare):
-        out[surplus] = _times_share(base, share.value, denom)
+        out[surplus] = _times_share(base, share.value, denom, wide)
         return out
     vol = _volatility(prices, share.window)[book.market[ev.position[surplus]], ev.step[surplus]]
     first_vol, first_share = share.breakpoints[0]
@@ -192,20 +236,25 @@ def fees(prep: Prepared, ev: Events, policy: Policy, prices: np.ndarray) -> np.n
     low = vol <= float(first_vol) - margin
     high = vol >= float(last_vol) + margin
     middle = ~(low | high)
-    result = np.zeros(len(surplus), dtype=np.int64)
-    result[low] = _times_share(base[low], first_share, denom)
-    result[high] = _times_share(base[high], last_share, denom)
+    result = np.zeros(len(surplus), dtype=object if wide else np.int64)
+    result[low] = _times_share(base[low], first_share, denom, wide)
+    result[high] = _times_share(base[high], last_share, denom, wide)
     if middle.any():
-        points = [(float(v), float(s)) for v, s in share.breakpoints]
-        s_f = np.interp(vol[middle], [p[0] for p in points], [p[1] for p in points])
-        fee_f = base[middle].astype(np.float64) / denom * s_f
-        near = np.abs(fee_f - np.round(fee_f)) < 1e-5 + 1e-11 * np.abs(fee_f)
-        guess = np.floor(fee_f).astype(np.int64)
         where = np.flatnonzero(middle)
-        for j in np.flatnonzero(near):
-            i = surplus[where[j]]
-            guess[j] = _exact_fee(prep, ev, i, share, prices, int(base[where[j]]), denom)
-        result[middle] = guess
+        if wide:
+            # Beyond float64's 53 bits the float guess cannot be trusted: every fee exactly.
+            result[middle] = [_exact_fee(prep, ev, int(surplus[j]), share, prices,
+                                         int(base[j]), denom) for j in where.tolist()]
+        else:
+            points = [(float(v), float(s)) for v, s in share.breakpoints]
+            s_f = np.interp(vol[middle], [p[0] for p in points], [p[1] for p in points])
+            fee_f = base[middle].astype(np.float64) / denom * s_f
+            near = np.abs(fee_f - np.round(fee_f)) < 1e-5 + 1e-11 * np.abs(fee_f)
+            guess = np.floor(fee_f).astype(np.int64)
+            for j in np.flatnonzero(near):
+                i = surplus[where[j]]
+                guess[j] = _exact_fee(prep, ev, i, share, prices, int(base[where[j]]), denom)
+            result[middle] = guess
     out[surplus] = result
     return out
 
@@ -221,14 +270,16 @@ def _exact_fee(prep: Prepared, ev: Events, i: int, share: VolatilityCurve, price
     return math.floor(Fraction(base, denom) * value)
 
 
-def _times_share(base: np.ndarray, value: Fraction, denom: int) -> np.ndarray:
-    """floor(base * value / denom), exact: int64 when it fits, Python ints otherwise."""
+def _times_share(base: np.ndarray, value: Fraction, denom: int, wide: bool) -> np.ndarray:
+    """floor(base * value / denom), exact: int64 when it fits, Python ints otherwise (an
+    object array when `wide`)."""
     a, b = value.numerator, value.denominator
     if not len(base):
         return base
     if base.dtype != object and int(np.abs(base).max()) * a < ROOM and denom * b < ROOM:
         return base * a // (denom * b)
-    return np.array([int(v) * a // (denom * b) for v in base.tolist()], dtype=np.int64)
+    return np.array([int(v) * a // (denom * b) for v in base.tolist()],
+                    dtype=object if wide else np.int64)
 
 
 def _volatility(prices: np.ndarray, window: int) -> np.ndarray:
@@ -249,9 +300,15 @@ def waterfall(fee: np.ndarray, deficit: np.ndarray, start: int, reserve: int,
               cap: int | None) -> Outcome:
     """Run the events through the fund: fee in, then deficit paid up to the balance above the
     reserve and the per-event cap. Exact; sequential only from the first event the fund
-    cannot pay in full."""
-    cap_value = NO_CAP if cap is None else cap
-    want = np.minimum(deficit, cap_value)
+    cannot pay in full. int64 when every running sum stays below 2^62, else Python ints."""
+    n = len(fee)
+    if not n:
+        return Outcome(0, 0, 0, 0, start, start, 0, False)
+    bound = abs(start) + abs(reserve) + (abs(cap) if cap is not None else 0)
+    if fee.dtype == object or deficit.dtype == object or \
+            bound + n * (int(fee.max()) + int(deficit.max())) >= ROOM:
+        fee, deficit = fee.astype(object), deficit.astype(object)
+    want = deficit if cap is None else np.minimum(deficit, cap)
     flow = fee - want
     after = start + np.cumsum(flow)
     before_pay = after + want  # balance when the deficit arrives (its fee, 0, is in)
@@ -261,7 +318,7 @@ def waterfall(fee: np.ndarray, deficit: np.ndarray, start: int, reserve: int,
     cum_fee_before = np.cumsum(fee) - fee
     need = cum_want_incl - cum_fee_before
     required = reserve + int(need[is_deficit].max()) if is_deficit.any() else 0
-    forced = bool((deficit > cap_value).any())
+    forced = cap is not None and bool((deficit > cap).any())
     total_fee, total_deficit = int(fee.sum()), int(deficit.sum())
     if not len(short):
         paid = int(want.sum())
@@ -275,7 +332,9 @@ def waterfall(fee: np.ndarray, deficit: np.ndarray, start: int, reserve: int,
     fee_list, def_list = fee[f:].tolist(), deficit[f:].tolist()
     for fe, de in zip(fee_list, def_list, strict=True):
         if de:
-            pay = min(de, max(0, balance - reserve), cap_value)
+            pay = min(de, max(0, balance - reserve))
+            if cap is not None:
+                pay = min(pay, cap)
             balance -= pay
             paid += pay
         else:
@@ -286,17 +345,38 @@ def waterfall(fee: np.ndarray, deficit: np.ndarray, start: int, reserve: int,
 
 
 def group_deficits(book: Book, ev: Events) -> np.ndarray:
-    """Deficit per affiliate group (or account) on this path, int64."""
-    out = np.zeros(len(book.groups), dtype=np.int64)
+    """Deficit per affiliate group (or account) on this path: int64, or Python ints (object)
+    when the path's amounts are wide."""
     hit = ev.deficit > 0
+    wide = ev.deficit.dtype == object
+    out = np.zeros(len(book.groups), dtype=object if wide else np.int64)
     if not hit.any():
         return out
     groups, amounts = book.group[ev.position[hit]], ev.deficit[hit]
-    if int(amounts.sum()) < 2**53:  # float64 sums of integers are exact below 2^53
+    if wide:
+        for g, a in zip(groups.tolist(), amounts.tolist(), strict=True):
+            out[g] += a
+        return out
+    bound = int(amounts.max()) * len(amounts)  # the int64 sums below stay exact under it
+    if bound < 2**53:  # float64 sums of integers are exact below 2^53
         return np.rint(np.bincount(groups, weights=amounts.astype(np.float64),
                                    minlength=len(book.groups))).astype(np.int64)
+    if bound >= ROOM:
+        out = out.astype(object)
+        for g, a in zip(groups.tolist(), amounts.tolist(), strict=True):
+            out[g] += a
+        return out
     np.add.at(out, groups, amounts)
     return out
+
+
+def total(values: np.ndarray) -> int:
+    """The exact sum of an integer array (int64 sums can wrap; then Python ints)."""
+    if not len(values):
+        return 0
+    if values.dtype != object and max_abs(values) * len(values) < ROOM:
+        return int(values.sum())
+    return sum(values.tolist())
 
 
 def run_path(prep: Prepared, prices: np.ndarray, slip: Slippage,

@@ -9,7 +9,7 @@ collateral in minor units of the quote asset, and each position's integer trigge
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, BinaryIO
@@ -22,8 +22,13 @@ from ledger.domain.records import RecordError, decode_json, numbered_lines
 
 MAX_PRICE_DECIMALS = 8
 MIN_PRICE_DECIMALS = 2  # paths move in steps no coarser than a cent of the quote
-INT64_ROOM = 2**62  # every product the engine forms must stay below this
+INT64_ROOM = 2**62  # an integer array is int64 when every value is below this, else Python ints
 MAX_RISE = 64  # paths may rise to this multiple of today's price (the room is checked for it)
+# Price paths are int64: a start price times MAX_RISE (with float rounding) stays below 2^62.
+PRICE_ROOM = INT64_ROOM // MAX_RISE // 2
+# A trigger beyond every price a path can reach acts the same as any larger one: clamped here
+# so the sorted triggers stay int64 (a long this deep is down at step 0, a short never).
+TRIGGER_CAP = INT64_ROOM
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,10 @@ class Book:
     depth: np.ndarray  # per market: book depth (quote minor units) that moves fills by 1%
     market: np.ndarray  # per position: market index
     long: np.ndarray  # bool
-    size: np.ndarray  # int64 size units
-    entry: np.ndarray  # int64 price units
-    collateral: np.ndarray  # int64 minor units
-    trigger: np.ndarray  # int64 price units
+    size: np.ndarray  # size units: int64, or Python ints (object) when one is beyond int64
+    entry: np.ndarray  # price units: int64 or object, as `size`
+    collateral: np.ndarray  # minor units: int64 or object, as `size`
+    trigger: np.ndarray  # int64 price units, clamped to [0, TRIGGER_CAP]
     level_rank: np.ndarray  # int64: rank of the exact maintenance level (equal levels, equal rank)
     group: np.ndarray  # int64 group index
     groups: list[str]
@@ -72,6 +77,40 @@ class Book:
     def count(self) -> int:
         """Number of positions."""
         return len(self.positions)
+
+    @property
+    def size_max(self) -> int:
+        """The largest size (exact)."""
+        return max_abs(self.size)
+
+    @property
+    def size_total(self) -> int:
+        """The sum of all sizes (exact)."""
+        return sum(self.size.tolist())
+
+    @property
+    def collateral_max(self) -> int:
+        """The largest |collateral| (exact)."""
+        return max_abs(self.collateral)
+
+    @property
+    def entry_max(self) -> int:
+        """The largest entry price (exact)."""
+        return max_abs(self.entry)
+
+
+def max_abs(values: np.ndarray) -> int:
+    """The largest |value| of an integer array, exact (0 when empty)."""
+    return max((abs(int(v)) for v in (values.max(), values.min())), default=0) if len(values) \
+        else 0
+
+
+def int_array(values: list[int]) -> np.ndarray:
+    """int64 when every value fits the engine's int64 room (below 2^62), else an object array
+    of Python ints: exact at any size, slower."""
+    if all(-INT64_ROOM < v < INT64_ROOM for v in values):
+        return np.array(values, dtype=np.int64)
+    return np.array(values, dtype=object)
 
 
 def read_positions(stream: BinaryIO) -> list[Position]:
@@ -129,13 +168,15 @@ def _places(value: Fraction) -> int:
     return max(twos, fives)
 
 
-def _fits(line: int, field: str, value: int, unit: str) -> int:
-    """`value` when it fits the engine's int64 arithmetic (below 2^62), else RecordError: the
-    arrays are built from these integers, and numpy would overflow on a larger one."""
-    if not -INT64_ROOM < value < INT64_ROOM:
+def _price_fits(line: int, field: str, value: int, unit: str) -> int:
+    """`value` when a path from it fits int64 price arithmetic (below PRICE_ROOM: a path may
+    rise MAX_RISE times), else RecordError. Sizes, collateral and every product the engine
+    forms have no such bound (they are Python integers where int64 would overflow)."""
+    if not 0 < value < PRICE_ROOM:
         raise RecordError(line, f"{field}: too large for the engine's 64-bit integer "
-                                f"arithmetic ({len(str(abs(value)))} digits in {unit}; the "
-                                f"bound is 2^62)")
+                                f"price paths ({len(str(abs(value)))} digits in {unit}; the "
+                                f"bound is 2^62 / {2 * MAX_RISE}, a path may rise "
+                                f"{MAX_RISE}x)")
     return value
 
 
@@ -186,27 +227,22 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
                 (p.size for p in mine), Fraction(0))
             start.append(max(1, math.floor(mean * 10**pd + Fraction(1, 2))))
     # The units are the finest decimals of any line: name that line, which may be another.
-    widest_size = max(positions, key=lambda p: _places(p.size))
     widest_price = max(positions, key=lambda p: max(
         _places(p.entry_price), _places(p.mark_price) if p.mark_price is not None else 0))
     price_unit = f"units of 10^-{pd}" + (f", the decimals of line {widest_price.line}"
                                          if pd > MIN_PRICE_DECIMALS else "")
-    size_unit = f"units of 10^-{sd}" + (f", the decimals of line {widest_size.line}"
-                                        if sd else "")
     for m, value in zip(names, start, strict=True):  # the mark's line, or the top entry's
         mine = [p for p in positions if p.market == m]
         origin = next((p for p in mine if p.mark_price is not None), None) or max(
             mine, key=lambda p: p.entry_price)
-        _fits(origin.line, "mark_price" if m in marks else "entry_price", value, price_unit)
-    size = [_fits(p.line, "size", int(p.size * 10**sd), size_unit) for p in positions]
-    entry = [_fits(p.line, "entry_price", int(p.entry_price * 10**pd), price_unit)
-             for p in positions]
-    collateral = [_fits(p.line, "collateral", p.collateral // scale_down,
-                        f"minor units of {asset}") for p in positions]
+        _price_fits(origin.line, "mark_price" if m in marks else "entry_price", value,
+                    price_unit)
+    size = [int(p.size * 10**sd) for p in positions]
+    entry = [int(p.entry_price * 10**pd) for p in positions]
+    collateral = [p.collateral // scale_down for p in positions]
     levels = [_level(p, z, e, c, pd, sd, qd) for p, z, e, c in
               zip(positions, size, entry, collateral, strict=True)]
-    trigger = [_fits(p.line, "collateral", max(0, math.ceil(lv) - 1) if p.long
-                     else math.floor(lv) + 1, f"{price_unit} of its maintenance level")
+    trigger = [min(TRIGGER_CAP, max(0, math.ceil(lv) - 1) if p.long else math.floor(lv) + 1)
                for p, lv in zip(positions, levels, strict=True)]
     distinct = {lv: r for r, lv in enumerate(sorted(set(levels)))}
     depth = []
@@ -215,23 +251,20 @@ def build_book(positions: list[Position], markets: Mapping[str, str],
         shorts = sum(z for p, z in zip(positions, size, strict=True)
                      if p.market == m and not p.long)
         notional = Fraction(start[i] * max(longs, shorts) * 10**qd, 10 ** (pd + sd))
-        biggest = max((p for p in positions if p.market == m), key=lambda p: p.size)
-        depth.append(_fits(biggest.line, "size", max(1, math.floor(notional * depth_share)),
-                           f"minor units of {asset} of {m}'s book depth"))
+        depth.append(max(1, math.floor(notional * depth_share)))
     groups = sorted({p.group for p in positions})
     group_index = {g: i for i, g in enumerate(groups)}
     book = Book(positions=positions, markets=names, asset=asset, quote_decimals=qd,
                 price_decimals=pd, size_decimals=sd, start=np.array(start, dtype=np.int64),
-                depth=np.array(depth, dtype=np.int64),
+                depth=int_array(depth),
                 market=np.array([index[p.market] for p in positions], dtype=np.int64),
                 long=np.array([p.long for p in positions], dtype=bool),
-                size=np.array(size, dtype=np.int64), entry=np.array(entry, dtype=np.int64),
-                collateral=np.array(collateral, dtype=np.int64),
+                size=int_array(size), entry=int_array(entry),
+                collateral=int_array(collateral),
                 trigger=np.array(trigger, dtype=np.int64),
                 level_rank=np.array([distinct[lv] for lv in levels], dtype=np.int64),
                 group=np.array([group_index[p.group] for p in positions], dtype=np.int64),
                 groups=groups)
-    _check_room(book, positions)
     return book
 
 
@@ -247,21 +280,3 @@ def _level(p: Position, z: int, e: int, c: int, pd: int, sd: int, qd: int) -> Fr
     if p.long:
         return (e * z - c_units) / ((1 - p.mm_rate) * z)
     return (e * z + c_units) / ((1 + p.mm_rate) * z)
-
-
-def _check_room(book: Book, positions: Iterable[Position]) -> None:
-    """Refuse a snapshot whose products would not fit the engine's int64 arithmetic."""
-    worst_price = int(max(book.start.max(), book.entry.max(), book.trigger.max())) * MAX_RISE
-    k = book.price_decimals + book.size_decimals
-    for p, z, c in zip(positions, book.size.tolist(), book.collateral.tolist(), strict=True):
-        if worst_price * z * 10**max(0, book.quote_decimals - k) * 10**6 >= INT64_ROOM or \
-                c * 10**max(0, k - book.quote_decimals) * 10**4 >= INT64_ROOM:
-            raise RecordError(p.line, "size: position too large for the engine's 64-bit "
-                                      "integer arithmetic")
-    # The slippage model sums the notional liquidated in a step and scales it by 10^4.
-    total = worst_price * int(book.size.sum()) * 10**max(0, book.quote_decimals - k) \
-        // 10**max(0, k - book.quote_decimals)
-    if total * 10**4 >= INT64_ROOM:
-        raise RecordError(book.positions[int(book.size.argmax())].line,
-                          "size: the book's total notional is too large for the engine's "
-                          "64-bit integer arithmetic")

@@ -154,7 +154,7 @@ def simulate(book: Book, policies: list[NamedPolicy], balance: int, config: Risk
             prices = scenarios.market_prices(block[j:j + 1], book.start)[0]
             ev, outs = engine.run_path(prep, prices, slip, runs)
             res.labels.append(label)
-            res.deficits.append(int(ev.deficit.sum()))
+            res.deficits.append(engine.total(ev.deficit))
             res.liquidations.append(len(ev.position))
             top = np.sort(engine.group_deficits(book, ev))[-2:]
             res.cover1.append(int(top[-1]) if len(top) else 0)
@@ -242,7 +242,9 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
     for named, store in zip(policies, res.per_policy, strict=True):
         social = store["socialized"]
         hits = sum(1 for s in social if s > 0)
-        required = sorted(r if not f else 2**62 for r, f in
+        # A forced path socializes at every size: above any finite size.
+        never = 1 + max(2 * max(recommended, balance, 1), *store["required"])
+        required = sorted(r if not f else never for r, f in
                           zip(store["required"], store["forced"], strict=True))
         down = reverse_stress(prep, named.policy, balance, slip, down=True)
         up = reverse_stress(prep, named.policy, balance, slip, down=False)

@@ -69,16 +69,11 @@ BIG = "1" + "0" * 399  # 400 digits
 FINE = "1." + "0" * 21 + "1"  # 22 decimals
 
 POSITIONS = [
-    # 10^399 size units: numpy's int64 conversion raised OverflowError.
-    (position(size=BIG), "line 2: size: too large for the engine's 64-bit integer arithmetic "
-                         "(400 digits in units of 10^-0; the bound is 2^62)"),
-    # 22 decimals on line 2 make bob's 1 BTC on line 1 10^22 size units (23 digits).
-    (position(size=FINE), "line 1: size: too large for the engine's 64-bit integer arithmetic "
-                          "(23 digits in units of 10^-22, the decimals of line 2; the bound "
-                          "is 2^62)"),
-    (position(entry_price=BIG), "line 2: entry_price: too large for the engine's 64-bit"),
-    (position(mark_price=BIG), "line 2: mark_price: too large for the engine's 64-bit"),
-    (position(collateral=BIG), "line 2: collateral: too large for the engine's 64-bit"),
+    # Price paths stay int64: a start price of 10^399 cents is refused (numpy's int64
+    # conversion raised OverflowError before any bound existed).
+    (position(mark_price=BIG), ("line 2: mark_price: too large for the engine's 64-bit "
+                                "integer price paths (402 digits in units of 10^-2; the bound "
+                                "is 2^62 / 128, a path may rise 64x)")),
     # A mark price with too many decimals (the entry price is fine): StopIteration before.
     (position(mark_price=FINE), "line 2: mark_price: more than 8 decimals"),
     # json keeps the last of a repeated key: the snapshot would size another position.
@@ -86,6 +81,23 @@ POSITIONS = [
      ' "entry_price": "10000", "collateral": "1000.00", "maintenance_margin_rate": "0.005"}',
      "line 2: 'size': the key is repeated in one object (each field may be given once)"),
 ]
+
+
+# Beyond int64, sized exactly with Python integers (each was refused as "too large for the
+# engine's 64-bit integer arithmetic" before): 10^399 BTC; 22 decimals on line 2, which make
+# bob's 1 BTC on line 1 10^22 size units; an entry price and a collateral of 400 digits.
+WIDE = [position(size=BIG), position(size=FINE), position(entry_price=BIG),
+        position(collateral=BIG)]
+
+
+@pytest.mark.parametrize("record", WIDE)
+def test_positions_beyond_int64_are_sized(tmp_path: Path, url: str, record: object) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position(account="bob", mark_price=None), record])
+    out = tmp_path / "report.json"
+    result = risk(url, "--positions", str(book), "--scenario", "btc-2020-03-12",
+                  "--horizon", "10", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["positions"] == 2
 
 
 @pytest.mark.parametrize(("record", "expected"), POSITIONS)
@@ -121,3 +133,39 @@ def test_shape_variants_in_blocks_are_the_same_paths() -> None:
     assert (blocks[0][0] == shape_path("ftx-2022-11-08", 50)[0]).all()
     fewer = shape_variants("ftx-2022-11-08", 50, 300, 0.01, 3.0, seed=2)
     assert (np.vstack(blocks)[:300] == fewer).all()
+
+
+HAND = [
+    # 20.001 BTC long at 60,000.1 (mark too), mm 0, collateral 20.001 x 6,000 = 120,006.00:
+    # equity 0 at 54,000.1, so down at the path's 30,000.05 (the CSV halves the price). P&L
+    # (30,000.05 - 60,000.10) x 20.001 = -600,031.00005; equity 120,006 - 600,031.00005 =
+    # -480,025.00005: a deficit of 480,025.01 (rounded up to the cent). Refused before: 64 x
+    # 6,000,010 x 20,001 x 10^6 = 7.7e18 >= 2^62.
+    (position(size="20.001", entry_price="60000.1", mark_price="60000.1",
+              collateral="120006.00", maintenance_margin_rate="0"), "480025.01",
+     "576030.02"),  # 1.2 x 480,025.01 = 576,030.012, rounded up
+    # 10^399 BTC long at 10,000 with 10^402 USDT (10%), mm 0: equity 0 at 9,000, down at
+    # 5,000: P&L -5,000 x 10^399 = -5 x 10^402; a deficit of 4 x 10^402 USDT.
+    (position(size=BIG, collateral="1" + "0" * 402 + ".00", maintenance_margin_rate="0"),
+     "4" + "0" * 402 + ".00", "48" + "0" * 401 + ".00"),
+]
+
+
+@pytest.mark.parametrize(("record", "deficit", "recommended"), HAND)
+def test_wide_positions_by_hand(tmp_path: Path, url: str, record: object, deficit: str,
+                                recommended: str) -> None:
+    """Slippage 0 and a CSV path 100, 100, 50: one liquidation at step 2 at half the mark;
+    the report's deficits, cover-1 and recommended size (1.2 x the deficit) to the cent, and
+    the PNG is drawn."""
+    book = write_lines(tmp_path / "book.jsonl", [record])
+    path = tmp_path / "half.csv"
+    path.write_text("half\n100\n100\n50\n")
+    out, png = tmp_path / "report.json", tmp_path / "risk.png"
+    result = risk(url, "--positions", str(book), "--scenario", str(path), "--horizon", "2",
+                  "--slippage", "0", "--out", str(out), "--png", str(png))
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["deficits"]["99.9"] == {"var": deficit, "es": deficit}
+    assert doc["cover_1"] == doc["cover_2"] == deficit
+    assert doc["recommended_size"] == recommended
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
