@@ -79,8 +79,8 @@ def _check_header(document: Any, snapshot: dict[str, Any], fmt: str, where: Path
               "root": accounts["root"], "count": accounts["count"], "assets": accounts["assets"]}
     for field, value in wanted.items():
         if document.get(field) != value:
-            raise SiteError(f"{where}: {field} {clip(document.get(field))} is not the "
-                            f"snapshot's {clip(value)}")
+            raise SiteError(f"{where}: {field} {clip(document.get(field), 80)} is not the "
+                            f"snapshot's {clip(value, 80)}")
 
 
 def read_shards(tree: Tree, folder: str, snapshot: dict[str, Any]) -> Shards | None:
