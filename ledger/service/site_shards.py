@@ -30,7 +30,7 @@ from ledger.service.site_figures import SiteError
 from ledger.service.site_files import Tree
 
 MAX_INDEX = 64 * 1024  # accounts/index.json: one small object
-_NAME = re.compile(r"(all|[0-9a-f]{1,%d})\.json" % MAX_DIGITS)
+_NAME = re.compile(rf"(all|[0-9a-f]{{1,{MAX_DIGITS}}})\.json")
 _NONCE = re.compile(r"[0-9a-f]{64}")
 
 
