@@ -34,7 +34,7 @@ def site() -> None:
               metavar="N|all",
               help="Carry the account-proof shards of the latest N snapshots (or all), so a "
                    "trader verifies their account by its id alone; 0 for none. One "
-                   "snapshot's shards are about 120 bytes per account.")
+                   "snapshot's shards take a few hundred bytes per account.")
 @force_option
 def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, account_shards: str,
           force: bool) -> None:

@@ -3,7 +3,7 @@
 A tiled publication keeps, per snapshot, `accounts/index.json` and the shards
 `accounts/<nonce prefix>.json` (`all.json` for one shard; auditor.verify.shards). The site
 carries the shards of the latest `--account-shards N` snapshots (default 1: one snapshot's
-shards are about 120 bytes per account, so the site grows with the accounts, not with the
+shards are a few hundred bytes per account, so the site grows with the accounts, not with the
 accounts times the snapshots) as `snapshots/<size>/accounts/<name>.js`, each a classic
 script that sets one entry of `window.BACKSTOP_SHARDS`: a page loads it with a <script src>
 its CSP allows (`script-src 'self'`), from file:// too, where fetch() would be refused.
