@@ -410,3 +410,30 @@ def test_verify_by_id_from_a_file_url(page: Any, site: Path) -> None:
     assert verdict.inner_text().startswith("VERIFIED"), verdict.inner_text()
     assert page.errors == []
     assert page.evaluate("window.__csp") == []
+
+
+def test_the_verified_proof_saved_from_the_page_verifies_with_backstop_audit(
+        page: Any, served: str, site: Path, site_world: World, tmp_path: Path) -> None:
+    """The proof the page checked, taken away: `backstop-audit account` says VERIFIED on it."""
+    from click.testing import CliRunner
+
+    from auditor.cli import main as audit
+
+    last = site_world.sizes[-1]
+    verify_by_id(page, f"{served}/verify.html", TRADER)
+    with page.expect_download() as info:
+        page.click("#proof-save")
+    assert info.value.suggested_filename == f"account-proof-{TRADER}-{last}.json"
+    saved = tmp_path / "proof.json"
+    info.value.save_as(saved)
+    proof = json.loads(saved.read_text())
+    assert proof["account"] == TRADER and proof["log_size"] == last
+    assert proof["totals"] == {"USDT": {"fees": "6.70", "payouts": "0.00", "clawbacks": "513.52"}}
+    result = CliRunner().invoke(audit, ["account", str(saved), "--snapshot",
+                                        str(site / "snapshots" / str(last) / "snapshot.json"),
+                                        "--key", site_world.vkey])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "VERIFIED", result.output
+    assert "  totals: USDT fees 6.70, payouts 0.00, clawbacks 513.52\n" in result.output
+    assert page.errors == []
+    assert page.evaluate("window.__csp") == []

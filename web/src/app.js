@@ -242,6 +242,12 @@ function accountVerdict(box, result, s) {
     parts.push(el("p", { class: "plain", text: `Signed ${when(s.time)} by ${s.signers.join(", ")}; your account is leaf ${doc.index} of ${doc.count}.` }),
       el("div", { class: "totals", id: "proof-totals" }, table(["asset", ...KIND_LABELS.map((k) => k[1])],
         assets.map((a) => [a, ...KIND_LABELS.map(([k]) => doc.totals[a][k])]), [1, 2, 3])));
+    // Take it away: the same proof, for `backstop-audit account` offline, later.
+    const blob = new Blob([JSON.stringify(doc, null, 1) + "\n"], { type: "application/json" });
+    const safe = String(doc.account).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    parts.push(el("p", {}, el("a", { id: "proof-save", class: "button", href: URL.createObjectURL(blob),
+      download: `account-proof-${safe}-${s.size}.json`, text: "Save this proof" }),
+    el("span", { class: "muted", text: ` and check it yourself: backstop-audit account FILE --snapshot ${s.file} --key verifier-key` })));
     parts.push(el("details", {}, el("summary", { text: "The checks made" }), checks));
   } else {
     parts.push(`: ${result.plain}`);
