@@ -437,3 +437,18 @@ def test_the_verified_proof_saved_from_the_page_verifies_with_backstop_audit(
     assert "  totals: USDT fees 6.70, payouts 0.00, clawbacks 513.52\n" in result.output
     assert page.errors == []
     assert page.evaluate("window.__csp") == []
+
+
+def test_a_proof_of_another_account_than_the_id_typed(page: Any, served: str,
+                                                      site_world: World) -> None:
+    account, proof = next(iter(site_world.proofs.items()))
+    page.goto(f"{served}/verify.html")
+    page.fill("#proof-account", TRADER)
+    page.fill("#proof-input", proof.read_text())
+    page.click("#proof-verify")
+    verdict = page.locator("#proof-result .box")
+    verdict.wait_for()
+    assert verdict.inner_text().splitlines()[0] == (
+        f"ERROR: This proof is of account “{account}”, not of the id typed above (“{TRADER}”): "
+        "clear the id, or use your own proof.")
+    assert page.errors == []

@@ -128,6 +128,11 @@ export async function verifyDocument(doc, account, snap, keys, sizes) {
       + "is another part of the snapshot's accounts (its file is named by your nonce's first digits).",
     `account shard: account '${account}' is not in this shard`);
   }
+  if (!isShard && account && doc && typeof doc === "object" && typeof doc.account === "string"
+      && doc.account !== account) {
+    return outcome("input", `This proof is of account “${doc.account}”, not of the id typed above `
+      + `(“${account}”): clear the id, or use your own proof.`, null, [], doc);
+  }
   const result = await verifyAccountProof(doc, snap.doc, keys, isShard ? account : null);
   let proof = isShard ? null : doc;
   if (isShard) {
