@@ -452,3 +452,11 @@ def test_a_proof_of_another_account_than_the_id_typed(page: Any, served: str,
         f"ERROR: This proof is of account “{account}”, not of the id typed above (“{TRADER}”): "
         "clear the id, or use your own proof.")
     assert page.errors == []
+
+
+def test_the_overview_leads_a_trader_to_their_account(page: Any, served: str) -> None:
+    page.goto(f"{served}/index.html")
+    page.click("text=Check your own totals")
+    page.wait_for_url(f"{served}/verify.html#h-account")
+    assert page.evaluate("document.activeElement.id") == "proof-account"
+    assert page.errors == []

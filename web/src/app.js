@@ -334,6 +334,8 @@ function verifyPage() {
   };
   $("proof-snapshot").addEventListener("change", where);
   where();
+  // the overview's "check your own totals": once the page has scrolled to the section
+  if (location.hash === "#h-account") window.addEventListener("load", () => $("proof-account").focus());
 
   $("proof-verify").onclick = async () => {
     const box = $("proof-result");
