@@ -247,7 +247,8 @@ function accountVerdict(box, result, s) {
     const safe = String(doc.account).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
     parts.push(el("p", {}, el("a", { id: "proof-save", class: "button", href: URL.createObjectURL(blob),
       download: `account-proof-${safe}-${s.size}.json`, text: "Save this proof" }),
-    el("span", { class: "muted", text: ` and check it yourself: backstop-audit account FILE --snapshot ${s.file} --key verifier-key` })));
+    el("span", { class: "muted", text: " and check it yourself: " },
+      el("code", { text: `backstop-audit account FILE --snapshot ${s.file} --key verifier-key` }))));
     parts.push(el("details", {}, el("summary", { text: "The checks made" }), checks));
   } else {
     parts.push(`: ${result.plain}`);
