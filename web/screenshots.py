@@ -1,9 +1,9 @@
 """Screenshots of a built site's pages (docs/site-*.png), with Debian's headless Chromium.
 
-    python web/screenshots.py SITE PROOF_OR_SHARD [ACCOUNT] [OUT_DIR]
+    python web/screenshots.py SITE ACCOUNT [OUT_DIR]
 
-The verify page is shot after verifying every snapshot and the given account proof (or
-shard, with ACCOUNT). Needs the `browser` extra (Playwright) and /usr/bin/chromium.
+The verify page is shot after verifying every snapshot and ACCOUNT by its id alone (from
+the shards the site carries). Needs the `browser` extra (Playwright) and /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def main(site: Path, proof: Path, account: str, out: Path) -> None:
+def main(site: Path, account: str, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for name, width, height in (("overview", 1280, 900), ("overview-phone", 390, 2000),
@@ -27,7 +27,6 @@ def main(site: Path, proof: Path, account: str, out: Path) -> None:
             page.goto((site / ("verify.html" if name == "verify" else "index.html")).as_uri())
             if name == "verify":
                 page.click("#snaps-verify")
-                page.set_input_files("#proof-file", str(proof))
                 page.fill("#proof-account", account)
                 page.click("#proof-verify")
                 page.wait_for_selector("#proof-result .box")
@@ -42,5 +41,4 @@ def main(site: Path, proof: Path, account: str, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "",
-         Path(sys.argv[4] if len(sys.argv) > 4 else "docs"))
+    main(Path(sys.argv[1]).resolve(), sys.argv[2], Path(sys.argv[3] if len(sys.argv) > 3 else "docs"))

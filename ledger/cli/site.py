@@ -30,8 +30,14 @@ def site() -> None:
               help="The operator's verifier key (name+id+key) or a file holding it, pinned "
                    "into the site. Default: the publication's verifier-key files (they must "
                    "agree). Every snapshot must be signed by it.")
+@click.option("--account-shards", "account_shards", default="1", show_default=True,
+              metavar="N|all",
+              help="Carry the account-proof shards of the latest N snapshots (or all), so a "
+                   "trader verifies their account by its id alone; 0 for none. One "
+                   "snapshot's shards take a few hundred bytes per account.")
 @force_option
-def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, force: bool) -> None:
+def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, account_shards: str,
+          force: bool) -> None:
     """Build a static site from published snapshots: open OUT/index.html from disk, or serve
     OUT as-is with any web server (python -m http.server -d OUT).
 
@@ -40,14 +46,19 @@ def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, force
     socialized loss per period; coverage (fund versus open-interest notional); every
     socialized-loss and ADL event (paged, filterable); every snapshot with its root, signer
     and checkpoint; CSV downloads; and verify.html, which checks the snapshot signatures,
-    consistency and a trader's account proof in the browser, with backstop-audit's verdicts.
+    consistency and a trader's account proof in the browser, with backstop-audit's verdicts:
+    the trader types their account id and the page finds their proof in the shards it carries.
 
     Every snapshot must verify under the pinned key and commit to a prefix of one log, or
     nothing is written (exit 2).
     """
+    if account_shards != "all" and not (account_shards.isascii() and account_shards.isdigit()):
+        raise click.BadParameter(f"{account_shards!r} is neither a number of snapshots nor "
+                                 "'all'", param_hint="--account-shards")
     refuse_overwrite("--out", out, force)
     try:
-        data = build_site([first, *more], out, key, force)
+        data = build_site([first, *more], out, key, force,
+                          None if account_shards == "all" else int(account_shards))
     except SiteError as error:
         raise InputExit(str(error)) from None
     except OutputExists as error:  # taken since the check above

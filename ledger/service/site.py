@@ -13,6 +13,8 @@ The site (works from file:// and any static host, no server code):
     data.js                     window.BACKSTOP_SITE = {...}: everything the pages show
     balances.csv, events.csv    the balance history and the socialized-loss/ADL events
     snapshots/<size>/           each snapshot.json and its checkpoint, as published
+    snapshots/<size>/accounts/  the account-proof shards of the latest --account-shards
+                                snapshots, as scripts (ledger.service.site_shards)
     verifier-key                the key pinned at build time
 
 Money stays exact: amounts are integers in minor units here and decimal strings in the
@@ -46,6 +48,7 @@ from auditor.verify.tiles import TileError, verified_lines
 from ledger.service.outputs import replace_dir
 from ledger.service.site_figures import SiteError, balances_csv, events_csv, figures, flatten
 from ledger.service.site_files import MAX_EVENTS, Tree, TreeSource, check_checkpoint
+from ledger.service.site_shards import Shards, read_shards
 
 SITE_FORMAT = "backstop-site/1"
 ASSETS = ("index.html", "verify.html", "app.js", "app.css")
@@ -61,6 +64,7 @@ class Snapshot:
     path: Path
     verifier_key: str | None
     raw: bytes | None = None
+    place: tuple[Tree, str] | None = None  # where its accounts/ shards may be, if anywhere
 
     @property
     def size(self) -> int:
@@ -104,7 +108,7 @@ def _read_snapshot(tree: Tree, folder: str) -> Snapshot:
         raise SiteError(f"{path}: does not match snapshot.schema.json: {problem}")
     key = _read_text(tree, f"{prefix}verifier-key", MAX_KEY_FILE)
     return Snapshot(document, _read_text(tree, f"{prefix}checkpoint", MAX_CHECKPOINT), path,
-                    key.strip() if key else None, raw)
+                    key.strip() if key else None, raw, (tree, folder) if folder else None)
 
 
 def _read_dir(folder: Path) -> tuple[list[Snapshot], list[bytes]]:
@@ -227,18 +231,35 @@ def _key_file(key: str) -> str | None:
         raise SiteError(f"--key {key[:60]}: {error}") from None
 
 
-def site_data(publication: Publication, vkey: str, key_source: str) -> dict[str, Any]:
+def carried_shards(publication: Publication, latest: int | None) -> dict[int, Shards]:
+    """The shards of the `latest` snapshots (every one when None) that have them, by log
+    size, read and checked (SiteError if one is not its snapshot's)."""
+    chosen = publication.snapshots if latest is None else \
+        publication.snapshots[max(0, len(publication.snapshots) - latest):]
+    out = {}
+    for snapshot in chosen:
+        if snapshot.place is not None and latest != 0:
+            found = read_shards(*snapshot.place, snapshot.document)
+            if found is not None:
+                out[snapshot.size] = found
+    return out
+
+
+def site_data(publication: Publication, vkey: str, key_source: str,
+              shards: dict[int, Shards] | None = None) -> dict[str, Any]:
     """The document data.js holds (window.BACKSTOP_SITE)."""
     found = figures(publication.lines)
     snapshots = []
     risk = []
     for s in publication.snapshots:
         doc = s.document
+        carried = (shards or {}).get(s.size)
         snapshots.append({
             "size": s.size, "time": doc["time"], "root": doc["log"]["root"],
             "account_root": doc["accounts"]["root"], "accounts": doc["accounts"]["count"],
             "reserves": doc["reserves"], "signers": [g["key"] for g in doc["signatures"]],
             "checkpoint": s.checkpoint, "file": f"snapshots/{s.size}/snapshot.json", "doc": doc,
+            "shards": None if carried is None else carried.listing(),
         })
         metrics = doc.get("metrics") or {}
         if isinstance(metrics, dict) and metrics.get("risk") is not None:
@@ -259,14 +280,16 @@ def asset_bytes(name: str) -> bytes:
 
 
 def build_site(folders: list[Path], out: Path, key: str | None = None,
-               force: bool = False) -> dict[str, Any]:
+               force: bool = False, account_shards: int | None = 1) -> dict[str, Any]:
     """Read `folders`, write the site to `out` and return its data. All or nothing
     (outputs.replace_dir): nothing is written when reading fails, and `out` is replaced only
     once the whole site is staged beside it; never written through a symlink. `out` must be
-    free or empty unless `force`."""
+    free or empty unless `force`. The site carries the account-proof shards of the latest
+    `account_shards` snapshots (None: of every snapshot)."""
     publication = read_published(folders)
     _, vkey, source = pinned_key(key, publication)
-    data = site_data(publication, vkey, source)
+    shards = carried_shards(publication, account_shards)
+    data = site_data(publication, vkey, source, shards)
 
     def fill(stage: Path) -> None:
         (stage / "assets").mkdir()
@@ -285,6 +308,10 @@ def build_site(folders: list[Path], out: Path, key: str | None = None,
             (folder / "snapshot.json").write_bytes(raw)
             if snapshot.checkpoint is not None:
                 (folder / "checkpoint").write_text(snapshot.checkpoint, "utf-8")
+            if snapshot.size in shards:
+                (folder / "accounts").mkdir()
+                for name, script in shards[snapshot.size].scripts().items():
+                    (folder / "accounts" / name).write_bytes(script)
         for path in [stage, *stage.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
 

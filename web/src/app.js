@@ -2,7 +2,8 @@
 // comes from data.js (window.BACKSTOP_SITE, written by `backstop site build`); amounts stay
 // exact decimal strings in tables and CSVs, and become floats only to be drawn.
 import uPlot from "uplot";
-import { engines, verifyAccountProof, verifyConsistency, verifySnapshot } from "./verify.js";
+import { verifyById, verifyDocument } from "./account.js";
+import { engines, verifyConsistency, verifySnapshot } from "./verify.js";
 
 const site = window.BACKSTOP_SITE;
 const $ = (id) => document.getElementById(id);
@@ -203,6 +204,62 @@ function verdict(box, result, what) {
     `: ${ok ? what : result.reason}`, list));
 }
 
+/** A shard the site carries, loaded as a script (what the CSP's script-src 'self' allows,
+ * from file:// too); each one sets window.BACKSTOP_SHARDS["size/name"]. */
+const shardsLoading = new Map();
+function loadShard(size, name) {
+  const key = `${size}/${name}`;
+  if (!shardsLoading.has(key)) {
+    shardsLoading.set(key, new Promise((resolve, reject) => {
+      const tag = el("script", { src: `snapshots/${size}/accounts/${name}.js` });
+      tag.onload = () => {
+        const shard = (window.BACKSTOP_SHARDS || {})[key];
+        if (shard) resolve(shard); else reject(new Error(`${tag.src}: loaded, but holds no shard ${key}`));
+      };
+      tag.onerror = () => reject(new Error(`${tag.getAttribute("src")}: could not be loaded`));
+      document.head.append(tag);
+    }).catch((error) => { shardsLoading.delete(key); throw error; }));
+  }
+  return shardsLoading.get(key);
+}
+
+const KIND_LABELS = [["fees", "Fees you paid into the fund"], ["payouts", "Payouts the fund made for you"],
+  ["clawbacks", "Clawbacks charged to you"]];
+
+/** VERIFIED with the figures verified, or FAILED / ERROR in plain words with the auditor's
+ * reason and the checks one click away. */
+function accountVerdict(box, result, s) {
+  const ok = result.kind === "ok";
+  const checks = el("ul", {}, ...result.checks.map((c) => el("li", {
+    text: `${c.ok === true ? "ok" : c.ok === false ? "FAILED" : "--"} ${c.check}${c.detail ? `: ${c.detail}` : ""}`,
+  })));
+  const word = ok ? "VERIFIED" : result.kind === "input" ? "ERROR" : "FAILED";
+  const parts = [el("span", { class: `word ${ok ? "pass" : "fail"}`, text: word })];
+  if (ok) {
+    const doc = result.doc;
+    parts.push(`: the totals of ${doc.account} are in the snapshot at log size ${s.size}.`);
+    const assets = s.doc.accounts.assets;
+    parts.push(el("p", { class: "plain", text: `Signed ${when(s.time)} by ${s.signers.join(", ")}; your account is leaf ${doc.index} of ${doc.count}.` }),
+      el("div", { class: "totals", id: "proof-totals" }, table(["asset", ...KIND_LABELS.map((k) => k[1])],
+        assets.map((a) => [a, ...KIND_LABELS.map(([k]) => doc.totals[a][k])]), [1, 2, 3])));
+    // Take it away: the same proof, for `backstop-audit account` offline, later.
+    const blob = new Blob([JSON.stringify(doc, null, 1) + "\n"], { type: "application/json" });
+    const safe = String(doc.account).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 80);
+    parts.push(el("p", {}, el("a", { id: "proof-save", class: "button", href: URL.createObjectURL(blob),
+      download: `account-proof-${safe}-${s.size}.json`, text: "Save this proof" }),
+    el("span", { class: "muted", text: " and check it yourself: " },
+      el("code", { text: `backstop-audit account FILE --snapshot ${s.file} --key verifier-key` }))));
+    parts.push(el("details", {}, el("summary", { text: "The checks made" }), checks));
+  } else {
+    parts.push(`: ${result.plain}`);
+    if (result.reason) {
+      parts.push(el("details", { class: "technical" }, el("summary", { text: "Technical reason" }),
+        el("code", { class: "reason", text: result.reason }), checks));
+    }
+  }
+  box.replaceChildren(el("div", { class: `box ${ok ? "pass" : "fail"}` }, ...parts));
+}
+
 function verifyPage() {
   let key = site.key.vkey;
   const showKey = (source) => { $("key-current").textContent = key; $("key-source").textContent = source; };
@@ -253,6 +310,7 @@ function verifyPage() {
       const i = snaps.findIndex((s) => s.size === doc.log_size);
       if (i >= 0) $("proof-snapshot").value = String(i);
     }
+    where();
   };
   const drop = $("drop");
   const file = $("proof-file");
@@ -268,12 +326,38 @@ function verifyPage() {
   };
   $("proof-input").addEventListener("change", () => loadProof($("proof-input").value));
 
-  $("proof-verify").onclick = async () => {
-    const [doc, error] = parse($("proof-input").value, "account proof");
+  const where = () => {
     const s = snaps[Number($("proof-snapshot").value)];
-    const account = $("proof-account").value.trim() || null;
-    const result = error || await verifyAccountProof(doc, s.doc, [key], account);
-    verdict($("proof-result"), result, `the totals of ${doc && (doc.account || account)} are in the snapshot at log size ${s.size}.`);
+    const carried = snaps.filter((x) => x.shards).map((x) => `log size ${x.size}`);
+    $("proof-where").textContent = s.shards
+      ? `This site carries the proofs of the ${s.shards.accounts} accounts of the snapshot at log size ${s.size}.`
+      : `This site does not carry the account proofs of this snapshot${carried.length ? ` (only of ${carried.join(", ")})` : ""}: use a proof file below.`;
+  };
+  $("proof-snapshot").addEventListener("change", where);
+  where();
+  // the overview's "check your own totals": once the page has scrolled to the section
+  if (location.hash === "#h-account") window.addEventListener("load", () => $("proof-account").focus());
+
+  $("proof-verify").onclick = async () => {
+    const box = $("proof-result");
+    box.replaceChildren(el("p", { class: "muted", text: "Checking…" }));
+    const s = snaps[Number($("proof-snapshot").value)];
+    const account = $("proof-account").value.trim();
+    const nonce = $("proof-nonce").value.trim().toLowerCase();
+    const text = $("proof-input").value.trim();
+    let result;
+    try {
+      if (text) {
+        const [doc, error] = parse(text, "account proof");
+        result = error ? { kind: "input", plain: "That file is not a proof: it is not JSON.", reason: error.reason, checks: [] }
+          : await verifyDocument(doc, account, s, [key], snaps);
+      } else {
+        result = await verifyById(s, account, nonce, [key], loadShard, snaps);
+      }
+    } catch (error) {
+      result = { kind: "input", plain: "The proofs of this snapshot could not be loaded from this site.", reason: error.message, checks: [] };
+    }
+    accountVerdict(box, result, s);
     showEngines();
   };
   $("cons-verify").onclick = async () => {
