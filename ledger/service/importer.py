@@ -23,6 +23,8 @@ from auditor.formats.wire import canonical_bytes
 from ledger.domain.errors import FactError
 from ledger.domain.facts import joined_liquidation, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
+from ledger.domain.poolfund import COMMANDS as V2_COMMANDS
+from ledger.domain.poolfund import is_v2, open_from_data
 from ledger.domain.records import RecordError, decode_json, numbered_lines
 from ledger.service.application import Ledger
 from ledger.service.factfile import parsed_batches
@@ -65,6 +67,19 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
     "observation": Fund.record_observation,
     "policy": lambda fund, r: fund.set_policy(r["policy"], time=r["time"], ref=r["id"]),
 }
+
+
+def _commands(fund: Fund) -> dict[str, Callable[[Fund, dict[str, Any]], None]]:
+    """The fact commands of the fund's format (a v1 fund runs no v2 code per fact)."""
+    return V2_COMMANDS if is_v2(fund) else _COMMANDS  # type: ignore[return-value]
+
+
+def _command(commands: dict[str, Callable[[Fund, dict[str, Any]], None]],
+             kind: str) -> Callable[[Fund, dict[str, Any]], None]:
+    command = commands.get(kind)
+    if command is None:  # a format 2 fact given to a v1 fund
+        raise FactError(f"type: {kind} is not a fact of a format 1 fund")
+    return command
 
 
 def _recorded_positions(connection: Connection, fund: str,
@@ -222,12 +237,14 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
     recorded = _recorded_positions(connection, fund.name, [key for _, _, key in parsed])
     earlier = _recorded_facts(ledger, fund.name, recorded.values()) if recorded else {}
     seen: dict[tuple[str, str], dict[str, Any]] = {}
+    commands = _commands(fund)
+    markets = fund.markets if commands is not _COMMANDS else None  # a claim_cap's asset
     for number, record, key in parsed:
         report.lines += 1
         if key in seen or key in recorded:
             try:
-                normal = normal_form(record, fund.assets)
-                first = (normal_form(seen[key], fund.assets) if key in seen
+                normal = normal_form(record, fund.assets, markets)
+                first = (normal_form(seen[key], fund.assets, markets) if key in seen
                          else earlier[recorded[key]])
             except FactError as error:
                 raise RecordError(number, str(error)) from None
@@ -237,7 +254,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             report.already_recorded += 1
             continue
         try:
-            _COMMANDS[record["type"]](fund, record)
+            _command(commands, record["type"])(fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
         seen[key] = record
@@ -363,6 +380,8 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
     try:
+        if event.get("version") == 2:  # fund_opened/2: a v2 log
+            return open_from_data(event["time"], event["data"])
         return Fund(time=event["time"], ref=event["ref"], data=event["data"])
     except ValueError as error:
         raise RecordError(number, str(error)) from None
@@ -374,7 +393,7 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         fact = normal_form_of_event(event)
         if fact is None:
             return
-        _COMMANDS[fact["type"]](fund, fact)
+        _command(_commands(fund), fact["type"])(fund, fact)
     except (KeyError, TypeError, AttributeError) as error:
         _check_event_schema(number, event)
         raise RecordError(number, f"data: malformed event ({shorten(str(error), 80)})") from None

@@ -1,0 +1,75 @@
+"""A format 2 fund's state: its structure, balances per pool, claims, caps, ADL state.
+
+Kept as plain JSON values in one attribute of the aggregate, `fund.v2` (aggregate snapshots
+store the fund's attributes as JSON), and changed only by events: `open_state` by
+`fund_opened/2` (from `Fund.__init__`), `after_event` by every event of a v2 log (from its
+class's `apply`, ledger.domain.poolfund). A v1 fund has no `v2` attribute and runs none of
+this. Pure: no I/O, and no import of the aggregate (which imports this).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any
+
+from ledger.domain.bookkeeping import pool_moves
+
+# Events that are claims of their market (V2-CONTRACT.md: what insurance paid for it).
+CLAIMS = ("deficit_covered", "backstop_drawn")
+
+
+def open_state(fund: Any, time: str, data: dict[str, Any]) -> None:
+    """Set up a fund opened by `fund_opened/2` with `data` at `time` (index 0): each pool
+    created and each market assigned at index 0 (V2-CONTRACT.md)."""
+    fund.name = data["fund"]
+    fund.assets = {a: spec["decimals"] for a, spec in data["assets"].items()}
+    fund.markets = {m: spec["settlement"] for m, spec in data["markets"].items()}
+    fund.balances = {asset: 0 for asset in fund.assets}
+    fund.committed = {asset: [0, 0, 0] for asset in fund.assets}
+    fund.policy = None
+    fund.policy_version = 0
+    fund.policy_hash = None
+    fund.prices = {}
+    fund.observed = {}
+    fund.v2 = {
+        "pools": {pool: spec["kind"] for pool, spec in data["pools"].items()},
+        "created": {pool: 0 for pool in data["pools"]},
+        "specs": {m: {k: v for k, v in spec.items() if k != "pool"}
+                  for m, spec in data["markets"].items()},
+        "assignment": {m: spec["pool"] for m, spec in data["markets"].items()},
+        "balances": {pool: {} for pool in data["pools"]},
+        # pool -> asset -> [[index, balance after it], ...]: the balance series' changes
+        "changes": {},
+        "claims": {},   # market -> [[index, time, units], ...]
+        "caps": {},     # market -> [index, total, per_period, period_seconds] (units / None)
+        "adl": {},      # pool in ADL -> the asset its rule watched
+        "times": [time],  # every event's time, by index
+    }
+
+
+def after_event(fund: Any, event: Any) -> None:
+    """Book one event of a v2 log: its time, its pool and fund balance moves, its claim."""
+    state = fund.v2
+    index = event.originator_version - 1
+    state["times"].append(event.time)
+    kind, data = event.TYPE, event.data
+    for pool, asset, units in pool_moves(kind, data, fund.assets):
+        held = state["balances"][pool]
+        balance = held[asset] = held.get(asset, 0) + units
+        assert balance >= 0, "commands must refuse what takes a pool below zero"
+        state["changes"].setdefault(pool, {}).setdefault(asset, []).append([index, balance])
+    if kind in CLAIMS:
+        units = pool_moves(kind, data, fund.assets)[0][2]
+        state["claims"].setdefault(data["market"], []).append([index, event.time, -units])
+    fund._book(event)
+
+
+def pool_balance(fund: Any, pool: str, asset: str) -> int:
+    """The pool's balance of `asset` now, in units."""
+    return int(fund.v2["balances"].get(pool, {}).get(asset, 0))
+
+
+def balance_at(changes: list[list[int]], index: int) -> int:
+    """A pool's balance of one asset just after event `index`, from its changes."""
+    position = bisect_right([change[0] for change in changes], index)
+    return changes[position - 1][1] if position else 0
