@@ -33,7 +33,8 @@ from ledger.cli.simulate import simulate_command
 from ledger.cli.site import site
 from ledger.domain.records import RecordError
 from ledger.service.application import FundNotFound, Ledger
-from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
+from ledger.service.factfile import is_export
+from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, restore_export
 from ledger.service.queries import account_totals, balances, rebuild_projections
 
 

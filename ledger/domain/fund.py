@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -82,6 +82,9 @@ class Fund(Aggregate):
     """An insurance fund: balances per asset, the active policy, recent market observations."""
 
     TOPIC = "backstop:Fund"
+
+    if TYPE_CHECKING:  # only for type checkers: a runtime annotation would be the library's
+        v2: dict[str, Any]  # a format 2 fund's state (ledger.domain.poolstate); v1: absent
 
     class Event(Aggregate.Event):
         """Base of every fund event: the wire `type`, `version`, and the three payload fields."""

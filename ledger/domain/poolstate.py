@@ -13,6 +13,12 @@ from bisect import bisect_right
 from typing import Any
 
 from ledger.domain.bookkeeping import pool_moves
+from ledger.domain.errors import FundRuleError
+from ledger.domain.policy import policy_hash
+from ledger.domain.policy2 import PolicyV2
+
+# Parsed policy/2 documents by (hash, assets, pools): parsed once, not per liquidation.
+_POLICIES: dict[tuple[str, tuple[tuple[str, int], ...], tuple[str, ...]], PolicyV2] = {}
 
 # Events that are claims of their market (V2-CONTRACT.md: what insurance paid for it).
 CLAIMS = ("deficit_covered", "backstop_drawn")
@@ -73,3 +79,30 @@ def balance_at(changes: list[list[int]], index: int) -> int:
     """A pool's balance of one asset just after event `index`, from its changes."""
     position = bisect_right([change[0] for change in changes], index)
     return changes[position - 1][1] if position else 0
+
+
+def is_v2(fund: Any) -> bool:
+    """Whether the fund was opened by `fund_opened/2`."""
+    return getattr(fund, "v2", None) is not None
+
+
+def active_policy(fund: Any) -> PolicyV2:
+    """The parsed active policy/2."""
+    if fund.policy is None:
+        raise FundRuleError("policy: the fund has no policy yet")
+    pools = tuple(fund.v2["pools"])
+    key = (fund.policy_hash or policy_hash(fund.policy), tuple(sorted(fund.assets.items())), pools)
+    policy = _POLICIES.get(key)
+    if policy is None:
+        if len(_POLICIES) >= 64:
+            _POLICIES.clear()
+        policy = _POLICIES[key] = PolicyV2.from_document(fund.policy, fund.assets, pools)
+    return policy
+
+
+def market_spec(fund: Any, market: str) -> dict[str, Any]:
+    """A listed market's spec (without its pool), or FundRuleError naming `market`."""
+    spec = fund.v2["specs"].get(market)
+    if spec is None:
+        raise FundRuleError(f"market: unknown market {market}")
+    return spec  # type: ignore[no-any-return]

@@ -20,11 +20,10 @@ from auditor.formats.bounds import CHUNK, LARGE_HEAD, chunk_count
 from auditor.formats.clip import clip, shorten
 from auditor.formats.schemas import first_error
 from auditor.formats.wire import canonical_bytes
+from ledger.domain import poolfund
 from ledger.domain.errors import FactError
 from ledger.domain.facts import joined_liquidation, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
-from ledger.domain.poolfund import COMMANDS as V2_COMMANDS
-from ledger.domain.poolfund import is_v2, open_from_data
 from ledger.domain.records import RecordError, decode_json, numbered_lines
 from ledger.service.application import Ledger
 from ledger.service.factfile import parsed_batches
@@ -67,19 +66,6 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
     "observation": Fund.record_observation,
     "policy": lambda fund, r: fund.set_policy(r["policy"], time=r["time"], ref=r["id"]),
 }
-
-
-def _commands(fund: Fund) -> dict[str, Callable[[Fund, dict[str, Any]], None]]:
-    """The fact commands of the fund's format (a v1 fund runs no v2 code per fact)."""
-    return V2_COMMANDS if is_v2(fund) else _COMMANDS  # type: ignore[return-value]
-
-
-def _command(commands: dict[str, Callable[[Fund, dict[str, Any]], None]],
-             kind: str) -> Callable[[Fund, dict[str, Any]], None]:
-    command = commands.get(kind)
-    if command is None:  # a format 2 fact given to a v1 fund
-        raise FactError(f"type: {kind} is not a fact of a format 1 fund")
-    return command
 
 
 def _recorded_positions(connection: Connection, fund: str,
@@ -237,8 +223,9 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
     recorded = _recorded_positions(connection, fund.name, [key for _, _, key in parsed])
     earlier = _recorded_facts(ledger, fund.name, recorded.values()) if recorded else {}
     seen: dict[tuple[str, str], dict[str, Any]] = {}
-    commands = _commands(fund)
-    markets = fund.markets if commands is not _COMMANDS else None  # a claim_cap's asset
+    # The fund's format picks its commands once (a v1 fund runs no v2 code per fact).
+    commands, markets = ((poolfund.COMMANDS, fund.markets) if poolfund.is_v2(fund)
+                         else (_COMMANDS, None))
     for number, record, key in parsed:
         report.lines += 1
         if key in seen or key in recorded:
@@ -254,7 +241,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             report.already_recorded += 1
             continue
         try:
-            _command(commands, record["type"])(fund, record)
+            commands.get(record["type"], poolfund.not_v1)(fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
         seen[key] = record
@@ -381,7 +368,7 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
                           "already exists in this database")
     try:
         if event.get("version") == 2:  # fund_opened/2: a v2 log
-            return open_from_data(event["time"], event["data"])
+            return poolfund.open_from_data(event["time"], event["data"])
         return Fund(time=event["time"], ref=event["ref"], data=event["data"])
     except ValueError as error:
         raise RecordError(number, str(error)) from None
@@ -393,7 +380,8 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         fact = normal_form_of_event(event)
         if fact is None:
             return
-        _command(_commands(fund), fact["type"])(fund, fact)
+        table = poolfund.COMMANDS if poolfund.is_v2(fund) else _COMMANDS
+        table.get(fact["type"], poolfund.not_v1)(fund, fact)
     except (KeyError, TypeError, AttributeError) as error:
         _check_event_schema(number, event)
         raise RecordError(number, f"data: malformed event ({shorten(str(error), 80)})") from None
@@ -402,15 +390,3 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         raise RecordError(number, str(error)) from None
     report.recorded += 1
     report.by_type[fact["type"]] = report.by_type.get(fact["type"], 0) + 1
-
-
-def is_export(path: Path) -> bool:
-    """Whether `path` looks like an event export (its first line is an exported event)."""
-    with path.open("rb") as stream:
-        for number, raw in numbered_lines(stream):
-            try:
-                first = decode_json(number, raw)
-            except RecordError:  # reported as a bad fact by the import
-                return False
-            return isinstance(first, dict) and "index" in first and "data" in first
-    return False

@@ -19,7 +19,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, register_topic
 
 from ledger.domain.fund import EVENT_CLASSES, Fund, instant
-from ledger.domain.poolfund import V2_EVENT_CLASSES, FundOpened2
+from ledger.domain.poolevents import V2_EVENT_CLASSES, FundOpened2
 
 _BY_TOPIC: dict[str, type[Any]] = {cls.TOPIC: cls for cls in (*EVENT_CLASSES, *V2_EVENT_CLASSES)}
 _FUND_TOPIC = get_topic(Fund)
