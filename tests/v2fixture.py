@@ -101,3 +101,37 @@ def example_export(url: str, folder: Path) -> Path:
     result = run(["export", str(out), "--fund", "v2demo"], url)
     assert result.exit_code == 0, result.output
     return out
+
+
+def t1_config() -> dict[str, Any]:
+    """Vector T1's fund: pool `main` (shared) with the rule USDT, 8 h, -0.3 / -0.25, 100.00."""
+    rule = {"asset": "USDT", "window_seconds": 28800, "start_ratio": "-0.3",
+            "stop_ratio": "-0.25", "minimum_balance": "100.00"}
+    return {"format": 2, "fund": "t1", "assets": {"USDT": {"decimals": 2}},
+            "valuation": {"currency": "USD", "decimals": 2},
+            "pools": {"main": {"kind": "shared"}},
+            "markets": {"M-PERP": {"kind": "linear", "settlement": "USDT", "pool": "main"}},
+            "policy": policy2(main={"adl": rule})}
+
+
+def t1_loss(id_: str, time: str, fill: str) -> dict[str, Any]:
+    """A long of 1 at 1000 with no collateral filled at `fill`: a deficit of 1000 - fill."""
+    return {"type": "liquidation", "id": id_, "time": time, "account": "acct-1",
+            "market": "M-PERP", "side": "long", "size": "1", "entry_price": "1000",
+            "collateral": "0", "fill_price": fill, "mark_price": fill, "counterparties": []}
+
+
+def t1_facts() -> list[dict[str, Any]]:
+    """T1's facts after the opening: 1000.00 in, deficits 200.00 and 150.00, a fee of 60.00,
+    two observations (indexes 2-10 of the log; the ADL events are 7 and 11)."""
+    def observation(id_: str, time: str) -> dict[str, Any]:
+        return {"type": "observation", "id": id_, "time": time, "market": "M-PERP",
+                "mark_price": "900", "open_interest": "10"}
+
+    return [capital2("in-1", "1000.00", "USDT", "main"),
+            t1_loss("liq-1", at("02:00:00"), "800"),
+            t1_loss("liq-2", at("03:00:00"), "850"),
+            {"type": "fee", "id": "fee-1", "time": at("05:00:00"), "kind": "trading_fee_share",
+             "asset": "USDT", "amount": "60.00", "pool": "main"},
+            observation("obs-1", at("08:00:00")),
+            observation("obs-2", at("10:30:00"))]

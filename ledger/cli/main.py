@@ -164,6 +164,9 @@ def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     for asset, values in doc["assets"].items():
         for label, value in values.items():  # "balance", then the running totals
             click.echo(f"  {asset if label == 'balance' else '':<8} {label:<15} {value:>20}")
+    for pool, held in doc.get("pools", {}).items():  # a format 2 fund: per pool
+        for asset, value in held.items():
+            click.echo(f"  pool {pool:<18} {asset:<8} {value:>20}")
 
 
 @main.command("account")

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from auditor.formats.bounds import CHUNK, LARGE_HEAD, chunk_count
 from auditor.formats.clip import clip, shorten
-from auditor.formats.schemas import first_error
+from auditor.formats.schemas import first_def_error, first_error
 from auditor.formats.wire import canonical_bytes
 from ledger.domain import poolfund
 from ledger.domain.errors import FactError
@@ -362,7 +362,14 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
     if event["type"] != "fund_opened":
         raise RecordError(number, f"type: an export starts with fund_opened, not "
                           f"{clip(event['type'])}")
-    _check_event_schema(number, event)
+    if event.get("version") == 2:  # not yet in event.schema.json: checked as its config
+        data = event["data"]
+        problem = first_def_error("fund", "fund_v2", {**data, "format": 2, "policy": {}}
+                                  if isinstance(data, dict) else data)
+        if problem is not None:
+            raise RecordError(number, f"data.{problem}")
+    else:
+        _check_event_schema(number, event)
     if ledger.fund_exists(event["data"]["fund"]):
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
