@@ -98,7 +98,7 @@ def _checked_time(fund: Fund, time: str) -> None:
     """Times of a v2 log are non-decreasing."""
     instant(time)  # the shape and a real instant, named as v1 names them
     last = fund.v2["times"][-1]
-    if epoch_seconds(time) < epoch_seconds(last):
+    if time != last and epoch_seconds(time) < epoch_seconds(last):
         raise FundRuleError(f"time: {time} is earlier than the log's last event ({last})")
 
 

@@ -350,3 +350,18 @@ def test_init_refuses_a_bad_v2_config(url: str, tmp_path: Path, change: dict[str
     assert result.output.count("\n") == 1
     assert result.output.startswith(f"Error: {path}: {message}"), result.output
     assert all(rows == [] for rows in database_rows(url).values())
+
+
+def test_a_v2_fund_reloads_from_its_aggregate_snapshot(url: str, tmp_path: Path) -> None:
+    """Past 1,000 events the fund's state (fund.v2 included) is snapshotted as JSON; the
+    fund loaded from it goes on exactly (2,000 fees of 0.01 into alt, then a withdrawal)."""
+    init_fund(url, tmp_path, example_config())
+    fees = [{"type": "fee", "id": f"f-{i}", "time": T0, "kind": "other", "asset": "USDT",
+             "amount": "0.01", "pool": "alt"} for i in range(2000)]
+    import_facts(url, tmp_path / "fees.jsonl", fees, "v2demo")
+    import_facts(url, tmp_path / "out.jsonl",
+                 [capital2("w-1", "19.99", "USDT", "alt", direction="withdraw")], "v2demo")
+    assert balances(url, "v2demo")["pools"]["alt"]["USDT"] == "0.01"
+    said = refused(url, write_jsonl(tmp_path / "bad.jsonl", [
+        capital2("w-2", "0.02", "USDT", "alt", direction="withdraw")]))
+    assert said == "line 1: amount: 0.02 exceeds pool alt's balance 0.01"
