@@ -256,8 +256,8 @@ REFUSALS = [
     ([capital2("c-1", "30.01", "USDT", "alt", direction="withdraw")],
      "line 1: amount: 30.01 exceeds pool alt's balance 30.00"),
     ([capital2("c-1", "1.00", "USDT", "alt", time="2025-12-31T23:59:59Z")],
-     "line 1: time: 2025-12-31T23:59:59Z is earlier than the log's last event "
-     "(2026-01-01T00:00:00Z)"),
+     ("line 1: time: 2025-12-31T23:59:59Z is earlier than the log's last event "
+     "(2026-01-01T00:00:00Z)")),
     ([{"type": "rebalance", "id": "r-1", "time": T0, "from_asset": "USDT",
        "from_amount": "1.00", "to_asset": "XBT", "to_amount": "0.00001000"}],
      "line 1: type: rebalance is not a fact of a format 2 fund"),
@@ -312,14 +312,15 @@ def test_a_v2_fund_refuses(url: str, tmp_path: Path, facts: list[dict[str, Any]]
 def test_a_v1_fund_refuses_v2_facts(url: str, tmp_path: Path) -> None:
     init_fund(url, tmp_path, fund_config())
     size = balances(url, "main")["log_size"]
-    for facts, message in [
+    cases: list[tuple[list[dict[str, Any]], str]] = [
             ([{"type": "pool", "id": "p-1", "time": T0, "pool": "x", "kind": "shared"}],
              "line 1: type: pool is not a fact of a format 1 fund"),
             ([{"type": "capital", "id": "c-1", "time": T0, "direction": "inject",
                "asset": "USDT", "amount": "1.00", "source": "operator", "pool": "x"}],
              "line 1: pool: not a field of a format 1 fund"),
             ([{"type": "policy", "id": "p-2", "time": T0, "policy": policy2(2)}],
-             "line 1: policy.format: a format 1 fund takes a policy/1 document (no format)")]:
+             "line 1: policy.format: a format 1 fund takes a policy/1 document (no format)")]
+    for facts, message in cases:
         assert refused(url, write_jsonl(tmp_path / "bad.jsonl", facts)) == message
     assert balances(url, "main")["log_size"] == size
 
