@@ -8,13 +8,18 @@ watched asset over the trailing window (ledger.domain.adltrigger) gives the `adl
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from fractions import Fraction
+from functools import lru_cache
 
 from ledger.domain.adltrigger import BalanceSeries, evaluate
 from ledger.domain.fund import Fund
 from ledger.domain.instants import epoch_seconds
 from ledger.domain.poolevents import AdlEnded, AdlStarted
 from ledger.domain.poolstate import active_policy
+
+# τ of event times, cached: each evaluation walks back over its window's times again.
+_tau = lru_cache(maxsize=8192)(epoch_seconds)
 
 
 def evaluate_adl(fund: Fund, time: str, ref: str | None) -> None:
@@ -43,24 +48,27 @@ def _series(fund: Fund, pool: str, asset: str, j: int, window: int | None) -> Ba
     balance carried into it; only event `j` when there is no window)."""
     state = fund.v2
     times: list[str] = state["times"]
-    created = state["created"][pool]
+    base: int = state["times_base"]  # times before it were pruned (poolstate._prune)
+    first = max(state["created"][pool], base)
     start = j
     if window is not None:
-        horizon: Fraction = epoch_seconds(times[j]) - window
-        start = created
-        for i in range(j, created - 1, -1):  # times never decrease: walk back to t - W
-            if epoch_seconds(times[i]) <= horizon:
+        horizon: Fraction = _tau(times[j - base]) - window
+        start = first
+        for i in range(j, first - 1, -1):  # times never decrease: walk back to t - W
+            if _tau(times[i - base]) <= horizon:
                 start = i
                 break
     changes = state["changes"].get(pool, {}).get(asset, [])
-    position = 0
-    while position < len(changes) and changes[position][0] <= start:
-        position += 1
+    position = bisect_right(changes, start, key=_index)  # the changes up to `start`
     balance = changes[position - 1][1] if position else 0
     series = BalanceSeries()
     for i in range(start, j + 1):
         while position < len(changes) and changes[position][0] <= i:
             balance = changes[position][1]
             position += 1
-        series.record(i, times[i], balance)
+        series.record(i, times[i - base], balance)
     return series
+
+
+def _index(change: list[int]) -> int:
+    return change[0]

@@ -12,13 +12,19 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import Any
 
+from ledger.domain.adltrigger import MAX_WINDOW_SECONDS
 from ledger.domain.bookkeeping import pool_moves
 from ledger.domain.errors import FundRuleError
+from ledger.domain.instants import epoch_seconds
 from ledger.domain.policy import policy_hash
 from ledger.domain.policy2 import PolicyV2
 
 # Parsed policy/2 documents by (hash, assets, pools): parsed once, not per liquidation.
 _POLICIES: dict[tuple[str, tuple[tuple[str, int], ...], tuple[str, ...]], PolicyV2] = {}
+
+# Every so many events, times and balance changes older than any window can reach are
+# dropped, so that the state (and each aggregate snapshot of it) stays bounded.
+PRUNE_EVERY = 4096
 
 # Events that are claims of their market (V2-CONTRACT.md: what insurance paid for it).
 CLAIMS = ("deficit_covered", "backstop_drawn")
@@ -49,7 +55,8 @@ def open_state(fund: Any, time: str, data: dict[str, Any]) -> None:
         "claims": {},   # market -> [[index, time, units], ...]
         "caps": {},     # market -> [index, total, per_period, period_seconds] (units / None)
         "adl": {},      # pool in ADL -> the asset its rule watched
-        "times": [time],  # every event's time, by index
+        "times": [time],  # every event's time from index `times_base` on
+        "times_base": 0,
     }
 
 
@@ -58,6 +65,8 @@ def after_event(fund: Any, event: Any) -> None:
     state = fund.v2
     index = event.originator_version - 1
     state["times"].append(event.time)
+    if index % PRUNE_EVERY == 0 and len(state["times"]) > PRUNE_EVERY:
+        _prune(state)
     kind, data = event.TYPE, event.data
     for pool, asset, units in pool_moves(kind, data, fund.assets):
         held = state["balances"][pool]
@@ -70,15 +79,35 @@ def after_event(fund: Any, event: Any) -> None:
     fund._book(event)
 
 
+def _prune(state: dict[str, Any]) -> None:
+    """Drop what no ADL window can read: times before the last one at or before
+    τ(last) - 366 days (that one may be carried into a window), and each balance's changes
+    before the last one at or before it (its balance then)."""
+    times: list[str] = state["times"]
+    horizon = epoch_seconds(times[-1]) - MAX_WINDOW_SECONDS
+    low, high = 0, len(times)  # the first position after the horizon (times never decrease)
+    while low < high:
+        middle = (low + high) // 2
+        if epoch_seconds(times[middle]) <= horizon:
+            low = middle + 1
+        else:
+            high = middle
+    keep = low - 1  # the last at or before the horizon
+    if keep <= 0:
+        return
+    del times[:keep]
+    base = state["times_base"] = state["times_base"] + keep
+    for assets in state["changes"].values():
+        for changes in assets.values():
+            carried = bisect_right([change[0] for change in changes], base) - 1
+            if carried > 0:
+                del changes[:carried]
+
+
 def pool_balance(fund: Any, pool: str, asset: str) -> int:
     """The pool's balance of `asset` now, in units."""
     return int(fund.v2["balances"].get(pool, {}).get(asset, 0))
 
-
-def balance_at(changes: list[list[int]], index: int) -> int:
-    """A pool's balance of one asset just after event `index`, from its changes."""
-    position = bisect_right([change[0] for change in changes], index)
-    return changes[position - 1][1] if position else 0
 
 
 def is_v2(fund: Any) -> bool:

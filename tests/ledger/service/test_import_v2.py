@@ -366,3 +366,39 @@ def test_a_v2_fund_reloads_from_its_aggregate_snapshot(url: str, tmp_path: Path)
     said = refused(url, write_jsonl(tmp_path / "bad.jsonl", [
         capital2("w-2", "0.02", "USDT", "alt", direction="withdraw")]))
     assert said == "line 1: amount: 0.02 exceeds pool alt's balance 0.01"
+
+
+def test_t2_adl_ends_below_the_minimum(url: str, tmp_path: Path) -> None:
+    """T2: in ADL after T1's index 7, a deficit leaving 90.00 <= 100.00 ends it, reason
+    below_minimum (ADL mode: no counterparties, so the pool pays the 560.00 it can)."""
+    init_fund(url, tmp_path, t1_config())
+    loss = {**t1_facts()[1], "id": "liq-3", "time": at("04:00:00"), "fill_price": "440",
+            "mark_price": "440"}
+    import_facts(url, tmp_path / "t2.jsonl", [*t1_facts()[:3], loss], "t1")
+    log = events(url, tmp_path, "t1")
+    assert [e["type"] for e in log[7:]] == ["adl_started", "liquidation_settled",
+                                            "deficit_covered", "adl_ended"]
+    assert log[8]["data"]["outcome"]["adl_mode"] is True
+    assert log[9]["data"]["amount"] == "560.00"
+    # window at 04:00: t - W before every event, s = 0, peak 1000.00 at index 2
+    assert log[10]["data"] == {
+        "pool": "main", "asset": "USDT", "balance": "90.00", "peak": "1000.00",
+        "peak_index": 2, "peak_time": "2026-01-01T00:00:00Z", "window_seconds": 28800,
+        "ratio": "-0.910000000000", "stop_ratio": "-0.25", "reason": "below_minimum",
+        "policy_version": 1}
+
+
+def test_a_v1_fund_still_records_v1_events(url: str, tmp_path: Path) -> None:
+    init_fund(url, tmp_path, fund_config(), time="2020-03-12T00:00:00Z")
+    facts = [{"type": "capital", "id": "c-1", "time": "2020-03-12T00:00:00Z",
+              "direction": "inject", "asset": "USDT", "amount": "100", "source": "operator"},
+             {"type": "fee", "id": "f-1", "time": "2020-03-11T00:00:00Z",  # v1: any order
+              "kind": "other", "asset": "USDT", "amount": "1.5"}]
+    import_facts(url, tmp_path / "v1.jsonl", facts, "main")
+    log = events(url, tmp_path, "main")
+    assert [(e["type"], e["version"]) for e in log] == [
+        ("fund_opened", 1), ("policy_set", 1), ("capital_injected", 1), ("fee_inflow", 1)]
+    assert log[2]["data"] == {"asset": "USDT", "amount": "100.00", "source": "operator"}
+    assert log[3]["data"] == {"kind": "other", "asset": "USDT", "amount": "1.50",
+                              "account": None}
+    assert "pools" not in balances(url, "main")
