@@ -62,6 +62,9 @@ def main() -> None:
 def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None) -> None:
     """Create a fund from CONFIG: {"fund", "assets", "markets", "policy"}.
 
+    With "format": 2 (and "valuation", "pools", market specs with "pool") the fund is a
+    format 2 fund (pools): its log opens with fund_opened/2 and its policy is policy/2.
+
     "policy" is the policy document itself or the path of a policy JSON file (relative to
     CONFIG). See schemas/fund.schema.json and schemas/policy.schema.json.
     """
@@ -151,7 +154,9 @@ def import_(file: Path, batch_size: int, batch_commit: bool, parse_in: str, as_j
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @store_options
 def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
-    """Fund balance per asset, and running totals (inflow, covered, socialized, ...)."""
+    """Fund balance per asset, and running totals (inflow, covered, socialized, ...).
+
+    A format 2 fund also shows each pool's balance per asset (JSON: "pools")."""
     name = resolve_fund(ledger, fund_name)
     doc = balances(ledger, name)
     if as_json:
