@@ -402,3 +402,53 @@ def test_a_v1_fund_still_records_v1_events(url: str, tmp_path: Path) -> None:
     assert log[3]["data"] == {"kind": "other", "asset": "USDT", "amount": "1.50",
                               "account": None}
     assert "pools" not in balances(url, "main")
+
+
+def test_batch_boundaries_change_nothing(url: str, tmp_path: Path) -> None:
+    whole = example_export(url, tmp_path).read_bytes()
+    other = f"sqlite:///{tmp_path / 'batched.sqlite'}"
+    init_fund(other, tmp_path, example_config())
+    path = write_jsonl(tmp_path / "facts1.jsonl", example_facts())
+    result = run(["import", str(path), "--batch-size", "1", "--batch-commit"], other)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "batched.jsonl"
+    assert run(["export", str(out)], other).exit_code == 0
+    assert out.read_bytes() == whole
+
+
+def test_t1_restores_byte_for_byte(url: str, tmp_path: Path) -> None:
+    """The ADL events are derived: a restore re-derives them from the facts."""
+    init_fund(url, tmp_path, t1_config())
+    import_facts(url, tmp_path / "t1.jsonl", t1_facts(), "t1")
+    exported = tmp_path / "t1-export.jsonl"
+    assert run(["export", str(exported)], url).exit_code == 0
+    other = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    assert run(["import", str(exported)], other).exit_code == 0
+    again = tmp_path / "again.jsonl"
+    assert run(["export", str(again)], other).exit_code == 0
+    assert again.read_bytes() == exported.read_bytes()
+
+
+def alt_loss(id_: str, time: str) -> dict[str, Any]:
+    """liq-7's position again: D = 120.00 on ALT-PERP."""
+    return {**example_facts()[4], "id": id_, "time": time}
+
+
+def test_claims_per_period(url: str, tmp_path: Path) -> None:
+    """After the example, ALT-PERP has claimed 45.00 (20.00 + 25.00) on 2026-01-01; alt holds
+    its reserve 10.00 (available 0.00). At 23:59:59 the period is the same: R = 100 - 45 =
+    55.00, alt pays min(120, 0, 80, 55) = 0.00 = available, so it is exhausted and the
+    backstop draws min(120, 55 - 0, 25, 975 - 100) = 25.00. At 2026-01-02T00:00:00Z a new
+    period starts (tau = 20455 * 86400): R = 100.00, the draw min(120, 100, 25, 950 - 100)."""
+    example_export(url, tmp_path)
+    import_facts(url, tmp_path / "more.jsonl",
+                 [alt_loss("liq-9", "2026-01-01T23:59:59Z"),
+                  alt_loss("liq-10", "2026-01-02T00:00:00Z")], "v2demo")
+    log = events(url, tmp_path, "v2demo")[15:]
+    outcomes = [e["data"]["outcome"] for e in log if e["type"] == "liquidation_settled"]
+    assert [(o["claim_remaining"], o["fund_payment"], o["backstop_payment"], o["socialized"])
+            for o in outcomes] == [("55.00", "0.00", "25.00", "95.00"),
+                                   ("100.00", "0.00", "25.00", "95.00")]
+    assert [e["type"] for e in log] == ["liquidation_settled", "backstop_drawn",
+                                        "socialized_loss_assessed"] * 2
+    assert balances(url, "v2demo")["pools"]["shared"]["USDT"] == "925.00"
