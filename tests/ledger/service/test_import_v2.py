@@ -452,3 +452,40 @@ def test_claims_per_period(url: str, tmp_path: Path) -> None:
     assert [e["type"] for e in log] == ["liquidation_settled", "backstop_drawn",
                                         "socialized_loss_assessed"] * 2
     assert balances(url, "v2demo")["pools"]["shared"]["USDT"] == "925.00"
+
+
+def test_a_policy_that_adds_and_removes_rules_is_evaluated_at_once(url: str,
+                                                                   tmp_path: Path) -> None:
+    """Pools alpha and main lose 50% and 40% at 02:00 under a policy without rules; the
+    policy/2 of 03:00 adds a rule to both: both start at once, in ascending pool id, with the
+    policy fact's ref and time; the policy of 04:00 drops them: both end, reason policy."""
+    rule = {"asset": "USDT", "window_seconds": 28800, "start_ratio": "-0.3",
+            "stop_ratio": "-0.25", "minimum_balance": "100.00"}
+    config = {**t1_config(), "pools": {"main": {"kind": "shared"}, "alpha": {"kind": "shared"}},
+              "markets": {"M-PERP": {"kind": "linear", "settlement": "USDT", "pool": "main"},
+                          "A-PERP": {"kind": "linear", "settlement": "USDT", "pool": "alpha"}},
+              "policy": policy2()}
+    init_fund(url, tmp_path, config)
+    main_loss = {**t1_facts()[1], "fill_price": "600", "mark_price": "600"}
+    alpha_loss = {**main_loss, "id": "liq-a", "market": "A-PERP", "fill_price": "500",
+                  "mark_price": "500"}
+    facts = [capital2("in-1", "1000.00", "USDT", "main"),
+             capital2("in-2", "1000.00", "USDT", "alpha"), main_loss, alpha_loss,
+             {"type": "policy", "id": "pol-2", "time": at("03:00:00"),
+              "policy": policy2(2, main={"adl": rule}, alpha={"adl": rule})},
+             {"type": "policy", "id": "pol-3", "time": at("04:00:00"), "policy": policy2(3)}]
+    import_facts(url, tmp_path / "p.jsonl", facts, "t1")
+    log = events(url, tmp_path, "t1")[8:]
+    assert [(e["index"], e["type"], e["ref"], e["time"], e["data"]["pool"])
+            for e in log if e["type"].startswith("adl_")] == [
+        (9, "adl_started", "pol-2", at("03:00:00"), "alpha"),
+        (10, "adl_started", "pol-2", at("03:00:00"), "main"),
+        (12, "adl_ended", "pol-3", at("04:00:00"), "alpha"),
+        (13, "adl_ended", "pol-3", at("04:00:00"), "main")]
+    # alpha: 1000.00 at index 3, 500.00 after index 7: (500 - 1000) / 1000
+    assert (log[1]["data"]["ratio"], log[1]["data"]["peak_index"],
+            log[1]["data"]["policy_version"]) == ("-0.500000000000", 3, 2)
+    assert log[4]["data"] == {
+        "pool": "alpha", "asset": "USDT", "balance": "500.00", "peak": None,
+        "peak_index": None, "peak_time": None, "window_seconds": None, "ratio": None,
+        "stop_ratio": None, "reason": "policy", "policy_version": 3}
