@@ -66,6 +66,7 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
     "observation": Fund.record_observation,
     "policy": lambda fund, r: fund.set_policy(r["policy"], time=r["time"], ref=r["id"]),
 }
+_NOT_V1 = poolfund.not_v1  # a format 2 fact given to a v1 fund
 
 
 def _recorded_positions(connection: Connection, fund: str,
@@ -241,7 +242,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             report.already_recorded += 1
             continue
         try:
-            commands.get(record["type"], poolfund.not_v1)(fund, record)
+            commands.get(record["type"], _NOT_V1)(fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
         seen[key] = record
@@ -388,7 +389,7 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         if fact is None:
             return
         table = poolfund.COMMANDS if poolfund.is_v2(fund) else _COMMANDS
-        table.get(fact["type"], poolfund.not_v1)(fund, fact)
+        table.get(fact["type"], _NOT_V1)(fund, fact)
     except (KeyError, TypeError, AttributeError) as error:
         _check_event_schema(number, event)
         raise RecordError(number, f"data: malformed event ({shorten(str(error), 80)})") from None
