@@ -1,6 +1,7 @@
 """Incremental audits of a tiled log (`backstop-audit replay --save-state/--resume-state`):
 a resumed replay reaches the full replay's verdict, figures and state; a tampered tile in the
-new range, a forked history and a corrupt state file are refused."""
+new range, a forked history and a corrupt state file are refused; a version 1 state (ids as
+a plain list) still resumes and is saved as version 2."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
-from auditor.state import FORMAT
+from auditor.saved_ids import SavedIds
+from auditor.state import FORMAT, FORMAT_V1
 from auditor.verify.keys import Signer
 from tests.factories import TIME, capital, fund_config, write_jsonl
 from tests.publishing import SIGNER, add, batch, publish_day
@@ -75,8 +77,11 @@ def test_resumed_replays_reach_the_full_replays_verdict_figures_and_state(publis
     assert doc["format"] == FORMAT and doc["log"]["size"] == third
     assert doc["snapshot"]["log_root"] == full["snapshot"]["log_root"]
     assert len(doc["log"]["subtrees"]) == 3  # 770 = 512 + 256 + 2
-    assert len(doc["seen"]) == 1 + 1 + 240 + 190 + 330  # the policy's, the capital's, the facts'
-    assert doc["seen"][:2] == ["capital\x00c1", "fee\x00b0-f0"]  # sorted
+    count = 1 + 1 + 240 + 190 + 330  # the policy's, the capital's, the facts'
+    assert doc["seen"]["count"] == count
+    assert [b[1] for b in doc["seen"]["blocks"]] == [512, count - 512]  # blocks of 512 ids
+    keys = SavedIds.from_blocks(doc["seen"]["blocks"], count, "s3").keys()
+    assert keys[:2] == ["capital\x00c1", "fee\x00b0-f0"] and keys == sorted(set(keys))
     # Resuming at the state's own size replays nothing and verifies.
     code, verdict = resume(root, third, tmp_path / "s3")
     assert code == 0 and verdict["events"] == third, verdict
@@ -117,11 +122,19 @@ def test_a_state_of_another_history_is_a_fork(published, make_ledger, tmp_path) 
     assert code == 1 and "is smaller than the state's" in verdict["reason"], verdict
 
 
+FULL_AUDIT = "; run a full audit (without --resume-state) to save a new state"
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     (b"not gzip", "not a backstop-audit state file (not gzip-compressed JSON"),
     (gzip.compress(b'{"format": "something/else"}'),
-     "format: expected backstop-audit-state/v1, got 'something/else'"),
-    (gzip.compress(b"[1, 2]"), "format: expected backstop-audit-state/v1, got 'list'"),
+     "format: expected backstop-audit-state/v2 (or backstop-audit-state/v1), got "
+     "'something/else'" + FULL_AUDIT),
+    (gzip.compress(b'{"format": "backstop-audit-state/v3"}'),
+     "format: expected backstop-audit-state/v2 (or backstop-audit-state/v1), got "
+     "'backstop-audit-state/v3'" + FULL_AUDIT),
+    (gzip.compress(b"[1, 2]"), "format: expected backstop-audit-state/v2 (or "
+                               "backstop-audit-state/v1), got 'list'" + FULL_AUDIT),
 ])
 def test_a_foreign_state_file_exits_2_in_one_line(published, tmp_path, content, reason) -> None:
     root, (_, second, _) = published
@@ -145,14 +158,19 @@ def test_a_corrupt_or_edited_state_file_exits_2(published, tmp_path) -> None:
     code, verdict = resume(root, second, truncated)
     assert code == 2 and "not a backstop-audit state file" in verdict["error"], verdict
     doc = json.loads(gzip.decompress(raw))
+    keys = SavedIds.from_blocks(doc["seen"]["blocks"], doc["seen"]["count"], "s1").keys()
     edits = {"balances": lambda d: d["balances"].update(USDT=-1),
              "root": lambda d: d["log"].update(root="00" * 32),
              "subtrees": lambda d: d["log"]["subtrees"].pop(),
              "accounts": lambda d: d["accounts"].update(x=[1]),
-             "seen": lambda d: d["seen"].append(d["seen"][0])}
+             "count": lambda d: d["seen"].update(count=d["seen"]["count"] + 1),
+             "blocks": lambda d: d["seen"]["blocks"][0].__setitem__(1, 513),
+             "v1 twice": lambda d: d.update(format=FORMAT_V1, seen=[*keys, keys[0]])}
     expected = {"balances": "balances: {'USDT': -1} is not an object of a non-negative integer",
                 "root": "log.subtrees fold to", "subtrees": "32-byte subtree hashes",
-                "accounts": "accounts: ", "seen": "is listed twice"}
+                "accounts": "accounts: ", "count": "seen.count: 243, but the blocks hold 242",
+                "blocks": "seen.blocks: not a list of [first id, 1 to 512, data]",
+                "v1 twice": "seen: 'capital\\x00c1' is listed twice"}
     for name, edit in edits.items():
         changed = json.loads(json.dumps(doc))
         edit(changed)
