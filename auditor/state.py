@@ -30,6 +30,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,7 @@ def _saved_ids(doc: dict[str, Any], where: str) -> SavedIds:
     keys = _want(seen, _strs, "seen")  # v1: the list, written sorted
     if not strictly_increasing(keys):
         keys = sorted(keys)
-        for a, b in zip(keys, keys[1:]):
+        for a, b in pairwise(keys):
             if a == b:
                 raise ValueError(f"seen: {clip(a)} is listed twice")
     return SavedIds.from_sorted(keys, where)
