@@ -112,7 +112,7 @@ class SavedIds:
         try:
             block = json.loads(zlib.decompress(base64.b64decode(data, validate=True)))
         except (binascii.Error, zlib.error, ValueError) as exc:
-            self._refuse(i, f"does not decode ({clip(exc)})")
+            self._refuse(i, f"does not decode ({exc})")
         if not isinstance(block, list) or len(block) != self.counts[i] \
                 or not all(type(k) is str for k in block):
             self._refuse(i, f"is not a list of {self.counts[i]} ids")

@@ -182,6 +182,41 @@ def test_a_corrupt_or_edited_state_file_exits_2(published, tmp_path) -> None:
         assert expected[name] in verdict["error"], (name, verdict)
 
 
+def test_a_state_whose_id_block_was_replaced_exits_2_naming_it(published, tmp_path) -> None:
+    root, (first, second, _) = published
+    good = tmp_path / "s1"
+    assert audit_json("replay", str(root), "--snapshot", str(first), "--save-state",
+                      str(good))[0] == 0
+    doc = json.loads(gzip.decompress(good.read_bytes()))
+    assert [b[1] for b in doc["seen"]["blocks"]] == [242]  # 1 + 1 + 240 ids: one block
+    doc["seen"]["blocks"][0][2] = "AAAA"  # valid base64, not zlib: read at the first new id
+    edited = tmp_path / "edited"
+    edited.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, verdict = resume(root, second, edited, "--save-state", str(tmp_path / "out"))
+    assert code == 2, verdict
+    assert verdict["error"].startswith(f"state {edited}: malformed (seen block 0 does not "
+                                       "decode ("), verdict
+    assert verdict["error"].endswith(FULL_AUDIT), verdict
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_version_1_state_still_resumes_and_is_saved_as_version_2(published, tmp_path) -> None:
+    root, (first, second, _) = published
+    assert audit_json("replay", str(root), "--snapshot", str(second), "--save-state",
+                      str(tmp_path / "full"))[0] == 0
+    assert audit_json("replay", str(root), "--snapshot", str(first), "--save-state",
+                      str(tmp_path / "s1"))[0] == 0
+    doc = json.loads(gzip.decompress((tmp_path / "s1").read_bytes()))
+    keys = SavedIds.from_blocks(doc["seen"]["blocks"], doc["seen"]["count"], "s1").keys()
+    doc.update(format=FORMAT_V1, seen=keys)  # as version 1 wrote it: every id in one list
+    old = tmp_path / "v1"
+    old.write_bytes(gzip.compress(json.dumps(doc, sort_keys=True).encode()))
+    code, verdict = resume(root, second, old, "--save-state", str(tmp_path / "s2"))
+    assert code == 0, verdict
+    assert verdict["events"] == second
+    assert (tmp_path / "s2").read_bytes() == (tmp_path / "full").read_bytes()
+
+
 def test_state_options_need_a_tiled_log(tmp_path) -> None:
     events = write_jsonl(tmp_path / "e.jsonl", [])
     code, verdict = audit_json("replay", str(events), "--snapshot", "x.json", "--save-state",
