@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from typing import Any
 
-from auditor.saved_ids import SavedIds
+from auditor.saved_ids import SavedIds, encode_blocks
 
 DEFAULT_MEMORY_LIMIT = 200_000  # ids kept in the set before spilling
 BLOOM_BITS = 1 << 27  # 16 MiB; with 2 probes, ~2e-4 false positives at 1M ids
@@ -54,6 +55,15 @@ class SeenIds:
         spilled = [k for (k,) in self.db.execute("SELECT key FROM ids")] if self.db else []
         base = self.base.keys() if self.base is not None else []
         return sorted([*base, *spilled, *self.recent])  # runs already sorted: timsort merges
+
+    def saved(self) -> tuple[int, list[list[Any]]]:
+        """(count, blocks) of every key recorded so far, as a saved state holds them: with a
+        `base`, its blocks that no new key falls in are copied, not decoded."""
+        spilled = [k for (k,) in self.db.execute("SELECT key FROM ids")] if self.db else []
+        new = sorted([*spilled, *self.recent])
+        if self.base is None:
+            return len(new), encode_blocks(new)
+        return len(self.base) + len(new), self.base.merged_blocks(new)
 
     def _probes(self, key: str) -> tuple[int, int]:
         # str hashes are stable within a process, which is all an in-memory filter needs.

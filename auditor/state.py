@@ -13,8 +13,9 @@ JSON (sorted keys, no spaces), so the same state gives the same bytes:
      "seen": {"count": N, "blocks": [[first id, count, data], ...]}}   # every exchange id
 
 Exchange ids are the big part (one per external fact). Version 2 keeps them sorted in
-compressed blocks (auditor.saved_ids) that a resume decodes only where a new id may be, so
-resuming costs the new events, not the history; version 1 listed them (`"seen": [...]`,
+compressed blocks (auditor.saved_ids) that a resume decodes only where a new id may be, and
+that saving after a resume copies where no new id fell, so resuming costs the new events,
+not the history; version 1 listed them (`"seen": [...]`,
 sorted), and a v1 state still resumes (its list checked sorted in one pass, not re-added
 one id at a time) and is saved as v2. Another format is refused, exit 2, telling the user
 to run a full audit. Reading a state re-checks its structure and that its subtrees fold to
@@ -38,7 +39,7 @@ from auditor import rules
 from auditor.formats.clip import clip
 from auditor.replay import Replayer
 from auditor.report import InputError, Report
-from auditor.saved_ids import SavedIds, encode_blocks, strictly_increasing
+from auditor.saved_ids import SavedIds, strictly_increasing
 from auditor.seen import SeenIds
 from auditor.verify import merkle
 from auditor.verify.reads import MAX_STATE, ReadError, read_regular
@@ -64,7 +65,7 @@ class SavedState:
 def dump_state(r: Replayer) -> bytes:
     """The state file's bytes for replayer `r` after a verified snapshot (its ids read back)."""
     root = r.log.root().hex()
-    keys = r.refs.keys()
+    count, blocks = r.refs.saved()
     doc = {
         "format": FORMAT,
         "snapshot": {"fund": r.fund, "log_size": r.count, "log_root": root},
@@ -77,7 +78,7 @@ def dump_state(r: Replayer) -> bytes:
         "metrics": {m: list(v) for m, v in r.metrics.items()},
         "liquidations": r.liquidations, "non_canonical": r.non_canonical_count,
         "non_canonical_lines": r.non_canonical,
-        "seen": {"count": len(keys), "blocks": encode_blocks(keys)},
+        "seen": {"count": count, "blocks": blocks},
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)

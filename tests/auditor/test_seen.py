@@ -40,3 +40,14 @@ def test_the_ids_of_a_saved_state_are_duplicates_and_are_kept() -> None:
     assert seen.add("f") is True
     assert seen.keys() == ["a", "b", "c", "d", "e", "f"]  # the state's and the new, merged
     seen.close()
+
+
+def test_saved_blocks_hold_the_states_ids_and_the_new_ones() -> None:
+    base = SavedIds.from_blocks(encode_blocks(["a", "c", "e"]), 3, "state")
+    seen = SeenIds(memory_limit=2, base=base)
+    assert seen.add("b") and seen.add("d") and seen.add("f")  # "b", "d" spilled, "f" in memory
+    assert seen.saved() == (6, encode_blocks(["a", "b", "c", "d", "e", "f"]))
+    seen.close()
+    fresh = SeenIds()
+    assert fresh.add("y") and fresh.add("x")
+    assert fresh.saved() == (2, encode_blocks(["x", "y"]))
