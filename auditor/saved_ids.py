@@ -73,6 +73,7 @@ class SavedIds:
         self.where = where
         self.firsts = firsts
         self.counts = counts
+        self.count = sum(counts)
         self.data = data
         self.decoded: dict[int, list[str]] = dict(enumerate(decoded)) if decoded else {}
 
@@ -99,7 +100,7 @@ class SavedIds:
         return cls(where, firsts, [len(p) for p in parts], None, parts)
 
     def __len__(self) -> int:
-        return sum(self.counts)
+        return self.count
 
     def __contains__(self, key: str) -> bool:
         i = bisect_right(self.firsts, key) - 1

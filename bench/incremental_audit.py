@@ -15,8 +15,13 @@ snapshot at L are timed alternately, median of --rounds; the state's load alone 
 too. Target: the resumed time stays flat (proportional to the new events) while the full
 replay grows with the log.
 
+--ids K,...: then the last state is grown to K exchange ids each (synthetic ids added to
+its replayer, saved), and what a resume does with the state is timed without a log: load
+it, add --new new ids (and look up one it holds), save it again. This reaches a million ids
+without importing and publishing a million facts.
+
 Usage: python bench/incremental_audit.py [--log fees] [--sizes 100000,300000,1000000]
-           [--new 250] [--rounds 3]
+           [--new 250] [--rounds 3] [--ids 100000,300000,1000000]
        python bench/incremental_audit.py --log crash [--traders 6000] [--steps 288]
            [--fractions 0.125,0.25,0.5,1]
 """
@@ -33,7 +38,7 @@ from crash_day import crash_day  # bench/ is the script's folder, first on sys.p
 from import_throughput import FUND, write_facts
 
 from auditor.checks import execute, verify_replay
-from auditor.state import read_state
+from auditor.state import read_state, write_state
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
 from ledger.service.signing import generate_signer
@@ -51,6 +56,37 @@ def audit(root: Path, vkey: str, size: int, **state: str) -> float:
     return elapsed
 
 
+def grow_state(state: Path, work: Path, ids: int, new: int,
+               rounds: int) -> tuple[int, float, float, float, int]:
+    """(ids, load, add, save seconds, bytes) of `state` grown to `ids` exchange ids."""
+    replayer = read_state(state).replayer
+    have = len(replayer.refs.keys())
+    for i in range(ids - have):  # ids the log never had: any resume must still find them
+        replayer.refs.add(f"fee\x00grown-{i:09d}")
+    big = work / f"grown-{ids}"
+    write_state(big, replayer)
+    replayer.refs.close()
+    loads, adds, saves = [], [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        resumed = read_state(big).replayer
+        t1 = time.perf_counter()
+        for i in range(new):
+            if not resumed.refs.add(f"fee\x00new-{i:06d}"):
+                raise SystemExit("a new id was taken for a duplicate")
+        if resumed.refs.add(f"fee\x00grown-{(ids - have) // 2:09d}"):
+            raise SystemExit("an id of the state was not found")
+        t2 = time.perf_counter()
+        write_state(work / "grown-next", resumed)
+        t3 = time.perf_counter()
+        resumed.refs.close()
+        loads.append(t1 - t0)
+        adds.append(t2 - t1)
+        saves.append(t3 - t2)
+    return (ids, statistics.median(loads), statistics.median(adds), statistics.median(saves),
+            big.stat().st_size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--log", choices=("fees", "crash"), default="fees")
@@ -62,6 +98,9 @@ def main() -> None:
                         help="--log crash: the measured sizes as fractions of the day")
     parser.add_argument("--new", type=int, default=250, help="new facts per snapshot N+1")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ids", default="",
+                        help="then grow the last state to these many exchange ids and time "
+                             "its load, --new additions and save (comma-separated)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="incremental-audit-") as scratch:
         work = Path(scratch)
@@ -112,6 +151,8 @@ def main() -> None:
                          statistics.median(loads), state.stat().st_size))
             print(f"measured log size {size:,}", flush=True)
         ledger.close()
+        grown = [grow_state(state, work, int(k), args.new, args.rounds)
+                 for k in args.ids.split(",") if k]
     print(f"{len(lines):,} facts: {what}; {args.new} new facts per snapshot N+1; "
           f"medians of {args.rounds}")
     print(f"{'log size':>9} {'new events':>10} {'full (s)':>9} {'resumed (s)':>11} "
@@ -120,6 +161,12 @@ def main() -> None:
     for size, new, full_s, resumed_s, saved_s, load_s, state_bytes in rows:
         print(f"{size:>9,} {new:>10,} {full_s:>9.3f} {resumed_s:>11.3f} {saved_s:>16.3f} "
               f"{load_s:>19.3f} {state_bytes:>11,} {100 * resumed_s / full_s:>11.1f}%")
+    if grown:
+        print(f"the last state grown to K exchange ids: load, {args.new} new ids added (and "
+              "one it holds looked up), saved again")
+        print(f"{'ids':>9} {'load (s)':>9} {'add (s)':>8} {'save (s)':>9} {'state bytes':>11}")
+        for ids, load_s, add_s, save_s, state_bytes in grown:
+            print(f"{ids:>9,} {load_s:>9.3f} {add_s:>8.3f} {save_s:>9.3f} {state_bytes:>11,}")
     first, last = rows[0], rows[-1]
     print(f"log grew {last[0] / first[0]:.1f}x: full replay {last[2] / first[2]:.1f}x slower, "
           f"resumed audit {last[3] / first[3]:.2f}x, resumed+save {last[4] / first[4]:.2f}x "
