@@ -88,7 +88,7 @@ class SavedIds:
         counts = [b[1] for b in blocks]
         if not strictly_increasing(firsts):
             raise ValueError("seen.blocks: the first ids are not strictly increasing")
-        if count != sum(counts):
+        if type(count) is not int or count != sum(counts):
             raise ValueError(f"seen.count: {clip(count)}, but the blocks hold {sum(counts)} ids")
         return cls(where, firsts, counts, [b[2] for b in blocks])
 
