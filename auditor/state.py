@@ -31,7 +31,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +157,20 @@ def _ints(n: int) -> Callable[[Any], bool]:
     return ok
 
 
+def _accounts(n: int) -> Callable[[Any], bool]:
+    """As `_str_map(_ints(n))`, in C-level passes (a state has one entry per account)."""
+    def ok(v: Any) -> bool:
+        if not isinstance(v, dict) or not set(map(type, v)) <= {str}:
+            return False
+        rows = v.values()
+        if not set(map(type, rows)) <= {list} or not set(map(len, rows)) <= {n}:
+            return False
+        units = list(chain.from_iterable(rows))
+        return set(map(type, units)) <= {int} and min(units, default=0) >= 0
+    ok.__doc__ = f"an object of a list of {n} non-negative integers"
+    return ok
+
+
 def _strs(v: Any) -> bool:
     """a list of strings"""
     return isinstance(v, list) and all(type(x) is str for x in v)
@@ -193,7 +207,7 @@ def _restore(doc: dict[str, Any], where: str) -> SavedState:
     r.set_assets(_want(doc["decimals"], _str_map(_int), "decimals"))
     r.markets = _want(doc["markets"], _str_map(lambda q: q in r.decimals), "markets")
     r.balances = _want(doc["balances"], _str_map(_int), "balances")
-    r.accounts = _want(doc["accounts"], _str_map(_ints(3 * len(r.asset_order))), "accounts")
+    r.accounts = _want(doc["accounts"], _accounts(3 * len(r.asset_order)), "accounts")
     r.totals = _want(doc["totals"], _str_map(_ints(3)), "totals")
     if set(r.balances) != set(r.decimals) or set(r.totals) != set(r.decimals):
         raise ValueError("balances and totals must name exactly the fund's assets")

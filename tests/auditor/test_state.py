@@ -1,7 +1,7 @@
 """auditor.state: an exchange id seen before the resume and again after it fails the resumed
 replay exactly as it fails the full one, from a version 2 state and from a version 1 state;
 restoring decodes none of the saved ids, and the new events decode only the blocks they
-touch."""
+touch; an account that is not 3 non-negative integers is refused."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from auditor.formats.wire import canonical_bytes, sha256_hex
 from auditor.replay import Discrepancy, Replayer, replay
+from auditor.report import InputError
 from auditor.state import FORMAT, FORMAT_V1, dump_state, load_state
 
 ASSETS = {"USDT": {"decimals": 2}}
@@ -96,3 +97,21 @@ def test_restoring_decodes_no_block_and_new_ids_only_the_blocks_they_touch() -> 
     # fee\x00f00700x is in block 3, fee\x00f02999y in block 8 (the last), fee\x00f00010 in
     # block 0: three of the nine decoded.
     assert sorted(base.decoded) == [0, 3, 8]
+
+
+@pytest.mark.parametrize("units", [[1, 2], [1, 2, -3], [1, 2, True], [1, 2, 3.0], "123"])
+def test_an_account_that_is_not_three_non_negative_integers_is_refused(units) -> None:  # type: ignore[no-untyped-def]
+    r = Replayer()
+    r.keep_refs = True
+    r.run(log(["fee-1"]), None, None, False)
+    doc = json.loads(gzip.decompress(dump_state(r)))
+    r.refs.close()
+    assert doc["accounts"] == {}  # the fee names no account
+    doc["accounts"] = {"alice": [0, 0, 0], "bob": units}
+    with pytest.raises(InputError) as err:
+        load_state(gzip.compress(json.dumps(doc).encode()), "st")
+    assert str(err.value).startswith("state st: malformed (accounts: ")
+    assert str(err.value).endswith(" is not an object of a list of 3 non-negative integers)")
+    doc["accounts"]["bob"] = [1, 2, 3]
+    assert load_state(gzip.compress(json.dumps(doc).encode()), "st").replayer.accounts == {
+        "alice": [0, 0, 0], "bob": [1, 2, 3]}
