@@ -1,6 +1,6 @@
-"""Format v2 (pools) inputs shared by the ledger's v2 tests: the contract's hand-worked
-example (/work/wt/V2-CONTRACT.md "Hand-worked log example"), vector T1's fund, and a builder
-of the example's event export for the auditor's side (`example_export`)."""
+"""Format v2 (pools) inputs shared by the ledger's v2 tests: the worked log E1 of
+schemas/README.md ("Format v2 (pools)", facts in fixtures/v2-e1.*), vector T1's fund and facts,
+builders of policy/2 documents and v2 facts, and `example_export` (E1 recorded and exported)."""
 
 from __future__ import annotations
 
@@ -27,26 +27,18 @@ def policy2(version: int = 1, **pools: Any) -> dict[str, Any]:
             "pools": pools, "assets": {}, "layers": []}
 
 
-def example_policy() -> dict[str, Any]:
-    """The example's policy/2, version 1."""
-    return policy2(alt={"minimum_reserve": {"USDT": "10.00"},
-                        "per_event_cap": {"USDT": "80.00"},
-                        "backstop": {"pool": "shared", "limit": {"USDT": "25.00"}}},
-                   shared={"minimum_reserve": {"USDT": "100.00"}})
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 def example_config() -> dict[str, Any]:
-    """Fund `v2demo`: pools shared, alt, btc; ETH-PERP, ALT-PERP linear, XBTUSD inverse."""
-    return {"format": 2, "fund": "v2demo",
-            "assets": {"USDT": {"decimals": 2}, "XBT": {"decimals": 8}},
-            "valuation": {"currency": "USD", "decimals": 2},
-            "pools": {"shared": {"kind": "shared"}, "alt": {"kind": "isolated"},
-                      "btc": {"kind": "isolated"}},
-            "markets": {"ETH-PERP": {"kind": "linear", "settlement": "USDT", "pool": "shared"},
-                        "ALT-PERP": {"kind": "linear", "settlement": "USDT", "pool": "alt"},
-                        "XBTUSD": {"kind": "inverse", "settlement": "XBT",
-                                   "quote_currency": "USD", "face_value": "1", "pool": "btc"}},
-            "policy": example_policy()}
+    """Example E1's fund `v2demo` (fixtures/v2-e1.fund.json): pools shared, alt, btc;
+    ETH-PERP, ALT-PERP linear, XBTUSD inverse; its policy/2 inside."""
+    return json.loads((FIXTURES / "v2-e1.fund.json").read_text())  # type: ignore[no-any-return]
+
+
+def example_policy() -> dict[str, Any]:
+    """Example E1's policy/2, version 1."""
+    return example_config()["policy"]  # type: ignore[no-any-return]
 
 
 def capital2(id_: str, amount: str, asset: str, pool: str, time: str = T0,
@@ -57,26 +49,10 @@ def capital2(id_: str, amount: str, asset: str, pool: str, time: str = T0,
 
 
 def example_facts() -> list[dict[str, Any]]:
-    """Steps 1-4 of the example, in order."""
-    return [
-        capital2("cap-1", "1000.00", "USDT", "shared"),
-        capital2("cap-2", "30.00", "USDT", "alt"),
-        capital2("cap-3", "0.00150000", "XBT", "btc"),
-        {"type": "claim_cap", "id": "cc-1", "time": T0, "market": "ALT-PERP",
-         "per_period": "100.00", "period_seconds": 86400},
-        {"type": "liquidation", "id": "liq-7", "time": at("01:00:00"), "account": "acct-9",
-         "market": "ALT-PERP", "side": "long", "size": "2", "entry_price": "30000",
-         "collateral": "3000.00", "fill_price": "28440", "mark_price": "28440",
-         "counterparties": []},
-        {"type": "liquidation", "id": "liq-8", "time": at("02:00:00"), "account": "acct-1",
-         "market": "XBTUSD", "side": "long", "size": "10000", "entry_price": "50000",
-         "collateral": "0.002", "fill_price": "49000", "mark_price": "49000",
-         "counterparties": [
-             {"account": "A", "size": "5000", "entry_price": "52000",
-              "unrealized_pnl": "0.00588697", "collateral": "0.01"},
-             {"account": "B", "size": "20000", "entry_price": "50500",
-              "unrealized_pnl": "0.01212366", "collateral": "0.1"}]},
-    ]
+    """Example E1's facts (fixtures/v2-e1.jsonl), in order: three capital injections, the
+    ALT-PERP claim cap, the liquidations L-alt (02:00) and L-xbt (03:00)."""
+    lines = (FIXTURES / "v2-e1.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def init_fund(url: str, folder: Path, config: dict[str, Any], time: str = T0) -> None:

@@ -112,7 +112,7 @@ def test_the_contracts_example_log(url: str, tmp_path: Path) -> None:
         {"pool": "btc", "market": "XBTUSD", "asset": "XBT", "account": "B",
          "amount": "0.00039152", "method": "pro_rata_profit", "adl_quantity": None,
          "adl_price": None}]
-    assert all(e["ref"] == "liq-8" and e["time"] == at("02:00:00") for e in log[10:])
+    assert all(e["ref"] == "L-xbt" and e["time"] == at("03:00:00") for e in log[10:])
 
     # Balances: shared 1000 - 25, alt 30 - 20, btc 0.0015 - 0.0015; the fund is their sum.
     doc = balances(url, "v2demo")
