@@ -200,6 +200,9 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
         "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t, strict=False)}
                    for a, t in sorted(result.totals.items())},
     })
+    if result.format == 2:  # a v2 log: each pool's balances too (their sum is `balances`)
+        report.figures["pools"] = {p: {a: format_amount(u, dec[a]) for a, u in sorted(b.items())}
+                                   for p, b in sorted(result.pools.items())}
     return result
 
 
