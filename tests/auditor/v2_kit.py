@@ -37,7 +37,8 @@ def lines(events: list[Event], fund: str) -> list[bytes]:
 
 
 def write(tmp: Path, events: list[Event], fund: str, *, reserves: dict[str, str],
-          totals: dict[str, dict[str, str]], accounts: int, policy: dict[str, Any]) -> tuple[Path, Path, str]:
+          totals: dict[str, dict[str, str]], accounts: int, policy: dict[str, Any],
+          metrics: dict[str, Any] | None = None) -> tuple[Path, Path, str]:
     """events.jsonl and a signed backstop-snapshot/1 of all of it; (events, snapshot, key)."""
     body = lines(events, fund)
     events_path = tmp / "events.jsonl"
@@ -52,7 +53,7 @@ def write(tmp: Path, events: list[Event], fund: str, *, reserves: dict[str, str]
         "reserves": reserves,
         "accounts": {"assets": sorted(totals), "root": "00" * 32, "count": accounts,
                      "totals": totals},
-        "metrics": {"markets": {}},
+        "metrics": {"markets": metrics or {}},
         "policy": {"version": policy["version"], "hash": sha256_hex(canonical_bytes(policy))},
         "previous": None,
         "signatures": [],
