@@ -36,7 +36,13 @@ from auditor.replay import (
 )
 from auditor.v2_adl import AdlBook
 from auditor.v2_settle import settle_v2
-from auditor.v2_structure import V2_DATA_FIELDS, V2_FAMILIES, V2_VERSIONS, Structure
+from auditor.v2_structure import (
+    OTHER_TYPES,
+    V2_DATA_FIELDS,
+    V2_FAMILIES,
+    V2_VERSIONS,
+    Structure,
+)
 
 __all__ = ["V2Replayer"]
 
@@ -108,9 +114,12 @@ class V2Replayer(Replayer):
                     raise _Fail(f"index: expected {count}, got {clip(index)}")
                 typ = ev["type"]
                 handler = handlers.get(typ) if type(typ) is str else None
-                if handler is None:
-                    raise _Fail(f"type: unknown event type {clip(typ)}")
                 version = ev["version"]
+                if handler is None:
+                    if typ in OTHER_TYPES:  # a type of v1 or of a later v2 session
+                        raise _Fail(f"version: {clip(version)} is not a version of {typ} in a "
+                                    "v2 region")
+                    raise _Fail(f"type: unknown event type {clip(typ)}")
                 if type(version) is not int or V2_VERSIONS[typ] != version:
                     raise _Fail(f"version: {clip(version)} is not a version of {typ} in a v2 region")
                 time = ev["time"]

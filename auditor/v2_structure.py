@@ -27,6 +27,9 @@ V2_VERSIONS = {
     "backstop_drawn": 1, "socialized_loss_assessed": 2, "clawback_charged": 2,
     "adl_started": 1, "adl_ended": 1,
 }
+# Types with no version in a v2 region (v1's, and those of later sessions: draft section 1).
+OTHER_TYPES = frozenset({"reserve_rebalanced", "fund_upgraded", "asset_priced",
+                         "asset_converted"})
 V2_FAMILIES = {
     "liquidation_settled": "liquidation", "large_liquidation_settled": "liquidation",
     "fee_inflow": "fee", "capital_injected": "capital", "capital_withdrawn": "capital",
