@@ -24,9 +24,9 @@ from auditor.formats.wire import WireError, format_amount
 from auditor.pool_rules import tau
 from auditor.replay import (
     _TOP_LEVEL,
+    CLAWBACKS,
     FEES,
     PAYOUTS,
-    CLAWBACKS,
     PROGRESS_EVERY,
     Discrepancy,
     Replayer,

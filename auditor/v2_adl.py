@@ -121,7 +121,7 @@ class AdlBook:
 
     def _not_called(self, typ: str, pool: Any) -> str:
         j = self.last.get(pool) if isinstance(pool, str) else None
-        if j is None or j.rule is None and typ == "adl_started":
+        if j is None or (j.rule is None and typ == "adl_started"):
             return f"{typ}: not called for: pool {clip(pool)} has no adl rule"
         if typ == "adl_started":
             assert j.rule is not None

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from auditor import inverse_rules, rules
 from auditor.formats.clip import clip
-from auditor.formats.wire import WireError, format_amount, format_decimal, parse_amount, parse_decimal
+from auditor.formats.wire import (
+    WireError,
+    format_amount,
+    format_decimal,
+    parse_amount,
+    parse_decimal,
+)
 from auditor.pool_rules import Side, Split, claim_room, expected_events, split_error, waterfall
 from auditor.replay import _Fail
 
@@ -27,11 +33,13 @@ PRICE_PLACES, RATE_PLACES = 8, 12
 
 
 def _floor(x: Fraction, d: int) -> int:
-    return (x.numerator * 10**d) // x.denominator
+    scale: int = 10**d
+    return (x.numerator * scale) // x.denominator
 
 
 def _ceil(x: Fraction, d: int) -> int:
-    return -((-x.numerator * 10**d) // x.denominator)
+    scale: int = 10**d
+    return -((-x.numerator * scale) // x.denominator)
 
 
 def _dec(data: dict[str, Any], key: str, positive: bool = True) -> Fraction:
@@ -137,12 +145,12 @@ def settle_v2(r: V2Replayer, ev: dict[str, Any], data: dict[str, Any],
                 holders = [inverse_rules.Holder(c.account, c.size, c.entry_price, c.collateral,
                                                 c.unrealized_pnl) for c in cps]
                 out = inverse_rules.deleverage(holders, units, face, mark, fill, bankruptcy, d)
-                for who, _, qty in out:
-                    quantities[who] = format_decimal(qty, inverse_rules.QTY_PLACES)
+                for who, _, exact in out:
+                    quantities[who] = format_decimal(exact, inverse_rules.QTY_PLACES)
                 return [(who, u) for who, u, _ in out]
             paid, _ = rules.spread(method, cps, units, mark, fill, bankruptcy, d)
-            for who, _, qty in paid:
-                quantities[who] = qty
+            for who, _, shown in paid:
+                quantities[who] = shown
             return [(who, u) for who, u, _ in paid]
 
         split = waterfall(deficit, payer, policy.socialization, clawbacks, cap=cap, room=room,
@@ -157,7 +165,7 @@ def settle_v2(r: V2Replayer, ev: dict[str, Any], data: dict[str, Any],
     def amt(units: int) -> str:
         return format_amount(units, d)
 
-    outcome = {
+    outcome: dict[str, Any] = {
         "bankruptcy_price": None if bankruptcy is None else format_decimal(bankruptcy, PRICE_PLACES),
         "delta": amt(_floor(delta, d)), "fee": amt(fee), "remainder": amt(remainder),
         "share": format_decimal(share, RATE_PLACES), "volatility": format_decimal(vol, RATE_PLACES),
@@ -223,10 +231,7 @@ def _no_draw(split: Split, payer: Side, backstop: tuple[Side, int] | None, pp: A
         return f"pool {payer.pool} has no backstop in {asset}"
     q = backstop[0]
     free = max(0, payer.balance - payer.reserve)
-    if payer.adl:
-        owed = split.deficit - sum(u for _, u in split.paid)
-    else:
-        owed = split.deficit
+    owed = split.deficit - sum(u for _, u in split.paid) if payer.adl else split.deficit
     if split.fund_payment >= owed:
         return f"pool {payer.pool} paid the whole deficit"
     if split.fund_payment != free:
