@@ -13,7 +13,7 @@ from auditor.adl_rules import Rule
 from auditor.formats.clip import clip
 from auditor.formats.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
 from auditor.pool_rules import Cap, transfer_error
-from auditor.replay import FEES, _Fail
+from auditor.replay import FEES, _Fail, _schema
 
 if TYPE_CHECKING:
     from auditor.replay_v2 import V2Replayer
@@ -178,6 +178,7 @@ class Structure:
         r = self.r
         if r.fund is not None or ev["index"] != 0:
             raise _Fail("type: fund_opened may only be the first event")
+        _schema(ev)  # once per log: every limit of the fund's configuration at once
         if ev["ref"] is not None:
             raise _Fail(f"ref: fund_opened has no exchange id, got {clip(ev['ref'])}")
         data = ev["data"]
@@ -225,6 +226,9 @@ class Structure:
         r._unique(ev)
         data = ev["data"]
         doc = data["policy"]
+        if isinstance(doc, dict) and doc.get("format") != POLICY_FORMAT:
+            raise _Fail("data.policy.format: a format 2 fund takes backstop-policy/2")
+        _schema(ev)  # policies are rare: the whole document against the contract's limits
         if not isinstance(doc, dict):
             raise _Fail("data.policy: not an object")
         if doc.get("format") != POLICY_FORMAT:
