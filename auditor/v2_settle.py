@@ -202,6 +202,8 @@ def _diagnose(recorded: Any, outcome: dict[str, Any], split: Split, payer: Side,
     if units and split.deficit:
         got = Split(units["deficit"], units["fund_payment"], units["backstop_payment"],
                     recorded.get("backstop_pool"), units["socialized"], units["unresolved"])
+        # The clawbacks are the derived events' to check, one by one, after this one.
+        got.paid = [("", units["socialized"] - units["unresolved"])]
         if room is not None and got.fund_payment + got.backstop_payment > room:
             raise _Fail(f"data.outcome.fund_payment: market {market}'s claim would exceed its "
                         f"cap (remaining {format_amount(room, d)})")
