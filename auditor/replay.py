@@ -178,7 +178,8 @@ def replay(
         if first is not None and _opens_v2(first):
             if resume is not None and resume.keep_refs:
                 raise Discrepancy(0, "type: a replay state of a format v2 log cannot be saved "
-                                     "yet (replay it without --save-state)")
+                                     "yet (the saved state holds v1 logs only): replay it in "
+                                     "full, without --save-state")
             from auditor.replay_v2 import V2Replayer  # here: replay_v2 imports this module
 
             return V2Replayer(schema_check).run(lines, progress, at_size, allow_longer)
