@@ -55,3 +55,10 @@ def test_invalid_v2_events(event: dict[str, Any], why: str) -> None:
 def test_the_v2_logs_hold_the_event_types_they_are_meant_to() -> None:
     assert (ALL[22]["type"], ALL[24]["type"], ALL[26]["type"]) == (
         "adl_started", "market_observed", "adl_ended")
+
+
+def test_the_v2_logs_replay_with_every_event_checked_against_the_schema() -> None:
+    from auditor.replay import replay
+
+    assert replay(lines(EVENTS, FUND), schema_check=True).count == 15
+    assert replay(lines(T1_EVENTS, T1_FUND), schema_check=True).count == 12
