@@ -92,7 +92,7 @@ class V2Replayer(Replayer):
         append = self.log.append
         handlers = self.handlers
         count = self.count
-        last_time: str | None = None
+        last_time = ""  # no event time is empty: the first one is always checked
         last_tau = None
         stream = iter(lines)
         for line in stream if at_size != count else ():
@@ -129,7 +129,7 @@ class V2Replayer(Replayer):
                     if last_tau is not None and now < last_tau:
                         raise _Fail(f"time: earlier than event {count - 1}")
                     last_time, last_tau = time, now
-                self.times.append(time)
+                self.times.append(last_time)  # shared with the events before of that time
                 data, fields = ev["data"], V2_DATA_FIELDS[typ]
                 if type(data) is not dict or len(data) != len(fields):
                     raise _Fail(rules.fields_error(data, fields, "data.")

@@ -11,6 +11,7 @@ import bisect
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from auditor.adl_rules import Rule, Verdict, verdict
@@ -52,6 +53,7 @@ class AdlBook:
         self.pending: deque[Judged] = deque()
         self.last: dict[str, Judged] = {}
         self.fact: tuple[Any, str] | None = None
+        self.starts: dict[str, tuple[int, int]] = {}  # pool -> (W, s) of its last window
 
     def created(self, pool: str, index: int) -> None:
         """A pool exists from `index` on, every balance 0."""
@@ -71,9 +73,17 @@ class AdlBook:
     def _window(self, pool: str, asset: str, seconds: int, j: int) -> tuple[int, int, str]:
         """(peak, peak_index, peak_time) over the closed window [t_j - W, t_j]."""
         times, c = self.r.times, self.first[pool]
-        bound = tau(times[j]) - seconds
-        pos = bisect.bisect_right(range(c, j + 1), bound, key=lambda i: tau(times[i]))
-        s = c + pos - 1 if pos else c
+        bound = _tau(times[j]) - seconds
+        known = self.starts.get(pool)
+        if known is not None and known[0] == seconds:
+            # Times never decrease, so neither does s: walk on from the last one.
+            s = known[1]
+            while s < j and _tau(times[s + 1]) <= bound:
+                s += 1
+        else:
+            pos = bisect.bisect_right(range(c, j + 1), bound, key=lambda i: _tau(times[i]))
+            s = c + pos - 1 if pos else c
+        self.starts[pool] = (seconds, s)
         indexes, values = self.changes[(pool, asset)]
         k = bisect.bisect_right(indexes, s) - 1
         peak, peak_index = values[k], s
@@ -164,6 +174,11 @@ class AdlBook:
         self.in_adl[pool] = typ == "adl_started"
         if typ == "adl_started":
             self.watched[pool] = data["asset"]
+
+
+@lru_cache(maxsize=1024)
+def _tau(t: str) -> Fraction:
+    return tau(t)
 
 
 def _shown(ratio: Fraction | None) -> str:
