@@ -53,11 +53,16 @@ class AdlBook:
         self.pending: deque[Judged] = deque()
         self.last: dict[str, Judged] = {}
         self.fact: tuple[Any, str] | None = None
-        self.starts: dict[str, tuple[int, int]] = {}  # pool -> (W, s) of its last window
+        # (pool, asset) -> (W, s) of its last window, and the deque of change positions in
+        # (s, j] with non-increasing balances plus how many changes it has taken in.
+        self.starts: dict[tuple[str, str], tuple[int, int]] = {}
+        self.peaks: dict[tuple[str, str], tuple[deque[int], list[int]]] = {}
+        self.order: list[str] = []  # pool ids in ascending bytes
 
     def created(self, pool: str, index: int) -> None:
         """A pool exists from `index` on, every balance 0."""
         self.first[pool] = index
+        self.order = sorted([*self.order, pool], key=lambda p: p.encode())
         for asset in self.r.decimals:
             self.changes[(pool, asset)] = ([index], [0])
 
@@ -71,10 +76,12 @@ class AdlBook:
             values.append(balance)
 
     def _window(self, pool: str, asset: str, seconds: int, j: int) -> tuple[int, int, str]:
-        """(peak, peak_index, peak_time) over the closed window [t_j - W, t_j]."""
+        """(peak, peak_index, peak_time) over the closed window [t_j - W, t_j] (as
+        `adl_rules.peak_of`, without scanning the window: a monotone deque of changes)."""
         times, c = self.r.times, self.first[pool]
         bound = _tau(times[j]) - seconds
-        known = self.starts.get(pool)
+        key = (pool, asset)
+        known = self.starts.get(key)
         if known is not None and known[0] == seconds:
             # Times never decrease, so neither does s: walk on from the last one.
             s = known[1]
@@ -83,14 +90,24 @@ class AdlBook:
         else:
             pos = bisect.bisect_right(range(c, j + 1), bound, key=lambda i: _tau(times[i]))
             s = c + pos - 1 if pos else c
-        self.starts[pool] = (seconds, s)
-        indexes, values = self.changes[(pool, asset)]
-        k = bisect.bisect_right(indexes, s) - 1
-        peak, peak_index = values[k], s
-        for m in range(k + 1, bisect.bisect_right(indexes, j)):
-            if values[m] > peak:
-                peak, peak_index = values[m], indexes[m]
-        return peak, peak_index, times[peak_index]
+        indexes, values = self.changes[key]
+        state = self.peaks.get(key)
+        if state is None or known is None or s < known[1]:
+            # First use, or a wider window: rebuild from the changes after s.
+            state = self.peaks[key] = (deque(), [bisect.bisect_right(indexes, s)])
+        self.starts[key] = (seconds, s)
+        queue, built = state
+        for m in range(built[0], len(indexes)):
+            while queue and values[queue[-1]] < values[m]:  # ties keep the earlier index
+                queue.pop()
+            queue.append(m)
+        built[0] = len(indexes)
+        while queue and indexes[queue[0]] <= s:
+            queue.popleft()
+        carried = values[bisect.bisect_right(indexes, s) - 1]  # B(s)
+        if queue and values[queue[0]] > carried:
+            return values[queue[0]], indexes[queue[0]], times[indexes[queue[0]]]
+        return carried, s, times[s]
 
     def evaluate(self, j: int) -> None:
         """Judge every pool after the fact whose last event is `j`; queue what is called for."""
@@ -98,7 +115,7 @@ class AdlBook:
         self.fact = r.fact
         policy = r.structure.pool_policy
         version = r.policy.version if r.policy is not None else 0
-        for pool in sorted(r.structure.pools, key=lambda p: p.encode()):
+        for pool in self.order:
             pp = policy.get(pool)
             rule = pp.adl if pp is not None else None
             in_adl = self.in_adl.get(pool, False)
