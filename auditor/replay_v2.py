@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from auditor import rules
 from auditor.formats.clip import clip
-from auditor.formats.wire import WireError, format_amount
-from auditor.pool_rules import tau
+from auditor.formats.wire import WireError, format_amount, parse_instant
 from auditor.replay import (
     _TOP_LEVEL,
     CLAWBACKS,
@@ -31,7 +31,6 @@ from auditor.replay import (
     Discrepancy,
     Replayer,
     ReplayResult,
-    _check_time,
     _Fail,
 )
 from auditor.v2_adl import AdlBook
@@ -47,6 +46,20 @@ from auditor.v2_structure import (
 __all__ = ["V2Replayer"]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(time: Any) -> int:
+    """tau(time) in microseconds (exact), or the v1 failure for a time that is not one."""
+    if type(time) is str:
+        try:
+            return (parse_instant(time) - _EPOCH) // _MICRO
+        except ValueError:  # not of the form, or February 30, a leap second, hour 24
+            pass
+    raise _Fail(f"time: {clip(time)} is not a valid time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
+
+
 class V2Replayer(Replayer):
     """The replay state machine of a v2 log: per-pool balances, claims, the ADL states."""
 
@@ -55,6 +68,7 @@ class V2Replayer(Replayer):
         self.structure = Structure(self)
         self.adl = AdlBook(self)
         self.times: list[str] = []  # every event's time, by index (the ADL windows)
+        self.micros: list[int] = []  # and its tau in microseconds (exact: 6 digits at most)
         self.fact: tuple[Any, str] | None = None  # (ref, time) of the fact being read
         s = self.structure
         self.handlers = {
@@ -93,7 +107,7 @@ class V2Replayer(Replayer):
         handlers = self.handlers
         count = self.count
         last_time = ""  # no event time is empty: the first one is always checked
-        last_tau = None
+        last_micros = -(1 << 62)  # before any time
         stream = iter(lines)
         for line in stream if at_size != count else ():
             body = line[:-1] if line[-1:] == b"\n" else line
@@ -124,12 +138,12 @@ class V2Replayer(Replayer):
                     raise _Fail(f"version: {clip(version)} is not a version of {typ} in a v2 region")
                 time = ev["time"]
                 if time != last_time:
-                    _check_time(time)
-                    now = tau(time)
-                    if last_tau is not None and now < last_tau:
+                    now = micros(time)
+                    if now < last_micros:
                         raise _Fail(f"time: earlier than event {count - 1}")
-                    last_time, last_tau = time, now
+                    last_time, last_micros = time, now
                 self.times.append(last_time)  # shared with the events before of that time
+                self.micros.append(last_micros)
                 data, fields = ev["data"], V2_DATA_FIELDS[typ]
                 if type(data) is not dict or len(data) != len(fields):
                     raise _Fail(rules.fields_error(data, fields, "data.")

@@ -11,13 +11,11 @@ import bisect
 from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from auditor.adl_rules import Rule, Verdict, verdict
 from auditor.formats.clip import clip
 from auditor.formats.wire import format_amount, format_decimal
-from auditor.pool_rules import tau
 from auditor.replay import _Fail
 
 if TYPE_CHECKING:
@@ -78,18 +76,18 @@ class AdlBook:
     def _window(self, pool: str, asset: str, seconds: int, j: int) -> tuple[int, int, str]:
         """(peak, peak_index, peak_time) over the closed window [t_j - W, t_j] (as
         `adl_rules.peak_of`, without scanning the window: a monotone deque of changes)."""
-        times, c = self.r.times, self.first[pool]
-        bound = _tau(times[j]) - seconds
+        times, at, c = self.r.times, self.r.micros, self.first[pool]
+        bound = at[j] - seconds * 1_000_000
         key = (pool, asset)
         known = self.starts.get(key)
         if known is not None and known[0] == seconds:
             # Times never decrease, so neither does s: walk on from the last one.
             s = known[1]
-            while s < j and _tau(times[s + 1]) <= bound:
+            while s < j and at[s + 1] <= bound:
                 s += 1
         else:
-            pos = bisect.bisect_right(range(c, j + 1), bound, key=lambda i: _tau(times[i]))
-            s = c + pos - 1 if pos else c
+            pos = bisect.bisect_right(at, bound, c, j + 1)
+            s = pos - 1 if pos > c else c
         indexes, values = self.changes[key]
         state = self.peaks.get(key)
         if state is None or known is None or s < known[1]:
@@ -191,11 +189,6 @@ class AdlBook:
         self.in_adl[pool] = typ == "adl_started"
         if typ == "adl_started":
             self.watched[pool] = data["asset"]
-
-
-@lru_cache(maxsize=1024)
-def _tau(t: str) -> Fraction:
-    return tau(t)
 
 
 def _shown(ratio: Fraction | None) -> str:

@@ -22,7 +22,7 @@ def time_of(seconds: int) -> str:
 @pytest.mark.parametrize("seed", range(6))
 def test_the_windowed_peak_is_the_plain_definitions(seed: int) -> None:
     rng = random.Random(seed)
-    stub: Any = SimpleNamespace(times=[], decimals={"USDT": 2})
+    stub: Any = SimpleNamespace(times=[], micros=[], decimals={"USDT": 2})
     book = AdlBook(stub)
     first = 3  # the pool is created at index 3
     clock, balance = 0, 0
@@ -30,6 +30,7 @@ def test_the_windowed_peak_is_the_plain_definitions(seed: int) -> None:
     for index in range(400):
         clock += rng.choice([0, 0, 1, 7, 60, 600, 3600])
         stub.times.append(time_of(clock))
+        stub.micros.append(clock * 1_000_000)  # as the replay keeps it: tau in microseconds
         if index < first:
             continue
         if index == first:
