@@ -117,3 +117,22 @@ def test_t2_a_balance_at_the_minimum_starts_no_adl() -> None:
         run(lines(events, T1_FUND))
     assert str(caught.value) == ("event 4: adl_started: not called for: balance 90.00 is not "
                                  "above minimum_balance 100.00")
+
+
+def test_a_policy_without_the_rule_ends_adl_with_reason_policy() -> None:
+    """In ADL after index 7, a policy/2 version 2 with no rule for main at 04:00: adl_ended,
+    reason policy, its window fields null, asset and balance those of the rule it had."""
+    from auditor.formats.wire import canonical_bytes, sha256_hex
+    from auditor.replay import replay as run
+
+    doc = {**T1_POLICY, "version": 2, "pools": {}}
+    at = DAY + "04:00:00Z"
+    ended = {"pool": "main", "asset": "USDT", "balance": "650.00", "peak": None,
+             "peak_index": None, "peak_time": None, "window_seconds": None, "ratio": None,
+             "stop_ratio": None, "reason": "policy", "policy_version": 2}
+    events = [*T1_EVENTS[:8],
+              ("policy_set", 2, at, "pol-2", {"policy_version": 2, "policy": doc,
+                                              "policy_hash": sha256_hex(canonical_bytes(doc))}),
+              ("adl_ended", 1, at, "pol-2", ended)]
+    result = run(lines(events, T1_FUND))
+    assert (result.adl_pools, result.policy_version) == ([], 2)
