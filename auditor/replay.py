@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from itertools import chain, islice
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -126,7 +126,7 @@ class ReplayResult:
     liquidations: int = 0
     non_canonical: int = 0                     # lines hashed as their RFC 8785 re-encoding
     non_canonical_lines: list[int] = field(default_factory=list)  # the first few, 1-based
-    format: int = 1                            # the log's format: 1, or 2 (auditor.replay_v2)
+    format: int = 1                            # the log's format: 1, or 2 (auditor.replays)
     pools: dict[str, dict[str, int]] = field(default_factory=dict)  # v2: pool -> asset -> units
     market_pools: dict[str, str] = field(default_factory=dict)      # v2: market -> its pool
     adl_pools: list[str] = field(default_factory=list)              # v2: pools in ADL at the end
@@ -173,34 +173,7 @@ def replay(
     `resume`: a replayer holding the state after its first `count` events (auditor.state);
     `lines` are then the events from index `count` on, and the replayer keeps its state.
     """
-    if resume is None or resume.count == 0:
-        first, lines = _peek(lines)
-        if first is not None and _opens_v2(first):
-            if resume is not None and resume.keep_refs:
-                raise Discrepancy(0, "type: a replay state of a format v2 log cannot be saved "
-                                     "yet (the saved state holds v1 logs only): replay it in "
-                                     "full, without --save-state")
-            from auditor.replay_v2 import V2Replayer  # here: replay_v2 imports this module
-
-            return V2Replayer(schema_check).run(lines, progress, at_size, allow_longer)
     return (resume or Replayer(schema_check)).run(lines, progress, at_size, allow_longer)
-
-
-def _peek(lines: Iterable[bytes]) -> tuple[bytes | None, Iterable[bytes]]:
-    """The first line, and the lines with it put back."""
-    stream = iter(lines)
-    first = next(stream, None)
-    return first, stream if first is None else chain((first,), stream)
-
-
-def _opens_v2(line: bytes) -> bool:
-    """Event 0 is `fund_opened` version 2: the log is format v2 (decided once, here)."""
-    try:
-        ev = orjson.loads(line[:-1] if line[-1:] == b"\n" else line)
-    except ValueError:
-        return False
-    return (type(ev) is dict and ev.get("type") == "fund_opened"
-            and type(ev.get("version")) is int and ev["version"] == 2)
 
 
 class Replayer:

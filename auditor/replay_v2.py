@@ -1,12 +1,12 @@
 """Streaming verification of a format v2 log (opened by `fund_opened/2`): pools, market
 assignments, transfers, claim caps, the per-pool waterfall with its backstop draw, inverse
 markets and the ADL trigger, all re-derived from the log (schemas/README.md "Format v2
-(pools)", /work docs/FORMAT-V2-DRAFT.md sections 1-4, 6, 7, 13).
+(pools)", docs/FORMAT-V2-DRAFT.md sections 1-4, 6, 7, 13).
 
-`auditor.replay.replay` dispatches here once, on event 0's version, so the v1 loop and its
-per-event path stay exactly as they were. The v1 helpers (amounts, ids, accounts, large
+`auditor.replays.replay` dispatches here once, on event 0's version, so the v1 loop
+(auditor.replay) and its per-event path stay exactly as they were. The v1 helpers (amounts, ids, accounts, large
 liquidations, observations) are inherited from `Replayer`; the structure checks are in
-`auditor.v2_structure`, the liquidation in `auditor.v2_settle`, the trigger's bookkeeping in
+`auditor.v2_structure` (policy/2: `auditor.v2_policy`), the liquidation in `auditor.v2_settle`, the trigger's bookkeeping in
 `auditor.v2_adl`.
 """
 

@@ -27,7 +27,8 @@ from auditor.formats.wire import (
     sha256_hex,
     snapshot_decimals,
 )
-from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
+from auditor.replay import Discrepancy, Replayer, ReplayResult
+from auditor.replays import replay
 from auditor.report import InputError, Report
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import SignatureError, Verifier, verify_document

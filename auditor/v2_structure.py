@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from auditor import rules
-from auditor.adl_rules import Rule
 from auditor.formats.clip import clip
-from auditor.formats.wire import WireError, canonical_bytes, parse_amount, parse_decimal, sha256_hex
+from auditor.formats.wire import WireError, canonical_bytes, parse_decimal, sha256_hex
 from auditor.pool_rules import Cap, transfer_error
 from auditor.replay import FEES, _Fail, _schema
+from auditor.v2_policy import MAX_SECONDS, POLICY_FORMAT, POLICY_KEYS, PoolPolicy, pool_policies
 
-if TYPE_CHECKING:
-    from auditor.replay_v2 import V2Replayer
+# The v2 replayer (auditor.replay_v2.V2Replayer) is typed Any here: importing it, even only
+# for the type checker, would close an import cycle (tests/test_layers.py).
+V2Replayer = Any
 
 # The (type, version) pairs a v2 region admits (draft section 1; V2-CONTRACT).
 V2_VERSIONS = {
@@ -74,23 +75,8 @@ CURRENCY = re.compile(r"[A-Z][A-Z0-9]{0,15}")
 POOL_KINDS = ("isolated", "shared", "new_listing")
 REASONS = ("listing", "ejection", "regrouping")
 TRANSFER_REASONS = ("rebalance", "replenish", "ejection", "wind_down", "other")
-MAX_SECONDS = 31_622_400  # 366 days: window_seconds and period_seconds
 FEE_KINDS = ("trading_fee_share", "other")
 SOURCES = ("operator", "underwriter")
-POLICY_FORMAT = "backstop-policy/2"
-_POLICY_KEYS = frozenset({"format", "version", "fee_cap_rate", "fund_share", "socialization",
-                          "pools", "assets", "layers"})
-_POOL_POLICY_KEYS = frozenset({"minimum_reserve", "per_event_cap", "backstop", "adl"})
-
-
-class PoolPolicy:
-    """One pool's part of a policy/2, amounts in units (absent: 0 reserve, no cap)."""
-
-    def __init__(self) -> None:
-        self.reserve: dict[str, int] = {}
-        self.cap: dict[str, int] = {}
-        self.backstop: tuple[str, dict[str, int]] | None = None
-        self.adl: Rule | None = None
 
 
 class Structure:
@@ -233,8 +219,8 @@ class Structure:
             raise _Fail("data.policy: not an object")
         if doc.get("format") != POLICY_FORMAT:
             raise _Fail("data.policy.format: a format 2 fund takes backstop-policy/2")
-        if set(doc) != _POLICY_KEYS:
-            raise _Fail(rules.fields_error(doc, _POLICY_KEYS, "data.policy."))
+        if set(doc) != POLICY_KEYS:
+            raise _Fail(rules.fields_error(doc, POLICY_KEYS, "data.policy."))
         computed = sha256_hex(canonical_bytes(doc))
         if data["policy_hash"] != computed:
             raise _Fail(f"data.policy_hash: expected {computed} (SHA-256 of the policy's "
@@ -255,72 +241,11 @@ class Structure:
         for asset in doc["assets"]:
             if asset not in r.decimals:
                 raise _Fail(f"data.policy.assets.{clip(asset)}: not an asset of the fund")
-        pools = doc["pools"]
-        if not isinstance(pools, dict):
-            raise _Fail("data.policy.pools: not an object")
-        parsed = {pool: self._pool_policy(pool, spec) for pool, spec in pools.items()}
+        parsed = pool_policies(doc["pools"], r.decimals, self.pools)
         r.policy = policy
         r.policy_doc = doc
         r.policy_hash = computed
         self.pool_policy = parsed
-
-    def _amounts(self, value: Any, where: str) -> dict[str, int]:
-        if not isinstance(value, dict):
-            raise _Fail(f"{where}: not an object")
-        out = {}
-        for asset, text in value.items():
-            if asset not in self.r.decimals:
-                raise _Fail(f"{where}.{clip(asset)}: not an asset of the fund")
-            try:
-                out[asset] = parse_amount(text, self.r.decimals[asset])
-            except WireError as exc:
-                raise _Fail(f"{where}.{asset}: {exc}") from None
-            if out[asset] < 0:
-                raise _Fail(f"{where}.{asset}: {clip(text)} is negative")
-        return out
-
-    def _pool_policy(self, pool: str, spec: Any) -> PoolPolicy:
-        where = f"data.policy.pools.{pool}"
-        if pool not in self.pools:
-            raise _Fail(f"{where}: unknown pool {clip(pool)}")
-        if not isinstance(spec, dict) or not set(spec) <= _POOL_POLICY_KEYS:
-            extra = sorted(set(spec) - _POOL_POLICY_KEYS) if isinstance(spec, dict) else []
-            raise _Fail(f"{where}.{extra[0]}: unexpected field" if extra else f"{where}: not an object")
-        out = PoolPolicy()
-        out.reserve = self._amounts(spec.get("minimum_reserve", {}), f"{where}.minimum_reserve")
-        out.cap = self._amounts(spec.get("per_event_cap", {}), f"{where}.per_event_cap")
-        if "backstop" in spec:
-            b = spec["backstop"]
-            if not isinstance(b, dict) or set(b) != {"pool", "limit"}:
-                raise _Fail(f"{where}.backstop: must be {{pool, limit}}")
-            if b["pool"] not in self.pools or b["pool"] == pool:
-                raise _Fail(f"{where}.backstop.pool: {clip(b['pool'])} is not an existing pool "
-                            "other than the key")
-            out.backstop = (b["pool"], self._amounts(b["limit"], f"{where}.backstop.limit"))
-        if "adl" in spec:
-            out.adl = self._adl_rule(spec["adl"], f"{where}.adl")
-        return out
-
-    def _adl_rule(self, a: Any, where: str) -> Rule:
-        keys = {"asset", "window_seconds", "start_ratio", "stop_ratio", "minimum_balance"}
-        if not isinstance(a, dict) or set(a) != keys:
-            raise _Fail(f"{where}: must be {{{', '.join(sorted(keys))}}}")
-        asset = a["asset"]
-        if asset not in self.r.decimals:
-            raise _Fail(f"{where}.asset: {clip(asset)} is not an asset of the fund")
-        w = a["window_seconds"]
-        if type(w) is not int or not 1 <= w <= MAX_SECONDS:
-            raise _Fail(f"{where}.window_seconds: {clip(w)} is not an integer in 1..{MAX_SECONDS}")
-        try:
-            start, stop = parse_decimal(a["start_ratio"]), parse_decimal(a["stop_ratio"])
-            minimum = parse_amount(a["minimum_balance"], self.r.decimals[asset])
-        except WireError as exc:
-            raise _Fail(f"{where}: {exc}") from None
-        if not -1 <= start < stop <= 0:
-            raise _Fail(f"{where}.start_ratio: need -1 <= start_ratio < stop_ratio <= 0")
-        if minimum < 0:
-            raise _Fail(f"{where}.minimum_balance: negative")
-        return Rule(asset, w, a["start_ratio"], a["stop_ratio"], minimum)
 
     def pool_created(self, ev: dict[str, Any]) -> None:
         self.r._unique(ev)

@@ -58,7 +58,7 @@ def test_the_v2_logs_hold_the_event_types_they_are_meant_to() -> None:
 
 
 def test_the_v2_logs_replay_with_every_event_checked_against_the_schema() -> None:
-    from auditor.replay import replay
+    from auditor.replays import replay
 
     assert replay(lines(EVENTS, FUND), schema_check=True).count == 15
     assert replay(lines(T1_EVENTS, T1_FUND), schema_check=True).count == 12

@@ -31,7 +31,7 @@ def test_t1_verifies(tmp_path: Path) -> None:
 
 
 def test_t1_ends_out_of_adl_and_in_adl_when_cut_before_the_end() -> None:
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     assert run(lines(T1_EVENTS, T1_FUND)).adl_pools == []
     assert run(lines(T1_EVENTS[:10], T1_FUND)).adl_pools == ["main"]
@@ -89,7 +89,7 @@ def test_a_liquidation_in_adl_mode_ranks_first_then_the_pool_pays(tmp_path: Path
 
 def test_adl_mode_recorded_as_normal_mode_is_refused() -> None:
     from auditor.replay import Discrepancy
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     events = in_adl_liquidation()
     typ, version, time, ref, data = events[8]
@@ -105,7 +105,7 @@ def test_t2_a_balance_at_the_minimum_starts_no_adl() -> None:
     """T2: a withdrawal leaving main 90.00 under peak 1000.00 (ratio -0.91) at 01:00: 90.00 is
     not above the minimum 100.00, so no adl_started; a forged one is refused, saying why."""
     from auditor.replay import Discrepancy
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     withdraw = ("capital_withdrawn", 2, DAY + "01:00:00Z", "cap-2",
                 {"asset": "USDT", "amount": "910.00", "source": "operator", "pool": "main"})
@@ -123,7 +123,7 @@ def test_a_policy_without_the_rule_ends_adl_with_reason_policy() -> None:
     """In ADL after index 7, a policy/2 version 2 with no rule for main at 04:00: adl_ended,
     reason policy, its window fields null, asset and balance those of the rule it had."""
     from auditor.formats.wire import canonical_bytes, sha256_hex
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     doc = {**T1_POLICY, "version": 2, "pools": {}}
     at = DAY + "04:00:00Z"

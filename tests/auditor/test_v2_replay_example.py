@@ -24,7 +24,7 @@ def test_the_contract_example_verifies_with_exact_pool_balances(tmp_path: Path) 
 
 
 def test_the_example_replayed_in_python_keeps_claims_and_pools() -> None:
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     result = run(lines(EVENTS, FUND))
     assert result.format == 2
@@ -42,7 +42,7 @@ def test_a_v2_replay_state_is_refused_clearly() -> None:
     import pytest
 
     from auditor.replay import Discrepancy, Replayer
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
 
     saving = Replayer()
     saving.keep_refs = True  # as tiled_audit sets it for --save-state (and the witness)
@@ -57,7 +57,7 @@ def test_a_v2_replay_state_is_refused_clearly() -> None:
 def test_structure_events_after_the_example_move_markets_and_money() -> None:
     """A new isolated pool, a listing into it, a transfer of 500.00 from shared (975.00 ->
     475.00), ALT-PERP ejected from alt to a new shared pool: claims and balances follow."""
-    from auditor.replay import replay as run
+    from auditor.replays import replay as run
     from tests.auditor.v2_kit import DAY
 
     at = DAY + "05:00:00Z"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from auditor.formats.wire import canonical_bytes, sha256_hex
-from auditor.replay import Discrepancy, replay
+from auditor.replay import Discrepancy
+from auditor.replays import replay
 from tests.auditor.v2_kit import DAY, Event, lines
 from tests.auditor.v2_logs import EVENTS, FUND, POLICY
 

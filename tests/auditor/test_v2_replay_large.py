@@ -9,7 +9,8 @@ import copy
 import pytest
 
 from auditor.formats.bounds import counterparties_digest
-from auditor.replay import Discrepancy, replay
+from auditor.replay import Discrepancy
+from auditor.replays import replay
 from tests.auditor.v2_kit import DAY, Event, lines
 from tests.auditor.v2_logs import T1_EVENTS, T1_FUND, covered, t1_liquidation
 
