@@ -178,7 +178,8 @@ def settle_v2(r: V2Replayer, ev: dict[str, Any], data: dict[str, Any],
         "layers": [],
     }
     recorded = data["outcome"]
-    if recorded != outcome:
+    # `True == 1` in Python: the one boolean must be a JSON boolean, not only equal to one.
+    if recorded != outcome or type(recorded.get("adl_mode")) is not bool:
         _diagnose(recorded, outcome, split, payer, market, d, cap, room, backstop, pp, asset)
     group = {"index": at, "time": ev["time"], "asset": asset, "market": market,
              "deficit": split.deficit, "paid": 0, "socialized": split.socialized, "clawed": 0,

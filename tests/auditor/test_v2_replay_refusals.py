@@ -168,3 +168,12 @@ def test_a_v1_policy_in_a_v2_log(tmp_path: Path) -> None:
                                              "policy_hash": sha256_hex(canonical_bytes(doc))})
     assert failed(tmp_path, events) == (
         "replay: event 1: data.policy.format: a format 2 fund takes backstop-policy/2")
+
+
+def test_adl_mode_must_be_a_json_boolean(tmp_path: Path) -> None:
+    events = example()
+    liq = copy.deepcopy(events[6][4])
+    liq["outcome"]["adl_mode"] = 0  # equal to False in Python, not in JSON
+    set_data(events, 6, outcome=liq["outcome"])
+    assert failed(tmp_path, events) == (
+        "replay: event 6: data.outcome.adl_mode: expected False, got 0")
