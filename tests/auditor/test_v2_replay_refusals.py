@@ -177,3 +177,20 @@ def test_adl_mode_must_be_a_json_boolean(tmp_path: Path) -> None:
     set_data(events, 6, outcome=liq["outcome"])
     assert failed(tmp_path, events) == (
         "replay: event 6: data.outcome.adl_mode: expected False, got 0")
+
+
+def test_a_missing_snapshot_is_an_input_error(tmp_path: Path) -> None:
+    events, _, key = write(tmp_path, example(), FUND, reserves=RESERVES, totals=TOTALS,
+                           accounts=4, policy=POLICY)
+    code, doc = replay(events, tmp_path / "absent.json", key)
+    assert code == 2
+    assert doc["error"].startswith(f"snapshot {tmp_path / 'absent.json'}: ")
+
+
+def test_a_snapshot_whose_reserves_are_not_the_pools_sum_fails(tmp_path: Path) -> None:
+    # The pools sum to USDT 985.00 (975.00 + 10.00 + 0.00); a snapshot saying 1000.00 fails.
+    paths = write(tmp_path, example(), FUND, reserves={**RESERVES, "USDT": "1000.00"},
+                  totals=TOTALS, accounts=4, policy=POLICY)
+    code, doc = replay(*paths)
+    assert (code, doc["reason"]) == (
+        1, "snapshot vs replay: reserves.USDT: expected '985.00', got '1000.00'")
