@@ -25,7 +25,8 @@ def replay(
     schema_check: bool = False,
     resume: Replayer | None = None,
 ) -> ReplayResult:
-    """`auditor.replay.replay` for v1 logs and v2 logs alike (same arguments, same result).
+    """`auditor.replay.replay` for v1 logs and v2 logs alike (same arguments, same result;
+    a v1 log's `pools` is its one pool `default`).
 
     A v2 log is always replayed in full: `resume` may only be a fresh replayer, and one that
     is to be saved (auditor.state holds v1 state only) is refused with a Discrepancy."""
@@ -37,8 +38,11 @@ def replay(
                                      "yet (the saved state holds v1 logs only): replay it in "
                                      "full, without --save-state")
             return V2Replayer(schema_check).run(lines, progress, at_size, allow_longer)
-    return replay_v1(lines, progress=progress, at_size=at_size, allow_longer=allow_longer,
-                     schema_check=schema_check, resume=resume)
+    result = replay_v1(lines, progress=progress, at_size=at_size, allow_longer=allow_longer,
+                       schema_check=schema_check, resume=resume)
+    # A v1 log read as v2 (docs/FORMAT-V2-DRAFT.md 2.4): one pool `default` holds everything.
+    result.pools = {"default": dict(result.balances)}
+    return result
 
 
 def _peek(lines: Iterable[bytes]) -> tuple[bytes | None, Iterable[bytes]]:
