@@ -78,10 +78,12 @@ class RiskConfig:
     positions_hash: str = ""
     shape_paths: int = 1  # per historical shape: the smooth shape, then rough variants
     shape_noise: float = 0.002  # per-step scale of the variants' Student-t log noise
+    model_sha256: str = ""  # of a `--model` file the stochastic parameters came from
 
     def params(self, policies: list[NamedPolicy]) -> dict[str, Any]:
         """The model parameters as a JSON object (their hash is the report's model id)."""
-        return {"scenarios": list(self.scenarios), "paths": self.paths,
+        extra = {"model_file_sha256": self.model_sha256} if self.model_sha256 else {}
+        return {**extra, "scenarios": list(self.scenarios), "paths": self.paths,
                 "horizon": self.horizon, "seed": self.seed,
                 "stochastic": {k: repr(v) for k, v in self.stochastic.params().items()},
                 "shape_paths": self.shape_paths, "shape_noise": repr(self.shape_noise),
