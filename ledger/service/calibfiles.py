@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -36,7 +37,7 @@ def _seconds(text: str) -> float:
     text = text.strip()
     if text.lstrip("-").isdigit():
         return float(int(text))
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
@@ -47,7 +48,7 @@ def _series(rows: dict[str, list[tuple[float, float, int]]], where: str) -> Seri
     out = {}
     for market, points in rows.items():
         points.sort()
-        for (t0, _, _), (t1, _, line) in zip(points, points[1:], strict=False):
+        for (t0, _, _), (t1, _, line) in itertools.pairwise(points):
             if t0 == t1:
                 raise CalibFileError(f"{where}: line {line}: time: {market} has two prices at "
                                      "this time")
