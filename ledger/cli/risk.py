@@ -19,7 +19,7 @@ from ledger.cli.options import (
     resolve_fund,
     store_options,
 )
-from ledger.risk import calibrate, model, scenarios, sizing
+from ledger.risk import calibrate, model, scenarios, sensitivity, sizing
 from ledger.risk.text import committee_text
 from ledger.service.application import Ledger
 from ledger.service.calibfiles import (
@@ -110,6 +110,12 @@ class _RiskCommand(click.Command):
                    "liquidated that step over the book depth); 0: fill at the crossing mark.")
 @click.option("--buffer", "buffer_", default="0.2", show_default=True,
               help="Recommended size = max(ES 99.9% of deficits, cover-2) x (1 + buffer).")
+@click.option("--bootstrap", default=200, show_default=True, type=BoundedInt(0, 10_000),
+              help="Resamples of the paths for the 95% intervals of VaR, ES, cover-2, the "
+                   "recommended size and P(socialization) (seeded by --seed; 0: none).")
+@click.option("--sensitivity", "with_sensitivity", is_flag=True,
+              help="Also rerun with volatility, jump size, jump intensity and book depth each "
+                   "halved and doubled (same seed): 8 more runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the JSON report here (for `snapshot publish --risk`).")
@@ -120,7 +126,8 @@ class _RiskCommand(click.Command):
 def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: int, horizon: int,
                  seed: int, vol: float, jump_intensity: float, jump_size: float, tail_df: float,
                  model_path: Path | None, shape_paths: int, shape_noise: float, policy_files: tuple[Path, ...],
-                 slippage: str, buffer_: str, as_json: bool,
+                 slippage: str, buffer_: str, bootstrap: int, with_sensitivity: bool,
+                 as_json: bool,
                  out: Path | None, png: Path | None, force: bool, ledger: Ledger,
                  fund_name: str | None) -> None:
     """Size the fund: stress the open positions of --positions along price paths, run the
@@ -167,7 +174,7 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
         config = sizing.RiskConfig(
             scenarios=scenario_names or (sizing.STOCHASTIC, *sorted(scenarios.shapes())),
             paths=paths, horizon=horizon, seed=seed, stochastic=stochastic,
-            model_sha256=model_hash,
+            model_sha256=model_hash, bootstrap=bootstrap,
             slippage=_fraction("--slippage", slippage, Fraction(0), Fraction(15, 100)),
             buffer=_fraction("--buffer", buffer_, Fraction(0), Fraction(100)),
             positions_hash=positions_hash, shape_paths=shape_paths, shape_noise=shape_noise)
@@ -181,6 +188,11 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
             results = sizing.simulate(book, policies, balance, config, progress=bar.update)
         document = sizing.report(book, policies, balance, config, results)
         document["fund"] = name
+        if with_sensitivity:
+            with click.progressbar(length=8, label="sensitivity runs", file=sys.stderr) \
+                    if show else _Quiet() as bar:
+                document["sensitivity"] = sensitivity.table(book, policies, balance, config,
+                                                            progress=bar.update)
         write_report(document, results, out, png, force)
     except (RiskFileError, CalibFileError, scenarios.ScenarioError) as error:
         raise InputExit(str(error)) from None

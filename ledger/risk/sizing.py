@@ -20,7 +20,7 @@ import numpy as np
 
 from auditor.formats.wire import canonical_bytes, format_amount, format_decimal, sha256_hex
 from ledger.domain.policy import Policy
-from ledger.risk import engine, scenarios
+from ledger.risk import engine, scenarios, uncertainty
 from ledger.risk.positions import MAX_RISE, Book
 from ledger.risk.scenarios import Stochastic, shapes
 
@@ -79,6 +79,7 @@ class RiskConfig:
     shape_paths: int = 1  # per historical shape: the smooth shape, then rough variants
     shape_noise: float = 0.002  # per-step scale of the variants' Student-t log noise
     model_sha256: str = ""  # of a `--model` file the stochastic parameters came from
+    bootstrap: int = 200  # resamples for the intervals (0: none); not a model parameter
 
     def params(self, policies: list[NamedPolicy]) -> dict[str, Any]:
         """The model parameters as a JSON object (their hash is the report's model id)."""
@@ -288,7 +289,33 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
                                                        strict=True)}}
                       for label, row in by_scenario.items()},
         "model": {"parameters": params, "hash": sha256_hex(canonical_bytes(params))},
+        "uncertainty": _uncertainty(res, policies, config, money),
+        "warnings": uncertainty.warnings(n, LEVELS),
     }
+
+
+def _uncertainty(res: Results, policies: list[NamedPolicy], config: RiskConfig,
+                 money: Callable[[int], str]) -> dict[str, Any]:
+    """The bootstrap intervals (ledger.risk.uncertainty) as report fields."""
+    out: dict[str, Any] = {
+        "method": "bootstrap over paths", "resamples": config.bootstrap, "seed": config.seed,
+        "confidence": _plain(uncertainty.CONFIDENCE),
+        "min_paths": {format_decimal(level * 100, 1): uncertainty.min_paths(level)
+                      for level in LEVELS}}
+    if config.bootstrap == 0 or not res.labels:
+        return out
+    raw = uncertainty.bootstrap(res.deficits, res.cover2,
+                                [store["socialized"] for store in res.per_policy], LEVELS,
+                                config.buffer, config.seed, config.bootstrap)
+    out["deficits"] = {format_decimal(level * 100, 1): {k: [money(v) for v in ends]
+                                                         for k, ends in row.items()}
+                       for level, row in raw["deficits"].items()}
+    out["cover_2"] = [money(v) for v in raw["cover_2"]]
+    out["recommended_size"] = [money(v) for v in raw["recommended_size"]]
+    out["probability_of_socialization"] = {
+        p.name: [format_decimal(v, 6) for v in ends]
+        for p, ends in zip(policies, raw["probability_of_socialization"], strict=True)}
+    return out
 
 
 def _move(ppm: int | None) -> str | None:

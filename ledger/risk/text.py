@@ -48,4 +48,38 @@ def committee_text(doc: dict[str, Any]) -> str:
         worst = "" if row["paths"] == 1 else f" (worst of {row['paths']} paths)"
         lines.append(f"  Scenario {name}{worst}: deficits {row['worst_deficits']}, socialized "
                      f"{social}.")
+    lines += _uncertainty_lines(doc)
     return "\n".join(lines)
+
+
+def _uncertainty_lines(doc: dict[str, Any]) -> list[str]:
+    """The intervals, the path-count warnings and the sensitivity table, when present."""
+    lines = []
+    u = doc.get("uncertainty") or {}
+    if "deficits" in u:
+        d = u["deficits"]
+        social = ", ".join(f"{n} [{float(lo):.2%}, {float(hi):.2%}]" for n, (lo, hi) in
+                           u["probability_of_socialization"].items())
+        lines.append(
+            f"  {float(u['confidence']) * 100:g}% intervals (bootstrap over the paths, "
+            f"{u['resamples']} resamples, seed {u['seed']}): ES99.9 [{d['99.9']['es'][0]}, "
+            f"{d['99.9']['es'][1]}], VaR99.9 [{d['99.9']['var'][0]}, {d['99.9']['var'][1]}], "
+            f"ES99 [{d['99.0']['es'][0]}, {d['99.0']['es'][1]}], recommended size "
+            f"[{u['recommended_size'][0]}, {u['recommended_size'][1]}]; P(socialization) "
+            f"{social}.")
+    lines += [f"  WARNING: {w}." for w in doc.get("warnings", [])]
+    rows = doc.get("sensitivity")
+    if rows:
+        lines.append("  Sensitivity (same seed; one input scaled): input x factor (value): "
+                     "ES99.9 of deficits, recommended size, P(socialization)")
+        first = doc["policies"][0]["probability_of_socialization"]
+        lines.append(f"    base: {doc['deficits']['99.9']['es']}, {doc['recommended_size']}, "
+                     f"{float(first):.2%}")
+        for row in rows:
+            head = f"    {row['input']} x {row['factor']} ({row['value']}): "
+            if "skipped" in row:
+                lines.append(head + f"skipped ({row['skipped']})")
+            else:
+                lines.append(head + f"{row['es_999_deficits']}, {row['recommended_size']}, "
+                             f"{float(row['probability_of_socialization']):.2%}")
+    return lines
