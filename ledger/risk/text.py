@@ -76,7 +76,9 @@ def _uncertainty_lines(doc: dict[str, Any]) -> list[str]:
         lines.append(f"    base: {doc['deficits']['99.9']['es']}, {doc['recommended_size']}, "
                      f"{float(first):.2%}")
         for row in rows:
-            head = f"    {row['input']} x {row['factor']} ({row['value']}): "
+            value = row["value"]
+            shown = value if value.startswith("x") else f"{float(value):.4g}"
+            head = f"    {row['input']} x {row['factor']} ({shown}): "
             if "skipped" in row:
                 lines.append(head + f"skipped ({row['skipped']})")
             else:
