@@ -119,3 +119,27 @@ def test_a_market_missing_from_the_model(tmp_path: Path, url: str) -> None:
     assert "--model: markets: BTC-PERP (a market of the book) is not calibrated" in result.output
     result = risk(url, "--positions", str(book), "--model", str(out), "--vol", "0.1")
     assert result.exit_code == 2 and "--vol: not with --model" in result.output
+
+
+def test_the_headline_carries_the_model_files_hash(tmp_path: Path, url: str) -> None:
+    from ledger.risk.headline import risk_metrics
+
+    out = tmp_path / "model.json"
+    assert calibrate(url, "--candles", str(candles(tmp_path / "b.csv")), "--out", str(out))[0] == 0
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    result = risk(url, "--positions", str(book), "--model", str(out), "--paths", "5",
+                  "--horizon", "10", "--scenario", "stochastic", "--json")
+    report = json.loads(result.output)
+    headline = risk_metrics(report, "main", {"USDT": 2})
+    assert headline["model"]["parameters"]["model_file_sha256"] == \
+        hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_intervals_do_not_change_the_model_or_the_headline(tmp_path: Path, url: str) -> None:
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    args = ["--positions", str(book), "--paths", "30", "--horizon", "50", "--json"]
+    one = json.loads(risk(url, *args, "--bootstrap", "0").output)
+    two = json.loads(risk(url, *args, "--bootstrap", "50").output)
+    assert "model_file_sha256" not in one["model"]["parameters"]
+    for key in ("deficits", "cover_2", "recommended_size", "policies", "model"):
+        assert one[key] == two[key]
