@@ -40,6 +40,11 @@ def committee_text(doc: dict[str, Any]) -> str:
             f"{dd['99.0']['es']}, ES99.9 {dd['99.9']['es']}; socialized ES99.9 "
             f"{so['99.9']['es']}; reverse stress: an instant move exhausts the fund at "
             f"{_move(rs['down'], '-', '100%')} / {_move(rs['up'], '+', '900%')}.")
+        if p.get("reverse_stress_paths"):
+            along = ", ".join(f"{name} x{float(k):.4g}" if k is not None else f"{name} none "
+                              "up to x10" for name, k in p["reverse_stress_paths"].items())
+            lines.append(f"    Reverse stress along the stress paths (the smallest scaling "
+                         f"of the path's log move that exhausts the fund): {along}.")
     names = [p["name"] for p in doc["policies"]]
     for name, row in doc["scenarios"].items():
         if name == "stochastic":

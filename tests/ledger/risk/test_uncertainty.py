@@ -125,3 +125,24 @@ def test_shapes_do_not_use_the_stochastic_inputs(tmp_path: Path, url: str) -> No
         if row["input"] != "depth":
             assert row["es_999_deficits"] == doc["deficits"]["99.9"]["es"], row
             assert row["recommended_size"] == doc["recommended_size"], row
+
+
+def test_path_reverse_stress_hand_case(tmp_path: Path, url: str) -> None:
+    # One 10x long of 1 BTC at 10000 (collateral 1000), fills at the mark (--slippage 0), a
+    # fund of 500 with no reserve. A path 10000 -> 8000 scaled by k reaches 10000 x 0.8^k;
+    # below 9000 the deficit is 9000 - p (no fee is left), above 500 when p <= 8499.99, i.e.
+    # (half-up to the cent) 10000 x 0.8^k < 8499.995: k > ln(0.8499995) / ln(0.8) =
+    # 0.7283182, the smallest whole ppm above it 0.728319 (ln(0.85) / ln(0.8) = 0.7283156
+    # leaves exactly 500.00, all covered).
+    (tmp_path / "gap.csv").write_text("gap\n10000\n8000\n8000\n")
+    book = write_lines(tmp_path / "book.jsonl", [position()])
+    doc = json.loads(risk(url, "--positions", str(book), "--scenario",
+                          str(tmp_path / "gap.csv"), "--horizon", "2", "--slippage", "0",
+                          "--json").output)
+    k = doc["policies"][0]["reverse_stress_paths"]["gap.csv:gap"]
+    assert k == "0.728319"
+    # A path that never exhausts the fund: none up to 10x.
+    (tmp_path / "calm.csv").write_text("calm\n10000\n9999\n10000\n")
+    doc = json.loads(risk(url, "--positions", str(book), "--scenario",
+                          str(tmp_path / "calm.csv"), "--horizon", "2", "--json").output)
+    assert doc["policies"][0]["reverse_stress_paths"] == {"calm.csv:calm": None}
