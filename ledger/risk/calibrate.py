@@ -7,7 +7,8 @@ statistics, never money.
 Per market, with times t_k in seconds and prices p_k > 0 (k = 0..n):
 - returns r_k = ln(p_k / p_(k-1)) over dt_k = (t_k - t_(k-1)) / 60 minutes (any spacing: the
   ledger's marks are 5-minute, candles may be 1-minute); standardised z_k = r_k / sqrt(dt_k);
-- robust scale s = 1.4826 x median |z_k| (a jump does not move a median);
+- robust scale s = 1.4826 x median |z_k| over the nonzero z_k (a jump does not move a median;
+  an unchanged price is not evidence of the scale);
 - a jump is a return with |z_k| > JUMP_THRESHOLD x s;
 - sigma per minute = sqrt(sum r_k^2 over non-jumps / sum dt_k over non-jumps);
 - jump rate per minute = jumps / sum dt_k over all returns;
@@ -89,8 +90,12 @@ def returns(times: np.ndarray, prices: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def robust_scale(r: np.ndarray, dt: np.ndarray) -> float:
-    """s = 1.4826 x median |r_k / sqrt(dt_k)|."""
-    return float(MAD_TO_SIGMA * np.median(np.abs(r / np.sqrt(dt))))
+    """s = 1.4826 x median |r_k / sqrt(dt_k)| over the nonzero returns (an unchanged price, a
+    minute without a trade, says nothing of the scale: counting them, a quiet market's median
+    would be 0 and every move a jump); 0 when no price moves."""
+    z = np.abs(r / np.sqrt(dt))
+    z = z[z > 0]
+    return float(MAD_TO_SIGMA * np.median(z)) if len(z) else 0.0
 
 
 def estimate(r: np.ndarray, dt: np.ndarray, scale: float) -> Estimate:

@@ -130,3 +130,17 @@ def test_unusable_series(times: list[int], prices: list[float], reason: str) -> 
     with pytest.raises(calibrate.CalibrationError, match=reason):
         calibrate.fit(np.array(times, dtype=np.float64), np.array(prices, dtype=np.float64),
                       1440.0, NO_FLOOR)
+
+
+def test_unchanged_prices_do_not_make_every_move_a_jump() -> None:
+    # 60% of the minutes without a move (a quiet market): the scale comes from the moves,
+    # 1.4826 x 0.001, so none of them is a jump; the zeros still count as calm minutes.
+    r = np.zeros(1000)
+    r[::5] = 0.001
+    r[1::5] = -0.001
+    fit = calibrate.fit(minutes(1000), prices_from(r), 1440.0, NO_FLOOR)
+    assert fit.scale == pytest.approx(1.4826 * 0.001, rel=1e-9)
+    assert fit.full.jumps == 0
+    assert fit.full.sigma_per_minute == pytest.approx(math.sqrt(400 * 1e-6 / 1000), rel=1e-9)
+    flat = calibrate.fit(minutes(5), np.full(6, 100.0), 1440.0, NO_FLOOR)
+    assert (flat.scale, flat.full.jumps, flat.full.sigma_per_minute) == (0.0, 0, 0.0)
