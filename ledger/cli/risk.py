@@ -54,6 +54,9 @@ def _fraction(option: str, text: str, low: Fraction, high: Fraction) -> Fraction
     return value
 
 
+COARSE_SECONDS = 300  # data coarser than the ledger's 5-minute marks: say what it cannot see
+
+
 class _RiskCommand(click.Command):
     """`backstop risk ...` sizes the fund; `backstop risk calibrate ...` is the calibration
     (a subcommand without making `risk` a group, whose own options would then come first)."""
@@ -278,6 +281,10 @@ def calibrate_command(candle_files: tuple[Path, ...], ledger_marks_: bool | None
                    f" a day, {row['jump_rate_per_minute'] * 1440:.4g} jumps a day of size "
                    f"{row['jump_size']:.4g}; stressed window {row['stressed_window'][0]} to "
                    f"{row['stressed_window'][1]}")
+        if row["resolution_seconds"] > COARSE_SECONDS:
+            click.echo(f"  warning: {market} is sampled every {row['resolution_seconds']} s: a "
+                       "jump found there is a whole candle's move, not an intraday gap; "
+                       "prefer one-minute data", err=True)
     click.echo(f"model written to {out}")
 
 

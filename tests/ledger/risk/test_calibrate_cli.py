@@ -143,3 +143,14 @@ def test_intervals_do_not_change_the_model_or_the_headline(tmp_path: Path, url: 
     assert "model_file_sha256" not in one["model"]["parameters"]
     for key in ("deficits", "cover_2", "recommended_size", "policies", "model"):
         assert one[key] == two[key]
+
+
+def test_coarse_data_is_flagged(tmp_path: Path, url: str) -> None:
+    # Hourly candles: the estimators run (per-minute by each return's span) and say so.
+    rows = ["time,market,close"] + [f"2017-04-19T{h:02d}:00:00Z,EURUSD,{1 + 0.001 * (h % 2)}"
+                                     for h in range(12)]
+    (tmp_path / "eur.csv").write_text("\n".join(rows) + "\n")
+    code, output = calibrate(url, "--candles", str(tmp_path / "eur.csv"), "--out",
+                             str(tmp_path / "m.json"))
+    assert code == 0, output
+    assert "warning: EURUSD is sampled every 3600 s" in output
