@@ -20,7 +20,7 @@ import numpy as np
 
 from auditor.formats.wire import canonical_bytes, format_amount, format_decimal, sha256_hex
 from ledger.domain.policy import Policy
-from ledger.risk import engine, scenarios, uncertainty
+from ledger.risk import engine, pathstress, scenarios, uncertainty
 from ledger.risk.positions import MAX_RISE, Book
 from ledger.risk.scenarios import Stochastic, shapes
 
@@ -216,53 +216,6 @@ def reverse_stress(prep: engine.Prepared, policy: Policy, balance: int, slip: en
     return hi
 
 
-MAX_PATH_SCALE_PPM = 10_000_000  # path reverse stress looks for a scaling of at most 10x
-
-
-def path_reverse_stress(prep: engine.Prepared, policy: Policy, balance: int,
-                        slip: engine.Slippage, relative: np.ndarray) -> int | None:
-    """Smallest scaling k (ppm) of a stress path's log move, every step's relative price
-    r_t becoming r_t^k, that leaves a socialized loss; None when none up to 10x does (or up to
-    the scaling whose highest price reaches MAX_RISE). Bisection as `reverse_stress`: the loss
-    generally grows with k (every move is larger, gaps are deeper), so the answer is a k that
-    exhausts the fund while 1 ppm less does not."""
-    logs = np.log(relative)
-    top = float(logs.max())
-    hi = MAX_PATH_SCALE_PPM
-    if top > 0:
-        hi = min(hi, math.floor(math.log(MAX_RISE) / top * 10**6))
-
-    def exhausted(ppm: int) -> bool:
-        path = np.exp(logs * (ppm / 10**6))[None, :]
-        prices = scenarios.market_prices(path, prep.book.start)[0]
-        return engine.run_path(prep, prices, slip, [(policy, balance)])[1][0].socialized > 0
-
-    lo = 0
-    if exhausted(lo):
-        return 0
-    if not exhausted(hi):
-        return None
-    while hi - lo > 1:  # invariant: not exhausted at lo, exhausted at hi
-        mid = (lo + hi) // 2
-        if exhausted(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def stress_paths(config: RiskConfig) -> Iterator[tuple[str, np.ndarray]]:
-    """The deterministic stress paths of the run, for path reverse stress: each selected
-    historical shape (smooth) and each CSV path."""
-    for name in config.scenarios:
-        if name in scenarios.shapes():
-            yield name, scenarios.shape_path(name, config.horizon)[0]
-        elif name != STOCHASTIC:
-            names, values = scenarios.read_csv(Path(name), config.horizon)
-            for label, row in zip(names, values, strict=True):
-                yield f"{Path(name).name}:{label}", row
-
-
 def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskConfig,
            res: Results) -> dict[str, Any]:
     """The report document (amounts as decimal strings of the fund's asset)."""
@@ -298,8 +251,8 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
                           zip(store["required"], store["forced"], strict=True))
         down = reverse_stress(prep, named.policy, balance, slip, down=True)
         up = reverse_stress(prep, named.policy, balance, slip, down=False)
-        along = {label: _move(path_reverse_stress(prep, named.policy, balance, slip, path))
-                 for label, path in stress_paths(config)}
+        along = {label: _move(pathstress.reverse(prep, named.policy, balance, slip, path))
+                 for label, path in pathstress.stress_paths(config.scenarios, config.horizon)}
         policy_docs.append({
             "name": named.name, "hash": named.policy.hash,
             "drawdown": levels(store["drawdown"]),
