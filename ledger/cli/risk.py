@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,25 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
         click.echo(committee_text(document))
 
 
+def _marks(ledger: Ledger, fund_name: str | None) -> tuple[str, str, Any, str]:
+    """("ledger", fund, its marks, their hash)."""
+    name = resolve_fund(ledger, fund_name)
+    marks, digest = ledger_marks(ledger, name)
+    return "ledger", name, marks, digest
+
+
+# store_options' wrapper, called directly: it opens the Ledger from db_url, fund_name and
+# lock_timeout, and its --db, --fund and --lock-timeout become calibrate's options.
+_read_marks: Callable[..., tuple[str, str, Any, str]] = store_options(_marks)
+
+
+def _store_params(func: Any) -> Any:
+    """Give `func` store_options' three options without opening the database first."""
+    func.__click_params__ = [*getattr(func, "__click_params__", []),
+                             *getattr(_read_marks, "__click_params__", [])]
+    return func
+
+
 @click.command("calibrate")
 @click.option("--candles", "candle_files", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -225,11 +245,12 @@ def risk_command(positions_path: Path, scenario_names: tuple[str, ...], paths: i
               help="The model file to write (for `backstop risk --model`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the model file too.")
 @force_option
-@store_options
+@_store_params
 def calibrate_command(candle_files: tuple[Path, ...], ledger_marks_: bool | None,
                       window: float, floor_vol: float, floor_jump_intensity: float,
                       floor_jump_size: float, out: Path, as_json: bool, force: bool,
-                      ledger: Ledger, fund_name: str | None) -> None:
+                      db_url: str | None, fund_name: str | None,
+                      lock_timeout: float | None) -> None:
     """Estimate each market's volatility, jump intensity and jump size, and the markets'
     co-movement, from price history: the fund's market_observed marks and CSV candles. Each
     parameter is the largest of the full sample, the stressed window and the floor.
@@ -247,10 +268,9 @@ def calibrate_command(candle_files: tuple[Path, ...], ledger_marks_: bool | None
         origin: dict[str, str] = {}
         sources = []
         inputs = []
-        if use_marks:
-            name = resolve_fund(ledger, fund_name)
-            marks, digest = ledger_marks(ledger, name)
-            inputs.append(("ledger", name, marks, digest))
+        if use_marks:  # the database is opened only now: candles alone touch no file
+            inputs.append(_read_marks(db_url=db_url, fund_name=fund_name,
+                                      lock_timeout=lock_timeout))
         for path in candle_files:
             candles, digest = read_candles(path)
             inputs.append(("candles", path.name, candles, digest))

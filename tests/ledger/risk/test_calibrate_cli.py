@@ -154,3 +154,24 @@ def test_coarse_data_is_flagged(tmp_path: Path, url: str) -> None:
                              str(tmp_path / "m.json"))
     assert code == 0, output
     assert "warning: EURUSD is sampled every 3600 s" in output
+
+
+def test_candles_alone_open_no_database(tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # No --db and no fund: the default ./backstop.sqlite is never created, on success or on
+    # a bad file.
+    work, here = tmp_path / "work", tmp_path / "here"
+    work.mkdir()
+    here.mkdir()
+    csv = candles(work / "btc.csv")
+    (work / "bad.csv").write_text("time,market,close\n0,BTC-PERP,x\n")
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("BACKSTOP_DB", raising=False)
+    runner = CliRunner()
+    bad = runner.invoke(main, ["risk", "calibrate", "--candles", str(work / "bad.csv"),
+                               "--out", "m.json"])
+    assert bad.exit_code == 2 and "bad.csv: line 2: close: 'x'" in bad.output
+    assert sorted(p.name for p in here.iterdir()) == []
+    good = runner.invoke(main, ["risk", "calibrate", "--candles", str(csv), "--out", "m.json"])
+    assert good.exit_code == 0, good.output
+    assert sorted(p.name for p in here.iterdir()) == ["m.json"]
