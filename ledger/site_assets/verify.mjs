@@ -4001,15 +4001,212 @@ function formatUnits(units, decimals) {
   return decimals ? `${sign}${text.slice(0, -decimals)}.${text.slice(-decimals)}` : `${sign}${text}`;
 }
 
-// src/verify.js
-var KINDS = ["fees", "payouts", "clawbacks"];
+// src/inclusion.js
 var HASH_SIZE = 32;
-var SUM_LIMIT = 1n << 128n;
-var QUOTE_CHARS = 60;
+async function merkleInclusion(leafHash, index, size, proof, root) {
+  if (index < 0n || size < 0n) throw new Error(`negative index ${index} or size ${size}`);
+  if (index >= size) throw new Error(`index ${index} is beyond tree size ${size}`);
+  if (leafHash.length !== HASH_SIZE) throw new Error(`leaf hash is ${leafHash.length} bytes, expected ${HASH_SIZE}`);
+  const [inner, border] = inclusionShape(index, size);
+  if (proof.length !== inner + border) throw new Error(`proof has ${proof.length} hashes, expected ${inner + border}`);
+  proof.forEach((h, pos) => {
+    if (h.length !== HASH_SIZE) throw new Error(`proof hash ${pos} is not ${HASH_SIZE} bytes`);
+  });
+  const r = await chainBorderRight(
+    await chainInner(leafHash, proof.slice(0, inner), index, nodeHash),
+    proof.slice(inner),
+    nodeHash
+  );
+  if (!equal(r, root)) throw new Error(`root mismatch: computed ${hexOrEmpty(r)}, expected ${hexOrEmpty(root)}`);
+}
+
+// src/receipt.js
+var HEADER = "c2sp.org/tlog-proof@v1";
+var MAX_PROOF_HASHES = 64;
+var MAX_SIGNATURES = 100;
+var SIG_PREFIX = "— ";
+var KINDS = { deficit_covered: "payout", clawback_charged: "clawback" };
 var enc2 = new TextEncoder();
 var Failed = class extends Error {
 };
 var InputError = class extends Error {
+};
+function parseReceipt(text) {
+  const lines = text.split("\n");
+  if (lines[0] !== HEADER) throw new InputError(`line 1: expected '${HEADER}', got ${clip(lines[0])}`);
+  if (lines.length < 2 || !lines[1].startsWith("extra ")) {
+    throw new InputError("line 2: expected 'extra ' and the event's line in base64 (a Backstop receipt carries its event)");
+  }
+  const entry = b64decode(lines[1].slice("extra ".length));
+  if (!entry || !entry.length) throw new InputError("line 2: extra: not base64 of a non-empty event line");
+  const match = lines.length > 2 ? /^index (0|[1-9][0-9]{0,19})$/.exec(lines[2]) : null;
+  if (!match) throw new InputError(`line 3: expected 'index N' (decimal, no leading zero), got ${clip(lines.length > 2 ? lines[2] : "")}`);
+  const proof = [];
+  let number = 3;
+  while (number < lines.length && lines[number] !== "") {
+    const digest = b64decode(lines[number]);
+    if (digest === null || digest.length !== 32) {
+      throw new InputError(`line ${number + 1}: not a base64 SHA-256 hash of the inclusion proof`);
+    }
+    proof.push(digest);
+    number += 1;
+    if (proof.length > MAX_PROOF_HASHES) throw new InputError(`line ${number}: more than ${MAX_PROOF_HASHES} proof hashes`);
+  }
+  if (number >= lines.length) throw new InputError(`line ${number + 1}: no empty line before the checkpoint`);
+  const checkpoint = lines.slice(number + 1).join("\n");
+  if (!checkpoint.trim()) throw new InputError(`line ${number + 2}: no checkpoint after the empty line`);
+  if (!checkpoint.endsWith("\n")) throw new InputError("the checkpoint does not end with a newline");
+  return { entry, index: BigInt(match[1]), proof, checkpoint };
+}
+var validName = (name) => name.length > 0 && !name.includes("+") && !/[\s\u0000-\u001f]/u.test(name);
+async function openNote(note, verifiers) {
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note)) throw new Failed("malformed note: control character");
+  const split2 = note.lastIndexOf("\n\n");
+  if (split2 < 0) throw new Failed("malformed note: no blank line before the signatures");
+  const body = note.slice(0, split2 + 1);
+  const block = note.slice(split2 + 2);
+  if (!block || !block.endsWith("\n")) throw new Failed("malformed note: signature block missing or not newline-terminated");
+  const lines = block.slice(0, -1).split("\n");
+  if (lines.length > MAX_SIGNATURES) throw new Failed(`malformed note: more than ${MAX_SIGNATURES} signatures`);
+  const verified = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const [i, line] of lines.entries()) {
+    const n = i + 1;
+    if (!line.startsWith(SIG_PREFIX)) throw new Failed(`malformed note: signature line ${n} does not start with '— '`);
+    const rest = line.slice(SIG_PREFIX.length);
+    const space = rest.indexOf(" ");
+    const name = space < 0 ? rest : rest.slice(0, space);
+    const raw = space < 0 ? null : b64decode(rest.slice(space + 1));
+    if (space < 0 || !validName(name) || !raw || raw.length < 5) {
+      throw new Failed(`malformed note: signature line ${n} is not 'name base64'`);
+    }
+    const kid = raw.slice(0, 4);
+    const key = verifiers.find((v) => v.name === name && equal(v.keyId, kid));
+    if (!key) continue;
+    if (!await ed25519Verify(key.publicKey, enc2.encode(body), raw.slice(4))) {
+      throw new Failed(`invalid signature for key ${key.keyName} (signature line ${n})`);
+    }
+    if (!seen.has(key.keyName)) {
+      seen.add(key.keyName);
+      verified.push(name);
+    }
+  }
+  if (!verified.length) throw new Failed("note has no verifiable signatures from a known key");
+  return [body, verified];
+}
+function parseCheckpoint(body) {
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length < 3) throw new Failed(`checkpoint has ${lines.length} lines, expected at least 3`);
+  const [origin, sizeText, rootText] = lines;
+  if (!origin) throw new Failed("checkpoint origin is empty");
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText) || BigInt(sizeText) > (1n << 64n) - 1n) {
+    throw new Failed(`checkpoint size ${clip(sizeText)} is not a decimal uint64`);
+  }
+  const root = b64decode(rootText);
+  if (root === null) throw new Failed(`checkpoint root ${clip(rootText)} is not base64`);
+  if (root.length !== 32) throw new Failed(`checkpoint root is ${root.length} bytes, expected 32`);
+  return [origin, BigInt(sizeText), root];
+}
+async function verifyReceipt(text, keys, name = "(pasted)", require2 = 1) {
+  const checks = [];
+  const figures = {};
+  const ok = (check, detail) => checks.push({ check, ok: true, detail });
+  const fail = (check, reason) => {
+    checks.push({ check, ok: false, detail: reason });
+    return new Failed(`${check}: ${reason}`);
+  };
+  try {
+    const verifiers = [];
+    for (const k of keys) {
+      for (const line of String(k).split(/\r?\n/).filter((l) => l.trim())) {
+        let v;
+        try {
+          v = await parseVerifierKey(line);
+        } catch (error) {
+          throw new InputError(`key: ${error.message}`);
+        }
+        verifiers.push({ ...v, keyId: Uint8Array.from(v.keyName.split("+")[1].match(/../g), (h) => parseInt(h, 16)) });
+      }
+    }
+    if (!verifiers.length) throw new InputError("no verifier key given (--key)");
+    let parsed;
+    try {
+      parsed = parseReceipt(text);
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(`receipt ${name}: ${error.message}`);
+      throw error;
+    }
+    ok("receipt format", `c2sp.org/tlog-proof@v1, index ${parsed.index}, ${parsed.proof.length} proof hash(es)`);
+    let body;
+    let names;
+    try {
+      [body, names] = await openNote(parsed.checkpoint, verifiers);
+    } catch (error) {
+      if (error instanceof Failed) throw fail("checkpoint signature", error.message);
+      throw error;
+    }
+    if (new Set(names).size < require2) throw fail("checkpoint signature", `${new Set(names).size} known key(s) verified, ${require2} required`);
+    ok("checkpoint signature", `${names.length} valid (${names.join(", ")})`);
+    let origin;
+    let size;
+    let root;
+    try {
+      [origin, size, root] = parseCheckpoint(body);
+    } catch (error) {
+      if (error instanceof Failed) throw fail("checkpoint body", error.message);
+      throw error;
+    }
+    ok("checkpoint body", `${origin} size ${size}`);
+    const leaf = await sha2562(new Uint8Array([0, ...parsed.entry]));
+    try {
+      await merkleInclusion(leaf, parsed.index, size, parsed.proof, root);
+    } catch (error) {
+      throw fail("inclusion", error.message);
+    }
+    ok("inclusion", `entry ${parsed.index} is in the log of ${size} events`);
+    let event;
+    try {
+      event = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(parsed.entry));
+    } catch (error) {
+      throw fail("event", `the entry is not JSON: ${error.message}`);
+    }
+    const shaped = event && typeof event === "object" && !Array.isArray(event) && typeof event.type === "string" && typeof event.fund === "string" && event.data && typeof event.data === "object";
+    if (!shaped) throw fail("event", "the entry is not an event: not an event object");
+    if (!equal(enc2.encode(canonicalize(event)), parsed.entry)) {
+      throw fail("event", "the entry is not the event's canonical (RFC 8785) line");
+    }
+    if (BigInt(Number.isSafeInteger(event.index) ? event.index : -1) !== parsed.index) {
+      throw fail("event", `the event's index ${event.index ?? "None"} is not the receipt's ${parsed.index}`);
+    }
+    if (origin !== `backstop/${event.fund}`) throw fail("origin", `${clip(origin)} is not ${clip(`backstop/${event.fund}`)}`);
+    const kind = KINDS[event.type];
+    ok("event", `${kind || event.type} at index ${parsed.index}`);
+    Object.assign(figures, {
+      origin,
+      log_size: Number(size),
+      index: Number(parsed.index),
+      type: event.type,
+      time: event.time,
+      ref: event.ref
+    });
+    if (kind) Object.assign(figures, { account: event.data.account, asset: event.data.asset, amount: event.data.amount });
+    return { ok: true, input: false, reason: null, checks, figures };
+  } catch (error) {
+    if (error instanceof Failed) return { ok: false, input: false, reason: error.message, checks, figures };
+    const why = error instanceof InputError ? error.message : `malformed receipt (${error && error.message})`;
+    return { ok: false, input: true, reason: why, checks, figures };
+  }
+}
+
+// src/verify.js
+var KINDS2 = ["fees", "payouts", "clawbacks"];
+var HASH_SIZE2 = 32;
+var SUM_LIMIT = 1n << 128n;
+var QUOTE_CHARS = 60;
+var enc3 = new TextEncoder();
+var Failed2 = class extends Error {
+};
+var InputError2 = class extends Error {
 };
 function pyRepr(value) {
   if (value === null || value === void 0) return "None";
@@ -4049,7 +4246,7 @@ function fromHex(text) {
     const pair = clean2.slice(i, i + 2);
     if (!/^[0-9a-fA-F]{2}$/.test(pair)) {
       const bad = /^[0-9a-fA-F]$/.test(clean2[i]) ? i + 1 : i;
-      throw new Failed(`non-hexadecimal number found in fromhex() arg at position ${bad}`);
+      throw new Failed2(`non-hexadecimal number found in fromhex() arg at position ${bad}`);
     }
     out[i >> 1] = parseInt(pair, 16);
   }
@@ -4080,33 +4277,33 @@ function b64decode(text) {
   const bin = atob(data + "=".repeat((4 - rest) % 4));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
-function validName(name) {
+function validName2(name) {
   return name.length > 0 && !name.includes("+") && !/[\s\u0000-\u001f]/u.test(name);
 }
 async function keyId(name, publicKey) {
-  const digest = await sha2562(concat(enc2.encode(name), Uint8Array.of(10, 1), publicKey));
+  const digest = await sha2562(concat(enc3.encode(name), Uint8Array.of(10, 1), publicKey));
   return digest.slice(0, 4);
 }
 async function parseVerifierKey(text) {
   text = String(text).trim();
   const first = text.indexOf("+");
   const second = first < 0 ? -1 : text.indexOf("+", first + 1);
-  if (second < 0) throw new InputError(`verifier key ${clip(text)} must be name+keyid+key`);
+  if (second < 0) throw new InputError2(`verifier key ${clip(text)} must be name+keyid+key`);
   const name = text.slice(0, first);
   const kidHex = text.slice(first + 1, second);
   const keyB64 = text.slice(second + 1);
-  if (!validName(name)) throw new InputError(`verifier key has invalid name ${clip(name)}`);
+  if (!validName2(name)) throw new InputError2(`verifier key has invalid name ${clip(name)}`);
   if (!/^[0-9a-f]{8}$/.test(kidHex)) {
-    throw new InputError(`verifier key id ${clip(kidHex)} is not 8 lowercase hex digits`);
+    throw new InputError2(`verifier key id ${clip(kidHex)} is not 8 lowercase hex digits`);
   }
   const key = b64decode(keyB64);
-  if (key === null) throw new InputError(`verifier key for ${clip(name)} is not valid base64`);
+  if (key === null) throw new InputError2(`verifier key for ${clip(name)} is not valid base64`);
   if (key.length !== 33 || key[0] !== 1) {
-    throw new InputError(`verifier key for ${clip(name)} is not an Ed25519 key (0x01 + 32 bytes)`);
+    throw new InputError2(`verifier key for ${clip(name)} is not an Ed25519 key (0x01 + 32 bytes)`);
   }
   const publicKey = key.slice(1);
   if (!equal(await keyId(name, publicKey), fromHex(kidHex))) {
-    throw new InputError(`verifier key id ${kidHex} does not match the key for ${clip(name)}`);
+    throw new InputError2(`verifier key id ${kidHex} does not match the key for ${clip(name)}`);
   }
   return { name, keyName: `${name}+${kidHex}`, publicKey };
 }
@@ -4118,11 +4315,11 @@ async function loadVerifiers(keys) {
       try {
         out.push(await parseVerifierKey(line));
       } catch (error) {
-        throw new InputError(lines.length > 1 ? `key line ${n + 1}: ${error.message}` : `key: ${error.message}`);
+        throw new InputError2(lines.length > 1 ? `key line ${n + 1}: ${error.message}` : `key: ${error.message}`);
       }
     }
   }
-  if (!out.length) throw new InputError("no verifier key given (--key)");
+  if (!out.length) throw new InputError2("no verifier key given (--key)");
   return out;
 }
 var Report = class {
@@ -4137,7 +4334,7 @@ var Report = class {
   }
   fail(check, reason) {
     this.checks.push({ check, ok: false, detail: reason });
-    return new Failed(`${check}: ${reason}`);
+    return new Failed2(`${check}: ${reason}`);
   }
 };
 async function run(body) {
@@ -4146,17 +4343,17 @@ async function run(body) {
     await body(report);
     return { ok: true, reason: null, input: false, checks: report.checks };
   } catch (error) {
-    if (error instanceof Failed) return { ok: false, reason: error.message, input: false, checks: report.checks };
-    const why = error instanceof InputError ? error.message : `malformed document (${error && error.message})`;
+    if (error instanceof Failed2) return { ok: false, reason: error.message, input: false, checks: report.checks };
+    const why = error instanceof InputError2 ? error.message : `malformed document (${error && error.message})`;
     return { ok: false, reason: why, input: true, checks: report.checks };
   }
 }
 var DECIMAL = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
 function parseAmount(text, decimals) {
   const match = typeof text === "string" ? DECIMAL.exec(text) : null;
-  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  if (!match) throw new Failed2(`not a decimal string: ${clip(text)}`);
   const [, sign, whole, frac = ""] = match;
-  if (frac.length !== decimals) throw new Failed(`amount ${clip(text)} must have exactly ${decimals} decimals`);
+  if (frac.length !== decimals) throw new Failed2(`amount ${clip(text)} must have exactly ${decimals} decimals`);
   const units = BigInt(whole + frac);
   return sign ? -units : units;
 }
@@ -4164,7 +4361,7 @@ function amountOr(report, where, text, decimals) {
   try {
     return parseAmount(text, decimals);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail(where, error.message);
+    if (error instanceof Failed2) throw report.fail(where, error.message);
     throw error;
   }
 }
@@ -4185,28 +4382,28 @@ var riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") 
 function requireSnapshot(doc, what) {
   const prev = isObject(doc) ? doc.previous : null;
   const ok = isObject(doc) && holdingsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string" && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root) && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v)) && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals) && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root) && (prev === null || prev === void 0 || isObject(prev) && Number.isSafeInteger(prev.log_size) && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))) && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g) && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key) && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
-  if (!ok) throw new InputError(`${what}: does not match snapshot.schema.json`);
+  if (!ok) throw new InputError2(`${what}: does not match snapshot.schema.json`);
 }
 function signedBytes(doc) {
   const rest = {};
   for (const [k, v] of Object.entries(doc)) if (k !== "signatures") rest[k] = v;
-  return enc2.encode(canonicalize(rest));
+  return enc3.encode(canonicalize(rest));
 }
 async function verifyDocument(doc, verifiers, require2) {
   const byKey = new Map(verifiers.map((v) => [v.keyName, v]));
   const entries = doc.signatures;
-  if (!Array.isArray(entries)) throw new Failed("document has no signatures list");
+  if (!Array.isArray(entries)) throw new Failed2("document has no signatures list");
   const message = signedBytes(doc);
   const verified = [];
   const seen = /* @__PURE__ */ new Set();
   for (const [pos, entry] of entries.entries()) {
-    if (!isObject(entry) || typeof entry.key !== "string") throw new Failed(`signature ${pos} is malformed`);
+    if (!isObject(entry) || typeof entry.key !== "string") throw new Failed2(`signature ${pos} is malformed`);
     const v = byKey.get(entry.key);
     if (!v) continue;
     const sig = b64decode(entry.sig === void 0 ? "" : entry.sig);
-    if (sig === null) throw new Failed(`signature ${pos} by ${entry.key} is not base64`);
+    if (sig === null) throw new Failed2(`signature ${pos} by ${entry.key} is not base64`);
     if (!await ed25519Verify(v.publicKey, message, sig)) {
-      throw new Failed(`signature ${pos} by ${entry.key} does not verify`);
+      throw new Failed2(`signature ${pos} by ${entry.key} does not verify`);
     }
     if (!seen.has(v.keyName)) {
       seen.add(v.keyName);
@@ -4214,7 +4411,7 @@ async function verifyDocument(doc, verifiers, require2) {
     }
   }
   if (verified.length < require2) {
-    throw new Failed(`${verified.length} known key(s) verified, ${require2} required` + (verified.length ? ` (verified: ${verified.join(", ")})` : ""));
+    throw new Failed2(`${verified.length} known key(s) verified, ${require2} required` + (verified.length ? ` (verified: ${verified.join(", ")})` : ""));
   }
   return verified;
 }
@@ -4223,7 +4420,7 @@ async function checkSignatures(report, doc, verifiers, require2, what = "snapsho
   try {
     names = await verifyDocument(doc, verifiers, require2);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail(`${what} signatures`, error.message);
+    if (error instanceof Failed2) throw report.fail(`${what} signatures`, error.message);
     throw error;
   }
   report.ok(`${what} signatures`, `${names.length} valid (${names.join(", ")}), ${require2} required`);
@@ -4253,13 +4450,13 @@ async function chainBorderRight(seed, proof, node) {
 }
 var nodeHash = (left, right) => sha2562(concat(Uint8Array.of(1), left, right));
 async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
-  if (oldSize < 0n || newSize < 0n) throw new Failed(`negative tree size ${oldSize} or ${newSize}`);
-  if (oldSize > newSize) throw new Failed(`old size ${oldSize} is larger than new size ${newSize}`);
-  if (oldSize === 0n) throw new Failed("consistency proof from the empty tree (old size 0) is not accepted");
+  if (oldSize < 0n || newSize < 0n) throw new Failed2(`negative tree size ${oldSize} or ${newSize}`);
+  if (oldSize > newSize) throw new Failed2(`old size ${oldSize} is larger than new size ${newSize}`);
+  if (oldSize === 0n) throw new Failed2("consistency proof from the empty tree (old size 0) is not accepted");
   if (oldSize === newSize) {
-    if (proof.length) throw new Failed(`proof has ${proof.length} hashes, expected 0 for equal sizes`);
+    if (proof.length) throw new Failed2(`proof has ${proof.length} hashes, expected 0 for equal sizes`);
     if (!equal(oldRoot, newRoot)) {
-      throw new Failed(`root mismatch: sizes are equal but roots differ (${hexOrEmpty(oldRoot)} vs ${hexOrEmpty(newRoot)})`);
+      throw new Failed2(`root mismatch: sizes are equal but roots differ (${hexOrEmpty(oldRoot)} vs ${hexOrEmpty(newRoot)})`);
     }
     return;
   }
@@ -4267,47 +4464,47 @@ async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
   let [inner, border] = inclusionShape(oldSize - 1n, newSize);
   const seeded = oldSize === 1n << BigInt(shift);
   const expected = (seeded ? 0 : 1) + inner - shift + border;
-  if (proof.length !== expected) throw new Failed(`proof has ${proof.length} hashes, expected ${expected}`);
+  if (proof.length !== expected) throw new Failed2(`proof has ${proof.length} hashes, expected ${expected}`);
   proof.forEach((h, pos) => {
-    if (h.length !== HASH_SIZE) throw new Failed(`proof hash ${pos} is not ${HASH_SIZE} bytes`);
+    if (h.length !== HASH_SIZE2) throw new Failed2(`proof hash ${pos} is not ${HASH_SIZE2} bytes`);
   });
   const [seed, rest] = seeded ? [oldRoot, proof] : [proof[0], proof.slice(1)];
   inner -= shift;
   const mask = oldSize - 1n >> BigInt(shift);
   const fr = await chainBorderRight(await chainInnerRight(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
   const sr = await chainBorderRight(await chainInner(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
-  if (!equal(fr, oldRoot)) throw new Failed(`old root mismatch: computed ${hexOrEmpty(fr)}, expected ${hexOrEmpty(oldRoot)}`);
-  if (!equal(sr, newRoot)) throw new Failed(`new root mismatch: computed ${hexOrEmpty(sr)}, expected ${hexOrEmpty(newRoot)}`);
+  if (!equal(fr, oldRoot)) throw new Failed2(`old root mismatch: computed ${hexOrEmpty(fr)}, expected ${hexOrEmpty(oldRoot)}`);
+  if (!equal(sr, newRoot)) throw new Failed2(`new root mismatch: computed ${hexOrEmpty(sr)}, expected ${hexOrEmpty(newRoot)}`);
 }
 function sumsBytes(sums) {
   const out = new Uint8Array(16 * sums.length);
   sums.forEach((value, pos) => {
-    if (value < 0n) throw new Failed(`sum component ${pos} is negative: ${value}`);
-    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+    if (value < 0n) throw new Failed2(`sum component ${pos} is negative: ${value}`);
+    if (value >= SUM_LIMIT) throw new Failed2(`sum component ${pos} overflows 128 bits: ${value}`);
     for (let k = 15, v = value; k >= 0; k--, v >>= 8n) out[16 * pos + k] = Number(v & 0xffn);
   });
   return out;
 }
 async function accountLeafHash(nonce, account, sums) {
-  const accountHash = await sha2562(enc2.encode(account));
+  const accountHash = await sha2562(enc3.encode(account));
   return sha2562(concat(Uint8Array.of(0), nonce, accountHash, sumsBytes(sums)));
 }
 async function sumNode(left, right) {
   const h = await sha2562(concat(Uint8Array.of(1), left[0], sumsBytes(left[1]), right[0], sumsBytes(right[1])));
   const total = left[1].map((a, i) => a + right[1][i]);
   total.forEach((value, pos) => {
-    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+    if (value >= SUM_LIMIT) throw new Failed2(`sum component ${pos} overflows 128 bits: ${value}`);
   });
   return [h, total];
 }
 async function verifySumProof(leafHash, leafSums, index, count, path, root, totalSums) {
-  if (!(index >= 0n && index < count)) throw new Failed(`index ${index} is beyond account count ${count}`);
+  if (!(index >= 0n && index < count)) throw new Failed2(`index ${index} is beyond account count ${count}`);
   const [inner, border] = inclusionShape(index, count);
-  if (path.length !== inner + border) throw new Failed(`path has ${path.length} entries, expected ${inner + border}`);
+  if (path.length !== inner + border) throw new Failed2(`path has ${path.length} entries, expected ${inner + border}`);
   sumsBytes(leafSums);
   path.forEach(([hash, sums], step) => {
-    if (hash.length !== 32) throw new Failed(`path entry ${step}: hash is ${hash.length} bytes, expected 32`);
-    if (sums.length !== leafSums.length) throw new Failed(`path entry ${step}: ${sums.length} sums, expected ${leafSums.length}`);
+    if (hash.length !== 32) throw new Failed2(`path entry ${step}: hash is ${hash.length} bytes, expected 32`);
+    if (sums.length !== leafSums.length) throw new Failed2(`path entry ${step}: ${sums.length} sums, expected ${leafSums.length}`);
     sumsBytes(sums);
   });
   const [r, rSums] = await chainBorderRight(
@@ -4315,9 +4512,9 @@ async function verifySumProof(leafHash, leafSums, index, count, path, root, tota
     path.slice(inner),
     sumNode
   );
-  if (!equal(r, root)) throw new Failed(`root mismatch: computed ${toHex(r)}, expected ${toHex(root)}`);
+  if (!equal(r, root)) throw new Failed2(`root mismatch: computed ${toHex(r)}, expected ${toHex(root)}`);
   if (rSums.length !== totalSums.length || rSums.some((v, i) => v !== totalSums[i])) {
-    throw new Failed(`totals mismatch: computed [${rSums.join(", ")}], expected [${totalSums.join(", ")}]`);
+    throw new Failed2(`totals mismatch: computed [${rSums.join(", ")}], expected [${totalSums.join(", ")}]`);
   }
 }
 var EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -4333,7 +4530,7 @@ function verifySnapshot(snapshot, keys, require2 = 1) {
 async function riskNote(report, snap) {
   const risk = isObject(snap.metrics) ? snap.metrics.risk : void 0;
   if (risk === void 0) return;
-  const digest = toHex(await sha2562(enc2.encode(canonicalize(risk.model.parameters))));
+  const digest = toHex(await sha2562(enc3.encode(canonicalize(risk.model.parameters))));
   if (digest !== risk.model.hash) {
     throw report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters");
   }
@@ -4342,7 +4539,7 @@ async function riskNote(report, snap) {
 }
 function decimalFraction(text) {
   const match = typeof text === "string" ? DECIMAL.exec(text) : null;
-  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  if (!match) throw new Failed2(`not a decimal string: ${clip(text)}`);
   const [, sign, whole, frac = ""] = match;
   const digits = BigInt(whole + frac);
   return [sign ? -digits : digits, 10n ** BigInt(frac.length)];
@@ -4365,7 +4562,7 @@ function checkRiskFigures(report, snap, risk) {
     balance = decimalFraction(risk.balance);
     size = decimalFraction(risk.recommended_size);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail("metrics.risk", error.message);
+    if (error instanceof Failed2) throw report.fail("metrics.risk", error.message);
     throw error;
   }
   if (probability[0] < 0n || probability[0] > probability[1]) {
@@ -4396,7 +4593,7 @@ async function checkSnapshotInternal(report, snap) {
     if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
     const totals = acc.totals[asset];
     if (!isObject(totals)) throw report.fail(`accounts.totals.${asset}`, "missing");
-    for (const kind of KINDS) {
+    for (const kind of KINDS2) {
       const where = `accounts.totals.${asset}.${kind}`;
       const units = amountOr(report, where, totals[kind], decimals[asset]);
       if (units < 0n) throw report.fail(where, `negative total ${totals[kind]}`);
@@ -4424,14 +4621,14 @@ async function checkSnapshotInternal(report, snap) {
       fromHex(snap.log.root)
     );
   } catch (error) {
-    if (error instanceof Failed) throw report.fail("previous.consistency", error.message);
+    if (error instanceof Failed2) throw report.fail("previous.consistency", error.message);
     throw error;
   }
   report.ok("previous.consistency", `log of size ${prev.log_size} is a prefix of this one (${snap.log.size})`);
 }
 function proofFromShard(shard, account) {
   const fail = (why) => {
-    throw new InputError(`account shard: ${why}`);
+    throw new InputError2(`account shard: ${why}`);
   };
   if (shard.format !== "backstop-account-shard/1") fail(`format: ${pyRepr(shard.format)} is not 'backstop-account-shard/1'`);
   const { assets, nodes, count } = shard;
@@ -4450,7 +4647,7 @@ function proofFromShard(shard, account) {
     }
     const sums = {};
     assets.forEach((asset, i) => {
-      sums[asset] = Object.fromEntries(KINDS.map((k, j) => [k, value[1 + 3 * i + j]]));
+      sums[asset] = Object.fromEntries(KINDS2.map((k, j) => [k, value[1 + 3 * i + j]]));
     });
     return { hash: value[0], sums };
   };
@@ -4473,7 +4670,7 @@ function proofFromShard(shard, account) {
 }
 function requireAccountProof(doc) {
   const ok = isObject(doc) && doc.format === "backstop-account-proof/1" && typeof doc.account === "string" && HEX64.test(doc.nonce) && amountsOk(doc.totals) && Number.isSafeInteger(doc.index) && doc.index >= 0 && Number.isSafeInteger(doc.count) && doc.count >= 1 && HEX64.test(doc.root) && Array.isArray(doc.path) && doc.path.every((p) => isObject(p) && HEX64.test(p.hash) && amountsOk(p.sums));
-  if (!ok) throw new InputError("account proof: does not match account-proof.schema.json");
+  if (!ok) throw new InputError2("account proof: does not match account-proof.schema.json");
 }
 function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1) {
   return run(async (report) => {
@@ -4499,7 +4696,7 @@ function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1)
         if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
         const entry = isObject(sums) ? sums[asset] : void 0;
         if (!isObject(entry)) throw report.fail(`${where}.${asset}`, "missing");
-        for (const kind of KINDS) out.push(amountOr(report, `${where}.${asset}.${kind}`, entry[kind], decimals[asset]));
+        for (const kind of KINDS2) out.push(amountOr(report, `${where}.${asset}.${kind}`, entry[kind], decimals[asset]));
       }
       return out;
     };
@@ -4510,7 +4707,7 @@ function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1)
       const leaf = await accountLeafHash(fromHex(doc.nonce), doc.account, leafSums);
       await verifySumProof(leaf, leafSums, BigInt(doc.index), BigInt(doc.count), path, fromHex(acc.root), totals);
     } catch (error) {
-      if (error instanceof Failed) throw report.fail("sum proof", error.message);
+      if (error instanceof Failed2) throw report.fail("sum proof", error.message);
       throw error;
     }
     report.ok("sum proof", `leaf ${doc.index} of ${doc.count} -> snapshot account root and totals`);
@@ -4522,7 +4719,7 @@ function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require
     requireSnapshot(oldSnapshot, "old snapshot");
     requireSnapshot(newSnapshot, "new snapshot");
     if (proof !== null && !(isObject(proof) && proof.format === "backstop-consistency-proof/1" && isObject(proof.old) && isObject(proof.new) && Array.isArray(proof.proof))) {
-      throw new InputError("consistency proof: not a backstop-consistency-proof/1 document");
+      throw new InputError2("consistency proof: not a backstop-consistency-proof/1 document");
     }
     report.ok("schemas");
     await checkSignatures(report, oldSnapshot, verifiers, require2, "old snapshot");
@@ -4551,7 +4748,7 @@ function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require
     try {
       await merkleConsistency(BigInt(oldSize), BigInt(newSize), hashes.map(fromHex), fromHex(oldRoot), fromHex(newRoot));
     } catch (error) {
-      if (error instanceof Failed) throw report.fail("consistency", `${error.message} (history rewritten or wrong proof)`);
+      if (error instanceof Failed2) throw report.fail("consistency", `${error.message} (history rewritten or wrong proof)`);
       throw error;
     }
     if (proof !== null) {
@@ -4578,6 +4775,7 @@ export {
   merkleConsistency,
   nodeHash,
   parseAmount,
+  parseReceipt,
   parseVerifierKey,
   proofFromShard,
   pyRepr,
@@ -4587,6 +4785,7 @@ export {
   verifyAccountProof,
   verifyConsistency,
   verifyHoldings,
+  verifyReceipt,
   verifySnapshot
 };
 /*! Bundled license information:

@@ -246,3 +246,63 @@ def test_the_specs_example_verifies(tmp_path: Path) -> None:
     # its root is the one the text gives, in hex
     assert base64.b64decode("RYCpJT6zeyc53EIBuKlS77W6jc7sSFinOI7oHiG3SaM=").hex() == (
         "4580a9253eb37b2739dc4201b8a952efb5ba8dceec4858a7388ee81e21b749a3")
+
+
+def test_the_sites_receipt_check_agrees(fund: Fund, tmp_path: Path, node: str) -> None:
+    """web/src/receipt.js (in ledger/site_assets/verify.mjs, under Node.js, with WebCrypto and
+    with the @noble fallbacks) and `backstop-audit receipt` give the same verdict and reason
+    on real, tampered and malformed receipts."""
+    import subprocess
+
+    from auditor.verify.keys import sign_note
+
+    root = Path(__file__).resolve().parents[2]
+    text = fund.receipt(13)
+    lines = text.split("\n")
+    split = text.index("\n\n") + 2
+    body = text[split:][: text[split:].index("\n\n") + 1]
+    forger = generate_signer("hand.example")
+    variants = {
+        "real-13": text, "real-20": fund.receipt(20), "real-0": fund.receipt(0),
+        "real-24": fund.receipt(24),
+        "amount": _swap_extra(text, b'"238.50"', b'"23.85"'),
+        "account": _swap_extra(text, b'"s1"', b'"s2"'),
+        "index": "\n".join([*lines[:2], "index 12", *lines[3:]]),
+        "hash": "\n".join([*lines[:3], base64.b64encode(bytes(32)).decode(), *lines[4:]]),
+        "short": "\n".join([*lines[:3], *lines[4:]]),
+        "forged-root": text[:split] + sign_note(body.replace("backstop/hand", "backstop/hand2"),
+                                                [forger]),
+        "signature-flipped": text.replace(lines[-2], lines[-2][:-6] + "AAAA==", 1),
+        "header": text.replace("@v1", "@v2", 1),
+        "no-extra": "\n".join(lines[:1] + lines[2:]),
+        "leading-zero": text.replace("index 13", "index 013", 1),
+        "no-blank": text[:text.index("\n\n")],
+    }
+    cases = []
+    for name, content in variants.items():
+        path = write(tmp_path, f"{name}.tlog-proof", content)
+        cases.append({"name": name, "kind": "receipt", "key": fund.vkey,
+                      "files": {"receipt": str(path)}})
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    for engine in ("webcrypto", "noble"):
+        run = subprocess.run([node, str(Path(__file__).with_name("verdicts.mjs")),
+                              str(root / "ledger" / "site_assets" / "verify.mjs"),
+                              str(tmp_path / "cases.json"), engine],
+                             capture_output=True, text=True, check=True, timeout=120)
+        site = {v["name"]: v for v in json.loads(run.stdout)["verdicts"]}
+        for case in cases:
+            code, verdict = check(Path(case["files"]["receipt"]), fund.vkey)
+            mine = site[case["name"]]
+            site_code = 0 if mine["ok"] else 2 if mine["input"] else 1
+            assert (site_code, mine["reason"]) == (code, verdict["reason"]), (engine, case["name"])
+            if code == 0:
+                assert mine["figures"] == {k: verdict[k] for k in mine["figures"]}
+                assert set(mine["figures"]) == {k for k in (
+                    "origin", "log_size", "index", "type", "time", "ref", "account", "asset",
+                    "amount") if k in verdict}
+        codes = {c["name"]: 0 if site[c["name"]]["ok"] else 2 if site[c["name"]]["input"] else 1
+                 for c in cases}
+        assert codes == {"real-13": 0, "real-20": 0, "real-0": 0, "real-24": 0, "amount": 1,
+                         "account": 1, "index": 1, "hash": 1, "short": 1, "forged-root": 1,
+                         "signature-flipped": 1, "header": 2, "no-extra": 2,
+                         "leading-zero": 2, "no-blank": 2}

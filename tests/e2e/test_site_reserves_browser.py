@@ -201,3 +201,34 @@ def test_a_trader_with_no_payout_or_clawback_has_no_receipt(page: Any, world_ser
     verify_by_id(page, f"{world_served}/verify.html", quiet)
     assert page.locator("#receipts").inner_text().startswith(
         "No payout to you and no clawback from you in the log up to size")
+
+
+def test_a_receipt_is_checked_on_the_page_too(page: Any, world_served: str,
+                                              world_site: Path, site_world: World) -> None:
+    """The receipt file chosen on the verify page: VERIFIED with the event it proves; its
+    amount changed: FAILED, the inclusion proof no longer reaches the checkpoint's root."""
+    import base64
+
+    last = site_world.sizes[-1]
+    [path] = [p for p in (world_site / "receipts" / str(last)).iterdir()
+              if '"acct-000006"' in base64.b64decode(
+                  p.read_text().split("\n")[1].removeprefix("extra ")).decode()]
+    index = int(path.read_text().split("\n")[2].removeprefix("index "))
+    page.goto(f"{world_served}/verify.html")
+    page.set_input_files("#receipt-file", str(path))
+    page.wait_for_function("document.getElementById('receipt-input').value.length > 0")
+    page.click("#receipt-verify")
+    box = page.locator("#receipt-result .box")
+    box.wait_for()
+    assert box.inner_text().splitlines()[0] == (
+        f"VERIFIED: a payout of 102.49 USDT (account acct-000006), event {index} of the log of "
+        f"{last} events (backstop/demo), under a checkpoint the key in use signed.")
+    lines = path.read_text().split("\n")
+    entry = base64.b64decode(lines[1].removeprefix("extra ")).replace(b'"102.49"', b'"1024.90"')
+    lines[1] = "extra " + base64.b64encode(entry).decode()
+    page.fill("#receipt-input", "\n".join(lines))
+    page.click("#receipt-verify")
+    page.wait_for_function("document.querySelector('#receipt-result .box').innerText.startsWith('FAILED')")
+    assert box.inner_text().splitlines()[0].startswith("FAILED: inclusion: root mismatch: computed ")
+    assert page.errors == []
+    assert page.evaluate("window.__csp") == []

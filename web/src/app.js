@@ -5,6 +5,7 @@ import uPlot from "uplot";
 import { verifyById, verifyDocument } from "./account.js";
 import { engines, verifyConsistency, verifySnapshot } from "./verify.js";
 import { verifyHoldings } from "./reserves.js";
+import { verifyReceipt } from "./receipt.js";
 
 const site = window.BACKSTOP_SITE;
 const $ = (id) => document.getElementById(id);
@@ -284,6 +285,7 @@ function accountVerdict(box, result, s) {
 }
 
 const RECEIPT_LABELS = { deficit_covered: "payout to you", clawback_charged: "clawback from you" };
+const RECEIPT_KINDS = { deficit_covered: "a payout", clawback_charged: "a clawback" };
 
 /** The account's payouts and clawbacks, each with its receipt file (a C2SP tlog-proof the
  * site carries: receipts/SIZE/FUND-INDEX.tlog-proof) to take away and check offline. */
@@ -447,6 +449,17 @@ function verifyPage() {
     showEngines();
   };
   reservesSection(() => key);
+  const receiptFile = $("receipt-file");
+  $("receipt-choose").onclick = () => receiptFile.click();
+  receiptFile.onchange = async () => { if (receiptFile.files[0]) $("receipt-input").value = await receiptFile.files[0].text(); };
+  $("receipt-verify").onclick = async () => {
+    const text = $("receipt-input").value;
+    const result = await verifyReceipt(text.endsWith("\n") ? text : `${text}\n`, [key]);
+    const f = result.figures;
+    const what = f.account ? `${RECEIPT_KINDS[f.type]} of ${f.amount} ${f.asset} (account ${f.account})` : `a ${f.type} event`;
+    verdict($("receipt-result"), result, `${what}, event ${f.index} of the log of ${f.log_size} events (${f.origin}), under a checkpoint the key in use signed.`);
+    showEngines();
+  };
   const showEngines = () => { $("engines").textContent = `SHA-256 by ${engines.sha256}; Ed25519 by ${engines.ed25519}.`; };
 }
 

@@ -13,6 +13,8 @@ import { ed25519Verify, engines, sha256 } from "./crypto.js";
 export { engines };
 // The holdings' signatures (web/src/reserves.js), in this bundle for the agreement test.
 export { checksumAddress, recoverAddress, snapshotChallenge, verifyHoldings } from "./reserves.js";
+// Receipts (web/src/receipt.js), likewise.
+export { parseReceipt, verifyReceipt } from "./receipt.js";
 
 const KINDS = ["fees", "payouts", "clawbacks"];
 const HASH_SIZE = 32;
