@@ -294,16 +294,18 @@ def asset_bytes(name: str) -> bytes:
 
 
 def build_site(folders: list[Path], out: Path, key: str | None = None,
-               force: bool = False, account_shards: int | None = 1) -> dict[str, Any]:
+               force: bool = False, account_shards: int | None = 1,
+               with_receipts: bool = True) -> dict[str, Any]:
     """Read `folders`, write the site to `out` and return its data. All or nothing
     (outputs.replace_dir): nothing is written when reading fails, and `out` is replaced only
     once the whole site is staged beside it; never written through a symlink. `out` must be
     free or empty unless `force`. The site carries the account-proof shards of the latest
-    `account_shards` snapshots (None: of every snapshot)."""
+    `account_shards` snapshots (None: of every snapshot), and, `with_receipts`, the receipts
+    of the latest checkpointed snapshot's payouts and clawbacks."""
     publication = read_published(folders)
     _, vkey, source = pinned_key(key, publication)
     shards = carried_shards(publication, account_shards)
-    receipts = carried_receipts(publication)
+    receipts = carried_receipts(publication) if with_receipts else None
     data = site_data(publication, vkey, source, shards, receipts)
 
     def fill(stage: Path) -> None:

@@ -306,3 +306,33 @@ def test_the_sites_receipt_check_agrees(fund: Fund, tmp_path: Path, node: str) -
                          "account": 1, "index": 1, "hash": 1, "short": 1, "forged-root": 1,
                          "signature-flipped": 1, "header": 2, "no-extra": 2,
                          "leading-zero": 2, "no-blank": 2}
+
+
+def test_the_site_carries_every_payout_and_clawback_receipt(fund: Fund, tmp_path: Path) -> None:
+    """`site build`: receipts/25/hand-INDEX.tlog-proof for the nine payouts and clawbacks of
+    the module docstring, byte for byte what `prove receipt` writes (the site computes its
+    proofs from the log's lines, the operator's command from the database's tree)."""
+    from tests.e2e.site_world import data_of
+
+    out = tmp_path / "site"
+    fund.ok("site", "build", "--published", str(fund.folder / "log"), "--out", str(out),
+            "--key", fund.vkey)
+    assert data_of(out)["receipts"] == {"size": 25, "items": [
+        [9, "deficit_covered", "l3", "USDT", "350.00"],
+        [11, "deficit_covered", "l4", "USDT", "302.50"],
+        [13, "clawback_charged", "s1", "USDT", "238.50"],
+        [14, "clawback_charged", "s2", "USDT", "119.25"],
+        [15, "clawback_charged", "s3", "USDT", "39.75"],
+        [20, "deficit_covered", "l6", "USDT", "35.50"],
+        [22, "clawback_charged", "a", "USDT", "1.00"],
+        [23, "clawback_charged", "b", "USDT", "1.00"],
+        [24, "clawback_charged", "c", "USDT", "1.00"]]}
+    folder = out / "receipts" / "25"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"hand-{i}.tlog-proof" for i in (9, 11, 13, 14, 15, 20, 22, 23, 24))
+    for i in (9, 11, 13, 14, 15, 20, 22, 23, 24):
+        assert (folder / f"hand-{i}.tlog-proof").read_text("utf-8") == fund.receipt(i)
+    bare = tmp_path / "bare"
+    fund.ok("site", "build", "--published", str(fund.folder / "log"), "--out", str(bare),
+            "--key", fund.vkey, "--no-receipts")
+    assert data_of(bare)["receipts"] is None and not (bare / "receipts").exists()
