@@ -138,26 +138,26 @@ def test_the_expected_verdicts(verdicts: list[Any]) -> None:
     assert [h["ok"] for h in sites["real"]["holdings"]] == [True, True, True]
     key = json.loads(Path(verdicts[0][0]["files"]["snapshot"]).read_text())["holdings"][1]["key"]
     assert by_name["custodian-key-not-pinned"] == (
-        1, f"holdings[1]: key {key} is not pinned (--custodian-key)"
-           " (and 1 more failure(s) above)")  # USDT 600.00 < 1000.00 then
+        1, (f"holdings[1]: key {key} is not pinned (--custodian-key)"
+            " (and 1 more failure(s) above)"))  # USDT 600.00 < 1000.00 then
     assert by_name["custodian-other-key-same-name"] == by_name["custodian-key-not-pinned"]
     assert by_name["custodian-key-is-the-operators"][0] == 2
     assert by_name["signed-by-b"] == (
-        1, f"holdings[0]: signature: recovers to {ADDRESS_B}, {NOT_YOURS}"
-           " (and 1 more failure(s) above)")  # USDT 500.00 < 1000.00
+        1, (f"holdings[0]: signature: recovers to {ADDRESS_B}, {NOT_YOURS}"
+            " (and 1 more failure(s) above)"))  # USDT 500.00 < 1000.00
     assert by_name["custodian-amount"] == (
-        1, "holdings[1]: statement signature does not verify (for this snapshot)"
-           " (and 1 more failure(s) above)")
+        1, ("holdings[1]: statement signature does not verify (for this snapshot)"
+            " (and 1 more failure(s) above)"))
     assert by_name["twice"] == (
         1, "holdings[3]: counted twice: the same address and token as holdings[0]")
     assert by_name["address-checksum"][1].startswith("holdings[0]: address: EIP-55 checksum "
                                                      "mismatch (expected ")
     assert by_name["address-checksum"][1].endswith("(and 1 more failure(s) above)")
-    assert by_name["v-byte"] == (1, "holdings[2]: signature: signature v is 29, expected 27, "
-                                    "28, 0 or 1 (and 1 more failure(s) above)")  # ETH 0 < 2
+    assert by_name["v-byte"] == (1, ("holdings[2]: signature: signature v is 29, expected 27, "
+                                     "28, 0 or 1 (and 1 more failure(s) above)"))  # ETH 0 < 2
     assert by_name["custodian-dropped"] == (
-        1, "reserves.USDT: verified holdings 600.00 vs reserve 1000.00 (ratio 0.600000): not "
-           "covered")
+        1, ("reserves.USDT: verified holdings 600.00 vs reserve 1000.00 (ratio 0.600000): not "
+            "covered"))
     # another time: another challenge; every signature recovers elsewhere or fails
     assert by_name["time-changed"][0] == 1
     assert by_name["time-changed"][1].startswith("holdings[0]: signature: recovers to ")
