@@ -172,7 +172,17 @@ def test_a_payout_receipt_downloaded_from_the_page_verifies_offline(
 def test_a_clawed_back_traders_receipts_add_up_to_their_clawbacks(
         page: Any, world_served: str, world_site: Path, site_world: World) -> None:
     verify_by_id(page, f"{world_served}/verify.html", TRADER)
+    summary = page.locator("#receipts summary")
+    count = len([i for i in json.loads((world_site / "data.js").read_text()
+                                       .removeprefix("window.BACKSTOP_SITE = ")
+                                       .removesuffix(";\n"))["receipts"]["items"]
+                 if i[2] == TRADER])
+    assert summary.inner_text() == (f"Your {count} payout(s) and clawback(s) in the log up to "
+                                    f"size {site_world.sizes[-1]}, each with a receipt")
+    if count > 10:  # folded: one click opens it
+        summary.click()
     listed = rows(page, "#receipts")
+    assert len(listed) == count
     assert {r[1] for r in listed} == {"clawback from you"}
     assert sum(Decimal(r[2].removesuffix(" USDT")) for r in listed) == Decimal("513.52")
     # every receipt the page links is a file of the site that backstop-audit accepts

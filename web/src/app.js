@@ -182,7 +182,9 @@ function snapshotsTable() {
 
 // ------------------------------------------------------------------------------ reserves
 
-const holdingWhere = (h) => (h.kind === "onchain"
+// long hex (address, token) wraps anywhere rather than widening the table past the screen
+const holdingWhere = (h) => el("span", { class: "wrap-any", text: holdingText(h) });
+const holdingText = (h) => (h.kind === "onchain"
   ? `address ${h.address} on ${h.chain}, ${h.token ? `token ${h.token}` : "native coin"}, block ${h.block}`
   : `custodian ${h.custodian}, account ${h.account}, as of ${when(h.as_of)}`);
 const withHoldings = () => site.snapshots.filter((s) => Array.isArray(s.doc.holdings));
@@ -296,9 +298,13 @@ function receiptsFor(account) {
   if (!mine.length) return el("p", { id: "receipts", class: "plain", text: `No payout to you and no clawback from you in the log up to size ${r.size}: no receipt to take.` });
   const rows = mine.map(([index, type, , asset, amount]) => [index, RECEIPT_LABELS[type], `${amount} ${asset}`,
     el("a", { class: "receipt", href: `receipts/${r.size}/${site.fund}-${index}.tlog-proof`, download: `${site.fund}-${index}.tlog-proof`, text: "Download receipt" })]);
+  // a trader clawed back hundreds of times: the list folded, one click away
+  const list = el("details", {}, el("summary", { text: `Your ${mine.length} payout(s) and clawback(s) in the log up to size ${r.size}, each with a receipt` }),
+    table(["event", "what", "amount", "receipt"], rows, [0, 2]));
+  if (mine.length <= 10) list.setAttribute("open", "");
   return el("div", { id: "receipts" },
-    el("p", { class: "plain", text: `Your ${mine.length} payout(s) and clawback(s) in the log up to size ${r.size}, each with a receipt: the event, its inclusion proof and the signed checkpoint, checkable with no network.` }),
-    table(["event", "what", "amount", "receipt"], rows, [0, 2]),
+    el("p", { class: "plain", text: "A receipt holds the event, its inclusion proof and the signed checkpoint: keep it, and check it later with no network." }),
+    list,
     el("p", { class: "muted" }, "Check one yourself: ", el("code", { text: "backstop-audit receipt FILE --key verifier-key" })));
 }
 
