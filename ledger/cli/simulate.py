@@ -10,6 +10,7 @@ import click
 from auditor.formats.wire import parse_decimal
 from ledger.cli.options import InputExit, force_option, shown_servers
 from ledger.service.outputs import OutputExists, check_outputs, staged_outputs, write_outputs
+from ledger.sim.poolsim import STRUCTURES, pools_fund_config_bytes, stream_pool_facts
 from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config_bytes, stream_facts
 
 
@@ -39,11 +40,17 @@ from ledger.sim.simulate import PROFILES, SimulationConfig, fund_config_bytes, s
               envvar="BACKSTOP_NATS_URL", show_envvar=True, help="With --to-nats: NATS URL.")
 @click.option("--fund-config", "fund_config_path", type=click.Path(dir_okay=False, writable=True),
               default=None, help="Also write the fund configuration for `backstop init`.")
+@click.option("--structure", type=click.Choice(STRUCTURES), default="single", show_default=True,
+              help="single: one pool (a format 1 fund); pools: BTC-PERP and ETH-PERP in a "
+                   "shared pool, ALT-PERP in an isolated pool with a backstop, an ADL rule and "
+                   "a claim cap, the inverse XBTUSD in a BTC pool (a format 2 fund), through a "
+                   "correlated alt-coin crash (ignores --profile, --markets, --tick and "
+                   "--initial-fund).")
 @force_option
 def simulate_command(seed: int, traders: int, profile: str, steps: int, markets: str,
                      tick: str, initial_fund: str, out: str | None, to_nats: str | None,
                      rate: float, servers: str, fund_config_path: str | None,
-                     force: bool) -> None:
+                     structure: str, force: bool) -> None:
     """Simulate a leveraged market through a crash and write its exchange facts."""
     if (out is None) == (to_nats is None):
         raise InputExit("give one of --out FILE and --to-nats SUBJECT")
@@ -57,9 +64,12 @@ def simulate_command(seed: int, traders: int, profile: str, steps: int, markets:
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
     if to_nats is not None:
-        _to_nats(config, servers, to_nats, rate, fund_config_path, force)
+        _to_nats(config, servers, to_nats, rate, fund_config_path, force, structure)
         return
     assert out is not None
+    if structure == "pools":
+        _write_pools(config, out, paths, fund_config_path, force)
+        return
     try:
         with staged_outputs([path for _, path in paths], force) as streams:
             text = io.TextIOWrapper(streams[0], encoding="utf-8", newline="\n")
@@ -95,23 +105,47 @@ def _check_outputs(paths: list[tuple[str, Path]], force: bool) -> None:
             raise InputExit(f"{option} {error}") from None
 
 
+def _write_pools(config: SimulationConfig, out: str, paths: list[tuple[str, Path]],
+                 fund_config_path: str | None, force: bool) -> None:
+    """`--structure pools` to a file: the facts, and the format 2 fund config if asked."""
+    try:
+        with staged_outputs([path for _, path in paths], force) as streams:
+            text = io.TextIOWrapper(streams[0], encoding="utf-8", newline="\n")
+            counts = stream_pool_facts(config, text)
+            text.flush()
+            text.detach()  # the staged stream is closed by staged_outputs
+            if fund_config_path:
+                streams[1].write(pools_fund_config_bytes())
+    except OutputExists as error:  # appeared since the check
+        raise InputExit(str(error)) from None
+    except OSError as error:
+        raise InputExit(f"{error.filename or out}: cannot write ({error.strerror or error})") from None
+    listed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    click.echo(f"Wrote {sum(counts.values())} facts to {out} ({listed}): pools shared, alt, "
+               "btc (a format 2 fund: init it with --fund-config).")
+
+
 def _to_nats(config: SimulationConfig, servers: str, subject: str, rate: float,
-             fund_config_path: str | None, force: bool) -> None:
+             fund_config_path: str | None, force: bool, structure: str = "single") -> None:
     """Publish the simulation's facts to `subject` (`backstop simulate --to-nats`)."""
     import asyncio
 
     from ledger.sim.bus import publish_lines
+    from ledger.sim.poolsim import simulate_pools
     from ledger.sim.simulate import encode_fact, simulate
 
+    pools = structure == "pools"
     if fund_config_path:
+        config_bytes = pools_fund_config_bytes() if pools else fund_config_bytes(config)
         try:
-            write_outputs([(Path(fund_config_path), fund_config_bytes(config))], force)
+            write_outputs([(Path(fund_config_path), config_bytes)], force)
         except OutputExists as error:
             raise InputExit(f"--fund-config {error}") from None
         except OSError as error:
             raise InputExit(f"--fund-config {fund_config_path}: cannot write "
                             f"({error.strerror or error})") from None
-    lines = (encode_fact(fact).encode() for fact in simulate(config))
+    facts = simulate_pools(config) if pools else simulate(config)
+    lines = (encode_fact(fact).encode() for fact in facts)
     try:
         count = asyncio.run(publish_lines(lines, servers=servers, subject=subject, rate=rate))
     except Exception as error:

@@ -43,6 +43,7 @@ from ledger.service.reserves import (
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.site import build_site
 from ledger.service.tilepub import publish_tiles
+from ledger.sim.pooldemo import PoolsDemoResult, pools_report, run_pools_demo
 from ledger.sim.simulate import SimulationConfig, fund_config, write_facts
 
 KEY_NAME = "demo.backstop.example"
@@ -91,12 +92,14 @@ class DemoResult:
     reserve_ratios: dict[str, str | None] = field(default_factory=dict)  # the last snapshot's
     sizing: list[str] = field(default_factory=list)  # the `backstop risk` headline lines
     site: Path | None = None  # the transparency site built from the snapshots
+    pools: PoolsDemoResult | None = None  # the format 2 fund of demo-out/pools/
 
     @property
     def verified(self) -> bool:
-        """Whether every audit run (replay, consistency, reserves) exited 0."""
+        """Whether every audit run (replay, consistency, reserves; the pools fund's) exited 0."""
         runs = self.audits + self.reserve_audits
-        return bool(self.audits) and all(code == 0 for _, code, _ in runs)
+        pools_ok = self.pools is None or self.pools.verified
+        return bool(self.audits) and pools_ok and all(code == 0 for _, code, _ in runs)
 
 
 def _auditor_command() -> list[str]:
@@ -245,8 +248,9 @@ def _read_export(events: Iterable[bytes], asset: str,
 
 
 def run_demo(workdir: Path, config: SimulationConfig | None = None,
-             say: Callable[[str], None] = print) -> DemoResult:
-    """Run the whole demo in `workdir` (recreated) and return what happened."""
+             say: Callable[[str], None] = print, with_pools: bool = True) -> DemoResult:
+    """Run the whole demo in `workdir` (recreated) and return what happened; `with_pools`:
+    also the pools fund (format 2) in `workdir/pools` (ledger.sim.pooldemo)."""
     from ledger.sim.chart import write_chart
 
     require_chart()
@@ -312,7 +316,8 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     site = workdir / "site"
     build_site([log], site, vkey)  # the transparency site (ledger.service.site)
     say(f"built the transparency site in {site}")
-    return DemoResult(sizing=sizing, workdir=workdir, chart=chart, published=published, site=site,
+    pools = run_pools_demo(workdir / "pools", signer, vkey, _audit, say) if with_pools else None
+    return DemoResult(pools=pools, sizing=sizing, workdir=workdir, chart=chart, published=published, site=site,
                       facts=sum(summary.facts_by_type.values()), events=events,
                       lowest_ratio=lowest[0], lowest_ratio_time=lowest[1], audits=audits,
                       decimals=decimals, asset=asset, reserve_audits=reserve_audits,
@@ -357,4 +362,6 @@ def report(result: DemoResult) -> str:
                      "(then open http://localhost:8000)")
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
     lines += result.sizing
+    if result.pools is not None:
+        lines += pools_report(result.pools)
     return "\n".join(lines)

@@ -83,9 +83,13 @@ ALT_CLAIM_CAP_PER_DAY = 60_000_00
 REPLENISH = 20_000_00
 
 
+def _money(units: int) -> str:
+    """USDT minor units as an amount."""
+    return format_amount(units, 2)
+
+
 def pools_fund_config() -> dict[str, Any]:
     """The format 2 fund configuration (`backstop init`) of the pools structure."""
-    money = lambda units: format_amount(units, 2)  # noqa: E731 - USDT amounts
     markets: dict[str, Any] = {}
     for spec in MARKETS:
         if spec.name == "XBTUSD":
@@ -104,13 +108,13 @@ def pools_fund_config() -> dict[str, Any]:
             "format": "backstop-policy/2", "version": 1, "fee_cap_rate": "0.005",
             "fund_share": {"fixed": "1"}, "socialization": "pro_rata_profit",
             "pools": {
-                "alt": {"minimum_reserve": {USDT: money(ALT_RESERVE)},
-                        "per_event_cap": {USDT: money(ALT_CAP)},
+                "alt": {"minimum_reserve": {USDT: _money(ALT_RESERVE)},
+                        "per_event_cap": {USDT: _money(ALT_CAP)},
                         "backstop": {"pool": "shared",
-                                     "limit": {USDT: money(ALT_BACKSTOP_LIMIT)}},
+                                     "limit": {USDT: _money(ALT_BACKSTOP_LIMIT)}},
                         "adl": {"asset": USDT, "window_seconds": 10800, "start_ratio": "-0.6",
-                                "stop_ratio": "-0.25", "minimum_balance": money(500_00)}},
-                "shared": {"minimum_reserve": {USDT: money(SHARED_RESERVE)}},
+                                "stop_ratio": "-0.25", "minimum_balance": _money(500_00)}},
+                "shared": {"minimum_reserve": {USDT: _money(SHARED_RESERVE)}},
             },
             "assets": {}, "layers": [],
         },
