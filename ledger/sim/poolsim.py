@@ -9,14 +9,13 @@ draws its backstop, goes into ADL and socializes, while the shared pool holds. A
 bottom a `transfer` from `shared` replenishes `alt`.
 
 The linear markets run the single-pool simulator's margin engine (`ledger.sim.simulate`'s
-`_Market` and `_liquidations`, one config per market for its tick); XBTUSD has its own small
-inverse engine (schemas/README.md "Inverse"). Seeded and exact as the single-pool simulator:
+`_Market` and `_liquidations`, one config per market for its tick); XBTUSD the inverse
+engine of `ledger.sim.inverse_book` (schemas/README.md "Inverse"). Seeded and exact as the single-pool simulator:
 floats only draw the paths, quantized to each market's tick before any money is computed.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import json
 import math
@@ -29,6 +28,14 @@ from fractions import Fraction
 from typing import Any, TextIO
 
 from auditor.formats.wire import format_amount, format_time, parse_decimal, parse_time
+from ledger.sim.inverse_book import (
+    XBT_DECIMALS,
+    InverseMarket,
+    draw_inverse,
+    inverse_liquidations,
+    tick_price,
+    tick_scale,
+)
 from ledger.sim.simulate import (
     _SIZE_DECIMALS,
     SimulationConfig,
@@ -43,7 +50,6 @@ STRUCTURES = ("single", "pools")
 FUND = "demo-pools"
 START = "2026-03-12T00:00:00Z"
 USDT, XBT = "USDT", "XBT"
-XBT_DECIMALS = 8
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ def pool_price_paths(config: SimulationConfig) -> list[list[int]]:
         noise = [0.0]
         for _ in range(points):
             noise.append(noise[-1] + rng.gauss(0.0, spec.sigma / per))
-        scale, tick = _scale(spec.tick)
+        scale, tick = tick_scale(spec.tick)
         path = []
         for i in range(points + 1):
             raw = spec.start * math.exp(spec.factor_beta * (math.log(factor[i]) + walk[i])
@@ -166,150 +172,6 @@ def pool_price_paths(config: SimulationConfig) -> list[list[int]]:
             path.append(max(tick, math.floor(raw * scale / tick + 0.5) * tick))
         paths.append(path)
     return paths
-
-
-def _scale(tick: str) -> tuple[int, int]:
-    _, _, frac = tick.partition(".")
-    scale = 10 ** len(frac)
-    return scale, int(parse_decimal(tick) * scale)
-
-
-# ---------------------------------------------------------------------------------------
-# The inverse market (XBTUSD: face value 1 USD, collateral and money in XBT satoshis)
-
-
-@dataclass
-class _Inverse:
-    seq: int
-    account: str
-    long: bool
-    contracts: int
-    entry: int  # price units
-    collateral: int  # satoshis
-    threshold: Fraction  # mark (price units) beyond which it is below maintenance
-
-
-class _InverseMarket:
-    """Open XBTUSD positions, with heaps on the liquidation threshold (as `_Market`)."""
-
-    def __init__(self, config: SimulationConfig, spec: _Spec) -> None:
-        self.name = spec.name
-        self.tick = spec.tick
-        self.scale, self.tick_units = _scale(spec.tick)
-        self.mm = parse_decimal(config.maintenance_rate)
-        self.longs: list[tuple[Fraction, int, _Inverse]] = []
-        self.shorts: list[tuple[Fraction, int, _Inverse]] = []
-        self.open: dict[int, _Inverse] = {}
-        self.depth = Fraction(1)  # coin that moves a fill by 1%
-        self.volume = Fraction(0)  # coin traded this step
-        self.liquidated = {True: Fraction(0), False: Fraction(0)}
-
-    def coin(self, pos: _Inverse, price: int) -> Fraction:
-        """The position's value in XBT at `price` (price units): n·F/P."""
-        return Fraction(pos.contracts * self.scale, price)
-
-    def add(self, pos: _Inverse) -> None:
-        """Open a position; maintenance: C + pnl(M) < mm · n/M (README "Inverse", Q12)."""
-        c = Fraction(pos.collateral, 10**XBT_DECIMALS)
-        n_over_e = self.coin(pos, pos.entry)
-        n = pos.contracts * self.scale  # n·F in price units
-        if pos.long:  # C + n/E - n/M < mm n/M  <=>  M < (1 + mm) n / (C + n/E)
-            pos.threshold = (1 + self.mm) * n / (c + n_over_e)
-            heapq.heappush(self.longs, (-pos.threshold, pos.seq, pos))
-        else:  # C + n/M - n/E < mm n/M  <=>  (1 - mm) n / M < n/E - C
-            if n_over_e <= c:
-                pos.threshold = Fraction(10**18)  # never below maintenance
-            else:
-                pos.threshold = (1 - self.mm) * n / (n_over_e - c)
-            heapq.heappush(self.shorts, (pos.threshold, pos.seq, pos))
-        self.open[pos.seq] = pos
-
-    def below_maintenance(self, mark: int) -> list[_Inverse]:
-        out = []
-        while self.longs and mark < -self.longs[0][0]:
-            out.append(heapq.heappop(self.longs)[2])
-        while self.shorts and mark > self.shorts[0][0]:
-            out.append(heapq.heappop(self.shorts)[2])
-        for pos in out:
-            del self.open[pos.seq]
-        return out
-
-    def open_interest(self) -> int:
-        longs = sum(p.contracts for p in self.open.values() if p.long)
-        return max(longs, sum(p.contracts for p in self.open.values() if not p.long))
-
-    def delta(self, pos: _Inverse, fill: int) -> Fraction:
-        """C + PnL in XBT: long n(1/E - 1/X), short n(1/X - 1/E)."""
-        pnl = self.coin(pos, pos.entry) - self.coin(pos, fill)
-        return Fraction(pos.collateral, 10**XBT_DECIMALS) + (pnl if pos.long else -pnl)
-
-    def profitable(self, long: bool, mark: int, limit: int) -> list[tuple[int, _Inverse]]:
-        ranked = []
-        for pos in self.open.values():
-            if pos.long != long:
-                continue
-            pnl = self.coin(pos, pos.entry) - self.coin(pos, mark)
-            sat = math.floor((pnl if long else -pnl) * 10**XBT_DECIMALS)
-            if sat > 0:
-                ranked.append((sat, pos))
-        ranked.sort(key=lambda item: (-item[0], item[1].account))
-        return ranked[:limit]
-
-
-def _draw_inverse(config: SimulationConfig, rng: random.Random, market: _InverseMarket,
-                  seq: int, account: str, long: bool, mark: int) -> _Inverse:
-    """A coin-margined position near `mark`: collateral = (n/E) / leverage, rounded up."""
-    leverage = rng.choices(config.leverages, weights=config.leverage_weights)[0]
-    notional = min(2_000_000.0, max(50.0, rng.lognormvariate(math.log(config.median_notional),
-                                                               1.0)))
-    noise = max(-0.004, min(0.004, rng.gauss(0.0, 0.002)))
-    entry = max(market.tick_units,
-                math.floor(mark * (1 + noise) / market.tick_units + 0.5) * market.tick_units)
-    contracts = max(1, math.floor(notional))
-    pos = _Inverse(seq, account, long, contracts, entry, 0, Fraction(0))
-    pos.collateral = math.ceil(market.coin(pos, entry) * 10**XBT_DECIMALS / leverage)
-    return pos
-
-
-def _inverse_liquidations(config: SimulationConfig, market: _InverseMarket, mark: int,
-                          ids: _Ids) -> Iterator[dict[str, Any]]:
-    """As `_liquidations`, for XBTUSD (counterparties, in XBT, on deficits only)."""
-    base_slip = parse_decimal(config.base_slippage)
-    max_slip = parse_decimal(config.max_slippage)
-    counterparties: dict[bool, list[dict[str, str]]] = {}
-    for pos in market.below_maintenance(mark):
-        coin = market.coin(pos, mark)
-        market.liquidated[pos.long] += coin
-        market.volume += coin
-        slip = min(max_slip, base_slip + market.liquidated[pos.long] / market.depth / 100)
-        if pos.long:
-            fill = math.floor(mark * (1 - slip) / market.tick_units) * market.tick_units
-        else:
-            fill = math.ceil(mark * (1 + slip) / market.tick_units) * market.tick_units
-        fill = max(market.tick_units, fill)
-        fact: dict[str, Any] = {
-            "type": "liquidation", "id": ids.next("liq"), "account": pos.account,
-            "market": market.name, "side": "long" if pos.long else "short",
-            "size": str(pos.contracts), "entry_price": _tick_price(market.tick, pos.entry),
-            "collateral": format_amount(pos.collateral, XBT_DECIMALS),
-            "fill_price": _tick_price(market.tick, fill),
-            "mark_price": _tick_price(market.tick, mark)}
-        if market.delta(pos, fill) < 0:
-            if pos.long not in counterparties:
-                counterparties[pos.long] = [
-                    {"account": cp.account, "size": str(cp.contracts),
-                     "entry_price": _tick_price(market.tick, cp.entry),
-                     "unrealized_pnl": format_amount(pnl, XBT_DECIMALS),
-                     "collateral": format_amount(cp.collateral, XBT_DECIMALS)}
-                    for pnl, cp in market.profitable(not pos.long, mark,
-                                                     config.max_counterparties)]
-            fact["counterparties"] = counterparties[pos.long]
-        yield fact
-
-
-def _tick_price(tick: str, units: int) -> str:
-    _, _, frac = tick.partition(".")
-    return format_amount(units, len(frac))
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,10 +201,10 @@ def simulate_pools(config: SimulationConfig) -> Iterator[dict[str, Any]]:
 
     paths = pool_price_paths(config)
     linear: dict[int, _Market] = {}
-    inverse: dict[int, _InverseMarket] = {}
+    inverse: dict[int, InverseMarket] = {}
     for m, spec in enumerate(MARKETS):
         if spec.name == "XBTUSD":
-            inverse[m] = _InverseMarket(config, spec)
+            inverse[m] = InverseMarket(config, spec.name, spec.tick)
         else:
             linear[m] = _Market(spec.name, replace(config, tick=spec.tick))
     weights = [spec.weight for spec in MARKETS]
@@ -351,7 +213,7 @@ def simulate_pools(config: SimulationConfig) -> Iterator[dict[str, Any]]:
         long = rng.random() < config.long_share
         account = f"acct-{i + 1:06d}"
         if m in inverse:
-            inverse[m].add(_draw_inverse(config, rng, inverse[m], i, account, long, paths[m][0]))
+            inverse[m].add(draw_inverse(config, rng, inverse[m], i, account, long, paths[m][0]))
         else:
             linear[m].add(_draw_position(linear[m].config, rng, linear[m], i, account, long,
                                          paths[m][0], 0.004))
@@ -366,10 +228,10 @@ def simulate_pools(config: SimulationConfig) -> Iterator[dict[str, Any]]:
     for k in range(config.steps + 1):
         step_time = format_time(start + k * per * check)
         for m, spec in enumerate(MARKETS):
-            book: _Market | _InverseMarket = linear[m] if m in linear else inverse[m]
+            book: _Market | InverseMarket = linear[m] if m in linear else inverse[m]
             oi = book.open_interest()
             yield {"type": "observation", "id": ids.next("obs"), "time": step_time,
-                   "market": spec.name, "mark_price": _tick_price(spec.tick, paths[m][k * per]),
+                   "market": spec.name, "mark_price": tick_price(spec.tick, paths[m][k * per]),
                    "open_interest": (format_amount(oi, _SIZE_DECIMALS) if m in linear
                                      else str(oi))}
             book.volume = Fraction(0)
@@ -390,7 +252,7 @@ def simulate_pools(config: SimulationConfig) -> Iterator[dict[str, Any]]:
                         fact["time"] = time
                         yield fact
                 else:
-                    for fact in _inverse_liquidations(config, inverse[m], paths[m][index], ids):
+                    for fact in inverse_liquidations(config, inverse[m], paths[m][index], ids):
                         fact["time"] = time
                         yield fact
         fees: Counter[str] = Counter()
