@@ -157,3 +157,11 @@ def test_shared_pool_holds_above_its_reserve(recorded: dict[str, Any]) -> None:
     paid = [ev for ev in recorded["events"] if ev["type"] == "deficit_covered"
             and ev["data"]["pool"] == "shared"]
     assert paid  # it paid its own markets' deficits too
+
+
+def test_an_unknown_structure_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "facts.jsonl"
+    result = CliRunner().invoke(backstop, ["simulate", "--structure", "pool", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "'pool' is not one of 'single', 'pools'" in result.output
+    assert list(tmp_path.iterdir()) == []
