@@ -3,9 +3,9 @@
 The fund (`pools_fund_config`): pool `shared` holds BTC-PERP and ETH-PERP, pool `alt`
 (isolated) ALT-PERP with a backstop on `shared`, an ADL rule and a claim cap, pool `btc`
 (isolated) the inverse XBTUSD, settled in XBT. The crash is correlated: one common factor
-moves every market (BTC and ETH fall together, about 28%), the alt coin falls with it and
-much further on its own (about 75%), so the alt pool pays its deficits down to its reserve,
-draws its backstop, goes into ADL and socializes, while the shared pool holds. After the
+moves every market (BTC and ETH fall together, about 30%), the alt coin falls with it and
+much further on its own (about 78% at the bottom), so the alt pool pays its deficits down to
+its reserve, draws its backstop, goes into ADL and socializes, while the shared pool holds. After the
 bottom a `transfer` from `shared` replenishes `alt`.
 
 The linear markets run the single-pool simulator's margin engine (`ledger.sim.simulate`'s
@@ -68,7 +68,7 @@ class _Spec:
 _FACTOR = ((0.0, 1.0), (0.3, 0.97), (0.42, 0.85), (0.5, 0.74), (0.55, 0.72), (0.7, 0.79),
            (1.0, 0.8))
 _FLAT = ((0.0, 1.0), (1.0, 1.0))
-# The alt coin's own collapse on top of the factor (to about 0.25 of its open at the bottom).
+# The alt coin's own collapse on top of the factor (with it, about 0.22 of its open at the bottom).
 _ALT_OWN = ((0.0, 1.0), (0.4, 0.98), (0.45, 0.8), (0.5, 0.45), (0.53, 0.34), (0.7, 0.4),
             (1.0, 0.42))
 MARKETS = (
