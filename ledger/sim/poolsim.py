@@ -5,13 +5,13 @@ The fund (`pools_fund_config`): pool `shared` holds BTC-PERP and ETH-PERP, pool 
 (isolated) the inverse XBTUSD, settled in XBT. The crash is correlated: one common factor
 moves every market (BTC and ETH fall together, about 30%), the alt coin falls with it and
 much further on its own (about 78% at the bottom), so the alt pool pays its deficits down to
-its reserve, draws its backstop, goes into ADL and socializes, while the shared pool holds. After the
-bottom a `transfer` from `shared` replenishes `alt`.
+its reserve, draws its backstop, goes into ADL and socializes, while the shared pool holds.
+After the bottom a `transfer` from `shared` replenishes `alt`.
 
 The linear markets run the single-pool simulator's margin engine (`ledger.sim.simulate`'s
 `_Market` and `_liquidations`, one config per market for its tick); XBTUSD the inverse
-engine of `ledger.sim.inverse_book` (schemas/README.md "Inverse"). Seeded and exact as the single-pool simulator:
-floats only draw the paths, quantized to each market's tick before any money is computed.
+engine of `ledger.sim.inverse_book` (schemas/README.md "Inverse"). Seeded and exact as the
+single-pool simulator: floats only draw the paths, quantized to each market's tick before any money is computed.
 """
 
 from __future__ import annotations
