@@ -32,8 +32,8 @@ def test_e1_folds_to_the_hand_worked_figures(tmp_path: Path) -> None:
 
 def test_adl_periods_fold_with_their_times_and_reason(tmp_path: Path) -> None:
     """Vector T1: adl_started/1 at 03:00:00Z, adl_ended/1 (recovered) at 10:30:00Z."""
-    from tests.v2fixture import import_facts, init_fund, t1_config, t1_facts
     from tests.importing import run
+    from tests.v2fixture import import_facts, init_fund, t1_config, t1_facts
 
     url = f"sqlite:///{tmp_path / 't1.sqlite'}"
     init_fund(url, tmp_path, t1_config())
