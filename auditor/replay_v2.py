@@ -35,7 +35,6 @@ from auditor.replay import (
 )
 from auditor.v2_adl import AdlBook
 from auditor.v2_settle import settle_v2
-from auditor.v2_value import ValueBook
 from auditor.v2_structure import (
     OTHER_TYPES,
     V2_DATA_FIELDS,
@@ -43,6 +42,7 @@ from auditor.v2_structure import (
     V2_VERSIONS,
     Structure,
 )
+from auditor.v2_value import ValueBook
 
 __all__ = ["V2Replayer"]
 

@@ -51,13 +51,14 @@ def known_prices(terms: Mapping[str, Terms], prices: Mapping[str, Fraction],
 
 
 def _down(x: Fraction, v: int) -> int:
-    q, _ = divmod(x.numerator * 10**v, x.denominator)
-    return q
+    scale: int = 10**v
+    return int(x.numerator) * scale // int(x.denominator)
 
 
 def _up(x: Fraction, v: int) -> int:
-    q, r = divmod(x.numerator * 10**v, x.denominator)
-    return q + (1 if r else 0)
+    scale: int = 10**v
+    n, d = int(x.numerator) * scale, int(x.denominator)
+    return n // d + (1 if n % d else 0)
 
 
 def floor_v(x: Fraction, v: int) -> int:

@@ -142,7 +142,7 @@ def pool_moves(kind: str, data: Mapping[str, Any],
     """The pool-balance moves of one event of a format 2 log (V2-CONTRACT.md "Balances"):
     + `capital_injected/2`, `fee_inflow/2`, a transfer's `to_pool`; - `capital_withdrawn/2`,
     `deficit_covered/2`, `backstop_drawn/1` (its `pool`, the payer), a transfer's
-    `from_pool`; an `asset_converted/1`'s pool, − `from_amount` of `from_asset` and +
+    `from_pool`; an `asset_converted/1`'s pool, - `from_amount` of `from_asset` and +
     `to_amount` of `to_asset`. Summed over pools they are the event's `FUND` moves. A v1 event
     (no `pool`) and a type that moves no pool give ()."""
     if kind == "asset_converted":

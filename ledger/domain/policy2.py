@@ -11,7 +11,8 @@ Pure; amounts in integer minor units.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
@@ -55,7 +56,7 @@ class PolicyV2:
     socialization: str
     hash: str
     pools: Mapping[str, PoolRules]
-    assets: Mapping[str, AssetTerms] = field(default_factory=lambda: MappingProxyType({}))
+    assets: Mapping[str, AssetTerms] = dataclass_field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_document(cls, doc: Any, decimals: Mapping[str, int],

@@ -68,12 +68,12 @@ def valuation_prices(terms: Mapping[str, AssetTerms], prices: Mapping[str, Fract
 
 def floor_v(value: Fraction, v: int) -> int:
     """`value` rounded toward minus infinity to `v` decimals, in units of `10^-v`."""
-    return (value.numerator * 10**v) // value.denominator
+    return int(value.numerator * 10**v) // int(value.denominator)
 
 
 def ceil_v(value: Fraction, v: int) -> int:
     """`value` rounded toward plus infinity to `v` decimals, in units of `10^-v`."""
-    return -((-value.numerator * 10**v) // value.denominator)
+    return -(int(-value.numerator * 10**v) // int(value.denominator))
 
 
 def asset_value(units: int, decimals: int, price: Fraction, haircut: Fraction,

@@ -85,11 +85,11 @@ def test_a_floor_values_a_redemption_ratio_asset_in_a_conversion(url: str,
 REFUSALS = [
     # K2: V_to = 699.65, · 0.99 = 692.6535 > 600; K3: V_to = 529.735 < 540
     ([conversion("k2", "700.00")],
-     "line 1: to_amount: 700.00 is outside [540.28, 606.36] for the recorded prices and "
-     "haircuts"),
+     ("line 1: to_amount: 700.00 is outside [540.28, 606.36] for the recorded prices and "
+     "haircuts")),
     ([conversion("k3", "530.00")],
-     "line 1: to_amount: 530.00 is outside [540.28, 606.36] for the recorded prices and "
-     "haircuts"),
+     ("line 1: to_amount: 530.00 is outside [540.28, 606.36] for the recorded prices and "
+     "haircuts")),
     ([conversion("k4", "1160.00", from_amount="0.03000000")],
      "line 1: from_amount: 0.03000000 exceeds pool btc's balance 0.02000000"),
     ([conversion("k5", "0.01000000", to_asset="XBT")], "line 1: to_asset: is from_asset XBT"),
@@ -113,8 +113,8 @@ REFUSALS = [
      "line 1: policy.assets.XBT.floor: only a redemption_ratio asset may have a floor"),
     ([{"type": "policy", "id": "pol-2", "time": T0,
        "policy": {**policy2(2), "assets": {"WBETH": ASSETS["WBETH"]}}}],
-     "line 1: policy.assets.WBETH.underlying: 'ETH' is not a fund asset valued par or oracle "
-     "in assets"),
+     ("line 1: policy.assets.WBETH.underlying: 'ETH' is not a fund asset valued par or oracle "
+     "in assets")),
     ([{"type": "policy", "id": "pol-2", "time": T0,
        "policy": {**policy2(2), "assets": {"XBT": {**ASSETS["XBT"], "underlying": "ETH"}}}}],
      "line 1: policy.assets.XBT.underlying: only a redemption_ratio asset has one"),
