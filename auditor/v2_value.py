@@ -46,9 +46,9 @@ def asset_terms(raw: Any, decimals: dict[str, int]) -> dict[str, Terms]:
         raise _Fail("data.policy.assets: not an object")
     out = {}
     for asset, spec in raw.items():
-        where = f"data.policy.assets.{clip(asset)}"
         if asset not in decimals:
-            raise _Fail(f"{where}: not an asset of the fund")
+            raise _Fail(f"data.policy.assets.{clip(asset)}: not an asset of the fund")
+        where = f"data.policy.assets.{asset}"
         if not isinstance(spec, dict) or not {"haircut", "source"} <= set(spec) <= TERM_KEYS:
             raise _Fail(f"{where}: must be {{haircut, source[, underlying][, floor]}}")
         try:
