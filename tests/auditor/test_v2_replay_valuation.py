@@ -92,11 +92,11 @@ CASES = [
     (changed(5, currency="USD"), "event 5: data.currency: must be null for kind ratio"),
     # K2 / K3 against [540.28, 606.36]
     (changed(6, to_amount="700.00", rate="70000.000000000000"),
-     "event 6: data.to_amount: 700.00 is outside [540.28, 606.36] for the recorded prices and "
-     "haircuts"),
+     ("event 6: data.to_amount: 700.00 is outside [540.28, 606.36] for the recorded prices and "
+     "haircuts")),
     (changed(6, to_amount="530.00", rate="53000.000000000000"),
-     "event 6: data.to_amount: 530.00 is outside [540.28, 606.36] for the recorded prices and "
-     "haircuts"),
+     ("event 6: data.to_amount: 530.00 is outside [540.28, 606.36] for the recorded prices and "
+     "haircuts")),
     (changed(6, to_haircut="0.02"),
      "event 6: data.to_haircut: expected 0.01 (the policy's haircut of USDT), got '0.02'"),
     (changed(6, to_price="1"),
@@ -104,15 +104,15 @@ CASES = [
     (changed(6, to_asset="XBT"), "event 6: data.to_asset: is from_asset XBT"),
     # 0.03 XBT out of btc's 0.02 (the bound holds at 3x: 1740.00 in [1620.82, 1819.09])
     (changed(6, from_amount="0.03000000", to_amount="1740.00"),
-     "event 6: data.amount: takes pool btc below zero in XBT (balance 0.02000000, amount "
-     "0.03000000)"),
+     ("event 6: data.amount: takes pool btc below zero in XBT (balance 0.02000000, amount "
+     "0.03000000)")),
     (changed(6, from_asset="WBETH", from_price="3150", from_haircut="0.05"),
      "event 6: data.from_asset: no valuation price for WBETH"),
     (with_assets(**{**ASSETS, "XBT": {**ASSETS["XBT"], "floor": "1000"}}),
      "event 1: data.policy.assets.XBT.floor: only a redemption_ratio asset may have a floor"),
     (with_assets(WBETH=ASSETS["WBETH"]),
-     "event 1: data.policy.assets.WBETH.underlying: 'ETH' is not a fund asset valued par or "
-     "oracle"),
+     ("event 1: data.policy.assets.WBETH.underlying: 'ETH' is not a fund asset valued par or "
+     "oracle")),
 ]
 
 
