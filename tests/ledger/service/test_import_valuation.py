@@ -138,3 +138,34 @@ def test_a_conversion_without_a_price_is_refused(url: str, tmp_path: Path) -> No
                  "vfund")
     assert refused(url, write_jsonl(tmp_path / "bad.jsonl", [conversion("k", "580.00")])) == \
         "line 1: from_asset: no valuation price for XBT"
+
+
+def test_the_export_restores_byte_for_byte(url: str, tmp_path: Path) -> None:
+    """A restore re-derives each conversion's rate, prices and haircuts from the facts."""
+    init_fund(url, tmp_path, config())
+    import_facts(url, tmp_path / "facts.jsonl", facts(), "vfund")
+    exported = tmp_path / "events.jsonl"
+    assert run(["export", str(exported), "--fund", "vfund"], url).exit_code == 0
+    other = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    result = run(["import", str(exported)], other)
+    assert result.exit_code == 0, result.output
+    again = tmp_path / "again.jsonl"
+    assert run(["export", str(again), "--fund", "vfund"], other).exit_code == 0
+    assert again.read_bytes() == exported.read_bytes()
+
+
+def test_a_restore_refuses_a_forged_conversion(url: str, tmp_path: Path) -> None:
+    init_fund(url, tmp_path, config())
+    import_facts(url, tmp_path / "facts.jsonl", facts(), "vfund")
+    exported = tmp_path / "events.jsonl"
+    assert run(["export", str(exported), "--fund", "vfund"], url).exit_code == 0
+    lines = exported.read_text().splitlines()
+    forged = json.loads(lines[11])
+    forged["data"]["from_haircut"] = "0.20"
+    lines[11] = json.dumps(forged, separators=(",", ":"), sort_keys=True)
+    exported.write_text("\n".join(lines) + "\n")
+    other = f"sqlite:///{tmp_path / 'restored.sqlite'}"
+    result = run(["import", str(exported)], other)
+    assert result.exit_code == 2, result.output
+    assert "line 12: data.from_haircut: differs from the event re-derived from the facts" in \
+        result.output
