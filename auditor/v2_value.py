@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+from auditor.formats.bounds import MAX_DECIMAL_CHARS
 from auditor.formats.clip import clip
 from auditor.formats.wire import WireError, format_amount, format_decimal, parse_decimal
 from auditor.replay import _Fail
@@ -29,6 +30,8 @@ def _text(value: Any, where: str) -> str:
 
 
 def _positive(value: Any, where: str) -> Fraction:
+    if isinstance(value, str) and len(value) > MAX_DECIMAL_CHARS:
+        raise _Fail(f"{where}: more than {MAX_DECIMAL_CHARS} characters")
     try:
         number = parse_decimal(value)
     except WireError as exc:

@@ -85,6 +85,7 @@ CASES = [
     (changed(3, currency="EUR"), "event 3: data.currency: 'EUR' is not the valuation currency USD"),
     (changed(3, underlying="ETH"), "event 3: data.underlying: must be null for kind price"),
     (changed(3, value="0"), "event 3: data.value: '0' is not positive"),
+    (changed(3, value="1." + "0" * 63), "event 3: data.value: more than 64 characters"),
     (changed(3, kind="mid"), "event 3: data.kind: 'mid' is not price or ratio"),
     (changed(3, asset="DOGE"), "event 3: data.asset: 'DOGE' is not an asset of the fund"),
     (changed(5, underlying="WBETH"),
