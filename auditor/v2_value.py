@@ -13,7 +13,7 @@ from auditor.formats.bounds import MAX_DECIMAL_CHARS
 from auditor.formats.clip import clip
 from auditor.formats.wire import WireError, format_amount, format_decimal, parse_decimal
 from auditor.replay import _Fail
-from auditor.valuation_rules import Terms, bounds, canonical, known_prices, pi
+from auditor.valuation_rules import Terms, bounds, canonical, known_prices, pi, pool_value
 
 # The replayer (auditor.replay_v2.V2Replayer) is typed Any here: importing it would close an
 # import cycle (tests/test_layers.py).
@@ -101,6 +101,15 @@ class ValueBook:
     def known(self) -> dict[str, Fraction]:
         """π of every asset the policy values and the book prices."""
         return known_prices(self.terms, *self.exact())
+
+    def pool_values(self, pools: dict[str, dict[str, int]],
+                    decimals: dict[str, int]) -> dict[str, tuple[int, int, list[str]]]:
+        """Each pool's (raw, after haircut, unvalued) at the book's prices, in units of
+        `10^-v` (auditor.valuation_rules.pool_value; the fund's: total_value of these)."""
+        known = self.known()
+        haircuts = {a: t.haircut for a, t in self.terms.items()}
+        return {pool: pool_value(held, known, haircuts, decimals, self.decimals)
+                for pool, held in pools.items()}
 
     def priced(self, ev: dict[str, Any]) -> None:
         """`asset_priced/1`: a price in the valuation currency or a ratio to an underlying."""

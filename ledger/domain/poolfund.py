@@ -13,6 +13,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any
 
 from auditor.formats.clip import clip
@@ -42,9 +43,17 @@ from ledger.domain.poolevents import (
 from ledger.domain.pools import POOL_KINDS
 from ledger.domain.poolsettle import record_liquidation
 from ledger.domain.poolstate import active_policy, is_v2, market_spec, pool_balance, price_book
-from ledger.domain.valuation import canonical, conversion_bounds, conversion_rate, valuation_price
+from ledger.domain.valuation import (
+    canonical,
+    conversion_bounds,
+    conversion_rate,
+    pool_value,
+    valuation_price,
+    valuation_prices,
+)
 
-__all__ = ["COMMANDS", "is_v2", "not_v1", "open_from_data", "open_fund", "pool_balances"]
+__all__ = ["COMMANDS", "is_v2", "not_v1", "open_from_data", "open_fund", "pool_balances",
+           "pool_values", "valuation_inputs"]
 
 INITIAL_POLICY_REF = "init"
 
@@ -92,6 +101,25 @@ def pool_balances(fund: Fund) -> dict[str, dict[str, str]]:
     """Every pool's balance of every fund asset, as amounts (pools in creation order)."""
     return {pool: {asset: format_amount(pool_balance(fund, pool, asset), decimals)
                    for asset, decimals in fund.assets.items()}
+            for pool in fund.v2["pools"]}
+
+
+def valuation_inputs(fund: Fund) -> tuple[dict[str, Fraction], dict[str, Fraction], int]:
+    """(π of every asset with a known valuation price, the policy's haircut of each, the
+    valuation decimals `v`) after the fund's last event: the inputs of
+    ledger.domain.valuation.pool_value."""
+    terms = active_policy(fund).assets
+    prices, ratios = price_book(fund)
+    return (valuation_prices(terms, prices, ratios),
+            {asset: term.haircut for asset, term in terms.items()},
+            int(fund.v2["valuation"]["decimals"]))
+
+
+def pool_values(fund: Fund) -> dict[str, tuple[int, int, list[str]]]:
+    """Each pool's (raw, after haircut, unvalued) now, values in units of `10^-v`
+    (ledger.domain.valuation.pool_value; the fund's: valuation.total_value of these)."""
+    known, haircuts, v = valuation_inputs(fund)
+    return {pool: pool_value(fund.v2["balances"][pool], known, haircuts, fund.assets, v)
             for pool in fund.v2["pools"]}
 
 

@@ -17,10 +17,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from auditor import valuation_rules
 from auditor.cli import main as audit
 from auditor.formats.wire import canonical_bytes
+from auditor.replays import replay
 from auditor.verify.keys import Signer
 from ledger.cli.main import main as backstop
+from ledger.domain import poolfund
+from ledger.domain import valuation as ledger_valuation
+from ledger.domain.fund import export_event
 from tests.e2e.mutations import resigned
 from tests.factories import write_jsonl
 from tests.v2fixture import T0
@@ -114,3 +119,21 @@ def test_a_forged_price_moves_the_conversions_bound(published: tuple[Path, Path,
     assert code == 1, doc
     assert doc["reason"] == (f"replay: event {K1_INDEX}: data.from_price: expected 70000 "
                              "(π of XBT at this index), got '60000'")
+
+
+def test_both_sides_value_the_pools_as_worked_by_hand() -> None:
+    """The inputs snapshot /3 will commit to, on the log above. main is V1 exactly: raw
+    999.50 + 30000.00 + 6300.00 = 37299.50, after 989.50 + 27000.00 + 5985.00 = 33974.50.
+    btc after K1: XBT 0.01 · 60000 = 600.00 / 540.00; USDT 580 · 0.9995 = 579.71, · 0.99 =
+    573.9129 -> 573.91. Fund: 38479.21 / 35088.41."""
+    fund = poolfund.open_fund(config(), T0)
+    for fact in facts():
+        poolfund.COMMANDS[fact["type"]](fund, fact)
+    mine = poolfund.pool_values(fund)
+    lines = [canonical_bytes(export_event(ev, fund.name)) + b"\n" for ev in fund.pending_events]
+    result = replay(lines)
+    theirs = result.value_book.pool_values(result.pools, result.decimals)
+    assert mine == theirs == {"main": (3729950, 3397450, []), "btc": (117971, 111391, [])}
+    assert ledger_valuation.total_value(mine) == valuation_rules.total_value(theirs) == (
+        3847921, 3508841, [])
+    assert ledger_valuation.format_value(3508841, 2) == "35088.41"
