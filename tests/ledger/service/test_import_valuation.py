@@ -169,3 +169,18 @@ def test_a_restore_refuses_a_forged_conversion(url: str, tmp_path: Path) -> None
     assert result.exit_code == 2, result.output
     assert "line 12: data.from_haircut: differs from the event re-derived from the facts" in \
         result.output
+
+
+def test_the_price_book_survives_the_aggregate_snapshot(url: str, tmp_path: Path) -> None:
+    """Past 1,000 events fund.v2 (its price book included) is snapshotted as JSON; a
+    conversion after the reload is bounded by the prices recorded before it: 1,200 price
+    facts, the last XBT one 60000 again, then K2 refused and K1 accepted."""
+    init_fund(url, tmp_path, config())
+    many = [price(f"p-{i}", "XBT", str(50000 + i)) for i in range(1200)]
+    import_facts(url, tmp_path / "facts.jsonl",
+                 [*facts()[:-1], *many, price("p-last", "XBT", "60000")], "vfund")
+    assert refused(url, write_jsonl(tmp_path / "bad.jsonl", [conversion("k2", "700.00")])) == (
+        "line 1: to_amount: 700.00 is outside [540.28, 606.36] for the recorded prices and "
+        "haircuts")
+    import_facts(url, tmp_path / "k1.jsonl", [conversion("k1", "580.00")], "vfund")
+    assert events(url, tmp_path)[-1]["data"] == K1_DATA
