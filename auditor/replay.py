@@ -130,6 +130,7 @@ class ReplayResult:
     pools: dict[str, dict[str, int]] = field(default_factory=dict)  # v2: pool -> asset -> units
     market_pools: dict[str, str] = field(default_factory=dict)      # v2: market -> its pool
     adl_pools: list[str] = field(default_factory=list)              # v2: pools in ADL at the end
+    value_book: Any = None  # v2: auditor.v2_value.ValueBook (terms, prices at the end)
 
     @property
     def account_count(self) -> int:
