@@ -35,6 +35,7 @@ from auditor.replay import (
 )
 from auditor.v2_adl import AdlBook
 from auditor.v2_settle import settle_v2
+from auditor.v2_snapshot import expected_members
 from auditor.v2_structure import (
     OTHER_TYPES,
     V2_DATA_FIELDS,
@@ -188,6 +189,7 @@ class V2Replayer(Replayer):
         result.pools = {p: dict(b) for p, b in self.structure.pools.items()}
         result.market_pools = dict(self.structure.market_pool)
         result.adl_pools = sorted(p for p, on in self.adl.in_adl.items() if on)
+        result.snapshot3 = expected_members(self)
         return result
 
     def _finish(self, count: int, at_size: int | None, allow_longer: bool,
