@@ -29,8 +29,8 @@ from auditor.formats.wire import (
 )
 from auditor.replay import Discrepancy, Replayer, ReplayResult
 from auditor.replays import replay
-from auditor.v2_snapshot import FORMAT_POOLS, pool_sums
 from auditor.report import InputError, Report
+from auditor.v2_snapshot import FORMAT_POOLS, pool_sums
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import SignatureError, Verifier, verify_document
 from auditor.verify.reads import ReadError, open_regular

@@ -36,7 +36,7 @@ from click.testing import CliRunner
 from auditor.verify.keys import Signer
 from ledger.cli.main import main as backstop
 from tests.e2e.mutations import resigned
-from tests.e2e.test_v2_log import Fund, audit_json, e1, t1
+from tests.e2e.v2_world import Fund, audit_json, e1, t1
 from tests.factories import write_jsonl
 from tests.v2fixture import T0, t1_config, t1_facts
 
