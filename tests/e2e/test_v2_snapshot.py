@@ -38,7 +38,7 @@ from ledger.cli.main import main as backstop
 from tests.e2e.mutations import resigned
 from tests.e2e.v2_world import Fund, audit_json, e1, t1
 from tests.factories import write_jsonl
-from tests.v2fixture import T0, t1_config, t1_facts
+from tests.v2fixture import T0, example_config, example_facts, t1_config, t1_facts
 
 USD = {"currency": "USD", "decimals": 2}
 NO_VALUE = {"open_interest_value": None, "fund_to_oi_after_haircut": None}
@@ -103,6 +103,43 @@ def test_e1_tiled_snapshot_3_is_verified(tmp_path: Path) -> None:
     code, verdict = audit_json("replay", str(root), "--key", vkey)
     assert code == 0, verdict
     assert verdict["verified"] is True
+
+
+def test_e1_observed_markets_are_measured_over_their_pools(tmp_path: Path) -> None:
+    """E1 with two observations at 04:00: ETH-PERP (linear, pool shared) mark 3000, open
+    interest 2.5: notional 3000 * 2.5 = 7500 (canonical), fund_to_oi = shared's 975.00 / 7500
+    = 0.13 -> "0.130000000000" (not the fund's 985.00). XBTUSD (inverse, face value 1, pool
+    btc) mark 49000, open interest 10000: 10000 * 1 / 49000 = 0.2040816326530612... XBT, he_12
+    "0.204081632653" (no trailing zero to drop); btc holds 0 XBT: fund_to_oi "0.000000000000".
+    ALT-PERP's period is still 2026-01-01's: its claims unchanged."""
+    def observation(id_: str, market: str, mark: str, open_interest: str) -> dict[str, Any]:
+        return {"type": "observation", "id": id_, "time": "2026-01-01T04:00:00Z",
+                "market": market, "mark_price": mark, "open_interest": open_interest}
+
+    fund = Fund(tmp_path, example_config(), [*example_facts(),
+                                             observation("o-eth", "ETH-PERP", "3000", "2.5"),
+                                             observation("o-xbt", "XBTUSD", "49000", "10000")])
+    out, vkey = fund.publish()
+    doc = json.loads((out / "snapshot.json").read_text())
+    assert doc["metrics"]["markets"] == {
+        "ETH-PERP": {"mark_price": "3000", "open_interest": "2.5",
+                     "open_interest_notional": "7500", "fund_to_oi": "0.130000000000",
+                     "pool": "shared", **NO_VALUE},
+        "XBTUSD": {"mark_price": "49000", "open_interest": "10000",
+                   "open_interest_notional": "0.204081632653", "fund_to_oi": "0.000000000000",
+                   "pool": "btc", **NO_VALUE}}
+    assert doc["claims"] == E1_CLAIMS
+    code, verdict = audit_dir(out, vkey)
+    assert code == 0, verdict
+
+    def over_the_fund(doc: dict[str, Any]) -> None:  # v1's meaning: 985.00 / 7500
+        doc["metrics"]["markets"]["ETH-PERP"]["fund_to_oi"] = "0.131333333333"
+
+    code, verdict = forged((out, vkey, Signer.from_pem((tmp_path / "op.key").read_bytes())),
+                           over_the_fund)
+    assert code == 1, verdict
+    assert verdict["reason"] == ("snapshot vs replay: metrics.markets.ETH-PERP.fund_to_oi: "
+                                 "expected 0.130000000000, got 0.131333333333")
 
 
 def t1_adl(doc: dict[str, Any]) -> Any:
