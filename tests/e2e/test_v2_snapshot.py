@@ -229,22 +229,32 @@ def claim_a_valuation(doc: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("edit", "reason"), [
     (move_between_pools, "snapshot vs replay: pools.alt.balances.USDT: expected 10.00, got 15.00"),
     (inflate_a_pool, "snapshot vs replay: pools: USDT sums to 990.00, reserves.USDT is 985.00"),
-    (hide_the_claims, "snapshot vs replay: claims.ALT-PERP.claimed_period: expected 45.00, "
-                      "got 20.00"),
-    (move_a_market, "snapshot vs replay: structure.markets.ALT-PERP.pool: expected alt, "
-                    "got shared"),
-    (drop_a_cap, 'snapshot vs replay: claims.ALT-PERP: expected {"asset":"USDT",'
+    (hide_the_claims, ("snapshot vs replay: claims.ALT-PERP.claimed_period: expected 45.00, "
+                      "got 20.00")),
+    (move_a_market, ("snapshot vs replay: structure.markets.ALT-PERP.pool: expected alt, "
+                    "got shared")),
+    (drop_a_cap, ('snapshot vs replay: claims.ALT-PERP: expected {"asset":"USDT",'
                  '"claimed_period":"45.00","claimed_total":"45.00","per_period":"100.00",'
                  '"period_seconds":86400,"period_start":"2026-01-01T00:00:00Z","total":null}, '
-                 'got null'),
-    (claim_a_valuation, "snapshot vs replay: structure.valuation.currency: expected USD, "
-                        "got EUR"),
+                 'got null')),
+    (claim_a_valuation, ("snapshot vs replay: structure.valuation.currency: expected USD, "
+                        "got EUR")),
 ], ids=lambda v: getattr(v, "__name__", "reason"))
 def test_a_forged_snapshot_3_member_fails_named(e1_published: tuple[Path, str, Signer],
                                                 edit: Any, reason: str) -> None:
     code, verdict = forged(e1_published, edit)
     assert code == 1, verdict
-    assert verdict["reason"].startswith(reason), verdict["reason"]
+    assert verdict["reason"] == reason
+
+
+def test_the_snapshot_command_checks_the_pools_sum(e1_published: tuple[Path, str, Signer]) -> None:
+    """Without the log: a /3 whose pools add up to more than its reserves (10.00 + 5.00 in alt:
+    975.00 + 15.00 + 0.00 = 990.00 USDT) fails on its own arithmetic."""
+    out, vkey, _ = e1_published
+    forged(e1_published, inflate_a_pool)
+    code, verdict = audit_json("snapshot", str(out / "snapshot.json"), "--key", vkey)
+    assert code == 1, verdict
+    assert verdict["reason"] == "pools: USDT sums to 990.00, reserves.USDT is 985.00"
 
 
 def test_a_forged_adl_state_fails_named(tmp_path: Path) -> None:
