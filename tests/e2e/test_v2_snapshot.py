@@ -38,6 +38,8 @@ from ledger.cli.main import main as backstop
 from tests.e2e.mutations import resigned
 from tests.e2e.v2_world import Fund, audit_json, e1, t1
 from tests.factories import write_jsonl
+from tests.reserves_kit import TIME as KIT_TIME
+from tests.reserves_kit import Kit, capital
 from tests.v2fixture import T0, example_config, example_facts, t1_config, t1_facts
 
 USD = {"currency": "USD", "decimals": 2}
@@ -312,3 +314,27 @@ def test_the_site_reads_a_snapshot_3(tmp_path: Path, log: Any) -> None:
                                            str(tmp_path / "site")], env=env)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_a_reserves_round_of_a_v2_fund_publishes_a_snapshot_3_with_its_holdings(
+        tmp_path: Path) -> None:
+    """The round's holdings go into the /3 (optional there, present with a round); the
+    replay verifies it. Pool main: 1000.00 USDT and 2.00000000 ETH injected."""
+    kit = Kit(tmp_path)
+    config = {"format": 2, "fund": "main",
+              "assets": {"USDT": {"decimals": 2}, "ETH": {"decimals": 8}},
+              "valuation": USD, "pools": {"main": {"kind": "shared"}},
+              "markets": {"BTC-PERP": {"kind": "linear", "settlement": "USDT", "pool": "main"}},
+              "policy": t1_config()["policy"] | {"pools": {}}}
+    (tmp_path / "fund.json").write_text(json.dumps(config))
+    kit.ok("init", str(tmp_path / "fund.json"), "--time", KIT_TIME)
+    kit.import_facts(*({**capital(i, a, amount), "pool": "main"}
+                       for i, a, amount in (("c1", "USDT", "1000.00"),
+                                            ("c2", "ETH", "2.00000000"))))
+    kit.standard_round()
+    doc = kit.publish()
+    assert (doc["format"], len(doc["holdings"])) == ("backstop-snapshot/3", 3)
+    assert doc["pools"] == {"main": {"balances": {"ETH": "2.00000000", "USDT": "1000.00"},
+                                     "value": None}}
+    code, verdict = audit_dir(tmp_path / "pub", kit.operator.verifier_key())
+    assert code == 0, verdict
