@@ -35,6 +35,7 @@ from auditor.replay import (
 )
 from auditor.v2_adl import AdlBook
 from auditor.v2_settle import settle_v2
+from auditor.v2_snapshot import expected_members
 from auditor.v2_structure import (
     OTHER_TYPES,
     V2_DATA_FIELDS,
@@ -193,6 +194,7 @@ class V2Replayer(Replayer):
         result.market_pools = dict(self.structure.market_pool)
         result.adl_pools = sorted(p for p, on in self.adl.in_adl.items() if on)
         result.value_book = self.value  # valuation currency, terms, price book (snapshot /3)
+        result.snapshot3 = expected_members(self)
         return result
 
     def _finish(self, count: int, at_size: int | None, allow_longer: bool,

@@ -96,6 +96,7 @@ class Structure:
         self.caps: dict[str, Cap] = {}
         self.claims: dict[str, list[tuple[int, str, int]]] = {}
         self.pool_policy: dict[str, PoolPolicy] = {}
+        self.valuation: dict[str, Any] = {}          # fund_opened/2's {currency, decimals}
 
     # ------------------------------------------------------------ helpers
 
@@ -195,6 +196,7 @@ class Structure:
         if type(vd) is not int or not 0 <= vd <= 18:
             raise _Fail(f"data.valuation.decimals: {clip(vd)} is not an integer in 0..18")
         r.value.currency, r.value.decimals = valuation["currency"], vd
+        self.valuation = dict(valuation)
         pools = data["pools"]
         if not isinstance(pools, dict) or not pools:
             raise _Fail("data.pools: must name at least one pool")

@@ -112,7 +112,9 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
 
     With an open reserves round (`backstop reserves challenge`), the snapshot is that round's:
     backstop-snapshot/2 with its holdings, at its log size and time; refused if the log has
-    grown since (open a new round and sign again). docs/RESERVES.md.
+    grown since (open a new round and sign again). docs/RESERVES.md. A format 2 fund
+    publishes backstop-snapshot/3 (its pools, structure, claims and ADL states; the round's
+    holdings when there is one).
 
     \b
     --layout tiles: DIR/checkpoint, DIR/tile/... (hash tiles and entry bundles of the

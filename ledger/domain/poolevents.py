@@ -109,10 +109,13 @@ def _priced(event: Any, fund: Any) -> None:
 
 def _adl_started(event: Any, fund: Any) -> None:
     fund.v2["adl"][event.data["pool"]] = event.data["asset"]
+    # The index of the start in force: a /3 snapshot's metrics.pools.P.adl.since.
+    fund.v2.setdefault("adl_since", {})[event.data["pool"]] = event.originator_version - 1
 
 
 def _adl_ended(event: Any, fund: Any) -> None:
     fund.v2["adl"].pop(event.data["pool"], None)
+    fund.v2.setdefault("adl_since", {}).pop(event.data["pool"], None)
 
 
 PolicySet2 = _event("backstop:policy_set/2", "policy_set", 2, _set_policy)

@@ -25,11 +25,13 @@ from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_not
 from auditor.verify.sumtree import account_nonce
 from ledger.domain.fund import Fund, utc_now
 from ledger.domain.policy import policy_hash
+from ledger.domain.poolstate import is_v2
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.leftovers import STAGED, remove_stale, staging_prefix
 from ledger.service.outputs import OutputExists, refuse_taken
 from ledger.service.reserves import ReservesError, close_round, round_to_publish
+from ledger.service.snapshot3 import SNAPSHOT_FORMAT_POOLS, pool_members, pool_metrics
 from ledger.store.proofs import ProvingSumTree
 from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 
@@ -113,11 +115,15 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
 
     With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
     log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
-    log has outgrown is refused. Without one: format /1 at `time` (None: now). `risk`, when
-    given, is the optional `metrics.risk` (ledger.risk.headline).
+    log has outgrown is refused. Without one: format /1 at `time` (None: now). A format 2
+    fund publishes format /3 instead of both (ledger.service.snapshot3), with the round's
+    holdings when there is one. `risk`, when given, is the optional `metrics.risk`
+    (ledger.risk.headline).
     """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
+        # A format 2 fund's valuation currency is in its fund_opened/2 only (event 0).
+        opened = next(iter(ledger.log_events(fund_name, 0, 1)), None) if is_v2(fund) else None
         tree_log = ledger.log_tree(connection, fund_name)
         size = fund.log_size
         assets = sorted(fund.assets)
@@ -144,7 +150,8 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             raise PublishError(str(error)) from None
         time = attested.time if attested is not None else (time or utc_now())
         document: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
+            "format": SNAPSHOT_FORMAT_POOLS if opened is not None else
+            SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
             "fund": fund_name, "time": time,
             "log": {"size": size, "root": root},
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
@@ -154,6 +161,9 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
+        if opened is not None:
+            document |= pool_members(fund, opened["data"]["valuation"])
+            document["metrics"] = pool_metrics(fund, risk)
         if attested is not None:
             document["holdings"] = attested.holdings
     document["signatures"] = [sign_document(document, signer)]
