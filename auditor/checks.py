@@ -37,6 +37,7 @@ from auditor.verify.keys import (
     sign_document,
     verify_document,
 )
+from auditor.verify.origin import snapshot_origin
 from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_CHECKPOINT, HttpLimits
 from auditor.verify.shards import ShardError, proof_from_shard
 from auditor.verify.tiles import open_source, verified_lines
@@ -249,8 +250,9 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
     report.ok("checkpoint body", f"{origin} size {size}")
     if snap is not None:
         check_signatures(report, snap, verifiers, require)
-        if origin != f"backstop/{snap['fund']}":
-            raise report.fail("origin", f"{clip(origin)} is not 'backstop/{snap['fund']}'")
+        if origin != snapshot_origin(snap):
+            raise report.fail("origin", f"{clip(origin)} is not {clip(snapshot_origin(snap))}, "
+                                        "the snapshot's")
         if size != snap["log"]["size"]:
             raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
         if root.hex() != snap["log"]["root"]:

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError
+from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError, Signer
+from auditor.verify.origin import check_origin, derived_origin
 from ledger.cli.options import (
     InputExit,
     emit_json,
@@ -34,18 +35,31 @@ from ledger.service.tilepub import publish_tiles
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--origin", default=None, metavar="ORIGIN",
+              help="Name the key ORIGIN, the log's origin (C2SP: a log's key name SHOULD be its "
+                   "origin), e.g. log.example.com/backstop/main; pass the same to "
+                   "`snapshot publish --origin`.")
+@click.option("--fund", "for_fund", default=None, metavar="FUND",
+              help="Name the key the default origin of FUND's new log, derived from this key "
+                   "(backstop/FUND/<16 hex of SHA-256(public key)>).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Private key file to write (mode 0600); the verifier key goes to OUT.pub.")
 @click.option("--encrypt", is_flag=True,
               help=f"Encrypt the key with a passphrase (from ${PASSPHRASE_ENV}, else prompted).")
 @force_option
-def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
-    """Create an Ed25519 signing key named NAME (for example example.com/backstop).
+def keygen(name: str | None, origin: str | None, for_fund: str | None, out: Path,
+           encrypt: bool, force: bool) -> None:
+    """Create an Ed25519 signing key named NAME, or --origin ORIGIN, or for --fund FUND's
+    derived origin (one of the three).
 
     Prints the verifier key (C2SP signed-note form name+keyid+base64) that auditors pin.
     Neither file is written through a symlink, nor replaced without --force.
     """
+    if sum(x is not None for x in (name, origin, for_fund)) != 1:
+        raise InputExit("NAME, --origin, --fund: give exactly one")
+    if origin is not None and (why := check_origin(origin)) is not None:
+        raise InputExit(f"--origin {origin!r}: {why}")
     public = out.with_name(out.name + ".pub")
     for path in (out, public):  # both checked before either is written
         refuse_overwrite("--out", path, force)
@@ -54,9 +68,11 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
         passphrase = env_passphrase() or click.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True).encode()
     try:
-        signer = generate_signer(name)
+        signer = generate_signer(name or origin or "pending")
+        if for_fund is not None:  # the name is derived from the key itself
+            signer = Signer(derived_origin(for_fund, signer.public_key), signer.private_key)
     except KeyFormatError as error:
-        raise InputExit(f"NAME: {error}") from None
+        raise InputExit(f"{'NAME' if name is not None else '--fund'}: {error}") from None
     try:
         write_file(out, key_file(signer, passphrase), 0o600, force)
         write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
@@ -86,14 +102,19 @@ def snapshot() -> None:
               show_default=True,
               help="directory: DIR holds this snapshot alone. tiles: DIR is a C2SP "
                    "tlog-tiles log every snapshot extends (see below).")
+@click.option("--origin", default=None, metavar="ORIGIN",
+              help="The log's origin, the first line of its checkpoints: a schema-less URL "
+                   "prefix of where it is served (log.example.com/backstop/main). Fixed by the "
+                   "first snapshot; default derived from the key (schemas/README.md, Origin).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
 @click.option("--risk", "risk_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A `backstop risk --out` report: its headline (ES 99.9%, recommended size, "
                    "coverage, model parameters and hash) goes into the signed metrics.risk.")
 @force_option
 @store_options
-def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json: bool,
-             risk_path: Path | None, force: bool, ledger: Ledger, fund_name: str | None) -> None:
+def publish_(key_path: Path, out: Path, time_: str | None, layout: str, origin: str | None,
+             as_json: bool, risk_path: Path | None, force: bool, ledger: Ledger,
+             fund_name: str | None) -> None:
     """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
 
     \b
@@ -125,7 +146,8 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     write = publish if layout == "directory" else publish_tiles
     try:
         # time None: the open reserves round's time, or now (ledger.service.reserves)
-        publication = write(ledger, name, signer, out, time_, force=force, risk=risk)
+        publication = write(ledger, name, signer, out, time_, force=force, risk=risk,
+                            origin=origin)
     except PublishError as error:
         raise InputExit(str(error)) from None
     document = publication.document

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from auditor.formats.wire import format_amount, format_decimal, parse_decimal, snapshot_decimals
 from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
+from auditor.verify.origin import check_origin, derived_origin, legacy_origin, snapshot_origin
 from auditor.verify.sumtree import account_nonce
 from ledger.domain.fund import Fund, utc_now
 from ledger.domain.policy import policy_hash
@@ -107,14 +108,32 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
+def log_origin(previous: dict[str, Any] | None, fund_name: str, signer: Signer,
+               requested: str | None) -> str:
+    """The origin of the fund's log (schemas/README.md, "Origin"): the one recorded with its
+    first snapshot (`previous` is the latest snapshot row), else `requested`, else derived from
+    the operator's key. A `requested` origin that is invalid, or differs from the recorded
+    one, is refused."""
+    if requested is not None and (why := check_origin(requested)) is not None:
+        raise PublishError(f"--origin {requested!r}: {why}")
+    if previous is None:
+        return requested if requested is not None else derived_origin(fund_name, signer.public_key)
+    recorded = snapshot_origin(json.loads(previous["document"]))
+    if requested is not None and requested != recorded:
+        raise PublishError(f"--origin {requested}: fund {fund_name}'s log has origin {recorded}, "
+                           "fixed by its first snapshot (witnesses know it by that name)")
+    return recorded
+
+
 def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None,
-                   risk: dict[str, Any] | None = None) -> Publication:
+                   risk: dict[str, Any] | None = None, origin: str | None = None) -> Publication:
     """Build and sign a snapshot of the fund's current state (record_snapshot records it).
 
     With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
     log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
     log has outgrown is refused. Without one: format /1 at `time` (None: now). `risk`, when
-    given, is the optional `metrics.risk` (ledger.risk.headline).
+    given, is the optional `metrics.risk` (ledger.risk.headline). `origin`: the log's origin
+    (`log_origin`), written as `log.origin` unless it is the legacy one.
     """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
@@ -126,6 +145,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
         tree = ProvingSumTree.build(((account, account_nonce(seed, account), sums)
                               for account, sums in entries.items()), width=3 * len(assets))
         previous = latest(connection, fund_name)
+        name = log_origin(previous, fund_name, signer, origin)
         link = None
         if previous is not None:
             old_size = previous["log_size"]
@@ -146,7 +166,8 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
         document: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
             "fund": fund_name, "time": time,
-            "log": {"size": size, "root": root},
+            "log": {"size": size, "root": root,
+                    **({} if name == legacy_origin(fund_name) else {"origin": name})},
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
             "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
                          "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
@@ -239,14 +260,14 @@ def write_json(path: Path, document: Any) -> None:
 
 def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str | None,
             previous_dir: Path | None = None, force: bool = False,
-            risk: dict[str, Any] | None = None) -> Publication:
+            risk: dict[str, Any] | None = None, origin: str | None = None) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 
     All or nothing: the files are written to a staging directory beside `out`, synced to disk
     and renamed into place; the snapshot is recorded in a transaction that commits only once
     the rename has succeeded. A non-empty `out` is refused unless `force`, which replaces it
     whole. `previous_dir`, an earlier publication of this fund, lets the event export be
-    extended instead of rewritten.
+    extended instead of rewritten. `origin`: `--origin` (`log_origin`).
     """
     try:
         refuse_taken(out, force)
@@ -264,7 +285,7 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
         stage = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name), suffix=".partial",
                                       dir=out.parent))
         try:
-            publication = build_snapshot(ledger, fund_name, signer, time, risk)
+            publication = build_snapshot(ledger, fund_name, signer, time, risk, origin)
             _write_publication(ledger, stage, publication, signer, previous_dir)
             _sync_tree(stage)
             _record_and_place(ledger, publication, stage, out)
@@ -323,8 +344,8 @@ def _write_publication(ledger: Ledger, out: Path, publication: Publication, sign
 
 
 def signed_checkpoint(document: dict[str, Any], signer: Signer) -> str:
-    """The C2SP signed checkpoint of a snapshot's log (origin backstop/<fund>)."""
-    body = checkpoint_body(f"backstop/{document['fund']}", document["log"]["size"],
+    """The C2SP signed checkpoint of a snapshot's log (its origin: `snapshot_origin`)."""
+    body = checkpoint_body(snapshot_origin(document), document["log"]["size"],
                            bytes.fromhex(document["log"]["root"]))
     return sign_note(body, [signer])
 
