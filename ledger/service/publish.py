@@ -38,7 +38,6 @@ SNAPSHOT_FORMAT = "backstop-snapshot/1"
 SNAPSHOT_FORMAT_HOLDINGS = "backstop-snapshot/2"  # with a reserves round's holdings
 
 
-
 class PublishError(ValueError):
     """The snapshot cannot be published as asked."""
 
@@ -110,19 +109,15 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
 
 def log_origin(previous: dict[str, Any] | None, fund_name: str, signer: Signer,
                requested: str | None) -> str:
-    """The origin of the fund's log (schemas/README.md, "Origin"): the one recorded with its
-    first snapshot (`previous` is the latest snapshot row), else `requested`, else derived from
-    the operator's key. A `requested` origin that is invalid, or differs from the recorded
-    one, is refused."""
+    """The fund's log origin (schemas/README.md, "Origin"): the one its first snapshot recorded
+    (`previous`: the latest row), else `requested`, else derived from the key."""
     if requested is not None and (why := check_origin(requested)) is not None:
         raise PublishError(f"--origin {requested!r}: {why}")
-    if previous is None:
-        return requested if requested is not None else derived_origin(fund_name, signer.public_key)
-    recorded = snapshot_origin(json.loads(previous["document"]))
-    if requested is not None and requested != recorded:
+    recorded = None if previous is None else snapshot_origin(json.loads(previous["document"]))
+    if recorded is not None and requested not in (None, recorded):
         raise PublishError(f"--origin {requested}: fund {fund_name}'s log has origin {recorded}, "
                            "fixed by its first snapshot (witnesses know it by that name)")
-    return recorded
+    return recorded or requested or derived_origin(fund_name, signer.public_key)
 
 
 def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None,
@@ -132,8 +127,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
     With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
     log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
     log has outgrown is refused. Without one: format /1 at `time` (None: now). `risk`, when
-    given, is the optional `metrics.risk` (ledger.risk.headline). `origin`: the log's origin
-    (`log_origin`), written as `log.origin` unless it is the legacy one.
+    given, is the optional `metrics.risk` (ledger.risk.headline); `origin`, `log_origin`'s.
     """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
@@ -166,8 +160,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
         document: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
             "fund": fund_name, "time": time,
-            "log": {"size": size, "root": root,
-                    **({} if name == legacy_origin(fund_name) else {"origin": name})},
+            "log": {"size": size, "root": root},
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
             "accounts": {"assets": assets, "root": tree.root.hex(), "count": tree.count,
                          "totals": _sums_by_asset(tree.sums, assets, fund.assets)},
@@ -175,6 +168,8 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
+        if name != legacy_origin(fund_name):  # an old log's snapshots stay as they were
+            document["log"]["origin"] = name
         if attested is not None:
             document["holdings"] = attested.holdings
     document["signatures"] = [sign_document(document, signer)]
@@ -267,7 +262,7 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
     and renamed into place; the snapshot is recorded in a transaction that commits only once
     the rename has succeeded. A non-empty `out` is refused unless `force`, which replaces it
     whole. `previous_dir`, an earlier publication of this fund, lets the event export be
-    extended instead of rewritten. `origin`: `--origin` (`log_origin`).
+    extended instead of rewritten; `origin`: `--origin` (`log_origin`).
     """
     try:
         refuse_taken(out, force)
@@ -345,8 +340,8 @@ def _write_publication(ledger: Ledger, out: Path, publication: Publication, sign
 
 def signed_checkpoint(document: dict[str, Any], signer: Signer) -> str:
     """The C2SP signed checkpoint of a snapshot's log (its origin: `snapshot_origin`)."""
-    body = checkpoint_body(snapshot_origin(document), document["log"]["size"],
-                           bytes.fromhex(document["log"]["root"]))
+    log = document["log"]
+    body = checkpoint_body(snapshot_origin(document), log["size"], bytes.fromhex(log["root"]))
     return sign_note(body, [signer])
 
 
