@@ -80,7 +80,7 @@ class _Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         return handle
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the command prints its URL, not every request."""
 
 
