@@ -25,7 +25,7 @@ def serve(root: Path, host: str, port: int) -> None:
     except OSError as error:
         raise InputExit(f"--port {port}: cannot listen on {host} ({error.strerror or error})") \
             from None
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     click.echo(f"serving {root} at http://{bound_host}:{bound_port}/", err=False)
     try:
         server.serve_forever()
