@@ -14,8 +14,6 @@ and ``cosigned/<size>`` (that snapshot's checkpoint note with the witness's line
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import select
 import signal
 import socket
@@ -31,35 +29,13 @@ from auditor.loaders import load_verifiers, load_witness, read_bytes
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.state import write_atomic
 from auditor.tiled_audit import latest_checkpoint, signed_checkpoint, verify_tiled_replay
-from auditor.verify.keys import SIG_PREFIX, Signer, Verifier
+from auditor.verify.cosign import COSIGNATURE_ALG, cosignature_line, cosigner_key_id, cosigner_vkey
+from auditor.verify.keys import Signer, Verifier
 from auditor.verify.reads import MAX_CHECKPOINT, HttpLimits
 from auditor.verify.tiles import LocalSource, Source, open_source
 
 __all__ = ["COSIGNATURE_ALG", "cosignature_line", "cosigner_key_id", "cosigner_vkey", "follow",
            "poll"]
-
-COSIGNATURE_ALG = 0x04  # tlog-cosignature: Ed25519 cosignature/v1
-
-
-def cosigner_key_id(name: str, public_key: bytes) -> bytes:
-    """SHA-256(name || "\\n" || 0x04 || public key)[:4] (tlog-cosignature)."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_key).digest()[:4]
-
-
-def cosigner_vkey(signer: Signer) -> str:
-    """The witness's verifier key for cosignature/v1: name+hex(key id)+base64(0x04 || key)."""
-    pub = signer.public_key
-    return (f"{signer.name}+{cosigner_key_id(signer.name, pub).hex()}+"
-            f"{base64.b64encode(bytes([COSIGNATURE_ALG]) + pub).decode()}")
-
-
-def cosignature_line(signer: Signer, body: str, timestamp: int) -> str:
-    """The note signature line cosigning checkpoint `body` at POSIX time `timestamp`."""
-    message = f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode("utf-8")
-    blob = (cosigner_key_id(signer.name, signer.public_key) + timestamp.to_bytes(8, "big")
-            + signer.sign(message))
-    return f"{SIG_PREFIX}{signer.name} {base64.b64encode(blob).decode()}\n"
-
 
 def _new_sizes(source: Source, last: int, latest: int) -> list[int]:
     """The snapshot sizes after `last` up to `latest`: all of them in a folder (it can be
