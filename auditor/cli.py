@@ -280,6 +280,9 @@ def reserves_cmd(report: Report, **params: Any) -> None:
 @click.option("--once", is_flag=True, help="Process what is published, then exit.")
 @click.option("--skip-accounts", is_flag=True,
               help="Accept snapshots published without an account seed.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Also be a C2SP tlog-witness: answer POST /add-checkpoint there, cosigning "
+                   "a submitted checkpoint once the log, audited, serves it (needs --cosign).")
 @http_options
 def follow_cmd(timeout: float, deadline: float, **params: Any) -> None:
     """Follow a tiled log: verify each new snapshot incrementally, refuse a checkpoint that is
