@@ -148,3 +148,18 @@ def test_a_bad_witness_list_is_refused_before_anything_is_published(tmp_path: Pa
     assert no_key.output == ("Error: --witness: needs --witness-key (the witnesses' "
                              "cosignature keys)\n")
     assert not root.exists()
+
+
+def test_a_directory_publication_keeps_its_cosignature_in_its_checkpoint(tmp_path: Path) -> None:
+    env, key, vkey = operator(tmp_path)
+    witness = SpecWitness("witness.test/w5", {vkey.split("+")[0]: log_key(vkey)})
+    out = tmp_path / "pub"
+    with serving(witness_server(witness)) as port:
+        result = CliRunner().invoke(backstop, [
+            "snapshot", "publish", "--key", str(key), "--out", str(out), "--witness",
+            f"http://127.0.0.1:{port}/", "--witness-key", witness.vkey()], env=env)
+    assert result.exit_code == 0, result.output
+    assert cosigned_at(witness, (out / "checkpoint").read_text()) == 1_700_000_001
+    checked = CliRunner().invoke(audit, ["checkpoint", str(out / "checkpoint"), "--key", vkey,
+                                         "--snapshot", str(out / "snapshot.json")])
+    assert checked.exit_code == 0, checked.output

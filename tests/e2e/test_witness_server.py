@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from auditor.cli import main as audit
+from auditor.verify.keys import Signer, checkpoint_body, sign_note
 from ledger.cli.main import main as backstop
 from tests.factories import cli_crash_fund, fee, write_jsonl
 
@@ -120,7 +121,13 @@ def test_the_refusals_of_the_spec(world: World) -> None:
     body = note[:note.rfind("\n\n") + 1]
     stranger = body + "\n\u2014 someone AAAAAQ" + "A" * 86 + "==\n"
     assert post(world.url, b"old 11\n\n" + stranger.encode())[0] == 403
-    # Another root for size 11 signed by the operator cannot be made here; a bad proof can:
+    # Another root for size 11, signed by the operator: a split view (409, not a size).
+    operator = Signer.from_pem(world.key.read_bytes())
+    forged = sign_note(checkpoint_body(world.vkey.split("+")[0], 11, bytes(32)), [operator])
+    status, kind, text = post(world.url, b"old 11\n\n" + forged.encode())
+    assert (status, kind, text) == (409, "text/plain; charset=utf-8",
+                                    "split view: another root for size 11\n")
+    # A proof that does not verify: 422.
     world.grow("more", 3)
     assert publish(world.env, world.key, world.root).exit_code == 0  # size 14, not witnessed
     new = (world.root / "checkpoint").read_text()
