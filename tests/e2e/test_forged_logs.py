@@ -55,7 +55,7 @@ class Forger:
         size = len(lines) if log_size is None else log_size
         leaves = [merkle.leaf_hash(_leaf_bytes(line)) for line in lines[:size]]
         doc = copy.deepcopy(self.snapshot)
-        doc["log"] = {"size": size, "root": merkle.root_of(leaves).hex()}
+        doc["log"] = {**doc["log"], "size": size, "root": merkle.root_of(leaves).hex()}
         if edit is not None:
             edit(doc)
         doc["signatures"] = []
