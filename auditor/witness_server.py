@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -26,7 +27,15 @@ from auditor.loaders import read_bytes
 from auditor.report import Failed, InputError, Report
 from auditor.tiled_audit import signed_checkpoint
 from auditor.verify import merkle
-from auditor.verify.keys import NoteError, Signer, Verifier, open_note, parse_checkpoint
+from auditor.verify.cosign import cosignature_line
+from auditor.verify.keys import (
+    NoteError,
+    Signer,
+    Verifier,
+    checkpoint_body,
+    open_note,
+    parse_checkpoint,
+)
 from auditor.verify.reads import MAX_CHECKPOINT
 from auditor.verify.tiles import Source
 
@@ -90,9 +99,9 @@ class Witnessing:
                 merkle.verify_consistency(old, size, proof, known_root, root)
             except merkle.ProofError as exc:
                 return 422, _TEXT, f"consistency proof: {exc}\n".encode()
-        return self._audit_and_cosign(origin, size, root)
+        return self._audit_and_cosign(origin, size, root, note[:split + 1])
 
-    def _audit_and_cosign(self, origin: str, size: int, root: bytes) -> Answer:
+    def _audit_and_cosign(self, origin: str, size: int, root: bytes, body: str) -> Answer:
         report = self.audit()
         if not report.verified:
             return 422, _TEXT, f"audit: {report.reason or report.error}\n".encode()
@@ -105,8 +114,14 @@ class Witnessing:
         if now != (origin, size, root):
             return 409, _TEXT, f"split view: the log serves another root for size {size}\n" \
                 .encode()
-        cosigned = (self.state_dir / "cosigned" / str(size)).read_text("utf-8")
-        line = cosigned.rstrip("\n").rsplit("\n", 1)[-1] + "\n"
+        path = self.state_dir / "cosigned" / str(size)
+        served = path.read_text("utf-8") if path.exists() else None
+        plain = checkpoint_body(origin, size, root)
+        if (served[:served.find("\n\n") + 1] if served is not None else plain) != body:
+            return 422, _TEXT, b"the checkpoint's body is not the one the log serves\n"
+        # Verified before without --cosign: `body` is the plain body of what was verified.
+        line = (served.rstrip("\n").rsplit("\n", 1)[-1] + "\n" if served is not None
+                else cosignature_line(self.cosigner, body, int(time.time())))
         self.say(f"add-checkpoint: cosigned size {size}")
         return 200, _TEXT, line.encode("utf-8")
 
