@@ -136,3 +136,18 @@ def test_the_refusals_of_the_spec(world: World) -> None:
     assert answer[0] == 422 and answer[2].startswith("consistency proof: "), answer
     assert post(world.url, b"old 11\nnot base64!\n\n" + new.encode())[0] == 400
     assert not (world.state / "cosigned/14").exists()
+
+
+def test_listening_needs_a_cosigning_key_and_an_address(tmp_path: Path) -> None:
+    env = cli_crash_fund(tmp_path)
+    key = tmp_path / "op.key"
+    vkey = CliRunner().invoke(backstop, ["keygen", "--fund", "main", "--out", str(key)]).output
+    assert publish(env, key, tmp_path / "log").exit_code == 0
+    base = ["follow", str(tmp_path / "log"), "--key", vkey.strip(), "--state", str(tmp_path / "w")]
+    no_key = CliRunner().invoke(audit, [*base, "--listen", "127.0.0.1:0"])
+    assert (no_key.exit_code, no_key.output) == (
+        2, "ERROR: --listen: needs --cosign, and cannot be --once\n")
+    wkey = tmp_path / "wit.key"
+    assert CliRunner().invoke(backstop, ["keygen", "w.test", "--out", str(wkey)]).exit_code == 0
+    bad = CliRunner().invoke(audit, [*base, "--cosign", str(wkey), "--listen", "nowhere"])
+    assert (bad.exit_code, bad.output) == (2, "ERROR: --listen nowhere: expected HOST:PORT\n")
