@@ -205,9 +205,14 @@ def consistency_cmd(report: Report, **params: Any) -> None:
 @click.argument("checkpoint")
 @key_options
 @click.option("--snapshot", default=None, help="Also require the snapshot's log size and root.")
+@click.option("--cosigner", "cosigners", multiple=True, metavar="VKEY|FILE",
+              help="A witness's cosignature/v1 key (name+id+base64(0x04||key)) or a file of "
+                   "them: its cosignature line in the checkpoint must verify. Repeatable.")
+@click.option("--require-cosignatures", "cosigned", default=None, type=WholeNumber(0),
+              help="How many of the --cosigner witnesses must have cosigned (default: all).")
 @audit_command("checkpoint")
 def checkpoint_cmd(report: Report, **params: Any) -> None:
-    """Check a C2SP tlog-checkpoint (signed note)."""
+    """Check a C2SP tlog-checkpoint (signed note), and its witnesses' cosignatures."""
     verify_checkpoint(report, **params)
 
 

@@ -163,3 +163,39 @@ def test_a_directory_publication_keeps_its_cosignature_in_its_checkpoint(tmp_pat
     checked = CliRunner().invoke(audit, ["checkpoint", str(out / "checkpoint"), "--key", vkey,
                                          "--snapshot", str(out / "snapshot.json")])
     assert checked.exit_code == 0, checked.output
+
+
+def test_the_auditor_checks_the_pinned_witnesses_cosignatures(tmp_path: Path) -> None:
+    env, key, vkey = operator(tmp_path)
+    witness = SpecWitness("witness.test/w6", {vkey.split("+")[0]: log_key(vkey)})
+    absent = SpecWitness("witness.test/w7", {})
+    root = tmp_path / "log"
+    with serving(witness_server(witness)) as port:
+        assert publish(env, key, root, "--witness", f"http://127.0.0.1:{port}",
+                       "--witness-key", witness.vkey()).exit_code == 0
+    note = root / "checkpoint"
+
+    def check(*extra: str) -> Result:
+        return CliRunner().invoke(audit, ["checkpoint", str(note), "--key", vkey, *extra])
+
+    good = CliRunner().invoke(audit, ["checkpoint", str(note), "--key", vkey, "--cosigner",
+                                      witness.vkey(), "--json"])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["cosigned_by"] == ["witness.test/w6"]
+    both = check("--cosigner", witness.vkey(), "--cosigner", absent.vkey())
+    assert both.exit_code == 1
+    assert both.output.splitlines()[-1] == ("FAILED: cosignatures: 1 pinned witness(es) "
+                                            "cosigned, 2 required")
+    assert check("--cosigner", witness.vkey(), "--cosigner", absent.vkey(),
+                 "--require-cosignatures", "1").exit_code == 0
+    text = note.read_text()
+    line = text.rstrip("\n").rsplit("\n", 1)[1]
+    blob = bytearray(base64.b64decode(line.split(" ")[2]))
+    blob[-1] ^= 1  # the signature's last byte
+    note.write_text(text.replace(line, f"{line.rsplit(' ', 1)[0]} "
+                                       f"{base64.b64encode(bytes(blob)).decode()}"))
+    bad = check("--cosigner", witness.vkey())
+    assert bad.exit_code == 1
+    assert bad.output.splitlines()[-1] == ("FAILED: cosignatures: the line by witness "
+                                           "'witness.test/w6' does not verify")
+    assert check().exit_code == 0  # the operator's signature alone still verifies
