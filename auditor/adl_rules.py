@@ -63,6 +63,15 @@ def judge(pool: str, asset: str, rule: Rule | None, in_adl: bool,
 
     `asset` is the watched asset: the rule's, or (rule gone) the former rule's, whose series
     gives the balance an `adl_ended` with reason `policy` records."""
+    window = peak_of(series, first, rule.window_seconds) if rule is not None else None
+    return verdict(pool, asset, rule, in_adl, series[-1][1], window, decimals, policy_version)
+
+
+def verdict(pool: str, asset: str, rule: Rule | None, in_adl: bool, balance: int,
+            window: tuple[int, int, str] | None, decimals: int,
+            policy_version: int) -> Verdict | None:
+    """`judge` once the balance B(j) and the window's (peak, peak_index, peak_time) are known
+    (`window` is None only without a rule)."""
     def units(x: int) -> str:
         return format_amount(x, decimals)
 
@@ -70,11 +79,11 @@ def judge(pool: str, asset: str, rule: Rule | None, in_adl: bool,
         if not in_adl:
             return None
         return Verdict("adl_ended", {
-            "pool": pool, "asset": asset, "balance": units(series[-1][1]), "peak": None, "peak_index": None,
+            "pool": pool, "asset": asset, "balance": units(balance), "peak": None, "peak_index": None,
             "peak_time": None, "window_seconds": None, "ratio": None, "stop_ratio": None,
             "reason": "policy", "policy_version": policy_version}, None)
-    balance = series[-1][1]
-    peak, peak_index, peak_time = peak_of(series, first, rule.window_seconds)
+    assert window is not None
+    peak, peak_index, peak_time = window
     ratio = Fraction(balance - peak) / peak if peak > 0 else None
     shown = None if ratio is None else format_decimal(ratio, 12)
     common = {"pool": pool, "asset": rule.asset, "balance": units(balance), "peak": units(peak),

@@ -32,6 +32,7 @@ from auditor.checks import (
 from auditor.formats.clip import clip
 from auditor.formats.digits import parse_uint
 from auditor.formats.durations import Duration
+from auditor.receipt import verify_receipt
 from auditor.report import Report
 from auditor.reserves import DEFAULT_MAX_BLOCK_AGE, verify_reserves
 from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, HttpLimits
@@ -214,6 +215,24 @@ def consistency_cmd(report: Report, **params: Any) -> None:
 def checkpoint_cmd(report: Report, **params: Any) -> None:
     """Check a C2SP tlog-checkpoint (signed note), and its witnesses' cosignatures."""
     verify_checkpoint(report, **params)
+
+
+@main.command("receipt")
+@click.argument("receipt", metavar="FILE")
+@key_options
+@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
+              help="A witness's cosignature/v1 verifier key (name+id+base64(0x04 || key)) "
+                   "you pinned: its cosignature of the checkpoint must be in the receipt. "
+                   "Repeatable.")
+@audit_command("receipt")
+def receipt_cmd(report: Report, **params: Any) -> None:
+    """Check a receipt (a C2SP tlog-proof from `backstop prove receipt`) with no network.
+
+    The checkpoint's signature by the pinned key, each pinned witness's cosignature, the
+    event's inclusion at its index in the checkpoint's tree, and that it is an event of this
+    fund at that index. Prints the event's type, account, asset and amount.
+    """
+    verify_receipt(report, **params)
 
 
 @main.command("cosign")

@@ -126,6 +126,10 @@ class ReplayResult:
     liquidations: int = 0
     non_canonical: int = 0                     # lines hashed as their RFC 8785 re-encoding
     non_canonical_lines: list[int] = field(default_factory=list)  # the first few, 1-based
+    format: int = 1                            # the log's format: 1, or 2 (auditor.replays)
+    pools: dict[str, dict[str, int]] = field(default_factory=dict)  # v2: pool -> asset -> units
+    market_pools: dict[str, str] = field(default_factory=dict)      # v2: market -> its pool
+    adl_pools: list[str] = field(default_factory=list)              # v2: pools in ADL at the end
 
     @property
     def account_count(self) -> int:

@@ -40,12 +40,14 @@ __all__ = [
     "Settlement",
     "account_id",
     "conservation_error",
+    "counterparties",
     "derived_mismatch",
     "fields_error",
     "interpolate_share",
     "outcome_mismatch",
     "parse_policy",
     "settle",
+    "spread",
     "volatility",
 ]
 
@@ -392,21 +394,22 @@ def settle(
     return s
 
 
-def _socialize(
-    s: Settlement, method: str, cps: list[Counterparty], mark: Fraction, fill: Fraction,
-    asset: str, decimals: int,
-) -> None:
-    """Spread the shortfall `s.socialized` per `method`; append its events to `s.events`."""
-    S = s.socialized
+def spread(
+    method: str, cps: Sequence[Counterparty], S: int, mark: Fraction, fill: Fraction,
+    bankruptcy: Fraction, decimals: int,
+) -> tuple[list[tuple[str, int, str | None]], int]:
+    """Who pays the shortfall `S` (units) by `method`, linear markets: ([(account, units,
+    adl quantity or None)] in payment order, unresolved units). Zero payments stay listed."""
     profits = {c.account: _floor_units(c.unrealized_pnl, decimals) for c in cps}
     eligible = [c for c in cps if profits[c.account] > 0]
     paid: list[tuple[str, int, str | None]] = []  # (account, units, adl quantity)
+    unresolved = 0
     if method == "pro_rata_profit":
         P = sum(profits[c.account] for c in eligible)
         ordered = sorted(c.account for c in eligible)
         if S >= P:
             paid = [(a, profits[a], None) for a in ordered]
-            s.unresolved = S - P
+            unresolved = S - P
         else:
             share = {a: S * profits[a] // P for a in ordered}
             left = S - sum(share.values())
@@ -427,7 +430,7 @@ def _socialize(
 
         ranked = sorted(eligible, key=lambda c: (-score(c), c.account))
         remaining = S
-        gap = abs(fill - s.bankruptcy)
+        gap = abs(fill - bankruptcy)
         for c in ranked:
             if remaining == 0:
                 break
@@ -435,9 +438,24 @@ def _socialize(
             remaining -= units
             size = min(Fraction(units, 10**decimals) / gap, c.size)
             paid.append((c.account, units, format_amount(_floor_units(size, QTY_PLACES), QTY_PLACES)))
-        s.unresolved = remaining
+        unresolved = remaining
     else:
-        s.unresolved = S
+        unresolved = S
+    return paid, unresolved
+
+
+def counterparties(raw: Any, liquidated: str) -> list[Counterparty]:
+    """The recorded counterparties, checked (RuleError naming the field)."""
+    return _counterparties(raw, liquidated)
+
+
+def _socialize(
+    s: Settlement, method: str, cps: list[Counterparty], mark: Fraction, fill: Fraction,
+    asset: str, decimals: int,
+) -> None:
+    """Spread the shortfall `s.socialized` per `method`; append its events to `s.events`."""
+    S = s.socialized
+    paid, s.unresolved = spread(method, cps, S, mark, fill, s.bankruptcy, decimals)
     s.events.append(("socialized_loss_assessed", {
         "asset": asset, "amount": format_amount(S, decimals), "method": method,
         "unresolved": format_amount(s.unresolved, decimals),

@@ -5,6 +5,9 @@ memory proportional to accounts, not events. Recent ids live in a set; past `mem
 they are spilled to a temporary SQLite table (standard library) behind an in-memory Bloom
 filter of fixed size, so the disk is consulted only for the rare id the filter cannot rule
 out. The answer is always exact: the filter only decides whether to look.
+
+A replay resumed from a saved state starts with that state's ids as `base` (auditor.saved_ids:
+sorted blocks, decoded only when looked up), so restoring them costs nothing per id.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from typing import Any
+
+from auditor.saved_ids import SavedIds, encode_blocks
 
 DEFAULT_MEMORY_LIMIT = 200_000  # ids kept in the set before spilling
 BLOOM_BITS = 1 << 27  # 16 MiB; with 2 probes, ~2e-4 false positives at 1M ids
@@ -20,8 +26,10 @@ BLOOM_BITS = 1 << 27  # 16 MiB; with 2 probes, ~2e-4 false positives at 1M ids
 class SeenIds:
     """A set of strings that answers `add(key) -> bool` (False if already present)."""
 
-    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+    def __init__(self, memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                 base: SavedIds | None = None) -> None:
         self.memory_limit = memory_limit
+        self.base = base  # the ids of the state resumed from (read-only)
         self.recent: set[str] = set()
         self.bloom: bytearray | None = None
         self.db: sqlite3.Connection | None = None
@@ -30,6 +38,8 @@ class SeenIds:
     def add(self, key: str) -> bool:
         """Record `key`; return False when it was seen before."""
         if key in self.recent:
+            return False
+        if self.base is not None and key in self.base:
             return False
         if self.bloom is not None and self._maybe_spilled(key):
             assert self.db is not None
@@ -43,7 +53,17 @@ class SeenIds:
     def keys(self) -> list[str]:
         """Every key recorded so far, sorted (the spilled ones read back from the table)."""
         spilled = [k for (k,) in self.db.execute("SELECT key FROM ids")] if self.db else []
-        return sorted([*spilled, *self.recent])
+        base = self.base.keys() if self.base is not None else []
+        return sorted([*base, *spilled, *self.recent])  # runs already sorted: timsort merges
+
+    def saved(self) -> tuple[int, list[list[Any]]]:
+        """(count, blocks) of every key recorded so far, as a saved state holds them: with a
+        `base`, its blocks that no new key falls in are copied, not decoded."""
+        spilled = [k for (k,) in self.db.execute("SELECT key FROM ids")] if self.db else []
+        new = sorted([*spilled, *self.recent])
+        if self.base is None:
+            return len(new), encode_blocks(new)
+        return len(self.base) + len(new), self.base.merged_blocks(new)
 
     def _probes(self, key: str) -> tuple[int, int]:
         # str hashes are stable within a process, which is all an in-memory filter needs.

@@ -27,7 +27,8 @@ from auditor.formats.wire import (
     sha256_hex,
     snapshot_decimals,
 )
-from auditor.replay import Discrepancy, Replayer, ReplayResult, replay
+from auditor.replay import Discrepancy, Replayer, ReplayResult
+from auditor.replays import replay
 from auditor.report import InputError, Report
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import SignatureError, Verifier, verify_document
@@ -200,6 +201,9 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
         "totals": {a: {k: format_amount(v, dec[a]) for k, v in zip(KINDS, t, strict=False)}
                    for a, t in sorted(result.totals.items())},
     })
+    if result.format == 2:  # a v2 log: each pool's balances too (their sum is `balances`)
+        report.figures["pools"] = {p: {a: format_amount(u, dec[a]) for a, u in sorted(b.items())}
+                                   for p, b in sorted(result.pools.items())}
     return result
 
 

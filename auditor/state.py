@@ -4,17 +4,22 @@
 FILE` replays only the events after it. The file is gzip (no name, mtime 0) of canonical
 JSON (sorted keys, no spaces), so the same state gives the same bytes:
 
-    {"format": "backstop-audit-state/v1",
+    {"format": "backstop-audit-state/v2",
      "snapshot": {"fund", "log_size", "log_root"},     # the snapshot it was verified against
      "log": {"size", "root", "subtrees"},              # the compact range, largest first
      "fund", "decimals", "markets", "balances", "accounts", "totals",   # units, integers
      "policy", "policy_hash", "prices", "metrics",     # the rules' inputs
      "liquidations", "non_canonical", "non_canonical_lines",
-     "seen": [...]}                                    # every exchange id, sorted
+     "seen": {"count": N, "blocks": [[first id, count, data], ...]}}   # every exchange id
 
-Exchange ids are the big part (one per external fact); sorted, they share prefixes and
-gzip stores them in a few bytes each. Reading a state re-checks its structure and that its
-subtrees fold to its root; gzip's CRC catches a corrupt file.
+Exchange ids are the big part (one per external fact). Version 2 keeps them sorted in
+compressed blocks (auditor.saved_ids) that a resume decodes only where a new id may be, and
+that saving after a resume copies where no new id fell, so resuming costs the new events,
+not the history; version 1 listed them (`"seen": [...]`,
+sorted), and a v1 state still resumes (its list checked sorted in one pass, not re-added
+one id at a time) and is saved as v2. Another format is refused, exit 2, telling the user
+to run a full audit. Reading a state re-checks its structure and that its subtrees fold to
+its root; gzip's CRC catches a corrupt file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +39,17 @@ from auditor import rules
 from auditor.formats.clip import clip
 from auditor.replay import Replayer
 from auditor.report import InputError, Report
+from auditor.saved_ids import SavedIds, strictly_increasing
+from auditor.seen import SeenIds
 from auditor.verify import merkle
 from auditor.verify.reads import MAX_STATE, ReadError, read_regular
 from auditor.verify.tiles import Source, TileError, root_from_tiles
 
-__all__ = ["FORMAT", "SavedState", "check_resume", "dump_state", "load_state", "read_state",
-           "write_atomic", "write_state"]
+__all__ = ["FORMAT", "FORMAT_V1", "SavedState", "check_resume", "dump_state", "load_state",
+           "read_state", "write_atomic", "write_state"]
 
-FORMAT = "backstop-audit-state/v1"
+FORMAT = "backstop-audit-state/v2"
+FORMAT_V1 = "backstop-audit-state/v1"  # "seen" a plain sorted list; still read
 
 
 @dataclass
@@ -56,6 +65,7 @@ class SavedState:
 def dump_state(r: Replayer) -> bytes:
     """The state file's bytes for replayer `r` after a verified snapshot (its ids read back)."""
     root = r.log.root().hex()
+    count, blocks = r.refs.saved()
     doc = {
         "format": FORMAT,
         "snapshot": {"fund": r.fund, "log_size": r.count, "log_root": root},
@@ -68,7 +78,7 @@ def dump_state(r: Replayer) -> bytes:
         "metrics": {m: list(v) for m, v in r.metrics.items()},
         "liquidations": r.liquidations, "non_canonical": r.non_canonical_count,
         "non_canonical_lines": r.non_canonical,
-        "seen": r.refs.keys(),
+        "seen": {"count": count, "blocks": blocks},
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0)
@@ -109,11 +119,13 @@ def load_state(raw: bytes, where: str) -> SavedState:
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise InputError(f"state {where}: not a backstop-audit state file "
                          f"(not gzip-compressed JSON: {clip(exc)})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_V1):
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise InputError(f"state {where}: format: expected {FORMAT}, got {clip(got)}")
+        raise InputError(f"state {where}: format: expected {FORMAT} (or {FORMAT_V1}), got "
+                         f"{clip(got)}; run a full audit (without --resume-state) to save a "
+                         "new state")
     try:
-        return _restore(doc)
+        return _restore(doc, where)
     except KeyError as exc:
         raise InputError(f"state {where}: malformed (missing field {clip(exc.args[0])})") from None
     except (TypeError, ValueError, AttributeError, rules.RuleError) as exc:
@@ -145,12 +157,42 @@ def _ints(n: int) -> Callable[[Any], bool]:
     return ok
 
 
+def _accounts(n: int) -> Callable[[Any], bool]:
+    """As `_str_map(_ints(n))`, in C-level passes (a state has one entry per account)."""
+    def ok(v: Any) -> bool:
+        if not isinstance(v, dict) or not set(map(type, v)) <= {str}:
+            return False
+        rows = v.values()
+        if not set(map(type, rows)) <= {list} or not set(map(len, rows)) <= {n}:
+            return False
+        units = list(chain.from_iterable(rows))
+        return set(map(type, units)) <= {int} and min(units, default=0) >= 0
+    ok.__doc__ = f"an object of a list of {n} non-negative integers"
+    return ok
+
+
 def _strs(v: Any) -> bool:
     """a list of strings"""
     return isinstance(v, list) and all(type(x) is str for x in v)
 
 
-def _restore(doc: dict[str, Any]) -> SavedState:
+def _saved_ids(doc: dict[str, Any], where: str) -> SavedIds:
+    """The state's exchange ids, without adding them one at a time (ValueError if malformed)."""
+    seen = doc["seen"]
+    if doc["format"] == FORMAT:
+        if not isinstance(seen, dict) or set(seen) != {"count", "blocks"}:
+            raise ValueError(f"seen: {clip(seen)} is not an object of count and blocks")
+        return SavedIds.from_blocks(seen["blocks"], seen["count"], where)
+    keys = _want(seen, _strs, "seen")  # v1: the list, written sorted
+    if not strictly_increasing(keys):
+        keys = sorted(keys)
+        for a, b in pairwise(keys):
+            if a == b:
+                raise ValueError(f"seen: {clip(a)} is listed twice")
+    return SavedIds.from_sorted(keys, where)
+
+
+def _restore(doc: dict[str, Any], where: str) -> SavedState:
     """A replayer holding the state `doc` describes (ValueError etc. if it is malformed)."""
     r = Replayer()
     log = doc["log"]
@@ -165,7 +207,7 @@ def _restore(doc: dict[str, Any]) -> SavedState:
     r.set_assets(_want(doc["decimals"], _str_map(_int), "decimals"))
     r.markets = _want(doc["markets"], _str_map(lambda q: q in r.decimals), "markets")
     r.balances = _want(doc["balances"], _str_map(_int), "balances")
-    r.accounts = _want(doc["accounts"], _str_map(_ints(3 * len(r.asset_order))), "accounts")
+    r.accounts = _want(doc["accounts"], _accounts(3 * len(r.asset_order)), "accounts")
     r.totals = _want(doc["totals"], _str_map(_ints(3)), "totals")
     if set(r.balances) != set(r.decimals) or set(r.totals) != set(r.decimals):
         raise ValueError("balances and totals must name exactly the fund's assets")
@@ -181,9 +223,7 @@ def _restore(doc: dict[str, Any]) -> SavedState:
     r.non_canonical_count = _want(doc["non_canonical"], _int, "non_canonical")
     r.non_canonical = _want(doc["non_canonical_lines"], _ints(len(doc["non_canonical_lines"])),
                             "non_canonical_lines")
-    for key in _want(doc["seen"], _strs, "seen"):
-        if not r.refs.add(key):
-            raise ValueError(f"seen: {clip(key)} is listed twice")
+    r.refs = SeenIds(base=_saved_ids(doc, where))
     return SavedState(r, r.fund, size, bytes.fromhex(log["root"]))
 
 

@@ -1,9 +1,11 @@
 """Screenshots of a built site's pages (docs/site-*.png), with Debian's headless Chromium.
 
-    python web/screenshots.py SITE ACCOUNT [OUT_DIR]
+    python web/screenshots.py SITE ACCOUNT [OUT_DIR [CUSTODIAN_KEY_FILE]]
 
 The verify page is shot after verifying every snapshot and ACCOUNT by its id alone (from
-the shards the site carries). Needs the `browser` extra (Playwright) and /usr/bin/chromium.
+the shards the site carries). With a custodian's verifier key file (the demo's
+demo-out/reserves/custodian.pub), also its reserves section after checking the holdings
+(docs/site-reserves.png). Needs the `browser` extra (Playwright) and /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
-def main(site: Path, account: str, out: Path) -> None:
+def main(site: Path, account: str, out: Path, custodian: Path | None = None) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         for name, width, height in (("overview", 1280, 900), ("overview-phone", 390, 2000),
@@ -37,8 +39,18 @@ def main(site: Path, account: str, out: Path) -> None:
             # The phone's shot is its first two screens; the others, the whole page.
             page.screenshot(path=str(out / f"site-{name}.png"), full_page="phone" not in name)
             page.close()
+        if custodian is not None:
+            page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+            page.goto((site / "verify.html").as_uri())
+            page.fill("#res-custodian", custodian.read_text())
+            page.click("#res-verify")
+            page.wait_for_selector("#res-result .box")
+            page.locator("section[aria-labelledby=h-reserves]").screenshot(
+                path=str(out / "site-reserves.png"))
+            page.close()
         browser.close()
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve(), sys.argv[2], Path(sys.argv[3] if len(sys.argv) > 3 else "docs"))
+    main(Path(sys.argv[1]).resolve(), sys.argv[2], Path(sys.argv[3] if len(sys.argv) > 3 else "docs"),
+         Path(sys.argv[4]) if len(sys.argv) > 4 else None)

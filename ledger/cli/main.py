@@ -34,7 +34,8 @@ from ledger.cli.simulate import simulate_command
 from ledger.cli.site import site
 from ledger.domain.records import RecordError
 from ledger.service.application import FundNotFound, Ledger
-from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, is_export, restore_export
+from ledger.service.factfile import is_export
+from ledger.service.importer import DEFAULT_BATCH_SIZE, import_file, restore_export
 from ledger.service.queries import account_totals, balances, rebuild_projections
 
 
@@ -61,6 +62,9 @@ def main() -> None:
 @store_options
 def init(config: Path, time_: str | None, ledger: Ledger, fund_name: str | None) -> None:
     """Create a fund from CONFIG: {"fund", "assets", "markets", "policy"}.
+
+    With "format": 2 (and "valuation", "pools", market specs with "pool") the fund is a
+    format 2 fund (pools): its log opens with fund_opened/2 and its policy is policy/2.
 
     "policy" is the policy document itself or the path of a policy JSON file (relative to
     CONFIG). See schemas/fund.schema.json and schemas/policy.schema.json.
@@ -151,7 +155,9 @@ def import_(file: Path, batch_size: int, batch_commit: bool, parse_in: str, as_j
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @store_options
 def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
-    """Fund balance per asset, and running totals (inflow, covered, socialized, ...)."""
+    """Fund balance per asset, and running totals (inflow, covered, socialized, ...).
+
+    A format 2 fund also shows each pool's balance per asset (JSON: "pools")."""
     name = resolve_fund(ledger, fund_name)
     doc = balances(ledger, name)
     if as_json:
@@ -164,6 +170,9 @@ def balances_(as_json: bool, ledger: Ledger, fund_name: str | None) -> None:
     for asset, values in doc["assets"].items():
         for label, value in values.items():  # "balance", then the running totals
             click.echo(f"  {asset if label == 'balance' else '':<8} {label:<15} {value:>20}")
+    for pool, held in doc.get("pools", {}).items():  # a format 2 fund: per pool
+        for asset, value in held.items():
+            click.echo(f"  pool {pool:<18} {asset:<8} {value:>20}")
 
 
 @main.command("account")

@@ -33,6 +33,12 @@ from ledger.service.publish import (
     publish,
     snapshot_row,
 )
+from ledger.service.receipts import (
+    account_receipt_indexes,
+    checkpoint_size,
+    event_receipt,
+    signed_checkpoint_at,
+)
 from ledger.service.signing import env_passphrase, generate_signer, key_file, load_signer
 from ledger.service.tilepub import publish_tiles
 from ledger.service.witnessing import Witness, WitnessError, cosign_files, load_witnesses
@@ -293,6 +299,73 @@ def prove_consistency(old: int, new: int, ledger: Ledger, fund_name: str | None)
         emit_json(consistency_proof(ledger, name, old, new))
     except PublishError as error:
         raise InputExit(str(error)) from None
+
+
+
+@prove.command("receipt")
+@click.argument("index", type=click.IntRange(0), required=False)
+@click.option("--account", "account_id", metavar="ID",
+              help="Instead of INDEX: every payout to and clawback from account ID, one "
+                   "receipt file each, in --out.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="With --account: the folder for the receipts (<fund>-<index>.tlog-proof).")
+@click.option("--checkpoint", "checkpoint_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A published checkpoint (ROOT/snapshots/SIZE/checkpoint, or one a witness "
+                   "cosigned): used verbatim, cosignatures and all.")
+@click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Instead of --checkpoint: sign a checkpoint of --size with this key file.")
+@click.option("--size", type=click.IntRange(1),
+              help="With --key: the log size (default: the latest snapshot's).")
+@force_option
+@store_options
+def prove_receipt(index: int | None, account_id: str | None, out: Path | None,
+                  checkpoint_path: Path | None, key_path: Path | None, size: int | None,
+                  force: bool, ledger: Ledger, fund_name: str | None) -> None:
+    """A receipt of event INDEX: a C2SP tlog-proof that `backstop-audit receipt` checks
+    offline (schemas/README.md "Receipts"). Printed; with --account, written to --out."""
+    if (index is None) == (account_id is None):
+        raise InputExit("give either INDEX or --account ID")
+    if account_id is not None and out is None:
+        raise InputExit("--account needs --out DIR")
+    if (checkpoint_path is None) == (key_path is None):
+        raise InputExit("give either --checkpoint FILE or --key FILE")
+    if size is not None and key_path is None:
+        raise InputExit("--size goes with --key (a checkpoint names its own size)")
+    name = resolve_fund(ledger, fund_name)
+    try:
+        if checkpoint_path is not None:
+            try:
+                note = checkpoint_path.read_text("utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise InputExit(f"--checkpoint {checkpoint_path}: cannot read ({error})") from None
+        else:
+            assert key_path is not None
+            if size is None:
+                with ledger.engine.connect() as connection:
+                    size = snapshot_row(connection, name, None)["log_size"]
+            note = signed_checkpoint_at(ledger, name, size, load_signer(key_path))
+        if index is not None:
+            click.echo(event_receipt(ledger, name, index, note), nl=False)
+            return
+        assert account_id is not None and out is not None
+        indexes = list(account_receipt_indexes(ledger, name, account_id,
+                                               checkpoint_size(ledger, name, note)))
+        receipts = {out / f"{name}-{i}.tlog-proof": event_receipt(ledger, name, i, note)
+                    for i in indexes}
+    except PublishError as error:
+        raise InputExit(str(error)) from None
+    for path in receipts:  # all checked before any is written
+        refuse_overwrite("--out", path, force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for path, text in receipts.items():
+            write_file(path, text.encode("utf-8"), 0o644, force)
+    except OutputExists as error:
+        raise InputExit(f"--out {error}") from None
+    except OSError as error:
+        raise InputExit(f"--out {out}: cannot write ({error.strerror or error})") from None
+    click.echo(f"wrote {len(receipts)} receipt(s) of account {account_id} to {out}")
 
 
 def _risk_headline(path: Path, ledger: Ledger, fund: str) -> dict[str, Any]:

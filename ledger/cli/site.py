@@ -35,9 +35,12 @@ def site() -> None:
               help="Carry the account-proof shards of the latest N snapshots (or all), so a "
                    "trader verifies their account by its id alone; 0 for none. One "
                    "snapshot's shards take a few hundred bytes per account.")
+@click.option("--receipts/--no-receipts", "with_receipts", default=True, show_default=True,
+              help="Carry a receipt (C2SP tlog-proof, about 1 KB) of every payout and "
+                   "clawback of the latest snapshot, for the traders to download.")
 @force_option
 def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, account_shards: str,
-          force: bool) -> None:
+          with_receipts: bool, force: bool) -> None:
     """Build a static site from published snapshots: open OUT/index.html from disk, or serve
     OUT as-is with any web server (python -m http.server -d OUT).
 
@@ -58,7 +61,8 @@ def build(first: Path, more: tuple[Path, ...], out: Path, key: str | None, accou
     refuse_overwrite("--out", out, force)
     try:
         data = build_site([first, *more], out, key, force,
-                          None if account_shards == "all" else int(account_shards))
+                          None if account_shards == "all" else int(account_shards),
+                          with_receipts)
     except SiteError as error:
         raise InputExit(str(error)) from None
     except OutputExists as error:  # taken since the check above

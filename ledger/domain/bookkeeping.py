@@ -31,7 +31,11 @@ ACCOUNT_TOTALS = ("fees", "payouts", "clawbacks")
 
 # Event types that move no balance (a liquidation's money moves are its derived events).
 UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "large_liquidation_settled",
-                      "counterparties_listed", "market_observed"})
+                      "counterparties_listed", "market_observed",
+                      # format 2: the structure and the ADL state (a transfer moves two pools'
+                      # balances, not the fund's: see `pool_moves`)
+                      "pool_created", "market_assigned", "capital_transferred", "claim_cap_set",
+                      "adl_started", "adl_ended"})
 
 
 # One balance's change: (asset, name, units, account): `units` added to balance `name` of
@@ -56,6 +60,14 @@ def _fee(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ..
 
 
 def _covered(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    asset = data["asset"]
+    units = _units(data["amount"], decimals[asset])
+    return ((asset, FUND, -units, None), (asset, "covered", units, None),
+            (asset, "payouts", units, data["account"]))
+
+
+def _drawn(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[Move, ...]:
+    """Format 2: a backstop pool's payment for a deficit is a payout, as `deficit_covered`."""
     asset = data["asset"]
     units = _units(data["amount"], decimals[asset])
     return ((asset, FUND, -units, None), (asset, "covered", units, None),
@@ -98,6 +110,7 @@ def _rebalanced(data: Mapping[str, Any], decimals: Mapping[str, int]) -> tuple[M
 _MOVES: dict[str, Book] = {
     "fee_inflow": _fee,
     "deficit_covered": _covered,
+    "backstop_drawn": _drawn,
     "socialized_loss_assessed": _socialized,
     "clawback_charged": _clawback,
     "capital_injected": _injected,
@@ -114,3 +127,27 @@ def moves(kind: str, data: Mapping[str, Any], decimals: Mapping[str, int]) -> tu
     or an unknown asset) or ValueError (an amount not in the asset's exact wire form)."""
     book = _MOVES.get(kind)
     return () if book is None else book(data, decimals)
+
+
+# Format 2: the signed move of each pool balance, (pool, asset, units), per event type.
+PoolMove = tuple[str, str, int]
+_POOL_SIGN = {"fee_inflow": 1, "capital_injected": 1, "capital_withdrawn": -1,
+              "deficit_covered": -1, "backstop_drawn": -1}
+
+
+def pool_moves(kind: str, data: Mapping[str, Any],
+               decimals: Mapping[str, int]) -> tuple[PoolMove, ...]:
+    """The pool-balance moves of one event of a format 2 log (V2-CONTRACT.md "Balances"):
+    + `capital_injected/2`, `fee_inflow/2`, a transfer's `to_pool`; - `capital_withdrawn/2`,
+    `deficit_covered/2`, `backstop_drawn/1` (its `pool`, the payer), a transfer's
+    `from_pool`. Summed over pools they are the event's `FUND` moves. A v1 event (no `pool`)
+    and a type that moves no pool give ()."""
+    if kind == "capital_transferred":
+        asset = data["asset"]
+        units = _units(data["amount"], decimals[asset])
+        return (data["from_pool"], asset, -units), (data["to_pool"], asset, units)
+    sign = _POOL_SIGN.get(kind)
+    if sign is None or "pool" not in data:
+        return ()
+    asset = data["asset"]
+    return ((data["pool"], asset, sign * _units(data["amount"], decimals[asset])),)

@@ -30,7 +30,13 @@ FACT_OF_EVENT = {
     "capital_withdrawn": "capital",
     "reserve_rebalanced": "rebalance",
     "market_observed": "observation",
+    # format 2 (ledger.domain.poolfund)
+    "pool_created": "pool",
+    "market_assigned": "assignment",
+    "capital_transferred": "transfer",
+    "claim_cap_set": "claim_cap",
 }
+TRANSFER_FIELDS = ("from_pool", "to_pool", "asset", "amount", "authority", "reason")
 
 
 @cache
@@ -95,21 +101,29 @@ def _amount(record: Mapping[str, Any], field: str, asset: str, decimals: Mapping
         raise FactError(f"{field}: {error}") from None
 
 
-def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int]) -> dict[str, Any]:
-    """The fact with amounts in their exact wire form and optional fields made explicit."""
+def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int],
+                markets: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The fact with amounts in their exact wire form and optional fields made explicit.
+
+    `markets` (market -> settlement asset) is a format 2 fund's: a `claim_cap`'s amounts are
+    in its market's asset. A `fee` or `capital` names its `pool` only when it has one."""
     kind = record["type"]
     base = {"type": kind, "id": record["id"], "time": record["time"]}
     if kind == "liquidation":
         return {**base, **{f: record[f] for f in LIQUIDATION_FIELDS},
                 "counterparties": list(record.get("counterparties") or [])}
     if kind == "fee":
-        return {**base, "kind": record["kind"], "asset": record["asset"],
-                "amount": _amount(record, "amount", record["asset"], decimals),
-                "account": record.get("account")}
+        fee = {**base, "kind": record["kind"], "asset": record["asset"],
+               "amount": _amount(record, "amount", record["asset"], decimals),
+               "account": record.get("account")}
+        return fee if "pool" not in record else {**fee, "pool": record["pool"]}
     if kind == "capital":
-        return {**base, "direction": record["direction"], "asset": record["asset"],
-                "amount": _amount(record, "amount", record["asset"], decimals),
-                "source": record["source"]}
+        capital = {**base, "direction": record["direction"], "asset": record["asset"],
+                   "amount": _amount(record, "amount", record["asset"], decimals),
+                   "source": record["source"]}
+        return capital if "pool" not in record else {**capital, "pool": record["pool"]}
+    if kind in ("pool", "assignment", "transfer", "claim_cap"):
+        return {**base, **_structure_form(record, decimals, markets or {})}
     if kind == "rebalance":
         return {**base, "from_asset": record["from_asset"],
                 "from_amount": _amount(record, "from_amount", record["from_asset"], decimals),
@@ -121,6 +135,30 @@ def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int]) -> dict[
     if kind == "policy":
         return {**base, "policy": record["policy"]}
     raise FactError(f"type: unknown fact type {kind!r}")
+
+
+def _structure_form(record: Mapping[str, Any], decimals: Mapping[str, int],
+                    markets: Mapping[str, str]) -> dict[str, Any]:
+    """The normal form's fields of a format 2 structure fact (draft section 2.5)."""
+    kind = record["type"]
+    if kind == "pool":
+        return {"pool": record["pool"], "kind": record["kind"]}
+    if kind == "assignment":
+        return {"market": record["market"], "pool": record["pool"], "reason": record["reason"],
+                "spec": record.get("spec")}
+    if kind == "transfer":
+        return {**{f: record[f] for f in TRANSFER_FIELDS},
+                "amount": _amount(record, "amount", record["asset"], decimals)}
+    market = record["market"]
+    if market not in markets:
+        raise FactError(f"market: unknown market {market}")
+    asset = markets[market]
+
+    def cap(field: str) -> str | None:
+        return None if record.get(field) is None else _amount(record, field, asset, decimals)
+
+    return {"market": market, "total": cap("total"), "per_period": cap("per_period"),
+            "period_seconds": record.get("period_seconds")}
 
 
 def fact_key_of_event(event: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -158,12 +196,23 @@ def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
         return {**base, **{f: data[f] for f in LIQUIDATION_FIELDS},
                 "counterparties": data["counterparties"]}
     if fact == "fee":
-        return {**base, "kind": data["kind"], "asset": data["asset"], "amount": data["amount"],
-                "account": data.get("account")}
+        fee = {**base, "kind": data["kind"], "asset": data["asset"], "amount": data["amount"],
+               "account": data.get("account")}
+        return fee if "pool" not in data else {**fee, "pool": data["pool"]}
     if fact == "capital":
         direction = "inject" if kind == "capital_injected" else "withdraw"
-        return {**base, "direction": direction, "asset": data["asset"], "amount": data["amount"],
-                "source": data["source"]}
+        capital = {**base, "direction": direction, "asset": data["asset"],
+                   "amount": data["amount"], "source": data["source"]}
+        return capital if "pool" not in data else {**capital, "pool": data["pool"]}
+    if fact == "pool":
+        return {**base, "pool": data["pool"], "kind": data["kind"]}
+    if fact == "assignment":
+        return {**base, **{f: data[f] for f in ("market", "pool", "reason", "spec")}}
+    if fact == "transfer":
+        return {**base, **{f: data[f] for f in TRANSFER_FIELDS}}
+    if fact == "claim_cap":
+        return {**base, **{f: data[f] for f in ("market", "total", "per_period",
+                                                "period_seconds")}}
     if fact == "rebalance":
         return {**base, **{f: data[f] for f in ("from_asset", "from_amount", "to_asset",
                                                 "to_amount")}}

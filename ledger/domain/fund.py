@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -34,6 +34,7 @@ from ledger.domain.errors import FundRuleError, PolicyError
 from ledger.domain.eventsize import check_policy_line, liquidation_events
 from ledger.domain.facts import LIQUIDATION_FIELDS
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
+from ledger.domain.poolstate import open_state
 from ledger.domain.waterfall import LiquidationFact, Settlement, settle
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
@@ -81,6 +82,9 @@ class Fund(Aggregate):
     """An insurance fund: balances per asset, the active policy, recent market observations."""
 
     TOPIC = "backstop:Fund"
+
+    if TYPE_CHECKING:  # only for type checkers: a runtime annotation would be the library's
+        v2: dict[str, Any]  # a format 2 fund's state (ledger.domain.poolstate); v1: absent
 
     class Event(Aggregate.Event):
         """Base of every fund event: the wire `type`, `version`, and the three payload fields."""
@@ -179,6 +183,9 @@ class Fund(Aggregate):
         return super()._create(event_class, **kwargs)
 
     def __init__(self, *, time: str, ref: str | None, data: dict[str, Any]) -> None:
+        if "pools" in data:  # fund_opened/2: a format 2 fund (ledger.domain.poolfund)
+            open_state(self, time, data)
+            return
         self.name: str = data["fund"]
         self.assets: dict[str, int] = {a: spec["decimals"] for a, spec in data["assets"].items()}
         self.markets: dict[str, str] = {m: spec["quote"] for m, spec in data["markets"].items()}
@@ -265,6 +272,8 @@ class Fund(Aggregate):
 
     def record_fee(self, record: Mapping[str, Any]) -> None:
         """Record a fee inflow (trading-fee share, liquidation fee paid directly, other)."""
+        if "pool" in record:  # format 2's field (facts.schema.json allows it)
+            raise FundRuleError("pool: not a field of a format 1 fund")
         asset = record["asset"]
         units = self._units(record["amount"], asset, "amount")
         account = record.get("account")
@@ -276,6 +285,8 @@ class Fund(Aggregate):
 
     def record_capital(self, record: Mapping[str, Any]) -> None:
         """Inject or withdraw capital; a withdrawal beyond the balance is refused."""
+        if "pool" in record:  # format 2's field (facts.schema.json allows it)
+            raise FundRuleError("pool: not a field of a format 1 fund")
         asset = record["asset"]
         units = self._units(record["amount"], asset, "amount")
         data = {"asset": asset, "amount": self._fmt(units, asset), "source": record["source"]}

@@ -19,8 +19,8 @@ from auditor.formats.wire import WireError, canonical_bytes, parse_amount, parse
 from ledger.domain.errors import PolicyError
 
 # The largest volatility window the contract allows (schemas/policy.schema.json).
-MAX_WINDOW: int = load_schema("policy")["properties"]["fund_share"]["properties"]["volatility"][
-    "properties"]["window"]["maximum"]
+MAX_WINDOW: int = load_schema("policy")["$defs"]["policy_v1"]["properties"]["fund_share"][
+    "properties"]["volatility"]["properties"]["window"]["maximum"]
 
 
 def policy_hash(doc: Mapping[str, Any]) -> str:
@@ -100,6 +100,8 @@ class Policy:
         and name configured assets; rates and shares lie in [0, 1]; breakpoints are strictly
         increasing in vol.
         """
+        if isinstance(doc, dict) and "format" in doc:  # policy/2 is a format 2 fund's
+            raise PolicyError("format: a format 1 fund takes a policy/1 document (no format)")
         problem = first_error("policy", doc) or _float_integer(doc)
         if problem is not None:
             raise PolicyError(problem)

@@ -20,7 +20,7 @@ import numpy as np
 
 from auditor.formats.wire import canonical_bytes, format_amount, format_decimal, sha256_hex
 from ledger.domain.policy import Policy
-from ledger.risk import engine, scenarios
+from ledger.risk import engine, pathstress, scenarios, uncertainty
 from ledger.risk.positions import MAX_RISE, Book
 from ledger.risk.scenarios import Stochastic, shapes
 
@@ -78,10 +78,13 @@ class RiskConfig:
     positions_hash: str = ""
     shape_paths: int = 1  # per historical shape: the smooth shape, then rough variants
     shape_noise: float = 0.002  # per-step scale of the variants' Student-t log noise
+    model_sha256: str = ""  # of a `--model` file the stochastic parameters came from
+    bootstrap: int = 200  # resamples for the intervals (0: none); not a model parameter
 
     def params(self, policies: list[NamedPolicy]) -> dict[str, Any]:
         """The model parameters as a JSON object (their hash is the report's model id)."""
-        return {"scenarios": list(self.scenarios), "paths": self.paths,
+        extra = {"model_file_sha256": self.model_sha256} if self.model_sha256 else {}
+        return {**extra, "scenarios": list(self.scenarios), "paths": self.paths,
                 "horizon": self.horizon, "seed": self.seed,
                 "stochastic": {k: repr(v) for k, v in self.stochastic.params().items()},
                 "shape_paths": self.shape_paths, "shape_noise": repr(self.shape_noise),
@@ -248,6 +251,8 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
                           zip(store["required"], store["forced"], strict=True))
         down = reverse_stress(prep, named.policy, balance, slip, down=True)
         up = reverse_stress(prep, named.policy, balance, slip, down=False)
+        along = {label: _move(pathstress.reverse(prep, named.policy, balance, slip, path))
+                 for label, path in pathstress.stress_paths(config.scenarios, config.horizon)}
         policy_docs.append({
             "name": named.name, "hash": named.policy.hash,
             "drawdown": levels(store["drawdown"]),
@@ -256,6 +261,7 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
             "expected_socialized": money(-(-sum(social) // n)),
             "fees_mean": money(sum(store["fees"]) // n),
             "reverse_stress": {"down": _move(down), "up": _move(up)},
+            "reverse_stress_paths": along,
             "socialization_curve": _curve(required, recommended, balance, money, prob),
         })
     by_scenario: dict[str, dict[str, Any]] = {}
@@ -286,7 +292,33 @@ def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskCo
                                                        strict=True)}}
                       for label, row in by_scenario.items()},
         "model": {"parameters": params, "hash": sha256_hex(canonical_bytes(params))},
+        "uncertainty": _uncertainty(res, policies, config, money),
+        "warnings": uncertainty.warnings(n, LEVELS),
     }
+
+
+def _uncertainty(res: Results, policies: list[NamedPolicy], config: RiskConfig,
+                 money: Callable[[int], str]) -> dict[str, Any]:
+    """The bootstrap intervals (ledger.risk.uncertainty) as report fields."""
+    out: dict[str, Any] = {
+        "method": "bootstrap over paths", "resamples": config.bootstrap, "seed": config.seed,
+        "confidence": _plain(uncertainty.CONFIDENCE),
+        "min_paths": {format_decimal(level * 100, 1): uncertainty.min_paths(level)
+                      for level in LEVELS}}
+    if config.bootstrap == 0 or not res.labels:
+        return out
+    raw = uncertainty.bootstrap(res.deficits, res.cover2,
+                                [store["socialized"] for store in res.per_policy], LEVELS,
+                                config.buffer, config.seed, config.bootstrap)
+    out["deficits"] = {format_decimal(level * 100, 1): {k: [money(v) for v in ends]
+                                                         for k, ends in row.items()}
+                       for level, row in raw["deficits"].items()}
+    out["cover_2"] = [money(v) for v in raw["cover_2"]]
+    out["recommended_size"] = [money(v) for v in raw["recommended_size"]]
+    out["probability_of_socialization"] = {
+        p.name: [format_decimal(v, 6) for v in ends]
+        for p, ends in zip(policies, raw["probability_of_socialization"], strict=True)}
+    return out
 
 
 def _move(ppm: int | None) -> str | None:

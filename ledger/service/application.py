@@ -24,6 +24,7 @@ from auditor.verify.merkle import leaf_hash
 from ledger.domain.errors import FundRuleError
 from ledger.domain.eventsize import check_fund_config
 from ledger.domain.fund import Fund, export_event, fund_id
+from ledger.domain.poolfund import open_fund as open_v2_fund
 from ledger.store import busy
 from ledger.store.bulk import read_all
 from ledger.store.dburl import default_url, normalize_url
@@ -173,6 +174,11 @@ class Ledger(Application[Any]):
         """Create a fund with its assets, markets and first policy, in one transaction."""
         if self.fund_exists(config["fund"]):
             raise FundRuleError(f"fund: a fund named {config['fund']!r} already exists")
+        if config.get("format") == 2:  # a v2 log: fund_opened/2 (ledger.domain.poolfund)
+            fund = open_v2_fund(config, time)
+            with self.transaction() as connection:
+                self.record(fund, connection)
+            return fund
         data = {"fund": config["fund"], "assets": config["assets"], "markets": config["markets"]}
         for market, spec in config["markets"].items():
             if spec["quote"] not in config["assets"]:

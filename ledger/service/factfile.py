@@ -24,10 +24,11 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from ledger.domain.facts import compile_validators
-from ledger.domain.records import RecordError, numbered_lines, parse_line
+from ledger.domain.records import RecordError, decode_json, numbered_lines, parse_line
 
 # Below this, parsing inline beats a worker: forking, and unpickling what it sends back, cost
 # about as much as the parse itself (bench/import_throughput.py's 1.4 MB slices: ~15%).
@@ -156,3 +157,15 @@ def _worth_a_worker(stream: BinaryIO) -> bool:
     except (OSError, ValueError, AttributeError):  # not a file: a pipe, an in-memory stream
         return False
     return size >= PARALLEL_FROM_BYTES
+
+
+def is_export(path: Path) -> bool:
+    """Whether `path` looks like an event export (its first line is an exported event)."""
+    with path.open("rb") as stream:
+        for number, raw in numbered_lines(stream):
+            try:
+                first = decode_json(number, raw)
+            except RecordError:  # reported as a bad fact by the import
+                return False
+            return isinstance(first, dict) and "index" in first and "data" in first
+    return False

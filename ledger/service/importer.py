@@ -18,8 +18,9 @@ from sqlalchemy import Connection
 
 from auditor.formats.bounds import CHUNK, LARGE_HEAD, chunk_count
 from auditor.formats.clip import clip, shorten
-from auditor.formats.schemas import first_error
+from auditor.formats.schemas import first_def_error, first_error
 from auditor.formats.wire import canonical_bytes
+from ledger.domain import poolfund
 from ledger.domain.errors import FactError
 from ledger.domain.facts import joined_liquidation, normal_form, normal_form_of_event
 from ledger.domain.fund import Fund, export_event
@@ -65,6 +66,7 @@ _COMMANDS: dict[str, Callable[[Fund, dict[str, Any]], None]] = {
     "observation": Fund.record_observation,
     "policy": lambda fund, r: fund.set_policy(r["policy"], time=r["time"], ref=r["id"]),
 }
+_NOT_V1 = poolfund.not_v1  # a format 2 fact given to a v1 fund
 
 
 def _recorded_positions(connection: Connection, fund: str,
@@ -222,12 +224,15 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
     recorded = _recorded_positions(connection, fund.name, [key for _, _, key in parsed])
     earlier = _recorded_facts(ledger, fund.name, recorded.values()) if recorded else {}
     seen: dict[tuple[str, str], dict[str, Any]] = {}
+    # The fund's format picks its commands once (a v1 fund runs no v2 code per fact).
+    commands, markets = ((poolfund.COMMANDS, fund.markets) if poolfund.is_v2(fund)
+                         else (_COMMANDS, None))
     for number, record, key in parsed:
         report.lines += 1
         if key in seen or key in recorded:
             try:
-                normal = normal_form(record, fund.assets)
-                first = (normal_form(seen[key], fund.assets) if key in seen
+                normal = normal_form(record, fund.assets, markets)
+                first = (normal_form(seen[key], fund.assets, markets) if key in seen
                          else earlier[recorded[key]])
             except FactError as error:
                 raise RecordError(number, str(error)) from None
@@ -237,7 +242,7 @@ def _apply_batch(ledger: Ledger, fund: Fund, connection: Connection, parsed: lis
             report.already_recorded += 1
             continue
         try:
-            _COMMANDS[record["type"]](fund, record)
+            commands.get(record["type"], _NOT_V1)(fund, record)
         except ValueError as error:
             raise RecordError(number, str(error)) from None
         seen[key] = record
@@ -358,11 +363,20 @@ def _open_from_export(ledger: Ledger, number: int, event: dict[str, Any]) -> Fun
     if event["type"] != "fund_opened":
         raise RecordError(number, f"type: an export starts with fund_opened, not "
                           f"{clip(event['type'])}")
-    _check_event_schema(number, event)
+    if event.get("version") == 2:  # not yet in event.schema.json: checked as its config
+        data = event["data"]
+        problem = first_def_error("fund", "fund_v2", {**data, "format": 2, "policy": {}}
+                                  if isinstance(data, dict) else data)
+        if problem is not None:
+            raise RecordError(number, f"data.{problem}")
+    else:
+        _check_event_schema(number, event)
     if ledger.fund_exists(event["data"]["fund"]):
         raise RecordError(number, f"data.fund: a fund named {event['data']['fund']!r} "
                           "already exists in this database")
     try:
+        if event.get("version") == 2:  # fund_opened/2: a v2 log
+            return poolfund.open_from_data(event["time"], event["data"])
         return Fund(time=event["time"], ref=event["ref"], data=event["data"])
     except ValueError as error:
         raise RecordError(number, str(error)) from None
@@ -374,7 +388,8 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         fact = normal_form_of_event(event)
         if fact is None:
             return
-        _COMMANDS[fact["type"]](fund, fact)
+        table = poolfund.COMMANDS if poolfund.is_v2(fund) else _COMMANDS
+        table.get(fact["type"], _NOT_V1)(fund, fact)
     except (KeyError, TypeError, AttributeError) as error:
         _check_event_schema(number, event)
         raise RecordError(number, f"data: malformed event ({shorten(str(error), 80)})") from None
@@ -383,15 +398,3 @@ def _reapply(fund: Fund, number: int, event: dict[str, Any], report: ImportRepor
         raise RecordError(number, str(error)) from None
     report.recorded += 1
     report.by_type[fact["type"]] = report.by_type.get(fact["type"], 0) + 1
-
-
-def is_export(path: Path) -> bool:
-    """Whether `path` looks like an event export (its first line is an exported event)."""
-    with path.open("rb") as stream:
-        for number, raw in numbered_lines(stream):
-            try:
-                first = decode_json(number, raw)
-            except RecordError:  # reported as a bad fact by the import
-                return False
-            return isinstance(first, dict) and "index" in first and "data" in first
-    return False

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 
 from auditor.formats.wire import format_amount
 from auditor.verify.merkle import CompactRange
+from ledger.domain.poolfund import is_v2, pool_balances
 from ledger.service.application import Ledger, event_leaf
 from ledger.store import tables
 from ledger.store.projections import Projector
@@ -26,7 +27,9 @@ def fund_names(engine: Engine) -> list[str]:
 def balances(ledger: Ledger, fund: str) -> dict[str, Any]:
     """What `backstop balances --json` prints: the fund's log size, policy version, event
     counts by type, and per asset its balance and running totals (TOTAL_FIELDS, in that
-    order after "balance"), as decimal strings. Read from the projections."""
+    order after "balance"), as decimal strings. Read from the projections. A format 2 fund
+    adds "pools": per pool (creation order) its balance of every asset (they sum to the
+    fund's), read from the fund's state."""
     state = ledger.get_fund(fund)
     with ledger.engine.connect() as conn:
         total_rows = {r.asset: r for r in conn.execute(
@@ -47,6 +50,8 @@ def balances(ledger: Ledger, fund: str) -> dict[str, Any]:
             "balance": format_amount(balance_rows.get(asset, 0), decimals),
             **{f: format_amount(int(getattr(row, f)) if row else 0, decimals)
                for f in TOTAL_FIELDS}}
+    if is_v2(state):
+        doc["pools"] = pool_balances(state)
     return doc
 
 

@@ -15,6 +15,8 @@ The site (works from file:// and any static host, no server code):
     snapshots/<size>/           each snapshot.json and its checkpoint, as published
     snapshots/<size>/accounts/  the account-proof shards of the latest --account-shards
                                 snapshots, as scripts (ledger.service.site_shards)
+    receipts/<size>/            every payout's and clawback's receipt (C2SP tlog-proof) under
+                                the latest checkpointed snapshot (ledger.service.site_receipts)
     verifier-key                the key pinned at build time
 
 Money stays exact: amounts are integers in minor units here and decimal strings in the
@@ -49,6 +51,7 @@ from auditor.verify.tiles import TileError, verified_lines
 from ledger.service.outputs import replace_dir
 from ledger.service.site_figures import SiteError, balances_csv, events_csv, figures, flatten
 from ledger.service.site_files import MAX_EVENTS, Tree, TreeSource, check_checkpoint
+from ledger.service.site_receipts import SiteReceipts, site_receipts
 from ledger.service.site_shards import Shards, read_shards
 
 SITE_FORMAT = "backstop-site/1"
@@ -246,8 +249,18 @@ def carried_shards(publication: Publication, latest: int | None) -> dict[int, Sh
     return out
 
 
+def carried_receipts(publication: Publication) -> SiteReceipts | None:
+    """The receipts of the latest snapshot that has a checkpoint (None: none has one)."""
+    for snapshot in reversed(publication.snapshots):
+        if snapshot.checkpoint is not None and snapshot.size <= len(publication.lines):
+            return site_receipts(publication.fund, snapshot.size, snapshot.checkpoint,
+                                 publication.lines)
+    return None
+
+
 def site_data(publication: Publication, vkey: str, key_source: str,
-              shards: dict[int, Shards] | None = None) -> dict[str, Any]:
+              shards: dict[int, Shards] | None = None,
+              receipts: SiteReceipts | None = None) -> dict[str, Any]:
     """The document data.js holds (window.BACKSTOP_SITE)."""
     found = figures(publication.lines)
     snapshots = []
@@ -269,7 +282,8 @@ def site_data(publication: Publication, vkey: str, key_source: str,
             "key": {"vkey": vkey, "source": key_source}, "assets": found["decimals"],
             "period": found["period"], "balances": found["balances"], "flows": found["flows"],
             "coverage": found["coverage"], "events": found["events"], "risk": risk,
-            "snapshots": snapshots}
+            "snapshots": snapshots,
+            "receipts": None if receipts is None else receipts.listing()}
 
 
 # ------------------------------------------------------------------------------ writing
@@ -281,16 +295,19 @@ def asset_bytes(name: str) -> bytes:
 
 
 def build_site(folders: list[Path], out: Path, key: str | None = None,
-               force: bool = False, account_shards: int | None = 1) -> dict[str, Any]:
+               force: bool = False, account_shards: int | None = 1,
+               with_receipts: bool = True) -> dict[str, Any]:
     """Read `folders`, write the site to `out` and return its data. All or nothing
     (outputs.replace_dir): nothing is written when reading fails, and `out` is replaced only
     once the whole site is staged beside it; never written through a symlink. `out` must be
     free or empty unless `force`. The site carries the account-proof shards of the latest
-    `account_shards` snapshots (None: of every snapshot)."""
+    `account_shards` snapshots (None: of every snapshot), and, `with_receipts`, the receipts
+    of the latest checkpointed snapshot's payouts and clawbacks."""
     publication = read_published(folders)
     _, vkey, source = pinned_key(key, publication)
     shards = carried_shards(publication, account_shards)
-    data = site_data(publication, vkey, source, shards)
+    receipts = carried_receipts(publication) if with_receipts else None
+    data = site_data(publication, vkey, source, shards, receipts)
 
     def fill(stage: Path) -> None:
         (stage / "assets").mkdir()
@@ -313,6 +330,11 @@ def build_site(folders: list[Path], out: Path, key: str | None = None,
                 (folder / "accounts").mkdir()
                 for name, script in shards[snapshot.size].scripts().items():
                     (folder / "accounts" / name).write_bytes(script)
+        if receipts is not None:
+            folder = stage / "receipts" / str(receipts.size)
+            folder.mkdir(parents=True)
+            for name, text in receipts.files.items():
+                (folder / name).write_text(text, "utf-8")
         for path in [stage, *stage.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
 

@@ -164,11 +164,11 @@ function split(lst, le = false) {
 }
 var fromNumH = (n) => n / 2 ** 32 | 0;
 var fromNumL = (n) => n >>> 0;
-function setU64FromNum(view, byteOffset, n, isLE) {
+function setU64FromNum(view, byteOffset, n, isLE2) {
   const h = fromNumH(n);
   const l = fromNumL(n);
-  view.setUint32(byteOffset, isLE ? l : h, isLE);
-  view.setUint32(byteOffset + 4, isLE ? h : l, isLE);
+  view.setUint32(byteOffset, isLE2 ? l : h, isLE2);
+  view.setUint32(byteOffset + 4, isLE2 ? h : l, isLE2);
 }
 var shrSH = (h, _l, s) => h >>> s;
 var shrSL = (h, l, s) => h << 32 - s | l >>> s;
@@ -199,6 +199,11 @@ function anumber(n, title = "") {
     throw new RangeError(atitle(title) + "expected integer >= 0, got " + n);
   return n;
 }
+function abool(value, title = "") {
+  if (typeof value !== "boolean")
+    throw new TypeError(atitle(title) + "expected boolean, got type=" + typeof value);
+  return value;
+}
 function abytes(value, length, title = "") {
   if (isBytes(value) && (length === void 0 || value.length === length))
     return value;
@@ -211,6 +216,14 @@ function abytes(value, length, title = "") {
   if (!bytes)
     throw new TypeError(message);
   throw new RangeError(message);
+}
+function ahash(h) {
+  if (typeof h !== "function" || typeof h.create !== "function")
+    throw new TypeError("expected hash wrapped by utils.createHasher");
+  anumber(h.outputLen);
+  anumber(h.blockLen);
+  if (h.outputLen < 1 || h.blockLen < 1)
+    throw new Error("hash blockLen / outputLen must be >= 1");
 }
 var aobject = (value, label) => {
   if (value === null || typeof value !== "object" || Array.isArray(value))
@@ -237,6 +250,9 @@ function aoutput(out, instance) {
     throw new RangeError('"output" expected length >= ' + min);
   }
 }
+function u32(arr) {
+  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
+}
 function clean(...arrays) {
   for (let i = 0; i < arrays.length; i++) {
     arrays[i].fill(0);
@@ -248,6 +264,17 @@ function createView(arr) {
 function rotr(word, shift) {
   return word << 32 - shift | word >>> shift;
 }
+var isLE = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
+function byteSwap(word) {
+  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
+}
+function byteSwap32(arr) {
+  for (let i = 0; i < arr.length; i++) {
+    arr[i] = byteSwap(arr[i]);
+  }
+  return arr;
+}
+var swap32IfBE = isLE ? (u) => u : byteSwap32;
 var hasHexBuiltin = /* @__PURE__ */ (() => (
   // @ts-ignore
   typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
@@ -257,37 +284,37 @@ function bytesToHex(bytes) {
   abytes(bytes);
   if (hasHexBuiltin)
     return bytes.toHex();
-  let hex = "";
+  let hex2 = "";
   for (let i = 0; i < bytes.length; i++) {
-    hex += hexes[bytes[i]];
+    hex2 += hexes[bytes[i]];
   }
-  return hex;
+  return hex2;
 }
 function asciiToBase16(ch) {
   return ch >= 48 && ch <= 57 ? ch - 48 : ch >= 65 && ch <= 70 ? ch - (65 - 10) : ch >= 97 && ch <= 102 ? ch - (97 - 10) : void 0;
 }
-function hexToBytes(hex) {
-  if (typeof hex !== "string")
-    throw new TypeError("hex string expected, got " + typeof hex);
+function hexToBytes(hex2) {
+  if (typeof hex2 !== "string")
+    throw new TypeError("hex string expected, got " + typeof hex2);
   if (hasHexBuiltin) {
     try {
-      return Uint8Array.fromHex(hex);
+      return Uint8Array.fromHex(hex2);
     } catch (error) {
       if (error instanceof SyntaxError)
         throw new RangeError(error.message);
       throw error;
     }
   }
-  const hl = hex.length;
+  const hl = hex2.length;
   const al = hl / 2;
   if (hl % 2)
     throw new RangeError("hex string expected, got unpadded hex of length " + hl);
   const array = new Uint8Array(al);
   for (let ai = 0, hi = 0; ai < al; ai++, hi += 2) {
-    const n1 = asciiToBase16(hex.charCodeAt(hi));
-    const n2 = asciiToBase16(hex.charCodeAt(hi + 1));
+    const n1 = asciiToBase16(hex2.charCodeAt(hi));
+    const n2 = asciiToBase16(hex2.charCodeAt(hi + 1));
     if (n1 === void 0 || n2 === void 0) {
-      const char = hex[hi] + hex[hi + 1];
+      const char = hex2[hi] + hex2[hi + 1];
       throw new RangeError('hex string expected, got non-hex character "' + char + '" at index ' + hi);
     }
     array[ai] = n1 * 16 + n2;
@@ -364,11 +391,11 @@ var HashMD = class {
   length = 0;
   pos = 0;
   destroyed = false;
-  constructor(blockLen, outputLen, padOffset, isLE) {
+  constructor(blockLen, outputLen, padOffset, isLE2) {
     this.blockLen = blockLen;
     this.outputLen = outputLen;
     this.padOffset = padOffset;
-    this.isLE = isLE;
+    this.isLE = isLE2;
     this.buffer = new Uint8Array(blockLen);
     this.view = createView(this.buffer);
   }
@@ -405,7 +432,7 @@ var HashMD = class {
     aexists(this);
     aoutput(out, this);
     this.finished = true;
-    const { buffer, view, blockLen, isLE } = this;
+    const { buffer, view, blockLen, isLE: isLE2 } = this;
     let { pos } = this;
     buffer[pos++] = 128;
     buffer.fill(0, pos);
@@ -413,7 +440,7 @@ var HashMD = class {
       this.process(view, 0);
       buffer.fill(0);
     }
-    setU64FromNum(view, blockLen - 8, this.length * 8, isLE);
+    setU64FromNum(view, blockLen - 8, this.length * 8, isLE2);
     this.process(view, 0);
     this.roundClean();
     const oview = out === buffer ? view : createView(out);
@@ -423,7 +450,7 @@ var HashMD = class {
     if (len % 4 || outLen > state.length)
       throw new Error("invalid outputLen");
     for (let i = 0; i < outLen; i++)
-      oview.setUint32(4 * i, state[i], isLE);
+      oview.setUint32(4 * i, state[i], isLE2);
   }
   digest() {
     const { buffer, outputLen } = this;
@@ -568,13 +595,13 @@ var SHA2_32B = class extends HashMD {
     this.H = IV[7] | 0;
   }
   get() {
-    const { A, B, C, D, E, F, G, H } = this;
-    return [A, B, C, D, E, F, G, H];
+    const { A, B: B2, C, D, E, F, G, H } = this;
+    return [A, B2, C, D, E, F, G, H];
   }
   // prettier-ignore
-  set(A, B, C, D, E, F, G, H) {
+  set(A, B2, C, D, E, F, G, H) {
     this.A = A | 0;
-    this.B = B | 0;
+    this.B = B2 | 0;
     this.C = C | 0;
     this.D = D | 0;
     this.E = E | 0;
@@ -596,30 +623,30 @@ var SHA2_32B = class extends HashMD {
       const s1 = rotr(W2, 17) ^ rotr(W2, 19) ^ W2 >>> 10;
       SHA256_W[i] = s1 + SHA256_W[i - 7] + s0 + SHA256_W[i - 16] | 0;
     }
-    let { A, B, C, D, E, F, G, H } = this;
+    let { A, B: B2, C, D, E, F, G, H } = this;
     for (let i = 0; i < 64; i++) {
       const sigma1 = rotr(E, 6) ^ rotr(E, 11) ^ rotr(E, 25);
       const T1 = H + sigma1 + Chi(E, F, G) + SHA256_K[i] + SHA256_W[i] | 0;
       const sigma0 = rotr(A, 2) ^ rotr(A, 13) ^ rotr(A, 22);
-      const T2 = sigma0 + Maj(A, B, C) | 0;
+      const T2 = sigma0 + Maj(A, B2, C) | 0;
       H = G;
       G = F;
       F = E;
       E = D + T1 | 0;
       D = C;
-      C = B;
-      B = A;
+      C = B2;
+      B2 = A;
       A = T1 + T2 | 0;
     }
     A = A + this.A | 0;
-    B = B + this.B | 0;
+    B2 = B2 + this.B | 0;
     C = C + this.C | 0;
     D = D + this.D | 0;
     E = E + this.E | 0;
     F = F + this.F | 0;
     G = G + this.G | 0;
     H = H + this.H | 0;
-    this.set(A, B, C, D, E, F, G, H);
+    this.set(A, B2, C, D, E, F, G, H);
   }
   roundClean() {
     clean(SHA256_W);
@@ -883,6 +910,13 @@ function aarray(item, title, inner = () => {
 }
 var abytes2 = (value, length, title) => abytes(value, length, title);
 var anumber2 = anumber;
+function astring(value, title = "") {
+  if (typeof value !== "string") {
+    const prefix = title && `"${title}" `;
+    throw new TypeError(prefix + "expected string, got type=" + typeof value);
+  }
+  return value;
+}
 function aobject2(value, title = "object") {
   if (value === null || typeof value !== "object" || Array.isArray(value))
     throw new TypeError(title === "object" ? "expected valid options object" : `"${title}" expected object, got type=${typeof value}`);
@@ -895,13 +929,13 @@ function afunction(value, title) {
 }
 var bytesToHex2 = bytesToHex;
 var concatBytes2 = (...arrays) => concatBytes(...arrays);
-var hexToBytes2 = (hex) => hexToBytes(hex);
+var hexToBytes2 = (hex2) => hexToBytes(hex2);
 var isBytes2 = isBytes;
 var randomBytes2 = (bytesLength) => randomBytes(bytesLength);
 var _0n = /* @__PURE__ */ BigInt(0);
 var _1n = /* @__PURE__ */ BigInt(1);
 var atitle2 = (title) => title ? `"${title}" ` : "";
-function abool(value, title = "") {
+function abool2(value, title = "") {
   if (typeof value !== "boolean")
     throw new TypeError(atitle2(title) + "expected boolean, got type=" + typeof value);
   return value;
@@ -924,10 +958,14 @@ function asafenumber(value, title = "") {
     throw new RangeError(prefix + "expected safe integer, got " + value);
   }
 }
-function hexToNumber(hex) {
-  if (typeof hex !== "string")
-    throw new TypeError("hex string expected, got " + typeof hex);
-  return hex === "" ? _0n : BigInt("0x" + hex);
+function numberToHexUnpadded(num) {
+  const hex2 = abignumber(num).toString(16);
+  return hex2.length & 1 ? "0" + hex2 : hex2;
+}
+function hexToNumber(hex2) {
+  if (typeof hex2 !== "string")
+    throw new TypeError("hex string expected, got " + typeof hex2);
+  return hex2 === "" ? _0n : BigInt("0x" + hex2);
 }
 function bytesToNumberBE(bytes) {
   return hexToNumber(bytesToHex(bytes));
@@ -941,10 +979,10 @@ function numberToBytesBE(n, len) {
     throw new Error("zero output length is invalid");
   n = abignumber(n);
   const expectedLen = len * 2;
-  const hex = n.toString(16);
-  if (hex.length > expectedLen)
+  const hex2 = n.toString(16);
+  if (hex2.length > expectedLen)
     throw new RangeError("number is too large");
-  return hexToBytes(hex.padStart(expectedLen, "0"));
+  return hexToBytes(hex2.padStart(expectedLen, "0"));
 }
 function numberToBytesLE(n, len) {
   return numberToBytesBE(n, len).reverse();
@@ -971,6 +1009,57 @@ var bitMask = (n) => {
   asafenumber(n, "n");
   return (_1n << BigInt(n)) - _1n;
 };
+function createHmacDrbg(hashLen, qByteLen, hmacFn) {
+  anumber(hashLen, "hashLen");
+  anumber(qByteLen, "qByteLen");
+  if (typeof hmacFn !== "function")
+    throw new TypeError("hmacFn must be a function");
+  const u8n = (len) => new Uint8Array(len);
+  const NULL = Uint8Array.of();
+  const byte0 = Uint8Array.of(0);
+  const byte1 = Uint8Array.of(1);
+  const _maxDrbgIters = 1e3;
+  let v = u8n(hashLen);
+  let k = u8n(hashLen);
+  let i = 0;
+  const reset = () => {
+    v.fill(1);
+    k.fill(0);
+    i = 0;
+  };
+  const h = (...msgs) => hmacFn(k, concatBytes2(v, ...msgs));
+  const reseed = (seed = NULL) => {
+    k = h(byte0, seed);
+    v = h();
+    if (seed.length === 0)
+      return;
+    k = h(byte1, seed);
+    v = h();
+  };
+  const gen = () => {
+    if (i++ >= _maxDrbgIters)
+      throw new Error("drbg: tried max amount of iterations");
+    let len = 0;
+    const out = [];
+    while (len < qByteLen) {
+      v = h();
+      const sl = v.slice();
+      out.push(sl);
+      len += v.length;
+    }
+    return concatBytes2(...out);
+  };
+  const genUntil = (seed, pred) => {
+    reset();
+    reseed(seed);
+    let res = void 0;
+    while ((res = pred(gen())) === void 0)
+      reseed();
+    reset();
+    return res;
+  };
+  return genUntil;
+}
 function validateObject(object, fields = {}, optFields = {}, title = "object") {
   aobject2(object, title);
   aobject2(fields, "fields");
@@ -1087,6 +1176,17 @@ function invert(number, modulo) {
   if (gcd !== _1n2)
     throw new Error("invert: does not exist");
   return mod(x, modulo);
+}
+function invertCt(a, prime) {
+  if (prime <= _1n2)
+    throw new Error("invertCt: expected prime modulus > 1, got " + prime);
+  const an = mod(a, prime);
+  if (an === _0n2)
+    throw new Error("invertCt: expected non-zero number");
+  const inverse = pow(an, prime - _2n, prime);
+  if (mod(an * inverse, prime) !== _1n2)
+    throw new Error("invertCt: does not exist");
+  return inverse;
 }
 function assertIsSquare(Fp2, root, n) {
   const F = Fp2;
@@ -1236,7 +1336,7 @@ function validateField(field) {
 function FpInvertBatch(Fp2, nums, passZero = false) {
   validateField(Fp2);
   aarray(nums, "nums");
-  abool(passZero, "passZero");
+  abool2(passZero, "passZero");
   const F = Fp2;
   const inverted = new Array(nums.length).fill(passZero ? F.ZERO : void 0);
   const multipliedAcc = nums.reduce((acc, num, i) => {
@@ -1385,18 +1485,18 @@ var _Field = class {
   }
   fromBytes(bytes, skipValidation = false) {
     abytes2(bytes);
-    const { _lengths: allowedLengths, BYTES, isLE, ORDER, _mod: modFromBytes } = this;
+    const { _lengths: allowedLengths, BYTES, isLE: isLE2, ORDER, _mod: modFromBytes } = this;
     if (allowedLengths) {
       if (bytes.length < 1 || !allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
         throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
       }
       const padded = new Uint8Array(BYTES);
-      padded.set(bytes, isLE ? 0 : padded.length - bytes.length);
+      padded.set(bytes, isLE2 ? 0 : padded.length - bytes.length);
       bytes = padded;
     }
     if (bytes.length !== BYTES)
       throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
-    let scalar = isLE ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
+    let scalar = isLE2 ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
     if (modFromBytes)
       scalar = mod(scalar, ORDER);
     if (!skipValidation) {
@@ -1412,13 +1512,36 @@ var _Field = class {
   // We can't move this out because Fp6, Fp12 implement it
   // and it's unclear what to return in there.
   cmov(a, b, condition) {
-    abool(condition, "condition");
+    abool2(condition, "condition");
     return condition ? b : a;
   }
 };
 function Field(ORDER, opts = {}) {
   Object.freeze(_Field.prototype);
   return new _Field(ORDER, opts);
+}
+function getFieldBytesLength(fieldOrder) {
+  if (typeof fieldOrder !== "bigint")
+    throw new Error("field order must be bigint");
+  if (fieldOrder <= _1n2)
+    throw new Error("field order must be greater than 1");
+  const bitLength2 = bitLen(fieldOrder - _1n2);
+  return Math.ceil(bitLength2 / 8);
+}
+function getMinHashLength(fieldOrder) {
+  const length = getFieldBytesLength(fieldOrder);
+  return length + Math.ceil(length / 2);
+}
+function mapHashToField(key, fieldOrder, isLE2 = false) {
+  abytes2(key);
+  const len = key.length;
+  const fieldLen = getFieldBytesLength(fieldOrder);
+  const minLen = Math.max(getMinHashLength(fieldOrder), 16);
+  if (len < minLen || len > 1024)
+    throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
+  const num = isLE2 ? bytesToNumberLE(key) : bytesToNumberBE(key);
+  const reduced = mod(num, fieldOrder - _1n2) + _1n2;
+  return isLE2 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
 }
 
 // node_modules/@noble/curves/abstract/curve.js
@@ -1759,7 +1882,7 @@ var ScalarMultiplier = class {
 function mulAddUnsafe(c, points, scalars, allowOversized = false) {
   validatePointCons(c);
   validateMSMPoints(points, c);
-  abool(allowOversized, "allowOversized");
+  abool2(allowOversized, "allowOversized");
   validateMSMScalars(scalars, c.Fn, allowOversized ? c.Fn.ORDER ** _4n2 : void 0);
   if (points.length !== scalars.length)
     throw new Error("arrays of points and scalars must have equal length");
@@ -1767,14 +1890,14 @@ function mulAddUnsafe(c, points, scalars, allowOversized = false) {
   const digits = scalars.map((n) => wnafDigits(n, 4));
   return wnafWalk(c.ZERO, tables, digits);
 }
-function createField(order, field, isLE) {
+function createField(order, field, isLE2) {
   if (field) {
     if (field.ORDER !== order)
       throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
     validateField(field);
     return field;
   } else {
-    return Field(order, { isLE });
+    return Field(order, { isLE: isLE2 });
   }
 }
 function createCurveFields(type, CURVE, curveOpts = {}, FpFnLE) {
@@ -1896,7 +2019,7 @@ function edwards(params, extraOpts = {}) {
       const len = Fp2.BYTES;
       const { a, d } = CURVE;
       bytes = copyBytes(abytes2(bytes, len, "point"));
-      abool(zip215, "zip215");
+      abool2(zip215, "zip215");
       const normed = copyBytes(bytes);
       const lastByte = bytes[len - 1];
       normed[len - 1] = lastByte & ~128;
@@ -1917,8 +2040,8 @@ function edwards(params, extraOpts = {}) {
         x = Fp2.neg(x);
       return Point.fromAffine({ x, y });
     }
-    static fromHex(hex, zip215 = false) {
-      return Point.fromBytes(hexToBytes2(hex), zip215);
+    static fromHex(hex2, zip215 = false) {
+      return Point.fromBytes(hexToBytes2(hex2), zip215);
     }
     get x() {
       return this.toAffine().x;
@@ -1976,14 +2099,14 @@ function edwards(params, extraOpts = {}) {
     double() {
       const { X: X1, Y: Y1, Z: Z1 } = this;
       const A = Fp2.sqr(X1);
-      const B = Fp2.sqr(Y1);
+      const B2 = Fp2.sqr(Y1);
       const C = Fp2.mul(Fp2.sqr(Z1), _2n2);
       const D = mulA(A);
       const x1y1 = Fp2.addN(X1, Y1);
-      const E = Fp2.sub(Fp2.subN(Fp2.sqr(x1y1), A), B);
-      const G = Fp2.addN(D, B);
+      const E = Fp2.sub(Fp2.subN(Fp2.sqr(x1y1), A), B2);
+      const G = Fp2.addN(D, B2);
       const F = Fp2.subN(G, C);
-      const H = Fp2.subN(D, B);
+      const H = Fp2.subN(D, B2);
       const X3 = Fp2.mul(E, F);
       const Y3 = Fp2.mul(G, H);
       const T3 = Fp2.mul(E, H);
@@ -1999,13 +2122,13 @@ function edwards(params, extraOpts = {}) {
       const { X: X1, Y: Y1, Z: Z1, T: T1 } = this;
       const { X: X2, Y: Y2, Z: Z2, T: T2 } = other;
       const A = Fp2.mul(X1, X2);
-      const B = Fp2.mul(Y1, Y2);
+      const B2 = Fp2.mul(Y1, Y2);
       const C = Fp2.mul(Fp2.mulN(T1, d), T2);
       const D = Fp2.mul(Z1, Z2);
-      const E = Fp2.sub(Fp2.subN(Fp2.mulN(Fp2.addN(X1, Y1), Fp2.addN(X2, Y2)), A), B);
+      const E = Fp2.sub(Fp2.subN(Fp2.mulN(Fp2.addN(X1, Y1), Fp2.addN(X2, Y2)), A), B2);
       const F = Fp2.subN(D, C);
       const G = Fp2.addN(D, C);
-      const H = Fp2.sub(B, mulA(A));
+      const H = Fp2.sub(B2, mulA(A));
       const X3 = Fp2.mul(E, F);
       const Y3 = Fp2.mul(G, H);
       const T3 = Fp2.mul(E, H);
@@ -2131,7 +2254,7 @@ function eddsa(Point, cHash, eddsaOpts = {}) {
   const toMontgomerySecret2 = opts.toMontgomerySecret;
   const adjustScalarBytes2 = opts.adjustScalarBytes === void 0 ? (bytes) => bytes : opts.adjustScalarBytes;
   const domain = opts.domain === void 0 ? (data, ctx, phflag) => {
-    abool(phflag, "phflag");
+    abool2(phflag, "phflag");
     if (ctx.length || phflag)
       throw new Error("Contexts/pre-hash are not supported");
     return data;
@@ -2188,7 +2311,7 @@ function eddsa(Point, cHash, eddsaOpts = {}) {
     msg = abytes2(msg, void 0, "message");
     publicKey = abytes2(publicKey, lengths.publicKey, "publicKey");
     if (zip215 !== void 0)
-      abool(zip215, "zip215");
+      abool2(zip215, "zip215");
     if (prehash)
       msg = prehash(msg);
     const mid = len / 2;
@@ -2369,15 +2492,1721 @@ async function ed25519Verify(publicKey, message, signature) {
   }
 }
 
-// src/verify.js
-var KINDS = ["fees", "payouts", "clawbacks"];
-var HASH_SIZE = 32;
-var SUM_LIMIT = 1n << 128n;
-var QUOTE_CHARS = 60;
+// node_modules/@noble/hashes/hmac.js
+var _HMAC = class {
+  oHash;
+  iHash;
+  blockLen;
+  outputLen;
+  canXOF = false;
+  finished = false;
+  destroyed = false;
+  constructor(hash, key) {
+    ahash(hash);
+    abytes(key, void 0, "key");
+    this.iHash = hash.create();
+    if (typeof this.iHash.update !== "function")
+      throw new Error("expected Hash instance");
+    this.blockLen = this.iHash.blockLen;
+    this.outputLen = this.iHash.outputLen;
+    const blockLen = this.blockLen;
+    const pad = new Uint8Array(blockLen);
+    pad.set(key.length > blockLen ? hash.create().update(key).digest() : key);
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54;
+    this.iHash.update(pad);
+    this.oHash = hash.create();
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54 ^ 92;
+    this.oHash.update(pad);
+    clean(pad);
+  }
+  update(buf) {
+    aexists(this);
+    this.iHash.update(buf);
+    return this;
+  }
+  digestInto(out) {
+    aexists(this);
+    aoutput(out, this);
+    this.finished = true;
+    const buf = out.subarray(0, this.outputLen);
+    this.iHash.digestInto(buf);
+    this.oHash.update(buf);
+    this.oHash.digestInto(buf);
+    this.destroy();
+  }
+  digest() {
+    const out = new Uint8Array(this.oHash.outputLen);
+    this.digestInto(out);
+    return out;
+  }
+  _cloneInto(to) {
+    to ||= Object.create(Object.getPrototypeOf(this), {});
+    const { oHash, iHash, finished, destroyed, blockLen, outputLen, canXOF } = this;
+    to = to;
+    to.finished = finished;
+    to.destroyed = destroyed;
+    to.blockLen = blockLen;
+    to.outputLen = outputLen;
+    to.canXOF = canXOF;
+    to.oHash = oHash._cloneInto(to.oHash);
+    to.iHash = iHash._cloneInto(to.iHash);
+    return to;
+  }
+  clone() {
+    return this._cloneInto();
+  }
+  destroy() {
+    this.destroyed = true;
+    this.oHash.destroy();
+    this.iHash.destroy();
+  }
+};
+var hmac = /* @__PURE__ */ (() => {
+  const hmac_ = ((hash, key, message) => new _HMAC(hash, key).update(message).digest());
+  hmac_.create = (hash, key) => new _HMAC(hash, key);
+  return hmac_;
+})();
+
+// node_modules/@noble/curves/abstract/der.js
+var _0n5 = /* @__PURE__ */ BigInt(0);
+var DERErr = class extends Error {
+  constructor(m = "") {
+    super(m);
+  }
+};
+var _DER = {
+  // asn.1 DER encoding utils
+  Err: DERErr,
+  // Basic building block is TLV (Tag-Length-Value)
+  _tlv: {
+    encode: (tag, data) => {
+      const { Err: E } = _DER;
+      asafenumber(tag, "tag");
+      if (tag < 0 || tag > 255)
+        throw new E("tlv.encode: wrong tag");
+      astring(data, "data");
+      if (data.length & 1)
+        throw new E("tlv.encode: unpadded data");
+      const dataLen = data.length / 2;
+      const len = numberToHexUnpadded(dataLen);
+      if (len.length / 2 & 128)
+        throw new E("tlv.encode: long form length too big");
+      const lenLen = dataLen > 127 ? numberToHexUnpadded(len.length / 2 | 128) : "";
+      const t = numberToHexUnpadded(tag);
+      return t + lenLen + len + data;
+    },
+    // v - value, l - left bytes (unparsed)
+    decode(tag, data) {
+      const { Err: E } = _DER;
+      data = abytes2(data, void 0, "DER data");
+      let pos = 0;
+      if (tag < 0 || tag > 255)
+        throw new E("tlv.decode: wrong tag");
+      if (data.length < 2 || data[pos++] !== tag)
+        throw new E("tlv.decode: wrong tlv");
+      const first = data[pos++];
+      const isLong = !!(first & 128);
+      let length = 0;
+      if (!isLong)
+        length = first;
+      else {
+        const lenLen = first & 127;
+        if (!lenLen)
+          throw new E("tlv.decode(long): indefinite length not supported");
+        if (lenLen > 4)
+          throw new E("tlv.decode(long): byte length is too big");
+        const lengthBytes = data.subarray(pos, pos + lenLen);
+        if (lengthBytes.length !== lenLen)
+          throw new E("tlv.decode: length bytes not complete");
+        if (lengthBytes[0] === 0)
+          throw new E("tlv.decode(long): zero leftmost byte");
+        for (const b of lengthBytes)
+          length = length << 8 | b;
+        pos += lenLen;
+        if (length < 128)
+          throw new E("tlv.decode(long): not minimal encoding");
+      }
+      const v = data.subarray(pos, pos + length);
+      if (v.length !== length)
+        throw new E("tlv.decode: wrong value length");
+      return { v, l: data.subarray(pos + length) };
+    }
+  },
+  // https://crypto.stackexchange.com/a/57734 Leftmost bit of first byte is 'negative' flag,
+  // since we always use positive integers here. It must always be empty:
+  // - add zero byte if exists
+  // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
+  _int: {
+    encode(num) {
+      const { Err: E } = _DER;
+      abignumber(num);
+      if (num < _0n5)
+        throw new E("integer: negative integers are not allowed");
+      let hex2 = numberToHexUnpadded(num);
+      if (Number.parseInt(hex2[0], 16) & 8)
+        hex2 = "00" + hex2;
+      if (hex2.length & 1)
+        throw new E("unexpected DER parsing assertion: unpadded hex");
+      return hex2;
+    },
+    decode(data) {
+      const { Err: E } = _DER;
+      if (data.length < 1)
+        throw new E("invalid signature integer: empty");
+      if (data[0] & 128)
+        throw new E("invalid signature integer: negative");
+      if (data.length > 1 && data[0] === 0 && !(data[1] & 128))
+        throw new E("invalid signature integer: unnecessary leading zero");
+      return bytesToNumberBE(data);
+    }
+  },
+  toSig(bytes, maxScalarBytes) {
+    const { Err: E, _int: int, _tlv: tlv } = _DER;
+    if (maxScalarBytes !== void 0) {
+      asafenumber(maxScalarBytes, "maxScalarBytes");
+      if (maxScalarBytes < 1)
+        throw new E("invalid signature: maxScalarBytes must be positive");
+    }
+    const data = abytes2(bytes, void 0, "signature");
+    const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
+    if (seqLeftBytes.length)
+      throw new E("invalid signature: left bytes after parsing");
+    const { v: rBytes, l: rLeftBytes } = tlv.decode(2, seqBytes);
+    const { v: sBytes, l: sLeftBytes } = tlv.decode(2, rLeftBytes);
+    if (sLeftBytes.length)
+      throw new E("invalid signature: left bytes after parsing");
+    if (maxScalarBytes !== void 0 && (rBytes.length > maxScalarBytes || sBytes.length > maxScalarBytes))
+      throw new E("invalid signature: integer too large");
+    return { r: int.decode(rBytes), s: int.decode(sBytes) };
+  },
+  hexFromSig(sig) {
+    const { _tlv: tlv, _int: int } = _DER;
+    validateObject(sig, { r: "bigint", s: "bigint" }, {}, "sig");
+    const rs = tlv.encode(2, int.encode(sig.r));
+    const ss = tlv.encode(2, int.encode(sig.s));
+    const seq = rs + ss;
+    return tlv.encode(48, seq);
+  }
+};
+var DER = /* @__PURE__ */ (() => {
+  Object.freeze(_DER._tlv);
+  Object.freeze(_DER._int);
+  return Object.freeze(_DER);
+})();
+
+// node_modules/@noble/curves/abstract/weierstrass.js
+var divNearest = (num, den) => (num + (num >= 0 ? den : -den) / _2n4) / den;
+function _splitEndoScalar(k, basis, n) {
+  aInRange("scalar", k, _0n6, n);
+  const [[a1, b1], [a2, b2]] = basis;
+  const c1 = divNearest(b2 * k, n);
+  const c2 = divNearest(-b1 * k, n);
+  let k1 = k - c1 * a1 - c2 * a2;
+  let k2 = -c1 * b1 - c2 * b2;
+  const k1neg = k1 < _0n6;
+  const k2neg = k2 < _0n6;
+  if (k1neg)
+    k1 = -k1;
+  if (k2neg)
+    k2 = -k2;
+  const MAX_NUM = bitMask(Math.ceil(bitLen(n) / 2)) + _1n6;
+  if (k1 < _0n6 || k1 >= MAX_NUM || k2 < _0n6 || k2 >= MAX_NUM) {
+    throw new Error("splitScalar (endomorphism): failed for k");
+  }
+  return { k1neg, k1, k2neg, k2 };
+}
+function validateSigFormat(format) {
+  if (!["compact", "recovered", "der"].includes(format))
+    throw new Error('Signature format must be "compact", "recovered", or "der"');
+  return format;
+}
+function validateSigOpts(opts, def) {
+  validateObject(opts);
+  const optsn = {};
+  for (let optName of Object.keys(def)) {
+    optsn[optName] = opts[optName] === void 0 ? def[optName] : opts[optName];
+  }
+  abool2(optsn.lowS, "lowS");
+  abool2(optsn.prehash, "prehash");
+  if (optsn.format !== void 0)
+    validateSigFormat(optsn.format);
+  return optsn;
+}
+var _0n6 = /* @__PURE__ */ BigInt(0);
+var _1n6 = /* @__PURE__ */ BigInt(1);
+var _2n4 = /* @__PURE__ */ BigInt(2);
+var _3n2 = /* @__PURE__ */ BigInt(3);
+var _4n4 = /* @__PURE__ */ BigInt(4);
+function weierstrass(params, extraOpts = {}) {
+  const validated = createCurveFields("weierstrass", params, extraOpts);
+  const Fp2 = validated.Fp;
+  const Fn = validated.Fn;
+  let CURVE = validated.CURVE;
+  const { h: cofactor, n: CURVE_ORDER } = CURVE;
+  validateObject(extraOpts, {}, {
+    allowInfinityPoint: "boolean",
+    clearCofactor: "function",
+    isTorsionFree: "function",
+    fromBytes: "function",
+    toBytes: "function",
+    endo: "object",
+    randomBytes: "function"
+  });
+  const { endo: endoOpts, allowInfinityPoint, clearCofactor, isTorsionFree, fromBytes, toBytes } = extraOpts;
+  const randomBytes3 = extraOpts.randomBytes === void 0 ? randomBytes2 : extraOpts.randomBytes;
+  if (endoOpts) {
+    if (!Fp2.is0(CURVE.a) || typeof endoOpts.beta !== "bigint" || !Array.isArray(endoOpts.basises)) {
+      throw new Error('invalid endo: expected "beta": bigint and "basises": array');
+    }
+  }
+  const endo = endoOpts ? {
+    beta: endoOpts.beta,
+    basises: endoOpts.basises.map((basis) => [...basis])
+  } : void 0;
+  const lengths = getWLengths(Fp2, Fn);
+  function assertCompressionIsSupported() {
+    if (!Fp2.isOdd)
+      throw new Error("compression is not supported: Field does not have .isOdd()");
+  }
+  function pointToBytes(_c, point, isCompressed) {
+    if (point.is0()) {
+      if (!allowInfinityPoint)
+        throw new Error("bad point: ZERO");
+      return Uint8Array.of(0);
+    }
+    const { x, y } = point.toAffine();
+    const bx = Fp2.toBytes(x);
+    abool2(isCompressed, "isCompressed");
+    if (isCompressed) {
+      assertCompressionIsSupported();
+      const hasEvenY = !Fp2.isOdd(y);
+      return concatBytes2(pprefix(hasEvenY), bx);
+    } else {
+      return concatBytes2(Uint8Array.of(4), bx, Fp2.toBytes(y));
+    }
+  }
+  function pointFromBytes(bytes) {
+    abytes2(bytes, void 0, "Point");
+    const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
+    const length = bytes.length;
+    const head = bytes[0];
+    const tail = bytes.subarray(1);
+    if (allowInfinityPoint && length === 1 && head === 0)
+      return { x: Fp2.ZERO, y: Fp2.ZERO };
+    if (length === comp && (head === 2 || head === 3)) {
+      const x = Fp2.fromBytes(tail);
+      if (!Fp2.isValid(x))
+        throw new Error("bad point: is not on curve, wrong x");
+      const y2 = weierstrassEquation(x);
+      let y;
+      try {
+        y = Fp2.sqrt(y2);
+      } catch (sqrtError) {
+        const err = sqrtError instanceof Error ? ": " + sqrtError.message : "";
+        throw new Error("bad point: is not on curve, sqrt error" + err);
+      }
+      assertCompressionIsSupported();
+      const evenY = Fp2.isOdd(y);
+      const evenH = (head & 1) === 1;
+      if (evenH !== evenY)
+        y = Fp2.neg(y);
+      return { x, y };
+    } else if (length === uncomp && head === 4) {
+      const L = Fp2.BYTES;
+      const x = Fp2.fromBytes(tail.subarray(0, L));
+      const y = Fp2.fromBytes(tail.subarray(L, L * 2));
+      if (!isValidXY(x, y))
+        throw new Error("bad point: is not on curve");
+      return { x, y };
+    } else {
+      throw new Error(`bad point: got length ${length}, expected compressed=${comp} or uncompressed=${uncomp}`);
+    }
+  }
+  const encodePoint = toBytes === void 0 ? pointToBytes : toBytes;
+  const decodePoint = fromBytes === void 0 ? pointFromBytes : fromBytes;
+  const b3 = Fp2.mul(CURVE.b, _3n2);
+  const mulA = Fp2.is0(CURVE.a) ? (_) => Fp2.ZERO : (x) => Fp2.mul(CURVE.a, x);
+  function weierstrassEquation(x) {
+    const x2 = Fp2.sqr(x);
+    const x3 = Fp2.mul(x2, x);
+    return Fp2.add(Fp2.add(x3, Fp2.mul(x, CURVE.a)), CURVE.b);
+  }
+  function isValidXY(x, y) {
+    const left = Fp2.sqr(y);
+    const right = weierstrassEquation(x);
+    return Fp2.eql(left, right);
+  }
+  if (!isValidXY(CURVE.Gx, CURVE.Gy))
+    throw new Error("bad curve params: generator point");
+  const _4a3 = Fp2.mul(Fp2.pow(CURVE.a, _3n2), _4n4);
+  const _27b2 = Fp2.mul(Fp2.sqr(CURVE.b), BigInt(27));
+  if (Fp2.is0(Fp2.add(_4a3, _27b2)))
+    throw new Error("bad curve params: a or b");
+  function acoord(title, n, banZero = false) {
+    if (!Fp2.isValid(n) || banZero && Fp2.is0(n))
+      throw new Error(`bad point coordinate ${title}`);
+    return typeof n === "object" && n !== null ? Fp2.create(n) : n;
+  }
+  function aprjpoint(other) {
+    if (!(other instanceof Point))
+      throw new Error("Weierstrass Point expected");
+  }
+  function splitEndoScalarN(k) {
+    if (!endo || !endo.basises)
+      throw new Error("no endo");
+    return _splitEndoScalar(k, endo.basises, Fn.ORDER);
+  }
+  function pushWnafPair(points, scalars, p, k) {
+    if (!Fn.isValid(k))
+      throw new RangeError("invalid scalar: out of range");
+    if (endo) {
+      const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(k);
+      const psi = new Point(Fp2.mul(p.X, endo.beta), p.Y, p.Z);
+      points.push(k1neg ? p.negate() : p, k2neg ? psi.negate() : psi);
+      scalars.push(k1, k2);
+    } else {
+      points.push(p);
+      scalars.push(k);
+    }
+  }
+  const validityCache = /* @__PURE__ */ new WeakSet();
+  class Point {
+    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp2.ONE);
+    static ZERO = new Point(Fp2.ZERO, Fp2.ONE, Fp2.ZERO);
+    static Fp = Fp2;
+    static Fn = Fn;
+    X;
+    Y;
+    Z;
+    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
+    constructor(X, Y, Z) {
+      this.X = acoord("x", X);
+      this.Y = acoord("y", Y, true);
+      this.Z = acoord("z", Z);
+      Object.freeze(this);
+    }
+    static CURVE() {
+      return CURVE;
+    }
+    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
+    static fromAffine(p) {
+      const { x, y } = p || {};
+      if (!p || !Fp2.isValid(x) || !Fp2.isValid(y))
+        throw new Error("invalid affine point");
+      if (p instanceof Point)
+        throw new Error("projective point not allowed");
+      if (Fp2.is0(x) && Fp2.is0(y))
+        return Point.ZERO;
+      return new Point(x, y, Fp2.ONE);
+    }
+    static fromBytes(bytes) {
+      const P = Point.fromAffine(decodePoint(abytes2(bytes, void 0, "point")));
+      P.assertValidity();
+      return P;
+    }
+    static fromHex(hex2) {
+      return Point.fromBytes(hexToBytes2(hex2));
+    }
+    get x() {
+      return this.toAffine().x;
+    }
+    get y() {
+      return this.toAffine().y;
+    }
+    /**
+     * @param isLazy - true will defer table computation until the first multiplication
+     */
+    precompute(windowSize = 6, isLazy = true) {
+      wnaf.setWindowSize(this, windowSize);
+      if (!isLazy)
+        this.multiply(_3n2);
+      return this;
+    }
+    // TODO: return `this`
+    /** A point on curve is valid if it conforms to equation. */
+    assertValidity() {
+      const p = this;
+      if (p.is0()) {
+        if (allowInfinityPoint && Fp2.is0(p.X) && Fp2.eql(p.Y, Fp2.ONE) && Fp2.is0(p.Z))
+          return;
+        throw new Error("bad point: ZERO");
+      }
+      if (validityCache.has(p))
+        return;
+      const { x, y } = p.toAffine();
+      if (!Fp2.isValid(x) || !Fp2.isValid(y))
+        throw new Error("bad point: x or y not field elements");
+      if (!isValidXY(x, y))
+        throw new Error("bad point: equation left != right");
+      if (!p.isTorsionFree())
+        throw new Error("bad point: not in prime-order subgroup");
+      validityCache.add(p);
+    }
+    hasEvenY() {
+      const { y } = this.toAffine();
+      if (!Fp2.isOdd)
+        throw new Error("Field doesn't support isOdd");
+      return !Fp2.isOdd(y);
+    }
+    /** Compare one point to another. */
+    equals(other) {
+      aprjpoint(other);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const { X: X2, Y: Y2, Z: Z2 } = other;
+      const U1 = Fp2.eql(Fp2.mul(X1, Z2), Fp2.mul(X2, Z1));
+      const U2 = Fp2.eql(Fp2.mul(Y1, Z2), Fp2.mul(Y2, Z1));
+      return U1 && U2;
+    }
+    /** Flips point to one corresponding to (x, -y) in Affine coordinates. */
+    negate() {
+      return new Point(this.X, Fp2.neg(this.Y), this.Z);
+    }
+    // Renes-Costello-Batina exception-free doubling formula.
+    // There is 30% faster Jacobian formula, but it is not complete.
+    // https://eprint.iacr.org/2015/1060, algorithm 3
+    // Cost: 8M + 3S + 3*a + 2*b3 + 15add.
+    double() {
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      let X3 = Fp2.ZERO, Y3 = Fp2.ZERO, Z3 = Fp2.ZERO;
+      let t0 = Fp2.mul(X1, X1);
+      let t1 = Fp2.mul(Y1, Y1);
+      let t2 = Fp2.mul(Z1, Z1);
+      let t3 = Fp2.mul(X1, Y1);
+      t3 = Fp2.add(t3, t3);
+      Z3 = Fp2.mul(X1, Z1);
+      Z3 = Fp2.add(Z3, Z3);
+      X3 = mulA(Z3);
+      Y3 = Fp2.mul(b3, t2);
+      Y3 = Fp2.add(X3, Y3);
+      X3 = Fp2.sub(t1, Y3);
+      Y3 = Fp2.add(t1, Y3);
+      Y3 = Fp2.mul(X3, Y3);
+      X3 = Fp2.mul(t3, X3);
+      Z3 = Fp2.mul(b3, Z3);
+      t2 = mulA(t2);
+      t3 = Fp2.sub(t0, t2);
+      t3 = mulA(t3);
+      t3 = Fp2.add(t3, Z3);
+      Z3 = Fp2.add(t0, t0);
+      t0 = Fp2.add(Z3, t0);
+      t0 = Fp2.add(t0, t2);
+      t0 = Fp2.mul(t0, t3);
+      Y3 = Fp2.add(Y3, t0);
+      t2 = Fp2.mul(Y1, Z1);
+      t2 = Fp2.add(t2, t2);
+      t0 = Fp2.mul(t2, t3);
+      X3 = Fp2.sub(X3, t0);
+      Z3 = Fp2.mul(t2, t1);
+      Z3 = Fp2.add(Z3, Z3);
+      Z3 = Fp2.add(Z3, Z3);
+      return new Point(X3, Y3, Z3);
+    }
+    // Renes-Costello-Batina exception-free addition formula.
+    // There is 30% faster Jacobian formula, but it is not complete.
+    // https://eprint.iacr.org/2015/1060, algorithm 1
+    // Cost: 12M + 0S + 3*a + 3*b3 + 23add.
+    add(other) {
+      aprjpoint(other);
+      const { X: X1, Y: Y1, Z: Z1 } = this;
+      const { X: X2, Y: Y2, Z: Z2 } = other;
+      let X3 = Fp2.ZERO, Y3 = Fp2.ZERO, Z3 = Fp2.ZERO;
+      let t0 = Fp2.mul(X1, X2);
+      let t1 = Fp2.mul(Y1, Y2);
+      let t2 = Fp2.mul(Z1, Z2);
+      let t3 = Fp2.add(X1, Y1);
+      let t4 = Fp2.add(X2, Y2);
+      t3 = Fp2.mul(t3, t4);
+      t4 = Fp2.add(t0, t1);
+      t3 = Fp2.sub(t3, t4);
+      t4 = Fp2.add(X1, Z1);
+      let t5 = Fp2.add(X2, Z2);
+      t4 = Fp2.mul(t4, t5);
+      t5 = Fp2.add(t0, t2);
+      t4 = Fp2.sub(t4, t5);
+      t5 = Fp2.add(Y1, Z1);
+      X3 = Fp2.add(Y2, Z2);
+      t5 = Fp2.mul(t5, X3);
+      X3 = Fp2.add(t1, t2);
+      t5 = Fp2.sub(t5, X3);
+      Z3 = mulA(t4);
+      X3 = Fp2.mul(b3, t2);
+      Z3 = Fp2.add(X3, Z3);
+      X3 = Fp2.sub(t1, Z3);
+      Z3 = Fp2.add(t1, Z3);
+      Y3 = Fp2.mul(X3, Z3);
+      t1 = Fp2.add(t0, t0);
+      t1 = Fp2.add(t1, t0);
+      t2 = mulA(t2);
+      t4 = Fp2.mul(b3, t4);
+      t1 = Fp2.add(t1, t2);
+      t2 = Fp2.sub(t0, t2);
+      t2 = mulA(t2);
+      t4 = Fp2.add(t4, t2);
+      t0 = Fp2.mul(t1, t4);
+      Y3 = Fp2.add(Y3, t0);
+      t0 = Fp2.mul(t5, t4);
+      X3 = Fp2.mul(t3, X3);
+      X3 = Fp2.sub(X3, t0);
+      t0 = Fp2.mul(t3, t1);
+      Z3 = Fp2.mul(t5, Z3);
+      Z3 = Fp2.add(Z3, t0);
+      return new Point(X3, Y3, Z3);
+    }
+    subtract(other) {
+      aprjpoint(other);
+      return this.add(other.negate());
+    }
+    is0() {
+      return this.equals(Point.ZERO);
+    }
+    /**
+     * Constant time multiplication.
+     * Uses precomputed tables (signed fixed-window wNAF) when available.
+     * Uses scalar blinding and avoids endomorphism splitting in the secret-scalar path.
+     * @param scalar - by which the point would be multiplied
+     * @returns New point
+     */
+    multiply(scalar) {
+      if (!Fn.isValidNot0(scalar))
+        throw new RangeError("invalid scalar: out of range");
+      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize);
+      return normalize([p, f])[0];
+    }
+    /**
+     * Non-constant-time multiplication. Uses width-4 wNAF with GLV endomorphism splitting
+     * when available (two half-width scalars sharing one halved doubling chain).
+     * It's faster, but should only be used when you don't care about
+     * an exposed secret key e.g. sig verification, which works over *public* keys.
+     */
+    multiplyUnsafe(scalar) {
+      const p = this;
+      const sc = scalar;
+      if (!Fn.isValid(sc))
+        throw new RangeError("invalid scalar: out of range");
+      if (sc === _0n6 || p.is0())
+        return Point.ZERO;
+      if (sc === _1n6)
+        return p;
+      if (wnaf.hasWindowSize(this))
+        return wnaf.mulUnsafe(p, sc, normalize);
+      const points = [];
+      const scalars = [];
+      pushWnafPair(points, scalars, p, sc);
+      return mulAddUnsafe(Point, points, scalars);
+    }
+    /**
+     * Non-constant-time double-scalar multiplication `a⋅this + b⋅other` (Strauss–Shamir).
+     * Both walks share one doubling chain via {@link mulAddUnsafe}, and GLV endomorphism
+     * (when available) halves the chain again by splitting each scalar into two half-width
+     * parts. Used by ECDSA verification and public-key recovery for `R = u1⋅G + u2⋅P`.
+     * Only for public scalars.
+     */
+    mulAddUnsafe(a, other, b) {
+      aprjpoint(other);
+      const points = [];
+      const scalars = [];
+      pushWnafPair(points, scalars, this, a);
+      pushWnafPair(points, scalars, other, b);
+      return mulAddUnsafe(Point, points, scalars);
+    }
+    /**
+     * Converts Projective point to affine (x, y) coordinates.
+     * (X, Y, Z) ∋ (x=X/Z, y=Y/Z).
+     * @param invertedZ - Z^-1 (inverted zero) - optional, precomputation is useful for invertBatch
+     */
+    toAffine(invertedZ) {
+      const p = this;
+      let iz = invertedZ;
+      if (iz != null && !Fp2.isValid(iz))
+        throw new RangeError('"invertedZ" expected valid field element');
+      const { X, Y, Z } = p;
+      if (Fp2.eql(Z, Fp2.ONE))
+        return { x: X, y: Y };
+      const is0 = p.is0();
+      if (iz == null)
+        iz = is0 ? Fp2.ONE : Fp2.inv(Z);
+      const x = Fp2.mul(X, iz);
+      const y = Fp2.mul(Y, iz);
+      const zz = Fp2.mul(Z, iz);
+      if (is0)
+        return { x: Fp2.ZERO, y: Fp2.ZERO };
+      if (!Fp2.eql(zz, Fp2.ONE))
+        throw new Error("invZ was invalid");
+      return { x, y };
+    }
+    /**
+     * Checks whether Point is free of torsion elements (is in prime subgroup).
+     * Always torsion-free for cofactor=1 curves.
+     */
+    isTorsionFree() {
+      if (cofactor === _1n6)
+        return true;
+      if (isTorsionFree)
+        return isTorsionFree(Point, this);
+      return wnaf.mulUnsafe(this, CURVE_ORDER).is0();
+    }
+    clearCofactor() {
+      if (cofactor === _1n6)
+        return this;
+      if (clearCofactor)
+        return clearCofactor(Point, this);
+      return this.multiplyUnsafe(cofactor);
+    }
+    isSmallOrder() {
+      if (cofactor === _1n6)
+        return this.is0();
+      return this.clearCofactor().is0();
+    }
+    toBytes(isCompressed = true) {
+      abool2(isCompressed, "isCompressed");
+      this.assertValidity();
+      return encodePoint(Point, this, isCompressed);
+    }
+    toHex(isCompressed = true) {
+      return bytesToHex2(this.toBytes(isCompressed));
+    }
+    toString() {
+      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
+    }
+  }
+  const normalize = (points) => normalizeZ(Point, points);
+  const wnaf = new ScalarMultiplier(Point, randomBytes3);
+  if (wnaf.bits >= 6)
+    Point.BASE.precompute(6);
+  Object.freeze(Point.prototype);
+  Object.freeze(Point);
+  return Point;
+}
+function pprefix(hasEvenY) {
+  return Uint8Array.of(hasEvenY ? 2 : 3);
+}
+function getWLengths(Fp2, Fn) {
+  return {
+    secretKey: Fn.BYTES,
+    publicKey: 1 + Fp2.BYTES,
+    publicKeyUncompressed: 1 + 2 * Fp2.BYTES,
+    publicKeyHasPrefix: true,
+    // Raw compact `(r || s)` signature width; DER and recovered signatures use
+    // different lengths outside this helper.
+    signature: 2 * Fn.BYTES
+  };
+}
+function ecdh(Point, ecdhOpts = {}) {
+  validatePointCons(Point);
+  const { Fn } = Point;
+  const randomBytes_ = ecdhOpts.randomBytes === void 0 ? randomBytes2 : ecdhOpts.randomBytes;
+  const lengths = Object.assign(getWLengths(Point.Fp, Fn), {
+    seed: Math.max(getMinHashLength(Fn.ORDER), 16)
+  });
+  function isValidSecretKey(secretKey) {
+    try {
+      const num = Fn.fromBytes(secretKey);
+      return Fn.isValidNot0(num);
+    } catch (error) {
+      return false;
+    }
+  }
+  function isValidPublicKey(publicKey, isCompressed) {
+    const { publicKey: comp, publicKeyUncompressed } = lengths;
+    try {
+      const l = publicKey.length;
+      if (isCompressed === true && l !== comp)
+        return false;
+      if (isCompressed === false && l !== publicKeyUncompressed)
+        return false;
+      return !Point.fromBytes(publicKey).is0();
+    } catch (error) {
+      return false;
+    }
+  }
+  function randomSecretKey(seed) {
+    seed = seed === void 0 ? randomBytes_(lengths.seed) : seed;
+    return mapHashToField(abytes2(seed, lengths.seed, "seed"), Fn.ORDER);
+  }
+  function getPublicKey(secretKey, isCompressed = true) {
+    return Point.BASE.multiply(Fn.fromBytes(secretKey)).toBytes(isCompressed);
+  }
+  function isProbPub(item) {
+    const { secretKey, publicKey, publicKeyUncompressed } = lengths;
+    const allowedLengths = Fn._lengths;
+    if (!isBytes2(item))
+      return void 0;
+    const l = abytes2(item, void 0, "key").length;
+    const isPub = l === publicKey || l === publicKeyUncompressed;
+    const isSec = l === secretKey || !!allowedLengths?.includes(l);
+    if (isPub && isSec)
+      return void 0;
+    return isPub;
+  }
+  function getSharedSecret(secretKeyA, publicKeyB, isCompressed = true) {
+    if (isProbPub(secretKeyA) === true)
+      throw new Error("first arg must be private key");
+    if (isProbPub(publicKeyB) === false)
+      throw new Error("second arg must be public key");
+    const s = Fn.fromBytes(secretKeyA);
+    const b = Point.fromBytes(publicKeyB);
+    if (b.is0())
+      throw new Error("invalid public key: point at infinity");
+    return b.multiply(s).toBytes(isCompressed);
+  }
+  const utils = {
+    isValidSecretKey,
+    isValidPublicKey,
+    randomSecretKey
+  };
+  const keygen = createKeygen(randomSecretKey, getPublicKey);
+  Object.freeze(utils);
+  Object.freeze(lengths);
+  return Object.freeze({ getPublicKey, getSharedSecret, keygen, Point, utils, lengths });
+}
+function ecdsa(Point, hash, ecdsaOpts = {}) {
+  validatePointCons(Point);
+  const hash_ = hash;
+  ahash(hash_);
+  validateObject(ecdsaOpts, {}, {
+    hmac: "function",
+    lowS: "boolean",
+    randomBytes: "function",
+    bits2int: "function",
+    bits2int_modN: "function"
+  });
+  const opts = Object.assign({}, ecdsaOpts);
+  const randomBytes3 = opts.randomBytes === void 0 ? randomBytes2 : opts.randomBytes;
+  const hmac2 = opts.hmac === void 0 ? (key, msg) => hmac(hash_, key, msg) : opts.hmac;
+  const { Fp: Fp2, Fn } = Point;
+  const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
+  const blindLength = getMinHashLength(CURVE_ORDER);
+  const csprng = probeRandomBytes(randomBytes3, blindLength);
+  const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh(Point, opts);
+  const defaultSigOpts = {
+    prehash: true,
+    lowS: typeof opts.lowS === "boolean" ? opts.lowS : true,
+    format: "compact",
+    extraEntropy: false
+  };
+  const hasLargeRecoveryLifts = CURVE_ORDER * _2n4 + _1n6 < Fp2.ORDER;
+  function isBiggerThanHalfOrder(number) {
+    const HALF = CURVE_ORDER >> _1n6;
+    return number > HALF;
+  }
+  function validateRS(title, num) {
+    if (!Fn.isValidNot0(num))
+      throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
+    return num;
+  }
+  function assertFieldSignIsSupported() {
+    if (!Fp2.isOdd)
+      throw new Error("Field doesn't support isOdd");
+  }
+  function getRecoveryBit(x, y, r) {
+    assertFieldSignIsSupported();
+    return (x === r ? 0 : 2) | Number(Fp2.isOdd(y));
+  }
+  function assertRecoverableCurve() {
+    if (hasLargeRecoveryLifts)
+      throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
+  }
+  function validateSigLength(bytes, format) {
+    validateSigFormat(format);
+    const size = lengths.signature;
+    const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
+    return abytes2(bytes, sizer);
+  }
+  class Signature {
+    r;
+    s;
+    recovery;
+    constructor(r, s, recovery) {
+      this.r = validateRS("r", r);
+      this.s = validateRS("s", s);
+      if (recovery != null) {
+        assertRecoverableCurve();
+        if (![0, 1, 2, 3].includes(recovery))
+          throw new Error("invalid recovery id");
+        this.recovery = recovery;
+      }
+      Object.freeze(this);
+    }
+    static fromBytes(bytes, format = defaultSigOpts.format) {
+      validateSigLength(bytes, format);
+      let recid;
+      if (format === "der") {
+        if (bytes.length > 2 * Fn.BYTES + 16)
+          throw new DER.Err("invalid signature: DER signature too long");
+        const { r: r2, s: s2 } = DER.toSig(abytes2(bytes), Fn.BYTES + 1);
+        return new Signature(r2, s2);
+      }
+      if (format === "recovered") {
+        recid = bytes[0];
+        format = "compact";
+        bytes = bytes.subarray(1);
+      }
+      const L = lengths.signature / 2;
+      const r = bytes.subarray(0, L);
+      const s = bytes.subarray(L, L * 2);
+      return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
+    }
+    static fromHex(hex2, format) {
+      return this.fromBytes(hexToBytes2(hex2), format);
+    }
+    assertRecovery() {
+      const { recovery } = this;
+      if (recovery == null)
+        throw new Error("invalid recovery id: must be present");
+      return recovery;
+    }
+    addRecoveryBit(recovery) {
+      return new Signature(this.r, this.s, recovery);
+    }
+    // Unlike the top-level helper below, this method expects a digest that has
+    // already been hashed to the curve's message representative.
+    recoverPublicKey(messageHash) {
+      const { r, s } = this;
+      const recovery = this.assertRecovery();
+      const radj = recovery === 2 || recovery === 3 ? r + CURVE_ORDER : r;
+      if (!Fp2.isValid(radj))
+        throw new Error("invalid recovery id: sig.r+curve.n != R.x");
+      const x = Fp2.toBytes(radj);
+      const R = Point.fromBytes(concatBytes2(pprefix((recovery & 1) === 0), x));
+      const ir = Fn.inv(radj);
+      const h = bits2int_modN(abytes2(messageHash, void 0, "msgHash"));
+      const u1 = Fn.create(-h * ir);
+      const u2 = Fn.create(s * ir);
+      const Q = Point.BASE.mulAddUnsafe(u1, R, u2);
+      if (Q.is0())
+        throw new Error("invalid recovery: point at infinify");
+      Q.assertValidity();
+      return Q;
+    }
+    // Signatures should be low-s, to prevent malleability.
+    hasHighS() {
+      return isBiggerThanHalfOrder(this.s);
+    }
+    toBytes(format = defaultSigOpts.format) {
+      validateSigFormat(format);
+      if (format === "der")
+        return hexToBytes2(DER.hexFromSig(this));
+      const { r, s } = this;
+      const rb = Fn.toBytes(r);
+      const sb = Fn.toBytes(s);
+      if (format === "recovered") {
+        assertRecoverableCurve();
+        return concatBytes2(Uint8Array.of(this.assertRecovery()), rb, sb);
+      }
+      return concatBytes2(rb, sb);
+    }
+    toHex(format) {
+      return bytesToHex2(this.toBytes(format));
+    }
+  }
+  Object.freeze(Signature.prototype);
+  Object.freeze(Signature);
+  const bits2int = opts.bits2int === void 0 ? function bits2int_def(bytes) {
+    if (bytes.length > 8192)
+      throw new Error("input is too large");
+    const num = bytesToNumberBE(bytes);
+    const delta = bytes.length * 8 - fnBits;
+    return delta > 0 ? num >> BigInt(delta) : num;
+  } : opts.bits2int;
+  const bits2int_modN = opts.bits2int_modN === void 0 ? function bits2int_modN_def(bytes) {
+    return Fn.create(bits2int(bytes));
+  } : opts.bits2int_modN;
+  const ORDER_MASK = bitMask(fnBits);
+  function int2octets(num) {
+    aInRange("num < 2^" + fnBits, num, _0n6, ORDER_MASK);
+    return Fn.toBytes(num);
+  }
+  function validateMsgAndHash(message, prehash) {
+    abytes2(message, void 0, "message");
+    return prehash ? abytes2(hash_(message), void 0, "prehashed message") : message;
+  }
+  function prepSig(message, secretKey, opts2) {
+    const { lowS, prehash, extraEntropy } = validateSigOpts(opts2, defaultSigOpts);
+    message = validateMsgAndHash(message, prehash);
+    const h1int = bits2int_modN(message);
+    const d = Fn.fromBytes(secretKey);
+    if (!Fn.isValidNot0(d))
+      throw new Error("invalid private key");
+    const seedArgs = [int2octets(d), int2octets(h1int)];
+    if (extraEntropy != null && extraEntropy !== false) {
+      const e = extraEntropy === true ? randomBytes3(lengths.secretKey) : extraEntropy;
+      seedArgs.push(abytes2(e, void 0, "extraEntropy"));
+    }
+    const seed = concatBytes2(...seedArgs);
+    const m = h1int;
+    function k2sig(kBytes) {
+      const k = bits2int(kBytes);
+      if (!Fn.isValidNot0(k))
+        return;
+      const q = Point.BASE.multiply(k).toAffine();
+      const r = Fn.create(q.x);
+      if (r === _0n6)
+        return;
+      let s;
+      if (csprng !== void 0) {
+        const b = bytesToNumberBE(mapHashToField(csprng(blindLength), CURVE_ORDER));
+        const ibk = Fn.inv(Fn.mul(b, k));
+        const bm = Fn.mul(b, m);
+        const bd = Fn.mul(b, d);
+        s = Fn.create(ibk * Fn.create(bm + bd * r));
+      } else {
+        const ik = invertCt(k, CURVE_ORDER);
+        s = Fn.create(ik * Fn.create(m + r * d));
+      }
+      if (s === _0n6)
+        return;
+      let recovery = getRecoveryBit(q.x, q.y, r);
+      let normS = s;
+      if (lowS && isBiggerThanHalfOrder(s)) {
+        normS = Fn.neg(s);
+        recovery ^= 1;
+      }
+      return new Signature(r, normS, hasLargeRecoveryLifts ? void 0 : recovery);
+    }
+    return { seed, k2sig };
+  }
+  function sign(message, secretKey, opts2 = {}) {
+    const { seed, k2sig } = prepSig(message, secretKey, opts2);
+    const drbg = createHmacDrbg(hash_.outputLen, Fn.BYTES, hmac2);
+    const sig = drbg(seed, k2sig);
+    return sig.toBytes(opts2.format);
+  }
+  function verify(signature, message, publicKey, opts2 = {}) {
+    const { lowS, prehash, format } = validateSigOpts(opts2, defaultSigOpts);
+    publicKey = abytes2(publicKey, void 0, "publicKey");
+    message = validateMsgAndHash(message, prehash);
+    if (!isBytes2(signature)) {
+      const end = signature instanceof Signature ? ", use sig.toBytes()" : "";
+      throw new Error("verify expects Uint8Array signature" + end);
+    }
+    validateSigLength(signature, format);
+    try {
+      const sig = Signature.fromBytes(signature, format);
+      const P = Point.fromBytes(publicKey);
+      if (P.is0())
+        return false;
+      if (lowS && sig.hasHighS())
+        return false;
+      const { r, s } = sig;
+      const h = bits2int_modN(message);
+      const is = Fn.inv(s);
+      const u1 = Fn.create(h * is);
+      const u2 = Fn.create(r * is);
+      const R = Point.BASE.mulAddUnsafe(u1, P, u2);
+      if (R.is0())
+        return false;
+      const q = R.toAffine();
+      const v = Fn.create(q.x);
+      if (v !== r)
+        return false;
+      if (format === "recovered" && sig.recovery !== getRecoveryBit(q.x, q.y, r))
+        return false;
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+  function recoverPublicKey(signature, message, opts2 = {}) {
+    const { prehash } = validateSigOpts(opts2, defaultSigOpts);
+    message = validateMsgAndHash(message, prehash);
+    return Signature.fromBytes(signature, "recovered").recoverPublicKey(message).toBytes();
+  }
+  return Object.freeze({
+    keygen,
+    getPublicKey,
+    getSharedSecret,
+    utils,
+    lengths,
+    Point,
+    sign,
+    verify,
+    recoverPublicKey,
+    Signature,
+    hash: hash_
+  });
+}
+
+// node_modules/@noble/curves/secp256k1.js
+var secp256k1_CURVE = {
+  p: BigInt("0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f"),
+  n: BigInt("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"),
+  h: BigInt(1),
+  a: BigInt(0),
+  b: BigInt(7),
+  Gx: BigInt("0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"),
+  Gy: BigInt("0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8")
+};
+var secp256k1_ENDO = {
+  beta: BigInt("0x7ae96a2b657c07106e64479eac3434e99cf0497512f58995c1396c28719501ee"),
+  basises: [
+    [BigInt("0x3086d221a7d46bcde86c90e49284eb15"), -BigInt("0xe4437ed6010e88286f547fa90abfe4c3")],
+    [BigInt("0x114ca50f7a8e2f3f657c1108d9d44cfd8"), BigInt("0x3086d221a7d46bcde86c90e49284eb15")]
+  ]
+};
+var _2n5 = /* @__PURE__ */ BigInt(2);
+function sqrtMod(y) {
+  const P = secp256k1_CURVE.p;
+  const _3n3 = BigInt(3), _6n = BigInt(6), _11n = BigInt(11), _22n = BigInt(22);
+  const _23n = BigInt(23), _44n = BigInt(44), _88n = BigInt(88);
+  const b2 = y * y * y % P;
+  const b3 = b2 * b2 * y % P;
+  const b6 = pow2(b3, _3n3, P) * b3 % P;
+  const b9 = pow2(b6, _3n3, P) * b3 % P;
+  const b11 = pow2(b9, _2n5, P) * b2 % P;
+  const b22 = pow2(b11, _11n, P) * b11 % P;
+  const b44 = pow2(b22, _22n, P) * b22 % P;
+  const b88 = pow2(b44, _44n, P) * b44 % P;
+  const b176 = pow2(b88, _88n, P) * b88 % P;
+  const b220 = pow2(b176, _44n, P) * b44 % P;
+  const b223 = pow2(b220, _3n3, P) * b3 % P;
+  const t1 = pow2(b223, _23n, P) * b22 % P;
+  const t2 = pow2(t1, _6n, P) * b2 % P;
+  const root = pow2(t2, _2n5, P);
+  if (!Fpk1.eql(Fpk1.sqr(root), y))
+    throw new Error("Cannot find square root");
+  return root;
+}
+var Fpk1 = /* @__PURE__ */ Field(secp256k1_CURVE.p, { sqrt: sqrtMod });
+var Pointk1 = /* @__PURE__ */ weierstrass(secp256k1_CURVE, {
+  Fp: Fpk1,
+  endo: secp256k1_ENDO
+});
+var secp256k1 = /* @__PURE__ */ ecdsa(Pointk1, sha256);
+
+// node_modules/@noble/hashes/sha3.js
+var _0n7 = BigInt(0);
+var _1n7 = BigInt(1);
+var _2n6 = BigInt(2);
+var _7n2 = BigInt(7);
+var _256n = BigInt(256);
+var _0x71n = BigInt(113);
+var SHA3_PI = [];
+var SHA3_ROTL = [];
+var _SHA3_IOTA = [];
+for (let round = 0, R = _1n7, x = 1, y = 0; round < 24; round++) {
+  [x, y] = [y, (2 * x + 3 * y) % 5];
+  SHA3_PI.push(2 * (5 * y + x));
+  SHA3_ROTL.push((round + 1) * (round + 2) / 2 % 64);
+  let t = _0n7;
+  for (let j = 0; j < 7; j++) {
+    R = (R << _1n7 ^ (R >> _7n2) * _0x71n) % _256n;
+    if (R & _2n6)
+      t ^= _1n7 << (_1n7 << BigInt(j)) - _1n7;
+  }
+  _SHA3_IOTA.push(t);
+}
+var IOTAS = split(_SHA3_IOTA, true);
+var SHA3_IOTA_H = IOTAS[0];
+var SHA3_IOTA_L = IOTAS[1];
+var rotlSH = (h, l, s) => h << s | l >>> 32 - s;
+var rotlSL = (h, l, s) => l << s | h >>> 32 - s;
+var rotlBH = (h, l, s) => l << s - 32 | h >>> 64 - s;
+var rotlBL = (h, l, s) => h << s - 32 | l >>> 64 - s;
+var rotlH = (h, l, s) => s > 32 ? rotlBH(h, l, s) : rotlSH(h, l, s);
+var rotlL = (h, l, s) => s > 32 ? rotlBL(h, l, s) : rotlSL(h, l, s);
+var B = new Uint32Array(5 * 2);
+function keccakP(s, rounds = 24) {
+  if (!(s instanceof Uint32Array))
+    throw new TypeError('"s" expected Uint32Array(50), got type=' + typeof s);
+  if (s.length !== 50)
+    throw new RangeError('"s" expected Uint32Array(50), got length=' + s.length);
+  anumber(rounds, "rounds");
+  if (rounds < 1 || rounds > 24)
+    throw new Error('"rounds" expected integer 1..24');
+  for (let round = 24 - rounds; round < 24; round++) {
+    for (let x = 0; x < 10; x++)
+      B[x] = s[x] ^ s[x + 10] ^ s[x + 20] ^ s[x + 30] ^ s[x + 40];
+    for (let x = 0; x < 10; x += 2) {
+      const idx1 = (x + 8) % 10;
+      const idx0 = (x + 2) % 10;
+      const B0 = B[idx0];
+      const B1 = B[idx0 + 1];
+      const Th = rotlH(B0, B1, 1) ^ B[idx1];
+      const Tl = rotlL(B0, B1, 1) ^ B[idx1 + 1];
+      for (let y = 0; y < 50; y += 10) {
+        s[x + y] ^= Th;
+        s[x + y + 1] ^= Tl;
+      }
+    }
+    let curH = s[2];
+    let curL = s[3];
+    for (let t = 0; t < 24; t++) {
+      const shift = SHA3_ROTL[t];
+      const Th = rotlH(curH, curL, shift);
+      const Tl = rotlL(curH, curL, shift);
+      const PI = SHA3_PI[t];
+      curH = s[PI];
+      curL = s[PI + 1];
+      s[PI] = Th;
+      s[PI + 1] = Tl;
+    }
+    for (let y = 0; y < 50; y += 10) {
+      const b0 = s[y], b1 = s[y + 1], b2 = s[y + 2], b3 = s[y + 3];
+      s[y] ^= ~s[y + 2] & s[y + 4];
+      s[y + 1] ^= ~s[y + 3] & s[y + 5];
+      s[y + 2] ^= ~s[y + 4] & s[y + 6];
+      s[y + 3] ^= ~s[y + 5] & s[y + 7];
+      s[y + 4] ^= ~s[y + 6] & s[y + 8];
+      s[y + 5] ^= ~s[y + 7] & s[y + 9];
+      s[y + 6] ^= ~s[y + 8] & b0;
+      s[y + 7] ^= ~s[y + 9] & b1;
+      s[y + 8] ^= ~b0 & b2;
+      s[y + 9] ^= ~b1 & b3;
+    }
+    s[0] ^= SHA3_IOTA_H[round];
+    s[1] ^= SHA3_IOTA_L[round];
+  }
+  clean(B);
+}
+var Keccak = class _Keccak {
+  state;
+  pos = 0;
+  posOut = 0;
+  finished = false;
+  state32;
+  destroyed = false;
+  blockLen;
+  suffix;
+  outputLen;
+  canXOF;
+  enableXOF = false;
+  rounds;
+  // NOTE: we accept arguments in bytes instead of bits here.
+  constructor(blockLen, suffix, outputLen, enableXOF = false, rounds = 24) {
+    anumber(blockLen, "blockLen");
+    anumber(suffix, "suffix");
+    anumber(rounds, "rounds");
+    abool(enableXOF, "enableXOF");
+    this.blockLen = blockLen;
+    this.suffix = suffix;
+    this.outputLen = outputLen;
+    this.enableXOF = enableXOF;
+    this.canXOF = enableXOF;
+    this.rounds = rounds;
+    anumber(outputLen, "outputLen");
+    if (!(0 < blockLen && blockLen < 200))
+      throw new Error('"blockLen" must be 1..199');
+    this.state = new Uint8Array(200);
+    this.state32 = u32(this.state);
+  }
+  clone() {
+    return this._cloneInto();
+  }
+  keccak() {
+    swap32IfBE(this.state32);
+    keccakP(this.state32, this.rounds);
+    swap32IfBE(this.state32);
+    this.posOut = 0;
+    this.pos = 0;
+  }
+  update(data) {
+    aexists(this);
+    abytes(data);
+    const { blockLen, state, state32 } = this;
+    const len = data.length;
+    const canUseU32 = blockLen % 4 === 0 && data.byteOffset % 4 === 0;
+    const blockLen32 = blockLen / 4;
+    const data32 = canUseU32 && len >= blockLen ? u32(data) : void 0;
+    for (let pos = 0; pos < len; ) {
+      if (data32 !== void 0 && this.pos === 0 && pos % 4 === 0 && len - pos >= blockLen) {
+        for (let i = 0, o = pos / 4; i < blockLen32; i++)
+          state32[i] ^= data32[o + i];
+        pos += blockLen;
+        this.pos = blockLen;
+        this.keccak();
+        continue;
+      }
+      const take = Math.min(blockLen - this.pos, len - pos);
+      for (let i = 0; i < take; i++)
+        state[this.pos++] ^= data[pos++];
+      if (this.pos === blockLen)
+        this.keccak();
+    }
+    return this;
+  }
+  finish() {
+    if (this.finished)
+      return;
+    this.finished = true;
+    const { state, suffix, pos, blockLen } = this;
+    state[pos] ^= suffix;
+    if ((suffix & 128) !== 0 && pos === blockLen - 1)
+      this.keccak();
+    state[blockLen - 1] ^= 128;
+    this.keccak();
+  }
+  writeInto(out) {
+    aexists(this, false);
+    abytes(out);
+    this.finish();
+    const bufferOut = this.state;
+    const { blockLen } = this;
+    for (let pos = 0, len = out.length; pos < len; ) {
+      if (this.posOut >= blockLen)
+        this.keccak();
+      const take = Math.min(blockLen - this.posOut, len - pos);
+      out.set(bufferOut.subarray(this.posOut, this.posOut + take), pos);
+      this.posOut += take;
+      pos += take;
+    }
+    return out;
+  }
+  xofInto(out) {
+    if (!this.enableXOF)
+      throw new Error("XOF is not enabled");
+    return this.writeInto(out);
+  }
+  xof(bytes) {
+    anumber(bytes);
+    return this.xofInto(new Uint8Array(bytes));
+  }
+  digestInto(out) {
+    aoutput(out, this);
+    if (this.finished)
+      throw new Error("digest() was already called");
+    this.writeInto(out.length === this.outputLen ? out : out.subarray(0, this.outputLen));
+    this.destroy();
+  }
+  digest() {
+    const out = new Uint8Array(this.outputLen);
+    this.digestInto(out);
+    return out;
+  }
+  destroy() {
+    this.destroyed = true;
+    clean(this.state);
+  }
+  _cloneInto(to) {
+    const { blockLen, suffix, outputLen, rounds, enableXOF } = this;
+    to ||= new _Keccak(blockLen, suffix, outputLen, enableXOF, rounds);
+    to.blockLen = blockLen;
+    to.state32.set(this.state32);
+    to.pos = this.pos;
+    to.posOut = this.posOut;
+    to.finished = this.finished;
+    to.rounds = rounds;
+    to.suffix = suffix;
+    to.outputLen = outputLen;
+    to.enableXOF = enableXOF;
+    to.canXOF = this.canXOF;
+    to.destroyed = this.destroyed;
+    return to;
+  }
+};
+var genKeccak = (suffix, blockLen, outputLen, info = {}) => createHasher(() => new Keccak(blockLen, suffix, outputLen), info);
+var keccak_256 = /* @__PURE__ */ genKeccak(1, 136, 32);
+
+// src/reserves.js
 var enc = new TextEncoder();
+var RATIO_PLACES = 6;
+var ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+var SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
+var HoldingError = class extends Error {
+};
+var hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+function snapshotChallenge(snap) {
+  return [
+    "Backstop proof of reserves",
+    `fund: ${snap.fund}`,
+    `log size: ${snap.log.size}`,
+    `log root: ${snap.log.root}`,
+    `time: ${snap.time}`
+  ].join("\n");
+}
+function statementText(snap, h) {
+  return [
+    `Backstop custodian statement`,
+    `fund: ${snap.fund}`,
+    `log size: ${snap.log.size}`,
+    `log root: ${snap.log.root}`,
+    `time: ${snap.time}`,
+    `custodian: ${h.custodian}`,
+    `account: ${h.account}`,
+    `asset: ${h.asset}`,
+    `amount: ${h.amount}`,
+    `as of: ${h.as_of}`
+  ].join("\n");
+}
+function checksumAddress(address) {
+  if (typeof address !== "string" || !ADDRESS.test(address)) throw new HoldingError("not 0x followed by 40 hex digits");
+  const lower = address.slice(2).toLowerCase();
+  const digest = hex(keccak_256(enc.encode(lower)));
+  return "0x" + [...lower].map((c, i) => /[a-f]/.test(c) && parseInt(digest[i], 16) >= 8 ? c.toUpperCase() : c).join("");
+}
+function normalizeAddress(address) {
+  if (typeof address !== "string" || !ADDRESS.test(address)) throw new HoldingError("not 0x followed by 40 hex digits");
+  const body = address.slice(2);
+  if (body !== body.toLowerCase() && body !== body.toUpperCase() && checksumAddress(address) !== address) {
+    throw new HoldingError(`EIP-55 checksum mismatch (expected ${checksumAddress(address)})`);
+  }
+  return "0x" + body.toLowerCase();
+}
+function recoverAddress(message, signature) {
+  if (typeof signature !== "string" || !SIGNATURE.test(signature)) {
+    throw new HoldingError("signature is not 0x followed by 130 hex digits");
+  }
+  const raw = Uint8Array.from(signature.slice(2).match(/../g), (b) => parseInt(b, 16));
+  let v = raw[64];
+  if (v === 27 || v === 28) v -= 27;
+  if (v !== 0 && v !== 1) throw new HoldingError(`signature v is ${raw[64]}, expected 27, 28, 0 or 1`);
+  const prefix = enc.encode(`Ethereum Signed Message:
+${message.length}`);
+  const digest = keccak_256(new Uint8Array([...prefix, ...message]));
+  let point;
+  try {
+    const sig = secp256k1.Signature.fromBytes(new Uint8Array([v, ...raw.slice(0, 64)]), "recovered");
+    point = sig.recoverPublicKey(digest).toBytes(false);
+  } catch (error) {
+    throw new HoldingError(`signature recovers no key (${error.message})`);
+  }
+  return "0x" + hex(keccak_256(point.slice(1)).slice(-20));
+}
+function describe(h) {
+  if (h.kind === "onchain") {
+    return `${h.asset} ${h.amount} at ${h.address} (${h.token || "native coin"}) on ${h.chain} block ${h.block}`;
+  }
+  return `${h.asset} ${h.amount} at custodian ${h.custodian} account ${h.account}`;
+}
+function holdingKey(h) {
+  if (h.kind === "onchain") {
+    return ["onchain", h.chain, normalizeAddress(h.address), h.token === null ? "" : normalizeAddress(h.token)].join("\0");
+  }
+  return ["custodian", h.custodian, h.account, h.asset].join("\0");
+}
+async function checkHolding(snap, h, units, pinned) {
+  if (h.kind === "onchain") {
+    const address = normalizeAddress(h.address);
+    let signer;
+    try {
+      signer = recoverAddress(enc.encode(snapshotChallenge(snap)), h.signature);
+    } catch (error) {
+      if (error instanceof HoldingError) return `signature: ${error.message}`;
+      throw error;
+    }
+    if (signer !== address) {
+      return `signature: recovers to ${checksumAddress(signer)}, not the holding's address (signed by another key, or for another snapshot)`;
+    }
+    return null;
+  }
+  const key = pinned.get(h.key);
+  if (!key) return `key ${h.key} is not pinned (--custodian-key)`;
+  if (key.name !== h.custodian) return `key ${h.key} is not the key of custodian ${h.custodian}`;
+  const raw = b64decode(h.signature);
+  if (raw === null) return "signature is not base64";
+  if (!await ed25519Verify(key.publicKey, enc.encode(statementText(snap, h)), raw)) {
+    return "statement signature does not verify (for this snapshot)";
+  }
+  return null;
+}
+async function verifyHoldings(snap, keys, custodianKeys = [], require2 = 1) {
+  const base = await verifySnapshot(snap, keys, require2);
+  const result = { ...base, holdings: [], assets: {} };
+  if (!base.ok) return result;
+  const pinned = /* @__PURE__ */ new Map();
+  const operators = /* @__PURE__ */ new Set();
+  try {
+    for (const k of Array.isArray(keys) ? keys : [keys]) {
+      for (const line of String(k).split(/\r?\n/).filter((l) => l.trim())) operators.add(hex((await parseVerifierKey(line)).publicKey));
+    }
+    for (const text of custodianKeys) {
+      for (const line of String(text).split(/\r?\n/).filter((l) => l.trim())) {
+        const key = await parseVerifierKey(line);
+        if (operators.has(hex(key.publicKey))) {
+          throw new Error(`--custodian-key ${key.keyName}: is the operator's own key (--key); pin each custodian's key from the custodian`);
+        }
+        pinned.set(key.keyName, key);
+      }
+    }
+  } catch (error) {
+    return { ...result, ok: false, input: true, reason: error.message.startsWith("--custodian-key") ? error.message : `--custodian-key: ${error.message}` };
+  }
+  const checks = [...base.checks];
+  const fail = (reason) => ({ ...result, ok: false, input: false, reason, checks });
+  if (!Object.hasOwn(snap, "holdings")) {
+    checks.push({ check: "holdings", ok: false, detail: `none: a ${snap.format} snapshot carries no proof of reserves (backstop-snapshot/2 does)` });
+    return fail(`holdings: ${checks.at(-1).detail}`);
+  }
+  if (!snap.holdings.length) {
+    checks.push({ check: "holdings", ok: false, detail: "none listed: no reserve is proven" });
+    return fail("holdings: none listed: no reserve is proven");
+  }
+  const decimals = {};
+  for (const [asset, text] of Object.entries(snap.reserves)) decimals[asset] = text.includes(".") ? text.length - text.indexOf(".") - 1 : 0;
+  const signed = Object.fromEntries(Object.keys(decimals).map((a) => [a, 0n]));
+  const seen = /* @__PURE__ */ new Map();
+  const failures = [];
+  for (const [index, h] of snap.holdings.entries()) {
+    const name = `holdings[${index}]`;
+    let why = null;
+    let units = 0n;
+    if (!Object.hasOwn(decimals, h.asset)) {
+      why = `wrong asset: ${h.asset} is not one of the fund's assets (${Object.keys(decimals).sort().join(", ")})`;
+    }
+    if (why === null) {
+      try {
+        units = parseAmount(h.amount, decimals[h.asset]);
+      } catch (error) {
+        why = `amount: ${error.message}`;
+      }
+    }
+    if (why === null) {
+      let key = null;
+      try {
+        key = holdingKey(h);
+      } catch (error) {
+        if (!(error instanceof HoldingError)) throw error;
+        why = `address: ${error.message}`;
+      }
+      if (key !== null && seen.has(key)) {
+        why = `counted twice: the same ${h.kind === "onchain" ? "address and token" : "custodian account"} as holdings[${seen.get(key)}]`;
+      } else if (key !== null) {
+        seen.set(key, index);
+      }
+    }
+    if (why === null) why = await checkHolding(snap, h, units, pinned);
+    if (why === null) {
+      signed[h.asset] += units;
+      const detail = `${describe(h)}: ${h.kind === "onchain" ? "signature verified (the balance on chain is not checked here)" : "custodian statement verified"}`;
+      checks.push({ check: name, ok: true, detail });
+    } else {
+      checks.push({ check: name, ok: false, detail: `${describe(h)}: ${why}` });
+      failures.push(`${name}: ${why}`);
+    }
+    result.holdings.push({ index, describe: describe(h), kind: h.kind, asset: h.asset, amount: h.amount, ok: why === null, reason: why });
+  }
+  for (const asset of Object.keys(decimals).sort()) {
+    const reserve = parseAmount(snap.reserves[asset], decimals[asset]);
+    const have = signed[asset];
+    const shown = formatUnits(have, decimals[asset]);
+    const ratio = reserve === 0n ? null : formatRatio(have, reserve, RATIO_PLACES);
+    result.assets[asset] = { reserve: snap.reserves[asset], signed: shown, ratio };
+    const detail = `verified holdings ${shown} vs reserve ${snap.reserves[asset]}${ratio === null ? "" : ` (ratio ${ratio})`}`;
+    if (have >= reserve) checks.push({ check: `reserves.${asset}`, ok: true, detail });
+    else {
+      checks.push({ check: `reserves.${asset}`, ok: false, detail: `${detail}: not covered` });
+      failures.push(`reserves.${asset}: ${detail}: not covered`);
+    }
+  }
+  if (failures.length) {
+    const more = failures.length > 1 ? ` (and ${failures.length - 1} more failure(s) above)` : "";
+    return { ...result, ok: false, input: false, reason: failures[0] + more, checks };
+  }
+  return { ...result, checks };
+}
+function formatUnits(units, decimals) {
+  const sign = units < 0n ? "-" : "";
+  const text = (units < 0n ? -units : units).toString().padStart(decimals + 1, "0");
+  return decimals ? `${sign}${text.slice(0, -decimals)}.${text.slice(-decimals)}` : `${sign}${text}`;
+}
+
+// src/inclusion.js
+var HASH_SIZE = 32;
+async function merkleInclusion(leafHash, index, size, proof, root) {
+  if (index < 0n || size < 0n) throw new Error(`negative index ${index} or size ${size}`);
+  if (index >= size) throw new Error(`index ${index} is beyond tree size ${size}`);
+  if (leafHash.length !== HASH_SIZE) throw new Error(`leaf hash is ${leafHash.length} bytes, expected ${HASH_SIZE}`);
+  const [inner, border] = inclusionShape(index, size);
+  if (proof.length !== inner + border) throw new Error(`proof has ${proof.length} hashes, expected ${inner + border}`);
+  proof.forEach((h, pos) => {
+    if (h.length !== HASH_SIZE) throw new Error(`proof hash ${pos} is not ${HASH_SIZE} bytes`);
+  });
+  const r = await chainBorderRight(
+    await chainInner(leafHash, proof.slice(0, inner), index, nodeHash),
+    proof.slice(inner),
+    nodeHash
+  );
+  if (!equal(r, root)) throw new Error(`root mismatch: computed ${hexOrEmpty(r)}, expected ${hexOrEmpty(root)}`);
+}
+
+// src/receipt.js
+var HEADER = "c2sp.org/tlog-proof@v1";
+var MAX_PROOF_HASHES = 64;
+var MAX_SIGNATURES = 100;
+var SIG_PREFIX = "— ";
+var KINDS = { deficit_covered: "payout", clawback_charged: "clawback" };
+var enc2 = new TextEncoder();
 var Failed = class extends Error {
 };
 var InputError = class extends Error {
+};
+function parseReceipt(text) {
+  const lines = text.split("\n");
+  if (lines[0] !== HEADER) throw new InputError(`line 1: expected '${HEADER}', got ${clip(lines[0])}`);
+  if (lines.length < 2 || !lines[1].startsWith("extra ")) {
+    throw new InputError("line 2: expected 'extra ' and the event's line in base64 (a Backstop receipt carries its event)");
+  }
+  const entry = b64decode(lines[1].slice("extra ".length));
+  if (!entry || !entry.length) throw new InputError("line 2: extra: not base64 of a non-empty event line");
+  const match = lines.length > 2 ? /^index (0|[1-9][0-9]{0,19})$/.exec(lines[2]) : null;
+  if (!match) throw new InputError(`line 3: expected 'index N' (decimal, no leading zero), got ${clip(lines.length > 2 ? lines[2] : "")}`);
+  const proof = [];
+  let number = 3;
+  while (number < lines.length && lines[number] !== "") {
+    const digest = b64decode(lines[number]);
+    if (digest === null || digest.length !== 32) {
+      throw new InputError(`line ${number + 1}: not a base64 SHA-256 hash of the inclusion proof`);
+    }
+    proof.push(digest);
+    number += 1;
+    if (proof.length > MAX_PROOF_HASHES) throw new InputError(`line ${number}: more than ${MAX_PROOF_HASHES} proof hashes`);
+  }
+  if (number >= lines.length) throw new InputError(`line ${number + 1}: no empty line before the checkpoint`);
+  const checkpoint = lines.slice(number + 1).join("\n");
+  if (!checkpoint.trim()) throw new InputError(`line ${number + 2}: no checkpoint after the empty line`);
+  if (!checkpoint.endsWith("\n")) throw new InputError("the checkpoint does not end with a newline");
+  return { entry, index: BigInt(match[1]), proof, checkpoint };
+}
+var validName = (name) => name.length > 0 && !name.includes("+") && !/[\s\u0000-\u001f]/u.test(name);
+async function openNote(note, verifiers) {
+  if (/[\u0000-\u0009\u000b-\u001f]/.test(note)) throw new Failed("malformed note: control character");
+  const split2 = note.lastIndexOf("\n\n");
+  if (split2 < 0) throw new Failed("malformed note: no blank line before the signatures");
+  const body = note.slice(0, split2 + 1);
+  const block = note.slice(split2 + 2);
+  if (!block || !block.endsWith("\n")) throw new Failed("malformed note: signature block missing or not newline-terminated");
+  const lines = block.slice(0, -1).split("\n");
+  if (lines.length > MAX_SIGNATURES) throw new Failed(`malformed note: more than ${MAX_SIGNATURES} signatures`);
+  const verified = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const [i, line] of lines.entries()) {
+    const n = i + 1;
+    if (!line.startsWith(SIG_PREFIX)) throw new Failed(`malformed note: signature line ${n} does not start with '— '`);
+    const rest = line.slice(SIG_PREFIX.length);
+    const space = rest.indexOf(" ");
+    const name = space < 0 ? rest : rest.slice(0, space);
+    const raw = space < 0 ? null : b64decode(rest.slice(space + 1));
+    if (space < 0 || !validName(name) || !raw || raw.length < 5) {
+      throw new Failed(`malformed note: signature line ${n} is not 'name base64'`);
+    }
+    const kid = raw.slice(0, 4);
+    const key = verifiers.find((v) => v.name === name && equal(v.keyId, kid));
+    if (!key) continue;
+    if (!await ed25519Verify(key.publicKey, enc2.encode(body), raw.slice(4))) {
+      throw new Failed(`invalid signature for key ${key.keyName} (signature line ${n})`);
+    }
+    if (!seen.has(key.keyName)) {
+      seen.add(key.keyName);
+      verified.push(name);
+    }
+  }
+  if (!verified.length) throw new Failed("note has no verifiable signatures from a known key");
+  return [body, verified];
+}
+function parseCheckpoint(body) {
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length < 3) throw new Failed(`checkpoint has ${lines.length} lines, expected at least 3`);
+  const [origin, sizeText, rootText] = lines;
+  if (!origin) throw new Failed("checkpoint origin is empty");
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(sizeText) || BigInt(sizeText) > (1n << 64n) - 1n) {
+    throw new Failed(`checkpoint size ${clip(sizeText)} is not a decimal uint64`);
+  }
+  const root = b64decode(rootText);
+  if (root === null) throw new Failed(`checkpoint root ${clip(rootText)} is not base64`);
+  if (root.length !== 32) throw new Failed(`checkpoint root is ${root.length} bytes, expected 32`);
+  return [origin, BigInt(sizeText), root];
+}
+async function verifyReceipt(text, keys, name = "(pasted)", require2 = 1) {
+  const checks = [];
+  const figures = {};
+  const ok = (check, detail) => checks.push({ check, ok: true, detail });
+  const fail = (check, reason) => {
+    checks.push({ check, ok: false, detail: reason });
+    return new Failed(`${check}: ${reason}`);
+  };
+  try {
+    const verifiers = [];
+    for (const k of keys) {
+      for (const line of String(k).split(/\r?\n/).filter((l) => l.trim())) {
+        let v;
+        try {
+          v = await parseVerifierKey(line);
+        } catch (error) {
+          throw new InputError(`key: ${error.message}`);
+        }
+        verifiers.push({ ...v, keyId: Uint8Array.from(v.keyName.split("+")[1].match(/../g), (h) => parseInt(h, 16)) });
+      }
+    }
+    if (!verifiers.length) throw new InputError("no verifier key given (--key)");
+    let parsed;
+    try {
+      parsed = parseReceipt(text);
+    } catch (error) {
+      if (error instanceof InputError) throw new InputError(`receipt ${name}: ${error.message}`);
+      throw error;
+    }
+    ok("receipt format", `c2sp.org/tlog-proof@v1, index ${parsed.index}, ${parsed.proof.length} proof hash(es)`);
+    let body;
+    let names;
+    try {
+      [body, names] = await openNote(parsed.checkpoint, verifiers);
+    } catch (error) {
+      if (error instanceof Failed) throw fail("checkpoint signature", error.message);
+      throw error;
+    }
+    if (new Set(names).size < require2) throw fail("checkpoint signature", `${new Set(names).size} known key(s) verified, ${require2} required`);
+    ok("checkpoint signature", `${names.length} valid (${names.join(", ")})`);
+    let origin;
+    let size;
+    let root;
+    try {
+      [origin, size, root] = parseCheckpoint(body);
+    } catch (error) {
+      if (error instanceof Failed) throw fail("checkpoint body", error.message);
+      throw error;
+    }
+    ok("checkpoint body", `${origin} size ${size}`);
+    const leaf = await sha2562(new Uint8Array([0, ...parsed.entry]));
+    try {
+      await merkleInclusion(leaf, parsed.index, size, parsed.proof, root);
+    } catch (error) {
+      throw fail("inclusion", error.message);
+    }
+    ok("inclusion", `entry ${parsed.index} is in the log of ${size} events`);
+    let event;
+    try {
+      event = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(parsed.entry));
+    } catch (error) {
+      throw fail("event", `the entry is not JSON: ${error.message}`);
+    }
+    const shaped = event && typeof event === "object" && !Array.isArray(event) && typeof event.type === "string" && typeof event.fund === "string" && event.data && typeof event.data === "object";
+    if (!shaped) throw fail("event", "the entry is not an event: not an event object");
+    if (!equal(enc2.encode(canonicalize(event)), parsed.entry)) {
+      throw fail("event", "the entry is not the event's canonical (RFC 8785) line");
+    }
+    if (BigInt(Number.isSafeInteger(event.index) ? event.index : -1) !== parsed.index) {
+      throw fail("event", `the event's index ${event.index ?? "None"} is not the receipt's ${parsed.index}`);
+    }
+    if (origin !== `backstop/${event.fund}`) throw fail("origin", `${clip(origin)} is not ${clip(`backstop/${event.fund}`)}`);
+    const kind = KINDS[event.type];
+    ok("event", `${kind || event.type} at index ${parsed.index}`);
+    Object.assign(figures, {
+      origin,
+      log_size: Number(size),
+      index: Number(parsed.index),
+      type: event.type,
+      time: event.time,
+      ref: event.ref
+    });
+    if (kind) Object.assign(figures, { account: event.data.account, asset: event.data.asset, amount: event.data.amount });
+    return { ok: true, input: false, reason: null, checks, figures };
+  } catch (error) {
+    if (error instanceof Failed) return { ok: false, input: false, reason: error.message, checks, figures };
+    const why = error instanceof InputError ? error.message : `malformed receipt (${error && error.message})`;
+    return { ok: false, input: true, reason: why, checks, figures };
+  }
+}
+
+// src/verify.js
+var KINDS2 = ["fees", "payouts", "clawbacks"];
+var HASH_SIZE2 = 32;
+var SUM_LIMIT = 1n << 128n;
+var QUOTE_CHARS = 60;
+var enc3 = new TextEncoder();
+var Failed2 = class extends Error {
+};
+var InputError2 = class extends Error {
 };
 function pyRepr(value) {
   if (value === null || value === void 0) return "None";
@@ -2417,7 +4246,7 @@ function fromHex(text) {
     const pair = clean2.slice(i, i + 2);
     if (!/^[0-9a-fA-F]{2}$/.test(pair)) {
       const bad = /^[0-9a-fA-F]$/.test(clean2[i]) ? i + 1 : i;
-      throw new Failed(`non-hexadecimal number found in fromhex() arg at position ${bad}`);
+      throw new Failed2(`non-hexadecimal number found in fromhex() arg at position ${bad}`);
     }
     out[i >> 1] = parseInt(pair, 16);
   }
@@ -2448,33 +4277,33 @@ function b64decode(text) {
   const bin = atob(data + "=".repeat((4 - rest) % 4));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
-function validName(name) {
+function validName2(name) {
   return name.length > 0 && !name.includes("+") && !/[\s\u0000-\u001f]/u.test(name);
 }
 async function keyId(name, publicKey) {
-  const digest = await sha2562(concat(enc.encode(name), Uint8Array.of(10, 1), publicKey));
+  const digest = await sha2562(concat(enc3.encode(name), Uint8Array.of(10, 1), publicKey));
   return digest.slice(0, 4);
 }
 async function parseVerifierKey(text) {
   text = String(text).trim();
   const first = text.indexOf("+");
   const second = first < 0 ? -1 : text.indexOf("+", first + 1);
-  if (second < 0) throw new InputError(`verifier key ${clip(text)} must be name+keyid+key`);
+  if (second < 0) throw new InputError2(`verifier key ${clip(text)} must be name+keyid+key`);
   const name = text.slice(0, first);
   const kidHex = text.slice(first + 1, second);
   const keyB64 = text.slice(second + 1);
-  if (!validName(name)) throw new InputError(`verifier key has invalid name ${clip(name)}`);
+  if (!validName2(name)) throw new InputError2(`verifier key has invalid name ${clip(name)}`);
   if (!/^[0-9a-f]{8}$/.test(kidHex)) {
-    throw new InputError(`verifier key id ${clip(kidHex)} is not 8 lowercase hex digits`);
+    throw new InputError2(`verifier key id ${clip(kidHex)} is not 8 lowercase hex digits`);
   }
   const key = b64decode(keyB64);
-  if (key === null) throw new InputError(`verifier key for ${clip(name)} is not valid base64`);
+  if (key === null) throw new InputError2(`verifier key for ${clip(name)} is not valid base64`);
   if (key.length !== 33 || key[0] !== 1) {
-    throw new InputError(`verifier key for ${clip(name)} is not an Ed25519 key (0x01 + 32 bytes)`);
+    throw new InputError2(`verifier key for ${clip(name)} is not an Ed25519 key (0x01 + 32 bytes)`);
   }
   const publicKey = key.slice(1);
   if (!equal(await keyId(name, publicKey), fromHex(kidHex))) {
-    throw new InputError(`verifier key id ${kidHex} does not match the key for ${clip(name)}`);
+    throw new InputError2(`verifier key id ${kidHex} does not match the key for ${clip(name)}`);
   }
   return { name, keyName: `${name}+${kidHex}`, publicKey };
 }
@@ -2486,11 +4315,11 @@ async function loadVerifiers(keys) {
       try {
         out.push(await parseVerifierKey(line));
       } catch (error) {
-        throw new InputError(lines.length > 1 ? `key line ${n + 1}: ${error.message}` : `key: ${error.message}`);
+        throw new InputError2(lines.length > 1 ? `key line ${n + 1}: ${error.message}` : `key: ${error.message}`);
       }
     }
   }
-  if (!out.length) throw new InputError("no verifier key given (--key)");
+  if (!out.length) throw new InputError2("no verifier key given (--key)");
   return out;
 }
 var Report = class {
@@ -2505,7 +4334,7 @@ var Report = class {
   }
   fail(check, reason) {
     this.checks.push({ check, ok: false, detail: reason });
-    return new Failed(`${check}: ${reason}`);
+    return new Failed2(`${check}: ${reason}`);
   }
 };
 async function run(body) {
@@ -2514,17 +4343,17 @@ async function run(body) {
     await body(report);
     return { ok: true, reason: null, input: false, checks: report.checks };
   } catch (error) {
-    if (error instanceof Failed) return { ok: false, reason: error.message, input: false, checks: report.checks };
-    const why = error instanceof InputError ? error.message : `malformed document (${error && error.message})`;
+    if (error instanceof Failed2) return { ok: false, reason: error.message, input: false, checks: report.checks };
+    const why = error instanceof InputError2 ? error.message : `malformed document (${error && error.message})`;
     return { ok: false, reason: why, input: true, checks: report.checks };
   }
 }
 var DECIMAL = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
 function parseAmount(text, decimals) {
   const match = typeof text === "string" ? DECIMAL.exec(text) : null;
-  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  if (!match) throw new Failed2(`not a decimal string: ${clip(text)}`);
   const [, sign, whole, frac = ""] = match;
-  if (frac.length !== decimals) throw new Failed(`amount ${clip(text)} must have exactly ${decimals} decimals`);
+  if (frac.length !== decimals) throw new Failed2(`amount ${clip(text)} must have exactly ${decimals} decimals`);
   const units = BigInt(whole + frac);
   return sign ? -units : units;
 }
@@ -2532,7 +4361,7 @@ function amountOr(report, where, text, decimals) {
   try {
     return parseAmount(text, decimals);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail(where, error.message);
+    if (error instanceof Failed2) throw report.fail(where, error.message);
     throw error;
   }
 }
@@ -2553,28 +4382,28 @@ var riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") 
 function requireSnapshot(doc, what) {
   const prev = isObject(doc) ? doc.previous : null;
   const ok = isObject(doc) && holdingsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string" && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root) && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v)) && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals) && Number.isSafeInteger(doc.accounts.count) && doc.accounts.count >= 0 && HEX64.test(doc.accounts.root) && (prev === null || prev === void 0 || isObject(prev) && Number.isSafeInteger(prev.log_size) && HEX64.test(prev.log_root) && Array.isArray(prev.consistency) && prev.consistency.every((h) => HEX64.test(h))) && Array.isArray(doc.signatures) && doc.signatures.length >= 1 && doc.signatures.every((g) => isObject(g) && typeof g.key === "string" && /^[^\s+]+\+[0-9a-f]{8}$/.test(g.key) && typeof g.sig === "string" && /^[A-Za-z0-9+/]+={0,2}$/.test(g.sig));
-  if (!ok) throw new InputError(`${what}: does not match snapshot.schema.json`);
+  if (!ok) throw new InputError2(`${what}: does not match snapshot.schema.json`);
 }
 function signedBytes(doc) {
   const rest = {};
   for (const [k, v] of Object.entries(doc)) if (k !== "signatures") rest[k] = v;
-  return enc.encode(canonicalize(rest));
+  return enc3.encode(canonicalize(rest));
 }
 async function verifyDocument(doc, verifiers, require2) {
   const byKey = new Map(verifiers.map((v) => [v.keyName, v]));
   const entries = doc.signatures;
-  if (!Array.isArray(entries)) throw new Failed("document has no signatures list");
+  if (!Array.isArray(entries)) throw new Failed2("document has no signatures list");
   const message = signedBytes(doc);
   const verified = [];
   const seen = /* @__PURE__ */ new Set();
   for (const [pos, entry] of entries.entries()) {
-    if (!isObject(entry) || typeof entry.key !== "string") throw new Failed(`signature ${pos} is malformed`);
+    if (!isObject(entry) || typeof entry.key !== "string") throw new Failed2(`signature ${pos} is malformed`);
     const v = byKey.get(entry.key);
     if (!v) continue;
     const sig = b64decode(entry.sig === void 0 ? "" : entry.sig);
-    if (sig === null) throw new Failed(`signature ${pos} by ${entry.key} is not base64`);
+    if (sig === null) throw new Failed2(`signature ${pos} by ${entry.key} is not base64`);
     if (!await ed25519Verify(v.publicKey, message, sig)) {
-      throw new Failed(`signature ${pos} by ${entry.key} does not verify`);
+      throw new Failed2(`signature ${pos} by ${entry.key} does not verify`);
     }
     if (!seen.has(v.keyName)) {
       seen.add(v.keyName);
@@ -2582,7 +4411,7 @@ async function verifyDocument(doc, verifiers, require2) {
     }
   }
   if (verified.length < require2) {
-    throw new Failed(`${verified.length} known key(s) verified, ${require2} required` + (verified.length ? ` (verified: ${verified.join(", ")})` : ""));
+    throw new Failed2(`${verified.length} known key(s) verified, ${require2} required` + (verified.length ? ` (verified: ${verified.join(", ")})` : ""));
   }
   return verified;
 }
@@ -2591,7 +4420,7 @@ async function checkSignatures(report, doc, verifiers, require2, what = "snapsho
   try {
     names = await verifyDocument(doc, verifiers, require2);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail(`${what} signatures`, error.message);
+    if (error instanceof Failed2) throw report.fail(`${what} signatures`, error.message);
     throw error;
   }
   report.ok(`${what} signatures`, `${names.length} valid (${names.join(", ")}), ${require2} required`);
@@ -2621,13 +4450,13 @@ async function chainBorderRight(seed, proof, node) {
 }
 var nodeHash = (left, right) => sha2562(concat(Uint8Array.of(1), left, right));
 async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
-  if (oldSize < 0n || newSize < 0n) throw new Failed(`negative tree size ${oldSize} or ${newSize}`);
-  if (oldSize > newSize) throw new Failed(`old size ${oldSize} is larger than new size ${newSize}`);
-  if (oldSize === 0n) throw new Failed("consistency proof from the empty tree (old size 0) is not accepted");
+  if (oldSize < 0n || newSize < 0n) throw new Failed2(`negative tree size ${oldSize} or ${newSize}`);
+  if (oldSize > newSize) throw new Failed2(`old size ${oldSize} is larger than new size ${newSize}`);
+  if (oldSize === 0n) throw new Failed2("consistency proof from the empty tree (old size 0) is not accepted");
   if (oldSize === newSize) {
-    if (proof.length) throw new Failed(`proof has ${proof.length} hashes, expected 0 for equal sizes`);
+    if (proof.length) throw new Failed2(`proof has ${proof.length} hashes, expected 0 for equal sizes`);
     if (!equal(oldRoot, newRoot)) {
-      throw new Failed(`root mismatch: sizes are equal but roots differ (${hexOrEmpty(oldRoot)} vs ${hexOrEmpty(newRoot)})`);
+      throw new Failed2(`root mismatch: sizes are equal but roots differ (${hexOrEmpty(oldRoot)} vs ${hexOrEmpty(newRoot)})`);
     }
     return;
   }
@@ -2635,47 +4464,47 @@ async function merkleConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
   let [inner, border] = inclusionShape(oldSize - 1n, newSize);
   const seeded = oldSize === 1n << BigInt(shift);
   const expected = (seeded ? 0 : 1) + inner - shift + border;
-  if (proof.length !== expected) throw new Failed(`proof has ${proof.length} hashes, expected ${expected}`);
+  if (proof.length !== expected) throw new Failed2(`proof has ${proof.length} hashes, expected ${expected}`);
   proof.forEach((h, pos) => {
-    if (h.length !== HASH_SIZE) throw new Failed(`proof hash ${pos} is not ${HASH_SIZE} bytes`);
+    if (h.length !== HASH_SIZE2) throw new Failed2(`proof hash ${pos} is not ${HASH_SIZE2} bytes`);
   });
   const [seed, rest] = seeded ? [oldRoot, proof] : [proof[0], proof.slice(1)];
   inner -= shift;
   const mask = oldSize - 1n >> BigInt(shift);
   const fr = await chainBorderRight(await chainInnerRight(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
   const sr = await chainBorderRight(await chainInner(seed, rest.slice(0, inner), mask, nodeHash), rest.slice(inner), nodeHash);
-  if (!equal(fr, oldRoot)) throw new Failed(`old root mismatch: computed ${hexOrEmpty(fr)}, expected ${hexOrEmpty(oldRoot)}`);
-  if (!equal(sr, newRoot)) throw new Failed(`new root mismatch: computed ${hexOrEmpty(sr)}, expected ${hexOrEmpty(newRoot)}`);
+  if (!equal(fr, oldRoot)) throw new Failed2(`old root mismatch: computed ${hexOrEmpty(fr)}, expected ${hexOrEmpty(oldRoot)}`);
+  if (!equal(sr, newRoot)) throw new Failed2(`new root mismatch: computed ${hexOrEmpty(sr)}, expected ${hexOrEmpty(newRoot)}`);
 }
 function sumsBytes(sums) {
   const out = new Uint8Array(16 * sums.length);
   sums.forEach((value, pos) => {
-    if (value < 0n) throw new Failed(`sum component ${pos} is negative: ${value}`);
-    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+    if (value < 0n) throw new Failed2(`sum component ${pos} is negative: ${value}`);
+    if (value >= SUM_LIMIT) throw new Failed2(`sum component ${pos} overflows 128 bits: ${value}`);
     for (let k = 15, v = value; k >= 0; k--, v >>= 8n) out[16 * pos + k] = Number(v & 0xffn);
   });
   return out;
 }
 async function accountLeafHash(nonce, account, sums) {
-  const accountHash = await sha2562(enc.encode(account));
+  const accountHash = await sha2562(enc3.encode(account));
   return sha2562(concat(Uint8Array.of(0), nonce, accountHash, sumsBytes(sums)));
 }
 async function sumNode(left, right) {
   const h = await sha2562(concat(Uint8Array.of(1), left[0], sumsBytes(left[1]), right[0], sumsBytes(right[1])));
   const total = left[1].map((a, i) => a + right[1][i]);
   total.forEach((value, pos) => {
-    if (value >= SUM_LIMIT) throw new Failed(`sum component ${pos} overflows 128 bits: ${value}`);
+    if (value >= SUM_LIMIT) throw new Failed2(`sum component ${pos} overflows 128 bits: ${value}`);
   });
   return [h, total];
 }
 async function verifySumProof(leafHash, leafSums, index, count, path, root, totalSums) {
-  if (!(index >= 0n && index < count)) throw new Failed(`index ${index} is beyond account count ${count}`);
+  if (!(index >= 0n && index < count)) throw new Failed2(`index ${index} is beyond account count ${count}`);
   const [inner, border] = inclusionShape(index, count);
-  if (path.length !== inner + border) throw new Failed(`path has ${path.length} entries, expected ${inner + border}`);
+  if (path.length !== inner + border) throw new Failed2(`path has ${path.length} entries, expected ${inner + border}`);
   sumsBytes(leafSums);
   path.forEach(([hash, sums], step) => {
-    if (hash.length !== 32) throw new Failed(`path entry ${step}: hash is ${hash.length} bytes, expected 32`);
-    if (sums.length !== leafSums.length) throw new Failed(`path entry ${step}: ${sums.length} sums, expected ${leafSums.length}`);
+    if (hash.length !== 32) throw new Failed2(`path entry ${step}: hash is ${hash.length} bytes, expected 32`);
+    if (sums.length !== leafSums.length) throw new Failed2(`path entry ${step}: ${sums.length} sums, expected ${leafSums.length}`);
     sumsBytes(sums);
   });
   const [r, rSums] = await chainBorderRight(
@@ -2683,9 +4512,9 @@ async function verifySumProof(leafHash, leafSums, index, count, path, root, tota
     path.slice(inner),
     sumNode
   );
-  if (!equal(r, root)) throw new Failed(`root mismatch: computed ${toHex(r)}, expected ${toHex(root)}`);
+  if (!equal(r, root)) throw new Failed2(`root mismatch: computed ${toHex(r)}, expected ${toHex(root)}`);
   if (rSums.length !== totalSums.length || rSums.some((v, i) => v !== totalSums[i])) {
-    throw new Failed(`totals mismatch: computed [${rSums.join(", ")}], expected [${totalSums.join(", ")}]`);
+    throw new Failed2(`totals mismatch: computed [${rSums.join(", ")}], expected [${totalSums.join(", ")}]`);
   }
 }
 var EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -2701,7 +4530,7 @@ function verifySnapshot(snapshot, keys, require2 = 1) {
 async function riskNote(report, snap) {
   const risk = isObject(snap.metrics) ? snap.metrics.risk : void 0;
   if (risk === void 0) return;
-  const digest = toHex(await sha2562(enc.encode(canonicalize(risk.model.parameters))));
+  const digest = toHex(await sha2562(enc3.encode(canonicalize(risk.model.parameters))));
   if (digest !== risk.model.hash) {
     throw report.fail("metrics.risk", "model.hash is not the SHA-256 of the RFC 8785 bytes of model.parameters");
   }
@@ -2710,7 +4539,7 @@ async function riskNote(report, snap) {
 }
 function decimalFraction(text) {
   const match = typeof text === "string" ? DECIMAL.exec(text) : null;
-  if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
+  if (!match) throw new Failed2(`not a decimal string: ${clip(text)}`);
   const [, sign, whole, frac = ""] = match;
   const digits = BigInt(whole + frac);
   return [sign ? -digits : digits, 10n ** BigInt(frac.length)];
@@ -2733,7 +4562,7 @@ function checkRiskFigures(report, snap, risk) {
     balance = decimalFraction(risk.balance);
     size = decimalFraction(risk.recommended_size);
   } catch (error) {
-    if (error instanceof Failed) throw report.fail("metrics.risk", error.message);
+    if (error instanceof Failed2) throw report.fail("metrics.risk", error.message);
     throw error;
   }
   if (probability[0] < 0n || probability[0] > probability[1]) {
@@ -2764,7 +4593,7 @@ async function checkSnapshotInternal(report, snap) {
     if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
     const totals = acc.totals[asset];
     if (!isObject(totals)) throw report.fail(`accounts.totals.${asset}`, "missing");
-    for (const kind of KINDS) {
+    for (const kind of KINDS2) {
       const where = `accounts.totals.${asset}.${kind}`;
       const units = amountOr(report, where, totals[kind], decimals[asset]);
       if (units < 0n) throw report.fail(where, `negative total ${totals[kind]}`);
@@ -2792,14 +4621,14 @@ async function checkSnapshotInternal(report, snap) {
       fromHex(snap.log.root)
     );
   } catch (error) {
-    if (error instanceof Failed) throw report.fail("previous.consistency", error.message);
+    if (error instanceof Failed2) throw report.fail("previous.consistency", error.message);
     throw error;
   }
   report.ok("previous.consistency", `log of size ${prev.log_size} is a prefix of this one (${snap.log.size})`);
 }
 function proofFromShard(shard, account) {
   const fail = (why) => {
-    throw new InputError(`account shard: ${why}`);
+    throw new InputError2(`account shard: ${why}`);
   };
   if (shard.format !== "backstop-account-shard/1") fail(`format: ${pyRepr(shard.format)} is not 'backstop-account-shard/1'`);
   const { assets, nodes, count } = shard;
@@ -2818,7 +4647,7 @@ function proofFromShard(shard, account) {
     }
     const sums = {};
     assets.forEach((asset, i) => {
-      sums[asset] = Object.fromEntries(KINDS.map((k, j) => [k, value[1 + 3 * i + j]]));
+      sums[asset] = Object.fromEntries(KINDS2.map((k, j) => [k, value[1 + 3 * i + j]]));
     });
     return { hash: value[0], sums };
   };
@@ -2841,7 +4670,7 @@ function proofFromShard(shard, account) {
 }
 function requireAccountProof(doc) {
   const ok = isObject(doc) && doc.format === "backstop-account-proof/1" && typeof doc.account === "string" && HEX64.test(doc.nonce) && amountsOk(doc.totals) && Number.isSafeInteger(doc.index) && doc.index >= 0 && Number.isSafeInteger(doc.count) && doc.count >= 1 && HEX64.test(doc.root) && Array.isArray(doc.path) && doc.path.every((p) => isObject(p) && HEX64.test(p.hash) && amountsOk(p.sums));
-  if (!ok) throw new InputError("account proof: does not match account-proof.schema.json");
+  if (!ok) throw new InputError2("account proof: does not match account-proof.schema.json");
 }
 function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1) {
   return run(async (report) => {
@@ -2867,7 +4696,7 @@ function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1)
         if (!(asset in decimals)) throw report.fail(`accounts.assets.${asset}`, "has no reserve entry (decimals unknown)");
         const entry = isObject(sums) ? sums[asset] : void 0;
         if (!isObject(entry)) throw report.fail(`${where}.${asset}`, "missing");
-        for (const kind of KINDS) out.push(amountOr(report, `${where}.${asset}.${kind}`, entry[kind], decimals[asset]));
+        for (const kind of KINDS2) out.push(amountOr(report, `${where}.${asset}.${kind}`, entry[kind], decimals[asset]));
       }
       return out;
     };
@@ -2878,7 +4707,7 @@ function verifyAccountProof(proof, snapshot, keys, account = null, require2 = 1)
       const leaf = await accountLeafHash(fromHex(doc.nonce), doc.account, leafSums);
       await verifySumProof(leaf, leafSums, BigInt(doc.index), BigInt(doc.count), path, fromHex(acc.root), totals);
     } catch (error) {
-      if (error instanceof Failed) throw report.fail("sum proof", error.message);
+      if (error instanceof Failed2) throw report.fail("sum proof", error.message);
       throw error;
     }
     report.ok("sum proof", `leaf ${doc.index} of ${doc.count} -> snapshot account root and totals`);
@@ -2890,7 +4719,7 @@ function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require
     requireSnapshot(oldSnapshot, "old snapshot");
     requireSnapshot(newSnapshot, "new snapshot");
     if (proof !== null && !(isObject(proof) && proof.format === "backstop-consistency-proof/1" && isObject(proof.old) && isObject(proof.new) && Array.isArray(proof.proof))) {
-      throw new InputError("consistency proof: not a backstop-consistency-proof/1 document");
+      throw new InputError2("consistency proof: not a backstop-consistency-proof/1 document");
     }
     report.ok("schemas");
     await checkSignatures(report, oldSnapshot, verifiers, require2, "old snapshot");
@@ -2919,7 +4748,7 @@ function verifyConsistency(oldSnapshot, newSnapshot, keys, proof = null, require
     try {
       await merkleConsistency(BigInt(oldSize), BigInt(newSize), hashes.map(fromHex), fromHex(oldRoot), fromHex(newRoot));
     } catch (error) {
-      if (error instanceof Failed) throw report.fail("consistency", `${error.message} (history rewritten or wrong proof)`);
+      if (error instanceof Failed2) throw report.fail("consistency", `${error.message} (history rewritten or wrong proof)`);
       throw error;
     }
     if (proof !== null) {
@@ -2936,19 +4765,27 @@ export {
   b64decode,
   chainBorderRight,
   chainInner,
+  checksumAddress,
   clip,
   engines,
   equal,
+  formatRatio,
   hexOrEmpty,
   inclusionShape,
   merkleConsistency,
   nodeHash,
+  parseAmount,
+  parseReceipt,
   parseVerifierKey,
   proofFromShard,
   pyRepr,
+  recoverAddress,
   signedBytes,
+  snapshotChallenge,
   verifyAccountProof,
   verifyConsistency,
+  verifyHoldings,
+  verifyReceipt,
   verifySnapshot
 };
 /*! Bundled license information:
@@ -2958,5 +4795,8 @@ export {
 @noble/curves/abstract/curve.js:
 @noble/curves/abstract/edwards.js:
 @noble/curves/ed25519.js:
+@noble/curves/abstract/der.js:
+@noble/curves/abstract/weierstrass.js:
+@noble/curves/secp256k1.js:
   (*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) *)
 */

@@ -19,8 +19,9 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic, register_topic
 
 from ledger.domain.fund import EVENT_CLASSES, Fund, instant
+from ledger.domain.poolevents import V2_EVENT_CLASSES, FundOpened2
 
-_BY_TOPIC: dict[str, type[Any]] = {cls.TOPIC: cls for cls in EVENT_CLASSES}
+_BY_TOPIC: dict[str, type[Any]] = {cls.TOPIC: cls for cls in (*EVENT_CLASSES, *V2_EVENT_CLASSES)}
 _FUND_TOPIC = get_topic(Fund)
 # Snapshots store the aggregate's class path as their topic; databases written before the
 # aggregate moved to ledger/domain/fund.py name it "ledger.domain:Fund" (and "...:Fund.Snapshot").
@@ -63,7 +64,7 @@ class FundMapper(Mapper[UUID]):
             raise MapperDeserialisationError(
                 f"stored fund event {stored_event.originator_id} version {version}: "
                 f"{error!r}{hint}") from error
-        if cls is Fund.Created:
+        if cls is Fund.Created or cls is FundOpened2:
             state["originator_topic"] = _FUND_TOPIC
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)  # as the library's own mapper does

@@ -5,13 +5,43 @@ policy parameters with and without their hash fixed)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import re
+from collections.abc import Callable
+from typing import Any
 
 from auditor.formats.wire import canonical_bytes, sha256_hex
+from auditor.verify import merkle
+from auditor.verify.keys import Signer, sign_document
 
 SEED = 20200312
+
+
+def leaf_bytes(line: bytes) -> bytes:
+    """The bytes a forger hashes for an export line: its canonical JSON, or the raw line when
+    it is not JSON (what a careless forger would hash)."""
+    try:
+        return canonical_bytes(json.loads(line))
+    except ValueError:
+        return line.rstrip(b"\n")
+
+
+def resigned(snapshot: dict[str, Any], lines: list[bytes], signer: Signer, *,
+             log_size: int | None = None,
+             edit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """`snapshot` made to commit to `lines` (the first `log_size`, default all) and signed
+    again with `signer` alone, after `edit`: a forgery no signature or root check catches."""
+    size = len(lines) if log_size is None else log_size
+    doc = copy.deepcopy(snapshot)
+    doc["log"] = {**doc["log"], "size": size, "root": merkle.root_of(  # its origin kept
+        [merkle.leaf_hash(leaf_bytes(line)) for line in lines[:size]]).hex()}
+    if edit is not None:
+        edit(doc)
+    doc["signatures"] = []
+    doc["signatures"] = [sign_document(doc, signer)]
+    return doc
 AMOUNT = re.compile(
     rb'"(amount|fee|remainder|delta|deficit|fund_payment|socialized|unresolved|collateral|'
     rb'fill_price|entry_price|mark_price|size|from_amount|to_amount|unrealized_pnl)":"(-?[0-9.]+)"')

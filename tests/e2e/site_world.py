@@ -95,3 +95,22 @@ def data_of(site: Path) -> dict[str, Any]:
     prefix = "window.BACKSTOP_SITE = "
     assert text.startswith(prefix) and text.endswith(";\n")
     return json.loads(text[len(prefix):-2])
+
+
+def build(*args: str) -> Any:
+    """`backstop site build ARGS` through click's runner (the result, whatever its exit)."""
+    from ledger.cli.main import main as operator
+
+    return CliRunner().invoke(operator, ["site", "build", *args])
+
+
+def refused(tmp_path: Path, *args: str) -> str:
+    """Exit 2, one line, and no site written."""
+    out = tmp_path / "site"
+    result = build(*args, "--out", str(out))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
+    return lines[0]

@@ -21,10 +21,9 @@ from click.testing import CliRunner
 
 from auditor import cli
 from auditor.formats.wire import canonical_bytes
-from auditor.verify import merkle
-from auditor.verify.keys import Signer, checkpoint_body, parse_checkpoint, sign_document, sign_note
+from auditor.verify.keys import Signer, checkpoint_body, parse_checkpoint, sign_note
 from tests.audit_world import build_world
-from tests.e2e.mutations import SEED, change_digit, event_mutations
+from tests.e2e.mutations import SEED, change_digit, event_mutations, resigned
 
 DERIVED = ("fee_inflow", "deficit_covered", "socialized_loss_assessed", "clawback_charged")
 TRIED: Counter[str] = Counter()  # forged logs tried, by kind (printed by the last test)
@@ -52,14 +51,7 @@ class Forger:
               edit: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Write `lines` as the export and sign a snapshot whose log root is theirs (over the
         first `log_size` lines, default all), with `edit` applied to it."""
-        size = len(lines) if log_size is None else log_size
-        leaves = [merkle.leaf_hash(_leaf_bytes(line)) for line in lines[:size]]
-        doc = copy.deepcopy(self.snapshot)
-        doc["log"] = {**doc["log"], "size": size, "root": merkle.root_of(leaves).hex()}
-        if edit is not None:
-            edit(doc)
-        doc["signatures"] = []
-        doc["signatures"].append(sign_document(doc, self.signer))
+        doc = resigned(self.snapshot, lines, self.signer, log_size=log_size, edit=edit)
         (self.dir / "events.jsonl").write_bytes(b"".join(lines))
         (self.dir / "snapshot.json").write_text(json.dumps(doc))
 
@@ -73,13 +65,6 @@ class Forger:
     def replay(self) -> tuple[int, dict[str, Any]]:
         return self.audit("replay", str(self.dir / "events.jsonl"),
                           "--snapshot", str(self.dir / "snapshot.json"))
-
-
-def _leaf_bytes(line: bytes) -> bytes:
-    try:
-        return canonical_bytes(json.loads(line))
-    except ValueError:  # not JSON: the raw line is what a careless forger would hash
-        return line.rstrip(b"\n")
 
 
 def refused(forger: Forger, kind: str, *words: str, command: str = "replay") -> str:

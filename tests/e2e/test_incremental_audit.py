@@ -1,18 +1,22 @@
 """Incremental audits of a tiled log (`backstop-audit replay --save-state/--resume-state`):
 a resumed replay reaches the full replay's verdict, figures and state; a tampered tile in the
-new range, a forked history and a corrupt state file are refused."""
+new range, a forked history and a corrupt state file are refused; a version 1 state (ids as
+a plain list) still resumes and is saved as version 2."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
+import zlib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from auditor.cli import main as audit
-from auditor.state import FORMAT
+from auditor.saved_ids import SavedIds
+from auditor.state import FORMAT, FORMAT_V1
 from auditor.verify.keys import Signer
 from tests.factories import TIME, capital, fund_config, write_jsonl
 from tests.publishing import SIGNER, add, batch, publish_day
@@ -75,8 +79,14 @@ def test_resumed_replays_reach_the_full_replays_verdict_figures_and_state(publis
     assert doc["format"] == FORMAT and doc["log"]["size"] == third
     assert doc["snapshot"]["log_root"] == full["snapshot"]["log_root"]
     assert len(doc["log"]["subtrees"]) == 3  # 770 = 512 + 256 + 2
-    assert len(doc["seen"]) == 1 + 1 + 240 + 190 + 330  # the policy's, the capital's, the facts'
-    assert doc["seen"][:2] == ["capital\x00c1", "fee\x00b0-f0"]  # sorted
+    count = 1 + 1 + 240 + 190 + 330  # the policy's, the capital's, the facts'
+    assert doc["seen"]["count"] == count
+    blocks = doc["seen"]["blocks"]
+    keys = SavedIds.from_blocks(blocks, count, "s3").keys()
+    assert keys[:2] == ["capital\x00c1", "fee\x00b0-f0"] and keys == sorted(set(keys))
+    # A block starts at the first id and at each one whose CRC-32 is 0 mod 512.
+    assert [b[0] for b in blocks] == [k for i, k in enumerate(keys)
+                                      if i == 0 or zlib.crc32(k.encode()) % 512 == 0]
     # Resuming at the state's own size replays nothing and verifies.
     code, verdict = resume(root, third, tmp_path / "s3")
     assert code == 0 and verdict["events"] == third, verdict
@@ -117,11 +127,19 @@ def test_a_state_of_another_history_is_a_fork(published, make_ledger, tmp_path) 
     assert code == 1 and "is smaller than the state's" in verdict["reason"], verdict
 
 
+FULL_AUDIT = "; run a full audit (without --resume-state) to save a new state"
+
+
 @pytest.mark.parametrize(("content", "reason"), [
     (b"not gzip", "not a backstop-audit state file (not gzip-compressed JSON"),
     (gzip.compress(b'{"format": "something/else"}'),
-     "format: expected backstop-audit-state/v1, got 'something/else'"),
-    (gzip.compress(b"[1, 2]"), "format: expected backstop-audit-state/v1, got 'list'"),
+     "format: expected backstop-audit-state/v2 (or backstop-audit-state/v1), got "
+     "'something/else'" + FULL_AUDIT),
+    (gzip.compress(b'{"format": "backstop-audit-state/v3"}'),
+     "format: expected backstop-audit-state/v2 (or backstop-audit-state/v1), got "
+     "'backstop-audit-state/v3'" + FULL_AUDIT),
+    (gzip.compress(b"[1, 2]"), "format: expected backstop-audit-state/v2 (or "
+                               "backstop-audit-state/v1), got 'list'" + FULL_AUDIT),
 ])
 def test_a_foreign_state_file_exits_2_in_one_line(published, tmp_path, content, reason) -> None:
     root, (_, second, _) = published
@@ -145,14 +163,19 @@ def test_a_corrupt_or_edited_state_file_exits_2(published, tmp_path) -> None:
     code, verdict = resume(root, second, truncated)
     assert code == 2 and "not a backstop-audit state file" in verdict["error"], verdict
     doc = json.loads(gzip.decompress(raw))
+    keys = SavedIds.from_blocks(doc["seen"]["blocks"], doc["seen"]["count"], "s1").keys()
     edits = {"balances": lambda d: d["balances"].update(USDT=-1),
              "root": lambda d: d["log"].update(root="00" * 32),
              "subtrees": lambda d: d["log"]["subtrees"].pop(),
              "accounts": lambda d: d["accounts"].update(x=[1]),
-             "seen": lambda d: d["seen"].append(d["seen"][0])}
+             "count": lambda d: d["seen"].update(count=d["seen"]["count"] + 1),
+             "blocks": lambda d: d["seen"]["blocks"][0].__setitem__(1, 0),
+             "v1 twice": lambda d: d.update(format=FORMAT_V1, seen=[*keys, keys[0]])}
     expected = {"balances": "balances: {'USDT': -1} is not an object of a non-negative integer",
                 "root": "log.subtrees fold to", "subtrees": "32-byte subtree hashes",
-                "accounts": "accounts: ", "seen": "is listed twice"}
+                "accounts": "accounts: ", "count": "seen.count: 243, but the blocks hold 242",
+                "blocks": "seen.blocks: not a list of [first id, count > 0, data]",
+                "v1 twice": "seen: 'capital\\x00c1' is listed twice"}
     for name, edit in edits.items():
         changed = json.loads(json.dumps(doc))
         edit(changed)
@@ -162,6 +185,42 @@ def test_a_corrupt_or_edited_state_file_exits_2(published, tmp_path) -> None:
         assert code == 2, (name, verdict)
         assert verdict["error"].startswith(f"state {path}: malformed ("), (name, verdict)
         assert expected[name] in verdict["error"], (name, verdict)
+
+
+def test_a_state_whose_id_block_was_replaced_exits_2_naming_it(published, tmp_path) -> None:
+    root, (first, second, _) = published
+    good = tmp_path / "s1"
+    assert audit_json("replay", str(root), "--snapshot", str(first), "--save-state",
+                      str(good))[0] == 0
+    doc = json.loads(gzip.decompress(good.read_bytes()))
+    assert sum(b[1] for b in doc["seen"]["blocks"]) == 1 + 1 + 240
+    for block in doc["seen"]["blocks"]:
+        block[2] = "AAAA"  # valid base64, not zlib: the first new id's block is read
+    edited = tmp_path / "edited"
+    edited.write_bytes(gzip.compress(json.dumps(doc).encode()))
+    code, verdict = resume(root, second, edited, "--save-state", str(tmp_path / "out"))
+    assert code == 2, verdict
+    assert re.match(rf"state {re.escape(str(edited))}: malformed \(seen block \d does not "
+                    r"decode \(", verdict["error"]), verdict
+    assert verdict["error"].endswith(FULL_AUDIT), verdict
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_version_1_state_still_resumes_and_is_saved_as_version_2(published, tmp_path) -> None:
+    root, (first, second, _) = published
+    assert audit_json("replay", str(root), "--snapshot", str(second), "--save-state",
+                      str(tmp_path / "full"))[0] == 0
+    assert audit_json("replay", str(root), "--snapshot", str(first), "--save-state",
+                      str(tmp_path / "s1"))[0] == 0
+    doc = json.loads(gzip.decompress((tmp_path / "s1").read_bytes()))
+    keys = SavedIds.from_blocks(doc["seen"]["blocks"], doc["seen"]["count"], "s1").keys()
+    doc.update(format=FORMAT_V1, seen=keys)  # as version 1 wrote it: every id in one list
+    old = tmp_path / "v1"
+    old.write_bytes(gzip.compress(json.dumps(doc, sort_keys=True).encode()))
+    code, verdict = resume(root, second, old, "--save-state", str(tmp_path / "s2"))
+    assert code == 0, verdict
+    assert verdict["events"] == second
+    assert (tmp_path / "s2").read_bytes() == (tmp_path / "full").read_bytes()
 
 
 def test_state_options_need_a_tiled_log(tmp_path) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,18 +18,11 @@ from typing import Any
 import pytest
 
 from ledger.service.site import build_site
-from tests.e2e.conftest import CHROMIUM, require
+from tests.e2e.conftest import QuietHandler
 from tests.e2e.site_world import World
 from tests.serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -47,38 +38,6 @@ def served(site: Path) -> Iterator[str]:
     handler = functools.partial(QuietHandler, directory=str(site))
     with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as port:
         yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists() and os.environ.get("BACKSTOP_REQUIRE_BROWSER"):
-        subprocess.run(["make", "-C", str(ROOT), "browser"], check=True, timeout=1800)
-    require(str(CHROMIUM), CHROMIUM.exists())
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require("Playwright for Python (pip install 'backstop[browser]')", False)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page that records console errors and uncaught exceptions."""
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.errors = []
-    tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda e: tab.errors.append(str(e)))
-    # Every Content-Security-Policy violation, as the page's own event reports it (the console
-    # error above says the same; this one names the directive).
-    tab.add_init_script("""window.__csp = [];
-        document.addEventListener('securitypolicyviolation',
-            (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));""")
-    yield tab
-    context.close()
 
 
 def test_overview_opens_without_errors_and_draws_its_charts(page: Any, served: str,
@@ -301,7 +260,7 @@ def test_a_trader_with_only_their_account_id_reaches_verified_with_their_totals(
     # the shard came from the site itself, and nothing else was asked for
     assert f"{served}/snapshots/{last}/accounts/all.js" in requests
     assert all(url.startswith(served + "/") for url in requests), requests
-    scope = page.locator(".scope").inner_text()
+    scope = page.locator("aside[aria-labelledby=h-scope]").inner_text()
     assert "backstop-audit replay" in scope and "backstop-audit reserves" in scope
     assert page.errors == []
     assert page.evaluate("window.__csp") == []

@@ -14,21 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from ledger.cli.main import main as backstop
 from ledger.service.signing import generate_signer
-from tests.e2e.site_world import World, data_of
+from tests.e2e.site_world import World, build, data_of, refused
 
 
 def demo_origin(vkey: str) -> str:
     """The derived origin of fund demo's log under `vkey` (schemas/README.md, "Origin")."""
     public = base64.b64decode(vkey.split("+", 2)[2])[1:]
     return "backstop/demo/" + hashlib.sha256(public).hexdigest()[:16]
-
-
-def build(*args: str) -> Any:
-    return CliRunner().invoke(backstop, ["site", "build", *args])
 
 
 def units(text: str) -> int:
@@ -130,18 +124,6 @@ def test_key_from_the_publication(site_world: World, tmp_path: Path) -> None:
     data = data_of(out)
     assert data["key"]["vkey"] == site_world.vkey
     assert [s["size"] for s in data["snapshots"]] == site_world.sizes
-
-
-def refused(tmp_path: Path, *args: str) -> str:
-    """Exit 2, one line, and no site written."""
-    out = tmp_path / "site"
-    result = build(*args, "--out", str(out))
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
-    return lines[0]
 
 
 def test_wrong_key_is_refused(site_world: World, tmp_path: Path) -> None:

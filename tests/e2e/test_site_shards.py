@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.site_world import World, data_of
-from tests.e2e.test_site_build import build, refused
+from tests.e2e.site_world import World, build, data_of, refused
 
 PREFIX = "(window.BACKSTOP_SHARDS = window.BACKSTOP_SHARDS || {})"
 

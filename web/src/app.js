@@ -4,6 +4,8 @@
 import uPlot from "uplot";
 import { verifyById, verifyDocument } from "./account.js";
 import { engines, verifyConsistency, verifySnapshot } from "./verify.js";
+import { verifyHoldings } from "./reserves.js";
+import { verifyReceipt } from "./receipt.js";
 
 const site = window.BACKSTOP_SITE;
 const $ = (id) => document.getElementById(id);
@@ -175,7 +177,29 @@ function snapshotsTable() {
     s.accounts, Object.entries(s.reserves).map(([a, v]) => `${v} ${a}`).join(", "),
     el("a", { href: s.file, text: "JSON", "aria-label": `snapshot.json at log size ${s.size}` }),
   ]);
-  $("snapshots").append(table(["time", "log size", "root", "signed by", "checkpoint", "accounts", "reserves", "file"], rows, [1, 5]));
+  $("snapshots").append(table(["time", "log size", "root", "signed by", "checkpoint", "accounts", "fund balance (ledger)", "file"], rows, [1, 5]));
+}
+
+// ------------------------------------------------------------------------------ reserves
+
+// long hex (address, token) wraps anywhere rather than widening the table past the screen
+const holdingWhere = (h) => el("span", { class: "wrap-any", text: holdingText(h) });
+const holdingText = (h) => (h.kind === "onchain"
+  ? `address ${h.address} on ${h.chain}, ${h.token ? `token ${h.token}` : "native coin"}, block ${h.block}`
+  : `custodian ${h.custodian}, account ${h.account}, as of ${when(h.as_of)}`);
+const withHoldings = () => site.snapshots.filter((s) => Array.isArray(s.doc.holdings));
+
+function reservesOverview() {
+  const box = $("reserves");
+  const snaps = withHoldings();
+  if (!snaps.length) {
+    box.append(el("p", { class: "muted", text: "These snapshots carry no proof of reserves (no holdings: backstop-snapshot/1). The fund balance above is the ledger's own figure." }));
+    return;
+  }
+  const s = snaps[snaps.length - 1];
+  box.append(el("p", { class: "plain", text: `At the snapshot of ${when(s.time)} (log size ${s.size}) the operator lists ${s.doc.holdings.length} holding(s), each signed for that very snapshot:` }),
+    table(["asset", "amount claimed", "where"], s.doc.holdings.map((h) => [h.asset, h.amount, holdingWhere(h)]), [1]),
+    el("p", {}, el("a", { class: "button", href: "verify.html#h-reserves", text: "Check the signatures and the reserve ratio" })));
 }
 
 function overview() {
@@ -184,6 +208,7 @@ function overview() {
     ...Object.entries(latest.reserves).map(([a, v]) => [`Fund balance (${a})`, v]),
     ["Accounts", latest.accounts], ["Snapshots", site.snapshots.length]];
   $("summary").append(...cards.map(([k, v]) => el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: String(v) }))));
+  reservesOverview();
   balanceChart();
   flowsChart();
   coverageChart();
@@ -249,6 +274,7 @@ function accountVerdict(box, result, s) {
       download: `account-proof-${safe}-${s.size}.json`, text: "Save this proof" }),
     el("span", { class: "muted", text: " and check it yourself: " },
       el("code", { text: `backstop-audit account FILE --snapshot ${s.file} --key verifier-key` }))));
+    parts.push(receiptsFor(doc.account));
     parts.push(el("details", {}, el("summary", { text: "The checks made" }), checks));
   } else {
     parts.push(`: ${result.plain}`);
@@ -258,6 +284,65 @@ function accountVerdict(box, result, s) {
     }
   }
   box.replaceChildren(el("div", { class: `box ${ok ? "pass" : "fail"}` }, ...parts));
+}
+
+const RECEIPT_LABELS = { deficit_covered: "payout to you", clawback_charged: "clawback from you" };
+const RECEIPT_KINDS = { deficit_covered: "a payout", clawback_charged: "a clawback" };
+
+/** The account's payouts and clawbacks, each with its receipt file (a C2SP tlog-proof the
+ * site carries: receipts/SIZE/FUND-INDEX.tlog-proof) to take away and check offline. */
+function receiptsFor(account) {
+  const r = site.receipts;
+  if (!r) return el("p", { class: "muted", text: "This site carries no receipts (no snapshot with a checkpoint)." });
+  const mine = r.items.filter((item) => item[2] === account);
+  if (!mine.length) return el("p", { id: "receipts", class: "plain", text: `No payout to you and no clawback from you in the log up to size ${r.size}: no receipt to take.` });
+  const rows = mine.map(([index, type, , asset, amount]) => [index, RECEIPT_LABELS[type], `${amount} ${asset}`,
+    el("a", { class: "receipt", href: `receipts/${r.size}/${site.fund}-${index}.tlog-proof`, download: `${site.fund}-${index}.tlog-proof`, text: "Download receipt" })]);
+  // a trader clawed back hundreds of times: the list folded, one click away
+  const list = el("details", {}, el("summary", { text: `Your ${mine.length} payout(s) and clawback(s) in the log up to size ${r.size}, each with a receipt` }),
+    table(["event", "what", "amount", "receipt"], rows, [0, 2]));
+  if (mine.length <= 10) list.setAttribute("open", "");
+  return el("div", { id: "receipts" },
+    el("p", { class: "plain", text: "A receipt holds the event, its inclusion proof and the signed checkpoint: keep it, and check it later with no network." }),
+    list,
+    el("p", { class: "muted" }, "Check one yourself: ", el("code", { text: "backstop-audit receipt FILE --key verifier-key" })));
+}
+
+function reservesSection(currentKey) {
+  const snaps = withHoldings();
+  const select = $("res-snapshot");
+  if (!snaps.length) {
+    $("res-result").replaceChildren(el("p", { class: "muted", text: "These snapshots carry no holdings (backstop-snapshot/1): there is no proof of reserves to check." }));
+    $("res-verify").disabled = true;
+    return;
+  }
+  for (const [i, s] of snaps.entries()) select.append(el("option", { value: String(i), text: `log size ${s.size} · ${when(s.time)}` }));
+  select.value = String(snaps.length - 1);
+  $("res-verify").onclick = async () => {
+    const s = snaps[Number(select.value)];
+    const pinned = $("res-custodian").value.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    const result = await verifyHoldings(s.doc, [currentKey()], pinned);
+    const ok = result.ok;
+    const word = ok ? "VERIFIED" : result.input ? "ERROR" : "FAILED";
+    const parts = [el("span", { class: `word ${ok ? "pass" : "fail"}`, text: word })];
+    parts.push(ok ? `: every holding's signature verified for the snapshot at log size ${s.size}, and the signed holdings cover the fund balance in every asset.`
+      : `: ${result.reason}`);
+    if (Object.keys(result.assets).length) {
+      parts.push(el("div", { id: "res-ratios" }, table(["asset", "fund balance (the ledger's own figure)", "held, signatures verified", "reserve ratio"],
+        Object.entries(result.assets).map(([a, v]) => [a, v.reserve, v.signed, v.ratio ?? "(no reserve)"]), [1, 2, 3])));
+    }
+    if (result.holdings.length) {
+      parts.push(el("div", { id: "res-holdings" }, table(["#", "asset", "amount", "where", "signature"],
+        result.holdings.map((h) => [h.index, h.asset, h.amount, holdingWhere(s.doc.holdings[h.index]),
+          el("span", { class: `word ${h.ok ? "pass" : "fail"}`, text: h.ok ? "verified" : `FAILED: ${h.reason}` })]), [0, 2])));
+    }
+    parts.push(el("p", { class: "muted" }, "The balances on chain are not checked here. Check them against your own node: ",
+      el("code", { text: `backstop-audit reserves ${s.file} --key verifier-key --rpc URL-OF-YOUR-NODE --tokens YOUR-TOKENS.json --custodian-key CUSTODIAN-KEY` })));
+    parts.push(el("details", {}, el("summary", { text: "The checks made" }), el("ul", {}, ...result.checks.map((c) => el("li", {
+      text: `${c.ok === true ? "ok" : c.ok === false ? "FAILED" : "--"} ${c.check}${c.detail ? `: ${c.detail}` : ""}`,
+    })))));
+    $("res-result").replaceChildren(el("div", { class: `box ${ok ? "pass" : "fail"}` }, ...parts));
+  };
 }
 
 function verifyPage() {
@@ -367,6 +452,18 @@ function verifyPage() {
     const [proof, error] = text ? parse(text, "consistency proof") : [null, null];
     const result = error || await verifyConsistency(a.doc, b.doc, [key], proof);
     verdict($("cons-result"), result, `the log of size ${a.size} is the beginning of the log of size ${b.size}.`);
+    showEngines();
+  };
+  reservesSection(() => key);
+  const receiptFile = $("receipt-file");
+  $("receipt-choose").onclick = () => receiptFile.click();
+  receiptFile.onchange = async () => { if (receiptFile.files[0]) $("receipt-input").value = await receiptFile.files[0].text(); };
+  $("receipt-verify").onclick = async () => {
+    const text = $("receipt-input").value;
+    const result = await verifyReceipt(text.endsWith("\n") ? text : `${text}\n`, [key]);
+    const f = result.figures;
+    const what = f.account ? `${RECEIPT_KINDS[f.type]} of ${f.amount} ${f.asset} (account ${f.account})` : `a ${f.type} event`;
+    verdict($("receipt-result"), result, `${what}, event ${f.index} of the log of ${f.log_size} events (${f.origin}), under a checkpoint the key in use signed.`);
     showEngines();
   };
   const showEngines = () => { $("engines").textContent = `SHA-256 by ${engines.sha256}; Ed25519 by ${engines.ed25519}.`; };

@@ -1,8 +1,8 @@
 // The RFC 9162 §2.1.3.2 inclusion proof of a plain leaf hash, in the browser verifier's terms:
 // the same shape and folds (verify.js) that its account sum proofs walk, with the checks and
-// the reasons of auditor.verify.merkle.verify_inclusion, word for word. The page checks no
-// bare inclusion proof, so its bundle does not include this module; the RFC 6962 vectors
-// test it under Node (tests/vectors/verify_vectors.mjs).
+// the reasons of auditor.verify.merkle.verify_inclusion, word for word. The page uses it to
+// check receipts (web/src/receipt.js); the RFC 6962 vectors test it under Node
+// (tests/vectors/verify_vectors.mjs).
 import { chainBorderRight, chainInner, equal, hexOrEmpty, inclusionShape, nodeHash } from "./verify.js";
 
 const HASH_SIZE = 32;

@@ -11,6 +11,10 @@ import canonicalize from "canonicalize";
 import { ed25519Verify, engines, sha256 } from "./crypto.js";
 
 export { engines };
+// The holdings' signatures (web/src/reserves.js), in this bundle for the agreement test.
+export { checksumAddress, recoverAddress, snapshotChallenge, verifyHoldings } from "./reserves.js";
+// Receipts (web/src/receipt.js), likewise.
+export { parseReceipt, verifyReceipt } from "./receipt.js";
 
 const KINDS = ["fees", "payouts", "clawbacks"];
 const HASH_SIZE = 32;
@@ -184,7 +188,7 @@ async function run(body) {
 const DECIMAL = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?$/;
 
 /** auditor.formats.wire.parse_amount: exactly `decimals` decimals -> BigInt minor units. */
-function parseAmount(text, decimals) {
+export function parseAmount(text, decimals) {
   const match = typeof text === "string" ? DECIMAL.exec(text) : null;
   if (!match) throw new Failed(`not a decimal string: ${clip(text)}`);
   const [, sign, whole, frac = ""] = match;
@@ -441,7 +445,7 @@ function decimalFraction(text) {
 }
 
 /** auditor.formats.wire.format_decimal of num/den (both >= 0): half-even to `places`. */
-function formatRatio(num, den, places) {
+export function formatRatio(num, den, places) {
   const scaled = num * 10n ** BigInt(places);
   let quotient = scaled / den;
   const twice = 2n * (scaled % den);

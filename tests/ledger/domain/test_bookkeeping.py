@@ -15,6 +15,7 @@ from ledger.domain.bookkeeping import (
     moves,
 )
 from ledger.domain.fund import EVENT_CLASSES
+from ledger.domain.poolevents import V2_EVENT_CLASSES
 
 DECIMALS = {"USDT": 2, "BTC": 8, "JPY": 0}
 
@@ -88,7 +89,7 @@ def test_types_that_move_nothing(kind: str) -> None:
 def test_every_fund_event_type_is_classified() -> None:
     """A new event type must say here whether it moves a balance (else it silently moves
     none)."""
-    types = {cls.TYPE for cls in EVENT_CLASSES}
+    types = {cls.TYPE for cls in (*EVENT_CLASSES, *V2_EVENT_CLASSES)}
     assert types == MOVING | UNMOVING, types ^ (MOVING | UNMOVING)
     assert not MOVING & UNMOVING
 
