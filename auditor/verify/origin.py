@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ORIGIN_PATTERN", "check_origin", "derived_origin", "legacy_origin", "snapshot_origin"]
+__all__ = ["ORIGIN_PATTERN", "check_origin", "derived_origin", "legacy_origin", "origins_of",
+           "snapshot_origin"]
 
 # A schema-less URL prefix (C2SP tlog-checkpoint) that is also a signed-note key name.
 ORIGIN_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._~:@%!-]|/(?!/))*(?<!/)$"
@@ -44,3 +46,13 @@ def snapshot_origin(snapshot: dict[str, Any]) -> str:
     """The origin every checkpoint of `snapshot`'s log names."""
     origin = snapshot["log"].get("origin")
     return origin if isinstance(origin, str) else legacy_origin(snapshot["fund"])
+
+
+def origins_of(fund: str, keys: Iterable[tuple[str, bytes]]) -> set[str]:
+    """The origins a log of `fund` signed by `keys` ((name, public key) pairs) may have when no
+    snapshot names it (a receipt): the legacy one, the derived one under each key, and each
+    key's name (C2SP: a log's key is named its origin)."""
+    found = {legacy_origin(fund)}
+    for name, public in keys:
+        found |= {derived_origin(fund, public), name}
+    return found
