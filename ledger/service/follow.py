@@ -53,7 +53,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ledger.domain.fund import Fund
 from ledger.service.application import Ledger
 from ledger.service.backoff import Backoff
-from ledger.service.followbatch import Batch, Item, commit_batch
+from ledger.service.followbatch import Batch, Item, Parsed, commit_batch, parse_items
 from ledger.service.followpull import Delivered, Puller
 from ledger.service.streamid import StreamState, mismatch, reanchored, refusal
 from ledger.store.cursors import (
@@ -177,13 +177,17 @@ class Follower:
                 while not self._stopping.is_set():
                     self.turned = time.monotonic()
                     messages = await self._gather(puller)
+                    # Decoded while the batch before commits (the database's waits let it run).
+                    parsed = (await asyncio.to_thread(
+                        parse_items, [(m.sequence, m.data) for m in messages])
+                        if messages else {})
                     if inflight is not None:
                         await inflight
                         inflight = None
                     if self.on_idle is not None:
                         await asyncio.to_thread(self.on_idle)
                     if messages:
-                        inflight = asyncio.create_task(self._handle(messages))
+                        inflight = asyncio.create_task(self._handle(messages, parsed))
                     else:
                         await self._catch_up()
                     if time.monotonic() - last_info > 1.0:
@@ -458,15 +462,16 @@ class Follower:
         with contextlib.suppress(TimeoutError):  # stop() ends the wait
             await asyncio.wait_for(self._stopping.wait(), delay)
 
-    async def _handle(self, messages: list[Delivered]) -> None:
+    async def _handle(self, messages: list[Delivered],
+                      parsed: dict[int, Parsed] | None = None) -> None:
         """Commit the new messages among `messages` (with any gap before them), then ack.
 
         When the bus or the database fails meanwhile (a dead letter not stored, a gap not
         read, the connection lost), the batch rolls back and nothing is acked: its messages
         come back and are done again, after a growing delay (`_guarded`)."""
-        await self._guarded(self._handle_once(messages), "batch")
+        await self._guarded(self._handle_once(messages, parsed or {}), "batch")
 
-    async def _handle_once(self, messages: list[Delivered]) -> None:
+    async def _handle_once(self, messages: list[Delivered], parsed: dict[int, Parsed]) -> None:
         while True:
             position = self.stats.position
             done = [m for m in messages if m.sequence <= position]
@@ -487,7 +492,7 @@ class Follower:
                 self.log("gap_fill", first=missing[0], count=len(gap))
                 items = sorted(items + gap)
             try:
-                await self._commit_items(items, fresh)
+                await self._commit_items(items, fresh, parsed)
                 return
             except CursorMoved:  # another follower committed first: start from its position
                 await self._reread_position()
@@ -504,9 +509,9 @@ class Follower:
                               f"from {self.stats.position} to {cursor.position}; restart "
                               "this follower")
 
-    async def _commit_items(self, items: list[Item],
-                            messages: list[Delivered]) -> None:
-        batch = await asyncio.to_thread(self._commit, items)
+    async def _commit_items(self, items: list[Item], messages: list[Delivered],
+                            parsed: dict[int, Parsed] | None = None) -> None:
+        batch = await asyncio.to_thread(self._commit, items, parsed)
         await self._ack(messages)
         stats = self.stats
         stats.position = batch.last
@@ -545,12 +550,12 @@ class Follower:
 
     # -- the database (in a worker thread) ----------------------------------------------------
 
-    def _commit(self, items: list[Item]) -> Batch:
+    def _commit(self, items: list[Item], parsed: dict[int, Parsed] | None = None) -> Batch:
         """Commit `items` past the position, in stream order (ledger.service.followbatch)."""
         try:
             batch, self._fund = commit_batch(self.ledger, self.config.fund, self.config.stream,
                                              self._fund, self.stats.position, items,
-                                             self._dead_letter, self._created)
+                                             self._dead_letter, self._created, parsed)
         except BaseException:
             self._fund = None  # the fund object may hold what was rolled back
             raise

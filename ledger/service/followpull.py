@@ -23,6 +23,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -38,9 +39,9 @@ PENDING_MESSAGES = 1 << 20
 PENDING_BYTES = 256 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """A message of the followed stream, its stream sequence and receive time read once."""
+class Delivered(NamedTuple):
+    """A message of the followed stream, its stream sequence and receive time read once
+    (a tuple: a frozen dataclass costs several times as much to make, per message)."""
 
     sequence: int
     data: bytes
