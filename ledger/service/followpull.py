@@ -25,18 +25,26 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 API_PREFIX = "$JS.API"  # nats-py's default, as `nc.jetstream()` uses it
 STATUS = "Status"
+DESCRIPTION = "Description"
 HEARTBEAT = "100"
+ENDED = {"404", "408"}  # nothing pending (no_wait), the request expired: the normal ends
 EXPIRY_SLACK = 1.0  # seconds past its expiry before a request with no status is forgotten
 # Delivered messages held by the client at most (nats-py's defaults are larger; the consumer's
 # max_ack_pending bounds what the server sends anyway).
 PENDING_MESSAGES = 1 << 20
 PENDING_BYTES = 256 << 20
+
+
+class PullRefused(nats.errors.Error):
+    """The server refused a pull request (409: the consumer deleted, its limits reached...):
+    the follower logs it and waits before asking again, as for the bus failing."""
 
 
 class Delivered(NamedTuple):
@@ -79,6 +87,7 @@ class Puller:
         self._requests: dict[str, _Request] = {}
         self._numbers = itertools.count()
         self._arrived = asyncio.Event()
+        self._refusal: str | None = None  # the server's last refusal, raised by `fetch`
 
     async def start(self) -> None:
         """Subscribe to the replies of this puller's requests."""
@@ -100,6 +109,9 @@ class Puller:
                 break
         elif status != HEARTBEAT:  # the server ended the request (404, 408, 409)
             self._requests.pop(message.subject, None)
+            if status not in ENDED:
+                headers = message.headers or {}
+                self._refusal = f"{status} {headers.get(DESCRIPTION, '')}".strip()
         self._arrived.set()
 
     def wake(self) -> None:
@@ -114,7 +126,8 @@ class Puller:
 
     async def fetch(self, count: int, wait: float) -> list[Delivered]:
         """Up to `count` messages; when none has arrived, asks for them and waits at most
-        `wait` seconds for the first (then returns what came, perhaps nothing)."""
+        `wait` seconds for the first (then returns what came, perhaps nothing). PullRefused
+        when the server refused the request and nothing came."""
         if not self._buffer:
             short = count - self._outstanding()
             if short > 0:
@@ -125,6 +138,9 @@ class Puller:
                     await asyncio.wait_for(self._arrived.wait(), max(wait, 0.0))
                 except TimeoutError:
                     return []
+        if not self._buffer and self._refusal is not None:
+            refusal, self._refusal = self._refusal, None
+            raise PullRefused(f"pull request refused: {refusal}")
         taken, self._buffer = self._buffer[:count], self._buffer[count:]
         return [delivered(m) for m in taken]
 

@@ -5,12 +5,13 @@ reply subject in both of its forms."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import nats
 from nats.aio.msg import Msg
 from nats.js import api
 
-from ledger.service.followpull import Puller, delivered
+from ledger.service.followpull import Puller, PullRefused, delivered
 from tests.bus import Bus
 
 
@@ -61,3 +62,30 @@ def test_fetches_hand_over_what_came_in_stream_order_and_nothing_when_the_stream
     assert got == [[1, 2, 3], [4, 5], []]
     assert data == [b"m1", b"m2", b"m3", b"m4", b"m5"]
     assert consumer == (0, 0)
+
+
+def test_a_refused_pull_request_is_raised_with_the_servers_reason(bus: Bus) -> None:
+    """The consumer takes batches of 2 at most: a fetch of 3 is refused (409), named."""
+    bus.publish([b"m1"])
+
+    async def main() -> str:
+        nc = await nats.connect(bus.url)
+        try:
+            # nats-py's ConsumerConfig has no max_batch: the JetStream API request itself
+            config = {"durable_name": bus.durable, "ack_policy": "all",
+                      "filter_subject": bus.subject, "max_batch": 2}
+            reply = await nc.request(
+                f"$JS.API.CONSUMER.CREATE.{bus.stream}.{bus.durable}",
+                json.dumps({"stream_name": bus.stream, "config": config}).encode(), timeout=5)
+            assert "error" not in json.loads(reply.data), reply.data
+            puller = Puller(nc, bus.stream, bus.durable)
+            await puller.start()
+            try:
+                await puller.fetch(3, 5.0)
+            except PullRefused as error:
+                return str(error)
+            return "not refused"
+        finally:
+            await nc.close()
+
+    assert asyncio.run(main()) == "pull request refused: 409 Exceeded MaxRequestBatch of 2"
