@@ -29,7 +29,9 @@ from auditor.snapshot_checks import (
 from auditor.state import write_atomic
 from auditor.tiled_audit import verify_tiled_replay
 from auditor.verify import merkle, sumtree
+from auditor.verify.cosign import CosignerKey, parse_cosigner_keys, verify_cosignature
 from auditor.verify.keys import (
+    KeyFormatError,
     NoteError,
     SignatureError,
     open_note,
@@ -37,6 +39,7 @@ from auditor.verify.keys import (
     sign_document,
     verify_document,
 )
+from auditor.verify.origin import snapshot_origin
 from auditor.verify.reads import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, MAX_CHECKPOINT, HttpLimits
 from auditor.verify.shards import ShardError, proof_from_shard
 from auditor.verify.tiles import open_source, verified_lines
@@ -226,8 +229,15 @@ def verify_consistency(report: Report, old: str, new: str, keys: tuple[str, ...]
 
 
 def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], require: int,
-                      snapshot: str | None) -> None:
+                      snapshot: str | None, cosigners: tuple[str, ...] = (),
+                      cosigned: int | None = None) -> None:
+    """The checkpoint's signature by the pinned keys, its body, the snapshot's log when given,
+    and the pinned witnesses' cosignatures (tlog-cosignature) when `cosigners` are given."""
     verifiers = load_verifiers(keys)
+    try:
+        witnesses = parse_cosigner_keys(cosigners, "--cosigner")
+    except KeyFormatError as exc:
+        raise InputError(str(exc)) from None
     raw = read_bytes(checkpoint, "checkpoint", MAX_CHECKPOINT)
     snap = load_json(snapshot, "snapshot", "snapshot") if snapshot else None
     try:
@@ -249,8 +259,9 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
     report.ok("checkpoint body", f"{origin} size {size}")
     if snap is not None:
         check_signatures(report, snap, verifiers, require)
-        if origin != f"backstop/{snap['fund']}":
-            raise report.fail("origin", f"{clip(origin)} is not 'backstop/{snap['fund']}'")
+        if origin != snapshot_origin(snap):
+            raise report.fail("origin", f"{clip(origin)} is not {clip(snapshot_origin(snap))}, "
+                                        "the snapshot's")
         if size != snap["log"]["size"]:
             raise report.fail("size", f"checkpoint size {size}, snapshot log size {snap['log']['size']}")
         if root.hex() != snap["log"]["root"]:
@@ -258,6 +269,30 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
         report.ok("snapshot", "checkpoint size and root equal the snapshot's log")
     report.figures.update({"origin": origin, "size": size, "root": root.hex(),
                            "root_base64": base64.b64encode(root).decode()})
+    if witnesses:
+        check_cosignatures(report, note, body, witnesses,
+                           len(witnesses) if cosigned is None else cosigned)
+
+
+def check_cosignatures(report: Report, note: str, body: str, witnesses: list[CosignerKey],
+                       required: int) -> None:
+    """At least `required` of the pinned `witnesses` cosigned `body` in `note` (each line by
+    a pinned witness must verify, as a known key's signature must)."""
+    found: list[str] = []
+    for line in note[note.rfind("\n\n") + 2:].splitlines():
+        name = line[2:].split(" ", 1)[0]
+        if not any(w.name == name for w in witnesses):
+            continue
+        key = verify_cosignature(witnesses, body, line)
+        if key is None:
+            raise report.fail("cosignatures", f"the line by witness {clip(name)} does not verify")
+        if key.name not in found:
+            found.append(key.name)
+    if len(found) < required:
+        raise report.fail("cosignatures", f"{len(found)} pinned witness(es) cosigned, "
+                                          f"{required} required")
+    report.ok("cosignatures", f"{len(found)} valid ({', '.join(found) or 'none required'})")
+    report.figures["cosigned_by"] = found
 
 
 def do_cosign(report: Report, snapshot: str, keys: tuple[str, ...], witness_key: str,

@@ -206,9 +206,14 @@ def consistency_cmd(report: Report, **params: Any) -> None:
 @click.argument("checkpoint")
 @key_options
 @click.option("--snapshot", default=None, help="Also require the snapshot's log size and root.")
+@click.option("--cosigner", "cosigners", multiple=True, metavar="VKEY|FILE",
+              help="A witness's cosignature/v1 key (name+id+base64(0x04||key)) or a file of "
+                   "them: its cosignature line in the checkpoint must verify. Repeatable.")
+@click.option("--require-cosignatures", "cosigned", default=None, type=WholeNumber(0),
+              help="How many of the --cosigner witnesses must have cosigned (default: all).")
 @audit_command("checkpoint")
 def checkpoint_cmd(report: Report, **params: Any) -> None:
-    """Check a C2SP tlog-checkpoint (signed note)."""
+    """Check a C2SP tlog-checkpoint (signed note), and its witnesses' cosignatures."""
     verify_checkpoint(report, **params)
 
 
@@ -299,6 +304,9 @@ def reserves_cmd(report: Report, **params: Any) -> None:
 @click.option("--once", is_flag=True, help="Process what is published, then exit.")
 @click.option("--skip-accounts", is_flag=True,
               help="Accept snapshots published without an account seed.")
+@click.option("--listen", default=None, metavar="HOST:PORT",
+              help="Also be a C2SP tlog-witness: answer POST /add-checkpoint there, cosigning "
+                   "a submitted checkpoint once the log, audited, serves it (needs --cosign).")
 @http_options
 def follow_cmd(timeout: float, deadline: float, **params: Any) -> None:
     """Follow a tiled log: verify each new snapshot incrementally, refuse a checkpoint that is

@@ -23,6 +23,7 @@ from auditor.loaders import load_verifiers, read_bytes
 from auditor.report import InputError, Report
 from auditor.verify.keys import SIG_PREFIX, NoteError, open_note, parse_checkpoint
 from auditor.verify.merkle import ProofError, leaf_hash, verify_inclusion
+from auditor.verify.origin import origins_of
 from auditor.verify.receipt import MAX_RECEIPT, ReceiptError, parse_receipt
 from auditor.witness import COSIGNATURE_ALG, cosigner_key_id
 
@@ -114,8 +115,11 @@ def verify_receipt(report: Report, receipt: str, keys: tuple[str, ...], require:
     if event.get("index") != parsed.index:
         raise report.fail("event", f"the event's index {event.get('index')} is not the "
                                    f"receipt's {parsed.index}")
-    if origin != f"backstop/{event['fund']}":
-        raise report.fail("origin", f"{clip(origin)} is not {clip('backstop/' + event['fund'])}")
+    signers = [(v.name, v.public_key) for v in verifiers if v.name in names]
+    if origin not in origins_of(event["fund"], signers):
+        raise report.fail("origin", f"{clip(origin)} is not a log of fund "
+                                    f"{clip(event['fund'])} under the pinned key (schemas/"
+                                    "README.md, Origin)")
     kind = _RECEIPT_TYPES.get(event["type"])
     report.ok("event", f"{kind or event['type']} at index {parsed.index}")
     figures: dict[str, Any] = {"origin": origin, "log_size": size, "index": parsed.index,

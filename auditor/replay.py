@@ -130,6 +130,9 @@ class ReplayResult:
     pools: dict[str, dict[str, int]] = field(default_factory=dict)  # v2: pool -> asset -> units
     market_pools: dict[str, str] = field(default_factory=dict)      # v2: market -> its pool
     adl_pools: list[str] = field(default_factory=list)              # v2: pools in ADL at the end
+    value_book: Any = None  # v2: auditor.v2_value.ValueBook (terms, prices at the end)
+    # v2: the members of a backstop-snapshot/3 the log calls for (auditor.v2_snapshot)
+    snapshot3: dict[str, Any] | None = None
 
     @property
     def account_count(self) -> int:
@@ -691,7 +694,9 @@ class _SnapshotCheck:
     problems: list[str] = field(default_factory=list)
 
     def run(self) -> list[str]:
-        for check in (self._log, self._reserves, self._accounts, self._policy, self._metrics):
+        pools = self.snapshot.get("format") == "backstop-snapshot/3"
+        for check in (self._log, self._reserves, self._accounts, self._policy,
+                      self._pools if pools else self._metrics):
             try:
                 check()
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -783,6 +788,18 @@ class _SnapshotCheck:
             self._say("policy.version", r.policy_version, pol["version"])
         if pol["hash"] != r.policy_hash:
             self._say("policy.hash", r.policy_hash, pol["hash"])
+
+    def _pools(self) -> None:
+        """A backstop-snapshot/3: its pools, structure, claims and metrics, member by member
+        (auditor.v2_snapshot); only a v2 log publishes one."""
+        from auditor.v2_snapshot import compare
+
+        expected = self.result.snapshot3
+        if expected is None:
+            self.problems.append("format: backstop-snapshot/3 is published for a format v2 log "
+                                 "only (this log's event 0 is fund_opened/1)")
+            return
+        self.problems.extend(compare(expected, self.snapshot))
 
     def _metrics(self) -> None:
         r, markets = self.result, self.snapshot["metrics"]["markets"]

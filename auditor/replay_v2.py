@@ -35,6 +35,7 @@ from auditor.replay import (
 )
 from auditor.v2_adl import AdlBook
 from auditor.v2_settle import settle_v2
+from auditor.v2_snapshot import expected_members
 from auditor.v2_structure import (
     OTHER_TYPES,
     V2_DATA_FIELDS,
@@ -42,6 +43,7 @@ from auditor.v2_structure import (
     V2_VERSIONS,
     Structure,
 )
+from auditor.v2_value import ValueBook
 
 __all__ = ["V2Replayer"]
 
@@ -67,6 +69,7 @@ class V2Replayer(Replayer):
         super().__init__(schema_check)
         self.structure = Structure(self)
         self.adl = AdlBook(self)
+        self.value = ValueBook(self)
         self.times: list[str] = []  # every event's time, by index (the ADL windows)
         self.micros: list[int] = []  # and its tau in microseconds (exact: 6 digits at most)
         self.fact: tuple[Any, str] | None = None  # (ref, time) of the fact being read
@@ -91,6 +94,8 @@ class V2Replayer(Replayer):
             "clawback_charged": self._unexpected,
             "adl_started": self.adl.event,
             "adl_ended": self.adl.event,
+            "asset_priced": self.value.priced,
+            "asset_converted": self.value.converted,
         }
 
     # ------------------------------------------------------------ driver
@@ -188,6 +193,8 @@ class V2Replayer(Replayer):
         result.pools = {p: dict(b) for p, b in self.structure.pools.items()}
         result.market_pools = dict(self.structure.market_pool)
         result.adl_pools = sorted(p for p, on in self.adl.in_adl.items() if on)
+        result.value_book = self.value  # valuation currency, terms, price book (snapshot /3)
+        result.snapshot3 = expected_members(self)
         return result
 
     def _finish(self, count: int, at_size: int | None, allow_longer: bool,

@@ -30,6 +30,7 @@ from auditor.formats.wire import (
 from auditor.replay import Discrepancy, Replayer, ReplayResult
 from auditor.replays import replay
 from auditor.report import InputError, Report
+from auditor.v2_snapshot import FORMAT_POOLS, pool_sums
 from auditor.verify import merkle, sumtree
 from auditor.verify.keys import SignatureError, Verifier, verify_document
 from auditor.verify.reads import ReadError, open_regular
@@ -91,7 +92,13 @@ def check_snapshot_internal(report: Report, snap: dict[str, Any]) -> None:
         raise report.fail("accounts.root", "an empty account tree must have root SHA-256('')")
     if snap["log"]["size"] == 0 and snap["log"]["root"] != merkle.EMPTY_ROOT.hex():
         raise report.fail("log.root", "an empty log must have root SHA-256('')")
-    report.ok("snapshot totals", "amounts well-formed and non-negative")
+    if snap["format"] == FORMAT_POOLS:  # its own arithmetic: the pools add up to reserves
+        problem = pool_sums(snap)
+        if problem is not None:
+            where, _, detail = problem.partition(": ")
+            raise report.fail(where, detail)
+    report.ok("snapshot totals", "amounts well-formed and non-negative"
+              + ("; the pools sum to the reserves" if snap["format"] == FORMAT_POOLS else ""))
     prev = snap.get("previous")
     if prev is None:
         report.note("previous", "none (first snapshot)")
@@ -178,7 +185,9 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
         for problem in problems[1:]:
             report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
-    report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics")
+    report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics"
+              + ("; pools, structure, claims, ADL states" if snap["format"] == FORMAT_POOLS
+                 else ""))
     _risk_note(report, snap)
     holdings_note(report, snap)
     if seed is not None:

@@ -20,6 +20,7 @@ from auditor.snapshot_checks import check_signatures, run_replay
 from auditor.state import check_resume, read_state, write_state
 from auditor.verify import merkle
 from auditor.verify.keys import NoteError, Verifier, open_note, parse_checkpoint
+from auditor.verify.origin import snapshot_origin
 from auditor.verify.reads import MAX_CHECKPOINT, MAX_SEED, MAX_SNAPSHOT
 from auditor.verify.tiles import (
     TILE_WIDTH,
@@ -81,7 +82,7 @@ def check_one_view(report: Report, source: Source, latest: tuple[str, int, bytes
     must extend the smaller (a consistency proof folded from the larger tree's tiles).
     Failed naming both roots and where each came from."""
     origin, size, root = latest
-    mine = f"backstop/{snap['fund']}"
+    mine = snapshot_origin(snap)
     if origin != mine:
         raise report.fail("one view", f"ROOT/checkpoint names origin {clip(origin)}, "
                                       f"{folder}/snapshot.json {clip(mine)}")
@@ -139,7 +140,7 @@ def verify_tiled_replay(report: Report, source: Source, snapshot: str | None,
     check_signatures(report, snap, verifiers, require)
     checkpoint = need_input(source, f"{folder}/checkpoint", MAX_CHECKPOINT)
     origin, cp_size, cp_root = signed_checkpoint(report, checkpoint, "checkpoint", verifiers)
-    if (origin, cp_size, cp_root.hex()) != (f"backstop/{snap['fund']}", snap["log"]["size"],
+    if (origin, cp_size, cp_root.hex()) != (snapshot_origin(snap), snap["log"]["size"],
                                             snap["log"]["root"]):
         raise report.fail("checkpoint", f"{folder}/checkpoint names {origin} size {cp_size} "
                                         f"root {cp_root.hex()}, not the snapshot's log")

@@ -37,6 +37,8 @@ class Judged:
     ratio: Fraction | None
     decimals: int
     verdict: Verdict | None
+    peak_index: int | None = None  # where the window's peak is (a /3's metrics.pools.P.adl)
+    peak_time: str | None = None
 
 
 class AdlBook:
@@ -46,6 +48,7 @@ class AdlBook:
         self.r = r
         self.in_adl: dict[str, bool] = {}
         self.watched: dict[str, str] = {}  # pool -> the asset of the rule that put it in ADL
+        self.since: dict[str, int] = {}    # pool in ADL -> the index of its adl_started/1
         # (pool, asset) -> ([index], [balance]) of every change, from the creation index.
         self.changes: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
         self.first: dict[str, int] = {}
@@ -128,7 +131,8 @@ class AdlBook:
             peak = window[0] if window else None
             ratio = Fraction(balance - peak, peak) if peak else None
             found = verdict(pool, asset, rule, in_adl, balance, window, d, version)
-            judged = Judged(pool, rule, in_adl, balance, peak, ratio, d, found)
+            judged = Judged(pool, rule, in_adl, balance, peak, ratio, d, found,
+                            window[1] if window else None, window[2] if window else None)
             self.last[pool] = judged
             if found is not None:
                 self.pending.append(judged)
@@ -190,6 +194,9 @@ class AdlBook:
         self.in_adl[pool] = typ == "adl_started"
         if typ == "adl_started":
             self.watched[pool] = data["asset"]
+            self.since[pool] = self.r.count
+        else:
+            self.since.pop(pool, None)
 
 
 def _shown(ratio: Fraction | None) -> str:

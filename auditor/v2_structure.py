@@ -14,6 +14,7 @@ from auditor.formats.wire import WireError, canonical_bytes, parse_decimal, sha2
 from auditor.pool_rules import Cap, transfer_error
 from auditor.replay import FEES, _Fail, _schema
 from auditor.v2_policy import MAX_SECONDS, POLICY_FORMAT, POLICY_KEYS, PoolPolicy, pool_policies
+from auditor.v2_value import asset_terms
 
 # The v2 replayer (auditor.replay_v2.V2Replayer) is typed Any here: importing it, even only
 # for the type checker, would close an import cycle (tests/test_layers.py).
@@ -26,17 +27,16 @@ V2_VERSIONS = {
     "fee_inflow": 2, "market_observed": 1, "liquidation_settled": 2,
     "large_liquidation_settled": 2, "counterparties_listed": 1, "deficit_covered": 2,
     "backstop_drawn": 1, "socialized_loss_assessed": 2, "clawback_charged": 2,
-    "adl_started": 1, "adl_ended": 1,
+    "adl_started": 1, "adl_ended": 1, "asset_priced": 1, "asset_converted": 1,
 }
 # Types with no version in a v2 region (v1's, and those of later sessions: draft section 1).
-OTHER_TYPES = frozenset({"reserve_rebalanced", "fund_upgraded", "asset_priced",
-                         "asset_converted"})
+OTHER_TYPES = frozenset({"reserve_rebalanced", "fund_upgraded"})
 V2_FAMILIES = {
     "liquidation_settled": "liquidation", "large_liquidation_settled": "liquidation",
     "fee_inflow": "fee", "capital_injected": "capital", "capital_withdrawn": "capital",
     "market_observed": "observation", "policy_set": "policy", "pool_created": "pool",
     "market_assigned": "assignment", "capital_transferred": "transfer",
-    "claim_cap_set": "claim_cap",
+    "claim_cap_set": "claim_cap", "asset_priced": "price", "asset_converted": "conversion",
 }
 _LIQ = frozenset({
     "account", "market", "side", "size", "entry_price", "collateral", "fill_price",
@@ -69,6 +69,10 @@ V2_DATA_FIELDS = {
                                    "adl_quantity", "adl_price"}),
     "adl_started": _ADL | {"start_ratio", "minimum_balance"},
     "adl_ended": _ADL | {"stop_ratio", "reason"},
+    "asset_priced": frozenset({"asset", "kind", "value", "currency", "underlying", "source"}),
+    "asset_converted": frozenset({"pool", "from_asset", "from_amount", "to_asset", "to_amount",
+                                  "venue", "rate", "from_price", "to_price", "from_haircut",
+                                  "to_haircut"}),
 }
 POOL_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 CURRENCY = re.compile(r"[A-Z][A-Z0-9]{0,15}")
@@ -92,6 +96,7 @@ class Structure:
         self.caps: dict[str, Cap] = {}
         self.claims: dict[str, list[tuple[int, str, int]]] = {}
         self.pool_policy: dict[str, PoolPolicy] = {}
+        self.valuation: dict[str, Any] = {}          # fund_opened/2's {currency, decimals}
 
     # ------------------------------------------------------------ helpers
 
@@ -190,6 +195,8 @@ class Structure:
         vd = valuation["decimals"]
         if type(vd) is not int or not 0 <= vd <= 18:
             raise _Fail(f"data.valuation.decimals: {clip(vd)} is not an integer in 0..18")
+        r.value.currency, r.value.decimals = valuation["currency"], vd
+        self.valuation = dict(valuation)
         pools = data["pools"]
         if not isinstance(pools, dict) or not pools:
             raise _Fail("data.pools: must name at least one pool")
@@ -236,16 +243,13 @@ class Structure:
             raise _Fail(f"data.policy_version: {version} does not increase on {r.policy.version}")
         if doc["layers"] != []:
             raise _Fail("data.policy.layers: must be [] in format v2")
-        if not isinstance(doc["assets"], dict):
-            raise _Fail("data.policy.assets: not an object")
-        for asset in doc["assets"]:
-            if asset not in r.decimals:
-                raise _Fail(f"data.policy.assets.{clip(asset)}: not an asset of the fund")
+        terms = asset_terms(doc["assets"], r.decimals)
         parsed = pool_policies(doc["pools"], r.decimals, self.pools)
         r.policy = policy
         r.policy_doc = doc
         r.policy_hash = computed
         self.pool_policy = parsed
+        r.value.terms = terms
 
     def pool_created(self, ev: dict[str, Any]) -> None:
         self.r._unique(ev)

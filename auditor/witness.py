@@ -14,13 +14,12 @@ and ``cosigned/<size>`` (that snapshot's checkpoint note with the witness's line
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import select
 import signal
 import socket
 import time
 from collections.abc import Callable
+from http.server import HTTPServer
 from pathlib import Path
 from types import FrameType
 
@@ -31,35 +30,14 @@ from auditor.loaders import load_verifiers, load_witness, read_bytes
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.state import write_atomic
 from auditor.tiled_audit import latest_checkpoint, signed_checkpoint, verify_tiled_replay
-from auditor.verify.keys import SIG_PREFIX, Signer, Verifier
+from auditor.verify.cosign import COSIGNATURE_ALG, cosignature_line, cosigner_key_id, cosigner_vkey
+from auditor.verify.keys import Signer, Verifier
 from auditor.verify.reads import MAX_CHECKPOINT, HttpLimits
 from auditor.verify.tiles import LocalSource, Source, open_source
+from auditor.witness_server import Witnessing, make_server
 
 __all__ = ["COSIGNATURE_ALG", "cosignature_line", "cosigner_key_id", "cosigner_vkey", "follow",
            "poll"]
-
-COSIGNATURE_ALG = 0x04  # tlog-cosignature: Ed25519 cosignature/v1
-
-
-def cosigner_key_id(name: str, public_key: bytes) -> bytes:
-    """SHA-256(name || "\\n" || 0x04 || public key)[:4] (tlog-cosignature)."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_key).digest()[:4]
-
-
-def cosigner_vkey(signer: Signer) -> str:
-    """The witness's verifier key for cosignature/v1: name+hex(key id)+base64(0x04 || key)."""
-    pub = signer.public_key
-    return (f"{signer.name}+{cosigner_key_id(signer.name, pub).hex()}+"
-            f"{base64.b64encode(bytes([COSIGNATURE_ALG]) + pub).decode()}")
-
-
-def cosignature_line(signer: Signer, body: str, timestamp: int) -> str:
-    """The note signature line cosigning checkpoint `body` at POSIX time `timestamp`."""
-    message = f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode("utf-8")
-    blob = (cosigner_key_id(signer.name, signer.public_key) + timestamp.to_bytes(8, "big")
-            + signer.sign(message))
-    return f"{SIG_PREFIX}{signer.name} {base64.b64encode(blob).decode()}\n"
-
 
 def _new_sizes(source: Source, last: int, latest: int) -> list[int]:
     """The snapshot sizes after `last` up to `latest`: all of them in a folder (it can be
@@ -150,11 +128,25 @@ def _poll(report: Report, source: Source, verifiers: list[Verifier], require: in
                                         f"root {verified[2].hex()}")
 
 
+def _listen(address: str, witnessing: Witnessing) -> HTTPServer:
+    """The add-checkpoint server bound to `address` (HOST:PORT; port 0: any free one)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise InputError(f"--listen {address}: expected HOST:PORT")
+    try:
+        return make_server(witnessing, host or "127.0.0.1", int(port))
+    except OSError as exc:
+        raise InputError(f"--listen {address}: cannot listen ({exc.strerror or exc})") from None
+
+
 def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign: str | None,
            interval: int, once: bool, skip_accounts: bool,
-           limits: HttpLimits | None = None) -> int:
+           limits: HttpLimits | None = None, listen: str | None = None) -> int:
     """Poll until stopped (SIGINT/SIGTERM: exit 0) or the first failure (its exit code).
-    Every read is bounded as `backstop-audit replay`'s (caps; over HTTP, `limits`)."""
+    Every read is bounded as `backstop-audit replay`'s (caps; over HTTP, `limits`). With
+    `listen` (HOST:PORT), also answer tlog-witness add-checkpoint there
+    (auditor.witness_server), between polls."""
+    server = None
     try:
         verifiers = load_verifiers(keys)
         source = open_source(log, limits)
@@ -163,11 +155,21 @@ def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign
         cosigner = load_witness(cosign) if cosign is not None else None
         folder = Path(state_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        if listen is not None:
+            if cosigner is None or once:
+                raise InputError("--listen: needs --cosign, and cannot be --once")
+            server = _listen(listen, Witnessing(
+                source, verifiers, folder, cosigner, lambda: poll(
+                    source, verifiers, require, folder, cosigner, skip_accounts, click.echo),
+                click.echo))
     except (InputError, OSError) as exc:
         click.echo(f"ERROR: {one_line(str(exc))}")
         return 2
     if cosigner is not None:
         click.echo(f"witness {cosigner_vkey(cosigner)}")
+    if server is not None:
+        host, port = server.server_address[:2]
+        click.echo(f"listening on http://{host!s}:{port!s}/ (POST /add-checkpoint)")
     # SIGTERM may be delivered to any thread, and then the main thread's sleep is not
     # interrupted: the signal's wakeup fd ends the wait instead, whichever thread got it.
     stopping = False
@@ -189,10 +191,18 @@ def follow(log: str, keys: tuple[str, ...], require: int, state_dir: str, cosign
                 return report.exit_code
             if once:
                 break
-            select.select([wake], [], [], interval)  # a signal's byte ends it early
+            deadline = time.monotonic() + interval
+            while not stopping and (left := deadline - time.monotonic()) > 0:
+                ready = select.select([wake] + ([server] if server else []), [], [], left)[0]
+                if server is not None and server in ready:
+                    server.handle_request()  # one at a time: the state stays atomic
+                elif ready:
+                    break  # a signal's byte ends the wait early
     except KeyboardInterrupt:
         pass
     finally:
+        if server is not None:
+            server.server_close()
         signal.set_wakeup_fd(previous_fd)
         signal.signal(signal.SIGTERM, previous)
         wake.close()

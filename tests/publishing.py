@@ -6,6 +6,7 @@ folder served over HTTP, is in tests/conftest.py).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -17,6 +18,9 @@ from ledger.service.tilepub import publish_tiles
 from tests.factories import capital, fee, liquidation, write_jsonl
 
 SIGNER = generate_signer("test.backstop.example")
+# The derived origin of fund main's new log under SIGNER (schemas/README.md, "Origin"),
+# computed here by the rule's own words: 16 hex digits of SHA-256(the public key).
+MAIN_ORIGIN = "backstop/main/" + hashlib.sha256(SIGNER.public_key).hexdigest()[:16]
 
 
 def grow(ledger, tmp_path: Path, prefix: str, count: int) -> None:  # type: ignore[no-untyped-def]

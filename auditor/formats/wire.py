@@ -118,6 +118,20 @@ def format_decimal(value: Fraction, places: int) -> str:
     return format_amount(quotient, places)
 
 
+def format_canonical(value: Fraction) -> str:
+    """The canonical decimal of an exact value (docs/FORMAT-V2-DRAFT.md: no exponent, no
+    leading zeros, no trailing zeros after the point, no point when integral): `3150`,
+    `0.9995`, `-0.1125`. ValueError when the value has no finite decimal expansion."""
+    rest, twos, fives = value.denominator, 0, 0
+    while rest % 2 == 0:
+        rest, twos = rest // 2, twos + 1
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    if rest != 1:
+        raise ValueError(f"{value} has no finite decimal expansion")
+    return format_decimal(value, max(twos, fives))  # exact at that many places
+
+
 _SAFE_INT = 2**53  # JCS serializes numbers as IEEE doubles; larger ints are not exact
 
 

@@ -29,6 +29,7 @@ from ledger.cli.options import (
 from ledger.cli.publish import keygen, prove, snapshot
 from ledger.cli.reserves import reserves
 from ledger.cli.risk import risk_command
+from ledger.cli.serve import serve
 from ledger.cli.simulate import simulate_command
 from ledger.cli.site import site
 from ledger.domain.records import RecordError
@@ -298,7 +299,8 @@ def demo(workdir: Path, seed: int, traders: int) -> None:
         sys.exit(1)
 
 
-for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command, site):
+for _command in (simulate_command, keygen, snapshot, prove, reserves, risk_command, site,
+                 serve):
     main.add_command(_command)
 
 # `backstop follow` (issue 17), registered on its own lines; it loads nats-py only when it runs.

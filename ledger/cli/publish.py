@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError
+from auditor.verify.cosign import parse_cosigner_keys
+from auditor.verify.keys import PASSPHRASE_ENV, KeyFormatError, Signer
+from auditor.verify.origin import check_origin, derived_origin
 from ledger.cli.options import (
     InputExit,
     emit_json,
@@ -20,6 +23,7 @@ from ledger.cli.options import (
 from ledger.service.application import Ledger
 from ledger.service.outputs import OutputExists, write_file
 from ledger.service.publish import (
+    Publication,
     PublishError,
     account_proof,
     consistency_proof,
@@ -37,21 +41,35 @@ from ledger.service.receipts import (
 )
 from ledger.service.signing import env_passphrase, generate_signer, key_file, load_signer
 from ledger.service.tilepub import publish_tiles
+from ledger.service.witnessing import Witness, WitnessError, cosign_files, load_witnesses
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--origin", default=None, metavar="ORIGIN",
+              help="Name the key ORIGIN, the log's origin (C2SP: a log's key name SHOULD be its "
+                   "origin), e.g. log.example.com/backstop/main; pass the same to "
+                   "`snapshot publish --origin`.")
+@click.option("--fund", "for_fund", default=None, metavar="FUND",
+              help="Name the key the default origin of FUND's new log, derived from this key "
+                   "(backstop/FUND/<16 hex of SHA-256(public key)>).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Private key file to write (mode 0600); the verifier key goes to OUT.pub.")
 @click.option("--encrypt", is_flag=True,
               help=f"Encrypt the key with a passphrase (from ${PASSPHRASE_ENV}, else prompted).")
 @force_option
-def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
-    """Create an Ed25519 signing key named NAME (for example example.com/backstop).
+def keygen(name: str | None, origin: str | None, for_fund: str | None, out: Path,
+           encrypt: bool, force: bool) -> None:
+    """Create an Ed25519 signing key named NAME, or --origin ORIGIN, or for --fund FUND's
+    derived origin (one of the three).
 
     Prints the verifier key (C2SP signed-note form name+keyid+base64) that auditors pin.
     Neither file is written through a symlink, nor replaced without --force.
     """
+    if sum(x is not None for x in (name, origin, for_fund)) != 1:
+        raise InputExit("NAME, --origin, --fund: give exactly one")
+    if origin is not None and (why := check_origin(origin)) is not None:
+        raise InputExit(f"--origin {origin!r}: {why}")
     public = out.with_name(out.name + ".pub")
     for path in (out, public):  # both checked before either is written
         refuse_overwrite("--out", path, force)
@@ -60,9 +78,11 @@ def keygen(name: str, out: Path, encrypt: bool, force: bool) -> None:
         passphrase = env_passphrase() or click.prompt(
             "passphrase", hide_input=True, confirmation_prompt=True).encode()
     try:
-        signer = generate_signer(name)
+        signer = generate_signer(name or origin or "pending")
+        if for_fund is not None:  # the name is derived from the key itself
+            signer = Signer(derived_origin(for_fund, signer.public_key), signer.private_key)
     except KeyFormatError as error:
-        raise InputExit(f"NAME: {error}") from None
+        raise InputExit(f"{'NAME' if name is not None else '--fund'}: {error}") from None
     try:
         write_file(out, key_file(signer, passphrase), 0o600, force)
         write_file(public, (signer.verifier_key() + "\n").encode(), 0o644, force)
@@ -92,14 +112,32 @@ def snapshot() -> None:
               show_default=True,
               help="directory: DIR holds this snapshot alone. tiles: DIR is a C2SP "
                    "tlog-tiles log every snapshot extends (see below).")
+@click.option("--origin", default=None, metavar="ORIGIN",
+              help="The log's origin, the first line of its checkpoints: a schema-less URL "
+                   "prefix of where it is served (log.example.com/backstop/main). Fixed by the "
+                   "first snapshot; default derived from the key (schemas/README.md, Origin).")
+@click.option("--witness", "witness_urls", multiple=True, metavar="URL",
+              help="A tlog-witness to submit the new checkpoint to (POST URL/add-checkpoint); "
+                   "repeatable; its keys from --witness-key.")
+@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY|FILE",
+              help="A witness's cosignature/v1 verifier key (name+id+base64(0x04||key)), or a "
+                   "file of them; only their cosignatures are kept.")
+@click.option("--witnesses", "witness_file", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Witnesses to submit to, one 'URL VKEY' a line (# comments).")
+@click.option("--require-cosignatures", "required", default=0, type=click.IntRange(0),
+              help="Exit 1 when fewer witnesses than this cosigned (the snapshot stays "
+                   "published).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot document.")
 @click.option("--risk", "risk_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A `backstop risk --out` report: its headline (ES 99.9%, recommended size, "
                    "coverage, model parameters and hash) goes into the signed metrics.risk.")
 @force_option
 @store_options
-def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json: bool,
-             risk_path: Path | None, force: bool, ledger: Ledger, fund_name: str | None) -> None:
+def publish_(key_path: Path, out: Path, time_: str | None, layout: str, origin: str | None,
+             witness_urls: tuple[str, ...], witness_keys: tuple[str, ...],
+             witness_file: Path | None, required: int, as_json: bool, risk_path: Path | None,
+             force: bool, ledger: Ledger, fund_name: str | None) -> None:
     """Sign a snapshot of the fund now and write it with checkpoint, export and proofs.
 
     \b
@@ -112,7 +150,9 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
 
     With an open reserves round (`backstop reserves challenge`), the snapshot is that round's:
     backstop-snapshot/2 with its holdings, at its log size and time; refused if the log has
-    grown since (open a new round and sign again). docs/RESERVES.md.
+    grown since (open a new round and sign again). docs/RESERVES.md. A format 2 fund
+    publishes backstop-snapshot/3 (its pools, structure, claims and ADL states; the round's
+    holdings when there is one).
 
     \b
     --layout tiles: DIR/checkpoint, DIR/tile/... (hash tiles and entry bundles of the
@@ -122,7 +162,13 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     publisher killed after its commit) is repaired first: that snapshot's tiles and
     checkpoint are written again. What killed publishers left (.*.PID.new files, staging
     folders) is removed once their process is gone.
+
+    \b
+    --witness/--witnesses: the new checkpoint goes to each witness over C2SP tlog-witness;
+    the cosignatures that verify are appended to the checkpoint (schemas/README.md,
+    "Witness cosignatures"); a witness that does not cosign is reported on stderr.
     """
+    witnesses = _witnesses(witness_urls, witness_keys, witness_file)
     if layout == "directory":
         refuse_overwrite("--out", out, force)
     name = resolve_fund(ledger, fund_name)
@@ -131,13 +177,26 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
     write = publish if layout == "directory" else publish_tiles
     try:
         # time None: the open reserves round's time, or now (ledger.service.reserves)
-        publication = write(ledger, name, signer, out, time_, force=force, risk=risk)
+        publication = write(ledger, name, signer, out, time_, force=force, risk=risk,
+                            origin=origin)
     except PublishError as error:
         raise InputExit(str(error)) from None
     document = publication.document
+    fresh = publication.repaired is None or document["log"]["size"] != publication.repaired[1]
+    cosigned = _submit(ledger, name, document, out, layout, witnesses) if fresh else 0
     if as_json:
         emit_json(document)
-        return
+    else:
+        _say_published(publication, name, out, layout)
+    if witnesses and fresh:
+        click.echo(f"cosigned by {cosigned} of {len(witnesses)} witnesses", err=as_json)
+    if fresh and cosigned < required:
+        sys.exit(1)
+
+
+def _say_published(publication: Publication, name: str, out: Path, layout: str) -> None:
+    """What a publish did: a repair, nothing new, or the new snapshot."""
+    document = publication.document
     if publication.repaired is not None:
         before, after = publication.repaired
         click.echo(f"repaired {out}: its checkpoint was at log size {before}, behind the "
@@ -149,6 +208,42 @@ def publish_(key_path: Path, out: Path, time_: str | None, layout: str, as_json:
                f"(root {document['log']['root'][:16]}…, {document['accounts']['count']} "
                f"accounts) to {out}"
                + ("" if layout == "directory" else f"/snapshots/{document['log']['size']}"))
+
+
+def _witnesses(urls: tuple[str, ...], keys: tuple[str, ...], file: Path | None) -> list[Witness]:
+    """The witnesses to submit to (bad input: exit 2 before anything is published)."""
+    if urls and not keys:
+        raise InputExit("--witness: needs --witness-key (the witnesses' cosignature keys)")
+    try:
+        trusted = tuple(parse_cosigner_keys(keys, "--witness-key"))
+        listed = load_witnesses(file) if file is not None else []
+    except (KeyFormatError, WitnessError) as error:
+        raise InputExit(f"{'--witnesses ' if isinstance(error, WitnessError) else ''}{error}") \
+            from None
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise InputExit(f"--witness {url}: not an http(s) URL")
+    return [*(Witness(url, trusted) for url in urls), *listed]
+
+
+def _submit(ledger: Ledger, fund: str, document: dict[str, Any], out: Path, layout: str,
+            witnesses: list[Witness]) -> int:
+    """Submit the new checkpoint to `witnesses`, store their cosignatures; how many cosigned."""
+    if not witnesses:
+        return 0
+    size = document["log"]["size"]
+    own = out / "checkpoint" if layout == "directory" else out / f"snapshots/{size}/checkpoint"
+    previous = document["previous"]
+    with ledger.engine.connect() as connection:
+        tree = ledger.log_tree(connection, fund)
+        outcomes = cosign_files(witnesses, own.read_text("utf-8"), size,
+                                0 if previous is None else previous["log_size"],
+                                lambda old: tree.consistency_proof(old, size), [own],
+                                None if layout == "directory" else out / "checkpoint")
+    for outcome in outcomes:
+        if outcome.error is not None:
+            click.echo(f"witness {outcome.url}: {outcome.error}", err=True)
+    return sum(1 for outcome in outcomes if outcome.error is None)
 
 
 @click.group()

@@ -35,7 +35,7 @@ UNMOVING = frozenset({"fund_opened", "policy_set", "liquidation_settled", "large
                       # format 2: the structure and the ADL state (a transfer moves two pools'
                       # balances, not the fund's: see `pool_moves`)
                       "pool_created", "market_assigned", "capital_transferred", "claim_cap_set",
-                      "adl_started", "adl_ended"})
+                      "adl_started", "adl_ended", "asset_priced"})
 
 
 # One balance's change: (asset, name, units, account): `units` added to balance `name` of
@@ -116,6 +116,8 @@ _MOVES: dict[str, Book] = {
     "capital_injected": _injected,
     "capital_withdrawn": _withdrawn,
     "reserve_rebalanced": _rebalanced,
+    # format 2: a pool's conversion moves the fund's two balances as a v1 rebalance does
+    "asset_converted": _rebalanced,
 }
 MOVING = frozenset(_MOVES)  # event types that move a balance
 
@@ -140,8 +142,13 @@ def pool_moves(kind: str, data: Mapping[str, Any],
     """The pool-balance moves of one event of a format 2 log (V2-CONTRACT.md "Balances"):
     + `capital_injected/2`, `fee_inflow/2`, a transfer's `to_pool`; - `capital_withdrawn/2`,
     `deficit_covered/2`, `backstop_drawn/1` (its `pool`, the payer), a transfer's
-    `from_pool`. Summed over pools they are the event's `FUND` moves. A v1 event (no `pool`)
-    and a type that moves no pool give ()."""
+    `from_pool`; an `asset_converted/1`'s pool, - `from_amount` of `from_asset` and +
+    `to_amount` of `to_asset`. Summed over pools they are the event's `FUND` moves. A v1 event
+    (no `pool`) and a type that moves no pool give ()."""
+    if kind == "asset_converted":
+        source, target, pool = data["from_asset"], data["to_asset"], data["pool"]
+        return ((pool, source, -_units(data["from_amount"], decimals[source])),
+                (pool, target, _units(data["to_amount"], decimals[target])))
     if kind == "capital_transferred":
         asset = data["asset"]
         units = _units(data["amount"], decimals[asset])

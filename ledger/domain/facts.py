@@ -35,8 +35,12 @@ FACT_OF_EVENT = {
     "market_assigned": "assignment",
     "capital_transferred": "transfer",
     "claim_cap_set": "claim_cap",
+    "asset_priced": "price",
+    "asset_converted": "conversion",
 }
 TRANSFER_FIELDS = ("from_pool", "to_pool", "asset", "amount", "authority", "reason")
+PRICE_FIELDS = ("asset", "kind", "value", "source", "currency", "underlying")
+CONVERSION_FIELDS = ("pool", "from_asset", "from_amount", "to_asset", "to_amount", "venue")
 
 
 @cache
@@ -124,6 +128,12 @@ def normal_form(record: Mapping[str, Any], decimals: Mapping[str, int],
         return capital if "pool" not in record else {**capital, "pool": record["pool"]}
     if kind in ("pool", "assignment", "transfer", "claim_cap"):
         return {**base, **_structure_form(record, decimals, markets or {})}
+    if kind == "price":
+        return {**base, **{f: record.get(f) for f in PRICE_FIELDS}}
+    if kind == "conversion":
+        return {**base, **{f: record[f] for f in CONVERSION_FIELDS},
+                "from_amount": _amount(record, "from_amount", record["from_asset"], decimals),
+                "to_amount": _amount(record, "to_amount", record["to_asset"], decimals)}
     if kind == "rebalance":
         return {**base, "from_asset": record["from_asset"],
                 "from_amount": _amount(record, "from_amount", record["from_asset"], decimals),
@@ -213,6 +223,10 @@ def normal_form_of_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
     if fact == "claim_cap":
         return {**base, **{f: data[f] for f in ("market", "total", "per_period",
                                                 "period_seconds")}}
+    if fact == "price":
+        return {**base, **{f: data[f] for f in PRICE_FIELDS}}
+    if fact == "conversion":
+        return {**base, **{f: data[f] for f in CONVERSION_FIELDS}}
     if fact == "rebalance":
         return {**base, **{f: data[f] for f in ("from_asset", "from_amount", "to_asset",
                                                 "to_amount")}}

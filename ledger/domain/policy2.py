@@ -2,8 +2,9 @@
 
 V2-CONTRACT.md "Policy/2" and docs/FORMAT-V2-DRAFT.md section 3: `fee_cap_rate`, `fund_share`,
 `socialization` as policy/1; per pool an optional `minimum_reserve`, `per_event_cap`,
-`backstop {pool, limit}` and `adl` rule; `assets` checked by shape only; `layers` is `[]`.
-The parse gives the per-pool waterfall's inputs (`PoolTerms`, `Backstop`) and the ADL rule.
+`backstop {pool, limit}` and `adl` rule; `assets`, the valuation terms per asset
+(ledger.domain.valuation); `layers` is `[]`. The parse gives the per-pool waterfall's inputs
+(`PoolTerms`, `Backstop`), the ADL rule and each asset's haircut, price source and floor.
 Pure; amounts in integer minor units.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Any
 
 from auditor.formats.schemas import first_error
-from auditor.formats.wire import WireError, parse_amount
+from auditor.formats.wire import WireError, parse_amount, parse_decimal
 from ledger.domain.adltrigger import AdlRule
 from ledger.domain.errors import PolicyError
 from ledger.domain.policy import FixedShare, VolatilityCurve, policy_hash
@@ -24,6 +26,7 @@ from ledger.domain.policy import _amounts as amounts_of  # one amount-map rule f
 from ledger.domain.policy import _fund_share as fund_share_of
 from ledger.domain.policy import _unit_rate as unit_rate_of
 from ledger.domain.pools import Backstop, PoolTerms
+from ledger.domain.valuation import AssetTerms
 
 POLICY_V2 = "backstop-policy/2"
 
@@ -53,6 +56,7 @@ class PolicyV2:
     socialization: str
     hash: str
     pools: Mapping[str, PoolRules]
+    assets: Mapping[str, AssetTerms] = dataclass_field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def from_document(cls, doc: Any, decimals: Mapping[str, int],
@@ -70,7 +74,8 @@ class PolicyV2:
                                                                      "fee_cap_rate"),
                    fund_share=fund_share_of(doc["fund_share"]),
                    socialization=doc["socialization"], hash=policy_hash(doc),
-                   pools=MappingProxyType(parsed))
+                   pools=MappingProxyType(parsed),
+                   assets=MappingProxyType(_asset_terms(doc["assets"], decimals)))
 
     def rules(self, pool: str) -> PoolRules:
         """The pool's rules (none when the policy does not name it)."""
@@ -137,6 +142,31 @@ def _adl(where: str, raw: Mapping[str, Any] | None, decimals: Mapping[str, int])
                        minimum)
     except PolicyError as error:  # AdlRule names `adl.FIELD`
         raise PolicyError(f"{where}.{error}") from None
+
+
+def _asset_terms(raw: Mapping[str, Any], decimals: Mapping[str, int]) -> dict[str, AssetTerms]:
+    """`assets`, checked against the fund: each a fund asset; an underlying only for
+    `redemption_ratio`, a fund asset valued `par` or `oracle`; a floor only for
+    `redemption_ratio` (the README's decision Q7)."""
+    out = {}
+    for asset, spec in raw.items():
+        where = f"assets.{asset}"
+        if asset not in decimals:
+            raise PolicyError(f"{where}: unknown asset {asset!r}")
+        source, underlying = spec["source"], spec.get("underlying")
+        if source == "redemption_ratio":
+            base = raw.get(underlying)
+            if underlying not in decimals or base is None or base["source"] == source:
+                raise PolicyError(f"{where}.underlying: {underlying!r} is not a fund asset "
+                                  "valued par or oracle in assets")
+        elif underlying is not None:
+            raise PolicyError(f"{where}.underlying: only a redemption_ratio asset has one")
+        if "floor" in spec and source != "redemption_ratio":
+            raise PolicyError(f"{where}.floor: only a redemption_ratio asset may have a floor")
+        floor = parse_decimal(spec["floor"]) if "floor" in spec else None
+        out[asset] = AssetTerms(unit_rate_of(spec["haircut"], f"{where}.haircut"),
+                                spec["haircut"], source, underlying, floor)
+    return out
 
 
 def _float_integer(doc: Mapping[str, Any]) -> str | None:

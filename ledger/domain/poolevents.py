@@ -97,12 +97,25 @@ def _observed(event: Any, fund: Any) -> None:
     Fund.MarketObserved.apply(event, fund)  # the v1 price window, as v1
 
 
+def _priced(event: Any, fund: Any) -> None:
+    """The price book (ledger.domain.poolstate.price_book): the last value of each kind."""
+    data, index = event.data, event.originator_version - 1
+    if data["kind"] == "price":
+        fund.v2.setdefault("prices", {})[data["asset"]] = [data["value"], index]
+    else:
+        ratios = fund.v2.setdefault("ratios", {}).setdefault(data["asset"], {})
+        ratios[data["underlying"]] = [data["value"], index]
+
+
 def _adl_started(event: Any, fund: Any) -> None:
     fund.v2["adl"][event.data["pool"]] = event.data["asset"]
+    # The index of the start in force: a /3 snapshot's metrics.pools.P.adl.since.
+    fund.v2.setdefault("adl_since", {})[event.data["pool"]] = event.originator_version - 1
 
 
 def _adl_ended(event: Any, fund: Any) -> None:
     fund.v2["adl"].pop(event.data["pool"], None)
+    fund.v2.setdefault("adl_since", {}).pop(event.data["pool"], None)
 
 
 PolicySet2 = _event("backstop:policy_set/2", "policy_set", 2, _set_policy)
@@ -125,13 +138,15 @@ SocializedLossAssessed2 = _event("backstop:socialized_loss_assessed/2",
 ClawbackCharged2 = _event("backstop:clawback_charged/2", "clawback_charged", 2)
 AdlStarted = _event("backstop:adl_started/1", "adl_started", 1, _adl_started)
 AdlEnded = _event("backstop:adl_ended/1", "adl_ended", 1, _adl_ended)
+AssetPriced = _event("backstop:asset_priced/1", "asset_priced", 1, _priced)
+AssetConverted = _event("backstop:asset_converted/1", "asset_converted", 1)
 
 # Every event class of a v2 log (the store maps them by topic: ledger.store.mapper).
 V2_EVENT_CLASSES: tuple[type[Any], ...] = (
     FundOpened2, PolicySet2, PoolCreated, MarketAssigned, CapitalTransferred, ClaimCapSet,
     CapitalInjected2, CapitalWithdrawn2, FeeInflow2, MarketObservedV2, LiquidationSettled2,
     LargeLiquidationSettled2, CounterpartiesListedV2, DeficitCovered2, BackstopDrawn,
-    SocializedLossAssessed2, ClawbackCharged2, AdlStarted, AdlEnded)
+    SocializedLossAssessed2, ClawbackCharged2, AdlStarted, AdlEnded, AssetPriced, AssetConverted)
 # A liquidation's own events and its derived ones, by wire type.
 LIQUIDATION_EVENTS = {"liquidation_settled": LiquidationSettled2,
                       "large_liquidation_settled": LargeLiquidationSettled2,

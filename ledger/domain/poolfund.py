@@ -40,8 +40,10 @@ from ledger.domain.poolevents import (
 from ledger.domain.pools import POOL_KINDS
 from ledger.domain.poolsettle import record_liquidation
 from ledger.domain.poolstate import is_v2, market_spec, pool_balance
+from ledger.domain.poolvalue import pool_values, record_conversion, record_price, valuation_inputs
 
-__all__ = ["COMMANDS", "is_v2", "not_v1", "open_from_data", "open_fund", "pool_balances"]
+__all__ = ["COMMANDS", "is_v2", "not_v1", "open_from_data", "open_fund", "pool_balances",
+           "pool_values", "valuation_inputs"]
 
 INITIAL_POLICY_REF = "init"
 
@@ -301,6 +303,6 @@ COMMANDS: dict[str, Callable[[Fund, Mapping[str, Any]], None]] = {
     "claim_cap": record_claim_cap,
     "rebalance": refuse,
     "upgrade": refuse,
-    "price": refuse,
-    "conversion": refuse,
+    "price": _command(record_price),
+    "conversion": _command(record_conversion),
 }

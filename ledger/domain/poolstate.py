@@ -10,8 +10,10 @@ this. Pure: no I/O, and no import of the aggregate (which imports this).
 from __future__ import annotations
 
 from bisect import bisect_right
+from fractions import Fraction
 from typing import Any
 
+from auditor.formats.wire import parse_decimal
 from ledger.domain.adltrigger import MAX_WINDOW_SECONDS
 from ledger.domain.bookkeeping import pool_moves
 from ledger.domain.errors import FundRuleError
@@ -57,6 +59,9 @@ def open_state(fund: Any, time: str, data: dict[str, Any]) -> None:
         "adl": {},      # pool in ADL -> the asset its rule watched
         "times": [time],  # every event's time from index `times_base` on
         "times_base": 0,
+        "valuation": data["valuation"],  # {currency, decimals}
+        "prices": {},   # asset -> [value, index] of its last kind-price asset_priced/1
+        "ratios": {},   # asset -> underlying -> [value, index] of its last ratio
     }
 
 
@@ -135,3 +140,18 @@ def market_spec(fund: Any, market: str) -> dict[str, Any]:
     if spec is None:
         raise FundRuleError(f"market: unknown market {market}")
     return spec  # type: ignore[no-any-return]
+
+
+def price_records(fund: Any) -> tuple[dict[str, list[Any]], dict[str, dict[str, list[Any]]]]:
+    """The recorded price book: (asset -> [value as recorded, index] of its last kind-`price`
+    `asset_priced/1`, asset -> underlying -> [value, index] of its last kind-`ratio` one)."""
+    return fund.v2.get("prices", {}), fund.v2.get("ratios", {})
+
+
+def price_book(fund: Any) -> tuple[dict[str, Fraction], dict[tuple[str, str], Fraction]]:
+    """The price book as exact values, the inputs of ledger.domain.valuation.valuation_price:
+    (last price per asset, last ratio per (asset, underlying))."""
+    prices, ratios = price_records(fund)
+    return ({asset: parse_decimal(value) for asset, (value, _) in prices.items()},
+            {(asset, underlying): parse_decimal(value)
+             for asset, by in ratios.items() for underlying, (value, _) in by.items()})

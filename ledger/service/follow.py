@@ -46,7 +46,6 @@ import nats
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -54,7 +53,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ledger.domain.fund import Fund
 from ledger.service.application import Ledger
 from ledger.service.backoff import Backoff
-from ledger.service.followbatch import Batch, Item, commit_batch
+from ledger.service.followbatch import Batch, Item, Parsed, commit_batch, parse_items
+from ledger.service.followpull import Delivered, Puller
 from ledger.service.streamid import StreamState, mismatch, reanchored, refusal
 from ledger.store.cursors import (
     Cursor,
@@ -142,6 +142,8 @@ class Follower:
         self._bus_backoff = Backoff()
         self._db_backoff = Backoff()
         self.turned = time.monotonic()  # when the loop last turned (the health check)
+        self._puller: Puller | None = None
+        self._ack_all = False  # the consumer's ack policy is `all` (else explicit)
 
     def _mask(self, text: str) -> str:
         """`text` with every --servers URL's password shown as *** (as database URLs)."""
@@ -150,6 +152,8 @@ class Follower:
     def stop(self) -> None:
         """Finish the open batch (commit and ack it), then return from `run`."""
         self._stopping.set()
+        if self._puller is not None:
+            self._puller.wake()
 
     async def run(self) -> FollowStats:
         """Consume until stopped; returns the totals."""
@@ -159,7 +163,7 @@ class Follower:
             self._js = nc.jetstream()
             try:
                 info = await self._anchor(self._js)
-                subscription = await self._subscribe(self._js, info)
+                puller = await self._subscribe(nc, self._js, info)
                 self._fund = await asyncio.to_thread(self.ledger.get_fund, self.config.fund)
             except DB_LOST as error:
                 raise FollowError(self._mask(str(open_error(self.ledger.url, error)))) from None
@@ -172,19 +176,23 @@ class Follower:
             try:
                 while not self._stopping.is_set():
                     self.turned = time.monotonic()
-                    messages = await self._gather(subscription)
+                    messages = await self._gather(puller)
+                    # Decoded while the batch before commits (the database's waits let it run).
+                    parsed = (await asyncio.to_thread(
+                        parse_items, [(m.sequence, m.data) for m in messages])
+                        if messages else {})
                     if inflight is not None:
                         await inflight
                         inflight = None
                     if self.on_idle is not None:
                         await asyncio.to_thread(self.on_idle)
                     if messages:
-                        inflight = asyncio.create_task(self._handle(messages))
+                        inflight = asyncio.create_task(self._handle(messages, parsed))
                     else:
                         await self._catch_up()
                     if time.monotonic() - last_info > 1.0:
                         last_info = time.monotonic()
-                        await self._refresh_pending(subscription)
+                        await self._refresh_pending()
                         await self._check_stream()
             finally:
                 if inflight is not None:  # finish the open batch: commit, then ack
@@ -299,8 +307,9 @@ class Follower:
             raise FollowError(refusal(self.config.stream, mismatch(
                 Cursor(self.stats.position, self._created), state) or "changed"))
 
-    async def _subscribe(self, js: JetStreamContext,
-                         stream: api.StreamInfo) -> JetStreamContext.PullSubscription:
+    async def _subscribe(self, nc: Client, js: JetStreamContext,
+                         stream: api.StreamInfo) -> Puller:
+        """The durable consumer (created with ack policy `all` when new) and a puller on it."""
         config = self.config
         if self._subject is None:
             subjects = stream.config.subjects or []
@@ -314,17 +323,27 @@ class Follower:
             raise FollowError(f"--dead-letter {config.dead_letter}: no stream stores this "
                               "subject, so dead letters would be lost; add one (README, "
                               "'Running as a service')") from None
-        consumer = api.ConsumerConfig(
-            durable_name=config.durable, ack_policy=api.AckPolicy.EXPLICIT,
-            deliver_policy=api.DeliverPolicy.ALL, filter_subject=self._subject,
-            ack_wait=config.ack_wait,
-            max_ack_pending=config.max_ack_pending or 4 * config.batch_size)
-        return await js.pull_subscribe(self._subject, durable=config.durable,
-                                       stream=config.stream, config=consumer)
+        try:
+            info = await js.consumer_info(config.stream, config.durable)
+        except NotFoundError:
+            # Ack policy `all`: one ack per batch, for every message up to it, as the stored
+            # position counts (what is at or below it is handled, whoever held it).
+            info = await js.add_consumer(config.stream, api.ConsumerConfig(
+                name=config.durable, durable_name=config.durable,
+                ack_policy=api.AckPolicy.ALL, deliver_policy=api.DeliverPolicy.ALL,
+                filter_subject=self._subject, ack_wait=config.ack_wait,
+                max_ack_pending=config.max_ack_pending or 4 * config.batch_size))
+        # A consumer made by an earlier version (explicit acks) keeps its policy: JetStream
+        # does not change it, and acking each message is as correct, only slower.
+        self._ack_all = info.config.ack_policy == api.AckPolicy.ALL
+        puller = Puller(nc, config.stream, config.durable)
+        await puller.start()
+        self._puller = puller
+        return puller
 
-    async def _gather(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+    async def _gather(self, puller: Puller) -> list[Delivered]:
         """Up to batch_size messages, waiting at most max_latency after the first."""
-        batch: list[Msg] = []
+        batch: list[Delivered] = []
         deadline: float | None = None
         while len(batch) < self.config.batch_size:
             if self._stopping.is_set():  # stop: commit what is in hand
@@ -335,8 +354,7 @@ class Follower:
                 if wait <= 0.001:
                     break
             try:
-                got = await subscription.fetch(self.config.batch_size - len(batch),
-                                               timeout=wait)
+                got = await puller.fetch(self.config.batch_size - len(batch), wait)
             except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 got = []
             except nats.errors.Error as error:  # reconnecting: commit what is in hand, or wait
@@ -346,15 +364,16 @@ class Follower:
                 break
             if got and deadline is None:
                 deadline = time.monotonic() + self.config.max_latency
-                self.log("batch_open", first=got[0].metadata.sequence.stream)
+                self.log("batch_open", first=got[0].sequence)
             batch.extend(got)
             if not got and deadline is None:
                 break
         return batch
 
-    async def _refresh_pending(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _refresh_pending(self) -> None:
+        assert self._js is not None
         with contextlib.suppress(Exception):  # metrics only
-            info = await subscription.consumer_info()
+            info = await self._js.consumer_info(self.config.stream, self.config.durable)
             self.stats.pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def _stream_messages(self, start: int, end: int,
@@ -443,27 +462,29 @@ class Follower:
         with contextlib.suppress(TimeoutError):  # stop() ends the wait
             await asyncio.wait_for(self._stopping.wait(), delay)
 
-    async def _handle(self, messages: list[Msg]) -> None:
+    async def _handle(self, messages: list[Delivered],
+                      parsed: dict[int, Parsed] | None = None) -> None:
         """Commit the new messages among `messages` (with any gap before them), then ack.
 
         When the bus or the database fails meanwhile (a dead letter not stored, a gap not
         read, the connection lost), the batch rolls back and nothing is acked: its messages
         come back and are done again, after a growing delay (`_guarded`)."""
-        await self._guarded(self._handle_once(messages), "batch")
+        await self._guarded(self._handle_once(messages, parsed or {}), "batch")
 
-    async def _handle_once(self, messages: list[Msg]) -> None:
+    async def _handle_once(self, messages: list[Delivered], parsed: dict[int, Parsed]) -> None:
         while True:
             position = self.stats.position
-            done = [m for m in messages if m.metadata.sequence.stream <= position]
-            fresh = sorted((m for m in messages if m.metadata.sequence.stream > position),
-                           key=lambda m: m.metadata.sequence.stream)
+            done = [m for m in messages if m.sequence <= position]
+            # In stream order, each sequence once (a redelivery may overtake its first copy).
+            fresh = list({m.sequence: m for m in sorted(
+                (m for m in messages if m.sequence > position),
+                key=lambda m: m.sequence)}.values())
             if done:  # redelivered: acked only while the position still counts in this stream
                 await self._confirm_position()
             await self._ack(done)  # committed or dead-lettered before: redelivered
             if not fresh:
                 return
-            items = [(m.metadata.sequence.stream, m.data, m.metadata.timestamp.timestamp())
-                     for m in fresh]
+            items = [(m.sequence, m.data, m.time) for m in fresh]
             held = {sequence for sequence, _, _ in items}
             missing = [s for s in range(position + 1, items[-1][0]) if s not in held]
             if missing:  # held by another (or a dead) consumer instance: read them here
@@ -471,7 +492,7 @@ class Follower:
                 self.log("gap_fill", first=missing[0], count=len(gap))
                 items = sorted(items + gap)
             try:
-                await self._commit_items(items, fresh)
+                await self._commit_items(items, fresh, parsed)
                 return
             except CursorMoved:  # another follower committed first: start from its position
                 await self._reread_position()
@@ -488,9 +509,9 @@ class Follower:
                               f"from {self.stats.position} to {cursor.position}; restart "
                               "this follower")
 
-    async def _commit_items(self, items: list[Item],
-                            messages: list[Msg]) -> None:
-        batch = await asyncio.to_thread(self._commit, items)
+    async def _commit_items(self, items: list[Item], messages: list[Delivered],
+                            parsed: dict[int, Parsed] | None = None) -> None:
+        batch = await asyncio.to_thread(self._commit, items, parsed)
         await self._ack(messages)
         stats = self.stats
         stats.position = batch.last
@@ -508,26 +529,33 @@ class Follower:
         if self.on_batch is not None:
             self.on_batch(batch)
 
-    async def _ack(self, messages: list[Msg]) -> None:
-        """Ack committed messages. An ack lost to the bus is harmless: the message comes
-        back, at or below the committed position, and is acked then."""
-        for message in messages:
+    async def _ack(self, messages: list[Delivered]) -> None:
+        """Ack committed messages: with ack policy `all` the last one only (it acks every
+        message at or below it), else each, none awaited on its own (an ack is a publish,
+        not a request). An ack lost to the bus is harmless: the message comes back, at or
+        below the committed position, and is acked then."""
+        if not messages:
+            return
+        targets = [max(messages, key=lambda m: m.sequence)] if self._ack_all else messages
+        for target in targets:
             try:
-                await message.ack()
+                await target.message.ack()
             except nats.errors.Error as error:
-                self.log("bus_error", reason=f"ack of {message.metadata.sequence.stream}: "
+                self.log("bus_error", reason=f"ack of {target.sequence}: "
                          f"{type(error).__name__}: {error}")
-                continue
-            self.stats.acked += 1
+                if not self._ack_all:
+                    continue
+                return
+            self.stats.acked += 1 if not self._ack_all else len(messages)
 
     # -- the database (in a worker thread) ----------------------------------------------------
 
-    def _commit(self, items: list[Item]) -> Batch:
+    def _commit(self, items: list[Item], parsed: dict[int, Parsed] | None = None) -> Batch:
         """Commit `items` past the position, in stream order (ledger.service.followbatch)."""
         try:
             batch, self._fund = commit_batch(self.ledger, self.config.fund, self.config.stream,
                                              self._fund, self.stats.position, items,
-                                             self._dead_letter, self._created)
+                                             self._dead_letter, self._created, parsed)
         except BaseException:
             self._fund = None  # the fund object may hold what was rolled back
             raise

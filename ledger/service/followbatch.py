@@ -16,7 +16,7 @@ only the records before it decide). The good messages still commit in stream ord
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,8 @@ from ledger.store.cursors import advance_cursor
 
 # (stream sequence, message bytes, the stream's receive time in epoch seconds)
 Item = tuple[int, bytes, float]
+# A message decoded and checked as an import line: its record, or why it is refused.
+Parsed = dict[str, Any] | str
 
 
 @dataclass
@@ -47,24 +49,43 @@ def reason(error: RecordError, sequence: int) -> str:
     return f"stream sequence {sequence}: {str(error).removeprefix(f'line {error.line}: ')}"
 
 
+def parse_items(items: Iterable[tuple[int, bytes]]) -> dict[int, Parsed]:
+    """Each (sequence, bytes) decoded and checked (`records.parse_line`): the record, or
+    the dead letter's reason. Pure: the follower runs it for the next batch while the one
+    before commits (the database's waits release the interpreter)."""
+    parsed: dict[int, Parsed] = {}
+    for sequence, data in items:
+        try:
+            parsed[sequence] = parse_line(sequence, data)
+        except RecordError as error:
+            parsed[sequence] = reason(error, sequence)
+    return parsed
+
+
 def commit_batch(ledger: Ledger, fund_name: str, stream: str, fund: Fund | None,
                  position: int, items: list[Item],
                  dead_letter: Callable[[list[tuple[int, str]], dict[int, bytes]], None],
-                 created: str | None = None) -> tuple[Batch, Fund | None]:
+                 created: str | None = None,
+                 parsed: Mapping[int, Parsed] | None = None) -> tuple[Batch, Fund | None]:
     """Commit `items` (sorted by sequence, all past `position`) and move the stream position
     (in the stream created at `created`) from `position` to the last one's, in one
     transaction; `dead_letter(dead, data)` publishes the refused ones first, outside it.
     Returns the batch and the fund to use next (None: reload it).
 
+    `parsed`: what `parse_items` made of some of the items already (the others are parsed here).
+
     Raises CursorMoved when another follower moved the position first (nothing written)."""
     last = items[-1][0]
     dead: list[tuple[int, str]] = []
     records: list[tuple[int, dict[str, Any]]] = []
-    for sequence, data, _ in items:
-        try:
-            records.append((sequence, parse_line(sequence, data)))
-        except RecordError as error:
-            dead.append((sequence, reason(error, sequence)))
+    known = parsed or {}
+    missing = parse_items((s, d) for s, d, _ in items if s not in known)
+    for sequence, _, _ in items:
+        outcome = known[sequence] if sequence in known else missing[sequence]
+        if isinstance(outcome, str):
+            dead.append((sequence, outcome))
+        else:
+            records.append((sequence, outcome))
 
     payloads = {s: d for s, d, _ in items}
     stored: set[int] = set()

@@ -184,3 +184,47 @@ def write_outputs(outputs: Sequence[tuple[Path, bytes]], force: bool, mode: int 
     with staged_outputs([path for path, _ in outputs], force, mode) as streams:
         for stream, (_, data) in zip(streams, outputs, strict=True):
             stream.write(data)
+
+
+def sync_tree(root: Path) -> None:
+    """fsync every file and directory under `root`, so the rename never exposes lost data."""
+    for folder, _, files in os.walk(root):
+        for name in [*files, "."]:
+            fsync_path(os.path.join(folder, name))
+
+
+def fsync_path(path: str | Path) -> None:
+    """fsync one file or directory."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_into_place(stage: Path, out: Path, aside: Path) -> None:
+    """Rename `stage` to `out`, first renaming whatever is at `out` to `aside`."""
+    if os.path.lexists(out):
+        out.rename(aside)
+    try:
+        stage.rename(out)
+    except BaseException:
+        if os.path.lexists(aside):
+            aside.rename(out)
+        raise
+    fsync_path(out.parent)
+
+
+def move_back(stage: Path, out: Path, aside: Path) -> None:
+    """Undo move_into_place: the new files go back to `stage`, the old ones to `out`."""
+    out.rename(stage)
+    if os.path.lexists(aside):
+        aside.rename(out)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, symlink or directory tree, if there is one."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()

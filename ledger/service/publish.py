@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,20 +21,29 @@ from sqlalchemy.exc import IntegrityError
 
 from auditor.formats.wire import format_amount, format_decimal, parse_decimal, snapshot_decimals
 from auditor.verify.keys import Signer, checkpoint_body, sign_document, sign_note
+from auditor.verify.origin import check_origin, derived_origin, legacy_origin, snapshot_origin
 from auditor.verify.sumtree import account_nonce
 from ledger.domain.fund import Fund, utc_now
 from ledger.domain.policy import policy_hash
+from ledger.domain.poolstate import is_v2
 from ledger.service.application import Ledger
 from ledger.service.exporting import write_export
 from ledger.service.leftovers import STAGED, remove_stale, staging_prefix
-from ledger.service.outputs import OutputExists, refuse_taken
+from ledger.service.outputs import (
+    OutputExists,
+    move_back,
+    move_into_place,
+    refuse_taken,
+    remove_path,
+    sync_tree,
+)
 from ledger.service.reserves import ReservesError, close_round, round_to_publish
+from ledger.service.snapshot3 import SNAPSHOT_FORMAT_POOLS, pool_members, pool_metrics
 from ledger.store.proofs import ProvingSumTree
 from ledger.store.tables import ACCOUNT_FIELDS, accounts, published
 
 SNAPSHOT_FORMAT = "backstop-snapshot/1"
 SNAPSHOT_FORMAT_HOLDINGS = "backstop-snapshot/2"  # with a reserves round's holdings
-
 
 
 class PublishError(ValueError):
@@ -107,17 +115,34 @@ def snapshot_row(connection: Connection, fund: str, log_size: int | None) -> dic
     return row
 
 
+def log_origin(previous: dict[str, Any] | None, fund_name: str, signer: Signer,
+               requested: str | None) -> str:
+    """The fund's log origin (schemas/README.md, "Origin"): the one its first snapshot recorded
+    (`previous`: the latest row), else `requested`, else derived from the key."""
+    if requested is not None and (why := check_origin(requested)) is not None:
+        raise PublishError(f"--origin {requested!r}: {why}")
+    recorded = None if previous is None else snapshot_origin(json.loads(previous["document"]))
+    if recorded is not None and requested not in (None, recorded):
+        raise PublishError(f"--origin {requested}: fund {fund_name}'s log has origin {recorded}, "
+                           "fixed by its first snapshot (witnesses know it by that name)")
+    return recorded or requested or derived_origin(fund_name, signer.public_key)
+
+
 def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | None,
-                   risk: dict[str, Any] | None = None) -> Publication:
+                   risk: dict[str, Any] | None = None, origin: str | None = None) -> Publication:
     """Build and sign a snapshot of the fund's current state (record_snapshot records it).
 
     With an open reserves round (ledger.service.reserves) the snapshot is that round's: at its
     log size, root and time (`time` None, or equal), format /2 with its holdings; a round the
-    log has outgrown is refused. Without one: format /1 at `time` (None: now). `risk`, when
-    given, is the optional `metrics.risk` (ledger.risk.headline).
+    log has outgrown is refused. Without one: format /1 at `time` (None: now). A format 2
+    fund publishes format /3 instead of both (ledger.service.snapshot3), with the round's
+    holdings when there is one. `risk`, when given, is the optional `metrics.risk`
+    (ledger.risk.headline); `origin`, `log_origin`'s.
     """
     with ledger.transaction() as connection:  # read only: one consistent view of the fund
         fund = ledger.get_fund(fund_name)
+        # A format 2 fund's valuation currency is in its fund_opened/2 only (event 0).
+        opened = next(iter(ledger.log_events(fund_name, 0, 1)), None) if is_v2(fund) else None
         tree_log = ledger.log_tree(connection, fund_name)
         size = fund.log_size
         assets = sorted(fund.assets)
@@ -126,6 +151,7 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
         tree = ProvingSumTree.build(((account, account_nonce(seed, account), sums)
                               for account, sums in entries.items()), width=3 * len(assets))
         previous = latest(connection, fund_name)
+        name = log_origin(previous, fund_name, signer, origin)
         link = None
         if previous is not None:
             old_size = previous["log_size"]
@@ -144,7 +170,8 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             raise PublishError(str(error)) from None
         time = attested.time if attested is not None else (time or utc_now())
         document: dict[str, Any] = {
-            "format": SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
+            "format": SNAPSHOT_FORMAT_POOLS if opened is not None else
+            SNAPSHOT_FORMAT if attested is None else SNAPSHOT_FORMAT_HOLDINGS,
             "fund": fund_name, "time": time,
             "log": {"size": size, "root": root},
             "reserves": {a: format_amount(fund.balances[a], fund.assets[a]) for a in assets},
@@ -154,6 +181,11 @@ def build_snapshot(ledger: Ledger, fund_name: str, signer: Signer, time: str | N
             "policy": {"version": fund.policy_version, "hash": policy_hash(fund.policy or {})},
             "previous": link,
         }
+        if opened is not None:
+            document |= pool_members(fund, opened["data"]["valuation"])
+            document["metrics"] = pool_metrics(fund, risk)
+        if name != legacy_origin(fund_name):  # an old log's snapshots stay as they were
+            document["log"]["origin"] = name
         if attested is not None:
             document["holdings"] = attested.holdings
     document["signatures"] = [sign_document(document, signer)]
@@ -239,14 +271,14 @@ def write_json(path: Path, document: Any) -> None:
 
 def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str | None,
             previous_dir: Path | None = None, force: bool = False,
-            risk: dict[str, Any] | None = None) -> Publication:
+            risk: dict[str, Any] | None = None, origin: str | None = None) -> Publication:
     """Create a snapshot and write the directory a web server can serve as-is.
 
     All or nothing: the files are written to a staging directory beside `out`, synced to disk
     and renamed into place; the snapshot is recorded in a transaction that commits only once
     the rename has succeeded. A non-empty `out` is refused unless `force`, which replaces it
     whole. `previous_dir`, an earlier publication of this fund, lets the event export be
-    extended instead of rewritten.
+    extended instead of rewritten; `origin`: `--origin` (`log_origin`).
     """
     try:
         refuse_taken(out, force)
@@ -264,12 +296,12 @@ def publish(ledger: Ledger, fund_name: str, signer: Signer, out: Path, time: str
         stage = Path(tempfile.mkdtemp(prefix=staging_prefix(out.name), suffix=".partial",
                                       dir=out.parent))
         try:
-            publication = build_snapshot(ledger, fund_name, signer, time, risk)
+            publication = build_snapshot(ledger, fund_name, signer, time, risk, origin)
             _write_publication(ledger, stage, publication, signer, previous_dir)
-            _sync_tree(stage)
+            sync_tree(stage)
             _record_and_place(ledger, publication, stage, out)
         finally:
-            _remove(stage)
+            remove_path(stage)
     except OSError as error:
         where = f" ({error.filename})" if error.filename else ""
         raise PublishError(f"{shown}: cannot write: {error.strerror or error}{where}") from None
@@ -293,16 +325,16 @@ def _record_and_place(ledger: Ledger, publication: Publication, stage: Path, out
             if "holdings" in publication.document:  # closes the round: no `reserves add` now
                 ledger.lock_writes(connection)
             record_snapshot(connection, publication)
-            _move_into_place(stage, out, aside)
+            move_into_place(stage, out, aside)
             placed = True
     except BaseException as error:
         if placed:
-            _move_back(stage, out, aside)
+            move_back(stage, out, aside)
         if isinstance(error, IntegrityError):  # a concurrent publisher took this log size
             raise PublishError("another snapshot was published at the same time; "
                                "publish again") from None
         raise
-    _remove(aside)
+    remove_path(aside)
 
 
 def _write_publication(ledger: Ledger, out: Path, publication: Publication, signer: Signer,
@@ -323,9 +355,9 @@ def _write_publication(ledger: Ledger, out: Path, publication: Publication, sign
 
 
 def signed_checkpoint(document: dict[str, Any], signer: Signer) -> str:
-    """The C2SP signed checkpoint of a snapshot's log (origin backstop/<fund>)."""
-    body = checkpoint_body(f"backstop/{document['fund']}", document["log"]["size"],
-                           bytes.fromhex(document["log"]["root"]))
+    """The C2SP signed checkpoint of a snapshot's log (its origin: `snapshot_origin`)."""
+    log = document["log"]
+    body = checkpoint_body(snapshot_origin(document), log["size"], bytes.fromhex(log["root"]))
     return sign_note(body, [signer])
 
 
@@ -339,46 +371,3 @@ def write_snapshot_files(out: Path, publication: Publication, signer: Signer) ->
     os.chmod(out / "account-seed", 0o644)
     (out / "verifier-key").write_text(signer.verifier_key() + "\n", "utf-8")
     write_json(out / "policy.json", publication.policy)
-
-
-def _sync_tree(root: Path) -> None:
-    """fsync every file and directory under `root`, so the rename never exposes lost data."""
-    for folder, _, files in os.walk(root):
-        for name in [*files, "."]:
-            _fsync(os.path.join(folder, name))
-
-
-def _fsync(path: str | Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _move_into_place(stage: Path, out: Path, aside: Path) -> None:
-    """Rename `stage` to `out`, first renaming whatever is at `out` to `aside`."""
-    if os.path.lexists(out):
-        out.rename(aside)
-    try:
-        stage.rename(out)
-    except BaseException:
-        if os.path.lexists(aside):
-            aside.rename(out)
-        raise
-    _fsync(out.parent)
-
-
-def _move_back(stage: Path, out: Path, aside: Path) -> None:
-    """Undo _move_into_place: the new files go back to `stage`, the old ones to `out`."""
-    out.rename(stage)
-    if os.path.lexists(aside):
-        aside.rename(out)
-
-
-def _remove(path: Path) -> None:
-    """Remove a file, symlink or directory tree, if there is one."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        path.unlink()

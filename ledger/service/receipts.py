@@ -8,12 +8,16 @@ over. Or, with a signing key, a fresh checkpoint of the given size is signed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+from sqlalchemy import Connection
+
 from auditor.verify.keys import NoteError, Signer, checkpoint_body, parse_checkpoint, sign_note
+from auditor.verify.origin import legacy_origin, snapshot_origin
 from auditor.verify.receipt import format_receipt
 from ledger.service.application import Ledger
-from ledger.service.publish import PublishError
+from ledger.service.publish import PublishError, latest
 
 __all__ = ["RECEIPT_TYPES", "account_receipt_indexes", "checkpoint_size", "event_receipt",
            "signed_checkpoint_at"]
@@ -32,10 +36,10 @@ def checkpoint_size(ledger: Ledger, fund: str, note: str) -> int:
         origin, size, root = parse_checkpoint(note[:split + 1])
     except NoteError as error:
         raise PublishError(f"--checkpoint: not a signed checkpoint ({error})") from None
-    if origin != f"backstop/{fund}":
-        raise PublishError(f"--checkpoint: origin {origin!r} is not this fund's "
-                           f"'backstop/{fund}'")
     with ledger.engine.connect() as connection:
+        mine = fund_origin(connection, fund)
+        if origin != mine:
+            raise PublishError(f"--checkpoint: origin {origin!r} is not this fund's {mine!r}")
         tree = ledger.log_tree(connection, fund)
         if not 0 < size <= tree.size():
             raise PublishError(f"--checkpoint: size {size}, the log has {tree.size()} events")
@@ -50,7 +54,15 @@ def signed_checkpoint_at(ledger: Ledger, fund: str, size: int, signer: Signer) -
         tree = ledger.log_tree(connection, fund)
         if not 0 < size <= tree.size():
             raise PublishError(f"log size {size}: the log has {tree.size()} events")
-        return sign_note(checkpoint_body(f"backstop/{fund}", size, tree.root(size)), [signer])
+        return sign_note(checkpoint_body(fund_origin(connection, fund), size, tree.root(size)),
+                         [signer])
+
+
+def fund_origin(connection: Connection, fund: str) -> str:
+    """The origin of the fund's log: its snapshots' (schemas/README.md, "Origin"); the legacy
+    one before any snapshot."""
+    row = latest(connection, fund)
+    return legacy_origin(fund) if row is None else snapshot_origin(json.loads(row["document"]))
 
 
 def event_receipt(ledger: Ledger, fund: str, index: int, checkpoint: str) -> str:

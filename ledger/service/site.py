@@ -39,6 +39,7 @@ from auditor.formats.wire import (
 )
 from auditor.verify import merkle
 from auditor.verify.keys import KeyFormatError, SignatureError, Verifier, verify_document
+from auditor.verify.origin import snapshot_origin
 from auditor.verify.reads import (
     MAX_CHECKPOINT,
     MAX_KEY_FILE,
@@ -217,7 +218,7 @@ def pinned_key(key: str | None, publication: Publication) -> tuple[Verifier, str
         if snapshot.checkpoint is not None:  # shown on the site: it must be the snapshot's
             log = snapshot.document["log"]
             check_checkpoint(snapshot.checkpoint, snapshot.path.with_name("checkpoint"), verifier,
-                             snapshot.document["fund"], snapshot.size, log["root"])
+                             snapshot_origin(snapshot.document), snapshot.size, log["root"])
     return verifier, text, source
 
 

@@ -77,7 +77,11 @@ def figures(lines: list[bytes]) -> dict[str, Any]:
         times.append(time)
         if kind == "fund_opened":
             decimals.update({a: v["decimals"] for a, v in data["assets"].items()})
-            quotes.update({m: v["quote"] for m, v in data["markets"].items()})
+            # v1 names a market's quote; a format 2 market its settlement asset (the fund-wide
+            # figures; per-pool display is not shown yet)
+            quotes.update({m: v.get("quote") or v["settlement"] for m, v in data["markets"].items()})
+        elif kind == "market_assigned" and data["spec"] is not None:  # a v2 listing
+            quotes[data["market"]] = data["spec"]["settlement"]
         for asset, name, units, _ in moved:
             if name == FUND:
                 balance[asset] += units

@@ -12,7 +12,7 @@ folder is read as hostile input, as the auditor reads it:
 - every file holds at most its format's cap (auditor.verify.reads; `MAX_EVENTS` for a
   snapshot directory's events.jsonl);
 - every checkpoint shown is a signed note verified under the pinned key whose origin
-  (backstop/<fund>), size and root are the snapshot's.
+  (schemas/README.md, "Origin"), size and root are the snapshot's.
 
 Refusals are `SiteError`, one line naming the file.
 """
@@ -177,17 +177,19 @@ class TreeSource(Source):
         return self.tree.read(path, cap)
 
 
-def check_checkpoint(note: str, where: Path, verifier: Verifier, fund: str, size: int,
+def check_checkpoint(note: str, where: Path, verifier: Verifier, origin: str, size: int,
                      root: str) -> None:
     """SiteError naming `where` unless `note` is a checkpoint signed by `verifier` naming
-    the snapshot's log: origin backstop/`fund`, `size` entries, `root` (hex)."""
+    the snapshot's log: `origin` (auditor.verify.origin.snapshot_origin), `size` entries,
+    `root` (hex)."""
     try:
         body, _ = open_note(note, [verifier])
-        origin, named, head = parse_checkpoint(body)
+        named_origin, named, head = parse_checkpoint(body)
     except NoteError as error:
         raise SiteError(f"{where}: not a checkpoint signed by the pinned key ({error})") from None
-    if origin != f"backstop/{fund}":
-        raise SiteError(f"{where}: origin {clip(origin)} is not 'backstop/{fund}', the snapshot's")
+    if named_origin != origin:
+        raise SiteError(f"{where}: origin {clip(named_origin)} is not {clip(origin)}, "
+                        "the snapshot's")
     if named != size:
         raise SiteError(f"{where}: size {named} is not the snapshot's log size {size}")
     if head.hex() != root:

@@ -32,6 +32,7 @@ from typing import Any
 from auditor.formats.wire import format_amount
 from auditor.verify import merkle
 from auditor.verify.keys import NoteError, Signer, parse_checkpoint
+from auditor.verify.origin import snapshot_origin
 from auditor.verify.shards import INDEX_FORMAT, SHARD_FORMAT, shard_digits, shard_name, sibling_keys
 from auditor.verify.sumtree import account_nonce
 from auditor.verify.tiles import (
@@ -47,16 +48,15 @@ from auditor.verify.tiles import (
 )
 from ledger.service.application import Ledger
 from ledger.service.leftovers import STAGED, WRITTEN, remove_stale, staging_prefix
-from ledger.service.outputs import is_taken, write_file
+from ledger.service.outputs import is_taken, remove_path, sync_tree, write_file
 from ledger.service.publish import (
     Publication,
     PublishError,
     _record_and_place,
-    _remove,
-    _sync_tree,
     build_snapshot,
     latest,
     load_publication,
+    log_origin,
     signed_checkpoint,
     snapshot_row,
     write_json,
@@ -65,19 +65,23 @@ from ledger.service.publish import (
 
 
 def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, time: str | None,
-                  force: bool = False, risk: dict[str, Any] | None = None) -> Publication:
+                  force: bool = False, risk: dict[str, Any] | None = None,
+                  origin: str | None = None) -> Publication:
     """Sign a snapshot and add it to the tiled log at `root` (created if absent).
 
     `root` must be empty or hold this fund's tiled log (its checkpoint names a prefix of the
     ledger's log); anything else is refused unless `force`, which replaces it whole (the old
     content is restored if the publish fails; a `root` this call created is removed).
+    `origin`: `--origin` (ledger.service.publish.log_origin: a log keeps its first origin).
     """
     shown, root = root, Path(os.path.abspath(root))
     aside: Path | None = None
     created = not os.path.lexists(root)  # removed again if this publish fails
     touched: set[Path] = set()  # the tile folders written: cleaned of killed writers' files
     try:
-        old_size = published_size(ledger, fund_name, root)
+        with ledger.engine.connect() as connection:
+            name = log_origin(latest(connection, fund_name), fund_name, signer, origin)
+        old_size = published_size(ledger, fund_name, root, name)
         repaired = repair(ledger, fund_name, root, old_size, touched)
         if repaired is not None:
             old_size = repaired[1]
@@ -95,7 +99,7 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
             root.rename(aside)
             old_size = 0
         root.mkdir(parents=True, exist_ok=True)
-        publication = build_snapshot(ledger, fund_name, signer, time, risk)
+        publication = build_snapshot(ledger, fund_name, signer, time, risk, name)
         document = publication.document
         size = document["log"]["size"]
         full = write_log(ledger, fund_name, root, old_size, size, touched)
@@ -108,7 +112,7 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
         publication.repaired = repaired
     except BaseException as error:
         if aside is not None or created:
-            _remove(root)
+            remove_path(root)
         if aside is not None:
             aside.rename(root)
         if isinstance(error, OSError):
@@ -118,7 +122,7 @@ def publish_tiles(ledger: Ledger, fund_name: str, signer: Signer, root: Path, ti
             raise PublishError(f"{shown}: {error}") from None
         raise
     if aside is not None:
-        _remove(aside)
+        remove_path(aside)
     return publication
 
 
@@ -139,13 +143,14 @@ def repair(ledger: Ledger, fund_name: str, root: Path, old_size: int | None,
         row = latest(connection, fund_name)
     if row is None or (old_size is not None and old_size >= row["log_size"]):
         return None
-    size, head = int(row["log_size"]), json.loads(row["document"])["log"]["root"]
+    document = json.loads(row["document"])
+    size, head = int(row["log_size"]), document["log"]["root"]
     try:
         note = (root / "snapshots" / str(size) / "checkpoint").read_bytes()
         named = parse_checkpoint(note.decode("utf-8").split("\n\n", 1)[0] + "\n")
     except (OSError, UnicodeDecodeError, NoteError):
         return None
-    if named != (f"backstop/{fund_name}", size, bytes.fromhex(head)):
+    if named != (snapshot_origin(document), size, bytes.fromhex(head)):
         return None
     full = write_log(ledger, fund_name, root, old_size or 0, size, touched)
     _check_head(root, size, head, root)
@@ -169,19 +174,23 @@ def _clean(root: Path, touched: set[Path]) -> None:
         remove_stale(folder, None, (WRITTEN,))
 
 
-def published_size(ledger: Ledger, fund_name: str, root: Path) -> int | None:
+def published_size(ledger: Ledger, fund_name: str, root: Path,
+                   origin: str | None = None) -> int | None:
     """Log size of the tiled log at `root` (0 when `root` is free), or None when `root` holds
-    anything else: no checkpoint, another fund's, or one that is not a prefix of the log."""
+    anything else: no checkpoint, another log's (its origin not the one recorded with the
+    fund's snapshots, else not `origin` when given), or one that is not a prefix of the log."""
     if not is_taken(root):
         return 0
     try:
         note = (root / "checkpoint").read_text("utf-8")
-        origin, size, head = parse_checkpoint(note.split("\n\n", 1)[0] + "\n")
+        found, size, head = parse_checkpoint(note.split("\n\n", 1)[0] + "\n")
     except (OSError, UnicodeDecodeError, NoteError):
         return None
-    if origin != f"backstop/{fund_name}":
-        return None
     with ledger.engine.connect() as connection:
+        row = latest(connection, fund_name)
+        expected = snapshot_origin(json.loads(row["document"])) if row is not None else origin
+        if expected is not None and found != expected:
+            return None
         tree = ledger.log_tree(connection, fund_name)
         if size > tree.size() or tree.root(size) != head:
             return None
@@ -269,10 +278,10 @@ def _place_snapshot_folder(ledger: Ledger, root: Path, publication: Publication,
     try:
         write_snapshot_files(stage, publication, signer)
         write_shards(stage, publication)
-        _sync_tree(stage)
+        sync_tree(stage)
         _record_and_place(ledger, publication, stage, parent / str(size))
     finally:
-        _remove(stage)
+        remove_path(stage)
 
 
 def write_shards(out: Path, publication: Publication) -> int:
@@ -320,4 +329,4 @@ def _drop_partials(root: Path, full: list[tuple[int, int]]) -> None:
     for level, index in full:
         levels: tuple[int | str, ...] = (level, "entries") if level == 0 else (level,)
         for name in levels:
-            _remove(root / (tile_path(name, index) + ".p"))
+            remove_path(root / (tile_path(name, index) + ".p"))

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor.formats.wire import format_amount, format_decimal, parse_decimal
+from auditor.verify.keys import Signer
+from auditor.verify.origin import derived_origin
 from auditor.verify.tiles import LocalSource, verified_lines
 from ledger.domain.bookkeeping import FUND, moves
 from ledger.service.application import Ledger
@@ -268,6 +270,8 @@ def run_demo(workdir: Path, config: SimulationConfig | None = None,
     try:
         ledger.open_fund(settings, summary.times[0] if summary.times else "2020-01-01T00:00:00Z")
         signer = generate_signer(KEY_NAME)
+        # C2SP: a log's key SHOULD be named its origin; the demo's log takes the derived one.
+        signer = Signer(derived_origin(settings["fund"], signer.public_key), signer.private_key)
         (workdir / "operator.key").write_bytes(key_file(signer))
         (workdir / "operator.key").chmod(0o600)
         vkey = signer.verifier_key()

@@ -4178,7 +4178,15 @@ async function verifyReceipt(text, keys, name = "(pasted)", require2 = 1) {
     if (BigInt(Number.isSafeInteger(event.index) ? event.index : -1) !== parsed.index) {
       throw fail("event", `the event's index ${event.index ?? "None"} is not the receipt's ${parsed.index}`);
     }
-    if (origin !== `backstop/${event.fund}`) throw fail("origin", `${clip(origin)} is not ${clip(`backstop/${event.fund}`)}`);
+    const origins = /* @__PURE__ */ new Set([`backstop/${event.fund}`]);
+    for (const v of verifiers.filter((k) => names.includes(k.name))) {
+      const digest = Array.from(await sha2562(v.publicKey), (b) => b.toString(16).padStart(2, "0")).join("");
+      origins.add(`backstop/${event.fund}/${digest.slice(0, 16)}`);
+      origins.add(v.name);
+    }
+    if (!origins.has(origin)) {
+      throw fail("origin", `${clip(origin)} is not a log of fund ${clip(event.fund)} under the pinned key (schemas/README.md, Origin)`);
+    }
     const kind = KINDS[event.type];
     ok("event", `${kind || event.type} at index ${parsed.index}`);
     Object.assign(figures, {

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -147,7 +149,8 @@ def test_checkpoint_verifies(pub: Path, world: dict[str, Any]) -> None:
     assert code == 0, doc
     snap = json.loads((d / "snapshot.json").read_text())
     assert doc["size"] == snap["log"]["size"] and doc["root"] == snap["log"]["root"]
-    assert doc["origin"] == f"backstop/{snap['fund']}"
+    public = base64.b64decode(world["op"].split("+", 2)[2])[1:]  # derived: "Origin"
+    assert doc["origin"] == f"backstop/{snap['fund']}/" + hashlib.sha256(public).hexdigest()[:16]
     code, out = run("checkpoint", d / "checkpoint", "--key", world["op"],
                     "--snapshot", pub / "a" / "snapshot.json")
     assert code == 1 and "FAILED: size" in out

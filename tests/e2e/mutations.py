@@ -35,7 +35,7 @@ def resigned(snapshot: dict[str, Any], lines: list[bytes], signer: Signer, *,
     again with `signer` alone, after `edit`: a forgery no signature or root check catches."""
     size = len(lines) if log_size is None else log_size
     doc = copy.deepcopy(snapshot)
-    doc["log"] = {"size": size, "root": merkle.root_of(
+    doc["log"] = {**doc["log"], "size": size, "root": merkle.root_of(  # its origin kept
         [merkle.leaf_hash(leaf_bytes(line)) for line in lines[:size]]).hex()}
     if edit is not None:
         edit(doc)

@@ -30,7 +30,7 @@ import pytest
 from auditor.verify.keys import checkpoint_body, sign_note
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, fund_config
-from tests.publishing import SIGNER, at_300, grow
+from tests.publishing import MAIN_ORIGIN, SIGNER, at_300, grow
 from tests.serving import serving
 
 VKEY = SIGNER.verifier_key()
@@ -246,7 +246,7 @@ def test_deadline_and_timeout_options_are_strict(tmp_path) -> None:
 
 def forge_checkpoint(root: Path, size: int, root_hash: bytes) -> None:
     """ROOT/checkpoint naming `root_hash` for `size`, signed by the operator's own key."""
-    (root / "checkpoint").write_text(sign_note(checkpoint_body("backstop/main", size, root_hash),
+    (root / "checkpoint").write_text(sign_note(checkpoint_body(MAIN_ORIGIN, size, root_hash),
                                                [SIGNER]))
 
 

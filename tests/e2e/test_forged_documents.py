@@ -55,7 +55,9 @@ class Pub:
         """A genuine a -> b consistency-proof document (from b's previous link)."""
         a, b = self.read("a/snapshot.json"), self.read("b/snapshot.json")
         return self.write("a-b.json", {
-            "format": "backstop-consistency-proof/1", "old": a["log"], "new": b["log"],
+            "format": "backstop-consistency-proof/1",
+            "old": {k: a["log"][k] for k in ("size", "root")},  # not the log's origin
+            "new": {k: b["log"][k] for k in ("size", "root")},
             "proof": b["previous"]["consistency"]})
 
     def key(self) -> list[str]:

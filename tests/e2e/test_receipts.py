@@ -12,6 +12,7 @@ a / b / c 1.00 each: 25 events.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class Fund:
         self.env = {"BACKSTOP_DB": f"sqlite:///{folder / 'hand.sqlite'}"}
         self.key = folder / "op.key"
         self.vkey = self.ok("keygen", "hand.example", "--out", str(self.key)).strip()
+        # the log's derived origin (schemas/README.md, "Origin"), by the rule's own words
+        public = base64.b64decode(self.vkey.split("+", 2)[2])[1:]
+        self.origin = "backstop/hand/" + hashlib.sha256(public).hexdigest()[:16]
         self.ok("init", str(FIXTURES / "crash-hand.fund.json"), "--time", "2020-03-12T00:00:00Z")
         self.ok("import", str(FIXTURES / "crash-hand.jsonl"))
         self.ok("snapshot", "publish", "--key", str(self.key), "--layout", "tiles",
@@ -82,7 +86,7 @@ def test_a_clawback_receipt_verifies_offline(fund: Fund, tmp_path: Path) -> None
     assert code == 0, verdict
     assert {k: verdict[k] for k in ("origin", "log_size", "index", "type", "account", "asset",
                                     "amount", "ref")} == {
-        "origin": "backstop/hand", "log_size": 25, "index": 13, "type": "clawback_charged",
+        "origin": fund.origin, "log_size": 25, "index": 13, "type": "clawback_charged",
         "account": "s1", "asset": "USDT", "amount": "238.50", "ref": "liq-4"}
 
 
@@ -187,7 +191,9 @@ def test_tampered_receipts_fail(fund: Fund, tmp_path: Path) -> None:
     assert code == 1 and verdict["reason"].startswith("checkpoint signature")
     # signed by a pinned key, but the origin is not the event's fund
     code, verdict = check(write(tmp_path, "f", forged), forger.verifier_key())
-    assert (code, verdict["reason"]) == (1, "origin: 'backstop/hand2' is not 'backstop/hand'")
+    assert (code, verdict["reason"]) == (1, f"origin: {fund.origin.replace('hand', 'hand2')!r} "
+                                            "is not a log of fund 'hand' under the pinned key "
+                                            "(schemas/README.md, Origin)")
 
 
 @pytest.mark.parametrize(("edit", "reason"), [
@@ -224,7 +230,7 @@ def test_prove_receipt_refuses_bad_input(fund: Fund, tmp_path: Path) -> None:
     other = generate_signer("hand.example")
     (tmp_path / "k").write_bytes(key_file(other))
     from auditor.verify.keys import checkpoint_body, sign_note
-    fake = write(tmp_path, "cp", sign_note(checkpoint_body("backstop/hand", 25, bytes(32)),
+    fake = write(tmp_path, "cp", sign_note(checkpoint_body(fund.origin, 25, bytes(32)),
                                            [other]))
     assert refused("13", "--checkpoint", str(fake)).endswith(
         "--checkpoint: its root at size 25 is not this log's")

@@ -3,6 +3,8 @@ deterministic; bad input ends in one line, exit 2, with nothing written."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -15,6 +17,12 @@ import pytest
 
 from ledger.service.signing import generate_signer
 from tests.e2e.site_world import World, build, data_of, refused
+
+
+def demo_origin(vkey: str) -> str:
+    """The derived origin of fund demo's log under `vkey` (schemas/README.md, "Origin")."""
+    public = base64.b64decode(vkey.split("+", 2)[2])[1:]
+    return "backstop/demo/" + hashlib.sha256(public).hexdigest()[:16]
 
 
 def units(text: str) -> int:
@@ -41,7 +49,7 @@ def test_files_and_snapshots(built: Path, site_world: World) -> None:
     for s in data["snapshots"]:
         copied = built / s["file"]
         assert json.loads(copied.read_text()) == s["doc"]
-        assert s["checkpoint"].startswith(f"backstop/demo\n{s['size']}\n")
+        assert s["checkpoint"].startswith(f"{demo_origin(site_world.vkey)}\n{s['size']}\n")
         assert s["signers"] == ["+".join(site_world.vkey.split("+", 2)[:2])]
     assert data["key"] == {"vkey": site_world.vkey, "source": "pinned with --key at build time"}
     assert (built / "verifier-key").read_text() == site_world.vkey + "\n"
@@ -313,14 +321,15 @@ def test_a_checkpoint_naming_another_log_is_refused(site_world: World, tmp_path:
     log = json.loads((copy / "snapshot.json").read_text())["log"]
     size, root = log["size"], log["root"]
     other = "ab" * 32
-    body = checkpoint_body("backstop/other" if field == "origin" else "backstop/demo",
+    mine = demo_origin(site_world.vkey)
+    body = checkpoint_body("backstop/other" if field == "origin" else mine,
                            size + 1 if field == "size" else size,
                            bytes.fromhex(other if field == "root" else root))
     (copy / "checkpoint").write_text(sign_note(body, [operator(site_world)]))
     line = refused(tmp_path, "--published", str(copy), "--key", site_world.vkey)
     where = f"Error: {copy / 'checkpoint'}: "
     assert line == where + {
-        "origin": "origin 'backstop/other' is not 'backstop/demo', the snapshot's",
+        "origin": f"origin 'backstop/other' is not '{mine}', the snapshot's",
         "size": f"size {size + 1} is not the snapshot's log size {size}",
         "root": f"root {other} is not the snapshot's log root {root}"}[field]
 

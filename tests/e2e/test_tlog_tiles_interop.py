@@ -19,7 +19,7 @@ import pytest
 from ledger.service.importer import import_file
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, capital, fee, fund_config, write_jsonl
-from tests.publishing import SIGNER
+from tests.publishing import MAIN_ORIGIN, SIGNER
 
 # ---------------------------------------------------------------- the reader (spec only)
 
@@ -139,7 +139,7 @@ def publish_and_read(make_ledger, tmp_path: Path, counts: tuple[int, ...]) -> li
     for size in sizes:
         origin, cp_size, cp_root = parse_checkpoint_note(
             (root / "snapshots" / str(size) / "checkpoint").read_text("utf-8"))
-        assert (origin, cp_size) == ("backstop/main", size)
+        assert (origin, cp_size) == (MAIN_ORIGIN, size)
         assert tree_head(root, size) == cp_root
         log = entries(root, size)
         assert log == export[:size]

@@ -21,7 +21,7 @@ from auditor.witness import cosigner_vkey
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, capital, fund_config
-from tests.publishing import SIGNER, add, batch, publish_day
+from tests.publishing import MAIN_ORIGIN, SIGNER, add, batch, publish_day
 
 VKEY = SIGNER.verifier_key()
 WITNESS = generate_signer("witness.example/w1")
@@ -119,7 +119,7 @@ def test_a_rewritten_checkpoint_and_a_move_backwards_are_refused(ledger, tmp_pat
     assert follow(root, state)[0] == 0
     honest = (root / "checkpoint").read_bytes()
     # The operator re-signs a checkpoint of the same size with another root: a split view.
-    forged = sign_note(checkpoint_body("backstop/main", second, bytes(32)), [SIGNER])
+    forged = sign_note(checkpoint_body(MAIN_ORIGIN, second, bytes(32)), [SIGNER])
     (root / "checkpoint").write_text(forged)
     code, out = follow(root, state)
     assert code == 1, out

@@ -177,7 +177,17 @@ export async function verifyReceipt(text, keys, name = "(pasted)", require = 1) 
     if (BigInt(Number.isSafeInteger(event.index) ? event.index : -1) !== parsed.index) {
       throw fail("event", `the event's index ${event.index ?? "None"} is not the receipt's ${parsed.index}`);
     }
-    if (origin !== `backstop/${event.fund}`) throw fail("origin", `${clip(origin)} is not ${clip(`backstop/${event.fund}`)}`);
+    // schemas/README.md "Origin": the legacy origin, the derived one under a key that verified
+    // the checkpoint, or that key's name (auditor.verify.origin.origins_of)
+    const origins = new Set([`backstop/${event.fund}`]);
+    for (const v of verifiers.filter((k) => names.includes(k.name))) {
+      const digest = Array.from(await sha256(v.publicKey), (b) => b.toString(16).padStart(2, "0")).join("");
+      origins.add(`backstop/${event.fund}/${digest.slice(0, 16)}`);
+      origins.add(v.name);
+    }
+    if (!origins.has(origin)) {
+      throw fail("origin", `${clip(origin)} is not a log of fund ${clip(event.fund)} under the pinned key (schemas/README.md, Origin)`);
+    }
     const kind = KINDS[event.type];
     ok("event", `${kind || event.type} at index ${parsed.index}`);
     Object.assign(figures, { origin, log_size: Number(size), index: Number(parsed.index), type: event.type,

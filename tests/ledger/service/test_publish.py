@@ -33,7 +33,7 @@ from tests.factories import (
     fund_config,
     write_jsonl,
 )
-from tests.publishing import SIGNER, audit_directory
+from tests.publishing import MAIN_ORIGIN, SIGNER, audit_directory
 
 
 def fees(prefix: str, count: int) -> list[dict]:
@@ -58,7 +58,8 @@ def test_published_directory_verifies_piece_by_piece(ledger, tmp_path: Path) -> 
                                                  "clawbacks": "71.95"}
     body, names = open_note((out / "checkpoint").read_text(), [SIGNER.verifier()])
     assert names == [SIGNER.name]
-    assert parse_checkpoint(body) == ("backstop/main", 11, bytes.fromhex(doc["log"]["root"]))
+    assert parse_checkpoint(body) == (MAIN_ORIGIN, 11, bytes.fromhex(doc["log"]["root"]))
+    assert doc["log"]["origin"] == MAIN_ORIGIN
     lines = (out / "events.jsonl").read_bytes().splitlines()
     for index in (0, 4, 10):
         proof = event_proof(ledger, "main", index, 11)
@@ -178,7 +179,7 @@ def test_a_failed_rename_records_nothing_and_leaves_no_files(
     def refuse(stage: Path, out: Path, aside: Path) -> None:
         raise PermissionError(13, "Permission denied", str(out))
 
-    monkeypatch.setattr(publish_module, "_move_into_place", refuse)
+    monkeypatch.setattr(publish_module, "move_into_place", refuse)
     with pytest.raises(PublishError, match=r"/out: cannot write: Permission denied \(.*/out\)$"):
         publish(ledger, "main", SIGNER, tmp_path / "out", TIME)
     assert recorded_sizes(ledger) == []

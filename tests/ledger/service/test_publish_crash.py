@@ -50,8 +50,8 @@ def replace(source, target, *args, **kwargs):
     return _replace(source, target, *args, **kwargs)
 os.replace = replace
 """
-TILES_STAGED = "from ledger.service import tilepub\ntilepub._sync_tree = lambda root: die()\n"
-DIRECTORY_STAGED = "from ledger.service import publish\npublish._sync_tree = lambda root: die()\n"
+TILES_STAGED = "from ledger.service import tilepub\ntilepub.sync_tree = lambda root: die()\n"
+DIRECTORY_STAGED = "from ledger.service import publish\npublish.sync_tree = lambda root: die()\n"
 
 
 @pytest.fixture

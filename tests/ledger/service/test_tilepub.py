@@ -24,7 +24,7 @@ from ledger.service.publish import PublishError, account_proof, load_publication
 from ledger.service.signing import generate_signer, key_file
 from ledger.service.tilepub import publish_tiles
 from tests.factories import TIME, capital, fund_config, write_jsonl
-from tests.publishing import SIGNER, at_300, grow
+from tests.publishing import MAIN_ORIGIN, SIGNER, at_300, grow
 
 VKEY = SIGNER.verifier_key()
 
@@ -70,7 +70,7 @@ def test_size_300_publishes_the_spec_files_and_bundles_hold_the_export(ledger, t
     assert (root / "tile/0/000").read_bytes() == b"".join(leaves[:256])
     assert (root / "tile/1/000.p/1").read_bytes() == merkle.root_of(leaves[:256])
     body, _ = open_note((root / "checkpoint").read_text(), [SIGNER.verifier()])
-    assert parse_checkpoint(body) == ("backstop/main", 300, merkle.root_of(leaves))
+    assert parse_checkpoint(body) == (MAIN_ORIGIN, 300, merkle.root_of(leaves))
     assert (root / "checkpoint").read_bytes() == (root / "snapshots/300/checkpoint").read_bytes()
     assert files(root, "snapshots") == {
         f"snapshots/300/{name}" for name in ("snapshot.json", "checkpoint", "account-seed",

@@ -1,0 +1,134 @@
+"""The members of a `backstop-snapshot/3`: what a format 2 fund publishes beyond `/2`.
+
+schemas/README.md "Format v2 (pools)", "Snapshot `backstop-snapshot/3`": the structure
+(pools, markets, the valuation currency), each pool's balance of every fund asset, each
+market's claims under its cap, and the metrics per market (over the balance of its own pool)
+and per pool (its ADL state). The valuation members (`valuation`, each pool's `value`, the
+after-haircut metrics, `open_interest_value`) are `null` in this version. Read from the fund's
+state (`fund.v2`, ledger.domain.poolstate); pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from auditor.formats.wire import (
+    format_amount,
+    format_canonical,
+    format_decimal,
+    format_time,
+    parse_decimal,
+)
+from ledger.domain.claims import period_number
+from ledger.domain.fund import Fund
+from ledger.domain.pooladl import _series as balance_series
+from ledger.domain.poolstate import active_policy, pool_balance
+
+SNAPSHOT_FORMAT_POOLS = "backstop-snapshot/3"
+RATIO_PLACES = 12  # fund_to_oi and the ADL ratio: he_12, as v1's fund_to_oi
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def pool_members(fund: Fund, valuation: dict[str, Any]) -> dict[str, Any]:
+    """`structure`, `pools`, `claims` and `valuation` of a `/3` of `fund` (a format 2 fund
+    after its last event); `valuation` is the `valuation` of its `fund_opened/2`."""
+    state = fund.v2
+    assets = sorted(fund.assets)
+    assignment: dict[str, str] = state["assignment"]
+    pools = {pool: {"kind": kind,
+                    "markets": sorted(m for m, p in assignment.items() if p == pool)}
+             for pool, kind in sorted(state["pools"].items())}
+    markets = {m: {**state["specs"][m], "pool": assignment[m]} for m in sorted(assignment)}
+    return {
+        "structure": {"valuation": dict(valuation), "pools": pools, "markets": markets},
+        "pools": {pool: {"balances": {a: format_amount(pool_balance(fund, pool, a),
+                                                       fund.assets[a]) for a in assets},
+                         "value": None}
+                  for pool in sorted(state["pools"])},
+        "claims": {m: claims_of(fund, m) for m in sorted(assignment)},
+        "valuation": None,
+    }
+
+
+def claims_of(fund: Fund, market: str) -> dict[str, Any] | None:
+    """`claims.M`: None without a cap (or one that limits nothing); else the cap, what the
+    market has claimed in all and in the period of the log's last event time."""
+    cap = fund.v2["caps"].get(market)
+    if cap is None or (cap[1] is None and cap[2] is None):
+        return None
+    set_at, total, per_period, seconds = cap
+    asset = fund.markets[market]
+    d = fund.assets[asset]
+    claims: list[list[Any]] = fund.v2["claims"].get(market, [])
+    shown: dict[str, Any] = {
+        "asset": asset, "total": None if total is None else format_amount(total, d),
+        "per_period": None if per_period is None else format_amount(per_period, d),
+        "period_seconds": seconds,
+        "claimed_total": format_amount(sum(units for _, _, units in claims), d),
+        "claimed_period": None, "period_start": None}
+    if seconds is not None:
+        k = period_number(fund.v2["times"][-1], seconds)
+        shown["claimed_period"] = format_amount(
+            sum(units for index, time, units in claims
+                if index > set_at and period_number(time, seconds) == k), d)
+        shown["period_start"] = format_time(_EPOCH + timedelta(seconds=k * seconds))
+    return shown
+
+
+def pool_metrics(fund: Fund, risk: dict[str, Any] | None) -> dict[str, Any]:
+    """`metrics` of a `/3`: per observed market its v1 figures over its pool's balance, and
+    per pool its ADL state after the log's last fact."""
+    state = fund.v2
+    markets = {}
+    for market, (mark, open_interest) in sorted(fund.observed.items()):
+        spec = state["specs"][market]
+        pool = state["assignment"][market]
+        asset = spec["settlement"]
+        exact, shown = notional(spec, parse_decimal(mark), parse_decimal(open_interest))
+        reserve = Fraction(pool_balance(fund, pool, asset), 10 ** fund.assets[asset])
+        markets[market] = {
+            "mark_price": mark, "open_interest": open_interest, "open_interest_notional": shown,
+            "fund_to_oi": None if exact == 0 else format_decimal(reserve / exact, RATIO_PLACES),
+            "pool": pool, "open_interest_value": None, "fund_to_oi_after_haircut": None}
+    pools = {pool: {"open_interest_value": None, "fund_to_oi_after_haircut": None,
+                    "adl": adl_state(fund, pool)} for pool in sorted(state["pools"])}
+    metrics: dict[str, Any] = {"markets": markets, "pools": pools}
+    if risk is not None:
+        metrics["risk"] = risk
+    return metrics
+
+
+def notional(spec: dict[str, Any], mark: Fraction, open_interest: Fraction) -> tuple[Fraction, str]:
+    """The exact open-interest notional in the settlement asset and its string: linear
+    `mark · open_interest` canonical; inverse `open_interest · face_value / mark` (coin),
+    he_12 then canonical (0 when the mark is 0: nothing to value)."""
+    if spec["kind"] == "linear":
+        exact = mark * open_interest
+        return exact, format_canonical(exact)
+    exact = open_interest * parse_decimal(spec["face_value"]) / mark if mark else Fraction(0)
+    return exact, format_canonical(parse_decimal(format_decimal(exact, RATIO_PLACES)))
+
+
+def adl_state(fund: Fund, pool: str) -> dict[str, Any] | None:
+    """`metrics.pools.P.adl`: None without a rule in the policy in force; else the state
+    (`since`: the index of the `adl_started/1` in force) and the trailing window as evaluated
+    after the last fact (ADL events after it move no balance and share its time, so the
+    window after the log's last event is the same)."""
+    if fund.policy is None:
+        return None
+    rule = active_policy(fund).adl_rule(pool)
+    if rule is None:
+        return None
+    state = fund.v2
+    d = fund.assets[rule.asset]
+    last = fund.log_size - 1
+    window = balance_series(fund, pool, rule.asset, last, rule.window_seconds).window(
+        rule.window_seconds)
+    in_adl = pool in state["adl"]
+    return {"state": "adl" if in_adl else "normal",
+            "since": state.get("adl_since", {}).get(pool) if in_adl else None,
+            "balance": format_amount(window.balance, d), "peak": format_amount(window.peak, d),
+            "peak_index": window.peak_index, "peak_time": window.peak_time,
+            "ratio": None if window.ratio is None else format_decimal(window.ratio, RATIO_PLACES)}

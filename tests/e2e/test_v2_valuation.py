@@ -1,0 +1,139 @@
+"""Prices and conversions end to end: a v2 log with V1's prices and K1's conversion
+(tests/valuation_kit.py) recorded by `backstop init` + `import`, published, and VERIFIED by
+`backstop-audit replay`; forged conversions (K2's rate, K3's, a haircut, a price) re-signed
+with the operator's key fail it, naming the event.
+
+Hand-worked (schemas/README.md "Format v2 (pools)", "Valued assets and conversions"):
+pool btc 0.02 - 0.01 = 0.01 XBT and + 580.00 USDT (K1); main 1000.00 USDT, 0.5 XBT, 2 WBETH;
+K's bound for 0.01 XBT at 60000 (h 0.10) into USDT at 0.9995 (h 0.01) is [540.28, 606.36].
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from auditor import valuation_rules
+from auditor.cli import main as audit
+from auditor.formats.wire import canonical_bytes
+from auditor.replays import replay
+from auditor.verify.keys import Signer
+from ledger.cli.main import main as backstop
+from ledger.domain import poolfund
+from ledger.domain import valuation as ledger_valuation
+from ledger.domain.fund import export_event
+from tests.e2e.mutations import resigned
+from tests.factories import write_jsonl
+from tests.v2fixture import T0
+from tests.valuation_kit import config, facts
+
+K1_INDEX = 11
+
+
+def run(env: dict[str, str], *args: str) -> str:
+    result = CliRunner().invoke(backstop, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def audit_json(out: Path, vkey: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(audit, ["replay", str(out / "events.jsonl"), "--snapshot",
+                                        str(out / "snapshot.json"), "--key", vkey, "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+@pytest.fixture()
+def published(tmp_path: Path) -> tuple[Path, Path, str]:
+    """vfund recorded and published: (directory, operator key file, verifier key)."""
+    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'fund.sqlite'}"}
+    (tmp_path / "fund.json").write_text(json.dumps(config()))
+    run(env, "init", str(tmp_path / "fund.json"), "--time", T0)
+    run(env, "import", str(write_jsonl(tmp_path / "facts.jsonl", facts())))
+    key = tmp_path / "op.key"
+    vkey = run(env, "keygen", "ops.example/v2", "--out", str(key)).strip().splitlines()[-1]
+    out = tmp_path / "public"
+    run(env, "snapshot", "publish", "--key", str(key), "--out", str(out))
+    return out, key, vkey
+
+
+def test_prices_and_a_conversion_are_verified(published: tuple[Path, Path, str]) -> None:
+    out, _, vkey = published
+    code, doc = audit_json(out, vkey)
+    assert code == 0, doc
+    assert doc["verified"] is True
+    assert doc["pools"] == {
+        "btc": {"ETH": "0.00000000", "USDT": "580.00", "WBETH": "0.00000000",
+                "XBT": "0.01000000"},
+        "main": {"ETH": "0.00000000", "USDT": "1000.00", "WBETH": "2.00000000",
+                 "XBT": "0.50000000"}}
+    assert doc["balances"] == {"ETH": "0.00000000", "USDT": "1580.00", "WBETH": "2.00000000",
+                               "XBT": "0.51000000"}
+
+
+def forge(published: tuple[Path, Path, str], index: int,
+          **changes: str) -> tuple[int, dict[str, Any]]:
+    """Event `index`'s data changed, the snapshot re-signed with the operator's key; audited."""
+    out, key, vkey = published
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    events[index]["data"].update(changes)
+    lines = [canonical_bytes(ev) + b"\n" for ev in events]
+    snapshot = json.loads((out / "snapshot.json").read_text())
+    doc = resigned(snapshot, lines, Signer.from_pem(key.read_bytes()))
+    (out / "events.jsonl").write_bytes(b"".join(lines))
+    (out / "snapshot.json").write_text(json.dumps(doc))
+    return audit_json(out, vkey)
+
+
+BOUND = "is outside [540.28, 606.36] for the recorded prices and haircuts"
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    # K2: a forged rate, 700.00 USDT booked for 0.01 XBT: 699.65 · 0.99 > 600
+    ({"to_amount": "700.00", "rate": "70000.000000000000"},
+     f"data.to_amount: 700.00 {BOUND}"),
+    # K3: sold below the pool's own haircut value: 529.735 < 540
+    ({"to_amount": "530.00", "rate": "53000.000000000000"},
+     f"data.to_amount: 530.00 {BOUND}"),
+    # a forged haircut that would widen the bound
+    ({"from_haircut": "0.20"},
+     "data.from_haircut: expected 0.10 (the policy's haircut of XBT), got '0.20'"),
+    ({"from_price": "70000"},
+     "data.from_price: expected 60000 (π of XBT at this index), got '70000'"),
+    ({"rate": "58000.000000000001"},
+     "data.rate: expected 58000.000000000000, got '58000.000000000001'"),
+], ids=["K2", "K3", "haircut", "price", "rate"])
+def test_a_forged_conversion_fails_the_audit(published: tuple[Path, Path, str],
+                                             changes: dict[str, str], reason: str) -> None:
+    code, doc = forge(published, K1_INDEX, **changes)
+    assert code == 1, doc
+    assert doc["reason"] == f"replay: event {K1_INDEX}: {reason}"
+
+
+def test_a_forged_price_moves_the_conversions_bound(published: tuple[Path, Path, str]) -> None:
+    # XBT's recorded price (event 8) raised to 70000: K1's from_price no longer matches it
+    code, doc = forge(published, 8, value="70000")
+    assert code == 1, doc
+    assert doc["reason"] == (f"replay: event {K1_INDEX}: data.from_price: expected 70000 "
+                             "(π of XBT at this index), got '60000'")
+
+
+def test_both_sides_value_the_pools_as_worked_by_hand() -> None:
+    """The inputs snapshot /3 will commit to, on the log above. main is V1 exactly: raw
+    999.50 + 30000.00 + 6300.00 = 37299.50, after 989.50 + 27000.00 + 5985.00 = 33974.50.
+    btc after K1: XBT 0.01 · 60000 = 600.00 / 540.00; USDT 580 · 0.9995 = 579.71, · 0.99 =
+    573.9129 -> 573.91. Fund: 38479.21 / 35088.41."""
+    fund = poolfund.open_fund(config(), T0)
+    for fact in facts():
+        poolfund.COMMANDS[fact["type"]](fund, fact)
+    mine = poolfund.pool_values(fund)
+    lines = [canonical_bytes(export_event(ev, fund.name)) + b"\n" for ev in fund.pending_events]
+    result = replay(lines)
+    theirs = result.value_book.pool_values(result.pools, result.decimals)
+    assert mine == theirs == {"main": (3729950, 3397450, []), "btc": (117971, 111391, [])}
+    assert ledger_valuation.total_value(mine) == valuation_rules.total_value(theirs) == (
+        3847921, 3508841, [])
+    assert ledger_valuation.format_value(3508841, 2) == "35088.41"
