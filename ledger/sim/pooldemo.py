@@ -1,12 +1,11 @@
 """The demo's pools part: a format 2 fund (`ledger.sim.poolsim`) in `demo-out/pools/`.
 
 Simulated, recorded in its own SQLite file, published every few simulated hours into its own
-tiled log (snapshot formats `/1`, `/2`: a v2 log's reserves are its pools' sums), audited by
+tiled log (the snapshot format of a format 2 fund, `backstop-snapshot/3`), audited by
 `backstop-audit replay` (and `consistency` between consecutive snapshots) in separate
 processes, and reported per pool from the published log's events (`ledger.sim.poolreport`).
-It is left out of the transparency site: `build_site` fails on a v2 publication (its figures
-read a market's `quote`, which a v2 market spec names `settlement`: KeyError 'quote'), and the
-site is another helper's. The pools part is fixed (POOLS_CONFIG): `backstop demo --seed` and
+Its transparency site is its own (`demo-out/pools/site`), beside the format 1 fund's. The pools
+part is fixed (POOLS_CONFIG): `backstop demo --seed` and
 `--traders` size only the format 1 part.
 """
 
@@ -22,6 +21,7 @@ from auditor.verify.keys import Signer
 from auditor.verify.tiles import LocalSource, verified_lines
 from ledger.service.application import Ledger
 from ledger.service.importer import import_file
+from ledger.service.site import build_site
 from ledger.service.tilepub import publish_tiles
 from ledger.sim.poolreport import PoolFigures, fold_pools, pool_lines
 from ledger.sim.poolsim import pools_fund_config, stream_pool_facts
@@ -45,6 +45,7 @@ class PoolsDemoResult:
     published: list[Path]
     pools: dict[str, PoolFigures]
     audits: list[tuple[str, int, str]] = field(default_factory=list)
+    site: Path | None = None  # its transparency site
 
     @property
     def verified(self) -> bool:
@@ -110,8 +111,11 @@ def run_pools_demo(workdir: Path, signer: Signer, vkey: str,
     audits = [(what, code, reason) for (what, _), (code, reason) in zip(runs, verdicts, strict=True)]
     head = bytes.fromhex(publication.document["log"]["root"])
     pools = fold_pools(verified_lines(LocalSource(log), events, head))
+    site = workdir / "site"
+    build_site([log], site, vkey)
+    say(f"built the pools fund's transparency site in {site}")
     return PoolsDemoResult(workdir=workdir, facts=sum(counts.values()), events=events,
-                           published=published, pools=pools, audits=audits)
+                           published=published, pools=pools, audits=audits, site=site)
 
 
 def pools_report(result: PoolsDemoResult) -> list[str]:
@@ -127,5 +131,6 @@ def pools_report(result: PoolsDemoResult) -> list[str]:
     ]
     lines += pool_lines(result.pools)
     lines += [f"    failed: {what}: {reason}" for what, reason in failed[:5]]
-    lines.append("  (not on the transparency site: it does not build a format 2 fund yet)")
+    if result.site is not None:
+        lines.append(f"  site                python -m http.server -d {result.site}")
     return lines

@@ -67,7 +67,11 @@ def test_pools_demo_is_verified_and_its_report_adds_up(tmp_path: Path) -> None:
     alt, shared = result.pools["alt"], result.pools["shared"]
     assert alt.backstop_received > 0 and alt.backstop_received == shared.backstop_given
     assert alt.socialized > 0 and alt.adl and shared.socialized == 0 and not shared.adl
+    assert result.site is not None
+    site = (result.site / "data.js").read_text()
+    assert site.count('"file":"snapshots/') == len(result.published)
     text = "\n".join(pools_report(result))
+    assert f"python -m http.server -d {result.site}" in text
     assert "VERIFIED" in text
     assert f"deficits paid     {alt.covered_count}, {alt.money(alt.covered)}" in text
     assert f"drawn from it {shared.money(shared.backstop_given)}" in text
