@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from fractions import Fraction
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -107,6 +108,12 @@ class PolicyV2:
     def adl_rule(self, pool: str) -> AdlRule | None:
         """The pool's ADL trigger rule, if any."""
         return self.rules(pool).adl
+
+    @cached_property
+    def adl_pools(self) -> frozenset[str]:
+        """The pools with an ADL rule (most policies: none, and the trigger has nothing to
+        evaluate after a fact)."""
+        return frozenset(pool for pool, rules in self.pools.items() if rules.adl is not None)
 
 
 def _pool_rules(pool: str, raw: Mapping[str, Any], decimals: Mapping[str, int],

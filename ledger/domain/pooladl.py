@@ -29,8 +29,10 @@ def evaluate_adl(fund: Fund, time: str, ref: str | None) -> None:
         return
     policy = active_policy(fund)
     state = fund.v2
+    if not policy.adl_pools and not state["adl"]:
+        return  # no rule and no pool in ADL: nothing to evaluate
     j = fund.version - 1  # the fact's last event
-    pools = sorted({p for p in state["pools"] if policy.adl_rule(p) is not None} | set(state["adl"]))
+    pools = sorted((policy.adl_pools & state["pools"].keys()) | set(state["adl"]))
     for pool in pools:
         rule = policy.adl_rule(pool)
         asset = rule.asset if rule is not None else state["adl"][pool]

@@ -21,7 +21,6 @@ from ledger.domain.claims import ClaimCap
 from ledger.domain.errors import FactError, FundRuleError, PolicyError
 from ledger.domain.eventsize import check_fund_config, check_policy_line
 from ledger.domain.fund import UNITS_LIMIT, Fund, instant
-from ledger.domain.instants import epoch_seconds
 from ledger.domain.policy import policy_hash
 from ledger.domain.policy2 import PolicyV2
 from ledger.domain.pooladl import evaluate_adl
@@ -100,8 +99,14 @@ def _checked_time(fund: Fund, time: str) -> None:
     """Times of a v2 log are non-decreasing."""
     instant(time)  # the shape and a real instant, named as v1 names them
     last = fund.v2["times"][-1]
-    if time != last and epoch_seconds(time) < epoch_seconds(last):
+    if time != last and _order_key(time) < _order_key(last):
         raise FundRuleError(f"time: {time} is earlier than the log's last event ({last})")
+
+
+def _order_key(time: str) -> tuple[str, str]:
+    """A wire time's place in time order, without τ's exact arithmetic: its fixed-width
+    `YYYY-MM-DDTHH:MM:SS` and its fraction digits padded to 6 (`.5Z` after `Z`)."""
+    return time[:19], time[20:-1].ljust(6, "0")
 
 
 def _pool(fund: Fund, record: Mapping[str, Any], field: str = "pool") -> str:
