@@ -87,9 +87,12 @@ def pool_policy(draw: st.DrawFn, pool: str, pools: list[str], watched: str) -> d
     rule = draw(adl_rule())
     if rule is not None:
         window, start, stop, minimum = rule
+        if draw(st.booleans()):  # shallow starts, so that the generated deficits reach them
+            start = draw(st.sampled_from(["-0.05", "-0.1", "-0.2"]))
+            stop = draw(st.sampled_from(["-0.04", "-0.02", "0"]))
         rules["adl"] = {"asset": watched, "window_seconds": window, "start_ratio": start,
                         "stop_ratio": stop,
-                        "minimum_balance": units_text(minimum * STEP[watched] // 10,
+                        "minimum_balance": units_text(minimum * STEP[watched] // 100,
                                                       ASSETS[watched])}
     return rules
 
@@ -200,7 +203,8 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
         for asset in sorted(ASSETS):
             if draw(st.integers(0, 3)):
                 fact("capital", direction="inject", asset=asset,
-                     amount=money(draw, asset, 50, 1500), source="operator", pool=p)
+                     amount=money(draw, asset, 20, 1500 if p == "p0" else 300),
+                     source="operator", pool=p)
     for _ in range(draw(st.integers(12, 30))):
         clock = advance(clock, draw(st.sampled_from(GAPS)))
         step = draw(st.sampled_from(
@@ -231,7 +235,7 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
             huge = step == "transfer-huge"
             fact("transfer", "amount" if huge else None, from_pool=source, to_pool=target,
                  asset=asset, amount=money(draw, asset, 10**7, 10**7) if huge
-                 else money(draw, asset, 1, 900),
+                 else money(draw, asset, 1, 200),
                  authority=draw(st.sampled_from(["operator", "risk-committee"])),
                  reason=draw(st.sampled_from(["rebalance", "replenish", "other"])))
         elif step == "listing":
