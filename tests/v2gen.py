@@ -210,11 +210,30 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
         step = draw(st.sampled_from(
             ["liq"] * 8 + ["inject", "withdraw", "fee", "fee-no-pool", "transfer", "transfer",
                            "transfer-huge", "listing", "move", "cap", "cap", "observe",
-                           "policy", "policy"]))
+                           "policy", "policy", "pool", "again", "short-safe"]))
         asset = draw(st.sampled_from(sorted(ASSETS)))
         market = draw(st.sampled_from(sorted(specs)))
         spec = specs[market]
-        if step == "liq":
+        if step == "pool":  # a pool created mid-stream: its ADL series starts here
+            new = f"q{len(out)}"
+            fact("pool", pool=new, kind=draw(st.sampled_from(KINDS)))
+            pools.append(new)
+        elif step == "again" and out:  # a fact sent again: a no-op if it was recorded, else
+            out.append((draw(st.sampled_from(out))[0], None))  # refused, maybe for its time
+        elif step == "short-safe":  # an inverse short with C * E >= n * F: never bankrupt
+            coins = [m for m, sp in specs.items() if sp["kind"] == "inverse"]
+            if coins:
+                market = draw(st.sampled_from(sorted(coins)))
+                coin = specs[market]["settlement"]
+                _, face, price = INVERSE[coin]
+                size = draw(st.integers(1, 50))
+                fact("liquidation", account="acct-3", market=market, side="short",
+                     size=str(size), entry_price=str(price),
+                     collateral=units_text(-(-size * face * 10 ** ASSETS[coin] // price)
+                                           + draw(st.integers(0, 5)), ASSETS[coin]),
+                     fill_price=str(price * draw(st.integers(1, 3))), mark_price=str(price),
+                     counterparties=[])
+        elif step == "liq":
             position = (linear_position(draw, spec["settlement"]) if spec["kind"] == "linear"
                         else inverse_position(draw, spec["settlement"]))
             fact("liquidation", account=draw(st.sampled_from(["acct-1", "acct-2"])),

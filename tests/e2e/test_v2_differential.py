@@ -217,11 +217,19 @@ def test_both_sides_agree_on_generated_v2_funds(data: st.DataObject) -> None:
         assert doc["verified"] is True
         assert doc["pools"] == fund.pools()
         exported = (out / "events.jsonl").read_bytes()
+        # a restore re-derives every derived event (the ADL ones too): the same bytes
+        restored = f"sqlite:///{Path(folder) / 'restored.sqlite'}"
+        assert run(["import", str(out / "events.jsonl")], restored).exit_code == 0
+        again = Path(folder) / "again.jsonl"
+        assert run(["export", str(again)], restored).exit_code == 0
+        assert again.read_bytes() == exported
         log = [json.loads(line) for line in exported.splitlines()]
         for kind in sorted({ev["type"] for ev in log} & {"adl_started", "adl_ended",
                                                          "backstop_drawn", "clawback_charged",
                                                          "market_assigned", "capital_transferred"}):
             event(kind)
+        if any(ev["type"] == "adl_ended" and ev["data"]["reason"] == "policy" for ev in log):
+            event("adl_ended by policy")
         outcomes = [(ev["data"]["outcome"], config["markets"].get(ev["data"]["market"], {}))
                     for ev in log if ev["type"] == "liquidation_settled"]
         for outcome, spec in outcomes:
@@ -229,6 +237,9 @@ def test_both_sides_agree_on_generated_v2_funds(data: st.DataObject) -> None:
                 event("a liquidation in ADL mode")
             if spec.get("kind") == "inverse":
                 event("inverse " + ("deficit" if units(outcome["deficit"]) else "surplus"))
+            if outcome["claim_remaining"] is not None and units(outcome["deficit"]) > units(
+                    outcome["claim_remaining"]):
+                event("a claim cap binds")
             if outcome["bankruptcy_price"] is None:
                 event("an inverse short that cannot go bankrupt")
         snapshot = json.loads((out / "snapshot.json").read_text())
