@@ -268,11 +268,14 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
                  reason=draw(st.sampled_from(["ejection", "regrouping"])))
         elif step == "cap":
             coin = spec["settlement"]
-            total = draw(st.one_of(st.none(), st.just(money(draw, coin, 0, 1500))))
+            tight = draw(st.booleans())  # often low enough to bind the next deficits
+            total = draw(st.one_of(st.none(), st.just(money(draw, coin, 0, 60 if tight
+                                                            else 1500))))
             period = draw(st.one_of(st.none(), st.sampled_from([3600, 86400])))
             fields = {"total": total} if total is not None else {}
             if period is not None:
-                fields |= {"per_period": money(draw, coin, 0, 500), "period_seconds": period}
+                fields |= {"per_period": money(draw, coin, 0, 30 if tight else 500),
+                           "period_seconds": period}
             fact("claim_cap", market=market, **fields)
         elif step == "observe":
             fact("observation", market=market, mark_price=str(draw(st.integers(1, 60000))),
