@@ -12,6 +12,7 @@ side runs: the ledger's import, aggregate, store and export, the auditor's repla
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
@@ -34,6 +36,10 @@ from tests.importing import database_rows, run
 from tests.v2gen import T0_TEXT, v2_facts, v2_funds
 
 EXAMPLES = int(os.environ.get("BACKSTOP_V2DIFF_EXAMPLES", "50"))  # ~0.5 s each on tmpfs
+PG_EXAMPLES = int(os.environ.get("BACKSTOP_V2DIFF_PG_EXAMPLES", "6"))
+PG_NAMES = itertools.count()
+# Seeded by the test's name; BACKSTOP_V2DIFF_EXPLORE=1 with --hypothesis-seed=N explores others.
+DERANDOMIZE = not os.environ.get("BACKSTOP_V2DIFF_EXPLORE")
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None  # SQLite without disk syncs
 REFUSAL = re.compile(r"^Error: (?P<path>.+?): line (?P<line>[0-9]+): (?P<field>[A-Za-z0-9_.-]+): .+\n$")
 #: Events whose `amount` a forger may change. Not `capital_transferred/1`: a transfer moves
@@ -53,9 +59,9 @@ def units(amount: str) -> int:
 class Recorded:
     """A generated fund recorded by the ledger on its own SQLite file, published and signed."""
 
-    def __init__(self, tmp: Path, config: dict[str, Any],
+    def __init__(self, tmp: Path, url: str, config: dict[str, Any],
                  facts: list[tuple[dict[str, Any], str | None]]) -> None:
-        self.tmp, self.url = tmp, f"sqlite:///{tmp / 'fund.sqlite'}"
+        self.tmp, self.url = tmp, url
         (tmp / "fund.json").write_text(json.dumps(config))
         self.cli("init", str(tmp / "fund.json"), "--time", T0_TEXT)
         self.kept, self.refused = self.import_all(facts)
@@ -202,55 +208,81 @@ MUTATIONS = {"amount digit": amount_digit, "adl event moved": adl_moved,
 # ---------------------------------------------------------------- the test
 
 # No shrinking: an example runs whole CLIs; a failure prints its draws as generated.
-@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+@settings(max_examples=EXAMPLES, derandomize=DERANDOMIZE, database=None, deadline=None,
           phases=[Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
 def test_both_sides_agree_on_generated_v2_funds(data: st.DataObject) -> None:
+    """EXAMPLES generated funds on SQLite (in a tmpfs folder when there is one)."""
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
+        agree(data, Path(folder), f"sqlite:///{Path(folder) / 'fund.sqlite'}")
+
+
+@settings(max_examples=PG_EXAMPLES, derandomize=DERANDOMIZE, database=None, deadline=None,
+          phases=[Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_both_sides_agree_on_postgresql(pg_server: str, data: st.DataObject) -> None:
+    """A few generated funds recorded on PostgreSQL (a database of each example's own; the
+    restore goes to SQLite: the same bytes across the backends)."""
+    name = f"backstop_v2diff_{os.getpid()}_{next(PG_NAMES)}"
+    plain = pg_server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
+            agree(data, Path(folder), f"{pg_server.rsplit('/', 1)[0]}/{name}")
+    finally:
+        with psycopg.connect(plain, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def agree(data: st.DataObject, folder: Path, url: str) -> None:
+    """One generated fund and stream on `url`: recorded, published, replayed verified with
+    equal pools, restored byte for byte, each applicable mutation failing the audit."""
     config = data.draw(v2_funds(), label="config")
     facts = data.draw(v2_facts(config), label="facts")
-    with tempfile.TemporaryDirectory(dir=SCRATCH) as folder:
-        fund = Recorded(Path(folder), config, facts)
-        out, vkey, signer = fund.publish()
-        code, doc = replay(out, vkey)
-        assert code == 0, doc
-        assert doc["verified"] is True
-        assert doc["pools"] == fund.pools()
-        exported = (out / "events.jsonl").read_bytes()
-        # a restore re-derives every derived event (the ADL ones too): the same bytes
-        restored = f"sqlite:///{Path(folder) / 'restored.sqlite'}"
-        assert run(["import", str(out / "events.jsonl")], restored).exit_code == 0
-        again = Path(folder) / "again.jsonl"
-        assert run(["export", str(again)], restored).exit_code == 0
-        assert again.read_bytes() == exported
-        log = [json.loads(line) for line in exported.splitlines()]
-        for kind in sorted({ev["type"] for ev in log} & {"adl_started", "adl_ended",
-                                                         "backstop_drawn", "clawback_charged",
-                                                         "market_assigned", "capital_transferred"}):
-            event(kind)
-        if any(ev["type"] == "adl_ended" and ev["data"]["reason"] == "policy" for ev in log):
-            event("adl_ended by policy")
-        outcomes = [(ev["data"]["outcome"], config["markets"].get(ev["data"]["market"], {}))
-                    for ev in log if ev["type"] == "liquidation_settled"]
-        for outcome, spec in outcomes:
-            if outcome["adl_mode"]:
-                event("a liquidation in ADL mode")
-            if spec.get("kind") == "inverse":
-                event("inverse " + ("deficit" if units(outcome["deficit"]) else "surplus"))
-            if outcome["claim_remaining"] is not None and units(outcome["deficit"]) > units(
-                    outcome["claim_remaining"]):
-                event("a claim cap binds")
-            if outcome["bankruptcy_price"] is None:
-                event("an inverse short that cannot go bankrupt")
-        snapshot = json.loads((out / "snapshot.json").read_text())
-        rng = random.Random(canonical_bytes(log[-1]))
-        for name, mutate in MUTATIONS.items():
-            forged = mutate(rng, [json.loads(line) for line in exported.splitlines()])
-            if forged is None:
-                continue
-            event(f"mutation: {name}")
-            lines = [canonical_bytes({**ev, "index": i}) + b"\n" for i, ev in enumerate(forged)]
-            code, verdict = replay(out, vkey, b"".join(lines), resigned(snapshot, lines, signer))
-            changed = [(old, new) for old, new in zip(exported.splitlines(keepends=True), lines,
-                                                      strict=False) if old != new][:2]
-            assert code == 1, (name, changed, verdict)
+    fund = Recorded(folder, url, config, facts)
+    out, vkey, signer = fund.publish()
+    code, doc = replay(out, vkey)
+    assert code == 0, doc
+    assert doc["verified"] is True
+    assert doc["pools"] == fund.pools()
+    exported = (out / "events.jsonl").read_bytes()
+    # a restore re-derives every derived event (the ADL ones too): the same bytes
+    restored = f"sqlite:///{folder / 'restored.sqlite'}"
+    assert run(["import", str(out / "events.jsonl")], restored).exit_code == 0
+    again = folder / "again.jsonl"
+    assert run(["export", str(again)], restored).exit_code == 0
+    assert again.read_bytes() == exported
+    log = [json.loads(line) for line in exported.splitlines()]
+    for kind in sorted({ev["type"] for ev in log} & {"adl_started", "adl_ended",
+                                                     "backstop_drawn", "clawback_charged",
+                                                     "market_assigned", "capital_transferred"}):
+        event(kind)
+    if any(ev["type"] == "adl_ended" and ev["data"]["reason"] == "policy" for ev in log):
+        event("adl_ended by policy")
+    outcomes = [(ev["data"]["outcome"], config["markets"].get(ev["data"]["market"], {}))
+                for ev in log if ev["type"] == "liquidation_settled"]
+    for outcome, spec in outcomes:
+        if outcome["adl_mode"]:
+            event("a liquidation in ADL mode")
+        if spec.get("kind") == "inverse":
+            event("inverse " + ("deficit" if units(outcome["deficit"]) else "surplus"))
+        if outcome["claim_remaining"] is not None and units(outcome["deficit"]) > units(
+                outcome["claim_remaining"]):
+            event("a claim cap binds")
+        if outcome["bankruptcy_price"] is None:
+            event("an inverse short that cannot go bankrupt")
+    snapshot = json.loads((out / "snapshot.json").read_text())
+    rng = random.Random(canonical_bytes(log[-1]))
+    for name, mutate in MUTATIONS.items():
+        forged = mutate(rng, [json.loads(line) for line in exported.splitlines()])
+        if forged is None:
+            continue
+        event(f"mutation: {name}")
+        lines = [canonical_bytes({**ev, "index": i}) + b"\n" for i, ev in enumerate(forged)]
+        code, verdict = replay(out, vkey, b"".join(lines), resigned(snapshot, lines, signer))
+        changed = [(old, new) for old, new in zip(exported.splitlines(keepends=True), lines,
+                                                  strict=False) if old != new][:2]
+        assert code == 1, (name, changed, verdict)
