@@ -210,7 +210,7 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
         step = draw(st.sampled_from(
             ["liq"] * 8 + ["inject", "withdraw", "fee", "fee-no-pool", "transfer", "transfer",
                            "transfer-huge", "listing", "move", "cap", "cap", "observe",
-                           "policy", "policy", "pool", "again", "short-safe"]))
+                           "policy", "policy", "pool", "again", "short-safe", "big"]))
         asset = draw(st.sampled_from(sorted(ASSETS)))
         market = draw(st.sampled_from(sorted(specs)))
         spec = specs[market]
@@ -233,6 +233,14 @@ def v2_facts(draw: st.DrawFn, config: dict[str, Any]) -> list[tuple[dict[str, An
                                            + draw(st.integers(0, 5)), ASSETS[coin]),
                      fill_price=str(price * draw(st.integers(1, 3))), mark_price=str(price),
                      counterparties=[])
+        elif step == "big":  # a line over 65,535 bytes: a head and counterparty chunks
+            position = (linear_position(draw, spec["settlement"]) if spec["kind"] == "linear"
+                        else inverse_position(draw, spec["settlement"]))
+            crowd = [{**c, "account": f"{c['account']}-{k:04d}".ljust(120, "z")}
+                     for k, c in enumerate(counterparties(draw, spec, position["fill_price"])
+                                           * 200)]
+            fact("liquidation", account="acct-4", market=market, **position,
+                 counterparties=crowd)
         elif step == "liq":
             position = (linear_position(draw, spec["settlement"]) if spec["kind"] == "linear"
                         else inverse_position(draw, spec["settlement"]))

@@ -258,7 +258,8 @@ def agree(data: st.DataObject, folder: Path, url: str) -> None:
     log = [json.loads(line) for line in exported.splitlines()]
     for kind in sorted({ev["type"] for ev in log} & {"adl_started", "adl_ended",
                                                      "backstop_drawn", "clawback_charged",
-                                                     "market_assigned", "capital_transferred"}):
+                                                     "market_assigned", "capital_transferred",
+                                                     "large_liquidation_settled"}):
         event(kind)
     if any(ev["type"] == "adl_ended" and ev["data"]["reason"] == "policy" for ev in log):
         event("adl_ended by policy")
