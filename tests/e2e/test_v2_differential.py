@@ -35,7 +35,7 @@ from tests.factories import write_jsonl
 from tests.importing import database_rows, run
 from tests.v2gen import T0_TEXT, v2_facts, v2_funds
 
-EXAMPLES = int(os.environ.get("BACKSTOP_V2DIFF_EXAMPLES", "50"))  # ~0.5 s each on tmpfs
+EXAMPLES = int(os.environ.get("BACKSTOP_V2DIFF_EXAMPLES", "40"))  # ~0.6 s each on tmpfs
 PG_EXAMPLES = int(os.environ.get("BACKSTOP_V2DIFF_PG_EXAMPLES", "6"))
 PG_NAMES = itertools.count()
 # Seeded by the test's name; BACKSTOP_V2DIFF_EXPLORE=1 with --hypothesis-seed=N explores others.
