@@ -57,7 +57,7 @@ def units(amount: str) -> int:
 
 
 class Recorded:
-    """A generated fund recorded by the ledger on its own SQLite file, published and signed."""
+    """A generated fund recorded by the ledger on a database of its own, published, signed."""
 
     def __init__(self, tmp: Path, url: str, config: dict[str, Any],
                  facts: list[tuple[dict[str, Any], str | None]]) -> None:
