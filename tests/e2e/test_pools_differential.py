@@ -9,7 +9,6 @@ deficits, policy changes, caps, moves, idle events) with a small replay of each 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -23,16 +22,10 @@ from ledger.domain.errors import FundRuleError
 from ledger.domain.inverse import InversePosition, adl_clawbacks, deficit, displayed_delta, surplus
 from ledger.domain.pools import Backstop, PoolBalances, PoolTerms, split_deficit
 from ledger.domain.waterfall import Clawback, Counterparty, pro_rata
+from tests.v2gen import adl_rule, stamp
 
 A, D2 = "USDT", 2
-START = datetime(2026, 1, 1, tzinfo=UTC)
 METHODS = ("pro_rata_profit", "adl", "none")
-
-
-def stamp(half_seconds: int) -> str:
-    """A wire time `half_seconds / 2` after 2026-01-01T00:00:00Z (some with a .5 fraction)."""
-    moment = START + timedelta(seconds=half_seconds // 2)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (".5Z" if half_seconds % 2 else "Z")
 
 
 def clawbacks_for(profits: dict[str, int]):
@@ -126,16 +119,6 @@ def test_one_deficit(case: dict[str, Any]) -> None:
 POOLS = ("p0", "p1", "p2")
 MARKETS = ("M0", "M1")
 ratios = st.integers(-100, 0).map(lambda k: Fraction(k, 100))
-
-
-@st.composite
-def adl_rule(draw: st.DrawFn) -> tuple[int, str, str, int] | None:
-    if draw(st.integers(0, 3)) == 0:
-        return None
-    start = draw(st.integers(-100, -1))
-    stop = draw(st.integers(start + 1, 0))
-    return (draw(st.sampled_from([60, 3600, 28800, 86400])), f"{start / 100:.2f}",
-            f"{stop / 100:.2f}", draw(st.integers(0, 2000)))
 
 
 @st.composite

@@ -1,4 +1,5 @@
-"""`backstop init` / `import` of a format 2 (pools) fund on SQLite: the contract's
+"""`backstop init` / `import` of a format 2 (pools) fund, a conformance suite run on each
+backend (SQLite and PostgreSQL: the `db_url` fixture of tests/conftest.py): the contract's
 hand-worked example end to end (/work/wt/V2-CONTRACT.md), vector T1 as a log, the refusals
 (one line, exit 2, nothing written) and idempotent re-import. Every expected value below is
 worked by hand from the contract, not read from the code's output."""
@@ -30,8 +31,10 @@ from tests.v2fixture import (
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'v2.sqlite'}"
+def url(db_url: str) -> str:
+    """The fund's database: an empty one on each backend (PostgreSQL is never skipped in CI:
+    $BACKSTOP_REQUIRE_PG)."""
+    return db_url
 
 
 def events(url: str, folder: Path, fund: str) -> list[dict[str, Any]]:
