@@ -42,12 +42,11 @@ PG_NAMES = itertools.count()
 DERANDOMIZE = not os.environ.get("BACKSTOP_V2DIFF_EXPLORE")
 SCRATCH = "/dev/shm" if Path("/dev/shm").is_dir() else None  # SQLite without disk syncs
 REFUSAL = re.compile(r"^Error: (?P<path>.+?): line (?P<line>[0-9]+): (?P<field>[A-Za-z0-9_.-]+): .+\n$")
-#: Events whose `amount` a forger may change. Not `capital_transferred/1`: a transfer moves
-#: money between pools and the snapshot (/1, /2) commits only their sums, so a transfer's
-#: amount changed where no later rule reads the pools' balances is not detectable until
-#: the per-pool snapshot /3 (schemas/README.md, "Format v2 (pools)").
+#: Events whose `amount` a forger may change. `capital_transferred/1` too: a transfer moves
+#: money between pools, which only the per-pool snapshot /3 commits (its pools' balances).
 MONEY_EVENTS = ("capital_injected", "capital_withdrawn", "fee_inflow", "deficit_covered",
-                "backstop_drawn", "socialized_loss_assessed", "clawback_charged")
+                "backstop_drawn", "socialized_loss_assessed", "clawback_charged",
+                "capital_transferred")
 
 
 def units(amount: str) -> int:
