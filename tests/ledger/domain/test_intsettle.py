@@ -21,7 +21,7 @@ from ledger.domain.waterfall import LiquidationFact, settle
 
 def number(rng: Random, positive: bool = True) -> str:
     """A decimal string, often extreme: up to 40 digits, up to 30 places, odd spellings."""
-    if rng.random() < 0.03:
+    if rng.random() < 0.004:
         return rng.choice(["-0", "0", "0.000", "1e3", " 1", "01", "", "-1.5", "0.0000001"])
     digits = rng.choice([1, 2, 3, 5, 8, 12, 20, 40])
     n = rng.randint(1 if positive else 0, 10**digits)
@@ -37,7 +37,7 @@ def record(rng: Random, n_cps: int) -> dict[str, Any]:
     cps = [{"account": f"c{i}", "size": number(rng), "entry_price": number(rng),
             "unrealized_pnl": number(rng, positive=False), "collateral": number(rng, False)}
            for i in range(n_cps)]
-    if cps and rng.random() < 0.05:
+    if cps and rng.random() < 0.02:
         cps[-1]["account"] = rng.choice(["c0", "trader", ""])
     fact: dict[str, Any] = {
         "type": "liquidation", "id": "x", "time": "t", "account": "trader", "market": "M",
