@@ -21,7 +21,7 @@ from auditor.formats.wire import format_amount, format_decimal
 
 _NUMBER = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")
 _LONGEST = 1000  # longer strings go to the reference (it owns the digit-limit errors)
-_TENS = [10**i for i in range(80)]
+_TENS: list[int] = [10**i for i in range(80)]
 
 
 def _ten(n: int) -> int:

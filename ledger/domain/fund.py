@@ -33,9 +33,9 @@ from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.errors import FundRuleError, PolicyError
 from ledger.domain.eventsize import check_policy_line, liquidation_events
 from ledger.domain.facts import LIQUIDATION_FIELDS
+from ledger.domain.intsettle import settle_record
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
 from ledger.domain.poolstate import open_state
-from ledger.domain.intsettle import settle_record
 from ledger.domain.waterfall import Settlement
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its

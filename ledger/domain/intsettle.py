@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeGuard
 
 from ledger.domain.policy import Policy
 from ledger.domain.waterfall import (
@@ -29,7 +29,7 @@ from ledger.domain.waterfall import (
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")
 _MAX_TEXT = 1000  # longer decimals take the reference path (its digit-limit errors included)
-_POW10 = [10**i for i in range(80)]
+_POW10: list[int] = [10**i for i in range(80)]
 
 
 def _pow10(n: int) -> int:
@@ -51,7 +51,7 @@ def _scaled(text: Any) -> tuple[int, int] | None:
     return (-n if sign else n), len(frac)
 
 
-def _name(value: Any) -> bool:
+def _name(value: Any) -> TypeGuard[str]:
     return type(value) is str and value != ""
 
 
@@ -225,7 +225,7 @@ def _adl(
 class _AdlKey:
     """Sort key: descending score num/den (cross-multiplied), then ascending account id."""
 
-    __slots__ = ("num", "den", "account")
+    __slots__ = ("account", "den", "num")
 
     def __init__(self, row: tuple[int, int, str, int, tuple[int, int]]) -> None:
         self.num, self.den, self.account = row[0], row[1], row[2]
