@@ -28,6 +28,9 @@ from ledger.domain.waterfall import (
 )
 
 _DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?")
+# A positive, resp. non-negative, decimal as _DECIMAL spells it ("-0" takes the reference).
+_POSITIVE = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?")
+_NON_NEGATIVE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 _MAX_TEXT = 1000  # longer decimals take the reference path (its digit-limit errors included)
 _POW10: list[int] = [10**i for i in range(80)]
 
@@ -56,10 +59,12 @@ def _name(value: Any) -> TypeGuard[str]:
 
 
 def _counterparties_ok(raw: Any, liquidated: str) -> bool:
-    """Whether the reference would accept these counterparties (a cheap check, no numbers)."""
+    """Whether the reference would accept these counterparties (checked on their strings:
+    no numbers are built, that waits for a shortfall)."""
     if type(raw) is not list:
         return False
     seen: set[str] = set()
+    positive, non_negative, decimal = _POSITIVE.fullmatch, _NON_NEGATIVE.fullmatch, _DECIMAL.fullmatch
     for cp in raw:
         if type(cp) is not dict:
             return False
@@ -67,11 +72,14 @@ def _counterparties_ok(raw: Any, liquidated: str) -> bool:
         if not _name(account) or account == liquidated or account in seen:
             return False
         seen.add(account)
-        size, entry = _scaled(cp.get("size")), _scaled(cp.get("entry_price"))
-        pnl, collateral = _scaled(cp.get("unrealized_pnl")), _scaled(cp.get("collateral"))
-        if size is None or entry is None or pnl is None or collateral is None:
+        size, entry = cp.get("size"), cp.get("entry_price")
+        pnl, collateral = cp.get("unrealized_pnl"), cp.get("collateral")
+        if type(size) is not str or type(entry) is not str or type(pnl) is not str \
+                or type(collateral) is not str \
+                or len(size) + len(entry) + len(pnl) + len(collateral) > _MAX_TEXT:
             return False
-        if size[0] <= 0 or entry[0] <= 0 or collateral[0] < 0:
+        if positive(size) is None or positive(entry) is None or decimal(pnl) is None \
+                or non_negative(collateral) is None:
             return False
     return True
 
