@@ -5,8 +5,7 @@ the numbers kept as integers over powers of ten (a decimal "12.50" is 1250 over 
 the contract's comparisons are integer cross-multiplications and its roundings floor
 divisions. Counterparties are checked on their strings for every liquidation (the contract
 refuses a malformed list whatever the outcome) and turned into numbers only when a shortfall
-is shared. Whatever these checks do not accept goes to `rules.settle`, which names the field;
-an ADL shortfall too (rare; its scores stay on the reference's Fractions).
+is shared. Whatever these checks do not accept goes to `rules.settle`, which names the field.
 """
 
 from __future__ import annotations
@@ -137,12 +136,14 @@ def _fast(
                 "asset": asset, "amount": format_amount(payment, decimals), "account": account}))
         if st.socialized > 0:
             method = policy.socialization
-            if method == "adl":  # the reference's Fractions, counterparties parsed now
-                cps = rules.counterparties(data["counterparties"], account)
-                rules._socialize(st, method, cps, rules._dec(data, "mark_price"),
-                                 rules._dec(data, "fill_price"), asset, decimals)
+            paid: list[tuple[str, int, str | None]] = []
+            if method == "adl":  # counterparties parsed now, for the shortfall only
+                paid = _adl(st, data["counterparties"], fill, (bank_num, bank_den), decimals)
+            elif method == "pro_rata_profit":
+                paid = _pro_rata(st, listed, decimals)
             else:
-                _share_out(st, method, listed, asset, decimals)
+                st.unresolved = st.socialized
+            _charge(st, method, paid, asset, decimals)
 
     st.outcome = {
         "bankruptcy_price": format_decimal(st.bankruptcy, rules.PRICE_PLACES),
@@ -160,34 +161,88 @@ def _fast(
     return st
 
 
-def _share_out(st: rules.Settlement, method: str, listed: Sequence[tuple[str, int, int]],
-               asset: str, decimals: int) -> None:
-    """Spread `st.socialized` pro rata over profits floored to units (or not at all: none)."""
+def _pro_rata(st: rules.Settlement, listed: Sequence[tuple[str, int, int]],
+              decimals: int) -> list[tuple[str, int, str | None]]:
+    """Who pays `st.socialized` pro rata over profits floored to units (sets unresolved)."""
     shortfall = st.socialized
-    paid: list[tuple[str, int]] = []
-    if method == "pro_rata_profit":
-        unit = _ten(decimals)
-        profits = {acct: (n * unit) // _ten(k) for acct, n, k in listed}
-        ordered = sorted(acct for acct, p in profits.items() if p > 0)
-        total = sum(profits[acct] for acct in ordered)
-        if shortfall >= total:
-            paid = [(acct, profits[acct]) for acct in ordered]
-            st.unresolved = shortfall - total
-        else:
-            parts = {acct: shortfall * profits[acct] // total for acct in ordered}
-            left = shortfall - sum(parts.values())
-            # Left-over units to the largest remainders, ties by ascending account id.
-            for acct in sorted(ordered, key=lambda x: (-(shortfall * profits[x] % total), x))[:left]:
-                parts[acct] += 1
-            paid = [(acct, parts[acct]) for acct in ordered]
-    else:
-        st.unresolved = shortfall
+    unit = _ten(decimals)
+    profits = {acct: (n * unit) // _ten(k) for acct, n, k in listed}
+    ordered = sorted(acct for acct, p in profits.items() if p > 0)
+    total = sum(profits[acct] for acct in ordered)
+    if shortfall >= total:
+        st.unresolved = shortfall - total
+        return [(acct, profits[acct], None) for acct in ordered]
+    parts = {acct: shortfall * profits[acct] // total for acct in ordered}
+    left = shortfall - sum(parts.values())
+    # Left-over units to the largest remainders, ties by ascending account id.
+    for acct in sorted(ordered, key=lambda x: (-(shortfall * profits[x] % total), x))[:left]:
+        parts[acct] += 1
+    return [(acct, parts[acct], None) for acct in ordered]
+
+
+class _Score:
+    """Sort key: the ADL score num/den descending (by cross-multiplication), then account."""
+
+    __slots__ = ("account", "den", "num")
+
+    def __init__(self, num: int, den: int, account: str) -> None:
+        self.num, self.den, self.account = num, den, account
+
+    def __lt__(self, other: _Score) -> bool:
+        mine, theirs = self.num * other.den, other.num * self.den
+        return mine > theirs if mine != theirs else self.account < other.account
+
+
+def _adl(st: rules.Settlement, raw: Sequence[Mapping[str, Any]], fill: tuple[int, int],
+         bankruptcy: tuple[int, int], decimals: int) -> list[tuple[str, int, str | None]]:
+    """Who pays `st.socialized` by ADL (sets unresolved).
+
+    The contract's score (pnl / (entry*size)) * (mark*size / (collateral + pnl)) is
+    pnl * mark / (entry * (collateral + pnl)); size cancels and mark is the same for all, so
+    with pnl = P/10^d, entry = E/10^x, collateral = C/10^y it ranks as
+    P * 10^(x+y) / (E * (C*10^d + P*10^y)).
+    """
+    unit = _ten(decimals)
+    ranked = []
+    for item in raw:
+        n, k = _exact(item["unrealized_pnl"]) or (0, 0)  # all checked by _listed
+        pnl = (n * unit) // _ten(k)
+        if pnl <= 0:
+            continue
+        e, x = _exact(item["entry_price"]) or (1, 0)
+        c, y = _exact(item["collateral"]) or (0, 0)
+        key = _Score(pnl * _ten(x + y), e * (c * unit + pnl * _ten(y)), item["account"])
+        ranked.append((key, pnl, _exact(item["size"]) or (1, 0)))
+    ranked.sort(key=lambda row: row[0])
+    bank_num, bank_den = bankruptcy
+    f, g = fill
+    # |fill - bankruptcy| as gap_num / gap_den (> 0 whenever there is a deficit)
+    gap_num, gap_den = abs(f * bank_den - bank_num * _ten(g)), bank_den * _ten(g)
+    qty_unit = _ten(rules.QTY_PLACES)
+    remaining = st.socialized
+    paid: list[tuple[str, int, str | None]] = []
+    for key, pnl, (s, a) in ranked:
+        if remaining == 0:
+            break
+        units = min(remaining, pnl)
+        remaining -= units
+        # min(units/10^d / gap, size), floored to 8 decimals
+        qty = min((units * gap_den * qty_unit) // (unit * gap_num), (s * qty_unit) // _ten(a))
+        paid.append((key.account, units, format_amount(qty, rules.QTY_PLACES)))
+    st.unresolved = remaining
+    return paid
+
+
+def _charge(st: rules.Settlement, method: str, paid: Sequence[tuple[str, int, str | None]],
+            asset: str, decimals: int) -> None:
+    """Append the shortfall's events: its assessment, then each positive charge in order."""
     st.events.append(("socialized_loss_assessed", {
-        "asset": asset, "amount": format_amount(shortfall, decimals), "method": method,
+        "asset": asset, "amount": format_amount(st.socialized, decimals), "method": method,
         "unresolved": format_amount(st.unresolved, decimals)}))
-    for acct, units in paid:
+    adl_price = format_decimal(st.bankruptcy, rules.PRICE_PLACES) if method == "adl" else None
+    for acct, units, qty in paid:
         if units > 0:
             st.clawbacks[acct] = units
             st.events.append(("clawback_charged", {
                 "asset": asset, "account": acct, "amount": format_amount(units, decimals),
-                "method": method, "adl_quantity": None, "adl_price": None}))
+                "method": method, "adl_quantity": qty, "adl_price": adl_price}))

@@ -96,3 +96,23 @@ def test_a_pro_rata_shortfall_hand_computed() -> None:
     assert s.clawbacks == {"a": 150, "b": 350}
     assert s.outcome["bankruptcy_price"] == "104.00000000"
     assert s.outcome["delta"] == "-6.00"
+
+
+def test_an_adl_shortfall_hand_computed() -> None:
+    # long 2 @ 100, collateral 10, fill 90: delta = -10 -> D = S = 1000 units (d=2, no fund).
+    # a: pnl 6 (6.009 floored), entry 50, collateral 4 -> score 6/(50*10) = 0.012; b: pnl 8,
+    # entry 100, collateral 0 -> 8/(100*8) = 0.01. a pays 600, 6/|90-95| = 1.2; b 400, 0.8.
+    item = {"asset": "Q", "account": "t", "side": "long", "size": "2", "entry_price": "100",
+            "collateral": "10", "fill_price": "90", "mark_price": "90", "counterparties": [
+                {"account": "b", "size": "3", "entry_price": "100", "unrealized_pnl": "8",
+                 "collateral": "0"},
+                {"account": "a", "size": "5", "entry_price": "50", "unrealized_pnl": "6.009",
+                 "collateral": "4"}]}
+    doc = {"version": 1, "fee_cap_rate": "0", "fund_share": {"fixed": "1"}, "socialization": "adl"}
+    s = int_rules.settle(item, doc, 0, 2)
+    assert [(typ, e.get("account"), e["amount"], e.get("adl_quantity"), e.get("adl_price"))
+            for typ, e in s.events] == [
+        ("socialized_loss_assessed", None, "10.00", None, None),
+        ("clawback_charged", "a", "6.00", "1.20000000", "95.00000000"),
+        ("clawback_charged", "b", "4.00", "0.80000000", "95.00000000")]
+    assert s.unresolved == 0
