@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from auditor import rules
+from auditor import int_rules, rules
 from auditor.formats import bounds
 from auditor.formats.clip import clip
 from auditor.formats.wire import (
@@ -556,7 +556,7 @@ class Replayer:
         if policy.window is not None:
             history = self.prices[market]
             prices = list(islice(reversed(history), policy.window + 1))[::-1]
-        expected = rules.settle(data, policy, self.balances[quote], d, prices)
+        expected = int_rules.settle(data, policy, self.balances[quote], d, prices)
         recorded = data["outcome"]
         # Conservation is implied by equality with the rules; checked on its own all the same.
         error = (rules.outcome_mismatch(expected, recorded, d)

@@ -33,9 +33,10 @@ from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.errors import FundRuleError, PolicyError
 from ledger.domain.eventsize import check_policy_line, liquidation_events
 from ledger.domain.facts import LIQUIDATION_FIELDS
+from ledger.domain.intsettle import settle_record
 from ledger.domain.policy import MAX_WINDOW, Policy, policy_hash
 from ledger.domain.poolstate import open_state
-from ledger.domain.waterfall import LiquidationFact, Settlement, settle
+from ledger.domain.waterfall import Settlement
 
 # Amounts and the running totals a snapshot commits to (each asset's fund balance, and its
 # fees, payouts and clawbacks summed over accounts: the account tree's root sums, which bound
@@ -324,7 +325,6 @@ class Fund(Aggregate):
         asset = self.quote_asset(market)
         decimals = self.assets[asset]
         policy = self.active_policy()
-        fact = LiquidationFact.from_record(dict(record), decimals)
         # Only the prices the active policy's window reads are parsed: the fund keeps the
         # contract's largest window (4097 prices), and parsing them all per liquidation
         # dominated an import's time. A fixed share reads none; 1 keeps the old check.
@@ -332,7 +332,8 @@ class Fund(Aggregate):
         window = getattr(policy.fund_share, "window", 1)
         prices = [parse_decimal(p) for p in observed[max(0, len(observed) - window - 1):]]
         balance = self.balances[asset]
-        result = settle(fact, policy, balance, decimals, prices, asset=asset)
+        # Integers, counterparties parsed only for a shortfall (waterfall.settle's results).
+        result = settle_record(record, policy, balance, decimals, prices, asset=asset)
         self._check_settlement(asset, result)
         time, ref = record["time"], record["id"]
         facts = {key: record[key] for key in LIQUIDATION_FIELDS}

@@ -1,6 +1,7 @@
 """The twins agree: `ledger/waterfall.py` (the operator's rules) and `auditor/rules.py` (the
 auditor's, written from schemas/README.md alone) give identical outcomes and derived events on
-generated liquidations under every policy kind; a random fact file, imported and published by
+generated liquidations under every policy kind, and so do their integer paths
+(`ledger/domain/intsettle.py`, `auditor/int_rules.py`), each equal to its Fraction one; a random fact file, imported and published by
 the ledger, verifies with `backstop-audit replay`; and the ledger's bookkeeping
 (`ledger/domain/bookkeeping.py`) and the auditor's replay (`auditor/replay.py`) give the same
 balances and account totals over generated logs with rebalances and withdrawals."""
@@ -19,13 +20,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from auditor import rules
+from auditor import int_rules, rules
 from auditor.cli import main as audit
 from auditor.formats.wire import format_amount, parse_amount, parse_decimal
 from auditor.replay import replay
 from ledger.cli.main import main as operator
 from ledger.domain.bookkeeping import ACCOUNT_TOTALS, FUND, moves
 from ledger.domain.fund import Fund
+from ledger.domain.intsettle import settle_record
 from ledger.domain.policy import Policy
 from ledger.domain.waterfall import LiquidationFact, settle
 from ledger.service import queries
@@ -162,6 +164,12 @@ def test_twins_give_identical_outcomes_and_derived_events(
     assert ours.events(ASSET, TRADER, d) == theirs.events
     assert rules.outcome_mismatch(theirs, ours.outcome(d), d) is None
     assert rules.conservation_error(ours.outcome(d), theirs.delta, d) is None
+    # The integer twins (the import's and the replay's paths) equal the Fraction ones.
+    policy = Policy.from_document(doc, {ASSET: d})
+    assert settle_record(record, policy, balance, d, [parse_decimal(p) for p in prices],
+                         asset=ASSET) == ours
+    assert int_rules.settle({**data, "asset": ASSET}, doc, balance, d, prices).__dict__ \
+        == theirs.__dict__
     # What was covered, for --hypothesis-show-statistics:
     sign = "surplus" if ours.delta > 0 else "deficit" if ours.delta < 0 else "zero delta"
     event(f"{sign}, {record['side']}, {next(iter(doc['fund_share']))} share")
