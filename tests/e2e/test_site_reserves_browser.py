@@ -224,6 +224,8 @@ def test_a_receipt_is_checked_on_the_page_too(page: Any, world_served: str,
               if '"acct-000006"' in base64.b64decode(
                   p.read_text().split("\n")[1].removeprefix("extra ")).decode()]
     index = int(path.read_text().split("\n")[2].removeprefix("index "))
+    origin = path.read_text().split("\n\n", 1)[1].split("\n", 1)[0]  # the checkpoint's own
+    assert origin.startswith("backstop/demo/")  # derived from the operator's key (Origin)
     page.goto(f"{world_served}/verify.html")
     page.set_input_files("#receipt-file", str(path))
     page.wait_for_function("document.getElementById('receipt-input').value.length > 0")
@@ -232,7 +234,7 @@ def test_a_receipt_is_checked_on_the_page_too(page: Any, world_served: str,
     box.wait_for()
     assert box.inner_text().splitlines()[0] == (
         f"VERIFIED: a payout of 102.49 USDT (account acct-000006), event {index} of the log of "
-        f"{last} events (backstop/demo), under a checkpoint the key in use signed.")
+        f"{last} events ({origin}), under a checkpoint the key in use signed.")
     lines = path.read_text().split("\n")
     entry = base64.b64decode(lines[1].removeprefix("extra ")).replace(b'"102.49"', b'"1024.90"')
     lines[1] = "extra " + base64.b64encode(entry).decode()
