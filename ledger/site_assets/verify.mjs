@@ -4390,6 +4390,15 @@ var holdingListOk = (holdings) => Array.isArray(holdings) && holdings.every((h) 
 var holdingsOk = (doc) => doc.format === "backstop-snapshot/1" && !Object.hasOwn(doc, "holdings") || doc.format === "backstop-snapshot/2" && holdingListOk(doc.holdings) || doc.format === FORMAT_POOLS && (!Object.hasOwn(doc, "holdings") || holdingListOk(doc.holdings));
 var POOL_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 var NULLABLE = (v) => v === null || typeof v === "string" && AMOUNT.test(v);
+var nullOr = (ok) => (v) => v === null || ok(v);
+var isAmount = (v) => typeof v === "string" && AMOUNT.test(v);
+var isTime = (v) => typeof v === "string" && /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/.test(v);
+var isSize = (v) => Number.isSafeInteger(v) && v >= 0;
+var exactly = (v, keys) => isObject(v) && Object.keys(v).length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+var CLAIM_KEYS = ["asset", "total", "per_period", "period_seconds", "claimed_total", "claimed_period", "period_start"];
+var claimOk = (c) => exactly(c, CLAIM_KEYS) && typeof c.asset === "string" && nullOr(isAmount)(c.total) && nullOr(isAmount)(c.per_period) && nullOr((v) => Number.isSafeInteger(v) && v >= 1 && v <= 31622400)(c.period_seconds) && isAmount(c.claimed_total) && nullOr(isAmount)(c.claimed_period) && nullOr(isTime)(c.period_start);
+var ADL_KEYS = ["state", "since", "balance", "peak", "peak_index", "peak_time", "ratio"];
+var adlOk = (a) => exactly(a, ADL_KEYS) && (a.state === "normal" || a.state === "adl") && nullOr(isSize)(a.since) && isAmount(a.balance) && isAmount(a.peak) && isSize(a.peak_index) && isTime(a.peak_time) && nullOr((v) => typeof v === "string" && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v))(a.ratio);
 var poolsOk = (doc) => {
   if (doc.format !== FORMAT_POOLS) {
     const m = isObject(doc.metrics) ? doc.metrics : {};
@@ -4397,7 +4406,7 @@ var poolsOk = (doc) => {
   }
   const s = doc.structure;
   const metrics = doc.metrics;
-  return isObject(s) && isObject(s.pools) && isObject(s.markets) && Object.entries(s.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && ["isolated", "shared", "new_listing"].includes(v.kind) && Array.isArray(v.markets)) && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string") && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t)) && v.value === null) && isObject(doc.claims) && Object.values(doc.claims).every((c) => c === null || isObject(c)) && doc.valuation === null && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut) && (v.adl === null || isObject(v.adl))) && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v) && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
+  return isObject(s) && isObject(s.pools) && isObject(s.markets) && Object.entries(s.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && ["isolated", "shared", "new_listing"].includes(v.kind) && Array.isArray(v.markets)) && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string") && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t)) && v.value === null) && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk)) && doc.valuation === null && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut) && nullOr(adlOk)(v.adl)) && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v) && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
 };
 var riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") || isObject(metrics.risk) && typeof metrics.risk.asset === "string" && ["es_999_deficits", "recommended_size"].every((k) => typeof metrics.risk[k] === "string" && AMOUNT.test(metrics.risk[k])) && (metrics.risk.coverage === null || typeof metrics.risk.coverage === "string" && AMOUNT.test(metrics.risk.coverage)) && isObject(metrics.risk.model) && isObject(metrics.risk.model.parameters) && HEX64.test(metrics.risk.model.hash);
 function requireSnapshot(doc, what) {

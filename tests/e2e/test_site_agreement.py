@@ -214,6 +214,13 @@ def v2_cases(tmp: Path, out: Path) -> list[dict[str, Any]]:
     forged("v2-pool-dropped", lambda d: d["pools"].pop("shared"))
     forged("v2-pools-missing", lambda d: d.pop("pools"))
     forged("v2-format-2-with-pools", lambda d: d.update(format="backstop-snapshot/2", holdings=[]))
+    forged("v2-pool-kind-unknown", lambda d: d["structure"]["pools"]["alt"].update(kind="odd"))
+    forged("v2-claims-field-missing", lambda d: d["claims"]["ALT-PERP"].pop("claimed_total"))
+    forged("v2-claims-period-zero", lambda d: d["claims"]["ALT-PERP"].update(period_seconds=0))
+    forged("v2-adl-state-unknown", lambda d: d["metrics"]["pools"]["alt"].update(adl={
+        "state": "odd", "since": None, "balance": "10.00", "peak": "30.00", "peak_index": 3,
+        "peak_time": "2026-01-01T00:00:00Z", "ratio": "-0.5"}))
+    forged("v2-valuation-not-null", lambda d: d.update(valuation={}))
     snapshot("v2-signature-flipped", flip_sig(real))
     return found
 
@@ -303,6 +310,9 @@ def test_v2_reasons(verdicts: list[Any]) -> None:
         "pools: USDT sums to 10.00, reserves.USDT is 985.00")
     assert by_name["v2-pools-missing"]["input"] is True
     assert by_name["v2-format-2-with-pools"]["input"] is True
+    for name in ("v2-pool-kind-unknown", "v2-claims-field-missing", "v2-claims-period-zero",
+                 "v2-adl-state-unknown", "v2-valuation-not-null"):
+        assert by_name[name]["input"] is True, name
     proofs = [name for name in by_name if name.startswith("real-v2-proof-")]
     assert len(proofs) == 4  # E1's four accounts
     assert all(by_name[name]["ok"] for name in proofs)

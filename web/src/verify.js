@@ -237,6 +237,19 @@ const holdingsOk = (doc) => (doc.format === "backstop-snapshot/1" && !Object.has
 // page reads them (the pools' balances feed the sum check below); absent from /1 and /2.
 const POOL_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const NULLABLE = (v) => v === null || (typeof v === "string" && AMOUNT.test(v));
+const nullOr = (ok) => (v) => v === null || ok(v);
+const isAmount = (v) => typeof v === "string" && AMOUNT.test(v);
+const isTime = (v) => typeof v === "string" && /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/.test(v);
+const isSize = (v) => Number.isSafeInteger(v) && v >= 0;
+const exactly = (v, keys) => isObject(v) && Object.keys(v).length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+const CLAIM_KEYS = ["asset", "total", "per_period", "period_seconds", "claimed_total", "claimed_period", "period_start"];
+const claimOk = (c) => exactly(c, CLAIM_KEYS) && typeof c.asset === "string" && nullOr(isAmount)(c.total)
+  && nullOr(isAmount)(c.per_period) && nullOr((v) => Number.isSafeInteger(v) && v >= 1 && v <= 31622400)(c.period_seconds)
+  && isAmount(c.claimed_total) && nullOr(isAmount)(c.claimed_period) && nullOr(isTime)(c.period_start);
+const ADL_KEYS = ["state", "since", "balance", "peak", "peak_index", "peak_time", "ratio"];
+const adlOk = (a) => exactly(a, ADL_KEYS) && (a.state === "normal" || a.state === "adl") && nullOr(isSize)(a.since)
+  && isAmount(a.balance) && isAmount(a.peak) && isSize(a.peak_index) && isTime(a.peak_time)
+  && nullOr((v) => typeof v === "string" && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v))(a.ratio);
 const poolsOk = (doc) => {
   if (doc.format !== FORMAT_POOLS) {
     const m = isObject(doc.metrics) ? doc.metrics : {};
@@ -253,11 +266,11 @@ const poolsOk = (doc) => {
     && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v)
       && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t))
       && v.value === null)
-    && isObject(doc.claims) && Object.values(doc.claims).every((c) => c === null || isObject(c))
+    && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk))
     && doc.valuation === null
     && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p)
       && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)
-      && (v.adl === null || isObject(v.adl)))
+      && nullOr(adlOk)(v.adl))
     && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v)
       && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
 };
