@@ -47,8 +47,10 @@ def test_pools_sorted_with_their_markets_claims_and_history() -> None:
                                 "pool": "main", "observed": {"fund_to_oi": "0.5", "pool": "main"},
                                 "claims": None}]
     assert main["adl"] == {"state": "adl", "since": 3}
-    assert main["history"] == [[4, "2026-01-01T04:00:00Z", {"USDT": "100.00"}],
-                               [9, "2026-01-01T09:00:00Z", {"USDT": "80.00"}]]
+    adl = {"state": "adl", "since": 3}
+    assert main["history"] == [[4, "2026-01-01T04:00:00Z", {"USDT": "100.00"}, adl],
+                               [9, "2026-01-01T09:00:00Z", {"USDT": "80.00"}, adl]]
+    assert [h[3] for h in side["history"]] == [None, None]
     assert side["markets"][0]["observed"] is None
     assert side["markets"][0]["claims"] == {"asset": "USDT", "total": "50.00"}
     assert side["adl"] is None

@@ -1,7 +1,7 @@
 """The site's pool figures of a format v2 fund (issue 23 item 3): per pool its kind, balance
 per asset, markets (with fund / open interest where a market was observed, and each market's
 claims against its cap), its ADL state at the latest snapshot and every ADL start and end in
-the log, and its balances at each `backstop-snapshot/3`.
+the log, and its balances and ADL state at each `backstop-snapshot/3`.
 
 The snapshots are signed and checked before this runs (ledger.service.site); the values are
 copied as the snapshots and events state them (decimal strings), nothing is recomputed.
@@ -39,7 +39,8 @@ def adl_events(lines: list[bytes]) -> dict[str, list[dict[str, Any]]]:
 
 def pool_figures(snapshots: list[dict[str, Any]], lines: list[bytes]) -> dict[str, Any] | None:
     """The pools as the latest `/3` of `snapshots` (documents, by log size) states them, their
-    balances at every `/3`, and the log's ADL events; None when no snapshot is a `/3`."""
+    balances and ADL state at every `/3` (`history`: [size, time, balances, adl]), and the
+    log's ADL events; None when no snapshot is a `/3`."""
     pooled = [doc for doc in snapshots if doc["format"] == FORMAT_POOLS]
     if not pooled:
         return None
@@ -61,7 +62,9 @@ def pool_figures(snapshots: list[dict[str, Any]], lines: list[bytes]) -> dict[st
             "adl": (adl_states.get(pool) or {}).get("adl"),
             "adl_events": events.get(pool, []),
             "history": [[doc["log"]["size"], doc["time"],
-                         doc["pools"].get(pool, {}).get("balances", {})] for doc in pooled],
+                         doc["pools"].get(pool, {}).get("balances", {}),
+                         (doc["metrics"].get("pools", {}).get(pool) or {}).get("adl")]
+                        for doc in pooled],
         })
     return {"size": latest["log"]["size"], "time": latest["time"],
             "valuation": structure.get("valuation"), "pools": pools}

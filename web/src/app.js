@@ -246,8 +246,9 @@ function poolsSection() {
       box.append(el("p", { class: "muted", text: "No ADL started or ended in this pool's log." }));
     }
     if (p.history.length > 1) {
-      box.append(el("details", {}, el("summary", { text: `Balance at each of ${p.history.length} snapshots` }),
-        table(["log size", "time", "balance"], p.history.map(([size, time, b]) => [size, when(time), balancesText(b)]), [0])));
+      box.append(el("details", {}, el("summary", { text: `Balance and ADL state at each of ${p.history.length} snapshots` }),
+        table(["log size", "time", "balance", "ADL"], p.history.map(([size, time, b, adl]) => [size, when(time), balancesText(b),
+          adl ? (adl.state === "adl" ? `in ADL since event ${adl.since}, ratio ${adl.ratio ?? "none"}` : `normal, ratio ${adl.ratio ?? "none"}`) : "no ADL rule"]), [0])));
     }
     section.append(box);
   }
