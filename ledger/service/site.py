@@ -51,6 +51,7 @@ from auditor.verify.tiles import TileError, verified_lines
 from ledger.service.outputs import replace_dir
 from ledger.service.site_figures import SiteError, balances_csv, events_csv, figures, flatten
 from ledger.service.site_files import MAX_EVENTS, Tree, TreeSource, check_checkpoint
+from ledger.service.site_pools import pool_figures
 from ledger.service.site_receipts import SiteReceipts, site_receipts
 from ledger.service.site_shards import Shards, read_shards
 
@@ -278,12 +279,16 @@ def site_data(publication: Publication, vkey: str, key_source: str,
         metrics = doc.get("metrics") or {}
         if isinstance(metrics, dict) and metrics.get("risk") is not None:
             risk.append({"size": s.size, "time": doc["time"], "figures": flatten(metrics["risk"])})
-    return {"format": SITE_FORMAT, "fund": publication.fund,
+    data = {"format": SITE_FORMAT, "fund": publication.fund,
             "key": {"vkey": vkey, "source": key_source}, "assets": found["decimals"],
             "period": found["period"], "balances": found["balances"], "flows": found["flows"],
             "coverage": found["coverage"], "events": found["events"], "risk": risk,
             "snapshots": snapshots,
             "receipts": None if receipts is None else receipts.listing()}
+    pools = pool_figures([s.document for s in publication.snapshots], publication.lines)
+    if pools is not None:  # a v2 fund only: a v1 site's data.js stays as it was
+        data["pools"] = pools
+    return data
 
 
 # ------------------------------------------------------------------------------ writing

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from auditor.cli import main as audit
 from auditor.verify.keys import Signer, sign_document
 from ledger.service.signing import generate_signer
+from tests.e2e.mutations import resigned
 from tests.e2e.site_world import World
+from tests.e2e.v2_world import e1
 
 ROOT = Path(__file__).resolve().parents[2]
 VERIFY_MJS = ROOT / "ledger" / "site_assets" / "verify.mjs"
@@ -170,6 +172,59 @@ def cases(world: World, out: Path) -> list[dict[str, Any]]:
     return found
 
 
+def v2_cases(tmp: Path, out: Path) -> list[dict[str, Any]]:
+    """A format v2 fund's `backstop-snapshot/3` (worked log E1, published as one directory):
+    the real one and its account proofs, and forged members re-signed with the operator's key.
+    E1's pools: shared USDT 975.00, alt 10.00, btc 0.00 (reserves 985.00)."""
+    fund = e1(tmp)
+    public, vkey = fund.publish()
+    signer = Signer.from_pem((fund.tmp / "op.key").read_bytes())
+    lines = (public / "events.jsonl").read_bytes().splitlines(keepends=True)
+    real = load(public / "snapshot.json")
+    found: list[dict[str, Any]] = []
+
+    def put(name: str, doc: Doc) -> str:
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(doc, indent=1, ensure_ascii=False))
+        return str(path)
+
+    def snapshot(name: str, doc: Doc) -> None:
+        found.append({"name": name, "kind": "snapshot", "key": vkey,
+                      "files": {"snapshot": put(name, doc)}})
+
+    def forged(name: str, change: Callable[[Doc], None]) -> None:
+        snapshot(name, resigned(real, lines, signer, edit=change))
+
+    snapshot("real-v2-snapshot", real)
+    snapshot("reordered-v2-keys", reordered(real))
+    proofs = {load(p)["account"]: p for p in sorted((public / "accounts").glob("*.json"))}
+    for account, path in sorted(proofs.items()):
+        found.append({"name": f"real-v2-proof-{account}", "kind": "account", "key": vkey,
+                      "account": None,
+                      "files": {"proof": str(path), "snapshot": put("v2-snapshot", real)}})
+    first = load(next(iter(proofs.values())))
+    found.append({"name": "v2-proof-totals-changed", "kind": "account", "key": vkey,
+                  "account": None, "files": {"proof": put("v2-proof-totals", edit(
+                      first, lambda d: d["totals"]["USDT"].update(payouts="1.00"))),
+                      "snapshot": put("v2-snapshot", real)}})
+    forged("v2-pool-balance-changed", lambda d: d["pools"]["alt"]["balances"].update(USDT="11.00"))
+    forged("v2-reserves-not-pools", lambda d: d["reserves"].update(USDT="984.00"))
+    forged("v2-pool-asset-missing", lambda d: d["pools"]["btc"]["balances"].pop("XBT"))
+    forged("v2-pool-bad-decimals", lambda d: d["pools"]["shared"]["balances"].update(USDT="975.0"))
+    forged("v2-pool-dropped", lambda d: d["pools"].pop("shared"))
+    forged("v2-pools-missing", lambda d: d.pop("pools"))
+    forged("v2-format-2-with-pools", lambda d: d.update(format="backstop-snapshot/2", holdings=[]))
+    forged("v2-pool-kind-unknown", lambda d: d["structure"]["pools"]["alt"].update(kind="odd"))
+    forged("v2-claims-field-missing", lambda d: d["claims"]["ALT-PERP"].pop("claimed_total"))
+    forged("v2-claims-period-zero", lambda d: d["claims"]["ALT-PERP"].update(period_seconds=0))
+    forged("v2-adl-state-unknown", lambda d: d["metrics"]["pools"]["alt"].update(adl={
+        "state": "odd", "since": None, "balance": "10.00", "peak": "30.00", "peak_index": 3,
+        "peak_time": "2026-01-01T00:00:00Z", "ratio": "-0.5"}))
+    forged("v2-valuation-not-null", lambda d: d.update(valuation={}))
+    snapshot("v2-signature-flipped", flip_sig(real))
+    return found
+
+
 def audit_verdict(case: dict[str, Any]) -> tuple[int, str | None]:
     """(exit code, reason) of backstop-audit on the case's files."""
     f, key = case["files"], ["--key", case["key"], "--json"]
@@ -192,7 +247,7 @@ def verdicts(request: pytest.FixtureRequest, site_world: World, node: str,
     """Each case's (case, auditor verdict, site verdict): once with WebCrypto, once with the
     bundled @noble libraries doing the hashing and signature checks."""
     out = tmp_path_factory.mktemp("agreement")
-    found = cases(site_world, out)
+    found = cases(site_world, out) + v2_cases(tmp_path_factory.mktemp("v2fund"), out)
     (out / "cases.json").write_text(json.dumps(found))
     run = subprocess.run([node, str(RUNNER), str(VERIFY_MJS), str(out / "cases.json"),
                           request.param], capture_output=True, text=True, check=True, timeout=300)
@@ -236,6 +291,32 @@ def test_known_reasons(verdicts: list[Any]) -> None:
     assert by_name["from-another-snapshot"]["reason"].startswith("root: proof is for account root ")
     assert by_name["overflow"]["reason"] == (
         f"sum proof: sum component 0 overflows 128 bits: {(1 << 128) * 100}")
+
+
+def test_v2_reasons(verdicts: list[Any]) -> None:
+    """The /3 forgeries fail on the pools' own arithmetic, in the auditor's words (E1: the
+    pools hold USDT 975.00 + 10.00 + 0.00 = 985.00, XBT 0.00000000 three times)."""
+    by_name = {case["name"]: js for case, _, js in verdicts}
+    assert by_name["real-v2-snapshot"]["ok"] is True
+    assert by_name["v2-pool-balance-changed"]["reason"] == (
+        "pools: USDT sums to 986.00, reserves.USDT is 985.00")
+    assert by_name["v2-reserves-not-pools"]["reason"] == (
+        "pools: USDT sums to 985.00, reserves.USDT is 984.00")
+    assert by_name["v2-pool-asset-missing"]["reason"] == (
+        "pools: XBT: not a decimal string: 'missing'")
+    assert by_name["v2-pool-bad-decimals"]["reason"] == (
+        "pools: USDT: amount '975.0' must have exactly 2 decimals")
+    assert by_name["v2-pool-dropped"]["reason"] == (
+        "pools: USDT sums to 10.00, reserves.USDT is 985.00")
+    assert by_name["v2-pools-missing"]["input"] is True
+    assert by_name["v2-format-2-with-pools"]["input"] is True
+    for name in ("v2-pool-kind-unknown", "v2-claims-field-missing", "v2-claims-period-zero",
+                 "v2-adl-state-unknown", "v2-valuation-not-null"):
+        assert by_name[name]["input"] is True, name
+    proofs = [name for name in by_name if name.startswith("real-v2-proof-")]
+    assert len(proofs) == 4  # E1's four accounts
+    assert all(by_name[name]["ok"] for name in proofs)
+    assert by_name["v2-proof-totals-changed"]["reason"].startswith("sum proof: root mismatch: ")
 
 
 def test_canonical_bytes_match_the_python_rfc8785_package(node: str, tmp_path: Path) -> None:

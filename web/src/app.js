@@ -202,12 +202,66 @@ function reservesOverview() {
     el("p", {}, el("a", { class: "button", href: "verify.html#h-reserves", text: "Check the signatures and the reserve ratio" })));
 }
 
+// ------------------------------------------------------------------------------ pools
+
+const balancesText = (balances) => Object.entries(balances).map(([a, v]) => `${v} ${a}`).join(", ");
+
+function claimsText(c) {
+  if (!c) return "no cap";
+  const caps = [c.total === null ? null : `total cap ${c.total} ${c.asset} (claimed ${c.claimed_total})`,
+    c.per_period === null ? null : `${c.per_period} ${c.asset} per ${c.period_seconds} s (claimed ${c.claimed_period} in the period from ${when(c.period_start)})`];
+  return `${caps.filter(Boolean).join("; ")}; claimed in all ${c.claimed_total} ${c.asset}`;
+}
+
+function adlText(adl) {
+  if (!adl) return "no ADL rule";
+  const ratio = adl.ratio === null ? "no ratio" : `ratio ${adl.ratio}`;
+  const now = adl.state === "adl" ? `in ADL since event ${adl.since}` : "normal";
+  return `${now}: balance ${adl.balance}, peak ${adl.peak} (event ${adl.peak_index}, ${when(adl.peak_time)}), ${ratio}`;
+}
+
+/** One section per pool of a format v2 fund (site.pools, from its backstop-snapshot/3 and
+ * the log's ADL events); a v1 site has no site.pools and shows none. */
+function poolsSection() {
+  const data = site.pools;
+  if (!data) return;
+  const section = el("section", { id: "pools", "aria-labelledby": "h-pools" },
+    el("h2", { id: "h-pools", text: "Pools" }),
+    el("p", { class: "plain", text: `Each pool backs its own markets with its own balance. As the snapshot at log size ${data.size} (${when(data.time)}) states them, signed.` }));
+  for (const p of data.pools) {
+    const box = el("div", { class: "pool", id: `pool-${p.pool}`, "data-pool": p.pool },
+      el("h3", { text: `Pool ${p.pool} (${p.kind})` }),
+      el("p", {}, el("span", { class: "label", text: "Balance " }), el("span", { class: "pool-balance", text: balancesText(p.balances) })),
+      table(["market", "kind", "settles in", "mark price", "open interest", "notional", "fund / notional", "claims against its cap"],
+        p.markets.map((m) => [m.market, m.kind || "", m.settlement || "",
+          m.observed ? m.observed.mark_price : "not observed", m.observed ? m.observed.open_interest : "",
+          m.observed ? m.observed.open_interest_notional : "", m.observed ? (m.observed.fund_to_oi ?? "") : "",
+          claimsText(m.claims)]), [3, 4, 5, 6]),
+      el("p", {}, el("span", { class: "label", text: "ADL now " }), el("span", { class: "pool-adl", text: adlText(p.adl) })));
+    if (p.adl_events.length) {
+      box.append(el("h4", { text: "ADL over time" }), table(["#", "time", "ADL", "balance", "peak", "ratio", "threshold", "reason"],
+        p.adl_events.map((e) => [e.index, when(e.time), e.event, e.balance ?? "", e.peak ?? "", e.ratio ?? "",
+          e.event === "started" ? `start below ${e.start_ratio}` : `stop above ${e.stop_ratio}`, e.reason ?? ""]), [0, 3, 4, 5]));
+    } else {
+      box.append(el("p", { class: "muted", text: "No ADL started or ended in this pool's log." }));
+    }
+    if (p.history.length > 1) {
+      box.append(el("details", {}, el("summary", { text: `Balance and ADL state at each of ${p.history.length} snapshots` }),
+        table(["log size", "time", "balance", "ADL"], p.history.map(([size, time, b, adl]) => [size, when(time), balancesText(b),
+          adl ? (adl.state === "adl" ? `in ADL since event ${adl.since}, ratio ${adl.ratio ?? "none"}` : `normal, ratio ${adl.ratio ?? "none"}`) : "no ADL rule"]), [0])));
+    }
+    section.append(box);
+  }
+  $("summary").closest("section").after(section);
+}
+
 function overview() {
   const latest = site.snapshots[site.snapshots.length - 1];
   const cards = [["Latest snapshot", when(latest.time)], ["Events in the log", latest.size],
     ...Object.entries(latest.reserves).map(([a, v]) => [`Fund balance (${a})`, v]),
     ["Accounts", latest.accounts], ["Snapshots", site.snapshots.length]];
   $("summary").append(...cards.map(([k, v]) => el("div", { class: "card" }, el("div", { class: "k", text: k }), el("div", { class: "v", text: String(v) }))));
+  poolsSection();
   reservesOverview();
   balanceChart();
   flowsChart();

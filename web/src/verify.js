@@ -224,11 +224,56 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const amountsOk = (byAsset) => isObject(byAsset) && Object.values(byAsset).every((t) => isObject(t)
   && Object.values(t).every((v) => typeof v === "string" && AMOUNT.test(v)));
 
-// backstop-snapshot/1 has no holdings; /2 has them (docs/RESERVES.md). The holdings' proofs
-// are `backstop-audit reserves`'s business (it needs a chain node); here only their shape.
+// backstop-snapshot/1 has no holdings; /2 has them (docs/RESERVES.md); in /3 they are
+// optional. The holdings' proofs are `backstop-audit reserves`'s business (it needs a chain
+// node); here only their shape.
+const FORMAT_POOLS = "backstop-snapshot/3";
+const holdingListOk = (holdings) => Array.isArray(holdings)
+  && holdings.every((h) => isObject(h) && (h.kind === "onchain" || h.kind === "custodian"));
 const holdingsOk = (doc) => (doc.format === "backstop-snapshot/1" && !Object.hasOwn(doc, "holdings"))
-  || (doc.format === "backstop-snapshot/2" && Array.isArray(doc.holdings)
-    && doc.holdings.every((h) => isObject(h) && (h.kind === "onchain" || h.kind === "custodian")));
+  || (doc.format === "backstop-snapshot/2" && holdingListOk(doc.holdings))
+  || (doc.format === FORMAT_POOLS && (!Object.hasOwn(doc, "holdings") || holdingListOk(doc.holdings)));
+// The members only a /3 has (schemas/README.md "Format v2 (pools)"): their shape, as far as the
+// page reads them (the pools' balances feed the sum check below); absent from /1 and /2.
+const POOL_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const NULLABLE = (v) => v === null || (typeof v === "string" && AMOUNT.test(v));
+const nullOr = (ok) => (v) => v === null || ok(v);
+const isAmount = (v) => typeof v === "string" && AMOUNT.test(v);
+const isTime = (v) => typeof v === "string" && /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$/.test(v);
+const isSize = (v) => Number.isSafeInteger(v) && v >= 0;
+const exactly = (v, keys) => isObject(v) && Object.keys(v).length === keys.length && keys.every((k) => Object.hasOwn(v, k));
+const CLAIM_KEYS = ["asset", "total", "per_period", "period_seconds", "claimed_total", "claimed_period", "period_start"];
+const claimOk = (c) => exactly(c, CLAIM_KEYS) && typeof c.asset === "string" && nullOr(isAmount)(c.total)
+  && nullOr(isAmount)(c.per_period) && nullOr((v) => Number.isSafeInteger(v) && v >= 1 && v <= 31622400)(c.period_seconds)
+  && isAmount(c.claimed_total) && nullOr(isAmount)(c.claimed_period) && nullOr(isTime)(c.period_start);
+const ADL_KEYS = ["state", "since", "balance", "peak", "peak_index", "peak_time", "ratio"];
+const adlOk = (a) => exactly(a, ADL_KEYS) && (a.state === "normal" || a.state === "adl") && nullOr(isSize)(a.since)
+  && isAmount(a.balance) && isAmount(a.peak) && isSize(a.peak_index) && isTime(a.peak_time)
+  && nullOr((v) => typeof v === "string" && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v))(a.ratio);
+const poolsOk = (doc) => {
+  if (doc.format !== FORMAT_POOLS) {
+    const m = isObject(doc.metrics) ? doc.metrics : {};
+    return ["structure", "pools", "claims", "valuation"].every((k) => !Object.hasOwn(doc, k))
+      && !Object.hasOwn(m, "pools") && (!isObject(m.markets) || Object.values(m.markets).every((v) => !isObject(v)
+        || ["pool", "open_interest_value", "fund_to_oi_after_haircut"].every((k) => !Object.hasOwn(v, k))));
+  }
+  const s = doc.structure;
+  const metrics = doc.metrics;
+  return isObject(s) && isObject(s.pools) && isObject(s.markets)
+    && Object.entries(s.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v)
+      && ["isolated", "shared", "new_listing"].includes(v.kind) && Array.isArray(v.markets))
+    && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string")
+    && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v)
+      && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t))
+      && v.value === null)
+    && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk))
+    && doc.valuation === null
+    && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p)
+      && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)
+      && nullOr(adlOk)(v.adl))
+    && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v)
+      && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
+};
 // metrics.risk (optional): the members the verdict's note quotes and the model hash covers.
 const riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") || (
   isObject(metrics.risk) && typeof metrics.risk.asset === "string"
@@ -239,7 +284,7 @@ const riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk"
 
 function requireSnapshot(doc, what) {
   const prev = isObject(doc) ? doc.previous : null;
-  const ok = isObject(doc) && holdingsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string"
+  const ok = isObject(doc) && holdingsOk(doc) && poolsOk(doc) && riskOk(doc.metrics) && typeof doc.fund === "string"
     && isObject(doc.log) && Number.isSafeInteger(doc.log.size) && doc.log.size >= 0 && HEX64.test(doc.log.root)
     && isObject(doc.reserves) && Object.values(doc.reserves).every((v) => typeof v === "string" && AMOUNT.test(v))
     && isObject(doc.accounts) && Array.isArray(doc.accounts.assets) && amountsOk(doc.accounts.totals)
@@ -480,6 +525,37 @@ function checkRiskFigures(report, snap, risk) {
   }
 }
 
+/** auditor.formats.wire.format_amount of BigInt minor units. */
+function formatAmount(units, decimals) {
+  const sign = units < 0n ? "-" : "";
+  const digits = (units < 0n ? -units : units).toString().padStart(decimals + 1, "0");
+  return decimals ? `${sign}${digits.slice(0, -decimals)}.${digits.slice(-decimals)}` : `${sign}${digits}`;
+}
+
+/** auditor.v2_snapshot.pool_sums: the first asset (sorted) whose pools in a /3 do not add up to
+ * its reserves, as `pools: A sums to X, reserves.A is Y`; null when they all do. */
+export function poolSums(snap) {
+  const reserves = snap.reserves;
+  for (const asset of Object.keys(reserves).sort()) {
+    const text = reserves[asset];
+    const dot = text.indexOf(".");
+    const d = dot < 0 ? 0 : text.length - dot - 1;
+    let total = 0n;
+    try {
+      for (const pool of Object.values(snap.pools)) {
+        total += parseAmount(Object.hasOwn(pool.balances, asset) ? pool.balances[asset] : "missing", d);
+      }
+    } catch (error) {
+      if (error instanceof Failed) return `pools: ${asset}: ${error.message}`;
+      throw error;
+    }
+    if (formatAmount(total, d) !== text) {
+      return `pools: ${asset} sums to ${formatAmount(total, d)}, reserves.${asset} is ${text}`;
+    }
+  }
+  return null;
+}
+
 async function checkSnapshotInternal(report, snap) {
   await riskNote(report, snap);
   const decimals = snapshotDecimals(snap);
@@ -510,7 +586,16 @@ async function checkSnapshotInternal(report, snap) {
   if (snap.log.size === 0 && snap.log.root !== EMPTY_ROOT) {
     throw report.fail("log.root", "an empty log must have root SHA-256('')");
   }
-  report.ok("snapshot totals", "amounts well-formed and non-negative");
+  const pooled = snap.format === FORMAT_POOLS;
+  if (pooled) { // its own arithmetic: the pools add up to reserves
+    const problem = poolSums(snap);
+    if (problem !== null) {
+      const cut = problem.indexOf(": ");
+      throw report.fail(problem.slice(0, cut), problem.slice(cut + 2));
+    }
+  }
+  report.ok("snapshot totals", "amounts well-formed and non-negative"
+    + (pooled ? "; the pools sum to the reserves" : ""));
   const prev = snap.previous;
   if (prev === null || prev === undefined) {
     report.note("previous", "none (first snapshot)");
