@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean venv chain-deps web web-deps browser
+.PHONY: demo test test-fast lint bench clean venv chain-deps web web-deps browser web-servers
 
 venv: $(STAMP)
 
@@ -73,6 +73,13 @@ browser: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium chromium-driver)
 	$(BIN)/python -m pip install --quiet -e '.[test,chart,browser]'
+
+## nginx and Caddy from Debian, for the test that serves a published log with the configs of
+## docs/SERVING.md (tests/e2e/test_serving_configs.py; it skips without them unless
+## BACKSTOP_REQUIRE_WEB_SERVERS=1, as in CI).
+web-servers:
+	test -x /usr/sbin/nginx && test -x /usr/bin/caddy || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light caddy)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache build *.egg-info
