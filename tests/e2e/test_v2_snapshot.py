@@ -100,7 +100,7 @@ def test_e1_publishes_a_verified_snapshot_3(tmp_path: Path) -> None:
     assert code == 0, verdict
     assert verdict["verified"] is True
     checks = {c["check"]: c["detail"] for c in verdict["checks"]}
-    assert checks["snapshot vs replay"].endswith("; pools, structure, claims, ADL states")
+    assert checks["snapshot vs replay"].endswith("; pools, structure, claims, valuation, ADL states")
 
 
 def test_e1_tiled_snapshot_3_is_verified(tmp_path: Path) -> None:
