@@ -198,7 +198,27 @@ def compare(expected: Mapping[str, Any], snapshot: Mapping[str, Any]) -> list[st
         problems.extend(_walk(member, expected[member], snapshot.get(member, _MISSING)))
     metrics = {k: v for k, v in snapshot["metrics"].items() if k != "risk"}
     problems.extend(_walk("metrics", expected["metrics"], metrics))
+    risk = snapshot["metrics"].get("risk")
+    if isinstance(risk, dict):
+        problems.extend(_walk("metrics.risk.coverage_after_haircut",
+                              _coverage(expected["valuation"], risk),
+                              risk.get("coverage_after_haircut", _MISSING)))
     return problems
+
+
+def _coverage(valuation: Mapping[str, Any], risk: Mapping[str, Any]) -> str | None:
+    """The operator's risk headline's `coverage_after_haircut`: `floor_6(the fund's value
+    after haircut / (recommended_size · π(asset)))`; None when π is unknown or the size 0."""
+    price = valuation["prices"].get(risk.get("asset"))
+    try:
+        size = parse_decimal(risk.get("recommended_size"))
+    except WireError:
+        return None  # the schema refuses it first
+    if price is None or size == 0:
+        return None
+    v = valuation["decimals"]
+    after = Fraction(parse_amount(valuation["total"]["after_haircut"], v), 10**v)
+    return format_amount(floor_v(after / (size * parse_decimal(price["price"])), 6), 6)
 
 
 _MISSING = object()

@@ -144,8 +144,9 @@ def claims_of(fund: Fund, market: str) -> dict[str, Any] | None:
 
 
 def pool_metrics(fund: Fund, risk: dict[str, Any] | None) -> dict[str, Any]:
-    """`metrics` of a `/3`: per observed market its v1 figures over its pool's balance, and
-    per pool its ADL state after the log's last fact."""
+    """`metrics` of a `/3`: per observed market its v1 figures over its pool's balance and its
+    open interest's value, per pool the same summed and its ADL state after the log's last
+    fact; `risk` (the operator's headline) with its `coverage_after_haircut`."""
     state = fund.v2
     v = int(state["valuation"]["decimals"])
     known = known_of(fund)
@@ -174,8 +175,19 @@ def pool_metrics(fund: Fund, risk: dict[str, Any] | None) -> dict[str, Any]:
                        "adl": adl_state(fund, pool)}
     metrics: dict[str, Any] = {"markets": markets, "pools": pools}
     if risk is not None:
-        metrics["risk"] = risk
+        after = total_value(values)[1]
+        metrics["risk"] = {**risk, "coverage_after_haircut": coverage_after_haircut(
+            after, v, parse_decimal(risk["recommended_size"]), known.get(risk["asset"]))}
     return metrics
+
+
+def coverage_after_haircut(after: int, v: int, size: Fraction,
+                           price: Fraction | None) -> str | None:
+    """`metrics.risk.coverage_after_haircut`: `floor_6(fund after haircut / (recommended size
+    · π(asset)))`, `after` in units of `10^-v`; None when π is unknown or the size is 0."""
+    if price is None or size == 0:
+        return None
+    return format_value(floor_v(Fraction(after, 10**v) / (size * price), 6), 6)
 
 
 def value_metrics(worth: Fraction | None, after: int, v: int) -> dict[str, str | None]:

@@ -24,6 +24,7 @@ index 12:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,53 @@ def test_a_log_without_prices_values_nothing(tmp_path: Path) -> None:
     assert doc["metrics"]["pools"]["main"]["open_interest_value"] is None
     code, verdict = audit_json(out, vkey)
     assert code == 0, verdict
+
+
+def risk_report(path: Path) -> Path:
+    """A `backstop risk --out` report of vfund, written by hand: recommended 50000.00 USDT
+    (its figures are the operator's; only the hash of its parameters is checked)."""
+    parameters = {"scenarios": "hand"}
+    report = {"format": "backstop-risk/1", "fund": "vfund", "asset": "USDT",
+              "deficits": {"99.9": {"es": "40000.00"}}, "cover_2": "45000.00",
+              "recommended_size": "50000.00", "balance": "1580.00", "coverage": "0.031600",
+              "policies": [{"probability_of_socialization": "0.010000"}], "paths": 1,
+              "model": {"parameters": parameters,
+                        "hash": hashlib.sha256(canonical_bytes(parameters)).hexdigest()}}
+    path.write_text(json.dumps(report))
+    return path
+
+
+@pytest.fixture()
+def with_risk(tmp_path: Path) -> tuple[Path, Path, str]:
+    """vfund with BTC-PERP observed, published with the risk report above."""
+    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'fund.sqlite'}"}
+    (tmp_path / "fund.json").write_text(json.dumps(config()))
+    run(env, "init", str(tmp_path / "fund.json"), "--time", T0)
+    run(env, "import", str(write_jsonl(tmp_path / "facts.jsonl", [*facts(), OBSERVED])))
+    key = tmp_path / "op.key"
+    vkey = run(env, "keygen", "ops.example/v2", "--out", str(key)).strip().splitlines()[-1]
+    out = tmp_path / "public"
+    run(env, "snapshot", "publish", "--key", str(key), "--out", str(out), "--risk",
+        str(risk_report(tmp_path / "risk.json")))
+    return out, key, vkey
+
+
+def test_the_risk_headline_has_its_coverage_after_haircut(
+        with_risk: tuple[Path, Path, str]) -> None:
+    """floor_6(35088.41 / (50000.00 · 0.9995)) = floor_6(35088.41 / 49975) =
+    floor_6(0.70211925...) = 0.702119 (35088.41 - 0.7 · 49975 = 105.91; 105.91 / 49975 =
+    0.0021192...)."""
+    out, _, vkey = with_risk
+    doc = json.loads((out / "snapshot.json").read_text())
+    assert doc["metrics"]["risk"]["coverage_after_haircut"] == "0.702119"
+    assert doc["metrics"]["risk"]["coverage"] == "0.031600"  # the report's, as in /1
+    code, verdict = audit_json(out, vkey)
+    assert code == 0, verdict
+
+    def better_covered(doc: dict[str, Any]) -> None:
+        doc["metrics"]["risk"]["coverage_after_haircut"] = "0.712119"
+
+    code, verdict = forge_snapshot(with_risk, better_covered)
+    assert code == 1, verdict
+    assert verdict["reason"] == ("snapshot vs replay: metrics.risk.coverage_after_haircut: "
+                                 "expected 0.702119, got 0.712119")
