@@ -41,6 +41,7 @@ from ledger.cli.main import main as backstop
 from ledger.domain import poolfund
 from ledger.domain import valuation as ledger_valuation
 from ledger.domain.fund import export_event
+from ledger.service.snapshot3 import pool_members, pool_metrics
 from tests.e2e.mutations import resigned
 from tests.factories import write_jsonl
 from tests.v2fixture import T0
@@ -331,3 +332,62 @@ def test_the_risk_headline_has_its_coverage_after_haircut(
     assert code == 1, verdict
     assert verdict["reason"] == ("snapshot vs replay: metrics.risk.coverage_after_haircut: "
                                  "expected 0.702119, got 0.712119")
+
+
+def test_an_inverse_market_is_valued_in_its_coin(tmp_path: Path) -> None:
+    """XBTUSD (inverse, face value 1, pool btc) observed at mark 50000, open interest 10000:
+    notional 10000 · 1 / 50000 = 0.2 XBT ("0.2"); fund_to_oi btc's 0.01 XBT / 0.2 = 0.05 ->
+    "0.050000000000"; value 0.2 · π(XBT) 60000 = 12000 -> "12000.00"; after haircut
+    floor_12(1113.91 / 12000) = floor_12(0.09282583333...) = "0.092825833333"."""
+    observed = {**OBSERVED, "id": "o-xbt", "market": "XBTUSD", "mark_price": "50000",
+                "open_interest": "10000"}
+    env = {"BACKSTOP_DB": f"sqlite:///{tmp_path / 'fund.sqlite'}"}
+    (tmp_path / "fund.json").write_text(json.dumps(config()))
+    run(env, "init", str(tmp_path / "fund.json"), "--time", T0)
+    run(env, "import", str(write_jsonl(tmp_path / "facts.jsonl", [*facts(), observed])))
+    key = tmp_path / "op.key"
+    vkey = run(env, "keygen", "ops.example/v2", "--out", str(key)).strip().splitlines()[-1]
+    out = tmp_path / "public"
+    run(env, "snapshot", "publish", "--key", str(key), "--out", str(out))
+    doc = json.loads((out / "snapshot.json").read_text())
+    assert doc["metrics"]["markets"]["XBTUSD"] == {
+        "mark_price": "50000", "open_interest": "10000", "open_interest_notional": "0.2",
+        "fund_to_oi": "0.050000000000", "pool": "btc", "open_interest_value": "12000.00",
+        "fund_to_oi_after_haircut": "0.092825833333"}
+    assert {k: v for k, v in doc["metrics"]["pools"]["btc"].items() if k != "adl"} == {
+        "open_interest_value": "12000.00", "fund_to_oi_after_haircut": "0.092825833333"}
+    assert doc["metrics"]["pools"]["main"]["open_interest_value"] is None  # none observed
+    code, verdict = audit_json(out, vkey)
+    assert code == 0, verdict
+
+
+def test_par_and_a_floor_on_both_sides() -> None:
+    """vfund with USDT valued par and WBETH floored at 3200, without a publication: the
+    ledger's /3 members equal the auditor's. USDT π 1 (index null): main 1000.00 / 990.00,
+    btc 580.00 / 574.20 (580 · 0.99); WBETH π max(1.05 · 3000, 3200) = 3200: 6400.00 /
+    6080.00 (· 0.95); XBT as V1. main raw 1000 + 30000 + 6400 = 37400.00, after 990 + 27000
+    + 6080 = 34070.00; btc raw 600 + 580 = 1180.00, after 540 + 574.20 = 1114.20."""
+
+    cfg = config()
+    cfg["policy"]["assets"] = {**cfg["policy"]["assets"],
+                               "USDT": {"haircut": "0.01", "source": "par"},
+                               "WBETH": {**cfg["policy"]["assets"]["WBETH"], "floor": "3200"}}
+    fund = poolfund.open_fund(cfg, T0)
+    for fact in [f for f in facts() if f["id"] != "p-usdt"]:
+        poolfund.COMMANDS[fact["type"]](fund, fact)
+    mine = {**pool_members(fund, cfg["valuation"]), "metrics": pool_metrics(fund, None)}
+    lines = [canonical_bytes(export_event(ev, fund.name)) + b"\n" for ev in fund.pending_events]
+    theirs = replay(lines).snapshot3
+    assert theirs is not None
+    for member in ("pools", "valuation", "metrics"):
+        assert mine[member] == theirs[member], member
+    assert {p: v["value"] for p, v in mine["pools"].items()} == {
+        "btc": {"raw": "1180.00", "after_haircut": "1114.20", "unvalued": []},
+        "main": {"raw": "37400.00", "after_haircut": "34070.00", "unvalued": []}}
+    prices = mine["valuation"]["prices"]
+    assert prices["USDT"] == {"price": "1", "source": "par", "index": None}
+    # the ratio was recorded at index 8 here (no USDT price: the prices sit at 6 to 9)
+    assert prices["WBETH"] == {"price": "3200", "source": "redemption_ratio", "ratio": "1.05",
+                               "underlying": "ETH", "index": 8}
+    assert mine["valuation"]["total"] == {"raw": "38580.00", "after_haircut": "35184.20",
+                                          "unvalued": []}
