@@ -186,7 +186,7 @@ def run_replay(report: Report, snap: dict[str, Any], events: str | Path | Iterab
             report.checks.append({"check": "snapshot vs replay", "ok": False, "detail": problem})
         raise report.fail("snapshot vs replay", problems[0])
     report.ok("snapshot vs replay", "log size/root, reserves, account totals, policy, metrics"
-              + ("; pools, structure, claims, ADL states" if snap["format"] == FORMAT_POOLS
+              + ("; pools, structure, claims, valuation, ADL states" if snap["format"] == FORMAT_POOLS
                  else ""))
     _risk_note(report, snap)
     holdings_note(report, snap)

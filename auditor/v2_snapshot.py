@@ -3,7 +3,8 @@ first member that differs (schemas/README.md "Format v2 (pools)", "Snapshot
 `backstop-snapshot/3`"; docs/FORMAT-V2-DRAFT.md section 13).
 
 `expected_members` is computed once, at the end of a v2 replay, from the replayer's own state
-(auditor.v2_structure, auditor.v2_adl); `compare` walks it against the snapshot's members and
+(auditor.v2_structure, auditor.v2_adl, the price book of auditor.v2_value, whose arithmetic is
+auditor.valuation_rules); `compare` walks it against the snapshot's members and
 says `path: expected X, got Y` for each leaf that differs. `pool_sums` is the snapshot's own
 arithmetic: its pools add up to its reserves."""
 
@@ -26,6 +27,7 @@ from auditor.formats.wire import (
     parse_decimal,
 )
 from auditor.pool_rules import tau
+from auditor.valuation_rules import canonical, ceil_v, floor_v, total_value
 
 # The v2 replayer (auditor.replay_v2.V2Replayer) is typed Any here: importing it would close
 # an import cycle (tests/test_layers.py).
@@ -38,11 +40,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def expected_members(r: V2Replayer) -> dict[str, Any]:
-    """The `/3` members the replayed log calls for (the valuation ones `null`): structure,
-    pools, claims, valuation and metrics (without `risk`, which is the operator's)."""
+    """The `/3` members the replayed log calls for: structure, pools (with their values),
+    claims, valuation and metrics (without `risk`, which is the operator's)."""
     s = r.structure
     assets = sorted(r.decimals)
     markets = sorted(s.market_pool)
+    book = r.value
+    v = book.decimals
+    values = book.pool_values({p: {a: s.pools[p].get(a, 0) for a in assets} for p in s.pools},
+                              r.decimals)
+    metrics = {m: _market(r, m) for m in sorted(r.metrics)}
     return {
         "structure": {
             "valuation": dict(s.valuation),
@@ -51,13 +58,60 @@ def expected_members(r: V2Replayer) -> dict[str, Any]:
                       for p in sorted(s.pools)},
             "markets": {m: {**s.specs[m], "pool": s.market_pool[m]} for m in markets}},
         "pools": {p: {"balances": {a: format_amount(s.pools[p][a], r.decimals[a]) for a in assets},
-                      "value": None} for p in sorted(s.pools)},
+                      "value": _value(values[p], v)} for p in sorted(s.pools)},
         "claims": {m: _claims(r, m) for m in markets},
-        "valuation": None,
-        "metrics": {"markets": {m: _market(r, m) for m in sorted(r.metrics)},
-                    "pools": {p: {"open_interest_value": None, "fund_to_oi_after_haircut": None,
+        "valuation": {"currency": book.currency, "decimals": v, "prices": _prices(book),
+                      "haircuts": {a: t.haircut_text for a, t in sorted(book.terms.items())},
+                      "total": _value(total_value(values), v)},
+        "metrics": {"markets": {m: {**shown, **_worth(worth, values[shown["pool"]][1], v)}
+                                for m, (shown, worth) in metrics.items()},
+                    "pools": {p: {**_worth(_pool_worth(p, metrics), values[p][1], v),
                                   "adl": _adl(r, p)} for p in sorted(s.pools)}},
     }
+
+
+def _value(value: tuple[int, int, list[str]], v: int) -> dict[str, Any]:
+    raw, after, unvalued = value
+    return {"raw": format_amount(raw, v), "after_haircut": format_amount(after, v),
+            "unvalued": list(unvalued)}
+
+
+def _prices(book: Any) -> dict[str, dict[str, Any]]:
+    """`valuation.prices`: π canonical, its source, the index that set it (a ratio's for a
+    redemption_ratio asset, with the ratio as recorded and its underlying; null for par)."""
+    out: dict[str, dict[str, Any]] = {}
+    for asset, price in sorted(book.known().items()):
+        t = book.terms[asset]
+        entry: dict[str, Any] = {"price": canonical(price), "source": t.source}
+        if t.source == "par":
+            entry["index"] = None
+        elif t.source == "oracle":
+            entry["index"] = book.prices[asset][2]
+        else:
+            _, text, index = book.ratios[(asset, t.underlying)]
+            entry |= {"ratio": text, "underlying": t.underlying, "index": index}
+        out[asset] = entry
+    return out
+
+
+def _pool_worth(pool: str, metrics: dict[str, tuple[dict[str, Any], Fraction | None]]
+                ) -> Fraction | None:
+    """The exact notional value of a pool's observed markets; None when it has none or a
+    settlement asset's π is unknown."""
+    worths = [worth for shown, worth in metrics.values() if shown["pool"] == pool]
+    if not worths or any(w is None for w in worths):
+        return None
+    return sum((w for w in worths if w is not None), Fraction(0))
+
+
+def _worth(worth: Fraction | None, after: int, v: int) -> dict[str, str | None]:
+    """`open_interest_value` = ceil_v(worth) (a liability) and `fund_to_oi_after_haircut` =
+    floor_12(after · 10^-v / worth); null when `worth` is unknown (the ratio: or 0)."""
+    if worth is None:
+        return {"open_interest_value": None, "fund_to_oi_after_haircut": None}
+    return {"open_interest_value": format_amount(ceil_v(worth, v), v),
+            "fund_to_oi_after_haircut": None if worth == 0 else
+            format_amount(floor_v(Fraction(after, 10**v) / worth, PLACES), PLACES)}
 
 
 def _claims(r: V2Replayer, market: str) -> dict[str, Any] | None:
@@ -84,7 +138,8 @@ def _claims(r: V2Replayer, market: str) -> dict[str, Any] | None:
     return shown
 
 
-def _market(r: V2Replayer, market: str) -> dict[str, Any]:
+def _market(r: V2Replayer, market: str) -> tuple[dict[str, Any], Fraction | None]:
+    """A market's v1 figures over its pool and the exact notional value (None: π unknown)."""
     s = r.structure
     mark_s, oi_s = r.metrics[market]
     spec, pool = s.specs[market], s.market_pool[market]
@@ -97,9 +152,10 @@ def _market(r: V2Replayer, market: str) -> dict[str, Any]:
         shown = format_canonical(parse_decimal(format_decimal(exact, PLACES)))
     asset = spec["settlement"]
     held = Fraction(s.pools[pool][asset], 10 ** r.decimals[asset])
-    return {"mark_price": mark_s, "open_interest": oi_s, "open_interest_notional": shown,
-            "fund_to_oi": None if exact == 0 else format_decimal(held / exact, PLACES),
-            "pool": pool, "open_interest_value": None, "fund_to_oi_after_haircut": None}
+    price = r.value.known().get(asset)
+    return ({"mark_price": mark_s, "open_interest": oi_s, "open_interest_notional": shown,
+             "fund_to_oi": None if exact == 0 else format_decimal(held / exact, PLACES),
+             "pool": pool}, None if price is None else exact * price)
 
 
 def _adl(r: V2Replayer, pool: str) -> dict[str, Any] | None:
@@ -142,7 +198,27 @@ def compare(expected: Mapping[str, Any], snapshot: Mapping[str, Any]) -> list[st
         problems.extend(_walk(member, expected[member], snapshot.get(member, _MISSING)))
     metrics = {k: v for k, v in snapshot["metrics"].items() if k != "risk"}
     problems.extend(_walk("metrics", expected["metrics"], metrics))
+    risk = snapshot["metrics"].get("risk")
+    if isinstance(risk, dict):
+        problems.extend(_walk("metrics.risk.coverage_after_haircut",
+                              _coverage(expected["valuation"], risk),
+                              risk.get("coverage_after_haircut", _MISSING)))
     return problems
+
+
+def _coverage(valuation: Mapping[str, Any], risk: Mapping[str, Any]) -> str | None:
+    """The operator's risk headline's `coverage_after_haircut`: `floor_6(the fund's value
+    after haircut / (recommended_size · π(asset)))`; None when π is unknown or the size 0."""
+    price = valuation["prices"].get(risk.get("asset"))
+    try:
+        size = parse_decimal(risk.get("recommended_size"))
+    except WireError:
+        return None  # the schema refuses it first
+    if price is None or size == 0:
+        return None
+    v = valuation["decimals"]
+    after = Fraction(parse_amount(valuation["total"]["after_haircut"], v), 10**v)
+    return format_amount(floor_v(after / (size * parse_decimal(price["price"])), 6), 6)
 
 
 _MISSING = object()

@@ -3,9 +3,10 @@
 schemas/README.md "Format v2 (pools)", "Snapshot `backstop-snapshot/3`": the structure
 (pools, markets, the valuation currency), each pool's balance of every fund asset, each
 market's claims under its cap, and the metrics per market (over the balance of its own pool)
-and per pool (its ADL state). The valuation members (`valuation`, each pool's `value`, the
-after-haircut metrics, `open_interest_value`) are `null` in this version. Read from the fund's
-state (`fund.v2`, ledger.domain.poolstate); pure: no I/O.
+and per pool (its ADL state), and the valuation members (`valuation`, each pool's `value`,
+`open_interest_value` and the after-haircut metrics: "Valuation" there; arithmetic
+ledger.domain.valuation). Read from the fund's state (`fund.v2`, ledger.domain.poolstate);
+pure: no I/O.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from auditor.formats.wire import (
 from ledger.domain.claims import period_number
 from ledger.domain.fund import Fund
 from ledger.domain.pooladl import _series as balance_series
-from ledger.domain.poolstate import active_policy, pool_balance
+from ledger.domain.poolstate import active_policy, pool_balance, price_book, price_records
+from ledger.domain.valuation import (
+    AssetTerms,
+    canonical,
+    ceil_v,
+    floor_v,
+    format_value,
+    pool_value,
+    total_value,
+    valuation_prices,
+)
 
 SNAPSHOT_FORMAT_POOLS = "backstop-snapshot/3"
 RATIO_PLACES = 12  # fund_to_oi and the ADL ratio: he_12, as v1's fund_to_oi
@@ -41,15 +52,70 @@ def pool_members(fund: Fund, valuation: dict[str, Any]) -> dict[str, Any]:
                     "markets": sorted(m for m, p in assignment.items() if p == pool)}
              for pool, kind in sorted(state["pools"].items())}
     markets = {m: {**state["specs"][m], "pool": assignment[m]} for m in sorted(assignment)}
+    v = int(valuation["decimals"])
+    values = values_of(fund)
     return {
         "structure": {"valuation": dict(valuation), "pools": pools, "markets": markets},
         "pools": {pool: {"balances": {a: format_amount(pool_balance(fund, pool, a),
                                                        fund.assets[a]) for a in assets},
-                         "value": None}
+                         "value": shown_value(values[pool], v)}
                   for pool in sorted(state["pools"])},
         "claims": {m: claims_of(fund, m) for m in sorted(assignment)},
-        "valuation": None,
+        "valuation": {"currency": valuation["currency"], "decimals": v,
+                      "prices": prices_of(fund),
+                      "haircuts": {a: t.haircut_text for a, t in sorted(terms_of(fund).items())},
+                      "total": shown_value(total_value(values), v)},
     }
+
+
+def terms_of(fund: Fund) -> dict[str, AssetTerms]:
+    """The policy in force's `assets` terms ({} before the first policy: nothing valued)."""
+    return {} if fund.policy is None else dict(active_policy(fund).assets)
+
+
+def known_of(fund: Fund) -> dict[str, Fraction]:
+    """π of every asset with a known valuation price after the fund's last event."""
+    return valuation_prices(terms_of(fund), *price_book(fund))
+
+
+def values_of(fund: Fund) -> dict[str, tuple[int, int, list[str]]]:
+    """Each pool's (raw, after haircut, unvalued) in units of `10^-v`."""
+    known = known_of(fund)
+    haircuts = {a: t.haircut for a, t in terms_of(fund).items()}
+    v = int(fund.v2["valuation"]["decimals"])
+    return {pool: pool_value({a: pool_balance(fund, pool, a) for a in fund.assets}, known,
+                             haircuts, fund.assets, v)
+            for pool in fund.v2["pools"]}
+
+
+def shown_value(value: tuple[int, int, list[str]], v: int) -> dict[str, Any]:
+    """`pools.P.value` / `valuation.total`: `{raw, after_haircut, unvalued}`."""
+    raw, after, unvalued = value
+    return {"raw": format_value(raw, v), "after_haircut": format_value(after, v),
+            "unvalued": list(unvalued)}
+
+
+def prices_of(fund: Fund) -> dict[str, dict[str, Any]]:
+    """`valuation.prices`: each asset with a known π, canonical, with the source and the index
+    of the `asset_priced/1` that set it (a redemption ratio's: the ratio's, with the ratio as
+    recorded and its underlying; par: index null)."""
+    terms = terms_of(fund)
+    known = known_of(fund)
+    recorded, ratios = price_records(fund)
+    out: dict[str, dict[str, Any]] = {}
+    for asset in sorted(known):
+        term = terms[asset]
+        entry: dict[str, Any] = {"price": canonical(known[asset]), "source": term.source}
+        if term.source == "par":
+            entry["index"] = None
+        elif term.source == "oracle":
+            entry["index"] = recorded[asset][1]
+        else:
+            assert term.underlying is not None, "policy/2 requires an underlying"
+            ratio, index = ratios[asset][term.underlying]
+            entry |= {"ratio": ratio, "underlying": term.underlying, "index": index}
+        out[asset] = entry
+    return out
 
 
 def claims_of(fund: Fund, market: str) -> dict[str, Any] | None:
@@ -78,26 +144,62 @@ def claims_of(fund: Fund, market: str) -> dict[str, Any] | None:
 
 
 def pool_metrics(fund: Fund, risk: dict[str, Any] | None) -> dict[str, Any]:
-    """`metrics` of a `/3`: per observed market its v1 figures over its pool's balance, and
-    per pool its ADL state after the log's last fact."""
+    """`metrics` of a `/3`: per observed market its v1 figures over its pool's balance and its
+    open interest's value, per pool the same summed and its ADL state after the log's last
+    fact; `risk` (the operator's headline) with its `coverage_after_haircut`."""
     state = fund.v2
+    v = int(state["valuation"]["decimals"])
+    known = known_of(fund)
+    values = values_of(fund)
     markets = {}
+    # pool -> the exact notional values of its observed markets (None: a π unknown)
+    owed: dict[str, list[Fraction | None]] = {}
     for market, (mark, open_interest) in sorted(fund.observed.items()):
         spec = state["specs"][market]
         pool = state["assignment"][market]
         asset = spec["settlement"]
         exact, shown = notional(spec, parse_decimal(mark), parse_decimal(open_interest))
         reserve = Fraction(pool_balance(fund, pool, asset), 10 ** fund.assets[asset])
+        worth = None if asset not in known else exact * known[asset]
+        owed.setdefault(pool, []).append(worth)
         markets[market] = {
             "mark_price": mark, "open_interest": open_interest, "open_interest_notional": shown,
             "fund_to_oi": None if exact == 0 else format_decimal(reserve / exact, RATIO_PLACES),
-            "pool": pool, "open_interest_value": None, "fund_to_oi_after_haircut": None}
-    pools = {pool: {"open_interest_value": None, "fund_to_oi_after_haircut": None,
-                    "adl": adl_state(fund, pool)} for pool in sorted(state["pools"])}
+            "pool": pool, **value_metrics(worth, values[pool][1], v)}
+    pools = {}
+    for pool in sorted(state["pools"]):
+        worths = owed.get(pool, [])
+        total = None if not worths or None in worths else sum(w for w in worths if w is not None)
+        pools[pool] = {**value_metrics(None if total is None else Fraction(total),
+                                       values[pool][1], v),
+                       "adl": adl_state(fund, pool)}
     metrics: dict[str, Any] = {"markets": markets, "pools": pools}
     if risk is not None:
-        metrics["risk"] = risk
+        after = total_value(values)[1]
+        metrics["risk"] = {**risk, "coverage_after_haircut": coverage_after_haircut(
+            after, v, parse_decimal(risk["recommended_size"]), known.get(risk["asset"]))}
     return metrics
+
+
+def coverage_after_haircut(after: int, v: int, size: Fraction,
+                           price: Fraction | None) -> str | None:
+    """`metrics.risk.coverage_after_haircut`: `floor_6(fund after haircut / (recommended size
+    · π(asset)))`, `after` in units of `10^-v`; None when π is unknown or the size is 0."""
+    if price is None or size == 0:
+        return None
+    return format_value(floor_v(Fraction(after, 10**v) / (size * price), 6), 6)
+
+
+def value_metrics(worth: Fraction | None, after: int, v: int) -> dict[str, str | None]:
+    """`open_interest_value` (the exact notional value `worth`, `ceil_v`: a liability; null
+    when unknown) and `fund_to_oi_after_haircut` (`floor_12(after / worth)`, `after` the pool's
+    value after haircut in units of `10^-v`; null when `worth` is 0 or unknown)."""
+    if worth is None:
+        return {"open_interest_value": None, "fund_to_oi_after_haircut": None}
+    ratio = None if worth == 0 else format_value(
+        floor_v(Fraction(after, 10**v) / worth, RATIO_PLACES), RATIO_PLACES)
+    return {"open_interest_value": format_value(ceil_v(worth, v), v),
+            "fund_to_oi_after_haircut": ratio}
 
 
 def notional(spec: dict[str, Any], mark: Fraction, open_interest: Fraction) -> tuple[Fraction, str]:

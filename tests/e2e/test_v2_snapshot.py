@@ -54,9 +54,15 @@ E1_STRUCTURE = {
                 "ETH-PERP": {"kind": "linear", "settlement": "USDT", "pool": "shared"},
                 "XBTUSD": {"kind": "inverse", "settlement": "XBT", "quote_currency": "USD",
                            "face_value": "1", "pool": "btc"}}}
-E1_POOLS = {"alt": {"balances": {"USDT": "10.00", "XBT": "0.00000000"}, "value": None},
-            "btc": {"balances": {"USDT": "0.00", "XBT": "0.00000000"}, "value": None},
-            "shared": {"balances": {"USDT": "975.00", "XBT": "0.00000000"}, "value": None}}
+# E1's policy values no asset (`assets` {}): every held asset is unvalued, every value 0
+E1_POOLS = {"alt": {"balances": {"USDT": "10.00", "XBT": "0.00000000"},
+                    "value": {"raw": "0.00", "after_haircut": "0.00", "unvalued": ["USDT"]}},
+            "btc": {"balances": {"USDT": "0.00", "XBT": "0.00000000"},
+                    "value": {"raw": "0.00", "after_haircut": "0.00", "unvalued": []}},
+            "shared": {"balances": {"USDT": "975.00", "XBT": "0.00000000"},
+                       "value": {"raw": "0.00", "after_haircut": "0.00", "unvalued": ["USDT"]}}}
+E1_VALUATION = {"currency": "USD", "decimals": 2, "prices": {}, "haircuts": {},
+                "total": {"raw": "0.00", "after_haircut": "0.00", "unvalued": ["USDT"]}}
 E1_CLAIMS = {"ALT-PERP": {"asset": "USDT", "total": None, "per_period": "100.00",
                           "period_seconds": 86400, "claimed_total": "45.00",
                           "claimed_period": "45.00", "period_start": "2026-01-01T00:00:00Z"},
@@ -86,7 +92,7 @@ def test_e1_publishes_a_verified_snapshot_3(tmp_path: Path) -> None:
     assert doc["structure"] == E1_STRUCTURE
     assert doc["pools"] == E1_POOLS
     assert doc["claims"] == E1_CLAIMS
-    assert doc["valuation"] is None
+    assert doc["valuation"] == E1_VALUATION
     assert doc["metrics"] == {"markets": {},
                               "pools": {p: {**NO_VALUE, "adl": None}
                                         for p in ("alt", "btc", "shared")}}
@@ -94,7 +100,7 @@ def test_e1_publishes_a_verified_snapshot_3(tmp_path: Path) -> None:
     assert code == 0, verdict
     assert verdict["verified"] is True
     checks = {c["check"]: c["detail"] for c in verdict["checks"]}
-    assert checks["snapshot vs replay"].endswith("; pools, structure, claims, ADL states")
+    assert checks["snapshot vs replay"].endswith("; pools, structure, claims, valuation, ADL states")
 
 
 def test_e1_tiled_snapshot_3_is_verified(tmp_path: Path) -> None:
@@ -294,8 +300,11 @@ def test_a_v1_log_is_not_verified_against_a_snapshot_3(tmp_path: Path) -> None:
     def as_3(doc: dict[str, Any]) -> None:
         doc["format"] = "backstop-snapshot/3"
         doc["structure"] = {"valuation": None, "pools": {}, "markets": {}}
-        doc["pools"] = {"default": {"balances": {"USDT": "10.00"}, "value": None}}
-        doc["claims"], doc["valuation"] = {}, None
+        nothing = {"raw": "0.00", "after_haircut": "0.00", "unvalued": ["USDT"]}
+        doc["pools"] = {"default": {"balances": {"USDT": "10.00"}, "value": nothing}}
+        doc["claims"] = {}
+        doc["valuation"] = {"currency": "USD", "decimals": 2, "prices": {}, "haircuts": {},
+                            "total": nothing}
         doc["metrics"]["pools"] = {}
 
     (out / "snapshot.json").write_text(json.dumps(resigned(snapshot, lines, signer, edit=as_3)))
@@ -334,7 +343,9 @@ def test_a_reserves_round_of_a_v2_fund_publishes_a_snapshot_3_with_its_holdings(
     kit.standard_round()
     doc = kit.publish()
     assert (doc["format"], len(doc["holdings"])) == ("backstop-snapshot/3", 3)
+    # T1's policy values no asset: both held assets unvalued
     assert doc["pools"] == {"main": {"balances": {"ETH": "2.00000000", "USDT": "1000.00"},
-                                     "value": None}}
+                                     "value": {"raw": "0.00", "after_haircut": "0.00",
+                                               "unvalued": ["ETH", "USDT"]}}}
     code, verdict = audit_dir(tmp_path / "pub", kit.operator.verifier_key())
     assert code == 0, verdict
