@@ -4399,6 +4399,16 @@ var CLAIM_KEYS = ["asset", "total", "per_period", "period_seconds", "claimed_tot
 var claimOk = (c) => exactly(c, CLAIM_KEYS) && typeof c.asset === "string" && nullOr(isAmount)(c.total) && nullOr(isAmount)(c.per_period) && nullOr((v) => Number.isSafeInteger(v) && v >= 1 && v <= 31622400)(c.period_seconds) && isAmount(c.claimed_total) && nullOr(isAmount)(c.claimed_period) && nullOr(isTime)(c.period_start);
 var ADL_KEYS = ["state", "since", "balance", "peak", "peak_index", "peak_time", "ratio"];
 var adlOk = (a) => exactly(a, ADL_KEYS) && (a.state === "normal" || a.state === "adl") && nullOr(isSize)(a.since) && isAmount(a.balance) && isAmount(a.peak) && isSize(a.peak_index) && isTime(a.peak_time) && nullOr((v) => typeof v === "string" && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v))(a.ratio);
+var isDecimal = (v) => typeof v === "string" && /^-?[0-9]+(\.[0-9]+)?$/.test(v);
+var isAsset = (v) => typeof v === "string" && /^[A-Z0-9][A-Z0-9._-]{0,31}$/.test(v);
+var valueOk = (v) => exactly(v, ["raw", "after_haircut", "unvalued"]) && isAmount(v.raw) && isAmount(v.after_haircut) && Array.isArray(v.unvalued) && v.unvalued.every(isAsset) && new Set(v.unvalued).size === v.unvalued.length;
+var priceOk = (p) => {
+  if (!isObject(p) || !isDecimal(p.price) || !["par", "oracle", "redemption_ratio"].includes(p.source)) return false;
+  const ratio = p.source === "redemption_ratio";
+  const keys = ratio ? ["price", "source", "index", "ratio", "underlying"] : ["price", "source", "index"];
+  return exactly(p, keys) && (ratio ? isSize(p.index) && isDecimal(p.ratio) && isAsset(p.underlying) : nullOr(isSize)(p.index));
+};
+var valuationOk = (v) => exactly(v, ["currency", "decimals", "prices", "haircuts", "total"]) && typeof v.currency === "string" && /^[A-Z][A-Z0-9]{0,15}$/.test(v.currency) && Number.isSafeInteger(v.decimals) && v.decimals >= 0 && v.decimals <= 18 && isObject(v.prices) && Object.entries(v.prices).every(([a, p]) => isAsset(a) && priceOk(p)) && isObject(v.haircuts) && Object.entries(v.haircuts).every(([a, h]) => isAsset(a) && isDecimal(h)) && valueOk(v.total);
 var poolsOk = (doc) => {
   if (doc.format !== FORMAT_POOLS) {
     const m = isObject(doc.metrics) ? doc.metrics : {};
@@ -4406,7 +4416,7 @@ var poolsOk = (doc) => {
   }
   const s = doc.structure;
   const metrics = doc.metrics;
-  return isObject(s) && isObject(s.pools) && isObject(s.markets) && Object.entries(s.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && ["isolated", "shared", "new_listing"].includes(v.kind) && Array.isArray(v.markets)) && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string") && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t)) && v.value === null) && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk)) && doc.valuation === null && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut) && nullOr(adlOk)(v.adl)) && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v) && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
+  return isObject(s) && isObject(s.pools) && isObject(s.markets) && Object.entries(s.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && ["isolated", "shared", "new_listing"].includes(v.kind) && Array.isArray(v.markets)) && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string") && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t)) && valueOk(v.value)) && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk)) && valuationOk(doc.valuation) && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut) && nullOr(adlOk)(v.adl)) && (!isObject(metrics.markets) || Object.values(metrics.markets).every((v) => isObject(v) && typeof v.pool === "string" && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)));
 };
 var riskOk = (metrics) => !isObject(metrics) || !Object.hasOwn(metrics, "risk") || isObject(metrics.risk) && typeof metrics.risk.asset === "string" && ["es_999_deficits", "recommended_size"].every((k) => typeof metrics.risk[k] === "string" && AMOUNT.test(metrics.risk[k])) && (metrics.risk.coverage === null || typeof metrics.risk.coverage === "string" && AMOUNT.test(metrics.risk.coverage)) && isObject(metrics.risk.model) && isObject(metrics.risk.model.parameters) && HEX64.test(metrics.risk.model.hash);
 function requireSnapshot(doc, what) {

@@ -220,7 +220,9 @@ def v2_cases(tmp: Path, out: Path) -> list[dict[str, Any]]:
     forged("v2-adl-state-unknown", lambda d: d["metrics"]["pools"]["alt"].update(adl={
         "state": "odd", "since": None, "balance": "10.00", "peak": "30.00", "peak_index": 3,
         "peak_time": "2026-01-01T00:00:00Z", "ratio": "-0.5"}))
-    forged("v2-valuation-not-null", lambda d: d.update(valuation={}))
+    forged("v2-valuation-empty", lambda d: d.update(valuation={}))
+    forged("v2-valuation-null", lambda d: d.update(valuation=None))
+    forged("v2-pool-value-null", lambda d: d["pools"]["alt"].update(value=None))
     snapshot("v2-signature-flipped", flip_sig(real))
     return found
 
@@ -311,7 +313,8 @@ def test_v2_reasons(verdicts: list[Any]) -> None:
     assert by_name["v2-pools-missing"]["input"] is True
     assert by_name["v2-format-2-with-pools"]["input"] is True
     for name in ("v2-pool-kind-unknown", "v2-claims-field-missing", "v2-claims-period-zero",
-                 "v2-adl-state-unknown", "v2-valuation-not-null"):
+                 "v2-adl-state-unknown", "v2-valuation-empty", "v2-valuation-null",
+                 "v2-pool-value-null"):
         assert by_name[name]["input"] is True, name
     proofs = [name for name in by_name if name.startswith("real-v2-proof-")]
     assert len(proofs) == 4  # E1's four accounts

@@ -250,6 +250,25 @@ const ADL_KEYS = ["state", "since", "balance", "peak", "peak_index", "peak_time"
 const adlOk = (a) => exactly(a, ADL_KEYS) && (a.state === "normal" || a.state === "adl") && nullOr(isSize)(a.since)
   && isAmount(a.balance) && isAmount(a.peak) && isSize(a.peak_index) && isTime(a.peak_time)
   && nullOr((v) => typeof v === "string" && /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(v))(a.ratio);
+// snapshot.schema.json's `value` and `valuation` (backstop-snapshot/3)
+const isDecimal = (v) => typeof v === "string" && /^-?[0-9]+(\.[0-9]+)?$/.test(v);
+const isAsset = (v) => typeof v === "string" && /^[A-Z0-9][A-Z0-9._-]{0,31}$/.test(v);
+const valueOk = (v) => exactly(v, ["raw", "after_haircut", "unvalued"]) && isAmount(v.raw)
+  && isAmount(v.after_haircut) && Array.isArray(v.unvalued) && v.unvalued.every(isAsset)
+  && new Set(v.unvalued).size === v.unvalued.length;
+const priceOk = (p) => {
+  if (!isObject(p) || !isDecimal(p.price) || !["par", "oracle", "redemption_ratio"].includes(p.source)) return false;
+  const ratio = p.source === "redemption_ratio";
+  const keys = ratio ? ["price", "source", "index", "ratio", "underlying"] : ["price", "source", "index"];
+  return exactly(p, keys) && (ratio ? isSize(p.index) && isDecimal(p.ratio) && isAsset(p.underlying)
+    : nullOr(isSize)(p.index));
+};
+const valuationOk = (v) => exactly(v, ["currency", "decimals", "prices", "haircuts", "total"])
+  && typeof v.currency === "string" && /^[A-Z][A-Z0-9]{0,15}$/.test(v.currency)
+  && Number.isSafeInteger(v.decimals) && v.decimals >= 0 && v.decimals <= 18
+  && isObject(v.prices) && Object.entries(v.prices).every(([a, p]) => isAsset(a) && priceOk(p))
+  && isObject(v.haircuts) && Object.entries(v.haircuts).every(([a, h]) => isAsset(a) && isDecimal(h))
+  && valueOk(v.total);
 const poolsOk = (doc) => {
   if (doc.format !== FORMAT_POOLS) {
     const m = isObject(doc.metrics) ? doc.metrics : {};
@@ -265,9 +284,9 @@ const poolsOk = (doc) => {
     && Object.values(s.markets).every((v) => isObject(v) && typeof v.pool === "string")
     && isObject(doc.pools) && Object.entries(doc.pools).every(([p, v]) => POOL_ID.test(p) && isObject(v)
       && isObject(v.balances) && Object.values(v.balances).every((t) => typeof t === "string" && AMOUNT.test(t))
-      && v.value === null)
+      && valueOk(v.value))
     && isObject(doc.claims) && Object.values(doc.claims).every(nullOr(claimOk))
-    && doc.valuation === null
+    && valuationOk(doc.valuation)
     && isObject(metrics) && isObject(metrics.pools) && Object.entries(metrics.pools).every(([p, v]) => POOL_ID.test(p)
       && isObject(v) && NULLABLE(v.open_interest_value) && NULLABLE(v.fund_to_oi_after_haircut)
       && nullOr(adlOk)(v.adl))
