@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import sys
 import time
@@ -33,6 +34,24 @@ def make_logger(log_format: str) -> Any:
         click.echo(line, err=True)
         sys.stderr.flush()
     return log
+
+
+class _LibraryLog(logging.Handler):
+    """Libraries' warnings and errors (SQLAlchemy's pool on a killed connection, nats-py) as
+    events of the follower's own log, one line each, instead of Python's bare stderr lines
+    that would break a JSON log."""
+
+    def __init__(self, log: Any) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {"logger": record.name, "level": record.levelname.lower(),
+                  "message": " ".join(record.getMessage().split())}
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            fields["error"] = " ".join(f"{type(error).__name__}: {error}".split())
+        self.log("library_log", **fields)
 
 
 def _env(name: str) -> dict[str, Any]:
@@ -136,10 +155,14 @@ def follow(servers: str, stream: str, subject: str | None, durable: str, dead_le
                        lambda: publisher.last if publisher else 0.0, rate,
                        lambda: (publisher.failures, publisher.error) if publisher else (0, ""))
         log("metrics", url=f"http://{metrics_host}:{server.server_port}/metrics")
+    library = _LibraryLog(log)
+    logging.getLogger().addHandler(library)
     try:
         stats = asyncio.run(_run(follower))
     except FollowError as error:
         raise InputExit(str(error)) from None
+    finally:
+        logging.getLogger().removeHandler(library)
     click.echo(f"followed {stream} to position {stats.position}: {stats.facts} facts "
                f"recorded, {stats.duplicates} already recorded, {stats.dead_letters} "
                f"dead-lettered in {stats.batches} batches")
