@@ -411,7 +411,10 @@ class Replayer:
 
     # ------------------------------------------------------------ handlers
 
-    def _fund_opened(self, ev: dict[str, Any]) -> None:
+    def open_fund(self, ev: dict[str, Any], *, only_decimals: bool = False) -> dict[str, Any]:
+        """What `fund_opened` of every version checks and sets up: the first event, its
+        schema, no ref, the fund's name and its assets (`only_decimals`: an asset's spec holds
+        nothing else, as format 2 says). Returns the event's data."""
         if self.fund is not None or ev["index"] != 0:
             raise _Fail("type: fund_opened may only be the first event")
         _schema(ev)  # once per log: every limit of the fund's configuration at once
@@ -426,12 +429,16 @@ class Replayer:
             raise _Fail("data.assets: must name at least one asset")
         for asset, spec in assets.items():
             d = spec.get("decimals") if isinstance(spec, dict) else None
-            if type(d) is not int or not 0 <= d <= 18:
+            if type(d) is not int or not 0 <= d <= 18 or (only_decimals and len(spec) != 1):
                 raise _Fail(f"data.assets.{asset}.decimals: {clip(d)} is not an integer in 0..18")
             self.decimals[asset] = d
             self.balances[asset] = 0
         self.set_assets(self.decimals)
         self.totals = {a: [0, 0, 0] for a in self.asset_order}
+        return data  # type: ignore[no-any-return]
+
+    def _fund_opened(self, ev: dict[str, Any]) -> None:
+        data = self.open_fund(ev)
         markets = data["markets"]
         if not isinstance(markets, dict):
             raise _Fail("data.markets: not an object")
@@ -441,7 +448,7 @@ class Replayer:
                 raise _Fail(f"data.markets.{market}.quote: {clip(quote)} is not an asset of the fund")
             self.markets[market] = quote
             self.prices[market] = deque(maxlen=rules.MAX_WINDOW + 1)
-        self.fund = fund
+        self.fund = data["fund"]
 
     def _policy_set(self, ev: dict[str, Any]) -> None:
         self._unique(ev)

@@ -167,26 +167,7 @@ class Structure:
 
     def fund_opened(self, ev: dict[str, Any]) -> None:
         r = self.r
-        if r.fund is not None or ev["index"] != 0:
-            raise _Fail("type: fund_opened may only be the first event")
-        _schema(ev)  # once per log: every limit of the fund's configuration at once
-        if ev["ref"] is not None:
-            raise _Fail(f"ref: fund_opened has no exchange id, got {clip(ev['ref'])}")
-        data = ev["data"]
-        fund = data["fund"]
-        if type(fund) is not str or fund != ev["fund"]:
-            raise _Fail(f"data.fund: {clip(fund)} does not match fund {clip(ev['fund'])}")
-        assets = data["assets"]
-        if not isinstance(assets, dict) or not assets:
-            raise _Fail("data.assets: must name at least one asset")
-        for asset, spec in assets.items():
-            d = spec.get("decimals") if isinstance(spec, dict) else None
-            if type(d) is not int or not 0 <= d <= 18 or len(spec) != 1:
-                raise _Fail(f"data.assets.{asset}.decimals: {clip(d)} is not an integer in 0..18")
-            r.decimals[asset] = d
-            r.balances[asset] = 0
-        r.set_assets(r.decimals)
-        r.totals = {a: [0, 0, 0] for a in r.asset_order}
+        data = r.open_fund(ev, only_decimals=True)
         valuation = data["valuation"]
         if not isinstance(valuation, dict) or set(valuation) != {"currency", "decimals"}:
             raise _Fail("data.valuation: must be {currency, decimals}")
@@ -212,7 +193,7 @@ class Structure:
             clean = self._spec(spec, where, with_pool=True)
             self._assign(market, spec["pool"], f"{where}.pool")
             self._list(market, clean)
-        r.fund = fund
+        r.fund = data["fund"]
 
     def policy_set(self, ev: dict[str, Any]) -> None:
         r = self.r
