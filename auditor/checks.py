@@ -20,6 +20,7 @@ from auditor.loaders import find_seed, load_json, load_verifiers, load_witness, 
 from auditor.report import Failed, InputError, Report, one_line
 from auditor.snapshot_checks import (
     KINDS,
+    check_checkpoint,
     check_signatures,
     check_snapshot_internal,
     holdings_note,
@@ -32,10 +33,7 @@ from auditor.verify import merkle, sumtree
 from auditor.verify.cosign import CosignerKey, parse_cosigner_keys, verify_cosignature
 from auditor.verify.keys import (
     KeyFormatError,
-    NoteError,
     SignatureError,
-    open_note,
-    parse_checkpoint,
     sign_document,
     verify_document,
 )
@@ -244,19 +242,7 @@ def verify_checkpoint(report: Report, checkpoint: str, keys: tuple[str, ...], re
         note = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"checkpoint {checkpoint}: not UTF-8") from None
-    try:
-        body, names = open_note(note, verifiers)
-    except NoteError as exc:
-        raise report.fail("checkpoint signature", str(exc)) from None
-    if len(set(names)) < require:
-        raise report.fail("checkpoint signature", f"{len(set(names))} known key(s) verified, "
-                                                  f"{require} required")
-    report.ok("checkpoint signature", f"{len(names)} valid ({', '.join(names)})")
-    try:
-        origin, size, root = parse_checkpoint(body)
-    except NoteError as exc:
-        raise report.fail("checkpoint body", str(exc)) from None
-    report.ok("checkpoint body", f"{origin} size {size}")
+    body, _, origin, size, root = check_checkpoint(report, note, verifiers, require)
     if snap is not None:
         check_signatures(report, snap, verifiers, require)
         if origin != snapshot_origin(snap):

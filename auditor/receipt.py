@@ -21,7 +21,8 @@ from auditor.formats.schemas import first_error
 from auditor.formats.wire import WireError, canonical_bytes, load_document
 from auditor.loaders import load_verifiers, read_bytes
 from auditor.report import InputError, Report
-from auditor.verify.keys import SIG_PREFIX, NoteError, open_note, parse_checkpoint
+from auditor.snapshot_checks import check_checkpoint
+from auditor.verify.keys import SIG_PREFIX
 from auditor.verify.merkle import ProofError, leaf_hash, verify_inclusion
 from auditor.verify.origin import origins_of
 from auditor.verify.receipt import MAX_RECEIPT, ReceiptError, parse_receipt
@@ -87,19 +88,7 @@ def verify_receipt(report: Report, receipt: str, keys: tuple[str, ...], require:
         raise InputError(f"receipt {receipt}: {exc}") from None
     report.ok("receipt format", f"c2sp.org/tlog-proof@v1, index {parsed.index}, "
                                 f"{len(parsed.proof)} proof hash(es)")
-    try:
-        body, names = open_note(parsed.checkpoint, verifiers)
-    except NoteError as exc:
-        raise report.fail("checkpoint signature", str(exc)) from None
-    if len(set(names)) < require:
-        raise report.fail("checkpoint signature", f"{len(set(names))} known key(s) verified, "
-                                                  f"{require} required")
-    report.ok("checkpoint signature", f"{len(names)} valid ({', '.join(names)})")
-    try:
-        origin, size, root = parse_checkpoint(body)
-    except NoteError as exc:
-        raise report.fail("checkpoint body", str(exc)) from None
-    report.ok("checkpoint body", f"{origin} size {size}")
+    body, names, origin, size, root = check_checkpoint(report, parsed.checkpoint, verifiers, require)
     for witness in witnesses:
         when = _cosigned(parsed.checkpoint, body, witness)
         if when is None:

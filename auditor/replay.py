@@ -450,11 +450,9 @@ class Replayer:
             self.prices[market] = deque(maxlen=rules.MAX_WINDOW + 1)
         self.fund = data["fund"]
 
-    def _policy_set(self, ev: dict[str, Any]) -> None:
-        self._unique(ev)
-        _schema(ev)  # policies are rare: the whole document against the contract's limits
-        data = ev["data"]
-        doc = data["policy"]
+    def checked_policy(self, data: dict[str, Any], doc: Any) -> rules.Policy:
+        """The checks `policy_set` of every version makes of its document: the hash, the
+        fund-wide rules, a version that increases. Returns the parsed policy."""
         computed = sha256_hex(canonical_bytes(doc))
         if data["policy_hash"] != computed:
             raise _Fail(f"data.policy_hash: expected {computed} (SHA-256 of the policy's "
@@ -468,6 +466,14 @@ class Replayer:
             raise _Fail(f"data.policy_version: {clip(version)} differs from policy.version {policy.version}")
         if self.policy is not None and version <= self.policy.version:
             raise _Fail(f"data.policy_version: {version} does not increase on {self.policy.version}")
+        return policy
+
+    def _policy_set(self, ev: dict[str, Any]) -> None:
+        self._unique(ev)
+        _schema(ev)  # policies are rare: the whole document against the contract's limits
+        data = ev["data"]
+        doc = data["policy"]
+        policy = self.checked_policy(data, doc)
         for key in ("minimum_reserve", "per_event_cap"):
             for asset in (doc.get(key) or {}):
                 if asset not in self.decimals:
@@ -480,7 +486,7 @@ class Replayer:
             raise _Fail(f"data.{exc}") from None
         self.policy = policy
         self.policy_doc = doc
-        self.policy_hash = computed
+        self.policy_hash = data["policy_hash"]  # checked equal to the hash of doc
 
     def _large_head(self, ev: dict[str, Any]) -> None:
         """A large liquidation's head: checked and re-derived once its last chunk is read."""

@@ -32,7 +32,14 @@ from auditor.replays import replay
 from auditor.report import InputError, Report
 from auditor.v2_snapshot import FORMAT_POOLS, pool_sums
 from auditor.verify import merkle, sumtree
-from auditor.verify.keys import SignatureError, Verifier, verify_document
+from auditor.verify.keys import (
+    NoteError,
+    SignatureError,
+    Verifier,
+    open_note,
+    parse_checkpoint,
+    verify_document,
+)
 from auditor.verify.reads import ReadError, open_regular
 from auditor.verify.tiles import TileError
 
@@ -47,6 +54,26 @@ __all__ = [
 ]
 
 KINDS = ("fees", "payouts", "clawbacks")
+
+def check_checkpoint(report: Report, note: str, verifiers: list[Verifier],
+                     require: int) -> tuple[str, list[str], str, int, bytes]:
+    """A signed checkpoint note: `require` pinned keys sign it, and its body parses. Returns
+    (body, the names of the keys that signed, origin, size, root), each check reported."""
+    try:
+        body, names = open_note(note, verifiers)
+    except NoteError as exc:
+        raise report.fail("checkpoint signature", str(exc)) from None
+    if len(set(names)) < require:
+        raise report.fail("checkpoint signature", f"{len(set(names))} known key(s) verified, "
+                                                  f"{require} required")
+    report.ok("checkpoint signature", f"{len(names)} valid ({', '.join(names)})")
+    try:
+        origin, size, root = parse_checkpoint(body)
+    except NoteError as exc:
+        raise report.fail("checkpoint body", str(exc)) from None
+    report.ok("checkpoint body", f"{origin} size {size}")
+    return body, names, origin, size, root
+
 
 def check_signatures(report: Report, doc: dict[str, Any], verifiers: list[Verifier],
                      require: int, what: str = "snapshot") -> list[str]:

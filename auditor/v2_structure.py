@@ -10,7 +10,7 @@ from typing import Any
 
 from auditor import rules
 from auditor.formats.clip import clip
-from auditor.formats.wire import WireError, canonical_bytes, parse_decimal, sha256_hex
+from auditor.formats.wire import WireError, parse_decimal
 from auditor.pool_rules import Cap, transfer_error
 from auditor.replay import FEES, _Fail, _schema
 from auditor.v2_policy import MAX_SECONDS, POLICY_FORMAT, POLICY_KEYS, PoolPolicy, pool_policies
@@ -209,26 +209,14 @@ class Structure:
             raise _Fail("data.policy.format: a format 2 fund takes backstop-policy/2")
         if set(doc) != POLICY_KEYS:
             raise _Fail(rules.fields_error(doc, POLICY_KEYS, "data.policy."))
-        computed = sha256_hex(canonical_bytes(doc))
-        if data["policy_hash"] != computed:
-            raise _Fail(f"data.policy_hash: expected {computed} (SHA-256 of the policy's "
-                        f"RFC 8785 bytes), got {clip(data['policy_hash'])}")
-        try:
-            policy = rules.parse_policy(doc)
-        except rules.RuleError as exc:
-            raise _Fail(f"data.{exc}") from None
-        version = data["policy_version"]
-        if version != policy.version or type(version) is not int:
-            raise _Fail(f"data.policy_version: {clip(version)} differs from policy.version {policy.version}")
-        if r.policy is not None and version <= r.policy.version:
-            raise _Fail(f"data.policy_version: {version} does not increase on {r.policy.version}")
+        policy = r.checked_policy(data, doc)
         if doc["layers"] != []:
             raise _Fail("data.policy.layers: must be [] in format v2")
         terms = asset_terms(doc["assets"], r.decimals)
         parsed = pool_policies(doc["pools"], r.decimals, self.pools)
         r.policy = policy
         r.policy_doc = doc
-        r.policy_hash = computed
+        r.policy_hash = data["policy_hash"]  # checked equal to the hash of doc
         self.pool_policy = parsed
         r.value.terms = terms
 
