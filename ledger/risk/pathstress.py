@@ -4,7 +4,7 @@ fund (each relative price r_t becomes r_t^k; the smallest such k, to the ppm).""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,14 @@ def reverse(prep: engine.Prepared, policy: Policy, balance: int,
         prices = scenarios.market_prices(path, prep.book.start)[0]
         return engine.run_path(prep, prices, slip, [(policy, balance)])[1][0].socialized > 0
 
-    lo = 0
+    return smallest_exhausting(exhausted, 0, hi)
+
+
+def smallest_exhausting(exhausted: Callable[[int], bool], lo: int, hi: int) -> int | None:
+    """The smallest step in [lo, hi] at which `exhausted` (monotone: false, then true) holds,
+    by bisection: `lo` itself when it holds there, None when it does not hold even at `hi`."""
     if exhausted(lo):
-        return 0
+        return lo
     if not exhausted(hi):
         return None
     while hi - lo > 1:  # invariant: not exhausted at lo, exhausted at hi

@@ -202,18 +202,7 @@ def reverse_stress(prep: engine.Prepared, policy: Policy, balance: int, slip: en
                                policy.reserve(asset), policy.cap(asset))
         return out.socialized > 0
 
-    lo, hi = 0, (10**6 - 1) if down else MAX_UP_PPM
-    if exhausted(lo):
-        return 0
-    if not exhausted(hi):
-        return None
-    while hi - lo > 1:  # invariant: not exhausted at lo, exhausted at hi
-        mid = (lo + hi) // 2
-        if exhausted(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return pathstress.smallest_exhausting(exhausted, 0, (10**6 - 1) if down else MAX_UP_PPM)
 
 
 def report(book: Book, policies: list[NamedPolicy], balance: int, config: RiskConfig,
